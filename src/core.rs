@@ -1,0 +1,741 @@
+//! The no-I/O core shared by both writers: tracks, spans in flight and the
+//! packet sequence. It validates every call before it changes anything and
+//! appends the packets a call produces to [`Core::out`]; the writers only
+//! decide where those bytes go.
+
+use xxhash_rust::xxh64::Xxh64;
+
+use crate::encoding::{
+    track_descriptor_packet, track_event_packet, EventFields, EventType, NewInterned, PacketHeader,
+    TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
+};
+use crate::error::{Error, Result};
+use crate::ids::{
+    derived_id, track_uuid, AsyncLane, Domain, Owner, ParentTrack, ProcessTrack, ThreadTrack,
+    TrackUuid,
+};
+use crate::interning::{FastMap, LocationTable, StringTable};
+
+/// The deepest spans of one thread may nest: the trace processor drops
+/// slices that would sit deeper.
+pub const MAX_SPAN_DEPTH: usize = 512;
+
+/// The largest timestamp accepted (the trace processor's time is an `i64`).
+const MAX_TS: u64 = i64::MAX as u64;
+
+/// The name, category and source location of a span.
+#[derive(Clone, Copy)]
+pub(crate) struct SpanMeta<'a> {
+    pub name: &'a str,
+    pub category: &'a str,
+    pub file: &'a str,
+    pub line: u32,
+}
+
+/// One sequence's encoder state: interning tables and the output buffer.
+pub(crate) struct Sequence {
+    id: u32,
+    started: bool,
+    pub(crate) out: Vec<u8>,
+    packets: u64,
+    names: StringTable,
+    categories: StringTable,
+    locations: LocationTable,
+}
+
+impl Sequence {
+    fn header(&mut self, needs_state: bool) -> PacketHeader {
+        let first = !self.started;
+        self.started = true;
+        self.packets += 1;
+        let flags = if first {
+            SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE
+        } else if needs_state {
+            SEQ_NEEDS_INCREMENTAL_STATE
+        } else {
+            0
+        };
+        PacketHeader {
+            sequence_id: self.id,
+            flags,
+            first_on_sequence: first,
+        }
+    }
+
+    fn descriptor(&mut self, uuid: TrackUuid, kind: &TrackKind<'_>) {
+        let header = self.header(false);
+        track_descriptor_packet(&mut self.out, header, uuid.0, kind);
+    }
+
+    /// A slice begin; interns what it names, defining new strings in the
+    /// same packet.
+    #[inline]
+    fn begin(&mut self, ts: u64, track: TrackUuid, meta: &SpanMeta<'_>) {
+        let mut new = NewInterned::default();
+        let (name_iid, fresh) = self.names.intern(meta.name);
+        if fresh {
+            new.name = Some((name_iid, meta.name));
+        }
+        let mut category_iid = 0;
+        if !meta.category.is_empty() {
+            let (iid, fresh) = self.categories.intern(meta.category);
+            category_iid = iid;
+            if fresh {
+                new.category = Some((iid, meta.category));
+            }
+        }
+        let mut location_iid = 0;
+        if !meta.file.is_empty() {
+            let (iid, fresh) = self.locations.intern(meta.file, meta.line);
+            location_iid = iid;
+            if fresh {
+                new.location = Some((iid, meta.file, meta.line));
+            }
+        }
+        let header = self.header(true);
+        let ev = EventFields {
+            ts,
+            kind: EventType::SliceBegin,
+            track: track.0,
+            category_iid,
+            name_iid,
+            location_iid,
+        };
+        track_event_packet(&mut self.out, header, &ev, &new);
+    }
+
+    #[inline]
+    fn end(&mut self, ts: u64, track: TrackUuid) {
+        let header = self.header(false);
+        let ev = EventFields {
+            ts,
+            kind: EventType::SliceEnd,
+            track: track.0,
+            category_iid: 0,
+            name_iid: 0,
+            location_iid: 0,
+        };
+        track_event_packet(&mut self.out, header, &ev, &NewInterned::default());
+    }
+}
+
+struct Process {
+    pid: i32,
+    digest: u64,
+}
+
+/// A span open on a thread. `end` is known for complete spans, whose end
+/// event waits until nothing can begin inside them any more.
+struct Frame {
+    begin: u64,
+    end: Option<u64>,
+    /// The earliest known end among this frame and its ancestors: nothing
+    /// inside this frame may reach past it.
+    limit: u64,
+}
+
+struct Thread {
+    uuid: TrackUuid,
+    digest: u64,
+    stack: Vec<Frame>,
+    /// The latest timestamp written on the track.
+    last_ts: u64,
+}
+
+impl Thread {
+    /// How many frames at the top of the stack have ended by `ts`.
+    fn due(&self, ts: u64) -> usize {
+        self.stack
+            .iter()
+            .rev()
+            .take_while(|f| f.end.is_some_and(|e| e <= ts))
+            .count()
+    }
+
+    /// The limit that applies to something beginning after `due` frames pop.
+    fn limit_after(&self, due: usize) -> u64 {
+        let len = self.stack.len() - due;
+        self.stack[..len].last().map_or(u64::MAX, |f| f.limit)
+    }
+}
+
+struct Slot {
+    uuid: TrackUuid,
+    /// When the slot's last span ended; a span may reuse the slot only if it
+    /// begins no earlier, so spans on a slot never overlap once sorted.
+    last_end: u64,
+}
+
+struct Lane {
+    uuid: TrackUuid,
+    parent: TrackUuid,
+    name: Box<str>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+struct AsyncOpen {
+    slot: u32,
+    begin: u64,
+}
+
+/// A span still open, as reported by `finish`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenSpan {
+    /// A span begun with `span_begin` and not ended.
+    Thread {
+        /// Its thread.
+        thread: ThreadTrack,
+        /// Its begin.
+        begin: u64,
+        /// Its depth on the thread (0 is outermost).
+        depth: usize,
+    },
+    /// An async span begun and not ended.
+    Async {
+        /// Its lane.
+        lane: AsyncLane,
+        /// Its id.
+        span_id: u64,
+        /// Its begin.
+        begin: u64,
+    },
+}
+
+/// Everything a writer knows, behind every emitting call.
+pub struct Core {
+    owner: Owner,
+    pub(crate) seq: Sequence,
+    processes: Vec<Process>,
+    threads: Vec<Thread>,
+    lanes: Vec<Lane>,
+    /// Process, thread and lane indices by uuid (domains keep them apart).
+    by_uuid: FastMap<u64, u32>,
+    pids: FastMap<i32, u32>,
+    tids: FastMap<i64, u32>,
+    open_async: FastMap<(u32, u64), AsyncOpen>,
+}
+
+fn check_ts(ts: u64) -> Result<()> {
+    if ts > MAX_TS {
+        return Err(Error::TimestampOutOfRange(ts));
+    }
+    Ok(())
+}
+
+fn digest(parts: &[&[u8]]) -> u64 {
+    let mut h = Xxh64::new(0);
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.digest()
+}
+
+impl Core {
+    pub(crate) fn new(sequence_id: u32) -> Self {
+        Core {
+            owner: Owner::next(),
+            seq: Sequence {
+                id: sequence_id,
+                started: false,
+                out: Vec::new(),
+                packets: 0,
+                names: StringTable::default(),
+                categories: StringTable::default(),
+                locations: LocationTable::default(),
+            },
+            processes: Vec::new(),
+            threads: Vec::new(),
+            lanes: Vec::new(),
+            by_uuid: FastMap::default(),
+            pids: FastMap::default(),
+            tids: FastMap::default(),
+            open_async: FastMap::default(),
+        }
+    }
+
+    pub(crate) fn packets(&self) -> u64 {
+        self.seq.packets
+    }
+
+    /// Distinct interned strings (names, categories, source locations).
+    pub(crate) fn interned(&self) -> usize {
+        self.seq.names.len() + self.seq.categories.len() + self.seq.locations.len()
+    }
+
+    fn own(&self, owner: Owner, uuid: TrackUuid) -> Result<()> {
+        if owner != self.owner {
+            return Err(Error::ForeignHandle(uuid));
+        }
+        Ok(())
+    }
+
+    fn id_taken(&self, id: i64) -> bool {
+        self.tids.contains_key(&id) || i32::try_from(id).is_ok_and(|p| self.pids.contains_key(&p))
+    }
+
+    fn derive_id(&self, key: &str, parent: TrackUuid) -> i64 {
+        // 2^31 candidates against at most a few million taken: ends at once.
+        (0..)
+            .map(|attempt| derived_id(key.as_bytes(), parent.0, attempt))
+            .find(|&id| !self.id_taken(id))
+            .unwrap_or(crate::ids::DERIVED_ID_MIN)
+    }
+
+    pub(crate) fn process(
+        &mut self,
+        key: &str,
+        pid: Option<i32>,
+        name: &str,
+        cmdline: &[&str],
+    ) -> Result<ProcessTrack> {
+        let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
+        let pid_bytes = pid.map(i32::to_le_bytes);
+        let mut parts: Vec<&[u8]> = vec![
+            pid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
+            name.as_bytes(),
+        ];
+        parts.extend(cmdline.iter().map(|s| s.as_bytes()));
+        let digest = digest(&parts);
+        if let Some(&index) = self.by_uuid.get(&uuid.0) {
+            if self.processes[index as usize].digest != digest {
+                return Err(Error::Redefined(uuid));
+            }
+            return Ok(ProcessTrack {
+                uuid,
+                index,
+                owner: self.owner,
+            });
+        }
+        let pid = match pid {
+            Some(0) => return Err(Error::ZeroId),
+            Some(p) if self.pids.contains_key(&p) => return Err(Error::PidInUse(p)),
+            Some(p) => p,
+            // Derived ids are positive i32s.
+            None => self.derive_id(key, TrackUuid(0)) as i32,
+        };
+        let index = self.processes.len() as u32;
+        self.seq
+            .descriptor(uuid, &TrackKind::Process { pid, name, cmdline });
+        self.processes.push(Process { pid, digest });
+        self.by_uuid.insert(uuid.0, index);
+        self.pids.insert(pid, index);
+        Ok(ProcessTrack {
+            uuid,
+            index,
+            owner: self.owner,
+        })
+    }
+
+    pub(crate) fn pid(&self, process: ProcessTrack) -> Result<i32> {
+        self.own(process.owner, process.uuid)?;
+        Ok(self.processes[process.index as usize].pid)
+    }
+
+    pub(crate) fn thread(
+        &mut self,
+        process: ProcessTrack,
+        key: &str,
+        tid: Option<i64>,
+        name: &str,
+    ) -> Result<ThreadTrack> {
+        self.own(process.owner, process.uuid)?;
+        let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
+        let tid_bytes = tid.map(i64::to_le_bytes);
+        let digest = digest(&[
+            tid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
+            name.as_bytes(),
+        ]);
+        if let Some(&index) = self.by_uuid.get(&uuid.0) {
+            if self.threads[index as usize].digest != digest {
+                return Err(Error::Redefined(uuid));
+            }
+            return Ok(ThreadTrack {
+                uuid,
+                index,
+                owner: self.owner,
+            });
+        }
+        let tid = match tid {
+            Some(0) => return Err(Error::ZeroId),
+            Some(t) if self.tids.contains_key(&t) => return Err(Error::TidInUse(t)),
+            Some(t) => t,
+            None => self.derive_id(key, process.uuid),
+        };
+        let pid = self.processes[process.index as usize].pid;
+        let index = self.threads.len() as u32;
+        // The trace processor links threads to processes by pid, not parent_uuid.
+        self.seq
+            .descriptor(uuid, &TrackKind::Thread { pid, tid, name });
+        self.threads.push(Thread {
+            uuid,
+            digest,
+            stack: Vec::new(),
+            last_ts: 0,
+        });
+        self.by_uuid.insert(uuid.0, index);
+        self.tids.insert(tid, index);
+        Ok(ThreadTrack {
+            uuid,
+            index,
+            owner: self.owner,
+        })
+    }
+
+    fn parent_uuid(&self, parent: ParentTrack) -> Result<TrackUuid> {
+        match parent {
+            ParentTrack::Process(p) => self.own(p.owner, p.uuid)?,
+            ParentTrack::Thread(t) => self.own(t.owner, t.uuid)?,
+        }
+        Ok(parent.uuid())
+    }
+
+    pub(crate) fn async_lane(&mut self, parent: ParentTrack, name: &str) -> Result<AsyncLane> {
+        let parent = self.parent_uuid(parent)?;
+        let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
+        if let Some(&index) = self.by_uuid.get(&uuid.0) {
+            return Ok(AsyncLane {
+                uuid,
+                index,
+                owner: self.owner,
+            });
+        }
+        let index = self.lanes.len() as u32;
+        self.lanes.push(Lane {
+            uuid,
+            parent,
+            name: name.into(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        });
+        self.by_uuid.insert(uuid.0, index);
+        Ok(AsyncLane {
+            uuid,
+            index,
+            owner: self.owner,
+        })
+    }
+
+    /// Writes the ends of the complete spans on top of the stack that have
+    /// ended by `ts`.
+    fn pop_due(&mut self, t: usize, ts: u64) {
+        let thread = &mut self.threads[t];
+        while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
+            thread.stack.pop();
+            thread.last_ts = end;
+            self.seq.end(end, thread.uuid);
+        }
+    }
+
+    fn thread_index(&self, thread: ThreadTrack) -> Result<usize> {
+        self.own(thread.owner, thread.uuid)?;
+        Ok(thread.index as usize)
+    }
+
+    /// Checks that a span may begin at `ts` on the thread, and nest until
+    /// `end` (if known).
+    fn check_begin(&self, t: usize, ts: u64, end: Option<u64>) -> Result<()> {
+        check_ts(ts)?;
+        let th = &self.threads[t];
+        if let Some(end) = end {
+            check_ts(end)?;
+            if end < ts {
+                return Err(Error::EndBeforeBegin { begin: ts, end });
+            }
+        }
+        if ts < th.last_ts {
+            return Err(Error::TimestampBackwards {
+                track: th.uuid,
+                ts,
+                last: th.last_ts,
+            });
+        }
+        let due = th.due(ts);
+        let limit = th.limit_after(due);
+        let reach = end.unwrap_or(ts);
+        if reach > limit {
+            return Err(Error::NotNested {
+                track: th.uuid,
+                end: reach,
+                limit,
+            });
+        }
+        if th.stack.len() - due >= MAX_SPAN_DEPTH {
+            return Err(Error::TooDeep(th.uuid));
+        }
+        Ok(())
+    }
+
+    fn push_span(&mut self, t: usize, ts: u64, end: Option<u64>, meta: &SpanMeta<'_>) {
+        self.pop_due(t, ts);
+        let th = &mut self.threads[t];
+        let limit = th.stack.last().map_or(u64::MAX, |f| f.limit);
+        th.stack.push(Frame {
+            begin: ts,
+            end,
+            limit: end.map_or(limit, |e| e.min(limit)),
+        });
+        th.last_ts = ts;
+        self.seq.begin(ts, th.uuid, meta);
+    }
+
+    pub(crate) fn span_begin(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        self.check_begin(t, ts, None)?;
+        self.push_span(t, ts, None, meta);
+        Ok(())
+    }
+
+    pub(crate) fn complete_span(
+        &mut self,
+        thread: ThreadTrack,
+        begin: u64,
+        end: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        self.check_begin(t, begin, Some(end))?;
+        self.push_span(t, begin, Some(end), meta);
+        Ok(())
+    }
+
+    pub(crate) fn span_end(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        check_ts(ts)?;
+        let th = &self.threads[t];
+        let due = th.due(ts);
+        let Some(top) = th.stack[..th.stack.len() - due].last() else {
+            return Err(Error::NoOpenSpan(th.uuid));
+        };
+        if let Some(end) = top.end {
+            // A complete span begun inside the explicit one outlives `ts`.
+            return Err(Error::NotNested {
+                track: th.uuid,
+                end: ts,
+                limit: end,
+            });
+        }
+        if ts < top.begin {
+            return Err(Error::EndBeforeBegin {
+                begin: top.begin,
+                end: ts,
+            });
+        }
+        if ts < th.last_ts {
+            return Err(Error::TimestampBackwards {
+                track: th.uuid,
+                ts,
+                last: th.last_ts,
+            });
+        }
+        if ts > top.limit {
+            return Err(Error::NotNested {
+                track: th.uuid,
+                end: ts,
+                limit: top.limit,
+            });
+        }
+        self.pop_due(t, ts);
+        let th = &mut self.threads[t];
+        th.stack.pop();
+        th.last_ts = ts;
+        self.seq.end(ts, th.uuid);
+        Ok(())
+    }
+
+    fn lane_index(&self, lane: AsyncLane) -> Result<usize> {
+        self.own(lane.owner, lane.uuid)?;
+        Ok(lane.index as usize)
+    }
+
+    pub(crate) fn async_span_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let l = self.lane_index(lane)?;
+        check_ts(ts)?;
+        if self.open_async.contains_key(&(lane.index, span_id)) {
+            return Err(Error::AsyncSpanAlreadyOpen {
+                lane: lane.uuid,
+                span_id,
+            });
+        }
+        let lane_state = &mut self.lanes[l];
+        // The most recently freed slot that ended by `ts`: usually the top.
+        let reuse = lane_state
+            .free
+            .iter()
+            .rposition(|&s| lane_state.slots[s as usize].last_end <= ts);
+        let slot = match reuse {
+            Some(i) => lane_state.free.remove(i),
+            None => {
+                let slot = lane_state.slots.len() as u32;
+                let uuid = track_uuid(
+                    Domain::AsyncSpanTrack,
+                    lane_state.uuid.0,
+                    &u64::from(slot).to_le_bytes(),
+                );
+                lane_state.slots.push(Slot { uuid, last_end: 0 });
+                let kind = TrackKind::Named {
+                    parent: lane_state.parent.0,
+                    name: &lane_state.name,
+                };
+                self.seq.descriptor(uuid, &kind);
+                slot
+            }
+        };
+        let uuid = self.lanes[l].slots[slot as usize].uuid;
+        self.seq.begin(ts, uuid, meta);
+        self.open_async
+            .insert((lane.index, span_id), AsyncOpen { slot, begin: ts });
+        Ok(())
+    }
+
+    pub(crate) fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        let l = self.lane_index(lane)?;
+        check_ts(ts)?;
+        let Some(open) = self.open_async.get(&(lane.index, span_id)) else {
+            return Err(Error::AsyncSpanNotOpen {
+                lane: lane.uuid,
+                span_id,
+            });
+        };
+        if ts < open.begin {
+            return Err(Error::EndBeforeBegin {
+                begin: open.begin,
+                end: ts,
+            });
+        }
+        let slot = open.slot;
+        self.open_async.remove(&(lane.index, span_id));
+        let lane_state = &mut self.lanes[l];
+        let s = &mut lane_state.slots[slot as usize];
+        s.last_end = ts;
+        let uuid = s.uuid;
+        lane_state.free.push(slot);
+        self.seq.end(ts, uuid);
+        Ok(())
+    }
+
+    /// Writes the ends of complete spans that nothing open encloses, and
+    /// lists the spans still open.
+    pub(crate) fn finish(&mut self) -> Vec<OpenSpan> {
+        for t in 0..self.threads.len() {
+            self.pop_due(t, u64::MAX);
+        }
+        self.open_spans()
+    }
+
+    pub(crate) fn open_spans(&self) -> Vec<OpenSpan> {
+        let mut open = Vec::new();
+        for (index, th) in self.threads.iter().enumerate() {
+            let thread = ThreadTrack {
+                uuid: th.uuid,
+                index: index as u32,
+                owner: self.owner,
+            };
+            for (depth, f) in th.stack.iter().enumerate() {
+                if f.end.is_none() {
+                    open.push(OpenSpan::Thread {
+                        thread,
+                        begin: f.begin,
+                        depth,
+                    });
+                }
+            }
+        }
+        let mut asyncs: Vec<_> = self.open_async.iter().collect();
+        asyncs.sort_by_key(|(&(lane, id), o)| (o.begin, lane, id));
+        for (&(index, span_id), o) in asyncs {
+            let lane = AsyncLane {
+                uuid: self.lanes[index as usize].uuid,
+                index,
+                owner: self.owner,
+            };
+            open.push(OpenSpan::Async {
+                lane,
+                span_id,
+                begin: o.begin,
+            });
+        }
+        open
+    }
+
+    /// Ends every open span at `ts` (and writes every pending end): all or
+    /// nothing.
+    pub(crate) fn close_open_spans(&mut self, ts: u64) -> Result<usize> {
+        check_ts(ts)?;
+        for th in &self.threads {
+            let Some(lowest) = th.stack.iter().position(|f| f.end.is_none()) else {
+                continue;
+            };
+            if ts < th.last_ts {
+                return Err(Error::TimestampBackwards {
+                    track: th.uuid,
+                    ts,
+                    last: th.last_ts,
+                });
+            }
+            if let Some(end) = th.stack[lowest..]
+                .iter()
+                .filter_map(|f| f.end)
+                .find(|&e| e > ts)
+            {
+                return Err(Error::NotNested {
+                    track: th.uuid,
+                    end: ts,
+                    limit: end,
+                });
+            }
+            if ts > th.stack[lowest].limit {
+                return Err(Error::NotNested {
+                    track: th.uuid,
+                    end: ts,
+                    limit: th.stack[lowest].limit,
+                });
+            }
+        }
+        if let Some(o) = self.open_async.values().find(|o| ts < o.begin) {
+            return Err(Error::EndBeforeBegin {
+                begin: o.begin,
+                end: ts,
+            });
+        }
+        let mut closed = 0;
+        for t in 0..self.threads.len() {
+            loop {
+                self.pop_due(t, ts);
+                let th = &mut self.threads[t];
+                if th.stack.last().is_none_or(|f| f.end.is_some()) {
+                    break;
+                }
+                th.stack.pop();
+                th.last_ts = ts;
+                self.seq.end(ts, th.uuid);
+                closed += 1;
+            }
+            self.pop_due(t, u64::MAX);
+        }
+        let mut asyncs: Vec<_> = self.open_async.drain().collect();
+        asyncs.sort_by_key(|&((lane, id), ref o)| (o.begin, lane, id));
+        for ((l, _), o) in asyncs {
+            let lane = &mut self.lanes[l as usize];
+            let s = &mut lane.slots[o.slot as usize];
+            s.last_end = ts;
+            let uuid = s.uuid;
+            lane.free.push(o.slot);
+            self.seq.end(ts, uuid);
+            closed += 1;
+        }
+        Ok(closed)
+    }
+}

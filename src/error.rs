@@ -1,0 +1,115 @@
+//! The errors of every writer call.
+
+use std::io;
+
+use crate::ids::TrackUuid;
+
+/// What went wrong in a writer call.
+///
+/// Every variant but [`Error::Io`] is a misuse of the API: the call that
+/// returned it wrote nothing and changed no state, so the writer stays usable
+/// and its trace stays valid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The sink of a [`StreamingPerfettoWriter`](crate::StreamingPerfettoWriter)
+    /// failed. The call's own event was recorded before the write was tried;
+    /// bytes that did not reach the sink stay buffered and are tried again by
+    /// the next write or flush.
+    #[error("the trace sink failed: {0}")]
+    Io(#[from] io::Error),
+
+    /// A timestamp above `i64::MAX`: the trace processor stores time as a
+    /// signed 64-bit count of nanoseconds and would misplace the event.
+    #[error("timestamp {0} is above i64::MAX, the largest time the trace processor accepts")]
+    TimestampOutOfRange(u64),
+
+    /// A span ends before it begins.
+    #[error("span ends at {end}, before its begin at {begin}")]
+    EndBeforeBegin {
+        /// The begin of the span.
+        begin: u64,
+        /// The end that was asked for.
+        end: u64,
+    },
+
+    /// An event on a thread track is earlier than one already written there.
+    /// Events of one thread must come in non-decreasing time order, so that
+    /// the file order of ties is the nesting the caller meant.
+    #[error("timestamp {ts} on track {track} is earlier than {last}, the latest event already written there")]
+    TimestampBackwards {
+        /// The thread's track.
+        track: TrackUuid,
+        /// The timestamp asked for.
+        ts: u64,
+        /// The latest timestamp already written on the track.
+        last: u64,
+    },
+
+    /// A span would cross the end of a span that encloses it (a complete span
+    /// whose end is already known).
+    #[error("span on track {track} would end at {end}, after the end {limit} of a span that encloses it")]
+    NotNested {
+        /// The thread's track.
+        track: TrackUuid,
+        /// The end asked for.
+        end: u64,
+        /// The end of the innermost enclosing complete span.
+        limit: u64,
+    },
+
+    /// `span_end` on a thread with no explicitly begun span open.
+    #[error("span_end on track {0}: no span begun with span_begin is open there")]
+    NoOpenSpan(TrackUuid),
+
+    /// Spans on one thread may nest at most [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH)
+    /// deep: the trace processor drops deeper ones.
+    #[error("span on track {0} would nest deeper than {max} levels", max = crate::MAX_SPAN_DEPTH)]
+    TooDeep(TrackUuid),
+
+    /// `async_span_end` for a span id that is not open on the lane.
+    #[error("async span {span_id} is not open on lane {lane}")]
+    AsyncSpanNotOpen {
+        /// The lane's uuid.
+        lane: TrackUuid,
+        /// The span id.
+        span_id: u64,
+    },
+
+    /// `async_span_begin` with a span id that is already open on the lane.
+    #[error("async span {span_id} is already open on lane {lane}")]
+    AsyncSpanAlreadyOpen {
+        /// The lane's uuid.
+        lane: TrackUuid,
+        /// The span id.
+        span_id: u64,
+    },
+
+    /// A handle made by another writer.
+    #[error("the handle for track {0} was made by another writer")]
+    ForeignHandle(TrackUuid),
+
+    /// Pid or tid 0: the trace processor reserves it for the idle task.
+    #[error("pid and tid 0 are reserved for the idle task")]
+    ZeroId,
+
+    /// The pid is already taken by another process of this writer.
+    #[error("pid {0} is already used by another process of this trace")]
+    PidInUse(i32),
+
+    /// The tid is already taken by another thread of this writer.
+    #[error("tid {0} is already used by another thread of this trace")]
+    TidInUse(i64),
+
+    /// A process or thread key was registered before with another pid, tid,
+    /// name or command line. A track's identity cannot change mid-trace.
+    #[error("track {0} was already described differently")]
+    Redefined(TrackUuid),
+
+    /// The streaming writer already gave its sink back.
+    #[error("the writer has given its sink back")]
+    Finished,
+}
+
+/// The result of a writer call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

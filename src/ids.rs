@@ -1,0 +1,186 @@
+//! Stable track ids and the typed handles that carry them.
+//!
+//! A track uuid is derived from the caller's keys with xxh64, so that the same
+//! process, thread or lane gets the same uuid in every run and traces written
+//! separately merge. Each kind of id has its own domain: the hash is seeded by
+//! the kind, and the kind's tag fills the low four bits of the uuid, so equal
+//! keys of different kinds can never collide, and no uuid is 0.
+
+use std::fmt;
+
+use xxhash_rust::xxh64::xxh64;
+
+/// A track's 64-bit uuid, as written in `TrackDescriptor.uuid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackUuid(pub(crate) u64);
+
+impl TrackUuid {
+    /// The raw uuid.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TrackUuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// The kind of an id, which is its domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Domain {
+    Process = 1,
+    Thread = 2,
+    AsyncLane = 3,
+    AsyncSpanTrack = 4,
+    Pid = 5,
+}
+
+/// Uuids keep 52 bits of hash above the 4-bit tag: 56 bits in all, so a uuid
+/// costs 8 bytes as a varint instead of 10, while two of a million tracks of
+/// one kind collide with odds below 1 in 10^4.
+const HASH_BITS: u32 = 52;
+
+pub(crate) fn hash_key(domain: Domain, parent: u64, key: &[u8]) -> u64 {
+    // The parent is hashed as a seed, so (parent, key) pairs cannot alias the
+    // way concatenated strings can.
+    let seed = xxh64(&parent.to_le_bytes(), domain as u64);
+    xxh64(key, seed)
+}
+
+/// The uuid of a track of `domain` named by `key` under `parent` (0 for none).
+pub(crate) fn track_uuid(domain: Domain, parent: u64, key: &[u8]) -> TrackUuid {
+    let hash = hash_key(domain, parent, key) & ((1 << HASH_BITS) - 1);
+    TrackUuid((hash << 4) | domain as u64)
+}
+
+/// Pids and tids derived from keys lie above Linux's largest possible pid
+/// (2^22), so they never meet a real one taken from the system.
+pub(crate) const DERIVED_ID_MIN: i64 = (1 << 22) + 1;
+
+/// The `attempt`-th candidate pid (or tid) for a key: a positive `i32`.
+pub(crate) fn derived_id(key: &[u8], parent: u64, attempt: u64) -> i64 {
+    let span = i32::MAX as u64 - DERIVED_ID_MIN as u64 + 1;
+    let h = hash_key(Domain::Pid, parent ^ attempt.rotate_left(32), key);
+    DERIVED_ID_MIN + (h % span) as i64
+}
+
+/// Which writer made a handle: handles are only valid for that writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Owner(pub(crate) u32);
+
+impl Owner {
+    pub(crate) fn next() -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        Owner(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// Valid only for the writer that made it; another writer answers
+        /// [`Error::ForeignHandle`](crate::Error::ForeignHandle).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name {
+            pub(crate) uuid: TrackUuid,
+            pub(crate) index: u32,
+            pub(crate) owner: Owner,
+        }
+
+        impl $name {
+            /// The uuid of the track.
+            pub const fn uuid(self) -> TrackUuid {
+                self.uuid
+            }
+        }
+    };
+}
+
+handle!(
+    /// A process track, made by `TraceWriter::process`.
+    ProcessTrack
+);
+handle!(
+    /// A thread track, made by `TraceWriter::thread`.
+    ThreadTrack
+);
+handle!(
+    /// A named lane of async spans under a process or thread, made by
+    /// `TraceWriter::async_lane`.
+    AsyncLane
+);
+
+/// The parent of an async lane: a process or a thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParentTrack {
+    /// A process track.
+    Process(ProcessTrack),
+    /// A thread track.
+    Thread(ThreadTrack),
+}
+
+impl From<ProcessTrack> for ParentTrack {
+    fn from(p: ProcessTrack) -> Self {
+        ParentTrack::Process(p)
+    }
+}
+
+impl From<ThreadTrack> for ParentTrack {
+    fn from(t: ThreadTrack) -> Self {
+        ParentTrack::Thread(t)
+    }
+}
+
+impl ParentTrack {
+    /// The uuid of the track.
+    pub const fn uuid(self) -> TrackUuid {
+        match self {
+            ParentTrack::Process(p) => p.uuid,
+            ParentTrack::Thread(t) => t.uuid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_never_collide_and_uuids_are_never_zero() {
+        for key in ["", "a", "worker-1", "42"] {
+            let all = [
+                track_uuid(Domain::Process, 0, key.as_bytes()),
+                track_uuid(Domain::Thread, 0, key.as_bytes()),
+                track_uuid(Domain::AsyncLane, 0, key.as_bytes()),
+                track_uuid(Domain::AsyncSpanTrack, 0, key.as_bytes()),
+            ];
+            for (i, a) in all.iter().enumerate() {
+                assert_ne!(a.get(), 0);
+                assert!(a.get() < 1 << 56, "uuid fits a 8-byte varint");
+                for b in &all[i + 1..] {
+                    assert_ne!(a, b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uuids_are_stable_and_depend_on_parent() {
+        let a = track_uuid(Domain::Thread, 7, b"stream");
+        assert_eq!(a, track_uuid(Domain::Thread, 7, b"stream"));
+        assert_ne!(a, track_uuid(Domain::Thread, 8, b"stream"));
+    }
+
+    #[test]
+    fn derived_ids_are_positive_i32_above_real_pids() {
+        for i in 0..1000u64 {
+            let id = derived_id(&i.to_le_bytes(), 0, i % 3);
+            assert!((DERIVED_ID_MIN..=i32::MAX as i64).contains(&id));
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod core;
+mod encoding;
+mod error;
+mod ids;
+mod interning;
+mod options;
+mod streaming;
+mod trace_writer;
+mod writer;
+
+pub use crate::core::{OpenSpan, MAX_SPAN_DEPTH};
+pub use crate::error::{Error, Result};
+pub use crate::ids::{AsyncLane, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid};
+pub use crate::options::Options;
+pub use crate::streaming::StreamingPerfettoWriter;
+pub use crate::trace_writer::TraceWriter;
+pub use crate::writer::Writer;
+
+/// The prost types of the schema in `protos/`, to decode and inspect traces.
+#[allow(missing_docs, clippy::all)]
+pub mod protos {
+    include!(concat!(env!("OUT_DIR"), "/perfetto.protos.rs"));
+}

@@ -1,0 +1,41 @@
+//! Settings chosen when a writer is created.
+
+use std::num::NonZeroU32;
+
+/// How a writer encodes and buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub(crate) sequence_id: NonZeroU32,
+    pub(crate) flush_threshold: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sequence_id: NonZeroU32::MIN,
+            flush_threshold: 64 * 1024,
+        }
+    }
+}
+
+impl Options {
+    /// Default options: sequence id 1, 64 KiB writes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `trusted_packet_sequence_id` of every packet. Writers whose
+    /// outputs are concatenated into one trace need distinct ids.
+    pub fn sequence_id(mut self, id: NonZeroU32) -> Self {
+        self.sequence_id = id;
+        self
+    }
+
+    /// How many bytes a streaming writer gathers before it hands them to its
+    /// sink in one write (default 64 KiB; at least 1). Memory stays within
+    /// this plus one packet.
+    pub fn flush_threshold(mut self, bytes: usize) -> Self {
+        self.flush_threshold = bytes.max(1);
+        self
+    }
+}

@@ -1,0 +1,291 @@
+//! The interface both writers share, so that generic code, tests and
+//! benchmarks run unchanged on either.
+
+use crate::core::{OpenSpan, SpanMeta};
+use crate::error::Result;
+use crate::ids::{AsyncLane, ParentTrack, ProcessTrack, ThreadTrack};
+
+pub(crate) mod sealed {
+    use crate::core::Core;
+    use crate::error::Result;
+
+    /// What a writer adds to the core: where the bytes go.
+    pub trait Sink {
+        fn core(&self) -> &Core;
+        fn core_mut(&mut self) -> &mut Core;
+        /// Called before every emitting call: the streaming writer hands its
+        /// buffer to the sink once it is full. An error here means the call
+        /// did nothing.
+        fn make_room(&mut self) -> Result<()>;
+        /// Hands every buffered byte to the sink and flushes it.
+        fn flush_all(&mut self) -> Result<()>;
+    }
+}
+
+/// The emitters of [`Writer`](crate::Writer) and
+/// [`StreamingPerfettoWriter`](crate::StreamingPerfettoWriter). For the same
+/// calls, both produce the same bytes.
+///
+/// # Errors
+///
+/// Every call returns [`Error::Io`](crate::Error::Io) when a streaming
+/// writer's sink fails while the writer makes room for the call's packets; the
+/// call then did nothing, and may be retried. The other errors each call can
+/// return are listed with it. A call that returns an error writes nothing and
+/// changes nothing.
+///
+/// # Timestamps and nesting
+///
+/// Timestamps are nanoseconds in the trace's clock (BOOTTIME by default), at
+/// most `i64::MAX`. The trace processor sorts events by timestamp and keeps
+/// file order between equal timestamps, so on one thread:
+/// - calls must come in non-decreasing time order
+///   ([`Error::TimestampBackwards`](crate::Error::TimestampBackwards));
+/// - of two spans that begin at the same time, begin the enclosing one first;
+/// - a span that ends at `t` is closed before anything that begins at `t`,
+///   which is then its sibling, not its child;
+/// - a complete span's end event is written once nothing can begin inside it
+///   any more, so complete spans may be given in begin order (parents before
+///   children, as a database export sorted by begin time yields them), and a
+///   span that would cross the end of an enclosing complete span is refused
+///   ([`Error::NotNested`](crate::Error::NotNested)).
+///
+/// Zero-length spans are allowed. Async spans are free of these rules: each
+/// one runs on a track where nothing else overlaps it.
+///
+/// Empty `category` means none; empty `file` means no source location (and
+/// `line` is ignored).
+pub trait TraceWriter: sealed::Sink {
+    /// Describes a process and returns its track.
+    ///
+    /// `key` (such as a process id string) names the process: the track uuid
+    /// is derived from it, so it is the same in every trace. `pid` is the
+    /// caller's when known; otherwise one is derived from the key, above any
+    /// real Linux pid and distinct from every pid and tid of this writer.
+    /// Calling again with the same key and arguments returns the same track.
+    ///
+    /// # Errors
+    /// [`ZeroId`](crate::Error::ZeroId) for pid 0,
+    /// [`PidInUse`](crate::Error::PidInUse) if another process has the pid,
+    /// [`Redefined`](crate::Error::Redefined) if the key was described with
+    /// other arguments.
+    fn process(
+        &mut self,
+        key: &str,
+        pid: Option<i32>,
+        name: &str,
+        cmdline: &[&str],
+    ) -> Result<ProcessTrack> {
+        self.make_room()?;
+        self.core_mut().process(key, pid, name, cmdline)
+    }
+
+    /// The pid of a process: the caller's or the derived one.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    fn pid(&self, process: ProcessTrack) -> Result<i32> {
+        self.core().pid(process)
+    }
+
+    /// Describes a thread of `process` and returns its track.
+    ///
+    /// `key` (such as a stream id) names the thread within its process; `tid`
+    /// is derived like a pid when not given. Calling again with the same key
+    /// and arguments returns the same track.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`ZeroId`](crate::Error::ZeroId), [`TidInUse`](crate::Error::TidInUse),
+    /// [`Redefined`](crate::Error::Redefined).
+    fn thread(
+        &mut self,
+        process: ProcessTrack,
+        key: &str,
+        tid: Option<i64>,
+        name: &str,
+    ) -> Result<ThreadTrack> {
+        self.make_room()?;
+        self.core_mut().thread(process, key, tid, name)
+    }
+
+    /// A named lane of async spans under a process or a thread. The same
+    /// parent and name give the same lane.
+    ///
+    /// Async spans overlap arbitrarily, so each span in flight gets a track of
+    /// its own, named like the lane, under the lane's parent; the Perfetto UI
+    /// shows same-named sibling tracks as one lane. Tracks are reused by later
+    /// spans, so a lane has as many tracks as it ever had spans in flight at
+    /// once.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    fn async_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().async_lane(parent.into(), name)
+    }
+
+    /// Begins a span on a thread; [`span_end`](Self::span_end) ends it.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
+    /// [`NotNested`](crate::Error::NotNested) (beginning after the end of an
+    /// enclosing complete span), [`TooDeep`](crate::Error::TooDeep).
+    fn span_begin(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<()> {
+        self.make_room()?;
+        let meta = SpanMeta {
+            name,
+            category,
+            file,
+            line,
+        };
+        self.core_mut().span_begin(thread, ts, &meta)
+    }
+
+    /// Ends the innermost span begun with [`span_begin`](Self::span_begin) on
+    /// the thread.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`NoOpenSpan`](crate::Error::NoOpenSpan),
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin),
+    /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
+    /// [`NotNested`](crate::Error::NotNested) (a complete span inside it, or
+    /// one enclosing it, would be crossed).
+    fn span_end(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().span_end(thread, ts)
+    }
+
+    /// A span whose begin and end are both known. Its end event is written as
+    /// soon as a later call on the thread passes it, or by
+    /// [`finish`](Self::finish).
+    ///
+    /// # Errors
+    /// As [`span_begin`](Self::span_begin), and
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin).
+    #[allow(clippy::too_many_arguments)]
+    fn complete_span(
+        &mut self,
+        thread: ThreadTrack,
+        begin: u64,
+        end: u64,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<()> {
+        self.make_room()?;
+        let meta = SpanMeta {
+            name,
+            category,
+            file,
+            line,
+        };
+        self.core_mut().complete_span(thread, begin, end, &meta)
+    }
+
+    /// Begins async span `span_id` on a lane. Ids are the caller's, unique
+    /// among the lane's open spans; an id may be reused once its span ended.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`AsyncSpanAlreadyOpen`](crate::Error::AsyncSpanAlreadyOpen).
+    #[allow(clippy::too_many_arguments)]
+    fn async_span_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<()> {
+        self.make_room()?;
+        let meta = SpanMeta {
+            name,
+            category,
+            file,
+            line,
+        };
+        self.core_mut().async_span_begin(lane, span_id, ts, &meta)
+    }
+
+    /// Ends async span `span_id` of a lane.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`AsyncSpanNotOpen`](crate::Error::AsyncSpanNotOpen),
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin).
+    fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().async_span_end(lane, span_id, ts)
+    }
+
+    /// The spans begun and not yet ended.
+    fn open_spans(&self) -> Vec<OpenSpan> {
+        self.core().open_spans()
+    }
+
+    /// Ends every open span at `ts`, writes every pending end of a complete
+    /// span, and returns how many spans it ended. All or nothing.
+    ///
+    /// # Errors
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange), and
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin),
+    /// [`TimestampBackwards`](crate::Error::TimestampBackwards) or
+    /// [`NotNested`](crate::Error::NotNested) if `ts` cannot end one of them.
+    fn close_open_spans(&mut self, ts: u64) -> Result<usize> {
+        self.make_room()?;
+        self.core_mut().close_open_spans(ts)
+    }
+
+    /// Hands every buffered byte to the sink and flushes it. Ends of complete
+    /// spans that may still enclose later spans stay pending.
+    ///
+    /// # Errors
+    /// [`Io`](crate::Error::Io).
+    fn flush(&mut self) -> Result<()> {
+        self.flush_all()
+    }
+
+    /// Writes the pending ends of complete spans, flushes, and returns the
+    /// spans still open, which the caller may end (for instance with
+    /// [`close_open_spans`](Self::close_open_spans)) and finish again.
+    ///
+    /// # Errors
+    /// [`Io`](crate::Error::Io).
+    fn finish(&mut self) -> Result<Vec<OpenSpan>> {
+        self.make_room()?;
+        let open = self.core_mut().finish();
+        self.flush_all()?;
+        Ok(open)
+    }
+
+    /// Packets written so far.
+    fn packet_count(&self) -> u64 {
+        self.core().packets()
+    }
+
+    /// Distinct strings and source locations interned so far.
+    fn interned_count(&self) -> usize {
+        self.core().interned()
+    }
+}
