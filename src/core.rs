@@ -136,6 +136,7 @@ struct Frame {
 
 struct Thread {
     uuid: TrackUuid,
+    tid: i64,
     digest: u64,
     stack: Vec<Frame>,
     /// The latest timestamp written on the track.
@@ -333,6 +334,11 @@ impl Core {
         Ok(self.processes[process.index as usize].pid)
     }
 
+    pub(crate) fn tid(&self, thread: ThreadTrack) -> Result<i64> {
+        self.own(thread.owner, thread.uuid)?;
+        Ok(self.threads[thread.index as usize].tid)
+    }
+
     pub(crate) fn thread(
         &mut self,
         process: ProcessTrack,
@@ -370,6 +376,7 @@ impl Core {
             .descriptor(uuid, &TrackKind::Thread { pid, tid, name });
         self.threads.push(Thread {
             uuid,
+            tid,
             digest,
             stack: Vec::new(),
             last_ts: 0,
@@ -510,7 +517,11 @@ impl Core {
         check_ts(ts)?;
         let th = &self.threads[t];
         let due = th.due(ts);
-        let Some(top) = th.stack[..th.stack.len() - due].last() else {
+        let live = &th.stack[..th.stack.len() - due];
+        if live.iter().all(|f| f.end.is_some()) {
+            return Err(Error::NoOpenSpan(th.uuid));
+        }
+        let Some(top) = live.last() else {
             return Err(Error::NoOpenSpan(th.uuid));
         };
         if let Some(end) = top.end {
@@ -696,11 +707,18 @@ impl Core {
                     limit: end,
                 });
             }
-            if ts > th.stack[lowest].limit {
+            // The innermost explicit span has the tightest limit.
+            let limit = th
+                .stack
+                .iter()
+                .rev()
+                .find(|f| f.end.is_none())
+                .map_or(u64::MAX, |f| f.limit);
+            if ts > limit {
                 return Err(Error::NotNested {
                     track: th.uuid,
                     end: ts,
-                    limit: th.stack[lowest].limit,
+                    limit,
                 });
             }
         }

@@ -6,6 +6,7 @@ mod core;
 mod encoding;
 mod error;
 mod ids;
+pub mod inspect;
 mod interning;
 mod options;
 mod streaming;

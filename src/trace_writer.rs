@@ -109,6 +109,14 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().thread(process, key, tid, name)
     }
 
+    /// The tid of a thread: the caller's or the derived one.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    fn tid(&self, thread: ThreadTrack) -> Result<i64> {
+        self.core().tid(thread)
+    }
+
     /// A named lane of async spans under a process or a thread. The same
     /// parent and name give the same lane.
     ///

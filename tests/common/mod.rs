@@ -1,0 +1,809 @@
+//! Shared by the integration tests: arbitrary call sequences, a reference
+//! model of the documented rules that predicts each call's outcome and the
+//! slices the trace must show, and sinks that misbehave.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use perfetto_trace_writer::inspect::{self, TrackKind};
+use perfetto_trace_writer::{
+    AsyncLane, Error, ParentTrack, ProcessTrack, ThreadTrack, TraceWriter, Writer, MAX_SPAN_DEPTH,
+};
+use proptest::prelude::*;
+
+pub const MAX_TS: u64 = i64::MAX as u64;
+
+/// How an op picks its timestamp, relative to the driver's clock.
+#[derive(Clone, Debug)]
+pub enum Ts {
+    Forward(u16),
+    Same,
+    Back(u16),
+    Exactly(u64),
+}
+
+impl Ts {
+    fn at(&self, clock: u64) -> u64 {
+        match *self {
+            Ts::Forward(d) => clock.saturating_add(u64::from(d)),
+            Ts::Same => clock,
+            Ts::Back(d) => clock.saturating_sub(u64::from(d)),
+            Ts::Exactly(t) => t,
+        }
+    }
+}
+
+fn ts() -> impl Strategy<Value = Ts> {
+    prop_oneof![
+        12 => any::<u16>().prop_map(|d| Ts::Forward(d % 1000)),
+        4 => Just(Ts::Same),
+        1 => any::<u16>().prop_map(Ts::Back),
+        1 => prop_oneof![
+            Just(0u64),
+            Just(MAX_TS - 1000),
+            Just(MAX_TS),
+            Just(MAX_TS + 1),
+            Just(u64::MAX),
+            any::<u64>(),
+            (1u64 << 32)..(1u64 << 40),
+        ]
+        .prop_map(Ts::Exactly),
+    ]
+}
+
+pub fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec!["", "a", "query", "parse", "é漢字🎉\u{10FFFF}", "\u{0}nul"])
+            .prop_map(str::to_owned),
+        2 => "\\PC{0,12}",
+        1 => (1usize..3).prop_map(|n| "ü🎉x".repeat(n * 20_000)),
+    ]
+}
+
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub name: String,
+    pub category: String,
+    pub file: String,
+    pub line: u32,
+}
+
+fn meta() -> impl Strategy<Value = Meta> {
+    (
+        text(),
+        text(),
+        prop_oneof![Just(String::new()), text()],
+        any::<u32>(),
+    )
+        .prop_map(|(name, category, file, line)| Meta {
+            name,
+            category,
+            file,
+            line,
+        })
+}
+
+/// One call. Indices pick among the handles obtained so far (modulo).
+#[derive(Clone, Debug)]
+pub enum Op {
+    Process {
+        key: u8,
+        pid: Option<i32>,
+        name: String,
+        cmdline: Vec<String>,
+    },
+    Thread {
+        process: usize,
+        key: u8,
+        tid: Option<i64>,
+        name: String,
+    },
+    Lane {
+        parent: usize,
+        on_thread: bool,
+        name: u8,
+    },
+    Begin {
+        thread: usize,
+        ts: Ts,
+        meta: Meta,
+    },
+    End {
+        thread: usize,
+        ts: Ts,
+    },
+    Complete {
+        thread: usize,
+        ts: Ts,
+        dur: u16,
+        meta: Meta,
+    },
+    AsyncBegin {
+        lane: usize,
+        id: u8,
+        ts: Ts,
+        meta: Meta,
+    },
+    AsyncEnd {
+        lane: usize,
+        id: u8,
+        ts: Ts,
+    },
+    Foreign {
+        which: u8,
+    },
+    Close {
+        ts: Ts,
+    },
+    Flush,
+    Finish,
+    Deep {
+        thread: usize,
+    },
+}
+
+pub fn op() -> impl Strategy<Value = Op> {
+    let pid = prop_oneof![4 => Just(None), 2 => (1i32..6).prop_map(Some), 1 => Just(Some(0)),
+        1 => prop::sample::select(vec![i32::MIN, -1, i32::MAX]).prop_map(Some)];
+    let tid = prop_oneof![4 => Just(None), 2 => (1i64..8).prop_map(Some), 1 => Just(Some(0)),
+        1 => prop::sample::select(vec![i64::MIN, i64::MAX]).prop_map(Some)];
+    let cmdline = prop::collection::vec(text(), 0..3);
+    prop_oneof![
+        2 => (0u8..4, pid, text(), cmdline).prop_map(|(key, pid, name, cmdline)| Op::Process { key, pid, name, cmdline }),
+        3 => (any::<usize>(), 0u8..4, tid, text()).prop_map(|(process, key, tid, name)| Op::Thread { process, key, tid, name }),
+        2 => (any::<usize>(), any::<bool>(), 0u8..3).prop_map(|(parent, on_thread, name)| Op::Lane { parent, on_thread, name }),
+        12 => (any::<usize>(), ts(), meta()).prop_map(|(thread, ts, meta)| Op::Begin { thread, ts, meta }),
+        10 => (any::<usize>(), ts()).prop_map(|(thread, ts)| Op::End { thread, ts }),
+        8 => (any::<usize>(), ts(), any::<u16>(), meta()).prop_map(|(thread, ts, dur, meta)| Op::Complete { thread, ts, dur: dur % 3000, meta }),
+        8 => (any::<usize>(), 0u8..8, ts(), meta()).prop_map(|(lane, id, ts, meta)| Op::AsyncBegin { lane, id, ts, meta }),
+        8 => (any::<usize>(), 0u8..8, ts()).prop_map(|(lane, id, ts)| Op::AsyncEnd { lane, id, ts }),
+        1 => (0u8..4).prop_map(|which| Op::Foreign { which }),
+        1 => ts().prop_map(|ts| Op::Close { ts }),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Finish),
+        1 => any::<usize>().prop_map(|thread| Op::Deep { thread }),
+    ]
+}
+
+/// A slice as the model expects it: thread slices by track uuid, async ones
+/// by (lane parent, lane name), since the lane picks their track.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Expected {
+    pub place: (u64, String),
+    pub ts: u64,
+    pub dur: Option<u64>,
+    pub depth: usize,
+    pub name: String,
+    pub categories: Vec<String>,
+    pub source: Option<(String, u32)>,
+}
+
+fn expected(place: (u64, String), ts: u64, depth: usize, m: &Meta) -> Expected {
+    Expected {
+        place,
+        ts,
+        dur: None,
+        depth,
+        name: m.name.clone(),
+        categories: if m.category.is_empty() {
+            vec![]
+        } else {
+            vec![m.category.clone()]
+        },
+        source: (!m.file.is_empty()).then(|| (m.file.clone(), m.line)),
+    }
+}
+
+#[derive(Default)]
+struct ThreadModel {
+    /// (begin, known end, index of its expected slice)
+    stack: Vec<(u64, Option<u64>, usize)>,
+    last: u64,
+}
+
+impl ThreadModel {
+    fn due(&self, ts: u64) -> usize {
+        self.stack
+            .iter()
+            .rev()
+            .take_while(|f| f.1.is_some_and(|e| e <= ts))
+            .count()
+    }
+    fn limit(&self, keep: usize) -> u64 {
+        self.stack[..keep]
+            .iter()
+            .filter_map(|f| f.1)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// The documented rules, written plainly, and what the trace must show.
+#[derive(Default)]
+pub struct Model {
+    processes: HashMap<u8, (Option<i32>, String, Vec<String>, usize)>,
+    threads: HashMap<(usize, u8), (Option<i64>, String, usize)>,
+    pids: HashMap<i32, usize>,
+    tids: HashMap<i64, usize>,
+    thread_state: Vec<ThreadModel>,
+    open_async: HashMap<(usize, u8), (u64, usize)>,
+    pub slices: Vec<Expected>,
+    pub tracks: Vec<(u64, Option<String>, TrackKind)>,
+    pub lanes: Vec<(u64, String)>,
+}
+
+/// The outcome of one call, comparable across writers and with the model.
+pub type Outcome = Result<(), String>;
+
+pub fn kind(e: &Error) -> String {
+    let s = format!("{e:?}");
+    s.split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn err(kind: &str) -> Outcome {
+    Err(kind.to_owned())
+}
+
+/// Drives a writer and the model with the same ops; returns each op's
+/// outcome as the writer reported it, and asserts the model agrees.
+pub struct Driver {
+    pub processes: Vec<ProcessTrack>,
+    pub threads: Vec<ThreadTrack>,
+    pub lanes: Vec<AsyncLane>,
+    foreign: (ProcessTrack, ThreadTrack, AsyncLane),
+    clock: u64,
+    pub model: Model,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Driver {
+    pub fn new() -> Self {
+        let mut other = Writer::new();
+        let p = other.process("other", None, "other", &[]).unwrap();
+        let t = other.thread(p, "other", None, "other").unwrap();
+        let l = other.async_lane(p, "other").unwrap();
+        Driver {
+            processes: vec![],
+            threads: vec![],
+            lanes: vec![],
+            foreign: (p, t, l),
+            clock: 1_000,
+            model: Model::default(),
+            outcomes: vec![],
+        }
+    }
+
+    fn record(&mut self, got: Result<(), Error>, want: Outcome, op: &Op) {
+        let got = got.map_err(|e| kind(&e));
+        assert_eq!(got, want, "writer and model disagree on {op:?}");
+        self.outcomes.push(got);
+    }
+
+    pub fn run<W: TraceWriter>(&mut self, w: &mut W, ops: &[Op]) {
+        for op in ops {
+            self.step(w, op);
+        }
+        let open = w.finish().unwrap();
+        self.model_finish();
+        let explicit = self
+            .model
+            .thread_state
+            .iter()
+            .flat_map(|t| &t.stack)
+            .filter(|f| f.1.is_none())
+            .count();
+        assert_eq!(open.len(), explicit + self.model.open_async.len());
+    }
+
+    fn step<W: TraceWriter>(&mut self, w: &mut W, op: &Op) {
+        let m = &mut self.model;
+        match op {
+            Op::Process {
+                key,
+                pid,
+                name,
+                cmdline,
+            } => {
+                let args: Vec<&str> = cmdline.iter().map(String::as_str).collect();
+                let want = match m.processes.get(key) {
+                    Some(p) if (p.0, &p.1, &p.2) != (*pid, name, cmdline) => err("Redefined"),
+                    Some(_) => Ok(()),
+                    None => match pid {
+                        Some(0) => err("ZeroId"),
+                        Some(p) if m.pids.contains_key(p) => err("PidInUse"),
+                        _ => Ok(()),
+                    },
+                };
+                let got = w.process(&format!("proc-{key}"), *pid, name, &args);
+                if let Ok(h) = got {
+                    if !m.processes.contains_key(key) {
+                        let real = w.pid(h).unwrap();
+                        if pid.is_none() {
+                            assert!(real > 1 << 22, "derived pid {real} above real pids");
+                        }
+                        assert!(
+                            m.pids.insert(real, m.tracks.len()).is_none(),
+                            "pid {real} given twice"
+                        );
+                        m.processes.insert(
+                            *key,
+                            (*pid, name.clone(), cmdline.clone(), self.processes.len()),
+                        );
+                        m.tracks.push((
+                            h.uuid().get(),
+                            Some(name.clone()),
+                            TrackKind::Process {
+                                pid: real,
+                                cmdline: cmdline.clone(),
+                            },
+                        ));
+                        self.processes.push(h);
+                    }
+                }
+                self.record(got.map(drop), want, op);
+            }
+            Op::Thread {
+                process,
+                key,
+                tid,
+                name,
+            } => {
+                let Some(&p) = pick(&self.processes, *process) else {
+                    return;
+                };
+                let pi = process % self.processes.len();
+                let want = match m.threads.get(&(pi, *key)) {
+                    Some(t) if (t.0, &t.1) != (*tid, name) => err("Redefined"),
+                    Some(_) => Ok(()),
+                    None => match tid {
+                        Some(0) => err("ZeroId"),
+                        Some(t) if m.tids.contains_key(t) => err("TidInUse"),
+                        _ => Ok(()),
+                    },
+                };
+                let got = w.thread(p, &format!("stream-{key}"), *tid, name);
+                if let Ok(h) = got {
+                    if !m.threads.contains_key(&(pi, *key)) {
+                        let real = w.tid(h).unwrap();
+                        assert!(m.tids.insert(real, 0).is_none(), "tid {real} given twice");
+                        if tid.is_none() {
+                            assert!(
+                                !m.pids.contains_key(&(real as i32)),
+                                "derived tid {real} is a pid"
+                            );
+                        }
+                        m.threads
+                            .insert((pi, *key), (*tid, name.clone(), self.threads.len()));
+                        m.thread_state.push(ThreadModel::default());
+                        let pid = w.pid(p).unwrap();
+                        m.tracks.push((
+                            h.uuid().get(),
+                            Some(name.clone()),
+                            TrackKind::Thread { pid, tid: real },
+                        ));
+                        self.threads.push(h);
+                    }
+                }
+                self.record(got.map(drop), want, op);
+            }
+            Op::Lane {
+                parent,
+                on_thread,
+                name,
+            } => {
+                let parent: Option<ParentTrack> = if *on_thread {
+                    pick(&self.threads, *parent).map(|&t| t.into())
+                } else {
+                    pick(&self.processes, *parent).map(|&p| p.into())
+                };
+                let Some(parent) = parent else { return };
+                let h = w.async_lane(parent, &format!("lane {name}"));
+                let h = h.expect("lanes of own tracks are always accepted");
+                if !self.lanes.contains(&h) {
+                    self.lanes.push(h);
+                    m.lanes.push((parent.uuid().get(), format!("lane {name}")));
+                }
+                self.outcomes.push(Ok(()));
+            }
+            Op::Begin { thread, ts, meta }
+            | Op::Complete {
+                thread, ts, meta, ..
+            } => {
+                let Some(&h) = pick(&self.threads, *thread) else {
+                    return;
+                };
+                let ti = thread % self.threads.len();
+                let t = ts.at(self.clock);
+                let end = match op {
+                    Op::Complete { dur, .. } => Some(t.saturating_add(u64::from(*dur))),
+                    _ => None,
+                };
+                let want = m.check_begin(ti, t, end);
+                let got = match end {
+                    Some(e) => {
+                        w.complete_span(h, t, e, &meta.name, &meta.category, &meta.file, meta.line)
+                    }
+                    None => w.span_begin(h, t, &meta.name, &meta.category, &meta.file, meta.line),
+                };
+                if want.is_ok() {
+                    m.push(ti, h.uuid().get(), t, end, meta);
+                    self.clock = t;
+                }
+                self.record(got, want, op);
+            }
+            Op::End { thread, ts } => {
+                let Some(&h) = pick(&self.threads, *thread) else {
+                    return;
+                };
+                let ti = thread % self.threads.len();
+                let t = ts.at(self.clock);
+                let want = m.check_end(ti, t);
+                let got = w.span_end(h, t);
+                if want.is_ok() {
+                    m.end(ti, t);
+                    self.clock = t;
+                }
+                self.record(got, want, op);
+            }
+            Op::AsyncBegin { lane, id, ts, meta } => {
+                let Some(&h) = pick(&self.lanes, *lane) else {
+                    return;
+                };
+                let li = lane % self.lanes.len();
+                let t = ts.at(self.clock);
+                let want = if t > MAX_TS {
+                    err("TimestampOutOfRange")
+                } else if m.open_async.contains_key(&(li, *id)) {
+                    err("AsyncSpanAlreadyOpen")
+                } else {
+                    Ok(())
+                };
+                let got = w.async_span_begin(
+                    h,
+                    u64::from(*id),
+                    t,
+                    &meta.name,
+                    &meta.category,
+                    &meta.file,
+                    meta.line,
+                );
+                if want.is_ok() {
+                    m.open_async.insert((li, *id), (t, m.slices.len()));
+                    m.slices.push(expected(m.lanes[li].clone(), t, 0, meta));
+                    self.clock = t;
+                }
+                self.record(got, want, op);
+            }
+            Op::AsyncEnd { lane, id, ts } => {
+                let Some(&h) = pick(&self.lanes, *lane) else {
+                    return;
+                };
+                let li = lane % self.lanes.len();
+                let t = ts.at(self.clock);
+                let want = match m.open_async.get(&(li, *id)) {
+                    _ if t > MAX_TS => err("TimestampOutOfRange"),
+                    None => err("AsyncSpanNotOpen"),
+                    Some(&(b, _)) if t < b => err("EndBeforeBegin"),
+                    Some(_) => Ok(()),
+                };
+                let got = w.async_span_end(h, u64::from(*id), t);
+                if want.is_ok() {
+                    let (b, i) = m.open_async.remove(&(li, *id)).unwrap();
+                    m.slices[i].dur = Some(t - b);
+                    self.clock = t;
+                }
+                self.record(got, want, op);
+            }
+            Op::Foreign { which } => {
+                let (p, t, l) = self.foreign;
+                let got = match which {
+                    0 => w.thread(p, "x", None, "x").map(drop),
+                    1 => w.span_begin(t, self.clock, "x", "", "", 0),
+                    2 => w.async_span_begin(l, 1, self.clock, "x", "", "", 0),
+                    _ => w.async_lane(t, "x").map(drop),
+                };
+                self.record(got, err("ForeignHandle"), op);
+            }
+            Op::Close { ts } => {
+                let t = ts.at(self.clock);
+                let want = m.check_close(t);
+                let got = w.close_open_spans(t).map(drop);
+                if want.is_ok() {
+                    m.close(t);
+                    self.clock = self.clock.max(t);
+                }
+                self.record(got, want, op);
+            }
+            Op::Flush => {
+                let got = w.flush();
+                self.record(got, Ok(()), op);
+            }
+            Op::Finish => {
+                let got = w.finish().map(drop);
+                self.model_finish();
+                self.record(got, Ok(()), op);
+            }
+            Op::Deep { thread } => {
+                // Nest to the limit and one past it, then unwind.
+                let Some(&h) = pick(&self.threads, *thread) else {
+                    return;
+                };
+                let ti = thread % self.threads.len();
+                let t = self.clock;
+                let meta = Meta {
+                    name: "deep".into(),
+                    category: String::new(),
+                    file: String::new(),
+                    line: 0,
+                };
+                let mut pushed = 0;
+                let last = loop {
+                    let want = m.check_begin(ti, t, None);
+                    let got = w.span_begin(h, t, "deep", "", "", 0);
+                    let stop = want.is_err();
+                    if want.is_ok() {
+                        m.push(ti, h.uuid().get(), t, None, &meta);
+                        pushed += 1;
+                    }
+                    let got = got.map_err(|e| kind(&e));
+                    assert_eq!(got, want, "deep nesting");
+                    if stop || pushed > MAX_SPAN_DEPTH {
+                        break got;
+                    }
+                };
+                for _ in 0..pushed {
+                    let want = m.check_end(ti, t);
+                    assert_eq!(w.span_end(h, t).map_err(|e| kind(&e)), want);
+                    m.end(ti, t);
+                }
+                self.outcomes.push(last);
+            }
+        }
+    }
+
+    fn model_finish(&mut self) {
+        let m = &mut self.model;
+        for ti in 0..m.thread_state.len() {
+            m.pop_due(ti, u64::MAX);
+        }
+    }
+
+    /// Asserts that the trace shows exactly what the model expects.
+    pub fn check_trace(&self, bytes: &[u8]) {
+        let trace = inspect::decode(bytes).expect("decodes as a Trace");
+        assert_eq!(trace.problems, vec![], "the trace has problems");
+        let mut want_tracks = self.model.tracks.clone();
+        want_tracks.sort_by_key(|t| t.0);
+        let mut got_tracks = vec![];
+        let mut lane_tracks = HashMap::new();
+        for (&uuid, t) in &trace.tracks {
+            match t.kind {
+                TrackKind::Other => {
+                    let place = (
+                        t.parent.expect("async tracks have a parent"),
+                        t.name.clone().unwrap_or_default(),
+                    );
+                    assert!(
+                        self.model.lanes.contains(&place),
+                        "async track {place:?} of no lane"
+                    );
+                    lane_tracks.insert(uuid, place);
+                }
+                _ => got_tracks.push((uuid, t.name.clone(), t.kind.clone())),
+            }
+            assert!(t.parent.is_none_or(|p| trace.tracks.contains_key(&p)));
+        }
+        assert_eq!(got_tracks, want_tracks, "process and thread tracks");
+
+        let mut got: Vec<Expected> = trace
+            .slices
+            .iter()
+            .map(|s| Expected {
+                place: lane_tracks
+                    .get(&s.track)
+                    .cloned()
+                    .unwrap_or((s.track, String::new())),
+                ts: s.ts,
+                dur: s.dur,
+                depth: s.depth,
+                name: s.name.clone(),
+                categories: s.categories.clone(),
+                source: s.source.clone(),
+            })
+            .collect();
+        let mut want = self.model.slices.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got.len(), want.len(), "slice count");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w);
+        }
+    }
+}
+
+fn pick<T>(v: &[T], i: usize) -> Option<&T> {
+    (!v.is_empty()).then(|| &v[i % v.len()])
+}
+
+impl Model {
+    fn check_begin(&self, ti: usize, t: u64, end: Option<u64>) -> Outcome {
+        let th = &self.thread_state[ti];
+        if t > MAX_TS || end.is_some_and(|e| e > MAX_TS) {
+            return err("TimestampOutOfRange");
+        }
+        if t < th.last {
+            return err("TimestampBackwards");
+        }
+        let keep = th.stack.len() - th.due(t);
+        if end.unwrap_or(t) > th.limit(keep) {
+            return err("NotNested");
+        }
+        if keep >= MAX_SPAN_DEPTH {
+            return err("TooDeep");
+        }
+        Ok(())
+    }
+
+    fn pop_due(&mut self, ti: usize, t: u64) {
+        let th = &mut self.thread_state[ti];
+        while let Some(&(b, Some(e), i)) = th.stack.last() {
+            if e > t {
+                break;
+            }
+            th.stack.pop();
+            th.last = e;
+            self.slices[i].dur = Some(e - b);
+        }
+    }
+
+    fn push(&mut self, ti: usize, uuid: u64, t: u64, end: Option<u64>, meta: &Meta) {
+        self.pop_due(ti, t);
+        let th = &mut self.thread_state[ti];
+        let depth = th.stack.len();
+        th.stack.push((t, end, self.slices.len()));
+        th.last = t;
+        self.slices
+            .push(expected((uuid, String::new()), t, depth, meta));
+    }
+
+    fn check_end(&self, ti: usize, t: u64) -> Outcome {
+        let th = &self.thread_state[ti];
+        if t > MAX_TS {
+            return err("TimestampOutOfRange");
+        }
+        let keep = th.stack.len() - th.due(t);
+        let live = &th.stack[..keep];
+        if live.iter().all(|f| f.1.is_some()) {
+            return err("NoOpenSpan");
+        }
+        let top = live[keep - 1];
+        if top.1.is_some() {
+            return err("NotNested");
+        }
+        if t < top.0 {
+            return err("EndBeforeBegin");
+        }
+        if t < th.last {
+            return err("TimestampBackwards");
+        }
+        if t > th.limit(keep - 1) {
+            return err("NotNested");
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, ti: usize, t: u64) {
+        self.pop_due(ti, t);
+        let th = &mut self.thread_state[ti];
+        let (b, _, i) = th.stack.pop().unwrap();
+        th.last = t;
+        self.slices[i].dur = Some(t - b);
+    }
+
+    fn check_close(&self, t: u64) -> Outcome {
+        if t > MAX_TS {
+            return err("TimestampOutOfRange");
+        }
+        for th in &self.thread_state {
+            let Some(lowest) = th.stack.iter().position(|f| f.1.is_none()) else {
+                continue;
+            };
+            if t < th.last {
+                return err("TimestampBackwards");
+            }
+            let innermost = th.stack.iter().rposition(|f| f.1.is_none()).unwrap();
+            if th.stack[lowest..]
+                .iter()
+                .any(|f| f.1.is_some_and(|e| e > t))
+                || t > th.limit(innermost)
+            {
+                return err("NotNested");
+            }
+        }
+        if self.open_async.values().any(|&(b, _)| t < b) {
+            return err("EndBeforeBegin");
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, t: u64) {
+        for ti in 0..self.thread_state.len() {
+            loop {
+                self.pop_due(ti, t);
+                let th = &mut self.thread_state[ti];
+                match th.stack.last() {
+                    Some(&(b, None, i)) => {
+                        th.stack.pop();
+                        th.last = t;
+                        self.slices[i].dur = Some(t - b);
+                    }
+                    _ => break,
+                }
+            }
+            self.pop_due(ti, u64::MAX);
+        }
+        for (_, (b, i)) in self.open_async.drain() {
+            self.slices[i].dur = Some(t - b);
+        }
+    }
+}
+
+/// Accepts at most `max` bytes per write.
+pub struct Trickle {
+    pub data: Vec<u8>,
+    pub max: usize,
+    pub calls: usize,
+}
+
+impl Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.calls += 1;
+        let n = buf.len().min(self.max);
+        self.data.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Answers `Interrupted` on every `every`-th call (writes and flushes).
+pub struct Interrupting {
+    pub data: Vec<u8>,
+    pub every: usize,
+    pub calls: usize,
+}
+
+impl Interrupting {
+    fn interrupt(&mut self) -> bool {
+        self.calls += 1;
+        self.calls % self.every == 0
+    }
+}
+
+impl Write for Interrupting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.interrupt() {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(7);
+        self.data.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.interrupt() {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        Ok(())
+    }
+}
