@@ -6,8 +6,8 @@
 use xxhash_rust::xxh64::Xxh64;
 
 use crate::encoding::{
-    track_descriptor_packet, track_event_packet, EventFields, EventType, NewInterned, PacketHeader,
-    TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
+    field, track_descriptor_packet, track_event_packet, EventFields, EventType, Field, NewInterned,
+    PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::error::{Error, Result};
 use crate::ids::{
@@ -34,7 +34,8 @@ pub(crate) struct SpanMeta<'a> {
 
 /// One sequence's encoder state: interning tables and the output buffer.
 pub(crate) struct Sequence {
-    id: u32,
+    /// `trusted_packet_sequence_id`, encoded once.
+    id: Field,
     started: bool,
     pub(crate) out: Vec<u8>,
     packets: u64,
@@ -56,7 +57,7 @@ impl Sequence {
             0
         };
         PacketHeader {
-            sequence_id: self.id,
+            sequence: self.id,
             flags,
             first_on_sequence: first,
         }
@@ -70,7 +71,7 @@ impl Sequence {
     /// A slice begin; interns what it names, defining new strings in the
     /// same packet.
     #[inline]
-    fn begin(&mut self, ts: u64, track: TrackUuid, meta: &SpanMeta<'_>) {
+    fn begin(&mut self, ts: u64, track: &Field, meta: &SpanMeta<'_>) {
         let mut new = NewInterned::default();
         let (name_iid, fresh) = self.names.intern(meta.name);
         if fresh {
@@ -96,7 +97,7 @@ impl Sequence {
         let ev = EventFields {
             ts,
             kind: EventType::SliceBegin,
-            track: track.0,
+            track,
             category_iid,
             name_iid,
             location_iid,
@@ -105,12 +106,12 @@ impl Sequence {
     }
 
     #[inline]
-    fn end(&mut self, ts: u64, track: TrackUuid) {
+    fn end(&mut self, ts: u64, track: &Field) {
         let header = self.header(false);
         let ev = EventFields {
             ts,
             kind: EventType::SliceEnd,
-            track: track.0,
+            track,
             category_iid: 0,
             name_iid: 0,
             location_iid: 0,
@@ -136,6 +137,8 @@ struct Frame {
 
 struct Thread {
     uuid: TrackUuid,
+    /// `track_uuid`, encoded once.
+    field: Field,
     tid: i64,
     digest: u64,
     stack: Vec<Frame>,
@@ -161,7 +164,7 @@ impl Thread {
 }
 
 struct Slot {
-    uuid: TrackUuid,
+    field: Field,
     /// When the slot's last span ended; a span may reuse the slot only if it
     /// begins no earlier, so spans on a slot never overlap once sorted.
     last_end: u64,
@@ -238,7 +241,7 @@ impl Core {
         Core {
             owner: Owner::next(),
             seq: Sequence {
-                id: sequence_id,
+                id: Field::uint(field::PACKET_SEQUENCE_ID, u64::from(sequence_id)),
                 started: false,
                 out: Vec::new(),
                 packets: 0,
@@ -376,6 +379,7 @@ impl Core {
             .descriptor(uuid, &TrackKind::Thread { pid, tid, name });
         self.threads.push(Thread {
             uuid,
+            field: Field::uint(field::EVENT_TRACK_UUID, uuid.0),
             tid,
             digest,
             stack: Vec::new(),
@@ -431,7 +435,7 @@ impl Core {
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
-            self.seq.end(end, thread.uuid);
+            self.seq.end(end, &thread.field);
         }
     }
 
@@ -484,7 +488,7 @@ impl Core {
             limit: end.map_or(limit, |e| e.min(limit)),
         });
         th.last_ts = ts;
-        self.seq.begin(ts, th.uuid, meta);
+        self.seq.begin(ts, &th.field, meta);
     }
 
     pub(crate) fn span_begin(
@@ -556,7 +560,7 @@ impl Core {
         let th = &mut self.threads[t];
         th.stack.pop();
         th.last_ts = ts;
-        self.seq.end(ts, th.uuid);
+        self.seq.end(ts, &th.field);
         Ok(())
     }
 
@@ -595,7 +599,8 @@ impl Core {
                     lane_state.uuid.0,
                     &u64::from(slot).to_le_bytes(),
                 );
-                lane_state.slots.push(Slot { uuid, last_end: 0 });
+                let field = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
+                lane_state.slots.push(Slot { field, last_end: 0 });
                 let kind = TrackKind::Named {
                     parent: lane_state.parent.0,
                     name: &lane_state.name,
@@ -604,8 +609,8 @@ impl Core {
                 slot
             }
         };
-        let uuid = self.lanes[l].slots[slot as usize].uuid;
-        self.seq.begin(ts, uuid, meta);
+        let track = self.lanes[l].slots[slot as usize].field;
+        self.seq.begin(ts, &track, meta);
         self.open_async
             .insert((lane.index, span_id), AsyncOpen { slot, begin: ts });
         Ok(())
@@ -631,9 +636,9 @@ impl Core {
         let lane_state = &mut self.lanes[l];
         let s = &mut lane_state.slots[slot as usize];
         s.last_end = ts;
-        let uuid = s.uuid;
+        let track = s.field;
         lane_state.free.push(slot);
-        self.seq.end(ts, uuid);
+        self.seq.end(ts, &track);
         Ok(())
     }
 
@@ -738,7 +743,7 @@ impl Core {
                 }
                 th.stack.pop();
                 th.last_ts = ts;
-                self.seq.end(ts, th.uuid);
+                self.seq.end(ts, &th.field);
                 closed += 1;
             }
             self.pop_due(t, u64::MAX);
@@ -749,9 +754,9 @@ impl Core {
             let lane = &mut self.lanes[l as usize];
             let s = &mut lane.slots[o.slot as usize];
             s.last_end = ts;
-            let uuid = s.uuid;
+            let track = s.field;
             lane.free.push(o.slot);
-            self.seq.end(ts, uuid);
+            self.seq.end(ts, &track);
             closed += 1;
         }
         Ok(closed)

@@ -151,10 +151,48 @@ pub(crate) fn close(buf: &mut Vec<u8>, nested: Nested) {
     buf[at + width - 1] &= 0x7f;
 }
 
+/// A varint field encoded once (key and value), for fields repeated in
+/// many packets: a packet's sequence id, an event's track uuid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Field {
+    bytes: [u8; FIELD_CAP],
+    len: u8,
+}
+
+const FIELD_CAP: usize = 16;
+
+impl Field {
+    pub(crate) fn uint(field: u32, v: u64) -> Self {
+        let mut tmp = Vec::with_capacity(FIELD_CAP);
+        put_uint(&mut tmp, field, v);
+        let mut bytes = [0; FIELD_CAP];
+        bytes[..tmp.len()].copy_from_slice(&tmp);
+        Field {
+            bytes,
+            len: tmp.len() as u8,
+        }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Appends the field. The whole fixed-size array is copied (a few
+    /// register moves instead of a call to memcpy) and the excess cut off.
+    #[inline(always)]
+    fn put(&self, buf: &mut Vec<u8>) {
+        let end = buf.len() + self.len();
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(end);
+    }
+}
+
 /// What a packet carries besides its payload.
 #[derive(Clone, Copy)]
 pub(crate) struct PacketHeader {
-    pub sequence_id: u32,
+    /// `trusted_packet_sequence_id`, encoded.
+    pub sequence: Field,
     pub flags: u32,
     pub first_on_sequence: bool,
 }
@@ -176,13 +214,104 @@ impl NewInterned<'_> {
 
 /// The fields of a `TrackEvent`; iids 0 are omitted.
 #[derive(Clone, Copy)]
-pub(crate) struct EventFields {
+pub(crate) struct EventFields<'a> {
     pub ts: u64,
     pub kind: EventType,
-    pub track: u64,
+    /// `track_uuid`, encoded.
+    pub track: &'a Field,
     pub category_iid: u64,
     pub name_iid: u64,
     pub location_iid: u64,
+}
+
+/// Appends a framed packet holding one `TrackEvent` and no interned data.
+///
+/// Every length is known before anything is written (such a packet is at
+/// most 77 bytes, its event at most 50), so nothing is back-filled. The
+/// packet is assembled in a stack buffer with a cursor the compiler keeps in
+/// a register, and indices masked to the buffer, which it sees are in bounds:
+/// no checks, no panics, and one copy into `buf` at the end.
+#[inline]
+fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
+    let mut event_len = 2 + ev.track.len();
+    if ev.category_iid != 0 {
+        event_len += 1 + varint_len(ev.category_iid);
+    }
+    if ev.name_iid != 0 {
+        event_len += 1 + varint_len(ev.name_iid);
+    }
+    if ev.location_iid != 0 {
+        event_len += 2 + varint_len(ev.location_iid);
+    }
+    let mut packet_len = 1 + varint_len(ev.ts) + header.sequence.len() + 2 + event_len;
+    if header.flags != 0 {
+        packet_len += 2;
+    }
+    if header.first_on_sequence {
+        packet_len += 3;
+    }
+    debug_assert!(packet_len < 0x80 && header.flags < 0x80);
+
+    const MASK: usize = 127;
+    let mut b = [0u8; 256];
+    let mut n = 0usize;
+    macro_rules! byte {
+        ($v:expr) => {{
+            b[n & MASK] = $v;
+            n += 1;
+        }};
+    }
+    macro_rules! varint {
+        ($v:expr) => {{
+            let mut v: u64 = $v;
+            while v >= 0x80 {
+                byte!(v as u8 | 0x80);
+                v >>= 7;
+            }
+            byte!(v as u8);
+        }};
+    }
+    macro_rules! field {
+        ($f:expr) => {{
+            let at = n & MASK;
+            b[at..at + FIELD_CAP].copy_from_slice(&$f.bytes);
+            n += $f.len();
+        }};
+    }
+
+    byte!(0x0a); // Trace.packet
+    byte!(packet_len as u8);
+    byte!(0x40); // timestamp = 8
+    varint!(ev.ts);
+    field!(header.sequence);
+    byte!(0x5a); // track_event = 11
+    byte!(event_len as u8);
+    if ev.category_iid != 0 {
+        byte!(0x18); // category_iids = 3
+        varint!(ev.category_iid);
+    }
+    byte!(0x48); // type = 9
+    byte!(ev.kind as u8);
+    if ev.name_iid != 0 {
+        byte!(0x50); // name_iid = 10
+        varint!(ev.name_iid);
+    }
+    field!(ev.track);
+    if ev.location_iid != 0 {
+        byte!(0x90); // source_location_iid = 34: key 272 in two bytes
+        byte!(0x02);
+        varint!(ev.location_iid);
+    }
+    if header.flags != 0 {
+        byte!(0x68); // sequence_flags = 13
+        byte!(header.flags as u8);
+    }
+    if header.first_on_sequence {
+        byte!(0xb8); // first_packet_on_sequence = 87: key 696 in two bytes
+        byte!(0x05);
+        byte!(0x01);
+    }
+    buf.extend_from_slice(&b[..n & MASK]);
 }
 
 /// Appends a framed packet holding one `TrackEvent`.
@@ -190,13 +319,16 @@ pub(crate) struct EventFields {
 pub(crate) fn track_event_packet(
     buf: &mut Vec<u8>,
     header: PacketHeader,
-    ev: &EventFields,
+    ev: &EventFields<'_>,
     new: &NewInterned<'_>,
 ) {
     use field::*;
+    if new.is_empty() {
+        return small_event_packet(buf, header, ev);
+    }
     let packet = open(buf, TRACE_PACKET);
     put_uint(buf, PACKET_TIMESTAMP, ev.ts);
-    put_uint(buf, PACKET_SEQUENCE_ID, u64::from(header.sequence_id));
+    header.sequence.put(buf);
 
     let event = open(buf, PACKET_TRACK_EVENT);
     if ev.category_iid != 0 {
@@ -206,7 +338,7 @@ pub(crate) fn track_event_packet(
     if ev.name_iid != 0 {
         put_uint(buf, EVENT_NAME_IID, ev.name_iid);
     }
-    put_uint(buf, EVENT_TRACK_UUID, ev.track);
+    ev.track.put(buf);
     if ev.location_iid != 0 {
         put_uint(buf, EVENT_SOURCE_LOCATION_IID, ev.location_iid);
     }
@@ -289,7 +421,7 @@ pub(crate) fn track_descriptor_packet(
 ) {
     use field::*;
     let packet = open(buf, TRACE_PACKET);
-    put_uint(buf, PACKET_SEQUENCE_ID, u64::from(header.sequence_id));
+    header.sequence.put(buf);
     if header.flags != 0 {
         put_uint(buf, PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
     }
@@ -340,6 +472,58 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(b.len(), n);
+        }
+    }
+
+    #[test]
+    fn small_packets_equal_back_filled_ones() {
+        let cases = [
+            (0u64, 1u64, 0u64, 0u64),
+            (1, 2, 3, 4),
+            (u64::MAX, u64::MAX, 300, 1 << 56),
+        ];
+        for (ts, track, iid, loc) in cases {
+            let track = Field::uint(field::EVENT_TRACK_UUID, track);
+            for kind in [EventType::SliceBegin, EventType::SliceEnd] {
+                for (flags, first) in [(0, false), (2, false), (3, true)] {
+                    let sequence = Field::uint(field::PACKET_SEQUENCE_ID, u64::from(u32::MAX));
+                    let header = PacketHeader {
+                        sequence,
+                        flags,
+                        first_on_sequence: first,
+                    };
+                    let ev = EventFields {
+                        ts,
+                        kind,
+                        track: &track,
+                        category_iid: iid,
+                        name_iid: iid,
+                        location_iid: loc,
+                    };
+                    let mut fast = vec![9];
+                    small_event_packet(&mut fast, header, &ev);
+                    let mut slow = vec![9];
+                    let p = open(&mut slow, field::TRACE_PACKET);
+                    put_uint(&mut slow, field::PACKET_TIMESTAMP, ts);
+                    header.sequence.put(&mut slow);
+                    let e = open(&mut slow, field::PACKET_TRACK_EVENT);
+                    if iid != 0 {
+                        put_uint(&mut slow, field::EVENT_CATEGORY_IIDS, iid);
+                    }
+                    put_uint(&mut slow, field::EVENT_TYPE, kind as u64);
+                    if iid != 0 {
+                        put_uint(&mut slow, field::EVENT_NAME_IID, iid);
+                    }
+                    track.put(&mut slow);
+                    if loc != 0 {
+                        put_uint(&mut slow, field::EVENT_SOURCE_LOCATION_IID, loc);
+                    }
+                    close(&mut slow, e);
+                    packet_trailer(&mut slow, header);
+                    close(&mut slow, p);
+                    assert_eq!(fast, slow);
+                }
+            }
         }
     }
 

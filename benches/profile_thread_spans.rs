@@ -1,0 +1,21 @@
+//! A plain binary for profilers (perf, valgrind --tool=callgrind): replays
+//! the thread-span workload once through the streaming writer into a sink.
+//!
+//! ```sh
+//! cargo bench --bench profile_thread_spans --no-run
+//! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000
+//! ```
+
+mod workload;
+
+fn main() {
+    let spans = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let wl = workload::thread_spans(spans, 0x5eed);
+    let mut w = perfetto_trace_writer::StreamingPerfettoWriter::new(std::io::sink());
+    workload::replay_threads(&mut w, &wl).unwrap();
+    let sink = w.into_inner().unwrap();
+    std::hint::black_box(sink);
+}

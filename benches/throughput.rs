@@ -1,0 +1,213 @@
+//! Throughput of both writers against the designs they replace.
+//!
+//! ```sh
+//! cargo bench --bench throughput            # everything
+//! cargo bench --bench throughput -- thread  # one group
+//! ```
+//! Criterion prints events per second ("thrpt"); bytes per event are printed
+//! before each group. BENCHMARKS.md has this machine's figures.
+
+mod baselines;
+mod workload;
+
+use std::hint::black_box;
+use std::io;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use perfetto_trace_writer::{StreamingPerfettoWriter, TraceWriter, Writer};
+use workload::{async_spans, replay_async, replay_threads, small_trace, thread_spans};
+
+fn per_event(bytes: usize, events: usize) -> String {
+    format!("{:.2} bytes/event", bytes as f64 / events as f64)
+}
+
+fn thread_spans_bench(c: &mut Criterion) {
+    let wl = thread_spans(1_000_000, 0x5eed);
+    let events = wl.events.len();
+    let mut w = Writer::new();
+    replay_threads(&mut w, &wl).unwrap();
+    let prost = baselines::prost_per_packet_threads(Vec::new(), &wl).unwrap();
+    println!("thread_spans: {events} events");
+    println!("  this crate:          {}", per_event(w.len(), events));
+    println!("  prost per packet:    {}", per_event(prost.len(), events));
+    drop((w, prost));
+
+    let mut g = c.benchmark_group("thread_spans");
+    g.throughput(Throughput::Elements(events as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("streaming_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_threads(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("streaming_into_vec", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(Vec::new());
+            replay_threads(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("buffered_writer", |b| {
+        b.iter(|| {
+            let mut w = Writer::new();
+            replay_threads(&mut w, &wl).unwrap();
+            w.into_bytes()
+        })
+    });
+    g.bench_function("baseline_prost_per_packet_into_sink", |b| {
+        b.iter(|| baselines::prost_per_packet_threads(io::sink(), &wl).unwrap())
+    });
+    g.finish();
+}
+
+/// The seed crate keeps every event as a prost struct (kilobytes each), so it
+/// runs on the first tenth of the workload: 100,000 spans, 200,000 events.
+fn seed_crate_bench(c: &mut Criterion) {
+    let wl = thread_spans(100_000, 0x5eed);
+    let events = wl.events.len();
+    let mut w = Writer::new();
+    replay_threads(&mut w, &wl).unwrap();
+    let seed = baselines::micromegas_threads(&wl);
+    println!("thread_spans_100k: {events} events");
+    println!("  this crate:          {}", per_event(w.len(), events));
+    println!("  micromegas-perfetto: {}", per_event(seed.len(), events));
+    drop((w, seed));
+
+    let mut g = c.benchmark_group("thread_spans_100k");
+    g.throughput(Throughput::Elements(events as u64));
+    g.sample_size(10);
+    g.bench_function("streaming_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_threads(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("baseline_micromegas_perfetto_0_11", |b| {
+        b.iter(|| baselines::micromegas_threads(&wl))
+    });
+    g.finish();
+}
+
+fn async_spans_bench(c: &mut Criterion) {
+    let wl = async_spans(200_000, 64, 0xa57c);
+    let events = wl.events.len();
+    let mut w = Writer::new();
+    replay_async(&mut w, &wl).unwrap();
+    println!(
+        "async_spans: {events} events, {}",
+        per_event(w.len(), events)
+    );
+    drop(w);
+
+    let mut g = c.benchmark_group("async_spans");
+    g.throughput(Throughput::Elements(events as u64));
+    g.sample_size(20);
+    g.bench_function("streaming_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_async(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("buffered_writer", |b| {
+        b.iter(|| {
+            let mut w = Writer::new();
+            replay_async(&mut w, &wl).unwrap();
+            w.into_bytes()
+        })
+    });
+    g.finish();
+}
+
+fn small_traces_bench(c: &mut Criterion) {
+    const TRACES: u64 = 100_000;
+    let mut w = Writer::new();
+    small_trace(&mut w).unwrap();
+    println!("small_traces: {} bytes per trace", w.len());
+
+    let mut g = c.benchmark_group("small_traces");
+    g.throughput(Throughput::Elements(TRACES));
+    g.sample_size(20);
+    g.bench_function("streaming_into_vec", |b| {
+        b.iter(|| {
+            for _ in 0..TRACES {
+                let mut w = StreamingPerfettoWriter::new(Vec::new());
+                small_trace(&mut w).unwrap();
+                black_box(w.into_inner().unwrap());
+            }
+        })
+    });
+    g.bench_function("buffered_writer", |b| {
+        b.iter(|| {
+            for _ in 0..TRACES {
+                let mut w = Writer::new();
+                small_trace(&mut w).unwrap();
+                black_box(w.into_bytes());
+            }
+        })
+    });
+    g.finish();
+}
+
+fn interning_bench(c: &mut Criterion) {
+    const SPANS: usize = 10_000;
+    let fresh: Vec<String> = (0..SPANS)
+        .map(|i| format!("handler::operation_{i:08}"))
+        .collect();
+    let setup = || {
+        let mut w = StreamingPerfettoWriter::new(io::sink());
+        let p = w.process("p", Some(1), "p", &[]).unwrap();
+        let t = w.thread(p, "t", Some(2), "t").unwrap();
+        w.span_begin(t, 1, "handler::operation_known", "cat", "src/a.rs", 1)
+            .unwrap();
+        w.span_end(t, 2).unwrap();
+        (w, t)
+    };
+    let mut g = c.benchmark_group("interning");
+    g.throughput(Throughput::Elements(SPANS as u64 * 2));
+    g.bench_function("name_seen_first_time", |b| {
+        b.iter_batched(
+            setup,
+            |(mut w, t)| {
+                for (i, name) in fresh.iter().enumerate() {
+                    let ts = 10 + i as u64 * 10;
+                    w.span_begin(t, ts, name, "cat", "src/a.rs", 1).unwrap();
+                    w.span_end(t, ts + 5).unwrap();
+                }
+                w
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("name_already_interned", |b| {
+        b.iter_batched(
+            setup,
+            |(mut w, t)| {
+                for i in 0..SPANS {
+                    let ts = 10 + i as u64 * 10;
+                    w.span_begin(t, ts, "handler::operation_known", "cat", "src/a.rs", 1)
+                        .unwrap();
+                    w.span_end(t, ts + 5).unwrap();
+                }
+                w
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    thread_spans_bench,
+    seed_crate_bench,
+    async_spans_bench,
+    small_traces_bench,
+    interning_bench
+);
+criterion_main!(benches);

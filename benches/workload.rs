@@ -1,0 +1,254 @@
+//! Deterministic, seeded workloads shared by the benchmarks and the tests
+//! that measure allocations, memory and sizes. Generated outside any timed
+//! region.
+#![allow(dead_code)]
+
+use perfetto_trace_writer::{Result, TraceWriter};
+
+/// SplitMix64: a tiny deterministic generator, so workloads are the same on
+/// every machine and run.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Pools of names: 256 event names, 16 categories, 256 source locations.
+pub struct Pools {
+    pub names: Vec<String>,
+    pub categories: Vec<String>,
+    pub locations: Vec<(String, u32)>,
+}
+
+impl Pools {
+    pub fn new() -> Self {
+        Pools {
+            names: (0..256)
+                .map(|i| format!("module_{}::operation_{i}", i % 19))
+                .collect(),
+            categories: (0..16).map(|i| format!("service::component_{i}")).collect(),
+            locations: (0..256)
+                .map(|i| {
+                    (
+                        format!("src/module_{}/handler.rs", i % 32),
+                        10 + (i as u32 * 37) % 900,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Default for Pools {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Event {
+    /// Thread index, or the async span id.
+    pub track: u32,
+    pub begin: bool,
+    pub ts: u64,
+    pub name: u16,
+    pub category: u8,
+    pub location: u16,
+}
+
+pub struct Workload {
+    pub pools: Pools,
+    pub events: Vec<Event>,
+    pub spans: usize,
+}
+
+pub const THREADS: u32 = 8;
+pub const MAX_DEPTH: usize = 4;
+
+fn meta(rng: &mut Rng, track: u32, ts: u64) -> Event {
+    Event {
+        track,
+        begin: true,
+        ts,
+        name: rng.below(256) as u16,
+        category: rng.below(16) as u8,
+        location: rng.below(256) as u16,
+    }
+}
+
+/// `spans` thread spans on 8 threads, nested up to depth 4, time rising by
+/// 100 to 10,000 ns per event: 2 × `spans` events in time order.
+pub fn thread_spans(spans: usize, seed: u64) -> Workload {
+    let mut rng = Rng::new(seed);
+    let mut stacks = vec![0usize; THREADS as usize];
+    let mut events = Vec::with_capacity(spans * 2);
+    let mut ts = 1_000_000_000u64;
+    let mut begun = 0;
+    while begun < spans || stacks.iter().any(|&d| d > 0) {
+        ts += 100 + rng.below(9_901);
+        let t = rng.below(u64::from(THREADS)) as u32;
+        let depth = &mut stacks[t as usize];
+        let begin = begun < spans && (*depth == 0 || (*depth < MAX_DEPTH && rng.below(2) == 0));
+        if begin {
+            *depth += 1;
+            begun += 1;
+            events.push(meta(&mut rng, t, ts));
+        } else if *depth > 0 {
+            *depth -= 1;
+            events.push(Event {
+                begin: false,
+                ..meta(&mut rng, t, ts)
+            });
+        }
+    }
+    Workload {
+        pools: Pools::new(),
+        events,
+        spans,
+    }
+}
+
+/// `spans` async spans with at most `in_flight` open at once.
+pub fn async_spans(spans: usize, in_flight: usize, seed: u64) -> Workload {
+    let mut rng = Rng::new(seed);
+    let mut open: Vec<u32> = Vec::new();
+    let mut events = Vec::with_capacity(spans * 2);
+    let mut ts = 1_000_000_000u64;
+    let mut next_id = 0u32;
+    while (next_id as usize) < spans || !open.is_empty() {
+        ts += 100 + rng.below(9_901);
+        let can_begin = (next_id as usize) < spans && open.len() < in_flight;
+        if can_begin && (open.is_empty() || rng.below(2) == 0) {
+            events.push(meta(&mut rng, next_id, ts));
+            open.push(next_id);
+            next_id += 1;
+        } else {
+            let id = open.swap_remove(rng.below(open.len() as u64) as usize);
+            events.push(Event {
+                begin: false,
+                ..meta(&mut rng, id, ts)
+            });
+        }
+    }
+    Workload {
+        pools: Pools::new(),
+        events,
+        spans,
+    }
+}
+
+/// Replays a thread workload through any writer of this crate.
+pub fn replay_threads(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    let mut threads = Vec::new();
+    for t in 0..THREADS {
+        threads.push(w.thread(
+            p,
+            &format!("stream-{t}"),
+            Some(i64::from(1001 + t)),
+            &format!("worker-{t}"),
+        )?);
+    }
+    let pools = &wl.pools;
+    for e in &wl.events {
+        let thread = threads[e.track as usize];
+        if e.begin {
+            let (file, line) = &pools.locations[e.location as usize];
+            w.span_begin(
+                thread,
+                e.ts,
+                &pools.names[e.name as usize],
+                &pools.categories[e.category as usize],
+                file,
+                *line,
+            )?;
+        } else {
+            w.span_end(thread, e.ts)?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// Replays an async workload on one lane of one process.
+pub fn replay_async(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    let lane = w.async_lane(p, "Async Operations")?;
+    let pools = &wl.pools;
+    for e in &wl.events {
+        if e.begin {
+            let (file, line) = &pools.locations[e.location as usize];
+            w.async_span_begin(
+                lane,
+                u64::from(e.track),
+                e.ts,
+                &pools.names[e.name as usize],
+                &pools.categories[e.category as usize],
+                file,
+                *line,
+            )?;
+        } else {
+            w.async_span_end(lane, u64::from(e.track), e.ts)?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// A small trace: a process, two threads, three spans.
+pub fn small_trace(w: &mut impl TraceWriter) -> Result<()> {
+    let p = w.process("svc", Some(7), "svc", &[])?;
+    let a = w.thread(p, "a", Some(8), "a")?;
+    let b = w.thread(p, "b", Some(9), "b")?;
+    w.complete_span(a, 100, 400, "request", "http", "src/main.rs", 10)?;
+    w.complete_span(a, 150, 300, "query", "db", "src/db.rs", 20)?;
+    w.complete_span(b, 200, 350, "background", "jobs", "src/jobs.rs", 30)?;
+    w.finish()?;
+    Ok(())
+}
+
+/// The workload as complete spans per thread, in begin order: what a
+/// database export yields, and what the micromegas baseline takes.
+pub struct CompleteSpan {
+    pub thread: u32,
+    pub begin: u64,
+    pub end: u64,
+    pub name: u16,
+    pub category: u8,
+    pub location: u16,
+}
+
+pub fn complete_spans(wl: &Workload) -> Vec<CompleteSpan> {
+    let mut open: Vec<Vec<usize>> = vec![Vec::new(); THREADS as usize];
+    let mut spans: Vec<CompleteSpan> = Vec::with_capacity(wl.spans);
+    for e in &wl.events {
+        if e.begin {
+            open[e.track as usize].push(spans.len());
+            spans.push(CompleteSpan {
+                thread: e.track,
+                begin: e.ts,
+                end: 0,
+                name: e.name,
+                category: e.category,
+                location: e.location,
+            });
+        } else if let Some(i) = open[e.track as usize].pop() {
+            spans[i].end = e.ts;
+        }
+    }
+    // Grouped by thread, each thread's spans in begin order.
+    spans.sort_by_key(|s| (s.thread, s.begin));
+    spans
+}
