@@ -9,6 +9,7 @@ use perfetto_trace_writer::protos::{
     TracePacket, TrackDescriptor, TrackEvent,
 };
 use prost::Message;
+use xxhash_rust::xxh64::xxh64;
 
 use crate::workload::{complete_spans, Workload, THREADS};
 
@@ -159,19 +160,19 @@ impl<W: Write> ProstPerPacket<W> {
 
 /// The thread workload through the per-packet prost design.
 pub fn prost_per_packet_threads<W: Write>(sink: W, wl: &Workload) -> io::Result<W> {
+    // Ids as that design derived them: xxh64 of the process id and of each
+    // thread's stream id.
     let mut w = ProstPerPacket::new(sink);
-    w.process(1, 1000, "bench")?;
-    for t in 0..THREADS {
-        w.thread(
-            100 + u64::from(t),
-            1000,
-            i64::from(1001 + t),
-            &format!("worker-{t}"),
-        )?;
+    w.process(xxh64(b"bench-process", 0), 1000, "bench")?;
+    let threads: Vec<u64> = (0..THREADS)
+        .map(|t| xxh64(format!("stream-{t}").as_bytes(), 0))
+        .collect();
+    for (t, &uuid) in threads.iter().enumerate() {
+        w.thread(uuid, 1000, 1001 + t as i64, &format!("worker-{t}"))?;
     }
     let pools = &wl.pools;
     for e in &wl.events {
-        let track = 100 + u64::from(e.track);
+        let track = threads[e.track as usize];
         if e.begin {
             let (file, line) = &pools.locations[e.location as usize];
             w.begin(
