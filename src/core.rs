@@ -227,7 +227,9 @@ fn check_ts(ts: u64) -> Result<()> {
     Ok(())
 }
 
-fn digest(parts: &[&[u8]]) -> u64 {
+/// A hash of what describes a track, to tell a repeated description from a
+/// conflicting one without storing it. Parts are length-prefixed.
+fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     let mut h = Xxh64::new(0);
     for p in parts {
         h.update(&(p.len() as u64).to_le_bytes());
@@ -296,12 +298,12 @@ impl Core {
     ) -> Result<ProcessTrack> {
         let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
         let pid_bytes = pid.map(i32::to_le_bytes);
-        let mut parts: Vec<&[u8]> = vec![
-            pid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
-            name.as_bytes(),
-        ];
-        parts.extend(cmdline.iter().map(|s| s.as_bytes()));
-        let digest = digest(&parts);
+        let pid_bytes = pid_bytes.as_ref().map_or(&[][..], |b| &b[..]);
+        let digest = digest(
+            [pid_bytes, name.as_bytes()]
+                .into_iter()
+                .chain(cmdline.iter().map(|s| s.as_bytes())),
+        );
         if let Some(&index) = self.by_uuid.get(&uuid.0) {
             if self.processes[index as usize].digest != digest {
                 return Err(Error::Redefined(uuid));
@@ -352,7 +354,7 @@ impl Core {
         self.own(process.owner, process.uuid)?;
         let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
         let tid_bytes = tid.map(i64::to_le_bytes);
-        let digest = digest(&[
+        let digest = digest([
             tid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
             name.as_bytes(),
         ]);

@@ -29,9 +29,11 @@ impl Writer {
 
     /// A writer with the given options.
     pub fn with_options(options: Options) -> Self {
-        Writer {
-            core: Core::new(options.sequence_id.get()),
-        }
+        let mut core = Core::new(options.sequence_id.get());
+        // Room for a small trace, so that one does not grow the buffer again
+        // and again.
+        core.seq.out.reserve(1024);
+        Writer { core }
     }
 
     /// The trace so far: a serialized `perfetto.protos.Trace`.

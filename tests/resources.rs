@@ -1,0 +1,214 @@
+//! Deterministic resource figures: heap allocations per event, peak heap
+//! against trace length, bytes per event against the designs this crate
+//! replaces, and the size of the writes a sink receives. (Times are measured
+//! in `benches/`, never in tests.)
+
+#[path = "../benches/baselines.rs"]
+mod baselines;
+#[path = "../benches/workload.rs"]
+mod workload;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io;
+
+use perfetto_trace_writer::{protos, StreamingPerfettoWriter, TraceWriter, Writer};
+use prost::Message;
+
+/// Counts this thread's allocations and live bytes: tests run in parallel,
+/// and each measures only its own thread.
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+    static PEAK: Cell<i64> = const { Cell::new(0) };
+}
+
+fn track(delta: i64, alloc: bool) {
+    let _ = ALLOCS.try_with(|a| a.set(a.get() + u64::from(alloc)));
+    let _ = LIVE.try_with(|l| {
+        let now = l.get() + delta;
+        l.set(now);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+    });
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        track(layout.size() as i64, true);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        track(-(layout.size() as i64), false);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        track(new_size as i64 - layout.size() as i64, true);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// Runs `f` and returns its peak heap above what was live before it.
+fn peak_during(f: impl FnOnce()) -> i64 {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    f();
+    PEAK.with(Cell::get) - base
+}
+
+#[test]
+fn no_allocation_per_event_once_names_are_interned() {
+    let threads = workload::thread_spans(50_000, 7);
+    let asyncs = workload::async_spans(50_000, 64, 8);
+    let mut w = StreamingPerfettoWriter::new(io::sink());
+    let p = w.process("p", Some(1), "p", &[]).unwrap();
+    let ts: Vec<_> = (0..workload::THREADS)
+        .map(|t| {
+            w.thread(p, &format!("t{t}"), Some(i64::from(t) + 2), "t")
+                .unwrap()
+        })
+        .collect();
+    let lane = w.async_lane(p, "lane").unwrap();
+    let pools = workload::Pools::new();
+    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+        for e in &threads.events {
+            let t = ts[e.track as usize];
+            if e.begin {
+                let (file, line) = &pools.locations[e.location as usize];
+                let (name, cat) = (
+                    &pools.names[e.name as usize],
+                    &pools.categories[e.category as usize],
+                );
+                w.span_begin(t, e.ts + offset, name, cat, file, *line)
+                    .unwrap();
+            } else {
+                w.span_end(t, e.ts + offset).unwrap();
+            }
+        }
+        for e in &asyncs.events {
+            let id = u64::from(e.track);
+            if e.begin {
+                let (file, line) = &pools.locations[e.location as usize];
+                let (name, cat) = (
+                    &pools.names[e.name as usize],
+                    &pools.categories[e.category as usize],
+                );
+                w.async_span_begin(lane, id, e.ts + offset, name, cat, file, *line)
+                    .unwrap();
+            } else {
+                w.async_span_end(lane, id, e.ts + offset).unwrap();
+            }
+        }
+    };
+    // Warm-up: every name, category and location interned, stacks grown.
+    replay(&mut w, 0);
+    let before = allocations();
+    replay(&mut w, 1 << 40);
+    let events = threads.events.len() + asyncs.events.len();
+    assert!(events >= 100_000);
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations over {events} events"
+    );
+}
+
+fn streaming_peak(spans: usize) -> i64 {
+    let wl = workload::thread_spans(spans, 11);
+    peak_during(|| {
+        let mut w = StreamingPerfettoWriter::new(io::sink());
+        workload::replay_threads(&mut w, &wl).unwrap();
+        w.into_inner().unwrap();
+    })
+}
+
+#[test]
+fn streaming_memory_is_flat_in_trace_length() {
+    let small = streaming_peak(50_000); // 100,000 events
+    let large = streaming_peak(500_000); // 1,000,000 events
+    assert!(small > 0);
+    assert!(
+        (large - small).abs() <= 4 * 1024,
+        "peak heap {small} bytes for 100k events, {large} for 1M"
+    );
+    // And small in absolute terms: the 64 KiB buffer, the tables, the stacks.
+    assert!(large < 256 * 1024, "peak heap {large} bytes");
+    eprintln!("peak heap: {small} bytes for 100k events, {large} for 1M");
+}
+
+#[test]
+fn fewer_bytes_per_event_than_the_designs_it_replaces() {
+    let wl = workload::thread_spans(100_000, 3);
+    let mut w = Writer::new();
+    workload::replay_threads(&mut w, &wl).unwrap();
+    let ours = w.len();
+    let prost = baselines::prost_per_packet_threads(Vec::new(), &wl)
+        .unwrap()
+        .len();
+    let seed = baselines::micromegas_threads(&wl).len();
+    assert!(
+        ours <= prost,
+        "{ours} bytes against {prost} for one prost packet per event"
+    );
+    assert!(
+        ours <= seed,
+        "{ours} bytes against {seed} for micromegas-perfetto"
+    );
+
+    // Every field as short as protobuf allows: prost, which never pads,
+    // re-encodes the decoded trace to the same bytes.
+    let decoded = protos::Trace::decode(w.bytes()).unwrap();
+    assert_eq!(decoded.encode_to_vec(), w.bytes());
+    assert_eq!(
+        decoded.packet.len(),
+        wl.events.len() + 1 + workload::THREADS as usize
+    );
+}
+
+#[test]
+fn the_sink_receives_large_writes() {
+    struct Calls(u64, usize);
+    impl io::Write for Calls {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0 += b.len() as u64;
+            self.1 += 1;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let wl = workload::thread_spans(100_000, 5);
+    let mut w = StreamingPerfettoWriter::new(Calls(0, 0));
+    workload::replay_threads(&mut w, &wl).unwrap();
+    let sink = w.into_inner().unwrap();
+    let average = sink.0 / sink.1 as u64;
+    assert!(
+        average >= 60 * 1024,
+        "{} writes averaging {average} bytes",
+        sink.1
+    );
+}
+
+#[test]
+fn small_traces_allocate_little() {
+    // Setting a writer up is part of every small trace: count what it costs.
+    let before = allocations();
+    let mut w = Writer::new();
+    workload::small_trace(&mut w).unwrap();
+    let n = allocations() - before;
+    assert!(n > 0, "the counter counts");
+    assert!(
+        n <= 30,
+        "{n} allocations for a process, two threads and three spans"
+    );
+    eprintln!("small trace: {n} allocations");
+}
