@@ -11,7 +11,7 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use perfetto_trace_writer::{Result, StreamingPerfettoWriter, TraceWriter, Writer};
+use perfetto_trace_writer::{Options, Result, StreamingPerfettoWriter, TraceWriter, Writer};
 
 /// The same calls, whichever writer receives them.
 fn build(w: &mut impl TraceWriter) -> Result<()> {
@@ -94,39 +94,45 @@ fn run() -> std::result::Result<bool, Box<dyn std::error::Error>> {
     };
     std::fs::create_dir_all(&dir)?;
 
-    let mut buffered = Writer::new();
-    build(&mut buffered)?;
-    let buffered_path = dir.join("buffered.pftrace");
-    std::fs::write(&buffered_path, buffered.bytes())?;
+    let mut identical = true;
+    println!("mode     writer      bytes  packets  file");
+    for (mode, options) in [
+        ("default", Options::new()),
+        ("compact", Options::new().compact(true)),
+    ] {
+        let mut buffered = Writer::with_options(options);
+        build(&mut buffered)?;
+        let buffered_path = dir.join(format!("buffered-{mode}.pftrace"));
+        std::fs::write(&buffered_path, buffered.bytes())?;
 
-    let streaming_path = dir.join("streaming.pftrace");
-    let mut streaming =
-        StreamingPerfettoWriter::new(BufWriter::new(File::create(&streaming_path)?));
-    build(&mut streaming)?;
-    let streamed_packets = streaming.packet_count();
-    streaming
-        .into_inner()?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
-    let streamed = std::fs::read(&streaming_path)?;
+        let streaming_path = dir.join(format!("streaming-{mode}.pftrace"));
+        let file = BufWriter::new(File::create(&streaming_path)?);
+        let mut streaming = StreamingPerfettoWriter::with_options(file, options);
+        build(&mut streaming)?;
+        let streamed_packets = streaming.packet_count();
+        streaming
+            .into_inner()?
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        let streamed = std::fs::read(&streaming_path)?;
 
-    println!("writer      bytes  packets  file");
-    println!(
-        "buffered  {:>7}  {:>7}  {}",
-        buffered.len(),
-        buffered.packet_count(),
-        buffered_path.display()
-    );
-    println!(
-        "streaming {:>7}  {:>7}  {}",
-        streamed.len(),
-        streamed_packets,
-        streaming_path.display()
-    );
-    if streamed != buffered.bytes() {
-        eprintln!("MISMATCH: the two writers produced different bytes");
-        return Ok(false);
+        let (b, p) = (buffered.len(), buffered.packet_count());
+        println!(
+            "{mode:8} buffered  {b:>7}  {p:>7}  {}",
+            buffered_path.display()
+        );
+        let (b, p) = (streamed.len(), streamed_packets);
+        println!(
+            "{mode:8} streaming {b:>7}  {p:>7}  {}",
+            streaming_path.display()
+        );
+        if streamed != buffered.bytes() {
+            eprintln!("MISMATCH: the two writers produced different bytes in {mode} mode");
+            identical = false;
+        }
     }
-    println!("identical: yes. Open either file at https://ui.perfetto.dev");
-    Ok(true)
+    if identical {
+        println!("identical: yes. Open any of the files at https://ui.perfetto.dev");
+    }
+    Ok(identical)
 }

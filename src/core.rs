@@ -5,16 +5,14 @@
 
 use xxhash_rust::xxh64::Xxh64;
 
-use crate::encoding::{
-    field, track_descriptor_packet, track_event_packet, EventFields, EventType, Field, NewInterned,
-    PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
-};
+use crate::encoding::{field, Field, TrackKind};
 use crate::error::{Error, Result};
 use crate::ids::{
     derived_id, track_uuid, AsyncLane, Domain, Owner, ParentTrack, ProcessTrack, ThreadTrack,
     TrackUuid,
 };
-use crate::interning::{FastMap, LocationTable, StringTable};
+use crate::interning::FastMap;
+use crate::sequence::{Encoder, SeqState};
 
 /// The deepest spans of one thread may nest: the trace processor drops
 /// slices that would sit deeper.
@@ -30,94 +28,6 @@ pub(crate) struct SpanMeta<'a> {
     pub category: &'a str,
     pub file: &'a str,
     pub line: u32,
-}
-
-/// One sequence's encoder state: interning tables and the output buffer.
-pub(crate) struct Sequence {
-    /// `trusted_packet_sequence_id`, encoded once.
-    id: Field,
-    started: bool,
-    pub(crate) out: Vec<u8>,
-    packets: u64,
-    names: StringTable,
-    categories: StringTable,
-    locations: LocationTable,
-}
-
-impl Sequence {
-    fn header(&mut self, needs_state: bool) -> PacketHeader {
-        let first = !self.started;
-        self.started = true;
-        self.packets += 1;
-        let flags = if first {
-            SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE
-        } else if needs_state {
-            SEQ_NEEDS_INCREMENTAL_STATE
-        } else {
-            0
-        };
-        PacketHeader {
-            sequence: self.id,
-            flags,
-            first_on_sequence: first,
-        }
-    }
-
-    fn descriptor(&mut self, uuid: TrackUuid, kind: &TrackKind<'_>) {
-        let header = self.header(false);
-        track_descriptor_packet(&mut self.out, header, uuid.0, kind);
-    }
-
-    /// A slice begin; interns what it names, defining new strings in the
-    /// same packet.
-    #[inline]
-    fn begin(&mut self, ts: u64, track: &Field, meta: &SpanMeta<'_>) {
-        let mut new = NewInterned::default();
-        let (name_iid, fresh) = self.names.intern(meta.name);
-        if fresh {
-            new.name = Some((name_iid, meta.name));
-        }
-        let mut category_iid = 0;
-        if !meta.category.is_empty() {
-            let (iid, fresh) = self.categories.intern(meta.category);
-            category_iid = iid;
-            if fresh {
-                new.category = Some((iid, meta.category));
-            }
-        }
-        let mut location_iid = 0;
-        if !meta.file.is_empty() {
-            let (iid, fresh) = self.locations.intern(meta.file, meta.line);
-            location_iid = iid;
-            if fresh {
-                new.location = Some((iid, meta.file, meta.line));
-            }
-        }
-        let header = self.header(true);
-        let ev = EventFields {
-            ts,
-            kind: EventType::SliceBegin,
-            track,
-            category_iid,
-            name_iid,
-            location_iid,
-        };
-        track_event_packet(&mut self.out, header, &ev, &new);
-    }
-
-    #[inline]
-    fn end(&mut self, ts: u64, track: &Field) {
-        let header = self.header(false);
-        let ev = EventFields {
-            ts,
-            kind: EventType::SliceEnd,
-            track,
-            category_iid: 0,
-            name_iid: 0,
-            location_iid: 0,
-        };
-        track_event_packet(&mut self.out, header, &ev, &NewInterned::default());
-    }
 }
 
 struct Process {
@@ -137,8 +47,11 @@ struct Frame {
 
 struct Thread {
     uuid: TrackUuid,
-    /// `track_uuid`, encoded once.
-    field: Field,
+    /// `track_uuid` as its events carry it, encoded once; none where the
+    /// thread's own sequence names the track (compact mode).
+    track: Option<Field>,
+    /// Its sequence (0, the writer's own, in default mode).
+    seq: usize,
     tid: i64,
     digest: u64,
     stack: Vec<Frame>,
@@ -209,7 +122,11 @@ pub enum OpenSpan {
 /// Everything a writer knows, behind every emitting call.
 pub struct Core {
     owner: Owner,
-    pub(crate) seq: Sequence,
+    base_sequence_id: u32,
+    pub(crate) enc: Encoder,
+    /// Sequence 0 carries descriptors and async events; in compact mode each
+    /// thread has one more.
+    seqs: Vec<SeqState>,
     processes: Vec<Process>,
     threads: Vec<Thread>,
     lanes: Vec<Lane>,
@@ -239,18 +156,12 @@ fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
 }
 
 impl Core {
-    pub(crate) fn new(sequence_id: u32) -> Self {
+    pub(crate) fn new(sequence_id: u32, compact: bool) -> Self {
         Core {
             owner: Owner::next(),
-            seq: Sequence {
-                id: Field::uint(field::PACKET_SEQUENCE_ID, u64::from(sequence_id)),
-                started: false,
-                out: Vec::new(),
-                packets: 0,
-                names: StringTable::default(),
-                categories: StringTable::default(),
-                locations: LocationTable::default(),
-            },
+            base_sequence_id: sequence_id,
+            enc: Encoder::new(compact),
+            seqs: vec![SeqState::new(sequence_id, None)],
             processes: Vec::new(),
             threads: Vec::new(),
             lanes: Vec::new(),
@@ -262,12 +173,17 @@ impl Core {
     }
 
     pub(crate) fn packets(&self) -> u64 {
-        self.seq.packets
+        self.enc.packets
     }
 
     /// Distinct interned strings (names, categories, source locations).
     pub(crate) fn interned(&self) -> usize {
-        self.seq.names.len() + self.seq.categories.len() + self.seq.locations.len()
+        self.enc.strings.len()
+    }
+
+    /// Sequences used (one in default mode).
+    pub(crate) fn sequences(&self) -> usize {
+        self.seqs.len()
     }
 
     fn own(&self, owner: Owner, uuid: TrackUuid) -> Result<()> {
@@ -322,8 +238,8 @@ impl Core {
             None => self.derive_id(key, TrackUuid(0)) as i32,
         };
         let index = self.processes.len() as u32;
-        self.seq
-            .descriptor(uuid, &TrackKind::Process { pid, name, cmdline });
+        let kind = TrackKind::Process { pid, name, cmdline };
+        self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
         self.processes.push(Process { pid, digest });
         self.by_uuid.insert(uuid.0, index);
         self.pids.insert(pid, index);
@@ -377,11 +293,25 @@ impl Core {
         let pid = self.processes[process.index as usize].pid;
         let index = self.threads.len() as u32;
         // The trace processor links threads to processes by pid, not parent_uuid.
-        self.seq
-            .descriptor(uuid, &TrackKind::Thread { pid, tid, name });
+        self.enc.descriptor(
+            &mut self.seqs[0],
+            uuid.0,
+            &TrackKind::Thread { pid, tid, name },
+        );
+        // Compact mode gives the thread a sequence of its own whose default
+        // track is the thread (past u32::MAX sequences, the writer's own).
+        let own = self.base_sequence_id.checked_add(1 + index);
+        let (seq, track) = match own.filter(|_| self.enc.compact) {
+            Some(id) => {
+                self.seqs.push(SeqState::new(id, Some(uuid.0)));
+                (self.seqs.len() - 1, None)
+            }
+            None => (0, Some(Field::uint(field::EVENT_TRACK_UUID, uuid.0))),
+        };
         self.threads.push(Thread {
             uuid,
-            field: Field::uint(field::EVENT_TRACK_UUID, uuid.0),
+            track,
+            seq,
             tid,
             digest,
             stack: Vec::new(),
@@ -437,7 +367,8 @@ impl Core {
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
-            self.seq.end(end, &thread.field);
+            self.enc
+                .end(&mut self.seqs[thread.seq], end, thread.track.as_ref());
         }
     }
 
@@ -490,7 +421,8 @@ impl Core {
             limit: end.map_or(limit, |e| e.min(limit)),
         });
         th.last_ts = ts;
-        self.seq.begin(ts, &th.field, meta);
+        self.enc
+            .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
     }
 
     pub(crate) fn span_begin(
@@ -562,7 +494,7 @@ impl Core {
         let th = &mut self.threads[t];
         th.stack.pop();
         th.last_ts = ts;
-        self.seq.end(ts, &th.field);
+        self.enc.end(&mut self.seqs[th.seq], ts, th.track.as_ref());
         Ok(())
     }
 
@@ -607,12 +539,12 @@ impl Core {
                     parent: lane_state.parent.0,
                     name: &lane_state.name,
                 };
-                self.seq.descriptor(uuid, &kind);
+                self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
                 slot
             }
         };
         let track = self.lanes[l].slots[slot as usize].field;
-        self.seq.begin(ts, &track, meta);
+        self.enc.begin(&mut self.seqs[0], ts, Some(&track), meta);
         self.open_async
             .insert((lane.index, span_id), AsyncOpen { slot, begin: ts });
         Ok(())
@@ -640,7 +572,7 @@ impl Core {
         s.last_end = ts;
         let track = s.field;
         lane_state.free.push(slot);
-        self.seq.end(ts, &track);
+        self.enc.end(&mut self.seqs[0], ts, Some(&track));
         Ok(())
     }
 
@@ -745,7 +677,7 @@ impl Core {
                 }
                 th.stack.pop();
                 th.last_ts = ts;
-                self.seq.end(ts, &th.field);
+                self.enc.end(&mut self.seqs[th.seq], ts, th.track.as_ref());
                 closed += 1;
             }
             self.pop_due(t, u64::MAX);
@@ -758,7 +690,7 @@ impl Core {
             s.last_end = ts;
             let track = s.field;
             lane.free.push(o.slot);
-            self.seq.end(ts, &track);
+            self.enc.end(&mut self.seqs[0], ts, Some(&track));
             closed += 1;
         }
         Ok(closed)

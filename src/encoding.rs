@@ -22,7 +22,19 @@ pub(crate) mod field {
     pub const PACKET_INTERNED_DATA: u32 = 12;
     pub const PACKET_SEQUENCE_FLAGS: u32 = 13;
     pub const PACKET_TRACK_DESCRIPTOR: u32 = 60;
+    pub const PACKET_TIMESTAMP_CLOCK_ID: u32 = 58;
+    pub const PACKET_DEFAULTS: u32 = 59;
     pub const PACKET_FIRST_ON_SEQUENCE: u32 = 87;
+    pub const PACKET_CLOCK_SNAPSHOT: u32 = 6;
+
+    pub const SNAPSHOT_CLOCKS: u32 = 1;
+    pub const CLOCK_ID: u32 = 1;
+    pub const CLOCK_TIMESTAMP: u32 = 2;
+    pub const CLOCK_IS_INCREMENTAL: u32 = 3;
+
+    pub const DEFAULTS_TRACK_EVENT: u32 = 11;
+    pub const DEFAULTS_CLOCK_ID: u32 = 58;
+    pub const EVENT_DEFAULTS_TRACK_UUID: u32 = 11;
 
     pub const EVENT_CATEGORY_IIDS: u32 = 3;
     pub const EVENT_TYPE: u32 = 9;
@@ -212,13 +224,16 @@ impl NewInterned<'_> {
     }
 }
 
-/// The fields of a `TrackEvent`; iids 0 are omitted.
+/// The fields of a `TrackEvent` packet; iids 0 are omitted.
 #[derive(Clone, Copy)]
 pub(crate) struct EventFields<'a> {
+    /// The packet timestamp: absolute, or a delta on an incremental clock.
     pub ts: u64,
+    /// `timestamp_clock_id`, when the sequence default does not apply (0: none).
+    pub clock_id: u32,
     pub kind: EventType,
-    /// `track_uuid`, encoded.
-    pub track: &'a Field,
+    /// `track_uuid`, encoded; none when the sequence default names the track.
+    pub track: Option<&'a Field>,
     pub category_iid: u64,
     pub name_iid: u64,
     pub location_iid: u64,
@@ -233,7 +248,7 @@ pub(crate) struct EventFields<'a> {
 /// no checks, no panics, and one copy into `buf` at the end.
 #[inline]
 fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
-    let mut event_len = 2 + ev.track.len();
+    let mut event_len = 2 + ev.track.map_or(0, Field::len);
     if ev.category_iid != 0 {
         event_len += 1 + varint_len(ev.category_iid);
     }
@@ -246,6 +261,9 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     let mut packet_len = 1 + varint_len(ev.ts) + header.sequence.len() + 2 + event_len;
     if header.flags != 0 {
         packet_len += 2;
+    }
+    if ev.clock_id != 0 {
+        packet_len += 2 + varint_len(u64::from(ev.clock_id));
     }
     if header.first_on_sequence {
         packet_len += 3;
@@ -296,7 +314,9 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
         byte!(0x50); // name_iid = 10
         varint!(ev.name_iid);
     }
-    field!(ev.track);
+    if let Some(track) = ev.track {
+        field!(track);
+    }
     if ev.location_iid != 0 {
         byte!(0x90); // source_location_iid = 34: key 272 in two bytes
         byte!(0x02);
@@ -305,6 +325,11 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     if header.flags != 0 {
         byte!(0x68); // sequence_flags = 13
         byte!(header.flags as u8);
+    }
+    if ev.clock_id != 0 {
+        byte!(0xd0); // timestamp_clock_id = 58: key 464 in two bytes
+        byte!(0x03);
+        varint!(u64::from(ev.clock_id));
     }
     if header.first_on_sequence {
         byte!(0xb8); // first_packet_on_sequence = 87: key 696 in two bytes
@@ -338,7 +363,9 @@ pub(crate) fn track_event_packet(
     if ev.name_iid != 0 {
         put_uint(buf, EVENT_NAME_IID, ev.name_iid);
     }
-    ev.track.put(buf);
+    if let Some(track) = ev.track {
+        track.put(buf);
+    }
     if ev.location_iid != 0 {
         put_uint(buf, EVENT_SOURCE_LOCATION_IID, ev.location_iid);
     }
@@ -347,7 +374,13 @@ pub(crate) fn track_event_packet(
     if !new.is_empty() {
         interned_data(buf, new);
     }
-    packet_trailer(buf, header);
+    if header.flags != 0 {
+        put_uint(buf, PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
+    }
+    if ev.clock_id != 0 {
+        put_uint(buf, PACKET_TIMESTAMP_CLOCK_ID, u64::from(ev.clock_id));
+    }
+    packet_end(buf, header);
     close(buf, packet);
 }
 
@@ -376,21 +409,53 @@ fn interned_data(buf: &mut Vec<u8>, new: &NewInterned<'_>) {
     close(buf, data);
 }
 
-/// Fields 13 (sequence flags); the payloads above 13 come between this and
-/// [`packet_end`].
-#[inline]
-fn packet_trailer(buf: &mut Vec<u8>, header: PacketHeader) {
-    if header.flags != 0 {
-        put_uint(buf, field::PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
-    }
-    packet_end(buf, header);
-}
-
 #[inline]
 fn packet_end(buf: &mut Vec<u8>, header: PacketHeader) {
     if header.first_on_sequence {
         put_bool(buf, field::PACKET_FIRST_ON_SEQUENCE, true);
     }
+}
+
+/// The sequence-scoped clock whose packet timestamps are deltas from the
+/// previous one (the id Perfetto's own SDK uses for the same purpose).
+pub(crate) const INCREMENTAL_CLOCK: u32 = 64;
+/// BOOTTIME, the trace processor's default trace clock.
+pub(crate) const TRACE_CLOCK: u32 = 6;
+
+/// Appends the packet that opens a compact sequence: it clears incremental
+/// state, makes [`INCREMENTAL_CLOCK`] the default clock (and `default_track`
+/// the default track), and reads that clock as `t0` against the trace clock.
+pub(crate) fn sequence_start_packet(
+    buf: &mut Vec<u8>,
+    header: PacketHeader,
+    default_track: Option<u64>,
+    t0: u64,
+) {
+    use field::*;
+    let packet = open(buf, TRACE_PACKET);
+    let snapshot = open(buf, PACKET_CLOCK_SNAPSHOT);
+    for (id, incremental) in [(TRACE_CLOCK, false), (INCREMENTAL_CLOCK, true)] {
+        let clock = open(buf, SNAPSHOT_CLOCKS);
+        put_uint(buf, CLOCK_ID, u64::from(id));
+        put_uint(buf, CLOCK_TIMESTAMP, t0);
+        if incremental {
+            put_bool(buf, CLOCK_IS_INCREMENTAL, true);
+        }
+        close(buf, clock);
+    }
+    close(buf, snapshot);
+    header.sequence.put(buf);
+    put_uint(buf, PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
+    let defaults = open(buf, PACKET_DEFAULTS);
+    if let Some(track) = default_track {
+        let event_defaults = open(buf, DEFAULTS_TRACK_EVENT);
+        put_uint(buf, EVENT_DEFAULTS_TRACK_UUID, track);
+        close(buf, event_defaults);
+    }
+    put_uint(buf, DEFAULTS_CLOCK_ID, u64::from(INCREMENTAL_CLOCK));
+    close(buf, defaults);
+    packet_end(buf, header);
+    close(buf, packet);
 }
 
 /// What kind of track a descriptor defines.
@@ -492,10 +557,13 @@ mod tests {
                         flags,
                         first_on_sequence: first,
                     };
+                    let clock_id = if first { 6 } else { 0 };
+                    let track = (kind == EventType::SliceBegin).then_some(&track);
                     let ev = EventFields {
                         ts,
+                        clock_id,
                         kind,
-                        track: &track,
+                        track,
                         category_iid: iid,
                         name_iid: iid,
                         location_iid: loc,
@@ -514,12 +582,24 @@ mod tests {
                     if iid != 0 {
                         put_uint(&mut slow, field::EVENT_NAME_IID, iid);
                     }
-                    track.put(&mut slow);
+                    if let Some(track) = track {
+                        track.put(&mut slow);
+                    }
                     if loc != 0 {
                         put_uint(&mut slow, field::EVENT_SOURCE_LOCATION_IID, loc);
                     }
                     close(&mut slow, e);
-                    packet_trailer(&mut slow, header);
+                    if flags != 0 {
+                        put_uint(&mut slow, field::PACKET_SEQUENCE_FLAGS, u64::from(flags));
+                    }
+                    if clock_id != 0 {
+                        put_uint(
+                            &mut slow,
+                            field::PACKET_TIMESTAMP_CLOCK_ID,
+                            u64::from(clock_id),
+                        );
+                    }
+                    packet_end(&mut slow, header);
                     close(&mut slow, p);
                     assert_eq!(fast, slow);
                 }

@@ -9,6 +9,7 @@ mod ids;
 pub mod inspect;
 mod interning;
 mod options;
+mod sequence;
 mod streaming;
 mod trace_writer;
 mod writer;

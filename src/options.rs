@@ -7,6 +7,7 @@ use std::num::NonZeroU32;
 pub struct Options {
     pub(crate) sequence_id: NonZeroU32,
     pub(crate) flush_threshold: usize,
+    pub(crate) compact: bool,
 }
 
 impl Default for Options {
@@ -14,6 +15,7 @@ impl Default for Options {
         Options {
             sequence_id: NonZeroU32::MIN,
             flush_threshold: 64 * 1024,
+            compact: false,
         }
     }
 }
@@ -28,6 +30,16 @@ impl Options {
     /// outputs are concatenated into one trace need distinct ids.
     pub fn sequence_id(mut self, id: NonZeroU32) -> Self {
         self.sequence_id = id;
+        self
+    }
+
+    /// Compact encoding: each thread writes on a sequence of its own
+    /// (`sequence_id + 1 + n` for the n-th thread) whose defaults name its
+    /// track, and timestamps are deltas on a sequence-scoped incremental
+    /// clock (absolute, with an explicit clock, where time goes backwards).
+    /// About half the bytes per event; the trace shows exactly the same.
+    pub fn compact(mut self, compact: bool) -> Self {
+        self.compact = compact;
         self
     }
 

@@ -38,10 +38,10 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     /// A writer into `sink` with the given options.
     pub fn with_options(sink: W, options: Options) -> Self {
-        let mut core = Core::new(options.sequence_id.get());
+        let mut core = Core::new(options.sequence_id.get(), options.compact);
         // One allocation up front: the buffer never grows past the threshold
         // plus one packet.
-        core.seq.out.reserve(options.flush_threshold + 1024);
+        core.enc.out.reserve(options.flush_threshold + 1024);
         StreamingPerfettoWriter {
             core,
             sink: Some(sink),
@@ -57,7 +57,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     /// Bytes encoded but not yet handed to the sink.
     pub fn buffered(&self) -> usize {
-        self.core.seq.out.len()
+        self.core.enc.out.len()
     }
 
     /// The sink.
@@ -77,7 +77,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     fn drain(&mut self) -> Result<()> {
         let sink = self.sink.as_mut().ok_or(Error::Finished)?;
-        let out = &mut self.core.seq.out;
+        let out = &mut self.core.enc.out;
         let mut done = 0;
         let result = loop {
             if done == out.len() {
@@ -111,7 +111,7 @@ impl<W: Write> sealed::Sink for StreamingPerfettoWriter<W> {
 
     #[inline]
     fn make_room(&mut self) -> Result<()> {
-        if self.core.seq.out.len() >= self.threshold {
+        if self.core.enc.out.len() >= self.threshold {
             self.drain()?;
         }
         Ok(())

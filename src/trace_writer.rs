@@ -292,6 +292,12 @@ pub trait TraceWriter: sealed::Sink {
         self.core().packets()
     }
 
+    /// Packet sequences used so far: one in default mode; in compact mode,
+    /// one more per thread.
+    fn sequence_count(&self) -> usize {
+        self.core().sequences()
+    }
+
     /// Distinct strings and source locations interned so far.
     fn interned_count(&self) -> usize {
         self.core().interned()

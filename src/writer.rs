@@ -29,26 +29,26 @@ impl Writer {
 
     /// A writer with the given options.
     pub fn with_options(options: Options) -> Self {
-        let mut core = Core::new(options.sequence_id.get());
+        let mut core = Core::new(options.sequence_id.get(), options.compact);
         // Room for a small trace, so that one does not grow the buffer again
         // and again.
-        core.seq.out.reserve(1024);
+        core.enc.out.reserve(1024);
         Writer { core }
     }
 
     /// The trace so far: a serialized `perfetto.protos.Trace`.
     pub fn bytes(&self) -> &[u8] {
-        &self.core.seq.out
+        &self.core.enc.out
     }
 
     /// The size of the trace so far, in bytes.
     pub fn len(&self) -> usize {
-        self.core.seq.out.len()
+        self.core.enc.out.len()
     }
 
     /// Whether nothing was written yet.
     pub fn is_empty(&self) -> bool {
-        self.core.seq.out.is_empty()
+        self.core.enc.out.is_empty()
     }
 
     /// The trace decoded with the generated types, to inspect what was
@@ -63,7 +63,7 @@ impl Writer {
     /// The trace's bytes. Call [`finish`](TraceWriter::finish) first to
     /// write the pending ends of complete spans.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.core.seq.out
+        self.core.enc.out
     }
 }
 

@@ -23,11 +23,12 @@ proptest! {
         ops in prop::collection::vec(op(), 1..120),
         threshold in prop_oneof![Just(64 * 1024), 1usize..300],
         every in 2usize..9,
+        compact in any::<bool>(),
     ) {
-        let (buffered, driver) = run(Writer::new(), &ops);
+        let (buffered, driver) = run(Writer::with_options(Options::new().compact(compact)), &ops);
         let bytes = buffered.bytes();
 
-        let options = Options::new().flush_threshold(threshold);
+        let options = Options::new().flush_threshold(threshold).compact(compact);
         let (streaming, d) = run(StreamingPerfettoWriter::with_options(Vec::new(), options), &ops);
         prop_assert_eq!(&d.outcomes, &driver.outcomes);
         prop_assert_eq!(streaming.bytes_written(), bytes.len() as u64);

@@ -1,0 +1,171 @@
+//! Compact mode: per-thread sequences with default tracks and delta
+//! timestamps. The trace must show exactly what default mode shows, in about
+//! half the bytes.
+
+#[path = "../benches/workload.rs"]
+mod workload;
+
+use perfetto_trace_writer::inspect::{self, Trace};
+use perfetto_trace_writer::{protos, Options, StreamingPerfettoWriter, TraceWriter, Writer};
+use prost::Message;
+
+fn both(build: impl Fn(&mut Writer)) -> (Writer, Writer) {
+    let mut plain = Writer::new();
+    build(&mut plain);
+    let mut compact = Writer::with_options(Options::new().compact(true));
+    build(&mut compact);
+    (plain, compact)
+}
+
+fn decoded(w: &Writer) -> Trace {
+    let t = inspect::decode(w.bytes()).unwrap();
+    assert_eq!(t.problems, vec![]);
+    t
+}
+
+fn assert_same_picture(plain: &Writer, compact: &Writer) {
+    let (a, b) = (decoded(plain), decoded(compact));
+    assert_eq!(a.tracks, b.tracks);
+    assert_eq!(a.slices, b.slices);
+    let reencoded = protos::Trace::decode(compact.bytes())
+        .unwrap()
+        .encode_to_vec();
+    assert_eq!(reencoded, compact.bytes(), "canonical encoding");
+}
+
+#[test]
+fn thread_workload_shows_the_same_in_fewer_bytes() {
+    let wl = workload::thread_spans(100_000, 21);
+    let (plain, compact) = both(|w| workload::replay_threads(w, &wl).unwrap());
+    assert_same_picture(&plain, &compact);
+    // The uuid and most of the timestamp go; what stays is per packet
+    // (framing, sequence id, event type, flags) and the interned iids.
+    let ratio = compact.len() as f64 / plain.len() as f64;
+    assert!(ratio <= 0.66, "compact is {ratio:.3} of default");
+    assert_eq!(compact.sequence_count(), 1 + workload::THREADS as usize);
+    assert_eq!(plain.sequence_count(), 1);
+
+    // Streaming produces the same bytes in compact mode too.
+    let mut s = StreamingPerfettoWriter::with_options(Vec::new(), Options::new().compact(true));
+    workload::replay_threads(&mut s, &wl).unwrap();
+    assert_eq!(s.into_inner().unwrap(), compact.bytes());
+}
+
+#[test]
+fn async_workload_shows_the_same() {
+    let wl = workload::async_spans(20_000, 64, 22);
+    let (plain, compact) = both(|w| workload::replay_async(w, &wl).unwrap());
+    assert_same_picture(&plain, &compact);
+    assert!(compact.len() < plain.len());
+}
+
+#[test]
+fn each_thread_has_a_sequence_that_names_its_track_and_clock() {
+    let (_, w) = both(|w| {
+        let p = w.process("p", Some(1), "p", &[]).unwrap();
+        let t = w.thread(p, "t", Some(2), "t").unwrap();
+        w.complete_span(t, 5_000, 6_000, "s", "c", "", 0).unwrap();
+        w.finish().unwrap();
+    });
+    let trace = w.to_trace().unwrap();
+    let thread_uuid = trace
+        .packet
+        .iter()
+        .find_map(|p| p.track_descriptor.as_ref().filter(|d| d.thread.is_some()))
+        .unwrap()
+        .uuid
+        .unwrap();
+    // Descriptors stay on the writer's sequence; the thread's events go on
+    // sequence 2, which opens with a packet that clears state, sets the
+    // defaults and reads the clock.
+    let on_thread: Vec<_> = trace
+        .packet
+        .iter()
+        .filter(|p| p.trusted_packet_sequence_id == Some(2))
+        .collect();
+    assert_eq!(on_thread.len(), 3);
+    let start = on_thread[0];
+    assert_eq!(start.sequence_flags, Some(3));
+    assert_eq!(start.first_packet_on_sequence, Some(true));
+    let defaults = start.trace_packet_defaults.as_ref().unwrap();
+    assert_eq!(defaults.timestamp_clock_id, Some(64));
+    assert_eq!(
+        defaults.track_event_defaults.as_ref().unwrap().track_uuid,
+        Some(thread_uuid)
+    );
+    let clocks = &start.clock_snapshot.as_ref().unwrap().clocks;
+    assert_eq!(
+        (clocks[0].clock_id, clocks[0].timestamp),
+        (Some(6), Some(5_000))
+    );
+    assert_eq!(
+        (clocks[1].clock_id, clocks[1].is_incremental),
+        (Some(64), Some(true))
+    );
+    let begin = on_thread[1];
+    assert_eq!(begin.timestamp, Some(0), "a delta from the snapshot");
+    assert_eq!(
+        begin.track_event.as_ref().unwrap().track_uuid,
+        None,
+        "the default applies"
+    );
+    assert_eq!(begin.sequence_flags, Some(2));
+    let end = on_thread[2];
+    assert_eq!(end.timestamp, Some(1_000));
+    assert_eq!(
+        end.sequence_flags,
+        Some(2),
+        "deltas and defaults are incremental state"
+    );
+}
+
+#[test]
+fn extreme_timestamps_in_compact_mode() {
+    let max = i64::MAX as u64;
+    let (plain, compact) = both(|w| {
+        let p = w.process("p", Some(1), "p", &[]).unwrap();
+        let t = w.thread(p, "t", Some(2), "t").unwrap();
+        let lane = w.async_lane(p, "io").unwrap();
+        // Ties and zero at the start of time.
+        w.complete_span(t, 0, 0, "zero", "", "", 0).unwrap();
+        w.complete_span(t, 0, 10, "tie-outer", "", "", 0).unwrap();
+        w.complete_span(t, 0, 10, "tie-inner", "", "", 0).unwrap();
+        // A jump of more than 2^32 ns, then the largest time there is.
+        w.complete_span(t, (1 << 33) + 7, (1 << 40) + 1, "jump", "", "", 0)
+            .unwrap();
+        w.span_begin(t, max - 5, "late", "", "", 0).unwrap();
+        w.span_end(t, max).unwrap();
+        assert!(w.span_begin(t, max + 1, "too late", "", "", 0).is_err());
+        assert!(w.span_begin(t, u64::MAX, "too late", "", "", 0).is_err());
+        // Async events going back in time on one sequence.
+        w.async_span_begin(lane, 1, 1_000_000, "a", "", "", 0)
+            .unwrap();
+        w.async_span_begin(lane, 2, 10, "b", "", "", 0).unwrap();
+        w.async_span_end(lane, 2, 20).unwrap();
+        w.async_span_end(lane, 1, 2_000_000).unwrap();
+        w.async_span_begin(lane, 3, 5, "c", "", "", 0).unwrap();
+        w.async_span_end(lane, 3, max).unwrap();
+        w.async_span_begin(lane, 4, 0, "d", "", "", 0).unwrap();
+        w.async_span_end(lane, 4, 0).unwrap();
+        assert!(w.finish().unwrap().is_empty());
+    });
+    assert_same_picture(&plain, &compact);
+    let slices = decoded(&compact).slices;
+    let find = |n: &str| slices.iter().find(|s| s.name == n).unwrap();
+    assert_eq!((find("late").ts, find("late").dur), (max - 5, Some(5)));
+    assert_eq!((find("b").ts, find("b").dur), (10, Some(10)));
+    assert_eq!((find("c").ts, find("c").dur), (5, Some(max - 5)));
+    assert_eq!((find("tie-inner").depth, find("zero").depth), (1, 0));
+    assert_eq!(find("jump").dur, Some((1 << 40) + 1 - (1 << 33) - 7));
+
+    // Going back in time is written as an absolute time on an explicit
+    // clock, never as a negative delta.
+    let trace = compact.to_trace().unwrap();
+    let absolute: Vec<_> = trace
+        .packet
+        .iter()
+        .filter(|p| p.timestamp_clock_id.is_some())
+        .collect();
+    assert!(!absolute.is_empty());
+    assert!(absolute.iter().all(|p| p.timestamp_clock_id == Some(6)));
+}
