@@ -116,7 +116,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         workload::replay_threads(w, &threads)
     })?;
     write(&dir, "async-spans", |w| workload::replay_async(w, &asyncs))?;
-    write(&dir, "small", |w| workload::small_trace(w))?;
+    write(&dir, "small", workload::small_trace)?;
     write(&dir, "extremes", extremes)?;
     write(&dir, "deep", deep)?;
     write(&dir, "many-threads", many_threads)?;
