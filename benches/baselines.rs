@@ -220,3 +220,35 @@ pub fn micromegas_threads(wl: &Workload) -> Vec<u8> {
     }
     w.into_trace().encode_to_vec()
 }
+
+/// The size of the thread workload as a naive writer would write it:
+/// absolute timestamps, every string inline, the track uuid on every event.
+pub fn naive_threads_size(wl: &Workload) -> usize {
+    use perfetto_trace_writer::protos::Trace;
+    let pools = &wl.pools;
+    let mut packets = Vec::with_capacity(wl.events.len());
+    for e in &wl.events {
+        let mut event = TrackEvent {
+            r#type: Some(if e.begin { 1 } else { 2 }),
+            track_uuid: Some(xxh64(format!("stream-{}", e.track).as_bytes(), 0)),
+            ..Default::default()
+        };
+        if e.begin {
+            let (file, line) = &pools.locations[e.location as usize];
+            event.name = Some(pools.names[e.name as usize].clone());
+            event.categories = vec![pools.categories[e.category as usize].clone()];
+            event.source_location = Some(SourceLocation {
+                file_name: Some(file.clone()),
+                line_number: Some(*line),
+                ..Default::default()
+            });
+        }
+        packets.push(TracePacket {
+            timestamp: Some(e.ts),
+            trusted_packet_sequence_id: Some(1),
+            track_event: Some(event),
+            ..Default::default()
+        });
+    }
+    Trace { packet: packets }.encoded_len()
+}

@@ -15,7 +15,7 @@ use std::io;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use perfetto_trace_writer::{StreamingPerfettoWriter, TraceWriter, Writer};
+use perfetto_trace_writer::{Options, StreamingPerfettoWriter, TraceWriter, Writer};
 use workload::{async_spans, replay_async, replay_threads, small_trace, thread_spans};
 
 fn per_event(bytes: usize, events: usize) -> String {
@@ -27,11 +27,21 @@ fn thread_spans_bench(c: &mut Criterion) {
     let events = wl.events.len();
     let mut w = Writer::new();
     replay_threads(&mut w, &wl).unwrap();
+    let mut compact = Writer::with_options(Options::new().compact(true));
+    replay_threads(&mut compact, &wl).unwrap();
     let prost = baselines::prost_per_packet_threads(Vec::new(), &wl).unwrap();
     println!("thread_spans: {events} events");
     println!("  this crate:          {}", per_event(w.len(), events));
+    println!(
+        "  this crate, compact: {}",
+        per_event(compact.len(), events)
+    );
     println!("  prost per packet:    {}", per_event(prost.len(), events));
-    drop((w, prost));
+    println!(
+        "  naive writer:        {}",
+        per_event(baselines::naive_threads_size(&wl), events)
+    );
+    drop((w, compact, prost));
 
     let mut g = c.benchmark_group("thread_spans");
     g.throughput(Throughput::Elements(events as u64));
@@ -40,6 +50,14 @@ fn thread_spans_bench(c: &mut Criterion) {
     g.bench_function("streaming_into_sink", |b| {
         b.iter(|| {
             let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_threads(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("streaming_into_sink_compact", |b| {
+        b.iter(|| {
+            let options = Options::new().compact(true);
+            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
             replay_threads(&mut w, &wl).unwrap();
             w.into_inner().unwrap()
         })
@@ -110,6 +128,14 @@ fn async_spans_bench(c: &mut Criterion) {
     g.bench_function("streaming_into_sink", |b| {
         b.iter(|| {
             let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_async(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("streaming_into_sink_compact", |b| {
+        b.iter(|| {
+            let options = Options::new().compact(true);
+            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
             replay_async(&mut w, &wl).unwrap();
             w.into_inner().unwrap()
         })

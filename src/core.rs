@@ -18,6 +18,24 @@ use crate::sequence::{Encoder, SeqState};
 /// slices that would sit deeper.
 pub const MAX_SPAN_DEPTH: usize = 512;
 
+/// The longest string accepted (names, categories, files, keys, command
+/// line arguments): 16 MiB keeps every packet far below what protobuf
+/// parsers and the trace processor accept.
+pub const MAX_STRING_LEN: usize = 16 << 20;
+
+fn check_len<'a>(strings: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    match strings.into_iter().find(|s| s.len() > MAX_STRING_LEN) {
+        Some(s) => Err(Error::StringTooLong(s.len())),
+        None => Ok(()),
+    }
+}
+
+impl SpanMeta<'_> {
+    fn check(&self) -> Result<()> {
+        check_len([self.name, self.category, self.file])
+    }
+}
+
 /// The largest timestamp accepted (the trace processor's time is an `i64`).
 const MAX_TS: u64 = i64::MAX as u64;
 
@@ -212,6 +230,7 @@ impl Core {
         name: &str,
         cmdline: &[&str],
     ) -> Result<ProcessTrack> {
+        check_len([key, name].into_iter().chain(cmdline.iter().copied()))?;
         let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
         let pid_bytes = pid.map(i32::to_le_bytes);
         let pid_bytes = pid_bytes.as_ref().map_or(&[][..], |b| &b[..]);
@@ -268,6 +287,7 @@ impl Core {
         name: &str,
     ) -> Result<ThreadTrack> {
         self.own(process.owner, process.uuid)?;
+        check_len([key, name])?;
         let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
         let tid_bytes = tid.map(i64::to_le_bytes);
         let digest = digest([
@@ -336,6 +356,7 @@ impl Core {
 
     pub(crate) fn async_lane(&mut self, parent: ParentTrack, name: &str) -> Result<AsyncLane> {
         let parent = self.parent_uuid(parent)?;
+        check_len([name])?;
         let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
         if let Some(&index) = self.by_uuid.get(&uuid.0) {
             return Ok(AsyncLane {
@@ -432,6 +453,7 @@ impl Core {
         meta: &SpanMeta<'_>,
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
+        meta.check()?;
         self.check_begin(t, ts, None)?;
         self.push_span(t, ts, None, meta);
         Ok(())
@@ -445,6 +467,7 @@ impl Core {
         meta: &SpanMeta<'_>,
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
+        meta.check()?;
         self.check_begin(t, begin, Some(end))?;
         self.push_span(t, begin, Some(end), meta);
         Ok(())
@@ -511,6 +534,7 @@ impl Core {
         meta: &SpanMeta<'_>,
     ) -> Result<()> {
         let l = self.lane_index(lane)?;
+        meta.check()?;
         check_ts(ts)?;
         if self.open_async.contains_key(&(lane.index, span_id)) {
             return Err(Error::AsyncSpanAlreadyOpen {

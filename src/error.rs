@@ -106,6 +106,10 @@ pub enum Error {
     #[error("track {0} was already described differently")]
     Redefined(TrackUuid),
 
+    /// A string longer than [`MAX_STRING_LEN`](crate::MAX_STRING_LEN) bytes.
+    #[error("a string of {0} bytes is longer than the {max} bytes allowed", max = crate::MAX_STRING_LEN)]
+    StringTooLong(usize),
+
     /// The streaming writer already gave its sink back.
     #[error("the writer has given its sink back")]
     Finished,

@@ -14,7 +14,7 @@ mod streaming;
 mod trace_writer;
 mod writer;
 
-pub use crate::core::{OpenSpan, MAX_SPAN_DEPTH};
+pub use crate::core::{OpenSpan, MAX_SPAN_DEPTH, MAX_STRING_LEN};
 pub use crate::error::{Error, Result};
 pub use crate::ids::{AsyncLane, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid};
 pub use crate::options::Options;

@@ -15,19 +15,38 @@ use crate::trace_writer::{sealed, TraceWriter};
 /// For the same calls it produces the same bytes as [`Writer`](crate::Writer).
 ///
 /// # Sink failures
-/// `Interrupted` is retried. Any other error of `W` is returned as
-/// [`Error::Io`] by the call that needed room (which then did nothing) or by
-/// `flush`/`finish`; bytes `W` did not take stay buffered and are offered
-/// again by the next write, so nothing is lost or duplicated.
-/// [`bytes_written`](Self::bytes_written) counts what `W` accepted.
 ///
-/// Dropping the writer discards what is still buffered; call
-/// [`finish`](TraceWriter::finish) or [`into_inner`](Self::into_inner).
+/// `Interrupted` is retried at once. Any other error of `W` (`WouldBlock`
+/// included) is returned as [`Error::Io`] by the call that needed room, which
+/// then did nothing, or by `flush`/`finish`. The writer stays usable: the
+/// bytes `W` did not take stay buffered, and the next call that writes offers
+/// them again from the first byte `W` did not take, so the sink never sees a
+/// byte twice or misses one. Calling [`flush`](TraceWriter::flush) until it
+/// succeeds therefore delivers every event accepted so far.
+///
+/// Whatever happens, the sink holds a prefix of the trace.
+/// [`bytes_written`](Self::bytes_written) counts the bytes it accepted, and
+/// [`whole_bytes`](Self::whole_bytes) how many of them end on a packet
+/// boundary: a file cut there is a valid trace holding every packet the sink
+/// received whole.
+///
+/// # Dropping
+///
+/// Like `std::io::BufWriter`, a dropped writer makes one best-effort attempt
+/// to hand the sink what it holds (pending ends of complete spans included),
+/// ignoring errors. Call [`finish`](TraceWriter::finish) or
+/// [`into_inner`](Self::into_inner) to know that it arrived.
 pub struct StreamingPerfettoWriter<W: Write> {
     core: Core,
     sink: Option<W>,
     threshold: usize,
+    /// Bytes the sink accepted.
     written: u64,
+    /// Of those, the bytes up to the last packet boundary.
+    whole: u64,
+    /// Bytes of a packet the sink took only in part that are still at the
+    /// front of the buffer (0: the buffer starts on a packet boundary).
+    partial: usize,
 }
 
 impl<W: Write> StreamingPerfettoWriter<W> {
@@ -47,6 +66,8 @@ impl<W: Write> StreamingPerfettoWriter<W> {
             sink: Some(sink),
             threshold: options.flush_threshold,
             written: 0,
+            whole: 0,
+            partial: 0,
         }
     }
 
@@ -55,14 +76,25 @@ impl<W: Write> StreamingPerfettoWriter<W> {
         self.written
     }
 
+    /// Bytes of the sink that are whole packets: the prefix of what it
+    /// accepted up to the last packet boundary, always a valid trace.
+    pub fn whole_bytes(&self) -> u64 {
+        self.whole
+    }
+
     /// Bytes encoded but not yet handed to the sink.
     pub fn buffered(&self) -> usize {
         self.core.enc.out.len()
     }
 
     /// The sink.
-    pub fn get_ref(&self) -> Option<&W> {
-        self.sink.as_ref()
+    pub fn get_ref(&self) -> &W {
+        self.sink.as_ref().expect(SINK)
+    }
+
+    /// The sink, mutably: writing to it directly corrupts the trace.
+    pub fn get_mut(&mut self) -> &mut W {
+        self.sink.as_mut().expect(SINK)
     }
 
     /// Finishes (see [`TraceWriter::finish`]) and gives the sink back.
@@ -75,9 +107,38 @@ impl<W: Write> StreamingPerfettoWriter<W> {
         self.sink.take().ok_or(Error::Finished)
     }
 
+    /// Records that the sink took the first `done` bytes of the buffer.
+    fn advance(&mut self, done: usize) {
+        let out = &mut self.core.enc.out;
+        self.written += done as u64;
+        if done == out.len() {
+            // The buffer always ends on a packet boundary.
+            self.whole = self.written;
+            self.partial = 0;
+            out.clear();
+            return;
+        }
+        // Walk the packets the sink took whole; the core writes only framed
+        // `Trace.packet` fields (key 0x0a, then a varint length).
+        let mut at = self.partial;
+        if at <= done {
+            while let Some(next) = packet_end(out, at).filter(|&next| next <= done) {
+                at = next;
+            }
+            self.whole = self.written - (done - at) as u64;
+            self.partial = match packet_end(out, at) {
+                Some(next) if at < done => next - done,
+                _ => 0,
+            };
+        } else {
+            self.partial = at - done;
+        }
+        out.drain(..done);
+    }
+
     fn drain(&mut self) -> Result<()> {
         let sink = self.sink.as_mut().ok_or(Error::Finished)?;
-        let out = &mut self.core.enc.out;
+        let out = &self.core.enc.out;
         let mut done = 0;
         let result = loop {
             if done == out.len() {
@@ -90,13 +151,32 @@ impl<W: Write> StreamingPerfettoWriter<W> {
                 Err(e) => break Err(e),
             }
         };
-        self.written += done as u64;
-        if done == out.len() {
-            out.clear();
-        } else {
-            out.drain(..done);
-        }
+        self.advance(done);
         result.map_err(Error::Io)
+    }
+}
+
+/// The sink is only taken by `into_inner`, which consumes the writer.
+const SINK: &str = "a writer keeps its sink until into_inner";
+
+/// Where the packet framed at `at` ends, if a whole frame header is there.
+fn packet_end(buf: &[u8], at: usize) -> Option<usize> {
+    let mut len = 0u64;
+    for (i, &b) in buf.get(at + 1..)?.iter().take(10).enumerate() {
+        len |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(at + 2 + i + usize::try_from(len).ok()?);
+        }
+    }
+    None
+}
+
+impl<W: Write> Drop for StreamingPerfettoWriter<W> {
+    fn drop(&mut self) {
+        if self.sink.is_some() {
+            self.core.finish();
+            let _ = self.drain();
+        }
     }
 }
 
