@@ -5,14 +5,17 @@
 
 use xxhash_rust::xxh64::Xxh64;
 
+use crate::encoding::EventType;
 use crate::encoding::{field, Field, TrackKind};
 use crate::error::{Error, Result};
 use crate::ids::{
-    derived_id, track_uuid, AsyncLane, Domain, Owner, ParentTrack, ProcessTrack, ThreadTrack,
-    TrackUuid,
+    derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
+    ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::interning::FastMap;
+use crate::sequence::CounterValue;
 use crate::sequence::{Encoder, SeqState};
+use crate::track_options::{CounterOptions, CounterUnit, SiblingMerge, TrackOptions};
 
 /// The deepest spans of one thread may nest: the trace processor drops
 /// slices that would sit deeper.
@@ -23,30 +26,18 @@ pub const MAX_SPAN_DEPTH: usize = 512;
 /// parsers and the trace processor accept.
 pub const MAX_STRING_LEN: usize = 16 << 20;
 
-fn check_len<'a>(strings: impl IntoIterator<Item = &'a str>) -> Result<()> {
+pub(crate) fn check_len<'a>(strings: impl IntoIterator<Item = &'a str>) -> Result<()> {
     match strings.into_iter().find(|s| s.len() > MAX_STRING_LEN) {
         Some(s) => Err(Error::StringTooLong(s.len())),
         None => Ok(()),
     }
 }
 
-impl SpanMeta<'_> {
-    fn check(&self) -> Result<()> {
-        check_len([self.name, self.category, self.file])
-    }
-}
-
 /// The largest timestamp accepted (the trace processor's time is an `i64`).
 const MAX_TS: u64 = i64::MAX as u64;
 
-/// The name, category and source location of a span.
-#[derive(Clone, Copy)]
-pub(crate) struct SpanMeta<'a> {
-    pub name: &'a str,
-    pub category: &'a str,
-    pub file: &'a str,
-    pub line: u32,
-}
+/// What describes a span: its name, category, source location, flows, args.
+pub(crate) use crate::event::Event as SpanMeta;
 
 struct Process {
     pid: i32,
@@ -103,6 +94,8 @@ struct Slot {
 
 struct Lane {
     uuid: TrackUuid,
+    /// Whether the lane's own track (for instants) was described.
+    described: bool,
     parent: TrackUuid,
     name: Box<str>,
     slots: Vec<Slot>,
@@ -152,6 +145,8 @@ pub struct Core {
     by_uuid: FastMap<u64, u32>,
     pids: FastMap<i32, u32>,
     tids: FastMap<i64, u32>,
+    /// Named and counter tracks: encoded uuid field and description digest.
+    custom: Vec<(Field, u64)>,
     open_async: FastMap<(u32, u64), AsyncOpen>,
 }
 
@@ -186,6 +181,7 @@ impl Core {
             by_uuid: FastMap::default(),
             pids: FastMap::default(),
             tids: FastMap::default(),
+            custom: Vec::new(),
             open_async: FastMap::default(),
         }
     }
@@ -348,6 +344,7 @@ impl Core {
 
     fn parent_uuid(&self, parent: ParentTrack) -> Result<TrackUuid> {
         match parent {
+            ParentTrack::Root => {}
             ParentTrack::Process(p) => self.own(p.owner, p.uuid)?,
             ParentTrack::Thread(t) => self.own(t.owner, t.uuid)?,
         }
@@ -368,6 +365,7 @@ impl Core {
         let index = self.lanes.len() as u32;
         self.lanes.push(Lane {
             uuid,
+            described: false,
             parent,
             name: name.into(),
             slots: Vec::new(),
@@ -562,6 +560,8 @@ impl Core {
                 let kind = TrackKind::Named {
                     parent: lane_state.parent.0,
                     name: &lane_state.name,
+                    options: &TrackOptions::default(),
+                    counter: None,
                 };
                 self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
                 slot
@@ -597,6 +597,164 @@ impl Core {
         let track = s.field;
         lane_state.free.push(slot);
         self.enc.end(&mut self.seqs[0], ts, Some(&track));
+        Ok(())
+    }
+
+    /// Describes a named or counter track, or finds it described alike.
+    fn custom_track(
+        &mut self,
+        domain: Domain,
+        parent: ParentTrack,
+        name: &str,
+        options: &TrackOptions<'_>,
+        counter: Option<&CounterOptions<'_>>,
+    ) -> Result<(TrackUuid, u32)> {
+        let parent = self.parent_uuid(parent)?;
+        let key = match options.merge {
+            Some(SiblingMerge::ByKey(k)) => k,
+            _ => "",
+        };
+        let unit = match counter.map(|c| c.unit) {
+            Some(CounterUnit::Named(u)) => u,
+            _ => "",
+        };
+        check_len([name, key, unit])?;
+        let uuid = track_uuid(domain, parent.0, name.as_bytes());
+        let digest = digest([
+            format!("{options:?}").as_bytes(),
+            format!("{counter:?}").as_bytes(),
+        ]);
+        if let Some(&index) = self.by_uuid.get(&uuid.0) {
+            if self.custom[index as usize].1 != digest {
+                return Err(Error::Redefined(uuid));
+            }
+            return Ok((uuid, index));
+        }
+        let kind = TrackKind::Named {
+            parent: parent.0,
+            name,
+            options,
+            counter,
+        };
+        self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
+        let index = self.custom.len() as u32;
+        self.custom
+            .push((Field::uint(field::EVENT_TRACK_UUID, uuid.0), digest));
+        self.by_uuid.insert(uuid.0, index);
+        Ok((uuid, index))
+    }
+
+    pub(crate) fn track(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<NamedTrack> {
+        let (uuid, index) = self.custom_track(Domain::Named, parent, name, options, None)?;
+        Ok(NamedTrack {
+            uuid,
+            index,
+            owner: self.owner,
+        })
+    }
+
+    pub(crate) fn counter_track(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        options: &CounterOptions<'_>,
+    ) -> Result<CounterTrack> {
+        let (uuid, index) =
+            self.custom_track(Domain::Counter, parent, name, &options.track, Some(options))?;
+        Ok(CounterTrack {
+            uuid,
+            index,
+            owner: self.owner,
+        })
+    }
+
+    pub(crate) fn counter(
+        &mut self,
+        track: CounterTrack,
+        ts: u64,
+        value: CounterValue,
+    ) -> Result<()> {
+        self.own(track.owner, track.uuid)?;
+        check_ts(ts)?;
+        let field = self.custom[track.index as usize].0;
+        self.enc.event(
+            &mut self.seqs[0],
+            ts,
+            EventType::Counter,
+            Some(&field),
+            None,
+            Some(value),
+        );
+        Ok(())
+    }
+
+    pub(crate) fn instant(
+        &mut self,
+        track: InstantTrack,
+        ts: u64,
+        ev: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let field = match track {
+            InstantTrack::Thread(thread) => {
+                let t = self.thread_index(thread)?;
+                ev.check()?;
+                // A zero-length span that pushes nothing: the same rules.
+                self.check_begin(t, ts, Some(ts))?;
+                self.pop_due(t, ts);
+                let th = &mut self.threads[t];
+                th.last_ts = ts;
+                let seq = &mut self.seqs[th.seq];
+                self.enc.event(
+                    seq,
+                    ts,
+                    EventType::Instant,
+                    th.track.as_ref(),
+                    Some(ev),
+                    None,
+                );
+                return Ok(());
+            }
+            InstantTrack::Process(p) => {
+                self.own(p.owner, p.uuid)?;
+                Field::uint(field::EVENT_TRACK_UUID, p.uuid.0)
+            }
+            InstantTrack::Named(n) => {
+                self.own(n.owner, n.uuid)?;
+                self.custom[n.index as usize].0
+            }
+            InstantTrack::Lane(lane) => {
+                let l = self.lane_index(lane)?;
+                ev.check()?;
+                check_ts(ts)?;
+                let lane_state = &mut self.lanes[l];
+                if !lane_state.described {
+                    lane_state.described = true;
+                    let kind = TrackKind::Named {
+                        parent: lane_state.parent.0,
+                        name: &lane_state.name,
+                        options: &TrackOptions::default(),
+                        counter: None,
+                    };
+                    self.enc.descriptor(&mut self.seqs[0], lane.uuid.0, &kind);
+                }
+                Field::uint(field::EVENT_TRACK_UUID, lane.uuid.0)
+            }
+        };
+        ev.check()?;
+        check_ts(ts)?;
+        self.enc.event(
+            &mut self.seqs[0],
+            ts,
+            EventType::Instant,
+            Some(&field),
+            Some(ev),
+            None,
+        );
         Ok(())
     }
 

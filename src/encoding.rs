@@ -7,6 +7,8 @@
 //! length is as short as protobuf allows. Fields are written in field-number
 //! order, the canonical order every protobuf library re-encodes to.
 
+use crate::track_options::{CounterOptions, CounterUnit, SiblingMerge, TrackOptions};
+
 /// Wire types.
 const VARINT: u32 = 0;
 const I64: u32 = 1;
@@ -42,8 +44,24 @@ pub(crate) mod field {
     pub const EVENT_TRACK_UUID: u32 = 11;
     pub const EVENT_SOURCE_LOCATION_IID: u32 = 34;
 
+    pub const EVENT_DEBUG_ANNOTATIONS: u32 = 4;
+    pub const EVENT_COUNTER_VALUE: u32 = 30;
+    pub const EVENT_DOUBLE_COUNTER_VALUE: u32 = 44;
+    pub const EVENT_FLOW_IDS: u32 = 47;
+    pub const EVENT_TERMINATING_FLOW_IDS: u32 = 48;
+
+    pub const ARG_NAME_IID: u32 = 1;
+    pub const ARG_BOOL: u32 = 2;
+    pub const ARG_UINT: u32 = 3;
+    pub const ARG_INT: u32 = 4;
+    pub const ARG_DOUBLE: u32 = 5;
+    pub const ARG_STRING: u32 = 6;
+    pub const ARG_DICT_ENTRIES: u32 = 11;
+    pub const ARG_ARRAY_VALUES: u32 = 12;
+
     pub const INTERNED_EVENT_CATEGORIES: u32 = 1;
     pub const INTERNED_EVENT_NAMES: u32 = 2;
+    pub const INTERNED_DEBUG_ANNOTATION_NAMES: u32 = 3;
     pub const INTERNED_SOURCE_LOCATIONS: u32 = 4;
     pub const INTERNED_IID: u32 = 1;
     pub const INTERNED_NAME: u32 = 2;
@@ -55,6 +73,16 @@ pub(crate) mod field {
     pub const TRACK_PROCESS: u32 = 3;
     pub const TRACK_THREAD: u32 = 4;
     pub const TRACK_PARENT_UUID: u32 = 5;
+    pub const TRACK_COUNTER: u32 = 8;
+    pub const TRACK_CHILD_ORDERING: u32 = 11;
+    pub const TRACK_SIBLING_ORDER_RANK: u32 = 12;
+    pub const TRACK_SIBLING_MERGE_BEHAVIOR: u32 = 15;
+    pub const TRACK_SIBLING_MERGE_KEY: u32 = 16;
+
+    pub const COUNTER_UNIT: u32 = 3;
+    pub const COUNTER_UNIT_MULTIPLIER: u32 = 4;
+    pub const COUNTER_IS_INCREMENTAL: u32 = 5;
+    pub const COUNTER_UNIT_NAME: u32 = 6;
 
     pub const PROCESS_PID: u32 = 1;
     pub const PROCESS_CMDLINE: u32 = 2;
@@ -75,6 +103,8 @@ pub(crate) const SEQ_NEEDS_INCREMENTAL_STATE: u32 = 2;
 pub(crate) enum EventType {
     SliceBegin = 1,
     SliceEnd = 2,
+    Instant = 3,
+    Counter = 4,
 }
 
 /// Bytes of `v` as a varint.
@@ -118,10 +148,14 @@ pub(crate) fn put_bool(buf: &mut Vec<u8>, field: u32, v: bool) {
 }
 
 #[inline]
-#[allow(dead_code)] // used by flows and double counters
 pub(crate) fn put_fixed64(buf: &mut Vec<u8>, field: u32, v: u64) {
     put_key(buf, field, I64);
     buf.extend_from_slice(&v.to_le_bytes());
+}
+
+#[inline]
+pub(crate) fn put_double(buf: &mut Vec<u8>, field: u32, v: f64) {
+    put_fixed64(buf, field, v.to_bits());
 }
 
 #[inline]
@@ -215,12 +249,17 @@ pub(crate) struct NewInterned<'a> {
     pub category: Option<(u64, &'a str)>,
     pub name: Option<(u64, &'a str)>,
     pub location: Option<(u64, &'a str, u32)>,
+    /// Argument names: (iid, name).
+    pub arg_names: &'a [(u64, &'a str)],
 }
 
 impl NewInterned<'_> {
     #[inline]
-    fn is_empty(&self) -> bool {
-        self.category.is_none() && self.name.is_none() && self.location.is_none()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.category.is_none()
+            && self.name.is_none()
+            && self.location.is_none()
+            && self.arg_names.is_empty()
     }
 }
 
@@ -347,10 +386,25 @@ pub(crate) fn track_event_packet(
     ev: &EventFields<'_>,
     new: &NewInterned<'_>,
 ) {
-    use field::*;
     if new.is_empty() {
         return small_event_packet(buf, header, ev);
     }
+    track_event_packet_with(buf, header, ev, new, |_| {}, |_| {});
+}
+
+/// Appends a framed packet holding one `TrackEvent`, the general way:
+/// `annotations` writes field 4 (debug annotations) and `tail` the fields
+/// from 30 on (counter values, flows) in field-number order. Counter events
+/// carry no source location (34), so the order holds.
+pub(crate) fn track_event_packet_with(
+    buf: &mut Vec<u8>,
+    header: PacketHeader,
+    ev: &EventFields<'_>,
+    new: &NewInterned<'_>,
+    annotations: impl FnOnce(&mut Vec<u8>),
+    tail: impl FnOnce(&mut Vec<u8>),
+) {
+    use field::*;
     let packet = open(buf, TRACE_PACKET);
     put_uint(buf, PACKET_TIMESTAMP, ev.ts);
     header.sequence.put(buf);
@@ -359,6 +413,7 @@ pub(crate) fn track_event_packet(
     if ev.category_iid != 0 {
         put_uint(buf, EVENT_CATEGORY_IIDS, ev.category_iid);
     }
+    annotations(buf);
     put_uint(buf, EVENT_TYPE, ev.kind as u64);
     if ev.name_iid != 0 {
         put_uint(buf, EVENT_NAME_IID, ev.name_iid);
@@ -369,6 +424,7 @@ pub(crate) fn track_event_packet(
     if ev.location_iid != 0 {
         put_uint(buf, EVENT_SOURCE_LOCATION_IID, ev.location_iid);
     }
+    tail(buf);
     close(buf, event);
 
     if !new.is_empty() {
@@ -395,6 +451,12 @@ fn interned_data(buf: &mut Vec<u8>, new: &NewInterned<'_>) {
     }
     if let Some((iid, name)) = new.name {
         let entry = open(buf, INTERNED_EVENT_NAMES);
+        put_uint(buf, INTERNED_IID, iid);
+        put_str(buf, INTERNED_NAME, name);
+        close(buf, entry);
+    }
+    for &(iid, name) in new.arg_names {
+        let entry = open(buf, INTERNED_DEBUG_ANNOTATION_NAMES);
         put_uint(buf, INTERNED_IID, iid);
         put_str(buf, INTERNED_NAME, name);
         close(buf, entry);
@@ -471,9 +533,12 @@ pub(crate) enum TrackKind<'a> {
         name: &'a str,
     },
     /// A plain named track under a parent.
+    /// A track of its own under a parent (0: the root), maybe a counter.
     Named {
         parent: u64,
         name: &'a str,
+        options: &'a TrackOptions<'a>,
+        counter: Option<&'a CounterOptions<'a>>,
     },
 }
 
@@ -509,9 +574,53 @@ pub(crate) fn track_descriptor_packet(
             put_str(buf, THREAD_NAME, name);
             close(buf, thread);
         }
-        TrackKind::Named { parent, name } => {
+        TrackKind::Named {
+            parent,
+            name,
+            options,
+            counter,
+        } => {
             put_str(buf, TRACK_NAME, name);
-            put_uint(buf, TRACK_PARENT_UUID, parent);
+            if parent != 0 {
+                put_uint(buf, TRACK_PARENT_UUID, parent);
+            }
+            if let Some(c) = counter {
+                let desc = open(buf, TRACK_COUNTER);
+                let unit = match c.unit {
+                    CounterUnit::None | CounterUnit::Named(_) => 0,
+                    CounterUnit::TimeNs => 1,
+                    CounterUnit::Count => 2,
+                    CounterUnit::Bytes => 3,
+                };
+                if unit != 0 {
+                    put_uint(buf, COUNTER_UNIT, unit);
+                }
+                if let Some(m) = c.multiplier {
+                    put_int(buf, COUNTER_UNIT_MULTIPLIER, m);
+                }
+                if c.incremental {
+                    put_bool(buf, COUNTER_IS_INCREMENTAL, true);
+                }
+                if let CounterUnit::Named(name) = c.unit {
+                    put_str(buf, COUNTER_UNIT_NAME, name);
+                }
+                close(buf, desc);
+            }
+            if let Some(o) = options.child_ordering {
+                put_uint(buf, TRACK_CHILD_ORDERING, o as u64);
+            }
+            if let Some(rank) = options.sibling_rank {
+                put_int(buf, TRACK_SIBLING_ORDER_RANK, i64::from(rank));
+            }
+            match options.merge {
+                None => {}
+                Some(SiblingMerge::ByName) => put_uint(buf, TRACK_SIBLING_MERGE_BEHAVIOR, 1),
+                Some(SiblingMerge::None) => put_uint(buf, TRACK_SIBLING_MERGE_BEHAVIOR, 2),
+                Some(SiblingMerge::ByKey(key)) => {
+                    put_uint(buf, TRACK_SIBLING_MERGE_BEHAVIOR, 3);
+                    put_str(buf, TRACK_SIBLING_MERGE_KEY, key);
+                }
+            }
         }
     }
     close(buf, desc);

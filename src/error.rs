@@ -110,6 +110,11 @@ pub enum Error {
     #[error("a string of {0} bytes is longer than the {max} bytes allowed", max = crate::MAX_STRING_LEN)]
     StringTooLong(usize),
 
+    /// Argument dictionaries and arrays nested deeper than
+    /// [`MAX_ARG_DEPTH`](crate::MAX_ARG_DEPTH).
+    #[error("arguments nest deeper than {max} levels", max = crate::MAX_ARG_DEPTH)]
+    ArgsTooDeep,
+
     /// The streaming writer already gave its sink back.
     #[error("the writer has given its sink back")]
     Finished,

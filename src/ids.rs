@@ -36,6 +36,8 @@ pub(crate) enum Domain {
     AsyncLane = 3,
     AsyncSpanTrack = 4,
     Pid = 5,
+    Named = 6,
+    Counter = 7,
 }
 
 /// Uuids keep 52 bits of hash above the 4-bit tag: 56 bits in all, so a uuid
@@ -114,10 +116,21 @@ handle!(
     /// `TraceWriter::async_lane`.
     AsyncLane
 );
+handle!(
+    /// A track of the caller's own, made by `TraceWriter::track`.
+    NamedTrack
+);
+handle!(
+    /// A counter track, made by `TraceWriter::counter_track`.
+    CounterTrack
+);
 
-/// The parent of an async lane: a process or a thread.
+/// Where a lane, named track or counter track sits: at the root of the
+/// trace, or under a process or a thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ParentTrack {
+    /// The top level of the trace.
+    Root,
     /// A process track.
     Process(ProcessTrack),
     /// A thread track.
@@ -140,9 +153,47 @@ impl ParentTrack {
     /// The uuid of the track.
     pub const fn uuid(self) -> TrackUuid {
         match self {
+            ParentTrack::Root => TrackUuid(0),
             ParentTrack::Process(p) => p.uuid,
             ParentTrack::Thread(t) => t.uuid,
         }
+    }
+}
+
+/// A track that takes instant events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InstantTrack {
+    /// A process track.
+    Process(ProcessTrack),
+    /// A thread track: the instant nests under the spans open there.
+    Thread(ThreadTrack),
+    /// An async lane's own track.
+    Lane(AsyncLane),
+    /// A track of the caller's own.
+    Named(NamedTrack),
+}
+
+impl From<ProcessTrack> for InstantTrack {
+    fn from(t: ProcessTrack) -> Self {
+        InstantTrack::Process(t)
+    }
+}
+
+impl From<ThreadTrack> for InstantTrack {
+    fn from(t: ThreadTrack) -> Self {
+        InstantTrack::Thread(t)
+    }
+}
+
+impl From<AsyncLane> for InstantTrack {
+    fn from(t: AsyncLane) -> Self {
+        InstantTrack::Lane(t)
+    }
+}
+
+impl From<NamedTrack> for InstantTrack {
+    fn from(t: NamedTrack) -> Self {
+        InstantTrack::Named(t)
     }
 }
 

@@ -154,6 +154,14 @@ impl StringTable {
     pub(crate) fn len(&self) -> usize {
         self.strings.len()
     }
+
+    /// The string of an iid this table gave.
+    pub(crate) fn get(&self, iid: u64) -> Arc<str> {
+        self.strings
+            .get(iid as usize - 1)
+            .cloned()
+            .unwrap_or_else(|| "".into())
+    }
 }
 
 /// Source locations (file, line) to iids. Files are stored once however many

@@ -5,6 +5,7 @@
 mod core;
 mod encoding;
 mod error;
+mod event;
 mod ids;
 pub mod inspect;
 mod interning;
@@ -12,14 +13,22 @@ mod options;
 mod sequence;
 mod streaming;
 mod trace_writer;
+mod track_options;
 mod writer;
 
 pub use crate::core::{OpenSpan, MAX_SPAN_DEPTH, MAX_STRING_LEN};
 pub use crate::error::{Error, Result};
-pub use crate::ids::{AsyncLane, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid};
+pub use crate::event::{Arg, Event, Value, MAX_ARG_DEPTH};
+pub use crate::ids::{
+    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
+    TrackUuid,
+};
 pub use crate::options::Options;
 pub use crate::streaming::StreamingPerfettoWriter;
 pub use crate::trace_writer::TraceWriter;
+pub use crate::track_options::{
+    ChildOrdering, CounterOptions, CounterSample, CounterUnit, SiblingMerge, TrackOptions,
+};
 pub use crate::writer::Writer;
 
 /// The prost types of the schema in `protos/`, to decode and inspect traces.

@@ -7,13 +7,15 @@
 //! addresses serves every sequence and each sequence defines only what it
 //! uses.
 
-use crate::core::SpanMeta;
 use crate::encoding::{
-    field, sequence_start_packet, track_descriptor_packet, track_event_packet, EventFields,
-    EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
-    SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    close, field, open, put_bool, put_double, put_fixed64, put_int, put_str, put_uint,
+    sequence_start_packet, track_descriptor_packet, track_event_packet, track_event_packet_with,
+    EventFields, EventType, Field, NewInterned, PacketHeader, TrackKind,
+    SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
+use crate::event::{for_each_name, Arg, Event, Value};
 use crate::interning::{LocationTable, StringTable};
+use std::sync::Arc;
 
 /// The writer-wide string tables: string to a global id (from 1).
 #[derive(Default)]
@@ -21,13 +23,16 @@ pub(crate) struct Strings {
     names: StringTable,
     categories: StringTable,
     locations: LocationTable,
+    arg_names: StringTable,
 }
 
 impl Strings {
     pub(crate) fn len(&self) -> usize {
-        self.names.len() + self.categories.len() + self.locations.len()
+        self.names.len() + self.categories.len() + self.locations.len() + self.arg_names.len()
     }
 }
+
+pub(crate) use crate::track_options::CounterSample as CounterValue;
 
 /// Global ids to this sequence's iids (0: not defined on the sequence yet).
 #[derive(Default)]
@@ -75,6 +80,7 @@ pub(crate) struct SeqState {
     names: LocalIids,
     categories: LocalIids,
     locations: LocalIids,
+    arg_names: LocalIids,
 }
 
 impl SeqState {
@@ -87,6 +93,7 @@ impl SeqState {
             names: LocalIids::default(),
             categories: LocalIids::default(),
             locations: LocalIids::default(),
+            arg_names: LocalIids::default(),
         }
     }
 }
@@ -99,6 +106,9 @@ pub(crate) struct Encoder {
     /// deltas on an incremental clock.
     pub(crate) compact: bool,
     pub(crate) strings: Strings,
+    /// Argument names first used by the packet being written: (iid, global
+    /// id). Kept between packets so that it does not allocate again.
+    new_arg_names: Vec<(u64, u64)>,
 }
 
 impl Encoder {
@@ -108,6 +118,7 @@ impl Encoder {
             packets: 0,
             compact,
             strings: Strings::default(),
+            new_arg_names: Vec::new(),
         }
     }
 
@@ -169,68 +180,181 @@ impl Encoder {
         track_descriptor_packet(&mut self.out, header, uuid, kind);
     }
 
-    /// A slice begin; interns what it names, defining new strings in the
-    /// same packet.
     #[inline]
     pub(crate) fn begin(
         &mut self,
         seq: &mut SeqState,
         ts: u64,
         track: Option<&Field>,
-        meta: &SpanMeta<'_>,
+        ev: &Event<'_>,
     ) {
-        let mut new = NewInterned::default();
+        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
+    }
+
+    #[inline]
+    pub(crate) fn end(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>) {
+        self.event(seq, ts, EventType::SliceEnd, track, None, None);
+    }
+
+    /// One track event: a slice begin or an instant (with `ev`), a slice end,
+    /// or a counter sample. Interns what it names, defining new strings in the
+    /// same packet.
+    #[inline]
+    pub(crate) fn event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterValue>,
+    ) {
         let single = !self.compact;
-        let (name_iid, fresh) = seq.names.get(self.strings.names.intern(meta.name), single);
-        if fresh {
-            new.name = Some((name_iid, meta.name));
-        }
-        let mut category_iid = 0;
-        if !meta.category.is_empty() {
-            let global = self.strings.categories.intern(meta.category);
-            let (iid, fresh) = seq.categories.get(global, single);
-            category_iid = iid;
+        let mut new = NewInterned::default();
+        let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
+        if let Some(ev) = ev {
+            let (iid, fresh) = seq.names.get(self.strings.names.intern(ev.name), single);
+            name_iid = iid;
             if fresh {
-                new.category = Some((iid, meta.category));
+                new.name = Some((iid, ev.name));
             }
-        }
-        let mut location_iid = 0;
-        if !meta.file.is_empty() {
-            let global = self.strings.locations.intern(meta.file, meta.line);
-            let (iid, fresh) = seq.locations.get(global, single);
-            location_iid = iid;
-            if fresh {
-                new.location = Some((iid, meta.file, meta.line));
+            if !ev.category.is_empty() {
+                let global = self.strings.categories.intern(ev.category);
+                let (iid, fresh) = seq.categories.get(global, single);
+                category_iid = iid;
+                if fresh {
+                    new.category = Some((iid, ev.category));
+                }
+            }
+            if !ev.file.is_empty() {
+                let global = self.strings.locations.intern(ev.file, ev.line);
+                let (iid, fresh) = seq.locations.get(global, single);
+                location_iid = iid;
+                if fresh {
+                    new.location = Some((iid, ev.file, ev.line));
+                }
             }
         }
         let mut header = self.header(seq, true, ts);
-        header.flags |= SEQ_NEEDS_INCREMENTAL_STATE;
+        if ev.is_some() {
+            header.flags |= SEQ_NEEDS_INCREMENTAL_STATE;
+        }
         let (ts, clock_id) = self.time(seq, ts);
-        let ev = EventFields {
+        let fields = EventFields {
             ts,
             clock_id,
-            kind: EventType::SliceBegin,
+            kind,
             track,
             category_iid,
             name_iid,
             location_iid,
         };
-        track_event_packet(&mut self.out, header, &ev, &new);
+        match ev {
+            Some(ev) if ev.has_extras() => self.rich_event(seq, header, &fields, new, ev, counter),
+            _ if counter.is_some() => {
+                self.rich_event(seq, header, &fields, new, &Event::default(), counter)
+            }
+            _ => track_event_packet(&mut self.out, header, &fields, &new),
+        }
     }
 
-    #[inline]
-    pub(crate) fn end(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>) {
-        let header = self.header(seq, true, ts);
-        let (ts, clock_id) = self.time(seq, ts);
-        let ev = EventFields {
-            ts,
-            clock_id,
-            kind: EventType::SliceEnd,
-            track,
-            category_iid: 0,
-            name_iid: 0,
-            location_iid: 0,
+    /// An event with flows, arguments or a counter value: the general path.
+    #[cold]
+    fn rich_event(
+        &mut self,
+        seq: &mut SeqState,
+        header: PacketHeader,
+        fields: &EventFields<'_>,
+        new: NewInterned<'_>,
+        ev: &Event<'_>,
+        counter: Option<CounterValue>,
+    ) {
+        let single = !self.compact;
+        let Encoder {
+            out,
+            strings,
+            new_arg_names,
+            ..
+        } = self;
+        new_arg_names.clear();
+        for_each_name(ev.args, &mut |name| {
+            let global = strings.arg_names.intern(name);
+            let (iid, fresh) = seq.arg_names.get(global, single);
+            if fresh {
+                new_arg_names.push((iid, global.0));
+            }
+        });
+        // Allocates only when the packet defines new argument names.
+        let owned: Vec<(u64, Arc<str>)> = new_arg_names
+            .iter()
+            .map(|&(iid, g)| (iid, strings.arg_names.get(g)))
+            .collect();
+        let defined: Vec<(u64, &str)> = owned.iter().map(|(iid, s)| (*iid, &**s)).collect();
+        let new = NewInterned {
+            arg_names: &defined,
+            ..new
         };
-        track_event_packet(&mut self.out, header, &ev, &NewInterned::default());
+        let arg_names = &mut strings.arg_names;
+        let iids = &mut seq.arg_names;
+        let mut iid_of = |name: &str| iids.get(arg_names.intern(name), single).0;
+        track_event_packet_with(
+            out,
+            header,
+            fields,
+            &new,
+            |buf| {
+                for arg in ev.args {
+                    let a = open(buf, field::EVENT_DEBUG_ANNOTATIONS);
+                    put_arg(buf, arg, &mut iid_of);
+                    close(buf, a);
+                }
+            },
+            |buf| {
+                match counter {
+                    Some(CounterValue::Int(v)) => put_int(buf, field::EVENT_COUNTER_VALUE, v),
+                    Some(CounterValue::Double(v)) => {
+                        put_double(buf, field::EVENT_DOUBLE_COUNTER_VALUE, v)
+                    }
+                    None => {}
+                }
+                for &id in ev.flows {
+                    put_fixed64(buf, field::EVENT_FLOW_IDS, id);
+                }
+                for &id in ev.terminating_flows {
+                    put_fixed64(buf, field::EVENT_TERMINATING_FLOW_IDS, id);
+                }
+            },
+        );
+    }
+}
+
+/// The fields of one `DebugAnnotation` (its name and value), in field-number
+/// order.
+fn put_arg(buf: &mut Vec<u8>, arg: &Arg<'_>, iid_of: &mut impl FnMut(&str) -> u64) {
+    put_uint(buf, field::ARG_NAME_IID, iid_of(arg.name));
+    put_value(buf, &arg.value, iid_of);
+}
+
+fn put_value(buf: &mut Vec<u8>, value: &Value<'_>, iid_of: &mut impl FnMut(&str) -> u64) {
+    match *value {
+        Value::Bool(v) => put_bool(buf, field::ARG_BOOL, v),
+        Value::Uint(v) => put_uint(buf, field::ARG_UINT, v),
+        Value::Int(v) => put_int(buf, field::ARG_INT, v),
+        Value::Double(v) => put_double(buf, field::ARG_DOUBLE, v),
+        Value::Str(v) => put_str(buf, field::ARG_STRING, v),
+        Value::Dict(entries) => {
+            for entry in entries {
+                let e = open(buf, field::ARG_DICT_ENTRIES);
+                put_arg(buf, entry, iid_of);
+                close(buf, e);
+            }
+        }
+        Value::Array(values) => {
+            for v in values {
+                let e = open(buf, field::ARG_ARRAY_VALUES);
+                put_value(buf, v, iid_of);
+                close(buf, e);
+            }
+        }
     }
 }

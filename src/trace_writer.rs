@@ -3,7 +3,11 @@
 
 use crate::core::{OpenSpan, SpanMeta};
 use crate::error::Result;
-use crate::ids::{AsyncLane, ParentTrack, ProcessTrack, ThreadTrack};
+use crate::event::Event;
+use crate::ids::{
+    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
+};
+use crate::track_options::{CounterOptions, CounterSample, TrackOptions};
 
 pub(crate) mod sealed {
     use crate::core::Core;
@@ -154,12 +158,7 @@ pub trait TraceWriter: sealed::Sink {
         line: u32,
     ) -> Result<()> {
         self.make_room()?;
-        let meta = SpanMeta {
-            name,
-            category,
-            file,
-            line,
-        };
+        let meta = SpanMeta::new(name).category(category).location(file, line);
         self.core_mut().span_begin(thread, ts, &meta)
     }
 
@@ -198,12 +197,7 @@ pub trait TraceWriter: sealed::Sink {
         line: u32,
     ) -> Result<()> {
         self.make_room()?;
-        let meta = SpanMeta {
-            name,
-            category,
-            file,
-            line,
-        };
+        let meta = SpanMeta::new(name).category(category).location(file, line);
         self.core_mut().complete_span(thread, begin, end, &meta)
     }
 
@@ -226,12 +220,7 @@ pub trait TraceWriter: sealed::Sink {
         line: u32,
     ) -> Result<()> {
         self.make_room()?;
-        let meta = SpanMeta {
-            name,
-            category,
-            file,
-            line,
-        };
+        let meta = SpanMeta::new(name).category(category).location(file, line);
         self.core_mut().async_span_begin(lane, span_id, ts, &meta)
     }
 
@@ -245,6 +234,130 @@ pub trait TraceWriter: sealed::Sink {
     fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
         self.make_room()?;
         self.core_mut().async_span_end(lane, span_id, ts)
+    }
+
+    /// [`span_begin`](Self::span_begin) with a full [`Event`]: flows and
+    /// typed arguments too.
+    ///
+    /// # Errors
+    /// As [`span_begin`](Self::span_begin), and
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep).
+    fn span_begin_with(&mut self, thread: ThreadTrack, ts: u64, event: &Event<'_>) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().span_begin(thread, ts, event)
+    }
+
+    /// [`complete_span`](Self::complete_span) with a full [`Event`].
+    ///
+    /// # Errors
+    /// As [`complete_span`](Self::complete_span) and
+    /// [`span_begin_with`](Self::span_begin_with).
+    fn complete_span_with(
+        &mut self,
+        thread: ThreadTrack,
+        begin: u64,
+        end: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().complete_span(thread, begin, end, event)
+    }
+
+    /// [`async_span_begin`](Self::async_span_begin) with a full [`Event`]:
+    /// pass the span's id and its parent's as arguments to show how async
+    /// operations relate.
+    ///
+    /// # Errors
+    /// As [`async_span_begin`](Self::async_span_begin) and
+    /// [`span_begin_with`](Self::span_begin_with).
+    fn async_span_begin_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().async_span_begin(lane, span_id, ts, event)
+    }
+
+    /// An instant event on a process, thread, lane or named track. On a
+    /// thread it nests under the spans open there and follows the thread's
+    /// ordering rules, like a zero-length span.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep); on a thread also
+    /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
+    /// [`NotNested`](crate::Error::NotNested), [`TooDeep`](crate::Error::TooDeep).
+    fn instant(&mut self, track: impl Into<InstantTrack>, ts: u64, event: &Event<'_>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().instant(track.into(), ts, event)
+    }
+
+    /// A track of the caller's own under the root, a process or a thread,
+    /// for instants. The same parent and name give the same track; the
+    /// options say how the UI orders and merges it.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`Redefined`](crate::Error::Redefined) (same parent and name, other options).
+    fn track(
+        &mut self,
+        parent: impl Into<ParentTrack>,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<NamedTrack>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().track(parent.into(), name, options)
+    }
+
+    /// A counter track under the root, a process or a thread. Its
+    /// descriptor is written now, before any value (the trace processor
+    /// reads counters in file order).
+    ///
+    /// # Errors
+    /// As [`track`](Self::track).
+    fn counter_track(
+        &mut self,
+        parent: impl Into<ParentTrack>,
+        name: &str,
+        options: &CounterOptions<'_>,
+    ) -> Result<CounterTrack>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().counter_track(parent.into(), name, options)
+    }
+
+    /// A counter value (`i64` or `f64`) at `ts`. Values of an incremental
+    /// counter are added up in call order.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange).
+    fn counter(
+        &mut self,
+        track: CounterTrack,
+        ts: u64,
+        value: impl Into<CounterSample>,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().counter(track, ts, value.into())
     }
 
     /// The spans begun and not yet ended.

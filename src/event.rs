@@ -1,0 +1,172 @@
+//! What an event carries besides its time and track: name, category, source
+//! location, flows and typed arguments.
+
+use crate::error::{Error, Result};
+
+/// A span or instant event's description. Build it with [`Event::new`] and
+/// the setters; every part but the name is optional.
+///
+/// ```
+/// use perfetto_trace_writer::{Arg, Event, Value};
+/// let args = [Arg::new("rows", Value::Uint(42)), Arg::new("table", Value::Str("users"))];
+/// let e = Event::new("query").category("sql").location(file!(), line!()).flows(&[7]).args(&args);
+/// assert_eq!(e.name, "query");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Event<'a> {
+    /// The event's name.
+    pub name: &'a str,
+    /// Its category ("" for none).
+    pub category: &'a str,
+    /// Its source file ("" for no source location).
+    pub file: &'a str,
+    /// Its source line.
+    pub line: u32,
+    /// Flows this event begins or continues (`TrackEvent.flow_ids`): events
+    /// carrying the same id, on any track, are linked in order of time.
+    pub flows: &'a [u64],
+    /// Flows this event ends (`TrackEvent.terminating_flow_ids`).
+    pub terminating_flows: &'a [u64],
+    /// Typed arguments (debug annotations).
+    pub args: &'a [Arg<'a>],
+}
+
+impl<'a> Event<'a> {
+    /// An event with a name and nothing else.
+    pub const fn new(name: &'a str) -> Self {
+        Event {
+            name,
+            category: "",
+            file: "",
+            line: 0,
+            flows: &[],
+            terminating_flows: &[],
+            args: &[],
+        }
+    }
+
+    /// Sets the category.
+    pub const fn category(mut self, category: &'a str) -> Self {
+        self.category = category;
+        self
+    }
+
+    /// Sets the source location.
+    pub const fn location(mut self, file: &'a str, line: u32) -> Self {
+        self.file = file;
+        self.line = line;
+        self
+    }
+
+    /// Sets the flows the event begins or continues.
+    pub const fn flows(mut self, ids: &'a [u64]) -> Self {
+        self.flows = ids;
+        self
+    }
+
+    /// Sets the flows the event ends.
+    pub const fn terminating_flows(mut self, ids: &'a [u64]) -> Self {
+        self.terminating_flows = ids;
+        self
+    }
+
+    /// Sets the typed arguments.
+    pub const fn args(mut self, args: &'a [Arg<'a>]) -> Self {
+        self.args = args;
+        self
+    }
+
+    pub(crate) fn has_extras(&self) -> bool {
+        !(self.flows.is_empty() && self.terminating_flows.is_empty() && self.args.is_empty())
+    }
+
+    /// Checks string lengths and argument nesting before anything is written.
+    pub(crate) fn check(&self) -> Result<()> {
+        crate::core::check_len([self.name, self.category, self.file])?;
+        check_args(self.args, 0)
+    }
+}
+
+/// A named argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arg<'a> {
+    /// Its name, interned like event names.
+    pub name: &'a str,
+    /// Its value.
+    pub value: Value<'a>,
+}
+
+impl<'a> Arg<'a> {
+    /// An argument.
+    pub const fn new(name: &'a str, value: Value<'a>) -> Self {
+        Arg { name, value }
+    }
+}
+
+/// A typed argument value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    Uint(u64),
+    /// A floating-point number.
+    Double(f64),
+    /// A string.
+    Str(&'a str),
+    /// Named values, shown nested under the argument's name.
+    Dict(&'a [Arg<'a>]),
+    /// Values shown as `name[0]`, `name[1]`, ...
+    Array(&'a [Value<'a>]),
+}
+
+/// How deep dictionaries and arrays may nest in an argument.
+pub const MAX_ARG_DEPTH: usize = 32;
+
+fn check_args(args: &[Arg<'_>], depth: usize) -> Result<()> {
+    for arg in args {
+        crate::core::check_len([arg.name])?;
+        check_value(&arg.value, depth)?;
+    }
+    Ok(())
+}
+
+fn check_value(value: &Value<'_>, depth: usize) -> Result<()> {
+    match *value {
+        Value::Str(s) => crate::core::check_len([s]),
+        Value::Dict(args) => {
+            deeper(depth)?;
+            check_args(args, depth + 1)
+        }
+        Value::Array(values) => {
+            deeper(depth)?;
+            values.iter().try_for_each(|v| check_value(v, depth + 1))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn deeper(depth: usize) -> Result<()> {
+    if depth + 1 >= MAX_ARG_DEPTH {
+        return Err(Error::ArgsTooDeep);
+    }
+    Ok(())
+}
+
+/// Every argument name in `args`, nested ones included, in encoding order.
+pub(crate) fn for_each_name<'a>(args: &[Arg<'a>], f: &mut impl FnMut(&'a str)) {
+    for arg in args {
+        f(arg.name);
+        for_each_value_name(&arg.value, f);
+    }
+}
+
+fn for_each_value_name<'a>(value: &Value<'a>, f: &mut impl FnMut(&'a str)) {
+    match *value {
+        Value::Dict(args) => for_each_name(args, f),
+        Value::Array(values) => values.iter().for_each(|v| for_each_value_name(v, f)),
+        _ => {}
+    }
+}

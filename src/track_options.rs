@@ -1,0 +1,86 @@
+//! How tracks of the caller's own are shown: ordering, merging, counters.
+
+/// How the UI orders a track's children (`TrackDescriptor.child_ordering`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChildOrdering {
+    /// By name.
+    Lexicographic = 1,
+    /// By the time of their first event.
+    Chronological = 2,
+    /// By each child's `sibling_rank`.
+    Explicit = 3,
+}
+
+/// Whether the UI merges this track with same-named siblings
+/// (`TrackDescriptor.sibling_merge_behavior`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SiblingMerge<'a> {
+    /// Merge with siblings of the same name (the UI's default).
+    ByName,
+    /// Never merge.
+    None,
+    /// Merge with siblings that have the same key.
+    ByKey(&'a str),
+}
+
+/// Display options of a named track.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TrackOptions<'a> {
+    /// How its children are ordered.
+    pub child_ordering: Option<ChildOrdering>,
+    /// Its rank among its siblings when the parent orders explicitly.
+    pub sibling_rank: Option<i32>,
+    /// How it merges with siblings.
+    pub merge: Option<SiblingMerge<'a>>,
+}
+
+/// The unit of a counter (`CounterDescriptor.unit` or `unit_name`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CounterUnit<'a> {
+    /// No unit.
+    #[default]
+    None,
+    /// Nanoseconds.
+    TimeNs,
+    /// A count.
+    Count,
+    /// Bytes.
+    Bytes,
+    /// A unit of the caller's, by name.
+    Named(&'a str),
+}
+
+/// How a counter's values are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CounterOptions<'a> {
+    /// The unit of its values.
+    pub unit: CounterUnit<'a>,
+    /// Each value is multiplied by this (`unit_multiplier`), e.g. 1024 for
+    /// values in KiB shown as bytes.
+    pub multiplier: Option<i64>,
+    /// Values are deltas to add up (`is_incremental`), not absolute values.
+    pub incremental: bool,
+    /// How the track is shown.
+    pub track: TrackOptions<'a>,
+}
+
+/// A counter sample: an integer or a floating-point value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CounterSample {
+    /// `counter_value`.
+    Int(i64),
+    /// `double_counter_value`.
+    Double(f64),
+}
+
+impl From<i64> for CounterSample {
+    fn from(v: i64) -> Self {
+        CounterSample::Int(v)
+    }
+}
+
+impl From<f64> for CounterSample {
+    fn from(v: f64) -> Self {
+        CounterSample::Double(v)
+    }
+}
