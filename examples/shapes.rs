@@ -10,7 +10,10 @@ mod workload;
 
 use std::path::{Path, PathBuf};
 
-use perfetto_trace_writer::{Options, Result, TraceWriter, Writer};
+use perfetto_trace_writer::{
+    Arg, ChildOrdering, CounterOptions, CounterUnit, Event, Options, ParentTrack, Result,
+    TraceWriter, TrackOptions, Value, Writer,
+};
 
 fn extremes(w: &mut Writer) -> Result<()> {
     let max = i64::MAX as u64;
@@ -90,6 +93,110 @@ fn many_threads(w: &mut Writer) -> Result<()> {
     Ok(())
 }
 
+fn features(w: &mut Writer) -> Result<()> {
+    let p = w.process("svc", Some(100), "service", &[])?;
+    let a = w.thread(p, "a", Some(101), "receiver")?;
+    let b = w.thread(p, "b", Some(102), "worker")?;
+    let lane = w.async_lane(p, "io")?;
+    let group = w.track(
+        ParentTrack::Root,
+        "markers",
+        &TrackOptions {
+            child_ordering: Some(ChildOrdering::Explicit),
+            ..Default::default()
+        },
+    )?;
+    let marks = w.track(
+        group,
+        "deploys",
+        &TrackOptions {
+            sibling_rank: Some(1),
+            ..Default::default()
+        },
+    )?;
+    let alerts = w.track(
+        group,
+        "alerts",
+        &TrackOptions {
+            sibling_rank: Some(0),
+            ..Default::default()
+        },
+    )?;
+    let heap = w.counter_track(
+        p,
+        "heap",
+        &CounterOptions {
+            unit: CounterUnit::Bytes,
+            multiplier: Some(1024),
+            ..Default::default()
+        },
+    )?;
+    let queue = w.counter_track(
+        ParentTrack::Root,
+        "queue",
+        &CounterOptions {
+            incremental: true,
+            ..Default::default()
+        },
+    )?;
+    let stats = [
+        Arg::new("rows", Value::Uint(42)),
+        Arg::new("cached", Value::Bool(false)),
+    ];
+    let list = [
+        Value::Int(-3),
+        Value::Double(2.5),
+        Value::Str("s"),
+        Value::Dict(&stats),
+    ];
+    let args = [
+        Arg::new("query", Value::Str("select 1")),
+        Arg::new("stats", Value::Dict(&stats)),
+        Arg::new("list", Value::Array(&list)),
+    ];
+    for i in 0..50u64 {
+        let t0 = 1_000 + i * 1_000;
+        let flow = [i + 1];
+        w.span_begin_with(
+            a,
+            t0,
+            &Event::new("receive")
+                .category("rpc")
+                .flows(&flow)
+                .args(&args),
+        )?;
+        w.instant(a, t0 + 10, &Event::new("parsed"))?;
+        w.span_end(a, t0 + 100)?;
+        let ids = [
+            Arg::new("span_id", Value::Uint(i)),
+            Arg::new("parent_span_id", Value::Uint(i / 2)),
+        ];
+        w.async_span_begin_with(
+            lane,
+            i,
+            t0 + 120,
+            &Event::new("fetch").flows(&flow).args(&ids),
+        )?;
+        w.async_span_end(lane, i, t0 + 600)?;
+        w.complete_span_with(
+            b,
+            t0 + 610,
+            t0 + 900,
+            &Event::new("reply").terminating_flows(&flow),
+        )?;
+        w.counter(heap, t0, (100 + i) as i64)?;
+        w.counter(queue, t0, if i % 3 == 0 { -1_i64 } else { 2 })?;
+        w.instant(lane, t0 + 130, &Event::new("retry"))?;
+        w.instant(p, t0 + 5, &Event::new("gc"))?;
+        if i % 10 == 0 {
+            w.instant(marks, t0, &Event::new("deploy"))?;
+            w.instant(alerts, t0 + 1, &Event::new("alert"))?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
     for (mode, options) in [
         ("default", Options::new()),
@@ -120,5 +227,6 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     write(&dir, "extremes", extremes)?;
     write(&dir, "deep", deep)?;
     write(&dir, "many-threads", many_threads)?;
+    write(&dir, "features", features)?;
     Ok(())
 }

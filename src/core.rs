@@ -347,6 +347,7 @@ impl Core {
             ParentTrack::Root => {}
             ParentTrack::Process(p) => self.own(p.owner, p.uuid)?,
             ParentTrack::Thread(t) => self.own(t.owner, t.uuid)?,
+            ParentTrack::Named(t) => self.own(t.owner, t.uuid)?,
         }
         Ok(parent.uuid())
     }

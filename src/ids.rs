@@ -135,6 +135,14 @@ pub enum ParentTrack {
     Process(ProcessTrack),
     /// A thread track.
     Thread(ThreadTrack),
+    /// A track of the caller's own, to group tracks under it.
+    Named(NamedTrack),
+}
+
+impl From<NamedTrack> for ParentTrack {
+    fn from(t: NamedTrack) -> Self {
+        ParentTrack::Named(t)
+    }
 }
 
 impl From<ProcessTrack> for ParentTrack {
@@ -156,6 +164,7 @@ impl ParentTrack {
             ParentTrack::Root => TrackUuid(0),
             ParentTrack::Process(p) => p.uuid,
             ParentTrack::Thread(t) => t.uuid,
+            ParentTrack::Named(t) => t.uuid,
         }
     }
 }

@@ -39,6 +39,11 @@ pub struct Trace {
     pub tracks: BTreeMap<u64, Track>,
     /// Slices in order of (begin time, file order).
     pub slices: Vec<Slice>,
+    /// Counter values in order of (time, file order), with each track's
+    /// multiplier applied and incremental values added up.
+    pub counters: Vec<CounterPoint>,
+    /// Flow arrows between slices (indices into `slices`).
+    pub flows: Vec<FlowEdge>,
     /// Packets read.
     pub packets: usize,
     /// What the trace processor would count as an error.
@@ -75,10 +80,65 @@ pub struct Track {
     pub name: Option<String>,
     /// Its kind.
     pub kind: TrackKind,
+    /// Its counter description, for counter tracks.
+    pub counter: Option<CounterInfo>,
+    /// `child_ordering`, `sibling_order_rank`, `sibling_merge_behavior`,
+    /// `sibling_merge_key`, as written.
+    pub display: (Option<i32>, Option<i32>, Option<i32>, Option<String>),
+}
+
+/// What a counter track's descriptor says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterInfo {
+    /// `unit` as written (0: unspecified).
+    pub unit: i32,
+    /// `unit_name`.
+    pub unit_name: Option<String>,
+    /// `unit_multiplier` (1 when absent).
+    pub multiplier: i64,
+    /// `is_incremental`.
+    pub incremental: bool,
+}
+
+/// A counter value as the trace processor stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CounterPoint {
+    /// The counter track.
+    pub track: u64,
+    /// Its time.
+    pub ts: u64,
+    /// Its value.
+    pub value: f64,
+}
+
+/// A flow arrow from one slice to another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowEdge {
+    /// The flow id.
+    pub id: u64,
+    /// The slice it leaves (index into [`Trace::slices`]).
+    pub from: usize,
+    /// The slice it reaches.
+    pub to: usize,
+}
+
+/// An argument value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgValue {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    Uint(u64),
+    /// A double.
+    Double(f64),
+    /// A string.
+    Str(String),
 }
 
 /// A slice as the trace processor rebuilds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
     /// The uuid of its track.
     pub track: u64,
@@ -94,6 +154,9 @@ pub struct Slice {
     pub categories: Vec<String>,
     /// Its source file and line.
     pub source: Option<(String, u32)>,
+    /// Its arguments, flattened as the trace processor keys them: `a.b` for
+    /// dictionary entries, `a[0]` for array items.
+    pub args: Vec<(String, ArgValue)>,
 }
 
 /// An inconsistency: something the trace processor would drop, misread or
@@ -121,6 +184,9 @@ struct Sequence {
     valid: bool,
     names: HashMap<u64, String>,
     categories: HashMap<u64, String>,
+    arg_names: HashMap<u64, String>,
+    /// Running sums of incremental counters, by track.
+    sums: HashMap<u64, f64>,
     locations: HashMap<u64, (String, u32)>,
     default_track: Option<u64>,
     default_clock: Option<u32>,
@@ -135,6 +201,9 @@ struct Event {
     name: String,
     categories: Vec<String>,
     source: Option<(String, u32)>,
+    args: Vec<(String, ArgValue)>,
+    flows: Vec<u64>,
+    terminating: Vec<u64>,
 }
 
 /// Decodes a serialized `Trace` and rebuilds its tracks and slices.
@@ -221,14 +290,26 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
                 )
             }),
         };
+        let kind = event.r#type.unwrap_or(0);
+        if kind == 4 {
+            counter_point(&mut out, seq, event, track, ts, index);
+            continue;
+        }
+        let mut args = Vec::new();
+        for a in &event.debug_annotations {
+            flatten(a, "", &seq.arg_names, &mut args, &mut problem);
+        }
         events.push(Event {
             ts,
             order: index,
             track,
-            kind: event.r#type.unwrap_or(0),
+            kind,
             name,
             categories,
             source,
+            args,
+            flows: event.flow_ids.clone(),
+            terminating: event.terminating_flow_ids.clone(),
         });
     }
     replay(events, &mut out);
@@ -283,6 +364,9 @@ fn read_state(packet: &TracePacket, seq: &mut Sequence, problem: &mut impl FnMut
     }
     for e in &data.event_categories {
         define(&mut seq.categories, e.iid, &e.name);
+    }
+    for e in &data.debug_annotation_names {
+        define(&mut seq.arg_names, e.iid, &e.name);
     }
     for l in &data.source_locations {
         let Some(iid) = l.iid else {
@@ -401,10 +485,24 @@ fn describe(
         }
         (None, None) => (TrackKind::Other, desc.name.clone()),
     };
+    let counter = desc.counter.as_ref().map(|c| CounterInfo {
+        unit: c.unit.unwrap_or(0),
+        unit_name: c.unit_name.clone(),
+        multiplier: c.unit_multiplier.unwrap_or(1),
+        incremental: c.is_incremental.unwrap_or(false),
+    });
+    let display = (
+        desc.child_ordering,
+        desc.sibling_order_rank,
+        desc.sibling_merge_behavior,
+        desc.sibling_merge_key.clone(),
+    );
     let track = Track {
         parent: desc.parent_uuid,
         name,
         kind,
+        counter,
+        display,
     };
     if let Some(parent) = track.parent {
         if !tracks.contains_key(&parent) {
@@ -423,36 +521,169 @@ fn describe(
 fn replay(mut events: Vec<Event>, out: &mut Trace) {
     // The trace processor's sort: by time, ties in file order.
     events.sort_by_key(|e| (e.ts, e.order));
+    out.counters.sort_by_key(|c| c.ts);
     let mut stacks: HashMap<u64, Vec<usize>> = HashMap::new();
+    // Instants at one time on one track nest under each other, as the
+    // trace processor leaves an instant on its stack until the next event.
+    let mut instants: HashMap<u64, (u64, usize)> = HashMap::new();
+    let mut last_of_flow: HashMap<u64, usize> = HashMap::new();
     for e in events {
         let stack = stacks.entry(e.track).or_default();
-        match e.kind {
+        let run = instants
+            .remove(&e.track)
+            .filter(|&(ts, _)| ts == e.ts && e.kind == 3);
+        let slice = match e.kind {
             1 | 3 => {
                 let instant = e.kind == 3;
+                let depth = stack.len() + run.map_or(0, |(_, n)| n);
                 out.slices.push(Slice {
                     track: e.track,
                     ts: e.ts,
                     dur: instant.then_some(0),
-                    depth: stack.len(),
+                    depth,
                     name: e.name,
                     categories: e.categories,
                     source: e.source,
+                    args: e.args,
                 });
-                if !instant {
-                    stack.push(out.slices.len() - 1);
+                let index = out.slices.len() - 1;
+                if instant {
+                    instants.insert(e.track, (e.ts, run.map_or(1, |(_, n)| n + 1)));
+                } else {
+                    stack.push(index);
                 }
+                Some(index)
             }
             2 => match stack.pop() {
-                Some(i) => out.slices[i].dur = Some(e.ts - out.slices[i].ts),
-                None => out.problems.push(Problem {
-                    packet: e.order,
-                    what: format!("end on track {:#x} with no open slice", e.track),
-                }),
+                Some(i) => {
+                    out.slices[i].dur = Some(e.ts - out.slices[i].ts);
+                    Some(i)
+                }
+                None => {
+                    out.problems.push(Problem {
+                        packet: e.order,
+                        what: format!("end on track {:#x} with no open slice", e.track),
+                    });
+                    None
+                }
             },
-            other => out.problems.push(Problem {
-                packet: e.order,
-                what: format!("unsupported event type {other}"),
-            }),
+            other => {
+                out.problems.push(Problem {
+                    packet: e.order,
+                    what: format!("unsupported event type {other}"),
+                });
+                None
+            }
+        };
+        let Some(slice) = slice else { continue };
+        for &id in &e.flows {
+            if let Some(from) = last_of_flow.insert(id, slice) {
+                out.flows.push(FlowEdge {
+                    id,
+                    from,
+                    to: slice,
+                });
+            }
         }
+        for &id in &e.terminating {
+            if let Some(from) = last_of_flow.remove(&id) {
+                out.flows.push(FlowEdge {
+                    id,
+                    from,
+                    to: slice,
+                });
+            }
+        }
+    }
+}
+
+/// A counter event's value, as the trace processor reads it in file order.
+fn counter_point(
+    out: &mut Trace,
+    seq: &mut Sequence,
+    event: &protos::TrackEvent,
+    track: u64,
+    ts: u64,
+    index: usize,
+) {
+    let Some(info) = out.tracks.get(&track).and_then(|t| t.counter.clone()) else {
+        out.problems.push(Problem {
+            packet: index,
+            what: format!("counter value on non-counter track {track:#x}"),
+        });
+        return;
+    };
+    let raw = match (event.counter_value, event.double_counter_value) {
+        (Some(v), _) => v as f64,
+        (None, Some(v)) => v,
+        (None, None) => {
+            out.problems.push(Problem {
+                packet: index,
+                what: "counter event without value".into(),
+            });
+            return;
+        }
+    };
+    let mut value = raw * info.multiplier as f64;
+    if info.incremental {
+        let sum = seq.sums.entry(track).or_insert(0.0);
+        *sum += value;
+        value = *sum;
+    }
+    out.counters.push(CounterPoint { track, ts, value });
+}
+
+/// Flattens a debug annotation into `key = value` pairs.
+fn flatten(
+    a: &protos::DebugAnnotation,
+    prefix: &str,
+    names: &HashMap<u64, String>,
+    out: &mut Vec<(String, ArgValue)>,
+    problem: &mut impl FnMut(String),
+) {
+    let name = match (a.name_iid, &a.name) {
+        (Some(iid), _) => names.get(&iid).cloned().unwrap_or_else(|| {
+            problem(format!("unresolved debug annotation name iid {iid}"));
+            String::new()
+        }),
+        (None, Some(n)) => n.clone(),
+        (None, None) => String::new(),
+    };
+    let key = if prefix.is_empty() {
+        name
+    } else if name.is_empty() {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    };
+    flatten_value(a, &key, names, out, problem);
+}
+
+fn flatten_value(
+    a: &protos::DebugAnnotation,
+    key: &str,
+    names: &HashMap<u64, String>,
+    out: &mut Vec<(String, ArgValue)>,
+    problem: &mut impl FnMut(String),
+) {
+    let value = if let Some(v) = a.bool_value {
+        Some(ArgValue::Bool(v))
+    } else if let Some(v) = a.uint_value {
+        Some(ArgValue::Uint(v))
+    } else if let Some(v) = a.int_value {
+        Some(ArgValue::Int(v))
+    } else if let Some(v) = a.double_value {
+        Some(ArgValue::Double(v))
+    } else {
+        a.string_value.clone().map(ArgValue::Str)
+    };
+    if let Some(v) = value {
+        out.push((key.to_owned(), v));
+    }
+    for entry in &a.dict_entries {
+        flatten(entry, key, names, out, problem);
+    }
+    for (i, item) in a.array_values.iter().enumerate() {
+        flatten_value(item, &format!("{key}[{i}]"), names, out, problem);
     }
 }
