@@ -228,8 +228,37 @@ fn interning_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The thread workload split across 1 and 2 writers, each on a thread of
+/// its own (this machine has 2 cores).
+fn parallel_bench(c: &mut Criterion) {
+    let wl = thread_spans(1_000_000, 0x5eed);
+    let events = wl.events.len() as u64;
+    let mut g = c.benchmark_group("parallel_writers");
+    g.throughput(Throughput::Elements(events));
+    g.sample_size(10);
+    for writers in [1u16, 2] {
+        let parts = workload::split_threads(&wl, u32::from(writers));
+        g.bench_function(format!("{writers}_writers_into_sink"), |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for (i, part) in parts.iter().enumerate() {
+                        let pools = &wl.pools;
+                        s.spawn(move || {
+                            let options = Options::new().partition(i as u16);
+                            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
+                            workload::replay_part(&mut w, pools, part).unwrap();
+                        });
+                    }
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    parallel_bench,
     thread_spans_bench,
     seed_crate_bench,
     async_spans_bench,

@@ -252,3 +252,49 @@ pub fn complete_spans(wl: &Workload) -> Vec<CompleteSpan> {
     spans.sort_by_key(|s| (s.thread, s.begin));
     spans
 }
+
+/// The thread workload split between `parts` writers: part `i` gets the
+/// events of the threads `t` with `t % parts == i`.
+pub fn split_threads(wl: &Workload, parts: u32) -> Vec<Vec<Event>> {
+    (0..parts)
+        .map(|i| {
+            wl.events
+                .iter()
+                .filter(|e| e.track % parts == i)
+                .copied()
+                .collect()
+        })
+        .collect()
+}
+
+/// Replays one part of a split thread workload.
+pub fn replay_part(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) -> Result<()> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    let mut threads = Vec::new();
+    for t in 0..THREADS {
+        threads.push(w.thread(
+            p,
+            &format!("stream-{t}"),
+            Some(i64::from(1001 + t)),
+            &format!("worker-{t}"),
+        )?);
+    }
+    for e in events {
+        let thread = threads[e.track as usize];
+        if e.begin {
+            let (file, line) = &pools.locations[e.location as usize];
+            w.span_begin(
+                thread,
+                e.ts,
+                &pools.names[e.name as usize],
+                &pools.categories[e.category as usize],
+                file,
+                *line,
+            )?;
+        } else {
+            w.span_end(thread, e.ts)?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}

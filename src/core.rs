@@ -134,6 +134,7 @@ pub enum OpenSpan {
 pub struct Core {
     owner: Owner,
     base_sequence_id: u32,
+    sequence_span: u32,
     pub(crate) enc: Encoder,
     /// Sequence 0 carries descriptors and async events; in compact mode each
     /// thread has one more.
@@ -169,10 +170,13 @@ fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
 }
 
 impl Core {
-    pub(crate) fn new(sequence_id: u32, compact: bool) -> Self {
+    pub(crate) fn new(options: &crate::options::Options) -> Self {
+        let sequence_id = options.sequence_id.get();
+        let compact = options.compact;
         Core {
             owner: Owner::next(),
             base_sequence_id: sequence_id,
+            sequence_span: options.sequence_span,
             enc: Encoder::new(compact),
             seqs: vec![SeqState::new(sequence_id, None)],
             processes: Vec::new(),
@@ -315,8 +319,10 @@ impl Core {
             &TrackKind::Thread { pid, tid, name },
         );
         // Compact mode gives the thread a sequence of its own whose default
-        // track is the thread (past u32::MAX sequences, the writer's own).
-        let own = self.base_sequence_id.checked_add(1 + index);
+        // track is the thread (past the writer's span of ids, the writer's own).
+        let own = (index < self.sequence_span.saturating_sub(1))
+            .then(|| self.base_sequence_id.checked_add(1 + index))
+            .flatten();
         let (seq, track) = match own.filter(|_| self.enc.compact) {
             Some(id) => {
                 self.seqs.push(SeqState::new(id, Some(uuid.0)));

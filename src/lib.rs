@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod chunked;
 mod core;
 mod encoding;
 mod error;
@@ -16,6 +17,7 @@ mod trace_writer;
 mod track_options;
 mod writer;
 
+pub use crate::chunked::{Chunk, ChunkedWriter};
 pub use crate::core::{OpenSpan, MAX_SPAN_DEPTH, MAX_STRING_LEN};
 pub use crate::error::{Error, Result};
 pub use crate::event::{Arg, Event, Value, MAX_ARG_DEPTH};

@@ -8,6 +8,8 @@ pub struct Options {
     pub(crate) sequence_id: NonZeroU32,
     pub(crate) flush_threshold: usize,
     pub(crate) compact: bool,
+    /// How many sequence ids from `sequence_id` on this writer may use.
+    pub(crate) sequence_span: u32,
 }
 
 impl Default for Options {
@@ -16,6 +18,7 @@ impl Default for Options {
             sequence_id: NonZeroU32::MIN,
             flush_threshold: 64 * 1024,
             compact: false,
+            sequence_span: u32::MAX,
         }
     }
 }
@@ -30,6 +33,17 @@ impl Options {
     /// outputs are concatenated into one trace need distinct ids.
     pub fn sequence_id(mut self, id: NonZeroU32) -> Self {
         self.sequence_id = id;
+        self
+    }
+
+    /// Settings for the `index`-th of several writers producing one trace
+    /// together (one per process, per worker thread, per partition of a
+    /// query): sequence ids `1 + index * 65536` up to 65,536 of them, so that
+    /// the writers' sequences never meet. Concatenate their outputs, in any
+    /// order, into one trace (see the crate docs). Indices up to 65,534.
+    pub fn partition(mut self, index: u16) -> Self {
+        self.sequence_id = NonZeroU32::MIN.saturating_add(u32::from(index) << 16);
+        self.sequence_span = 1 << 16;
         self
     }
 

@@ -57,7 +57,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     /// A writer into `sink` with the given options.
     pub fn with_options(sink: W, options: Options) -> Self {
-        let mut core = Core::new(options.sequence_id.get(), options.compact);
+        let mut core = Core::new(&options);
         // One allocation up front: the buffer never grows past the threshold
         // plus one packet.
         core.enc.out.reserve(options.flush_threshold + 1024);

@@ -29,7 +29,7 @@ impl Writer {
 
     /// A writer with the given options.
     pub fn with_options(options: Options) -> Self {
-        let mut core = Core::new(options.sequence_id.get(), options.compact);
+        let mut core = Core::new(&options);
         // Room for a small trace, so that one does not grow the buffer again
         // and again.
         core.enc.out.reserve(1024);

@@ -1,0 +1,102 @@
+//! A writer that hands the trace out as numbered chunks: no I/O, no async
+//! runtime, for services that send a trace in pieces (rows of a SQL result,
+//! HTTP chunks, messages on a queue).
+
+use std::collections::VecDeque;
+
+use crate::core::Core;
+use crate::error::Result;
+use crate::options::Options;
+use crate::trace_writer::{sealed, TraceWriter};
+
+/// One piece of a trace. Chunks end on packet boundaries, so each decodes
+/// alone as a `Trace`, and the chunks of a writer concatenated in `id` order
+/// are byte for byte what [`Writer`](crate::Writer) makes of the same calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Its place in the trace, from 0.
+    pub id: u64,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// Gathers packets into chunks of about `chunk_size` bytes (a chunk closes
+/// at the first packet boundary at or past the size). Take them with
+/// [`take_chunk`](Self::take_chunk) as they fill, and the last with
+/// [`finish_chunks`](Self::finish_chunks); chunks not taken stay queued.
+pub struct ChunkedWriter {
+    core: Core,
+    chunk_size: usize,
+    next_id: u64,
+    ready: VecDeque<Chunk>,
+}
+
+impl ChunkedWriter {
+    /// Chunks of about `chunk_size` bytes, default [`Options`].
+    pub fn new(chunk_size: usize) -> Self {
+        Self::with_options(chunk_size, Options::default())
+    }
+
+    /// Chunks of about `chunk_size` bytes (at least 1).
+    pub fn with_options(chunk_size: usize, options: Options) -> Self {
+        ChunkedWriter {
+            core: Core::new(&options),
+            chunk_size: chunk_size.max(1),
+            next_id: 0,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The oldest full chunk not yet taken.
+    pub fn take_chunk(&mut self) -> Option<Chunk> {
+        self.ready.pop_front()
+    }
+
+    /// Finishes (see [`TraceWriter::finish`]) and returns every chunk not
+    /// yet taken, the last one partly full.
+    ///
+    /// # Errors
+    /// None in practice: no I/O happens here.
+    pub fn finish_chunks(mut self) -> Result<Vec<Chunk>> {
+        TraceWriter::finish(&mut self)?;
+        self.seal();
+        Ok(self.ready.into())
+    }
+
+    /// Closes the current chunk, if it holds anything.
+    fn seal(&mut self) {
+        let out = &mut self.core.enc.out;
+        if out.is_empty() {
+            return;
+        }
+        let data = std::mem::replace(out, Vec::with_capacity(self.chunk_size + 1024));
+        self.ready.push_back(Chunk {
+            id: self.next_id,
+            data,
+        });
+        self.next_id += 1;
+    }
+}
+
+impl sealed::Sink for ChunkedWriter {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn make_room(&mut self) -> Result<()> {
+        if self.core.enc.out.len() >= self.chunk_size {
+            self.seal();
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl TraceWriter for ChunkedWriter {}
