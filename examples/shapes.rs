@@ -198,10 +198,16 @@ fn features(w: &mut Writer) -> Result<()> {
 }
 
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
-    for (mode, options) in [
-        ("default", Options::new()),
-        ("compact", Options::new().compact(true)),
-    ] {
+    write_with(dir, name, Options::new(), build)
+}
+
+fn write_with(
+    dir: &Path,
+    name: &str,
+    base: Options,
+    build: impl Fn(&mut Writer) -> Result<()>,
+) -> Result<()> {
+    for (mode, options) in [("default", base), ("compact", base.compact(true))] {
         let mut w = Writer::with_options(options);
         build(&mut w)?;
         let path = dir.join(format!("{name}-{mode}.pftrace"));
@@ -228,5 +234,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     write(&dir, "deep", deep)?;
     write(&dir, "many-threads", many_threads)?;
     write(&dir, "features", features)?;
+    // A tiny interning cap: many generations of incremental state.
+    write_with(
+        &dir,
+        "capped",
+        Options::new().intern_limit(50, 4096),
+        features,
+    )?;
     Ok(())
 }

@@ -177,7 +177,7 @@ impl Core {
             owner: Owner::next(),
             base_sequence_id: sequence_id,
             sequence_span: options.sequence_span,
-            enc: Encoder::new(compact),
+            enc: Encoder::new(compact, options.intern_limits),
             seqs: vec![SeqState::new(sequence_id, None)],
             processes: Vec::new(),
             threads: Vec::new(),
@@ -197,6 +197,10 @@ impl Core {
     /// Distinct interned strings (names, categories, source locations).
     pub(crate) fn interned(&self) -> usize {
         self.enc.strings.len()
+    }
+
+    pub(crate) fn generations(&self) -> u64 {
+        self.enc.generations()
     }
 
     /// Sequences used (one in default mode).

@@ -118,6 +118,8 @@ fn same(a: &str, b: &str) -> bool {
 /// Strings to iids. iids start at 1, in order of first use.
 #[derive(Default)]
 pub(crate) struct StringTable {
+    /// Bytes of the strings stored.
+    bytes: usize,
     ids: FastMap<Arc<str>, u64>,
     /// `strings[iid - 1]`, sharing storage with the map's keys.
     strings: Vec<Arc<str>>,
@@ -140,6 +142,7 @@ impl StringTable {
             Some(&iid) => (iid, false),
             None => {
                 let iid = self.strings.len() as u64 + 1;
+                self.bytes += s.len();
                 let stored: Arc<str> = s.into();
                 self.ids.insert(stored.clone(), iid);
                 self.strings.push(stored);
@@ -155,6 +158,10 @@ impl StringTable {
         self.strings.len()
     }
 
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// The string of an iid this table gave.
     pub(crate) fn get(&self, iid: u64) -> Arc<str> {
         self.strings
@@ -168,6 +175,8 @@ impl StringTable {
 /// lines refer to them.
 #[derive(Default)]
 pub(crate) struct LocationTable {
+    /// Bytes of the file names stored.
+    bytes: usize,
     files: FastMap<Arc<str>, u32>,
     file_names: Vec<Arc<str>>,
     ids: FastMap<(u32, u32), u64>,
@@ -190,6 +199,7 @@ impl LocationTable {
             Some(&id) => id,
             None => {
                 let id = self.file_names.len() as u32;
+                self.bytes += file.len();
                 let stored: Arc<str> = file.into();
                 self.files.insert(stored.clone(), id);
                 self.file_names.push(stored);
@@ -212,6 +222,10 @@ impl LocationTable {
 
     pub(crate) fn len(&self) -> usize {
         self.locations.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 

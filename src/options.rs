@@ -10,6 +10,8 @@ pub struct Options {
     pub(crate) compact: bool,
     /// How many sequence ids from `sequence_id` on this writer may use.
     pub(crate) sequence_span: u32,
+    /// Caps on the interning tables: entries, bytes.
+    pub(crate) intern_limits: (usize, usize),
 }
 
 impl Default for Options {
@@ -19,6 +21,7 @@ impl Default for Options {
             flush_threshold: 64 * 1024,
             compact: false,
             sequence_span: u32::MAX,
+            intern_limits: (usize::MAX, usize::MAX),
         }
     }
 }
@@ -44,6 +47,19 @@ impl Options {
     pub fn partition(mut self, index: u16) -> Self {
         self.sequence_id = NonZeroU32::MIN.saturating_add(u32::from(index) << 16);
         self.sequence_span = 1 << 16;
+        self
+    }
+
+    /// Caps the interning tables at `entries` strings and source locations,
+    /// or `bytes` bytes of them, whichever comes first, for writers fed
+    /// forever. At a cap the tables are emptied and every sequence starts a
+    /// new generation of incremental state (`SEQ_INCREMENTAL_STATE_CLEARED`,
+    /// with its defaults and clock sent again in compact mode) before its
+    /// next event; strings used after that are defined again. Memory then
+    /// stays bounded however many distinct names pass through. Unbounded by
+    /// default.
+    pub fn intern_limit(mut self, entries: usize, bytes: usize) -> Self {
+        self.intern_limits = (entries.max(1), bytes.max(1));
         self
     }
 

@@ -30,6 +30,21 @@ impl Strings {
     pub(crate) fn len(&self) -> usize {
         self.names.len() + self.categories.len() + self.locations.len() + self.arg_names.len()
     }
+
+    /// Bytes of the strings held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.names.bytes()
+            + self.categories.bytes()
+            + self.locations.bytes()
+            + self.arg_names.bytes()
+    }
+}
+
+impl LocalIids {
+    fn clear(&mut self) {
+        self.by_global.clear();
+        self.next = 0;
+    }
 }
 
 pub(crate) use crate::track_options::CounterSample as CounterValue;
@@ -71,7 +86,12 @@ impl LocalIids {
 pub(crate) struct SeqState {
     /// `trusted_packet_sequence_id`, encoded once.
     id: Field,
+    /// Whether its incremental state is set up in the current generation.
     started: bool,
+    /// Whether it ever wrote a packet (`first_packet_on_sequence`).
+    opened: bool,
+    /// The generation of the writer's string tables its iids belong to.
+    generation: u64,
     /// The track its events belong to unless they name one (compact mode).
     default_track: Option<u64>,
     /// The value of its incremental clock: the last timestamp written as a
@@ -88,6 +108,8 @@ impl SeqState {
         SeqState {
             id: Field::uint(field::PACKET_SEQUENCE_ID, u64::from(id)),
             started: false,
+            opened: false,
+            generation: 0,
             default_track,
             clock: 0,
             names: LocalIids::default(),
@@ -109,16 +131,54 @@ pub(crate) struct Encoder {
     /// Argument names first used by the packet being written: (iid, global
     /// id). Kept between packets so that it does not allocate again.
     new_arg_names: Vec<(u64, u64)>,
+    /// The caps on the string tables: entries and bytes.
+    limits: (usize, usize),
+    /// Bumped each time the tables are emptied at a cap; every sequence then
+    /// clears its incremental state before its next packet.
+    generation: u64,
 }
 
 impl Encoder {
-    pub(crate) fn new(compact: bool) -> Self {
+    pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
         Encoder {
             out: Vec::new(),
             packets: 0,
             compact,
             strings: Strings::default(),
             new_arg_names: Vec::new(),
+            limits,
+            generation: 0,
+        }
+    }
+
+    /// Generations of interned state so far (1 until a cap is reached).
+    pub(crate) fn generations(&self) -> u64 {
+        self.generation + 1
+    }
+
+    /// Empties the string tables once they reach a cap. Checked before each
+    /// event, so the tables never hold more than the cap and the strings of
+    /// one event.
+    #[inline]
+    fn enforce_limits(&mut self) {
+        let (entries, bytes) = self.limits;
+        if self.strings.len() >= entries || self.strings.bytes() >= bytes {
+            self.strings = Strings::default();
+            self.generation += 1;
+        }
+    }
+
+    /// Brings a sequence into the current generation: its iids are dropped
+    /// and its next packet clears incremental state.
+    #[inline]
+    fn sync(&self, seq: &mut SeqState) {
+        if seq.generation != self.generation {
+            seq.generation = self.generation;
+            seq.started = false;
+            seq.names.clear();
+            seq.categories.clear();
+            seq.locations.clear();
+            seq.arg_names.clear();
         }
     }
 
@@ -127,15 +187,19 @@ impl Encoder {
     /// the incremental clock at.
     #[inline]
     fn header(&mut self, seq: &mut SeqState, event: bool, t0: u64) -> PacketHeader {
+        self.sync(seq);
         let mut first = false;
+        let mut first_on_sequence = false;
         if !seq.started {
             seq.started = true;
+            first_on_sequence = !seq.opened;
+            seq.opened = true;
             if self.compact {
                 self.packets += 1;
                 let header = PacketHeader {
                     sequence: seq.id,
                     flags: SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE,
-                    first_on_sequence: true,
+                    first_on_sequence,
                 };
                 sequence_start_packet(&mut self.out, header, seq.default_track, t0);
                 seq.clock = t0;
@@ -155,7 +219,7 @@ impl Encoder {
         PacketHeader {
             sequence: seq.id,
             flags,
-            first_on_sequence: first,
+            first_on_sequence: first && first_on_sequence,
         }
     }
 
@@ -209,6 +273,8 @@ impl Encoder {
         ev: Option<&Event<'_>>,
         counter: Option<CounterValue>,
     ) {
+        self.enforce_limits();
+        self.sync(seq);
         let single = !self.compact;
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);

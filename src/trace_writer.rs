@@ -411,7 +411,14 @@ pub trait TraceWriter: sealed::Sink {
         self.core().sequences()
     }
 
-    /// Distinct strings and source locations interned so far.
+    /// Generations of incremental state: 1, plus one each time the
+    /// interning tables reached their cap ([`Options::intern_limit`](crate::Options::intern_limit)).
+    fn interning_generations(&self) -> u64 {
+        self.core().generations()
+    }
+
+    /// Distinct strings and source locations interned so far (in the
+    /// current generation).
     fn interned_count(&self) -> usize {
         self.core().interned()
     }
