@@ -51,11 +51,17 @@ impl Bytes<'_> {
         })
     }
     fn meta(&mut self) -> Option<Meta> {
-        Some(Meta { name: self.text()?, category: self.text()?, file: self.text()?, line: u32::from(self.u16()?) })
+        Some(Meta {
+            name: self.text()?,
+            category: self.text()?,
+            file: self.text()?,
+            line: u32::from(self.u16()?),
+            extras: self.u8()? % 5,
+        })
     }
     fn op(&mut self) -> Option<Op> {
         let index = usize::from(self.u8()?);
-        Some(match self.u8()? % 13 {
+        Some(match self.u8()? % 17 {
             0 => Op::Process {
                 key: self.u8()? % 4,
                 pid: [None, Some(1), Some(2), Some(0), Some(i32::MIN)][self.u8()? as usize % 5],
@@ -76,7 +82,11 @@ impl Bytes<'_> {
             9 => Op::AsyncEnd { lane: index, id: self.u8()? % 8, ts: self.ts()? },
             10 => Op::Foreign { which: self.u8()? % 4 },
             11 => Op::Close { ts: self.ts()? },
-            _ => [Op::Flush, Op::Finish, Op::Deep { thread: index }][self.u8()? as usize % 3].clone(),
+            12 => [Op::Flush, Op::Finish, Op::Deep { thread: index }][self.u8()? as usize % 3].clone(),
+            13 => Op::Instant { target: self.u8()?, index, ts: self.ts()?, meta: self.meta()? },
+            14 => Op::Named { parent: self.u8()?, index, name: self.u8()? % 3, options: self.u8()? % 4 },
+            15 => Op::CounterTrack { parent: self.u8()?, index, name: self.u8()? % 3, kind: self.u8()? % 3 },
+            _ => Op::Counter { index, ts: self.ts()?, value: i64::from(self.u8()?) - 128, double: self.u8()? % 2 == 0 },
         })
     }
 }

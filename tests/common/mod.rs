@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
-use perfetto_trace_writer::inspect::{self, TrackKind};
+use perfetto_trace_writer::inspect::{self, ArgValue, TrackKind};
 use perfetto_trace_writer::{
-    AsyncLane, Error, ParentTrack, ProcessTrack, ThreadTrack, TraceWriter, Writer, MAX_SPAN_DEPTH,
+    Arg, AsyncLane, ChildOrdering, CounterOptions, CounterTrack, CounterUnit, Error, Event,
+    InstantTrack, NamedTrack, ParentTrack, ProcessTrack, SiblingMerge, ThreadTrack, TraceWriter,
+    TrackOptions, Value, Writer, MAX_SPAN_DEPTH,
 };
 use proptest::prelude::*;
 
@@ -67,20 +69,74 @@ pub struct Meta {
     pub category: String,
     pub file: String,
     pub line: u32,
+    /// Flows and arguments: an index into `EXTRAS` (0: none).
+    pub extras: u8,
+}
+
+const USER: [Arg<'static>; 2] = [
+    Arg::new("user", Value::Str("ann")),
+    Arg::new("n", Value::Int(-3)),
+];
+const IDS: [Value<'static>; 2] = [Value::Uint(7), Value::Double(0.5)];
+const REQ: [Arg<'static>; 2] = [
+    Arg::new("ok", Value::Bool(true)),
+    Arg::new("ids", Value::Array(&IDS)),
+];
+const NESTED: [Arg<'static>; 1] = [Arg::new("req", Value::Dict(&REQ))];
+
+impl Meta {
+    /// The event these fields describe, with the flows and arguments of
+    /// `extras`.
+    pub fn event(&self) -> Event<'_> {
+        let e = Event::new(&self.name)
+            .category(&self.category)
+            .location(&self.file, self.line);
+        match self.extras {
+            1 => e.flows(&[1, 2]),
+            2 => e.terminating_flows(&[1]),
+            3 => e.args(&USER),
+            4 => e.args(&NESTED).flows(&[2]),
+            _ => e,
+        }
+    }
+
+    /// The arguments the trace must show, flattened as the trace processor
+    /// keys them.
+    fn expected_args(&self) -> Vec<(String, String)> {
+        let pairs: Vec<(&str, ArgValue)> = match self.extras {
+            3 => vec![
+                ("user", ArgValue::Str("ann".into())),
+                ("n", ArgValue::Int(-3)),
+            ],
+            4 => vec![
+                ("req.ok", ArgValue::Bool(true)),
+                ("req.ids[0]", ArgValue::Uint(7)),
+                ("req.ids[1]", ArgValue::Double(0.5)),
+            ],
+            _ => vec![],
+        };
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), format!("{v:?}")))
+            .collect()
+    }
 }
 
 fn meta() -> impl Strategy<Value = Meta> {
+    let extras = prop_oneof![6 => Just(0u8), 1 => 1u8..5];
     (
         text(),
         text(),
         prop_oneof![Just(String::new()), text()],
         any::<u32>(),
+        extras,
     )
-        .prop_map(|(name, category, file, line)| Meta {
+        .prop_map(|(name, category, file, line, extras)| Meta {
             name,
             category,
             file,
             line,
+            extras,
         })
 }
 
@@ -141,6 +197,34 @@ pub enum Op {
     Deep {
         thread: usize,
     },
+    /// An instant on a thread (0), lane (1), process (2) or named track (3).
+    Instant {
+        target: u8,
+        index: usize,
+        ts: Ts,
+        meta: Meta,
+    },
+    /// A named track under the root (0), a process (1), a thread (2) or a
+    /// named track (3), with one of four option sets.
+    Named {
+        parent: u8,
+        index: usize,
+        name: u8,
+        options: u8,
+    },
+    /// A counter track: plain (0), incremental (1), or bytes in KiB (2).
+    CounterTrack {
+        parent: u8,
+        index: usize,
+        name: u8,
+        kind: u8,
+    },
+    Counter {
+        index: usize,
+        ts: Ts,
+        value: i64,
+        double: bool,
+    },
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -163,7 +247,45 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => Just(Op::Finish),
         1 => any::<usize>().prop_map(|thread| Op::Deep { thread }),
+        4 => (0u8..4, any::<usize>(), ts(), meta()).prop_map(|(target, index, ts, meta)| Op::Instant { target, index, ts, meta }),
+        1 => (0u8..4, any::<usize>(), 0u8..3, 0u8..4).prop_map(|(parent, index, name, options)| Op::Named { parent, index, name, options }),
+        1 => (0u8..4, any::<usize>(), 0u8..3, 0u8..3).prop_map(|(parent, index, name, kind)| Op::CounterTrack { parent, index, name, kind }),
+        4 => (any::<usize>(), ts(), -50i64..50, any::<bool>()).prop_map(|(index, ts, value, double)| Op::Counter { index, ts, value, double }),
     ]
+}
+
+fn track_options(i: u8) -> TrackOptions<'static> {
+    match i {
+        1 => TrackOptions {
+            child_ordering: Some(ChildOrdering::Explicit),
+            ..Default::default()
+        },
+        2 => TrackOptions {
+            sibling_rank: Some(5),
+            merge: Some(SiblingMerge::None),
+            ..Default::default()
+        },
+        3 => TrackOptions {
+            merge: Some(SiblingMerge::ByKey("k")),
+            ..Default::default()
+        },
+        _ => TrackOptions::default(),
+    }
+}
+
+fn counter_options(kind: u8) -> CounterOptions<'static> {
+    match kind {
+        1 => CounterOptions {
+            incremental: true,
+            ..Default::default()
+        },
+        2 => CounterOptions {
+            unit: CounterUnit::Bytes,
+            multiplier: Some(1024),
+            ..Default::default()
+        },
+        _ => CounterOptions::default(),
+    }
 }
 
 /// A slice as the model expects it: thread slices by track uuid, async ones
@@ -177,6 +299,7 @@ pub struct Expected {
     pub name: String,
     pub categories: Vec<String>,
     pub source: Option<(String, u32)>,
+    pub args: Vec<(String, String)>,
 }
 
 fn expected(place: (u64, String), ts: u64, depth: usize, m: &Meta) -> Expected {
@@ -192,6 +315,7 @@ fn expected(place: (u64, String), ts: u64, depth: usize, m: &Meta) -> Expected {
             vec![m.category.clone()]
         },
         source: (!m.file.is_empty()).then(|| (m.file.clone(), m.line)),
+        args: m.expected_args(),
     }
 }
 
@@ -200,6 +324,9 @@ struct ThreadModel {
     /// (begin, known end, index of its expected slice)
     stack: Vec<(u64, Option<u64>, usize)>,
     last: u64,
+    /// Instants just written at one time: the next one there nests under
+    /// them, as in the trace processor.
+    run: Option<(u64, usize)>,
 }
 
 impl ThreadModel {
@@ -231,6 +358,15 @@ pub struct Model {
     pub slices: Vec<Expected>,
     pub tracks: Vec<(u64, Option<String>, TrackKind)>,
     pub lanes: Vec<(u64, String)>,
+    /// Named and counter tracks: (parent, name, domain) to options/kind.
+    custom_defs: HashMap<(u64, u8, bool), u8>,
+    /// Their uuids, parents and names.
+    pub custom: Vec<(u64, Option<u64>, String)>,
+    /// Instants so far per (track, time) on tracks that hold only instants.
+    instant_runs: HashMap<(u64, u64), usize>,
+    /// Counter values the trace must show: (track, time, value).
+    pub counters: Vec<(u64, u64, f64)>,
+    sums: HashMap<u64, f64>,
 }
 
 /// The outcome of one call, comparable across writers and with the model.
@@ -254,6 +390,8 @@ pub struct Driver {
     pub processes: Vec<ProcessTrack>,
     pub threads: Vec<ThreadTrack>,
     pub lanes: Vec<AsyncLane>,
+    pub named: Vec<NamedTrack>,
+    pub counter_tracks: Vec<(CounterTrack, u8)>,
     foreign: (ProcessTrack, ThreadTrack, AsyncLane),
     clock: u64,
     pub model: Model,
@@ -276,6 +414,8 @@ impl Driver {
             processes: vec![],
             threads: vec![],
             lanes: vec![],
+            named: vec![],
+            counter_tracks: vec![],
             foreign: (p, t, l),
             clock: 1_000,
             model: Model::default(),
@@ -429,11 +569,15 @@ impl Driver {
                     _ => None,
                 };
                 let want = m.check_begin(ti, t, end);
-                let got = match end {
-                    Some(e) => {
+                let got = match (end, meta.extras) {
+                    (Some(e), 0) => {
                         w.complete_span(h, t, e, &meta.name, &meta.category, &meta.file, meta.line)
                     }
-                    None => w.span_begin(h, t, &meta.name, &meta.category, &meta.file, meta.line),
+                    (None, 0) => {
+                        w.span_begin(h, t, &meta.name, &meta.category, &meta.file, meta.line)
+                    }
+                    (Some(e), _) => w.complete_span_with(h, t, e, &meta.event()),
+                    (None, _) => w.span_begin_with(h, t, &meta.event()),
                 };
                 if want.is_ok() {
                     m.push(ti, h.uuid().get(), t, end, meta);
@@ -468,15 +612,19 @@ impl Driver {
                 } else {
                     Ok(())
                 };
-                let got = w.async_span_begin(
-                    h,
-                    u64::from(*id),
-                    t,
-                    &meta.name,
-                    &meta.category,
-                    &meta.file,
-                    meta.line,
-                );
+                let got = if meta.extras == 0 {
+                    w.async_span_begin(
+                        h,
+                        u64::from(*id),
+                        t,
+                        &meta.name,
+                        &meta.category,
+                        &meta.file,
+                        meta.line,
+                    )
+                } else {
+                    w.async_span_begin_with(h, u64::from(*id), t, &meta.event())
+                };
                 if want.is_ok() {
                     m.open_async.insert((li, *id), (t, m.slices.len()));
                     m.slices.push(expected(m.lanes[li].clone(), t, 0, meta));
@@ -533,6 +681,185 @@ impl Driver {
                 self.model_finish();
                 self.record(got, Ok(()), op);
             }
+            Op::Instant {
+                target,
+                index,
+                ts,
+                meta,
+            } => {
+                let t = ts.at(self.clock);
+                let (track, want, place) = match target % 4 {
+                    0 => {
+                        let Some(&h) = pick(&self.threads, *index) else {
+                            return;
+                        };
+                        let ti = index % self.threads.len();
+                        (
+                            InstantTrack::Thread(h),
+                            m.check_begin(ti, t, Some(t)),
+                            (h.uuid().get(), String::new()),
+                        )
+                    }
+                    1 => {
+                        let Some(&h) = pick(&self.lanes, *index) else {
+                            return;
+                        };
+                        let li = index % self.lanes.len();
+                        (InstantTrack::Lane(h), ok_ts(t), m.lanes[li].clone())
+                    }
+                    2 => {
+                        let Some(&h) = pick(&self.processes, *index) else {
+                            return;
+                        };
+                        (
+                            InstantTrack::Process(h),
+                            ok_ts(t),
+                            (h.uuid().get(), String::new()),
+                        )
+                    }
+                    _ => {
+                        let Some(&h) = pick(&self.named, *index) else {
+                            return;
+                        };
+                        (
+                            InstantTrack::Named(h),
+                            ok_ts(t),
+                            (h.uuid().get(), String::new()),
+                        )
+                    }
+                };
+                let got = w.instant(track, t, &meta.event());
+                if want.is_ok() {
+                    let depth = match track {
+                        InstantTrack::Thread(_) => {
+                            let ti = index % self.threads.len();
+                            m.pop_due(ti, t);
+                            let th = &mut m.thread_state[ti];
+                            th.last = t;
+                            let run = match th.run {
+                                Some((at, n)) if at == t => n,
+                                _ => 0,
+                            };
+                            th.run = Some((t, run + 1));
+                            th.stack.len() + run
+                        }
+                        other => {
+                            let uuid = match other {
+                                InstantTrack::Lane(l) => l.uuid().get(),
+                                InstantTrack::Process(p) => p.uuid().get(),
+                                InstantTrack::Named(n) => n.uuid().get(),
+                                InstantTrack::Thread(t) => t.uuid().get(),
+                            };
+                            let n = m.instant_runs.entry((uuid, t)).or_default();
+                            *n += 1;
+                            *n - 1
+                        }
+                    };
+                    let mut e = expected(place, t, depth, meta);
+                    e.dur = Some(0);
+                    m.slices.push(e);
+                    self.clock = self.clock.max(t).min(MAX_TS);
+                }
+                self.record(got, want, op);
+            }
+            Op::Named {
+                parent,
+                index,
+                name,
+                options,
+            } => {
+                let Some(parent) =
+                    parent_of(&self.processes, &self.threads, &self.named, *parent, *index)
+                else {
+                    return;
+                };
+                let key = (parent.uuid().get(), *name, false);
+                let want = match m.custom_defs.get(&key) {
+                    Some(&o) if o != *options => err("Redefined"),
+                    _ => Ok(()),
+                };
+                let got = w.track(parent, &format!("track {name}"), &track_options(*options));
+                if let Ok(h) = got {
+                    if m.custom_defs.insert(key, *options).is_none() {
+                        self.named.push(h);
+                        let p = parent.uuid().get();
+                        m.custom.push((
+                            h.uuid().get(),
+                            (p != 0).then_some(p),
+                            format!("track {name}"),
+                        ));
+                    }
+                }
+                self.record(got.map(drop), want, op);
+            }
+            Op::CounterTrack {
+                parent,
+                index,
+                name,
+                kind,
+            } => {
+                let Some(parent) =
+                    parent_of(&self.processes, &self.threads, &self.named, *parent, *index)
+                else {
+                    return;
+                };
+                let key = (parent.uuid().get(), *name, true);
+                let want = match m.custom_defs.get(&key) {
+                    Some(&k) if k != *kind => err("Redefined"),
+                    _ => Ok(()),
+                };
+                let got =
+                    w.counter_track(parent, &format!("counter {name}"), &counter_options(*kind));
+                if let Ok(h) = got {
+                    if m.custom_defs.insert(key, *kind).is_none() {
+                        self.counter_tracks.push((h, *kind));
+                        let p = parent.uuid().get();
+                        m.custom.push((
+                            h.uuid().get(),
+                            (p != 0).then_some(p),
+                            format!("counter {name}"),
+                        ));
+                    }
+                }
+                self.record(got.map(drop), want, op);
+            }
+            Op::Counter {
+                index,
+                ts,
+                value,
+                double,
+            } => {
+                let Some(&(h, kind)) = pick(&self.counter_tracks, *index) else {
+                    return;
+                };
+                let t = ts.at(self.clock);
+                let want = ok_ts(t);
+                let double = *double && kind == 0;
+                let got = if double {
+                    w.counter(h, t, *value as f64 / 4.0)
+                } else {
+                    w.counter(h, t, *value)
+                };
+                if want.is_ok() {
+                    let uuid = h.uuid().get();
+                    let v = if double {
+                        *value as f64 / 4.0
+                    } else {
+                        *value as f64
+                    };
+                    let v = match kind {
+                        1 => {
+                            let sum = m.sums.entry(uuid).or_default();
+                            *sum += v;
+                            *sum
+                        }
+                        2 => v * 1024.0,
+                        _ => v,
+                    };
+                    m.counters.push((uuid, t, v));
+                }
+                self.record(got, want, op);
+            }
             Op::Deep { thread } => {
                 // Nest to the limit and one past it, then unwind.
                 let Some(&h) = pick(&self.threads, *thread) else {
@@ -545,6 +872,7 @@ impl Driver {
                     category: String::new(),
                     file: String::new(),
                     line: 0,
+                    extras: 0,
                 };
                 let mut pushed = 0;
                 let last = loop {
@@ -586,8 +914,23 @@ impl Driver {
         want_tracks.sort_by_key(|t| t.0);
         let mut got_tracks = vec![];
         let mut lane_tracks = HashMap::new();
+        let custom: HashMap<u64, (Option<u64>, String)> = self
+            .model
+            .custom
+            .iter()
+            .map(|(u, p, n)| (*u, (*p, n.clone())))
+            .collect();
+        for (uuid, parent, name) in &self.model.custom {
+            let t = &trace.tracks[uuid];
+            assert_eq!(
+                (&t.parent, t.name.as_ref()),
+                (parent, Some(name)),
+                "named or counter track"
+            );
+        }
         for (&uuid, t) in &trace.tracks {
             match t.kind {
+                TrackKind::Other if custom.contains_key(&uuid) => {}
                 TrackKind::Other => {
                     let place = (
                         t.parent.expect("async tracks have a parent"),
@@ -619,6 +962,11 @@ impl Driver {
                 name: s.name.clone(),
                 categories: s.categories.clone(),
                 source: s.source.clone(),
+                args: s
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                    .collect(),
             })
             .collect();
         let mut want = self.model.slices.clone();
@@ -628,6 +976,42 @@ impl Driver {
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w);
         }
+
+        let key = |&(track, ts, v): &(u64, u64, f64)| (track, ts, v.to_bits());
+        let mut got: Vec<_> = trace
+            .counters
+            .iter()
+            .map(|c| key(&(c.track, c.ts, c.value)))
+            .collect();
+        let mut want: Vec<_> = self.model.counters.iter().map(key).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "counter values");
+    }
+}
+
+/// The parent an op names: the root (0), a process (1), a thread (2) or a
+/// named track (3); none if there is no such track yet.
+fn parent_of(
+    processes: &[ProcessTrack],
+    threads: &[ThreadTrack],
+    named: &[NamedTrack],
+    kind: u8,
+    index: usize,
+) -> Option<ParentTrack> {
+    match kind % 4 {
+        0 => Some(ParentTrack::Root),
+        1 => pick(processes, index).map(|&p| p.into()),
+        2 => pick(threads, index).map(|&t| t.into()),
+        _ => pick(named, index).map(|&n| n.into()),
+    }
+}
+
+fn ok_ts(t: u64) -> Outcome {
+    if t > MAX_TS {
+        err("TimestampOutOfRange")
+    } else {
+        Ok(())
     }
 }
 
@@ -662,6 +1046,7 @@ impl Model {
             }
             th.stack.pop();
             th.last = e;
+            th.run = None;
             self.slices[i].dur = Some(e - b);
         }
     }
@@ -672,6 +1057,7 @@ impl Model {
         let depth = th.stack.len();
         th.stack.push((t, end, self.slices.len()));
         th.last = t;
+        th.run = None;
         self.slices
             .push(expected((uuid, String::new()), t, depth, meta));
     }
@@ -707,6 +1093,7 @@ impl Model {
         let th = &mut self.thread_state[ti];
         let (b, _, i) = th.stack.pop().unwrap();
         th.last = t;
+        th.run = None;
         self.slices[i].dur = Some(t - b);
     }
 
@@ -745,6 +1132,7 @@ impl Model {
                     Some(&(b, None, i)) => {
                         th.stack.pop();
                         th.last = t;
+                        th.run = None;
                         self.slices[i].dur = Some(t - b);
                     }
                     _ => break,
