@@ -151,35 +151,7 @@ pub fn async_spans(spans: usize, in_flight: usize, seed: u64) -> Workload {
 
 /// Replays a thread workload through any writer of this crate.
 pub fn replay_threads(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
-    let p = w.process("bench-process", Some(1000), "bench", &[])?;
-    let mut threads = Vec::new();
-    for t in 0..THREADS {
-        threads.push(w.thread(
-            p,
-            &format!("stream-{t}"),
-            Some(i64::from(1001 + t)),
-            &format!("worker-{t}"),
-        )?);
-    }
-    let pools = &wl.pools;
-    for e in &wl.events {
-        let thread = threads[e.track as usize];
-        if e.begin {
-            let (file, line) = &pools.locations[e.location as usize];
-            w.span_begin(
-                thread,
-                e.ts,
-                &pools.names[e.name as usize],
-                &pools.categories[e.category as usize],
-                file,
-                *line,
-            )?;
-        } else {
-            w.span_end(thread, e.ts)?;
-        }
-    }
-    w.finish()?;
-    Ok(())
+    replay_part(w, &wl.pools, &wl.events)
 }
 
 /// Replays an async workload on one lane of one process.
@@ -267,7 +239,7 @@ pub fn split_threads(wl: &Workload, parts: u32) -> Vec<Vec<Event>> {
         .collect()
 }
 
-/// Replays one part of a split thread workload.
+/// Replays thread events (all of a workload's, or one part of a split).
 pub fn replay_part(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) -> Result<()> {
     let p = w.process("bench-process", Some(1000), "bench", &[])?;
     let mut threads = Vec::new();
