@@ -1,14 +1,28 @@
 //! A plain binary for profilers (perf, valgrind --tool=callgrind): replays
-//! the thread-span workload once through the streaming writer into a sink.
+//! the thread-span workload once through the streaming writer into a sink,
+//! or (`small N`) writes N small traces.
 //!
 //! ```sh
 //! cargo bench --bench profile_thread_spans --no-run
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000
+//! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* small 10000
 //! ```
 
 mod workload;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("small") {
+        let n: usize = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000);
+        for _ in 0..n {
+            let mut w = perfetto_trace_writer::Writer::new();
+            workload::small_trace(&mut w).unwrap();
+            std::hint::black_box(w.into_bytes());
+        }
+        return;
+    }
     let spans = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
