@@ -116,11 +116,15 @@ fn async_spans_bench(c: &mut Criterion) {
     let events = wl.events.len();
     let mut w = Writer::new();
     replay_async(&mut w, &wl).unwrap();
+    let mut compact = Writer::with_options(Options::new().compact(true));
+    replay_async(&mut compact, &wl).unwrap();
+    println!("async_spans: {events} events");
+    println!("  this crate:          {}", per_event(w.len(), events));
     println!(
-        "async_spans: {events} events, {}",
-        per_event(w.len(), events)
+        "  this crate, compact: {}",
+        per_event(compact.len(), events)
     );
-    drop(w);
+    drop((w, compact));
 
     let mut g = c.benchmark_group("async_spans");
     g.throughput(Throughput::Elements(events as u64));

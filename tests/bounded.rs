@@ -119,6 +119,25 @@ fn every_name_resolves_across_generations() {
 }
 
 #[test]
+fn a_million_capped_names_all_resolve_by_decoding() {
+    let options = Options::new().intern_limit(CAP, 1 << 20);
+    let mut w = StreamingPerfettoWriter::with_options(Vec::new(), options);
+    distinct_names(&mut w, 1_000_000);
+    let generations = w.interning_generations();
+    let bytes = w.into_inner().unwrap();
+    let trace = inspect::decode(&bytes).unwrap();
+    assert_eq!(trace.problems, vec![]);
+    assert_eq!(trace.slices.len(), 1_000_000);
+    assert!(generations >= 1_000_000 / CAP as u64);
+    let mut name = String::new();
+    for (i, s) in trace.slices.iter().enumerate() {
+        name.clear();
+        write!(name, "operation-{i}").unwrap();
+        assert_eq!(s.name, name);
+    }
+}
+
+#[test]
 fn a_byte_cap_works_like_an_entry_cap() {
     let mut w = Writer::with_options(Options::new().intern_limit(usize::MAX, 4096));
     distinct_names(&mut w, 2_000);
