@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo bench --bench profile_thread_spans --no-run
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000
+//! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000 compact
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* small 10000
 //! ```
 
@@ -28,7 +29,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let wl = workload::thread_spans(spans, 0x5eed);
-    let mut w = perfetto_trace_writer::StreamingPerfettoWriter::new(std::io::sink());
+    let compact = std::env::args().nth(2).as_deref() == Some("compact");
+    let options = perfetto_trace_writer::Options::new().compact(compact);
+    let mut w = perfetto_trace_writer::StreamingPerfettoWriter::with_options(std::io::sink(), options);
     workload::replay_threads(&mut w, &wl).unwrap();
     let sink = w.into_inner().unwrap();
     std::hint::black_box(sink);

@@ -162,6 +162,9 @@ impl Encoder {
     #[inline]
     fn enforce_limits(&mut self) {
         let (entries, bytes) = self.limits;
+        if entries == usize::MAX && bytes == usize::MAX {
+            return; // Unbounded, the default: nothing to add up.
+        }
         if self.strings.len() >= entries || self.strings.bytes() >= bytes {
             self.strings = Strings::default();
             self.generation += 1;
