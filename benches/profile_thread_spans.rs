@@ -31,7 +31,8 @@ fn main() {
     let wl = workload::thread_spans(spans, 0x5eed);
     let compact = std::env::args().nth(2).as_deref() == Some("compact");
     let options = perfetto_trace_writer::Options::new().compact(compact);
-    let mut w = perfetto_trace_writer::StreamingPerfettoWriter::with_options(std::io::sink(), options);
+    let mut w =
+        perfetto_trace_writer::StreamingPerfettoWriter::with_options(std::io::sink(), options);
     workload::replay_threads(&mut w, &wl).unwrap();
     let sink = w.into_inner().unwrap();
     std::hint::black_box(sink);
