@@ -102,6 +102,25 @@ struct Lane {
     free: Vec<u32>,
 }
 
+impl Lane {
+    /// The description of the lane's tracks: its own, and one per span in
+    /// flight, all named like the lane under its parent.
+    fn track_kind(&self) -> TrackKind<'_> {
+        TrackKind::Named {
+            parent: self.parent.0,
+            name: &self.name,
+            options: &DEFAULT_TRACK_OPTIONS,
+            counter: None,
+        }
+    }
+}
+
+const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
+    child_ordering: None,
+    sibling_rank: None,
+    merge: None,
+};
+
 struct AsyncOpen {
     slot: u32,
     begin: u64,
@@ -243,10 +262,7 @@ impl Core {
                 .into_iter()
                 .chain(cmdline.iter().map(|s| s.as_bytes())),
         );
-        if let Some(&index) = self.by_uuid.get(&uuid.0) {
-            if self.processes[index as usize].digest != digest {
-                return Err(Error::Redefined(uuid));
-            }
+        if let Some(index) = self.described(uuid, digest, |i| self.processes[i].digest)? {
             return Ok(ProcessTrack {
                 uuid,
                 index,
@@ -271,6 +287,21 @@ impl Core {
             index,
             owner: self.owner,
         })
+    }
+
+    /// The index of the track already described under `uuid`, if any;
+    /// [`Error::Redefined`] if it was described otherwise (`digest_of` gives
+    /// the digest stored at an index).
+    fn described(
+        &self,
+        uuid: TrackUuid,
+        digest: u64,
+        digest_of: impl Fn(usize) -> u64,
+    ) -> Result<Option<u32>> {
+        match self.by_uuid.get(&uuid.0) {
+            Some(&index) if digest_of(index as usize) != digest => Err(Error::Redefined(uuid)),
+            other => Ok(other.copied()),
+        }
     }
 
     pub(crate) fn pid(&self, process: ProcessTrack) -> Result<i32> {
@@ -298,10 +329,7 @@ impl Core {
             tid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
             name.as_bytes(),
         ]);
-        if let Some(&index) = self.by_uuid.get(&uuid.0) {
-            if self.threads[index as usize].digest != digest {
-                return Err(Error::Redefined(uuid));
-            }
+        if let Some(index) = self.described(uuid, digest, |i| self.threads[i].digest)? {
             return Ok(ThreadTrack {
                 uuid,
                 index,
@@ -568,13 +596,8 @@ impl Core {
                 );
                 let field = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
                 lane_state.slots.push(Slot { field, last_end: 0 });
-                let kind = TrackKind::Named {
-                    parent: lane_state.parent.0,
-                    name: &lane_state.name,
-                    options: &TrackOptions::default(),
-                    counter: None,
-                };
-                self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
+                self.enc
+                    .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
                 slot
             }
         };
@@ -635,10 +658,7 @@ impl Core {
             format!("{options:?}").as_bytes(),
             format!("{counter:?}").as_bytes(),
         ]);
-        if let Some(&index) = self.by_uuid.get(&uuid.0) {
-            if self.custom[index as usize].1 != digest {
-                return Err(Error::Redefined(uuid));
-            }
+        if let Some(index) = self.described(uuid, digest, |i| self.custom[i].1)? {
             return Ok((uuid, index));
         }
         let kind = TrackKind::Named {
@@ -739,25 +759,21 @@ impl Core {
                 self.custom[n.index as usize].0
             }
             InstantTrack::Lane(lane) => {
-                let l = self.lane_index(lane)?;
-                ev.check()?;
-                check_ts(ts)?;
-                let lane_state = &mut self.lanes[l];
-                if !lane_state.described {
-                    lane_state.described = true;
-                    let kind = TrackKind::Named {
-                        parent: lane_state.parent.0,
-                        name: &lane_state.name,
-                        options: &TrackOptions::default(),
-                        counter: None,
-                    };
-                    self.enc.descriptor(&mut self.seqs[0], lane.uuid.0, &kind);
-                }
+                self.lane_index(lane)?;
                 Field::uint(field::EVENT_TRACK_UUID, lane.uuid.0)
             }
         };
         ev.check()?;
         check_ts(ts)?;
+        if let InstantTrack::Lane(lane) = track {
+            // The lane's own track is described when it first gets an event.
+            let lane_state = &mut self.lanes[lane.index as usize];
+            if !lane_state.described {
+                lane_state.described = true;
+                self.enc
+                    .descriptor(&mut self.seqs[0], lane.uuid.0, &lane_state.track_kind());
+            }
+        }
         self.enc.event(
             &mut self.seqs[0],
             ts,
