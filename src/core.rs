@@ -3,7 +3,10 @@
 //! appends the packets a call produces to [`Core::out`]; the writers only
 //! decide where those bytes go.
 
-use xxhash_rust::xxh64::Xxh64;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::encoding::EventType;
 use crate::encoding::{field, Field, TrackKind};
@@ -12,10 +15,63 @@ use crate::ids::{
     derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
     ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
-use crate::interning::FastMap;
 use crate::sequence::CounterValue;
 use crate::sequence::{Encoder, SeqState};
 use crate::track_options::{CounterOptions, CounterUnit, SiblingMerge, TrackOptions};
+
+/// A one-shot hasher for the core's maps, whose keys are integers.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_isize(&mut self, i: isize) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_i32(&mut self, i: i32) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(29) ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 ^= self.0 >> 32;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+/// What the core looks up by key: tracks by uuid (to an index into their
+/// kind's list), and the pids and tids taken.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Uuid(u64),
+    Pid(i32),
+    Tid(i64),
+}
 
 /// The deepest spans of one thread may nest: the trace processor drops
 /// slices that would sit deeper.
@@ -161,10 +217,9 @@ pub struct Core {
     processes: Vec<Process>,
     threads: Vec<Thread>,
     lanes: Vec<Lane>,
-    /// Process, thread and lane indices by uuid (domains keep them apart).
-    by_uuid: FastMap<u64, u32>,
-    pids: FastMap<i32, u32>,
-    tids: FastMap<i64, u32>,
+    /// Process, thread and lane indices by uuid (domains keep them apart),
+    /// and the pids and tids taken: one map, one allocation.
+    keys: FastMap<Key, u32>,
     /// Named and counter tracks: encoded uuid field and description digest.
     custom: Vec<(Field, u64)>,
     open_async: FastMap<(u32, u64), AsyncOpen>,
@@ -180,12 +235,10 @@ fn check_ts(ts: u64) -> Result<()> {
 /// A hash of what describes a track, to tell a repeated description from a
 /// conflicting one without storing it. Parts are length-prefixed.
 fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
-    let mut h = Xxh64::new(0);
-    for p in parts {
-        h.update(&(p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    h.digest()
+    // Each part hashed with a seed made of the digest so far and its length.
+    parts.into_iter().fold(0, |h, p| {
+        xxh3_64_with_seed(p, h.rotate_left(23) ^ (p.len() as u64))
+    })
 }
 
 impl Core {
@@ -201,9 +254,8 @@ impl Core {
             processes: Vec::new(),
             threads: Vec::new(),
             lanes: Vec::new(),
-            by_uuid: FastMap::default(),
-            pids: FastMap::default(),
-            tids: FastMap::default(),
+            // A process and two threads (six keys) without growing.
+            keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
             open_async: FastMap::default(),
         }
@@ -235,7 +287,8 @@ impl Core {
     }
 
     fn id_taken(&self, id: i64) -> bool {
-        self.tids.contains_key(&id) || i32::try_from(id).is_ok_and(|p| self.pids.contains_key(&p))
+        self.keys.contains_key(&Key::Tid(id))
+            || i32::try_from(id).is_ok_and(|p| self.keys.contains_key(&Key::Pid(p)))
     }
 
     fn derive_id(&self, key: &str, parent: TrackUuid) -> i64 {
@@ -271,7 +324,7 @@ impl Core {
         }
         let pid = match pid {
             Some(0) => return Err(Error::ZeroId),
-            Some(p) if self.pids.contains_key(&p) => return Err(Error::PidInUse(p)),
+            Some(p) if self.keys.contains_key(&Key::Pid(p)) => return Err(Error::PidInUse(p)),
             Some(p) => p,
             // Derived ids are positive i32s.
             None => self.derive_id(key, TrackUuid(0)) as i32,
@@ -280,8 +333,8 @@ impl Core {
         let kind = TrackKind::Process { pid, name, cmdline };
         self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
         self.processes.push(Process { pid, digest });
-        self.by_uuid.insert(uuid.0, index);
-        self.pids.insert(pid, index);
+        self.keys.insert(Key::Uuid(uuid.0), index);
+        self.keys.insert(Key::Pid(pid), index);
         Ok(ProcessTrack {
             uuid,
             index,
@@ -298,7 +351,7 @@ impl Core {
         digest: u64,
         digest_of: impl Fn(usize) -> u64,
     ) -> Result<Option<u32>> {
-        match self.by_uuid.get(&uuid.0) {
+        match self.keys.get(&Key::Uuid(uuid.0)) {
             Some(&index) if digest_of(index as usize) != digest => Err(Error::Redefined(uuid)),
             other => Ok(other.copied()),
         }
@@ -338,7 +391,7 @@ impl Core {
         }
         let tid = match tid {
             Some(0) => return Err(Error::ZeroId),
-            Some(t) if self.tids.contains_key(&t) => return Err(Error::TidInUse(t)),
+            Some(t) if self.keys.contains_key(&Key::Tid(t)) => return Err(Error::TidInUse(t)),
             Some(t) => t,
             None => self.derive_id(key, process.uuid),
         };
@@ -371,8 +424,8 @@ impl Core {
             stack: Vec::new(),
             last_ts: 0,
         });
-        self.by_uuid.insert(uuid.0, index);
-        self.tids.insert(tid, index);
+        self.keys.insert(Key::Uuid(uuid.0), index);
+        self.keys.insert(Key::Tid(tid), index);
         Ok(ThreadTrack {
             uuid,
             index,
@@ -394,7 +447,7 @@ impl Core {
         let parent = self.parent_uuid(parent)?;
         check_len([name])?;
         let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
-        if let Some(&index) = self.by_uuid.get(&uuid.0) {
+        if let Some(&index) = self.keys.get(&Key::Uuid(uuid.0)) {
             return Ok(AsyncLane {
                 uuid,
                 index,
@@ -410,7 +463,7 @@ impl Core {
             slots: Vec::new(),
             free: Vec::new(),
         });
-        self.by_uuid.insert(uuid.0, index);
+        self.keys.insert(Key::Uuid(uuid.0), index);
         Ok(AsyncLane {
             uuid,
             index,
@@ -671,7 +724,7 @@ impl Core {
         let index = self.custom.len() as u32;
         self.custom
             .push((Field::uint(field::EVENT_TRACK_UUID, uuid.0), digest));
-        self.by_uuid.insert(uuid.0, index);
+        self.keys.insert(Key::Uuid(uuid.0), index);
         Ok((uuid, index))
     }
 

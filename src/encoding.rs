@@ -209,13 +209,22 @@ const FIELD_CAP: usize = 16;
 
 impl Field {
     pub(crate) fn uint(field: u32, v: u64) -> Self {
-        let mut tmp = Vec::with_capacity(FIELD_CAP);
-        put_uint(&mut tmp, field, v);
         let mut bytes = [0; FIELD_CAP];
-        bytes[..tmp.len()].copy_from_slice(&tmp);
+        let mut len = 0;
+        // A key (field numbers < 2^29: at most 5 bytes) and a value (at
+        // most 10): 15 bytes.
+        for mut v in [u64::from(field << 3 | VARINT), v] {
+            while v >= 0x80 {
+                bytes[len] = v as u8 | 0x80;
+                len += 1;
+                v >>= 7;
+            }
+            bytes[len] = v as u8;
+            len += 1;
+        }
         Field {
             bytes,
-            len: tmp.len() as u8,
+            len: len as u8,
         }
     }
 
@@ -652,6 +661,18 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(b.len(), n);
+        }
+    }
+
+    #[test]
+    fn fields_encode_like_put_uint() {
+        for f in [1, 10, 15, 16, 2047, 2048, (1 << 29) - 1] {
+            for v in [0, 1, 127, 128, 1 << 35, u64::MAX] {
+                let mut b = Vec::new();
+                put_uint(&mut b, f, v);
+                let field = Field::uint(f, v);
+                assert_eq!(&field.bytes[..field.len()], &b[..], "field {f}, value {v}");
+            }
         }
     }
 

@@ -14,16 +14,16 @@ use crate::encoding::{
     SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Event, Value};
-use crate::interning::{LocationTable, StringTable};
-use std::sync::Arc;
+use crate::interning::{Interner, MAX_ENTRIES};
 
-/// The writer-wide string tables: string to a global id (from 1).
+/// The writer-wide string tables: string to a global id (from 1). Source
+/// locations are keyed by file name and line.
 #[derive(Default)]
 pub(crate) struct Strings {
-    names: StringTable,
-    categories: StringTable,
-    locations: LocationTable,
-    arg_names: StringTable,
+    names: Interner,
+    categories: Interner,
+    locations: Interner,
+    arg_names: Interner,
 }
 
 impl Strings {
@@ -69,6 +69,15 @@ impl LocalIids {
             Some(&iid) if iid != 0 => (u64::from(iid), false),
             _ => self.assign(g),
         }
+    }
+
+    /// The sequence's iid for a global id it already defined (0 if none).
+    fn find(&self, global: u64, single: bool) -> u64 {
+        if single {
+            return global;
+        }
+        let g = (global as usize).wrapping_sub(1);
+        self.by_global.get(g).map_or(0, |&iid| u64::from(iid))
     }
 
     #[cold]
@@ -133,6 +142,9 @@ pub(crate) struct Encoder {
     new_arg_names: Vec<(u64, u64)>,
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
+    /// Whether the tables reached a cap: checked after an event defines new
+    /// strings, acted on before the next event.
+    full: bool,
     /// Bumped each time the tables are emptied at a cap; every sequence then
     /// clears its incremental state before its next packet.
     generation: u64,
@@ -141,12 +153,14 @@ pub(crate) struct Encoder {
 impl Encoder {
     pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
         Encoder {
-            out: Vec::new(),
+            // Room for a small trace whole, so that one never reallocates.
+            out: Vec::with_capacity(1024),
             packets: 0,
             compact,
             strings: Strings::default(),
             new_arg_names: Vec::new(),
-            limits,
+            limits: (limits.0.min(MAX_ENTRIES), limits.1),
+            full: false,
             generation: 0,
         }
     }
@@ -156,19 +170,23 @@ impl Encoder {
         self.generation + 1
     }
 
-    /// Empties the string tables once they reach a cap. Checked before each
-    /// event, so the tables never hold more than the cap and the strings of
-    /// one event.
-    #[inline]
+    /// Empties the string tables once they reached a cap, before the next
+    /// event: they never hold more than the cap and the strings of one event.
+    #[inline(always)]
     fn enforce_limits(&mut self) {
-        let (entries, bytes) = self.limits;
-        if entries == usize::MAX && bytes == usize::MAX {
-            return; // Unbounded, the default: nothing to add up.
-        }
-        if self.strings.len() >= entries || self.strings.bytes() >= bytes {
+        if self.full {
+            self.full = false;
             self.strings = Strings::default();
             self.generation += 1;
         }
+    }
+
+    /// Notes whether the tables reached a cap; called once an event defined
+    /// new strings (nothing else makes them grow).
+    #[cold]
+    fn check_limits(&mut self) {
+        let (entries, bytes) = self.limits;
+        self.full = self.strings.len() >= entries || self.strings.bytes() >= bytes;
     }
 
     /// Brings a sequence into the current generation: its iids are dropped
@@ -282,13 +300,13 @@ impl Encoder {
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
         if let Some(ev) = ev {
-            let (iid, fresh) = seq.names.get(self.strings.names.intern(ev.name), single);
+            let (iid, fresh) = seq.names.get(self.strings.names.intern(ev.name, 0), single);
             name_iid = iid;
             if fresh {
                 new.name = Some((iid, ev.name));
             }
             if !ev.category.is_empty() {
-                let global = self.strings.categories.intern(ev.category);
+                let global = self.strings.categories.intern(ev.category, 0);
                 let (iid, fresh) = seq.categories.get(global, single);
                 category_iid = iid;
                 if fresh {
@@ -302,6 +320,9 @@ impl Encoder {
                 if fresh {
                     new.location = Some((iid, ev.file, ev.line));
                 }
+            }
+            if !new.is_empty() {
+                self.check_limits();
             }
         }
         let mut header = self.header(seq, true, ts);
@@ -346,26 +367,30 @@ impl Encoder {
             ..
         } = self;
         new_arg_names.clear();
+        let mut fresh_global = false;
         for_each_name(ev.args, &mut |name| {
-            let global = strings.arg_names.intern(name);
+            let global = strings.arg_names.intern(name, 0);
+            fresh_global |= global.1;
             let (iid, fresh) = seq.arg_names.get(global, single);
             if fresh {
                 new_arg_names.push((iid, global.0));
             }
         });
+        // Every name is interned now: the rest only reads the tables.
+        let (strings, seq) = (&*strings, &*seq);
         // Allocates only when the packet defines new argument names.
-        let owned: Vec<(u64, Arc<str>)> = new_arg_names
+        let defined: Vec<(u64, &str)> = new_arg_names
             .iter()
             .map(|&(iid, g)| (iid, strings.arg_names.get(g)))
             .collect();
-        let defined: Vec<(u64, &str)> = owned.iter().map(|(iid, s)| (*iid, &**s)).collect();
         let new = NewInterned {
             arg_names: &defined,
             ..new
         };
-        let arg_names = &mut strings.arg_names;
-        let iids = &mut seq.arg_names;
-        let mut iid_of = |name: &str| iids.get(arg_names.intern(name), single).0;
+        let mut iid_of = |name: &str| {
+            let global = strings.arg_names.find(name, 0).unwrap_or(0);
+            seq.arg_names.find(global, single)
+        };
         track_event_packet_with(
             out,
             header,
@@ -394,6 +419,9 @@ impl Encoder {
                 }
             },
         );
+        if fresh_global {
+            self.check_limits();
+        }
     }
 }
 

@@ -57,10 +57,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     /// A writer into `sink` with the given options.
     pub fn with_options(sink: W, options: Options) -> Self {
-        let mut core = Core::new(&options);
-        // One allocation up front: the buffer never grows past the threshold
-        // plus one packet.
-        core.enc.out.reserve(options.flush_threshold + 1024);
+        let core = Core::new(&options);
         StreamingPerfettoWriter {
             core,
             sink: Some(sink),
@@ -156,6 +153,23 @@ impl<W: Write> StreamingPerfettoWriter<W> {
     }
 }
 
+/// Room kept free ahead of the encoder: more than most packets need.
+const ROOM: usize = 512;
+
+impl<W: Write> StreamingPerfettoWriter<W> {
+    /// Grows the buffer by doubling, as `Vec` would, but never past the
+    /// threshold plus [`ROOM`]: small traces stay small, and long ones reach
+    /// their final size in a few steps without overshooting it twofold.
+    #[cold]
+    fn grow(&mut self) {
+        let out = &mut self.core.enc.out;
+        let target = (out.capacity() * 2)
+            .min(self.threshold + ROOM)
+            .max(out.len() + ROOM);
+        out.reserve_exact(target - out.len());
+    }
+}
+
 /// The sink is only taken by `into_inner`, which consumes the writer.
 const SINK: &str = "a writer keeps its sink until into_inner";
 
@@ -191,8 +205,11 @@ impl<W: Write> sealed::Sink for StreamingPerfettoWriter<W> {
 
     #[inline]
     fn make_room(&mut self) -> Result<()> {
-        if self.core.enc.out.len() >= self.threshold {
+        let out = &self.core.enc.out;
+        if out.len() >= self.threshold {
             self.drain()?;
+        } else if out.capacity() - out.len() < ROOM {
+            self.grow();
         }
         Ok(())
     }
