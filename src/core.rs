@@ -9,7 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::encoding::EventType;
-use crate::encoding::{field, Field, TrackKind};
+use crate::encoding::{field, EndTemplate, Field, TrackKind};
 use crate::error::{Error, Result};
 use crate::ids::{
     derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
@@ -115,10 +115,13 @@ struct Thread {
     /// `track_uuid` as its events carry it, encoded once; none where the
     /// thread's own sequence names the track (compact mode).
     track: Option<Field>,
+    /// Its slice ends, encoded but for the timestamp.
+    end: EndTemplate,
     /// Its sequence (0, the writer's own, in default mode).
     seq: usize,
     tid: i64,
     digest: u64,
+    /// Open spans, outermost first.
     stack: Vec<Frame>,
     /// The latest timestamp written on the track.
     last_ts: u64,
@@ -143,6 +146,7 @@ impl Thread {
 
 struct Slot {
     field: Field,
+    end: EndTemplate,
     /// When the slot's last span ended; a span may reuse the slot only if it
     /// begins no earlier, so spans on a slot never overlap once sorted.
     last_end: u64,
@@ -415,9 +419,11 @@ impl Core {
             }
             None => (0, Some(Field::uint(field::EVENT_TRACK_UUID, uuid.0))),
         };
+        let end = self.enc.end_template(&self.seqs[seq], track.as_ref());
         self.threads.push(Thread {
             uuid,
             track,
+            end,
             seq,
             tid,
             digest,
@@ -478,8 +484,12 @@ impl Core {
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
-            self.enc
-                .end(&mut self.seqs[thread.seq], end, thread.track.as_ref());
+            self.enc.end(
+                &mut self.seqs[thread.seq],
+                end,
+                thread.track.as_ref(),
+                &thread.end,
+            );
         }
     }
 
@@ -607,7 +617,8 @@ impl Core {
         let th = &mut self.threads[t];
         th.stack.pop();
         th.last_ts = ts;
-        self.enc.end(&mut self.seqs[th.seq], ts, th.track.as_ref());
+        self.enc
+            .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
         Ok(())
     }
 
@@ -648,7 +659,12 @@ impl Core {
                     &u64::from(slot).to_le_bytes(),
                 );
                 let field = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
-                lane_state.slots.push(Slot { field, last_end: 0 });
+                let end = self.enc.end_template(&self.seqs[0], Some(&field));
+                lane_state.slots.push(Slot {
+                    field,
+                    end,
+                    last_end: 0,
+                });
                 self.enc
                     .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
                 slot
@@ -681,9 +697,9 @@ impl Core {
         let lane_state = &mut self.lanes[l];
         let s = &mut lane_state.slots[slot as usize];
         s.last_end = ts;
-        let track = s.field;
+        let (track, end) = (s.field, s.end);
         lane_state.free.push(slot);
-        self.enc.end(&mut self.seqs[0], ts, Some(&track));
+        self.enc.end(&mut self.seqs[0], ts, Some(&track), &end);
         Ok(())
     }
 
@@ -939,7 +955,8 @@ impl Core {
                 }
                 th.stack.pop();
                 th.last_ts = ts;
-                self.enc.end(&mut self.seqs[th.seq], ts, th.track.as_ref());
+                self.enc
+                    .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
                 closed += 1;
             }
             self.pop_due(t, u64::MAX);
@@ -950,9 +967,9 @@ impl Core {
             let lane = &mut self.lanes[l as usize];
             let s = &mut lane.slots[o.slot as usize];
             s.last_end = ts;
-            let track = s.field;
+            let (track, end) = (s.field, s.end);
             lane.free.push(o.slot);
-            self.enc.end(&mut self.seqs[0], ts, Some(&track));
+            self.enc.end(&mut self.seqs[0], ts, Some(&track), &end);
             closed += 1;
         }
         Ok(closed)

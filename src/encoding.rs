@@ -289,35 +289,14 @@ pub(crate) struct EventFields<'a> {
 
 /// Appends a framed packet holding one `TrackEvent` and no interned data.
 ///
-/// Every length is known before anything is written (such a packet is at
-/// most 77 bytes, its event at most 50), so nothing is back-filled. The
-/// packet is assembled in a stack buffer with a cursor the compiler keeps in
-/// a register, and indices masked to the buffer, which it sees are in bounds:
-/// no checks, no panics, and one copy into `buf` at the end.
+/// Such a packet is at most 77 bytes, its event at most 50, so both lengths
+/// fit one byte: they are left as placeholders and filled in at the end,
+/// with nothing computed up front. The packet is assembled in a stack buffer
+/// with a cursor the compiler keeps in a register, and indices masked to the
+/// buffer, which it sees are in bounds: no checks, no panics, and one copy
+/// into `buf` at the end.
 #[inline]
 fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
-    let mut event_len = 2 + ev.track.map_or(0, Field::len);
-    if ev.category_iid != 0 {
-        event_len += 1 + varint_len(ev.category_iid);
-    }
-    if ev.name_iid != 0 {
-        event_len += 1 + varint_len(ev.name_iid);
-    }
-    if ev.location_iid != 0 {
-        event_len += 2 + varint_len(ev.location_iid);
-    }
-    let mut packet_len = 1 + varint_len(ev.ts) + header.sequence.len() + 2 + event_len;
-    if header.flags != 0 {
-        packet_len += 2;
-    }
-    if ev.clock_id != 0 {
-        packet_len += 2 + varint_len(u64::from(ev.clock_id));
-    }
-    if header.first_on_sequence {
-        packet_len += 3;
-    }
-    debug_assert!(packet_len < 0x80 && header.flags < 0x80);
-
     const MASK: usize = 127;
     const COPY: usize = 96;
     let mut b = [0u8; 256];
@@ -347,12 +326,13 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     }
 
     byte!(0x0a); // Trace.packet
-    byte!(packet_len as u8);
+    byte!(0); // its length, below
     byte!(0x40); // timestamp = 8
     varint!(ev.ts);
     field!(header.sequence);
     byte!(0x5a); // track_event = 11
-    byte!(event_len as u8);
+    byte!(0); // its length, below
+    let event_start = n;
     if ev.category_iid != 0 {
         byte!(0x18); // category_iids = 3
         varint!(ev.category_iid);
@@ -371,6 +351,7 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
         byte!(0x02);
         varint!(ev.location_iid);
     }
+    b[(event_start - 1) & MASK] = (n - event_start) as u8;
     if header.flags != 0 {
         byte!(0x68); // sequence_flags = 13
         byte!(header.flags as u8);
@@ -385,12 +366,74 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
         byte!(0x05);
         byte!(0x01);
     }
+    debug_assert!(n - 2 < 0x80 && n - event_start < 0x80 && header.flags < 0x80);
+    b[1] = (n - 2) as u8;
     // A copy of fixed size (a few vector moves) then a cut, rather than a
     // `memcpy` of the exact length: packet lengths vary from event to event,
     // and `memcpy`'s dispatch on the length mispredicts.
     let start = buf.len();
     buf.extend_from_slice(&b[..COPY]);
     buf.truncate(start + (n & MASK));
+}
+
+/// Everything of a slice-end packet after its timestamp, encoded once per
+/// track: the sequence id, the event (type, track uuid) and the sequence
+/// flags. An end is then a timestamp and one fixed-size copy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EndTemplate {
+    bytes: [u8; TEMPLATE_CAP],
+    len: u8,
+}
+
+/// A sequence id field (at most 6 bytes), the event's key, length and type
+/// (4), its track uuid field (at most 11) and the flags (2): 23.
+const TEMPLATE_CAP: usize = 32;
+
+impl EndTemplate {
+    pub(crate) fn new(sequence: &Field, track: Option<&Field>, flags: u32) -> Self {
+        debug_assert!(flags < 0x80);
+        let mut tail = Vec::with_capacity(TEMPLATE_CAP);
+        sequence.put(&mut tail);
+        let event_len = 2 + track.map_or(0, Field::len);
+        tail.extend_from_slice(&[0x5a, event_len as u8, 0x48, EventType::SliceEnd as u8]);
+        if let Some(track) = track {
+            track.put(&mut tail);
+        }
+        if flags != 0 {
+            tail.extend_from_slice(&[0x68, flags as u8]);
+        }
+        let mut bytes = [0; TEMPLATE_CAP];
+        bytes[..tail.len()].copy_from_slice(&tail);
+        EndTemplate {
+            bytes,
+            len: tail.len() as u8,
+        }
+    }
+}
+
+/// Appends a slice-end packet at `ts` (absolute, or a delta on the
+/// sequence's clock) from its track's template: the same bytes as
+/// [`track_event_packet`] writes for it.
+#[inline]
+pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
+    let mut b = [0u8; 64];
+    b[0] = 0x0a; // Trace.packet
+    b[2] = 0x40; // timestamp = 8
+    let mut n = 3;
+    let mut v = ts;
+    while v >= 0x80 {
+        b[n & 15] = v as u8 | 0x80;
+        n += 1;
+        v >>= 7;
+    }
+    b[n & 15] = v as u8;
+    n = (n & 15) + 1;
+    b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
+    n += usize::from(template.len);
+    b[1] = (n - 2) as u8;
+    let start = buf.len();
+    buf.extend_from_slice(&b);
+    buf.truncate(start + n);
 }
 
 /// Appends a framed packet holding one `TrackEvent`.
@@ -661,6 +704,41 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(b.len(), n);
+        }
+    }
+
+    /// Ends from templates are byte for byte the general encoder's.
+    #[test]
+    fn end_templates_match_the_general_encoding() {
+        for seq in [1u64, 127, 128, 1 << 20, u64::from(u32::MAX)] {
+            let sequence = Field::uint(field::PACKET_SEQUENCE_ID, seq);
+            for track in [None, Some(1u64), Some(u64::MAX), Some(0x1234_5678_9abc)] {
+                let track = track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
+                for flags in [0, SEQ_NEEDS_INCREMENTAL_STATE] {
+                    let template = EndTemplate::new(&sequence, track.as_ref(), flags);
+                    for ts in [0, 1, 127, 128, 1 << 35, i64::MAX as u64, u64::MAX] {
+                        let mut fast = vec![7];
+                        end_packet(&mut fast, ts, &template);
+                        let mut general = vec![7];
+                        let header = PacketHeader {
+                            sequence,
+                            flags,
+                            first_on_sequence: false,
+                        };
+                        let ev = EventFields {
+                            ts,
+                            clock_id: 0,
+                            kind: EventType::SliceEnd,
+                            track: track.as_ref(),
+                            category_iid: 0,
+                            name_iid: 0,
+                            location_iid: 0,
+                        };
+                        track_event_packet(&mut general, header, &ev, &NewInterned::default());
+                        assert_eq!(fast, general, "seq {seq}, track {track:?}, ts {ts}");
+                    }
+                }
+            }
         }
     }
 

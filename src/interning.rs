@@ -1,9 +1,9 @@
 //! Interning tables: strings to ids from 1, in order of first use.
 //!
-//! A table stores its strings end to end in one `String`, so a new string
-//! costs no allocation of its own (only, now and then, the growth of that
-//! buffer), and dropping a table frees a handful of blocks however many
-//! strings it holds. Lookups go, fastest first, through:
+//! Tables store their strings end to end in one `String` they share, so a
+//! new string costs no allocation of its own (only, now and then, the growth
+//! of that buffer), and dropping the tables frees a handful of blocks however
+//! many strings they hold. Lookups go, fastest first, through:
 //!
 //! - a hint cache keyed by the caller's string address (and length and an
 //!   extra key such as a line): callers pass the same few strings again and
@@ -87,10 +87,13 @@ impl Index {
 }
 
 /// Keys (a string and an extra `u32`) to ids from 1, in order of first use.
-/// Ids are never reused or redefined.
+/// Ids are never reused or redefined. The strings live in a `text` buffer
+/// the caller passes in, which several tables may share (one allocation for
+/// all of them); it must only ever be appended to.
 #[derive(Default)]
 pub(crate) struct Interner {
-    text: String,
+    /// Bytes of the strings this table added to the text.
+    bytes: usize,
     /// `entries[id - 1]`.
     entries: Vec<Entry>,
     index: Index,
@@ -105,25 +108,25 @@ fn hash(s: &str, extra: u32) -> u64 {
 impl Interner {
     /// The id of (`s`, `extra`), and whether it is new (so its definition
     /// must be written in the packet that uses it).
-    #[inline]
-    pub(crate) fn intern(&mut self, s: &str, extra: u32) -> (u64, bool) {
-        match self.hinted(s, extra) {
+    #[inline(always)]
+    pub(crate) fn intern(&mut self, text: &mut String, s: &str, extra: u32) -> (u64, bool) {
+        match self.hinted(text, s, extra) {
             Some(id) => (u64::from(id), false),
-            None => self.intern_slow(s, extra),
+            None => self.intern_slow(text, s, extra),
         }
     }
 
     /// The id of (`s`, `extra`) if the table holds it; never adds it.
-    pub(crate) fn find(&self, s: &str, extra: u32) -> Option<u64> {
-        self.hinted(s, extra)
-            .or_else(|| self.search(s, extra, hash(s, extra)))
+    pub(crate) fn find(&self, text: &str, s: &str, extra: u32) -> Option<u64> {
+        self.hinted(text, s, extra)
+            .or_else(|| self.search(text, s, extra))
             .map(u64::from)
     }
 
     #[inline(always)]
-    fn is(&self, id: u32, s: &str, extra: u32) -> bool {
+    fn is(&self, text: &str, id: u32, s: &str, extra: u32) -> bool {
         match self.entries.get((id as usize).wrapping_sub(1)) {
-            Some(e) => e.extra == extra && e.len == s.len() && same(&self.text, e.start, s),
+            Some(e) => e.extra == extra && e.len == s.len() && same(text, e.start, s),
             None => false,
         }
     }
@@ -135,33 +138,33 @@ impl Interner {
     }
 
     #[inline(always)]
-    fn hinted(&self, s: &str, extra: u32) -> Option<u32> {
+    fn hinted(&self, text: &str, s: &str, extra: u32) -> Option<u32> {
         let set = Self::hint_set(s, extra);
         let &[a, b] = self.hints.get(set..set + 2)? else {
             return None;
         };
-        if self.is(a, s, extra) {
+        if self.is(text, a, s, extra) {
             Some(a)
-        } else if self.is(b, s, extra) {
+        } else if self.is(text, b, s, extra) {
             Some(b)
         } else {
             None
         }
     }
 
-    fn search(&self, s: &str, extra: u32, hash: u64) -> Option<u32> {
+    fn search(&self, text: &str, s: &str, extra: u32) -> Option<u32> {
         if self.index.slots.is_empty() {
-            return (1..=self.entries.len() as u32).find(|&id| self.is(id, s, extra));
+            return (1..=self.entries.len() as u32).find(|&id| self.is(text, id, s, extra));
         }
-        self.index.find(hash, |id| self.is(id, s, extra))
+        self.index
+            .find(hash(s, extra), |id| self.is(text, id, s, extra))
     }
 
     #[cold]
-    fn intern_slow(&mut self, s: &str, extra: u32) -> (u64, bool) {
-        let h = hash(s, extra);
-        let (id, fresh) = match self.search(s, extra, h) {
+    fn intern_slow(&mut self, text: &mut String, s: &str, extra: u32) -> (u64, bool) {
+        let (id, fresh) = match self.search(text, s, extra) {
             Some(id) => (id, false),
-            None => (self.add(s, extra, h), true),
+            None => (self.add(text, s, extra), true),
         };
         if self.entries.len() >= HINTS_FROM {
             if self.hints.is_empty() {
@@ -175,14 +178,17 @@ impl Interner {
         (u64::from(id), fresh)
     }
 
-    fn add(&mut self, s: &str, extra: u32, h: u64) -> u32 {
+    fn add(&mut self, text: &mut String, s: &str, extra: u32) -> u32 {
+        if text.capacity() == 0 {
+            // Room for a few strings at once, rather than growth from 8 bytes.
+            text.reserve(s.len().max(256));
+        }
         if self.entries.is_empty() {
-            // Room for a few of each at once, rather than growth from 8 bytes.
-            self.text.reserve(s.len().max(128));
             self.entries.reserve(SCAN_UP_TO);
         }
-        let start = self.text.len();
-        self.text.push_str(s);
+        let start = text.len();
+        text.push_str(s);
+        self.bytes += s.len();
         self.entries.push(Entry {
             start,
             len: s.len(),
@@ -194,11 +200,11 @@ impl Interner {
         if count > SCAN_UP_TO {
             if self.index.slots.is_empty() {
                 for (i, e) in self.entries[..count - 1].iter().enumerate() {
-                    let s = &self.text[e.start..e.start + e.len];
+                    let s = &text[e.start..e.start + e.len];
                     self.index.insert(hash(s, e.extra), i as u32 + 1, i + 1);
                 }
             }
-            self.index.insert(h, id, count);
+            self.index.insert(hash(s, extra), id, count);
         }
         id
     }
@@ -210,13 +216,13 @@ impl Interner {
 
     /// Bytes of the strings held.
     pub(crate) fn bytes(&self) -> usize {
-        self.text.len()
+        self.bytes
     }
 
     /// The string of an id this table gave ("" for any other).
-    pub(crate) fn get(&self, id: u64) -> &str {
+    pub(crate) fn get<'t>(&self, text: &'t str, id: u64) -> &'t str {
         match self.entries.get((id as usize).wrapping_sub(1)) {
-            Some(e) => &self.text[e.start..e.start + e.len],
+            Some(e) => text.get(e.start..e.start + e.len).unwrap_or(""),
             None => "",
         }
     }
@@ -250,9 +256,50 @@ fn same(text: &str, start: usize, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A table with a text of its own, as the tests use it.
+    #[derive(Default)]
+    struct Table {
+        text: String,
+        t: Interner,
+    }
+
+    impl Table {
+        fn intern(&mut self, s: &str, extra: u32) -> (u64, bool) {
+            self.t.intern(&mut self.text, s, extra)
+        }
+        fn find(&self, s: &str, extra: u32) -> Option<u64> {
+            self.t.find(&self.text, s, extra)
+        }
+        fn get(&self, id: u64) -> &str {
+            self.t.get(&self.text, id)
+        }
+        fn len(&self) -> usize {
+            self.t.len()
+        }
+        fn bytes(&self) -> usize {
+            self.t.bytes()
+        }
+    }
+
+    /// Tables sharing one text keep their own ids and byte counts.
+    #[test]
+    fn tables_share_a_text() {
+        let mut text = String::new();
+        let (mut a, mut b) = (Interner::default(), Interner::default());
+        assert_eq!(a.intern(&mut text, "x", 0), (1, true));
+        assert_eq!(b.intern(&mut text, "yy", 0), (1, true));
+        assert_eq!(b.intern(&mut text, "x", 0), (2, true));
+        assert_eq!(a.intern(&mut text, "yy", 0), (2, true));
+        assert_eq!((a.get(&text, 1), a.get(&text, 2)), ("x", "yy"));
+        assert_eq!((b.get(&text, 1), b.get(&text, 2)), ("yy", "x"));
+        assert_eq!((a.bytes(), b.bytes(), text.len()), (3, 3, 6));
+        assert_eq!(a.find(&text, "x", 0), Some(1));
+        assert_eq!(b.find(&text, "x", 0), Some(2));
+    }
+
     #[test]
     fn ids_start_at_one_and_are_stable() {
-        let mut t = Interner::default();
+        let mut t = Table::default();
         assert_eq!(t.intern("a", 0), (1, true));
         assert_eq!(t.intern("", 0), (2, true));
         assert_eq!(t.intern("a", 0), (1, false));
@@ -270,7 +317,7 @@ mod tests {
     /// and without hints (fresh `String`s have fresh addresses).
     #[test]
     fn every_key_is_found_at_every_size() {
-        let mut t = Interner::default();
+        let mut t = Table::default();
         let key = |i: u32| format!("key-{}", i * 7919);
         for i in 0..5000u32 {
             assert_eq!(t.intern(&key(i), i % 5), (u64::from(i) + 1, true));
@@ -324,8 +371,8 @@ mod tests {
     /// not return the old id.
     #[test]
     fn reused_buffers_never_alias() {
-        let mut t = Interner::default();
-        let mut l = Interner::default();
+        let mut t = Table::default();
+        let mut l = Table::default();
         let mut buf = String::with_capacity(64);
         for round in 0..3 {
             for i in 0..50u32 {

@@ -8,9 +8,9 @@
 //! uses.
 
 use crate::encoding::{
-    close, field, open, put_bool, put_double, put_fixed64, put_int, put_str, put_uint,
+    close, end_packet, field, open, put_bool, put_double, put_fixed64, put_int, put_str, put_uint,
     sequence_start_packet, track_descriptor_packet, track_event_packet, track_event_packet_with,
-    EventFields, EventType, Field, NewInterned, PacketHeader, TrackKind,
+    EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader, TrackKind,
     SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Event, Value};
@@ -20,6 +20,8 @@ use crate::interning::{Interner, MAX_ENTRIES};
 /// locations are keyed by file name and line.
 #[derive(Default)]
 pub(crate) struct Strings {
+    /// The text of every table.
+    text: String,
     names: Interner,
     categories: Interner,
     locations: Interner,
@@ -276,9 +278,40 @@ impl Encoder {
         self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
     }
 
+    /// A slice end on `track`, whose [`EndTemplate`] (from
+    /// [`Encoder::end_template`]) is `template`.
     #[inline]
-    pub(crate) fn end(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>) {
-        self.event(seq, ts, EventType::SliceEnd, track, None, None);
+    pub(crate) fn end(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        template: &EndTemplate,
+    ) {
+        // The template holds when the sequence is set up in this generation
+        // and the time can be written plainly.
+        let ready = !self.full && seq.started && seq.generation == self.generation;
+        if ready && !self.compact {
+            self.packets += 1;
+            end_packet(&mut self.out, ts, template);
+        } else if ready && ts >= seq.clock {
+            self.packets += 1;
+            end_packet(&mut self.out, ts - seq.clock, template);
+            seq.clock = ts;
+        } else {
+            self.event(seq, ts, EventType::SliceEnd, track, None, None);
+        }
+    }
+
+    /// The template of slice ends on `track` in `seq`.
+    pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
+        // Events of compact mode need its defaults and clock.
+        let flags = if self.compact {
+            SEQ_NEEDS_INCREMENTAL_STATE
+        } else {
+            0
+        };
+        EndTemplate::new(&seq.id, track, flags)
     }
 
     /// One track event: a slice begin or an instant (with `ev`), a slice end,
@@ -300,13 +333,21 @@ impl Encoder {
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
         if let Some(ev) = ev {
-            let (iid, fresh) = seq.names.get(self.strings.names.intern(ev.name, 0), single);
+            let (iid, fresh) = seq.names.get(
+                self.strings
+                    .names
+                    .intern(&mut self.strings.text, ev.name, 0),
+                single,
+            );
             name_iid = iid;
             if fresh {
                 new.name = Some((iid, ev.name));
             }
             if !ev.category.is_empty() {
-                let global = self.strings.categories.intern(ev.category, 0);
+                let global = self
+                    .strings
+                    .categories
+                    .intern(&mut self.strings.text, ev.category, 0);
                 let (iid, fresh) = seq.categories.get(global, single);
                 category_iid = iid;
                 if fresh {
@@ -314,7 +355,10 @@ impl Encoder {
                 }
             }
             if !ev.file.is_empty() {
-                let global = self.strings.locations.intern(ev.file, ev.line);
+                let global =
+                    self.strings
+                        .locations
+                        .intern(&mut self.strings.text, ev.file, ev.line);
                 let (iid, fresh) = seq.locations.get(global, single);
                 location_iid = iid;
                 if fresh {
@@ -369,7 +413,7 @@ impl Encoder {
         new_arg_names.clear();
         let mut fresh_global = false;
         for_each_name(ev.args, &mut |name| {
-            let global = strings.arg_names.intern(name, 0);
+            let global = strings.arg_names.intern(&mut strings.text, name, 0);
             fresh_global |= global.1;
             let (iid, fresh) = seq.arg_names.get(global, single);
             if fresh {
@@ -381,14 +425,14 @@ impl Encoder {
         // Allocates only when the packet defines new argument names.
         let defined: Vec<(u64, &str)> = new_arg_names
             .iter()
-            .map(|&(iid, g)| (iid, strings.arg_names.get(g)))
+            .map(|&(iid, g)| (iid, strings.arg_names.get(&strings.text, g)))
             .collect();
         let new = NewInterned {
             arg_names: &defined,
             ..new
         };
         let mut iid_of = |name: &str| {
-            let global = strings.arg_names.find(name, 0).unwrap_or(0);
+            let global = strings.arg_names.find(&strings.text, name, 0).unwrap_or(0);
             seq.arg_names.find(global, single)
         };
         track_event_packet_with(
