@@ -309,12 +309,20 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     }
     macro_rules! varint {
         ($v:expr) => {{
-            let mut v: u64 = $v;
-            while v >= 0x80 {
-                byte!(v as u8 | 0x80);
-                v >>= 7;
+            let v: u64 = $v;
+            // Every byte a value of its size may need is written and the
+            // excess cut off: no branch on the length, which varies from
+            // event to event (iids about 127, time deltas) and would
+            // mispredict. Which size is taken is stable along a trace.
+            let width = if v < 1 << 35 { 5 } else { 10 };
+            for i in 0..10 {
+                if i < width {
+                    b[(n + i) & MASK] = (v >> (7 * i)) as u8 | 0x80;
+                }
             }
-            byte!(v as u8);
+            let len = varint_len(v);
+            b[(n + len - 1) & MASK] &= 0x7f;
+            n += len;
         }};
     }
     macro_rules! field {
@@ -419,15 +427,14 @@ pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
     let mut b = [0u8; 64];
     b[0] = 0x0a; // Trace.packet
     b[2] = 0x40; // timestamp = 8
-    let mut n = 3;
-    let mut v = ts;
-    while v >= 0x80 {
-        b[n & 15] = v as u8 | 0x80;
-        n += 1;
-        v >>= 7;
+                 // Every byte of the timestamp written, the excess cut off (as in
+                 // `small_event_packet`): deltas vary in length from event to event.
+    for i in 0..10 {
+        b[3 + i] = (ts >> (7 * i)) as u8 | 0x80;
     }
-    b[n & 15] = v as u8;
-    n = (n & 15) + 1;
+    let mut n = 3 + varint_len(ts);
+    b[(n - 1) & 15] &= 0x7f;
+    n &= 15;
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
     n += usize::from(template.len);
     b[1] = (n - 2) as u8;
