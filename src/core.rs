@@ -16,7 +16,7 @@ use crate::ids::{
     ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::sequence::CounterValue;
-use crate::sequence::{Encoder, SeqState};
+use crate::sequence::{Encoder, SeqState, Sequences};
 use crate::track_options::{CounterOptions, CounterUnit, SiblingMerge, TrackOptions};
 
 /// A one-shot hasher for the core's maps, whose keys are integers.
@@ -217,7 +217,7 @@ pub struct Core {
     pub(crate) enc: Encoder,
     /// Sequence 0 carries descriptors and async events; in compact mode each
     /// thread has one more.
-    seqs: Vec<SeqState>,
+    seqs: Sequences,
     processes: Vec<Process>,
     threads: Vec<Thread>,
     lanes: Vec<Lane>,
@@ -254,7 +254,7 @@ impl Core {
             base_sequence_id: sequence_id,
             sequence_span: options.sequence_span,
             enc: Encoder::new(compact, options.intern_limits),
-            seqs: vec![SeqState::new(sequence_id, None)],
+            seqs: Sequences::new(SeqState::new(sequence_id, None)),
             processes: Vec::new(),
             threads: Vec::new(),
             lanes: Vec::new(),
@@ -413,10 +413,7 @@ impl Core {
             .then(|| self.base_sequence_id.checked_add(1 + index))
             .flatten();
         let (seq, track) = match own.filter(|_| self.enc.compact) {
-            Some(id) => {
-                self.seqs.push(SeqState::new(id, Some(uuid.0)));
-                (self.seqs.len() - 1, None)
-            }
+            Some(id) => (self.seqs.push(SeqState::new(id, Some(uuid.0))), None),
             None => (0, Some(Field::uint(field::EVENT_TRACK_UUID, uuid.0))),
         };
         let end = self.enc.end_template(&self.seqs[seq], track.as_ref());

@@ -176,15 +176,20 @@ pub(crate) fn open(buf: &mut Vec<u8>, field: u32) -> Nested {
     Nested(buf.len() - 1)
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn close(buf: &mut Vec<u8>, nested: Nested) {
     let at = nested.0;
     let len = buf.len() - at - 1;
-    if len < 0x80 {
-        buf[at] = len as u8;
-        return;
+    match buf.get_mut(at) {
+        Some(b) if len < 0x80 => *b = len as u8,
+        _ => widen(buf, at, len),
     }
-    // Rare: widen the placeholder to the varint's real size.
+}
+
+/// Rare: widens the placeholder at `at` to the varint of `len`, the length
+/// of what follows it.
+#[cold]
+fn widen(buf: &mut Vec<u8>, at: usize, len: usize) {
     let width = varint_len(len as u64);
     let end = buf.len();
     buf.resize(end + width - 1, 0);
@@ -209,17 +214,17 @@ const FIELD_CAP: usize = 16;
 
 impl Field {
     pub(crate) fn uint(field: u32, v: u64) -> Self {
-        let mut bytes = [0; FIELD_CAP];
-        let mut len = 0;
         // A key (field numbers < 2^29: at most 5 bytes) and a value (at
         // most 10): 15 bytes.
+        let mut bytes = [0; FIELD_CAP];
+        let mut len = 0;
         for mut v in [u64::from(field << 3 | VARINT), v] {
             while v >= 0x80 {
-                bytes[len] = v as u8 | 0x80;
+                bytes[len & 15] = v as u8 | 0x80;
                 len += 1;
                 v >>= 7;
             }
-            bytes[len] = v as u8;
+            bytes[len & 15] = v as u8;
             len += 1;
         }
         Field {
@@ -231,6 +236,10 @@ impl Field {
     #[inline(always)]
     fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len()]
     }
 
     /// Appends the field. The whole fixed-size array is copied (a few
@@ -400,21 +409,24 @@ const TEMPLATE_CAP: usize = 32;
 impl EndTemplate {
     pub(crate) fn new(sequence: &Field, track: Option<&Field>, flags: u32) -> Self {
         debug_assert!(flags < 0x80);
-        let mut tail = Vec::with_capacity(TEMPLATE_CAP);
-        sequence.put(&mut tail);
         let event_len = 2 + track.map_or(0, Field::len);
-        tail.extend_from_slice(&[0x5a, event_len as u8, 0x48, EventType::SliceEnd as u8]);
-        if let Some(track) = track {
-            track.put(&mut tail);
-        }
-        if flags != 0 {
-            tail.extend_from_slice(&[0x68, flags as u8]);
-        }
+        let event = [0x5a, event_len as u8, 0x48, EventType::SliceEnd as u8];
+        let flags = [0x68, flags as u8];
+        let parts: [&[u8]; 4] = [
+            sequence.as_bytes(),
+            &event,
+            track.map_or(&[], Field::as_bytes),
+            if flags[1] != 0 { &flags } else { &[] },
+        ];
         let mut bytes = [0; TEMPLATE_CAP];
-        bytes[..tail.len()].copy_from_slice(&tail);
+        let mut len = 0;
+        for part in parts {
+            bytes[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
         EndTemplate {
             bytes,
-            len: tail.len() as u8,
+            len: len as u8,
         }
     }
 }

@@ -131,6 +131,54 @@ impl SeqState {
     }
 }
 
+/// The writer's sequences: its own (index 0) held inline, since every
+/// writer has it, and one per thread in compact mode.
+pub(crate) struct Sequences {
+    first: SeqState,
+    rest: Vec<SeqState>,
+}
+
+impl Sequences {
+    pub(crate) fn new(first: SeqState) -> Self {
+        Sequences {
+            first,
+            rest: Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    /// Adds a sequence; its index.
+    pub(crate) fn push(&mut self, seq: SeqState) -> usize {
+        self.rest.push(seq);
+        self.rest.len()
+    }
+}
+
+impl std::ops::Index<usize> for Sequences {
+    type Output = SeqState;
+
+    #[inline]
+    fn index(&self, i: usize) -> &SeqState {
+        match i.checked_sub(1) {
+            None => &self.first,
+            Some(i) => &self.rest[i],
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for Sequences {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut SeqState {
+        match i.checked_sub(1) {
+            None => &mut self.first,
+            Some(i) => &mut self.rest[i],
+        }
+    }
+}
+
 /// The output buffer and what every sequence shares.
 pub(crate) struct Encoder {
     pub(crate) out: Vec<u8>,
