@@ -176,7 +176,7 @@ pub(crate) fn open(buf: &mut Vec<u8>, field: u32) -> Nested {
     Nested(buf.len() - 1)
 }
 
-#[inline(always)]
+#[inline]
 pub(crate) fn close(buf: &mut Vec<u8>, nested: Nested) {
     let at = nested.0;
     let len = buf.len() - at - 1;
