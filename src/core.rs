@@ -144,13 +144,32 @@ impl Thread {
     }
 }
 
+/// The track of one async span in flight, reused by later spans.
 struct Slot {
-    field: Field,
+    /// Its uuid.
+    uuid: u64,
+    /// `track_uuid` as its events carry it; none once the slot writes on a
+    /// sequence of its own (compact mode).
+    track: Option<Field>,
+    /// Its slice ends, encoded but for the timestamp.
     end: EndTemplate,
+    /// Its sequence: the writer's own (0) or, in compact mode once it has
+    /// proved busy, one whose default track it is.
+    seq: usize,
+    /// Spans begun on it so far.
+    spans: u32,
     /// When the slot's last span ended; a span may reuse the slot only if it
     /// begins no earlier, so spans on a slot never overlap once sorted.
     last_end: u64,
 }
+
+/// In compact mode an async track moves to a sequence of its own once it has
+/// hosted this many spans, and at least as many as there are distinct strings
+/// interned. A sequence of its own costs an opening packet and, at worst,
+/// every string defined again (about twenty bytes each); it saves the track
+/// uuid (about ten bytes) on each of its events: it pays once a track is
+/// that busy and likely to stay so.
+const SLOT_SEQUENCE_FROM: usize = 4;
 
 struct Lane {
     uuid: TrackUuid,
@@ -408,12 +427,9 @@ impl Core {
             &TrackKind::Thread { pid, tid, name },
         );
         // Compact mode gives the thread a sequence of its own whose default
-        // track is the thread (past the writer's span of ids, the writer's own).
-        let own = (index < self.sequence_span.saturating_sub(1))
-            .then(|| self.base_sequence_id.checked_add(1 + index))
-            .flatten();
-        let (seq, track) = match own.filter(|_| self.enc.compact) {
-            Some(id) => (self.seqs.push(SeqState::new(id, Some(uuid.0))), None),
+        // track is the thread.
+        let (seq, track) = match self.own_sequence(uuid.0) {
+            Some(seq) => (seq, None),
             None => (0, Some(Field::uint(field::EVENT_TRACK_UUID, uuid.0))),
         };
         let end = self.enc.end_template(&self.seqs[seq], track.as_ref());
@@ -434,6 +450,17 @@ impl Core {
             index,
             owner: self.owner,
         })
+    }
+
+    /// In compact mode, a new sequence whose default track is `track`: the
+    /// next id of the writer's span of ids, if one is left.
+    fn own_sequence(&mut self, track: u64) -> Option<usize> {
+        let n = self.seqs.len() as u32;
+        if !self.enc.compact || n >= self.sequence_span {
+            return None;
+        }
+        let id = self.base_sequence_id.checked_add(n)?;
+        Some(self.seqs.push(SeqState::new(id, Some(track))))
     }
 
     fn parent_uuid(&self, parent: ParentTrack) -> Result<TrackUuid> {
@@ -655,11 +682,14 @@ impl Core {
                     lane_state.uuid.0,
                     &u64::from(slot).to_le_bytes(),
                 );
-                let field = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
-                let end = self.enc.end_template(&self.seqs[0], Some(&field));
+                let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
+                let end = self.enc.end_template(&self.seqs[0], Some(&track));
                 lane_state.slots.push(Slot {
-                    field,
+                    uuid: uuid.0,
+                    track: Some(track),
                     end,
+                    seq: 0,
+                    spans: 0,
                     last_end: 0,
                 });
                 self.enc
@@ -667,8 +697,21 @@ impl Core {
                 slot
             }
         };
-        let track = self.lanes[l].slots[slot as usize].field;
-        self.enc.begin(&mut self.seqs[0], ts, Some(&track), meta);
+        let s = &mut self.lanes[l].slots[slot as usize];
+        s.spans = s.spans.saturating_add(1);
+        let busy = s.spans as usize >= SLOT_SEQUENCE_FROM.max(self.enc.strings.len());
+        if busy && s.seq == 0 && self.enc.compact {
+            let uuid = s.uuid;
+            if let Some(seq) = self.own_sequence(uuid) {
+                let end = self.enc.end_template(&self.seqs[seq], None);
+                let s = &mut self.lanes[l].slots[slot as usize];
+                (s.seq, s.track, s.end) = (seq, None, end);
+            }
+        }
+        let s = &self.lanes[l].slots[slot as usize];
+        let (seq, track) = (s.seq, s.track);
+        self.enc
+            .begin(&mut self.seqs[seq], ts, track.as_ref(), meta);
         self.open_async
             .insert((lane.index, span_id), AsyncOpen { slot, begin: ts });
         Ok(())
@@ -694,9 +737,9 @@ impl Core {
         let lane_state = &mut self.lanes[l];
         let s = &mut lane_state.slots[slot as usize];
         s.last_end = ts;
-        let (track, end) = (s.field, s.end);
+        let (seq, track, end) = (s.seq, s.track, s.end);
         lane_state.free.push(slot);
-        self.enc.end(&mut self.seqs[0], ts, Some(&track), &end);
+        self.enc.end(&mut self.seqs[seq], ts, track.as_ref(), &end);
         Ok(())
     }
 
@@ -964,9 +1007,9 @@ impl Core {
             let lane = &mut self.lanes[l as usize];
             let s = &mut lane.slots[o.slot as usize];
             s.last_end = ts;
-            let (track, end) = (s.field, s.end);
+            let (seq, track, end) = (s.seq, s.track, s.end);
             lane.free.push(o.slot);
-            self.enc.end(&mut self.seqs[0], ts, Some(&track), &end);
+            self.enc.end(&mut self.seqs[seq], ts, track.as_ref(), &end);
             closed += 1;
         }
         Ok(closed)

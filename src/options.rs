@@ -63,11 +63,14 @@ impl Options {
         self
     }
 
-    /// Compact encoding: each thread writes on a sequence of its own
-    /// (`sequence_id + 1 + n` for the n-th thread) whose defaults name its
-    /// track, and timestamps are deltas on a sequence-scoped incremental
-    /// clock (absolute, with an explicit clock, where time goes backwards).
-    /// About half the bytes per event; the trace shows exactly the same.
+    /// Compact encoding: each thread writes on a sequence of its own whose
+    /// defaults name its track (ids `sequence_id + 1`, `+ 2`, ... in order of
+    /// creation, within the writer's span of ids), and so does each async
+    /// track once it is busy (it has hosted at least 4 spans, and as many as
+    /// there are distinct strings). Timestamps are deltas on a
+    /// sequence-scoped incremental clock (absolute, with an explicit clock,
+    /// where time goes backwards). About 0.6 of the bytes per event of
+    /// default mode; the trace shows exactly the same.
     pub fn compact(mut self, compact: bool) -> Self {
         self.compact = compact;
         self

@@ -59,6 +59,25 @@ fn async_workload_shows_the_same() {
     assert!(compact.len() < plain.len());
 }
 
+/// Busy async tracks move to sequences of their own, whose default track
+/// they are: a few spans in flight over a long trace take about the bytes
+/// of thread spans, and the trace shows the same.
+#[test]
+fn busy_async_tracks_get_sequences_of_their_own() {
+    let wl = workload::async_spans(50_000, 4, 23);
+    let (plain, compact) = both(|w| workload::replay_async(w, &wl).unwrap());
+    assert_same_picture(&plain, &compact);
+    let ratio = compact.len() as f64 / plain.len() as f64;
+    assert!(ratio <= 0.66, "compact is {ratio:.3} of default");
+    // The writer's own sequence, and one per async track (4 in flight).
+    assert_eq!(compact.sequence_count(), 1 + 4);
+
+    // Streaming writes the same bytes.
+    let mut s = StreamingPerfettoWriter::with_options(Vec::new(), Options::new().compact(true));
+    workload::replay_async(&mut s, &wl).unwrap();
+    assert_eq!(s.into_inner().unwrap(), compact.bytes());
+}
+
 #[test]
 fn each_thread_has_a_sequence_that_names_its_track_and_clock() {
     let (_, w) = both(|w| {
