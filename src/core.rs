@@ -117,8 +117,11 @@ struct Thread {
     track: Option<Field>,
     /// Its slice ends, encoded but for the timestamp.
     end: EndTemplate,
-    /// Its sequence (0, the writer's own, in default mode).
+    /// Its sequence: the writer's own (0) or, in compact mode once it has
+    /// proved busy, one whose default track it is.
     seq: usize,
+    /// Spans begun on it so far.
+    spans: u32,
     tid: i64,
     digest: u64,
     /// Open spans, outermost first.
@@ -163,13 +166,14 @@ struct Slot {
     last_end: u64,
 }
 
-/// In compact mode an async track moves to a sequence of its own once it has
-/// hosted this many spans, and at least as many as there are distinct strings
-/// interned. A sequence of its own costs an opening packet and, at worst,
-/// every string defined again (about twenty bytes each); it saves the track
-/// uuid (about ten bytes) on each of its events: it pays once a track is
-/// that busy and likely to stay so.
-const SLOT_SEQUENCE_FROM: usize = 4;
+/// In compact mode a thread or async track moves to a sequence of its own
+/// once it has had this many spans, and at least as many as there are
+/// distinct strings interned. A sequence of its own costs an opening packet
+/// and, at worst, every string defined again (about twenty bytes each); it
+/// saves the track uuid (about ten bytes) on each of its events: it pays
+/// once a track is that busy and likely to stay so, and short-lived tracks
+/// never pay it.
+const BUSY_FROM: usize = 4;
 
 struct Lane {
     uuid: TrackUuid,
@@ -426,18 +430,16 @@ impl Core {
             uuid.0,
             &TrackKind::Thread { pid, tid, name },
         );
-        // Compact mode gives the thread a sequence of its own whose default
-        // track is the thread.
-        let (seq, track) = match self.own_sequence(uuid.0) {
-            Some(seq) => (seq, None),
-            None => (0, Some(Field::uint(field::EVENT_TRACK_UUID, uuid.0))),
-        };
-        let end = self.enc.end_template(&self.seqs[seq], track.as_ref());
+        // Its events go on the writer's sequence with their track named, until
+        // (compact mode) it is busy enough for a sequence of its own.
+        let track = Some(Field::uint(field::EVENT_TRACK_UUID, uuid.0));
+        let end = self.enc.end_template(&self.seqs[0], track.as_ref());
         self.threads.push(Thread {
             uuid,
             track,
             end,
-            seq,
+            seq: 0,
+            spans: 0,
             tid,
             digest,
             stack: Vec::new(),
@@ -450,6 +452,13 @@ impl Core {
             index,
             owner: self.owner,
         })
+    }
+
+    /// Whether a track with `spans` spans so far should move to a sequence
+    /// of its own (see [`BUSY_FROM`]).
+    #[inline]
+    fn busy(&self, spans: u32) -> bool {
+        self.enc.compact && spans as usize >= BUSY_FROM.max(self.enc.strings.len())
     }
 
     /// In compact mode, a new sequence whose default track is `track`: the
@@ -517,6 +526,18 @@ impl Core {
         }
     }
 
+    /// Moves a busy thread's events to a sequence of its own, if an id is
+    /// left. Spans still open there end on the new sequence: the trace
+    /// processor matches ends to begins by track, whatever the sequence.
+    #[cold]
+    fn move_thread(&mut self, t: usize) {
+        if let Some(seq) = self.own_sequence(self.threads[t].uuid.0) {
+            let end = self.enc.end_template(&self.seqs[seq], None);
+            let th = &mut self.threads[t];
+            (th.seq, th.track, th.end) = (seq, None, end);
+        }
+    }
+
     fn thread_index(&self, thread: ThreadTrack) -> Result<usize> {
         self.own(thread.owner, thread.uuid)?;
         Ok(thread.index as usize)
@@ -558,6 +579,11 @@ impl Core {
 
     fn push_span(&mut self, t: usize, ts: u64, end: Option<u64>, meta: &SpanMeta<'_>) {
         self.pop_due(t, ts);
+        let th = &mut self.threads[t];
+        th.spans = th.spans.saturating_add(1);
+        if th.seq == 0 && self.busy(self.threads[t].spans) {
+            self.move_thread(t);
+        }
         let th = &mut self.threads[t];
         let limit = th.stack.last().map_or(u64::MAX, |f| f.limit);
         th.stack.push(Frame {
@@ -699,9 +725,8 @@ impl Core {
         };
         let s = &mut self.lanes[l].slots[slot as usize];
         s.spans = s.spans.saturating_add(1);
-        let busy = s.spans as usize >= SLOT_SEQUENCE_FROM.max(self.enc.strings.len());
-        if busy && s.seq == 0 && self.enc.compact {
-            let uuid = s.uuid;
+        let (spans, seq, uuid) = (s.spans, s.seq, s.uuid);
+        if seq == 0 && self.busy(spans) {
             if let Some(seq) = self.own_sequence(uuid) {
                 let end = self.enc.end_template(&self.seqs[seq], None);
                 let s = &mut self.lanes[l].slots[slot as usize];

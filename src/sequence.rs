@@ -265,7 +265,7 @@ impl Encoder {
             seq.started = true;
             first_on_sequence = !seq.opened;
             seq.opened = true;
-            if self.compact {
+            if seq.default_track.is_some() {
                 self.packets += 1;
                 let header = PacketHeader {
                     sequence: seq.id,
@@ -281,7 +281,7 @@ impl Encoder {
         self.packets += 1;
         let flags = if first {
             SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE
-        } else if event && self.compact {
+        } else if event && seq.default_track.is_some() {
             // Its clock and default track are incremental state.
             SEQ_NEEDS_INCREMENTAL_STATE
         } else {
@@ -294,11 +294,14 @@ impl Encoder {
         }
     }
 
-    /// How `ts` is written on `seq`: a delta on the incremental clock, or,
-    /// where that would be negative (and always in default mode), absolute.
+    /// How `ts` is written on `seq`: on a track's own sequence, a delta on
+    /// its incremental clock (absolute, with the clock named, where that
+    /// would be negative: the core never lets time go back on a track, so
+    /// this is defence only); on the writer's own sequence, which tracks
+    /// share and whose time may go back and forth, absolute.
     #[inline(always)]
     fn time(&self, seq: &mut SeqState, ts: u64) -> (u64, u32) {
-        if !self.compact {
+        if seq.default_track.is_none() {
             return (ts, 0);
         }
         if ts >= seq.clock {
@@ -339,7 +342,7 @@ impl Encoder {
         // The template holds when the sequence is set up in this generation
         // and the time can be written plainly.
         let ready = !self.full && seq.started && seq.generation == self.generation;
-        if ready && !self.compact {
+        if ready && seq.default_track.is_none() {
             self.packets += 1;
             end_packet(&mut self.out, ts, template);
         } else if ready && ts >= seq.clock {
@@ -353,8 +356,8 @@ impl Encoder {
 
     /// The template of slice ends on `track` in `seq`.
     pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
-        // Events of compact mode need its defaults and clock.
-        let flags = if self.compact {
+        // Events on a track's own sequence need its defaults and clock.
+        let flags = if seq.default_track.is_some() {
             SEQ_NEEDS_INCREMENTAL_STATE
         } else {
             0
@@ -545,5 +548,43 @@ fn put_value(buf: &mut Vec<u8>, value: &Value<'_>, iid_of: &mut impl FnMut(&str)
                 close(buf, e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protos;
+    use prost::Message;
+
+    /// On a track's own sequence, a time before the clock is written
+    /// absolute with the trace clock named, never as a negative delta. (The
+    /// core never sends one, so this is tested here.)
+    #[test]
+    fn time_going_back_on_a_delta_sequence_is_written_absolute() {
+        let mut enc = Encoder::new(true, (usize::MAX, usize::MAX));
+        let mut seq = SeqState::new(2, Some(77));
+        let template = enc.end_template(&seq, None);
+        let ev = Event::new("a");
+        enc.begin(&mut seq, 1_000, None, &ev);
+        enc.end(&mut seq, 1_500, None, &template);
+        enc.begin(&mut seq, 400, None, &ev);
+        enc.end(&mut seq, 1_600, None, &template);
+        let trace = protos::Trace::decode(&enc.out[..]).unwrap();
+        let times: Vec<_> = trace
+            .packet
+            .iter()
+            .map(|p| (p.timestamp, p.timestamp_clock_id))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                (None, None), // the opening packet: defaults and clock
+                (Some(0), None),
+                (Some(500), None),
+                (Some(400), Some(TRACE_CLOCK)),
+                (Some(100), None),
+            ]
+        );
     }
 }

@@ -63,11 +63,15 @@ fn generated_sequences_cover_every_outcome() {
 
     let mut runner = TestRunner::deterministic();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut moved = 0;
     for _ in 0..200 {
         let ops = prop::collection::vec(op(), 1..120)
             .new_tree(&mut runner)
             .unwrap()
             .current();
+        // In compact mode, busy tracks move to sequences of their own.
+        let (compact, _) = run(Writer::with_options(Options::new().compact(true)), &ops);
+        moved += usize::from(compact.sequence_count() > 1);
         let (_, d) = run(Writer::new(), &ops);
         for o in d.outcomes {
             *seen
@@ -96,4 +100,8 @@ fn generated_sequences_cover_every_outcome() {
             "{kind} never happens: {seen:?}"
         );
     }
+    assert!(
+        moved >= 20,
+        "tracks moved to sequences of their own in {moved} of 200"
+    );
 }

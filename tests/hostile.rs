@@ -145,14 +145,18 @@ fn thousands_of_processes_and_threads_keep_distinct_ids() {
                 .thread(process, &format!("thread-{t}"), None, "worker")
                 .unwrap();
             assert!(tids.insert(w.tid(thread).unwrap()));
-            w.complete_span(thread, 10, 20, "s", "", "", 0).unwrap();
+            // Busy enough for a sequence of its own in compact mode.
+            for k in 0..4 {
+                w.complete_span(thread, 10 + k * 10, 20 + k * 10, "s", "", "", 0)
+                    .unwrap();
+            }
         }
     }
     w.finish().unwrap();
     assert_eq!(w.sequence_count(), 1 + 6_000);
     let trace = inspect::decode(w.bytes()).unwrap();
     assert_eq!(trace.problems, vec![]);
-    assert_eq!(trace.slices.len(), 6_000);
+    assert_eq!(trace.slices.len(), 24_000);
     assert!(
         pids.iter().all(|p| !tids.contains(&i64::from(*p))),
         "derived tids avoid pids"
