@@ -6,7 +6,6 @@
 //! ```
 
 #[path = "../benches/workload.rs"]
-#[allow(dead_code)]
 mod workload;
 
 use perfetto_trace_writer::{Options, Result, TraceWriter, Writer};
