@@ -1,11 +1,13 @@
 //! A plain binary for profilers (perf, valgrind --tool=callgrind): replays
 //! the thread-span workload once through the streaming writer into a sink,
-//! or (`small N`) writes N small traces.
+//! or (`async N`) the async workload with N spans, or (`small N`) writes N
+//! small traces.
 //!
 //! ```sh
 //! cargo bench --bench profile_thread_spans --no-run
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000 compact
+//! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* async 200000 compact
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* small 10000
 //! ```
 
@@ -24,16 +26,24 @@ fn main() {
         }
         return;
     }
-    let spans = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let asyncs = args.first().map(String::as_str) == Some("async");
+    let args = &args[usize::from(asyncs)..];
+    let spans = args
+        .first()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let wl = workload::thread_spans(spans, 0x5eed);
-    let compact = std::env::args().nth(2).as_deref() == Some("compact");
+    let compact = args.get(1).map(String::as_str) == Some("compact");
     let options = perfetto_trace_writer::Options::new().compact(compact);
     let mut w =
         perfetto_trace_writer::StreamingPerfettoWriter::with_options(std::io::sink(), options);
-    workload::replay_threads(&mut w, &wl).unwrap();
+    if asyncs {
+        let wl = workload::async_spans(spans, 64, 0x5eed);
+        workload::replay_async(&mut w, &wl).unwrap();
+    } else {
+        let wl = workload::thread_spans(spans, 0x5eed);
+        workload::replay_threads(&mut w, &wl).unwrap();
+    }
     let sink = w.into_inner().unwrap();
     std::hint::black_box(sink);
 }

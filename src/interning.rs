@@ -229,9 +229,10 @@ impl Interner {
 }
 
 /// Whether `text[start..start + b.len()] == b`, for the short strings
-/// interning sees: 8-byte words compared inline (the last one overlapping
-/// the previous) rather than through a call to `memcmp`. The caller has
-/// checked that the range lies in `text`.
+/// interning sees: up to 32 bytes, a fixed set of overlapping 8-byte words
+/// compared without an early exit, so that strings of varying length within
+/// a size class take the same branches (a loop over words mispredicts its
+/// exit whenever the length changes); longer ones through `memcmp`.
 #[inline(always)]
 fn same(text: &str, start: usize, b: &str) -> bool {
     let b = b.as_bytes();
@@ -239,17 +240,17 @@ fn same(text: &str, start: usize, b: &str) -> bool {
     let Some(a) = text.as_bytes().get(start..start + len) else {
         return false;
     };
-    if !(8..=64).contains(&len) {
-        return a == b;
+    let word = |s: &[u8], at: usize| -> u64 {
+        let mut w = [0; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let at = |i: usize| word(a, i) ^ word(b, i);
+    match len {
+        8..=16 => at(0) | at(len - 8) == 0,
+        17..=32 => at(0) | at(8) | at(len - 16) | at(len - 8) == 0,
+        _ => a == b,
     }
-    let mut i = 0;
-    while i + 8 < len {
-        if a[i..i + 8] != b[i..i + 8] {
-            return false;
-        }
-        i += 8;
-    }
-    a[len - 8..] == b[len - 8..]
 }
 
 #[cfg(test)]
