@@ -126,13 +126,26 @@ struct Thread {
     digest: u64,
     /// Open spans, outermost first.
     stack: Vec<Frame>,
+    /// How many frames of the stack are explicit spans (no known end); the
+    /// rest are complete spans whose ends wait.
+    explicit: usize,
     /// The latest timestamp written on the track.
     last_ts: u64,
 }
 
 impl Thread {
+    /// Whether complete spans wait on the stack (if not, nothing is due).
+    #[inline]
+    fn pending(&self) -> bool {
+        self.stack.len() != self.explicit
+    }
+
     /// How many frames at the top of the stack have ended by `ts`.
+    #[inline]
     fn due(&self, ts: u64) -> usize {
+        if !self.pending() {
+            return 0;
+        }
         self.stack
             .iter()
             .rev()
@@ -443,6 +456,7 @@ impl Core {
             tid,
             digest,
             stack: Vec::new(),
+            explicit: 0,
             last_ts: 0,
         });
         self.keys.insert(Key::Uuid(uuid.0), index);
@@ -514,6 +528,9 @@ impl Core {
     /// ended by `ts`.
     fn pop_due(&mut self, t: usize, ts: u64) {
         let thread = &mut self.threads[t];
+        if !thread.pending() {
+            return;
+        }
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
@@ -586,6 +603,7 @@ impl Core {
         }
         let th = &mut self.threads[t];
         let limit = th.stack.last().map_or(u64::MAX, |f| f.limit);
+        th.explicit += usize::from(end.is_none());
         th.stack.push(Frame {
             begin: ts,
             end,
@@ -627,11 +645,11 @@ impl Core {
         let t = self.thread_index(thread)?;
         check_ts(ts)?;
         let th = &self.threads[t];
-        let due = th.due(ts);
-        let live = &th.stack[..th.stack.len() - due];
-        if live.iter().all(|f| f.end.is_some()) {
+        if th.explicit == 0 {
             return Err(Error::NoOpenSpan(th.uuid));
         }
+        let due = th.due(ts);
+        let live = &th.stack[..th.stack.len() - due];
         let Some(top) = live.last() else {
             return Err(Error::NoOpenSpan(th.uuid));
         };
@@ -666,6 +684,7 @@ impl Core {
         self.pop_due(t, ts);
         let th = &mut self.threads[t];
         th.stack.pop();
+        th.explicit -= 1;
         th.last_ts = ts;
         self.enc
             .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
@@ -1019,6 +1038,7 @@ impl Core {
                     break;
                 }
                 th.stack.pop();
+                th.explicit -= 1;
                 th.last_ts = ts;
                 self.enc
                     .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
