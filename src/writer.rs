@@ -29,11 +29,10 @@ impl Writer {
 
     /// A writer with the given options.
     pub fn with_options(options: Options) -> Self {
-        let mut core = Core::new(&options);
-        // Room for a small trace, so that one does not grow the buffer again
-        // and again.
-        core.enc.out.reserve(1024);
-        Writer { core }
+        // The core's buffer starts with room for a small trace.
+        Writer {
+            core: Core::new(&options),
+        }
     }
 
     /// The trace so far: a serialized `perfetto.protos.Trace`.
