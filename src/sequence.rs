@@ -183,8 +183,8 @@ impl std::ops::IndexMut<usize> for Sequences {
 pub(crate) struct Encoder {
     pub(crate) out: Vec<u8>,
     pub(crate) packets: u64,
-    /// Compact mode: per-thread sequences with default tracks, timestamps as
-    /// deltas on an incremental clock.
+    /// Compact mode: busy tracks move to sequences of their own, with default
+    /// tracks and timestamps as deltas on an incremental clock.
     pub(crate) compact: bool,
     pub(crate) strings: Strings,
     /// Argument names first used by the packet being written: (iid, global
