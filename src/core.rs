@@ -251,8 +251,8 @@ pub struct Core {
     base_sequence_id: u32,
     sequence_span: u32,
     pub(crate) enc: Encoder,
-    /// Sequence 0 carries descriptors and async events; in compact mode each
-    /// thread has one more.
+    /// Sequence 0, the writer's own, carries descriptors and every track's
+    /// events until (compact mode) a busy track moves to a sequence of its own.
     seqs: Sequences,
     processes: Vec<Process>,
     threads: Vec<Thread>,
@@ -273,7 +273,8 @@ fn check_ts(ts: u64) -> Result<()> {
 }
 
 /// A hash of what describes a track, to tell a repeated description from a
-/// conflicting one without storing it. Parts are length-prefixed.
+/// conflicting one without storing it. Each part's length goes into the
+/// seed of its hash, so parts cannot run into each other.
 fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     // Each part hashed with a seed made of the digest so far and its length.
     parts.into_iter().fold(0, |h, p| {

@@ -406,7 +406,7 @@ pub trait TraceWriter: sealed::Sink {
     }
 
     /// Packet sequences used so far: one in default mode; in compact mode,
-    /// one more per thread.
+    /// one more per busy track.
     fn sequence_count(&self) -> usize {
         self.core().sequences()
     }
