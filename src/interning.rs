@@ -15,11 +15,14 @@
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Where a stored key lives in the table's text, and its extra key.
+/// Where a stored key lives in the table's text, and its extra key: 16
+/// bytes, four to a cache line. Lengths fit 32 bits because the core
+/// refuses strings over `MAX_STRING_LEN` (16 MiB) before anything is
+/// interned.
 #[derive(Clone, Copy)]
 struct Entry {
     start: usize,
-    len: usize,
+    len: u32,
     extra: u32,
 }
 
@@ -126,7 +129,7 @@ impl Interner {
     #[inline(always)]
     fn is(&self, text: &str, id: u32, s: &str, extra: u32) -> bool {
         match self.entries.get((id as usize).wrapping_sub(1)) {
-            Some(e) => e.extra == extra && e.len == s.len() && same(text, e.start, s),
+            Some(e) => e.extra == extra && e.len as usize == s.len() && same(text, e.start, s),
             None => false,
         }
     }
@@ -189,9 +192,10 @@ impl Interner {
         let start = text.len();
         text.push_str(s);
         self.bytes += s.len();
+        debug_assert!(s.len() <= crate::core::MAX_STRING_LEN);
         self.entries.push(Entry {
             start,
-            len: s.len(),
+            len: s.len() as u32,
             extra,
         });
         let count = self.entries.len();
@@ -200,7 +204,7 @@ impl Interner {
         if count > SCAN_UP_TO {
             if self.index.slots.is_empty() {
                 for (i, e) in self.entries[..count - 1].iter().enumerate() {
-                    let s = &text[e.start..e.start + e.len];
+                    let s = &text[e.start..e.start + e.len as usize];
                     self.index.insert(hash(s, e.extra), i as u32 + 1, i + 1);
                 }
             }
@@ -222,7 +226,7 @@ impl Interner {
     /// The string of an id this table gave ("" for any other).
     pub(crate) fn get<'t>(&self, text: &'t str, id: u64) -> &'t str {
         match self.entries.get((id as usize).wrapping_sub(1)) {
-            Some(e) => text.get(e.start..e.start + e.len).unwrap_or(""),
+            Some(e) => text.get(e.start..e.start + e.len as usize).unwrap_or(""),
             None => "",
         }
     }
