@@ -35,8 +35,9 @@ const HINTS_FROM: usize = 4;
 /// The hint cache has 2^this sets.
 const HINT_SETS_BITS: u32 = 10;
 
-/// The most entries a table holds: ids fit in 31 bits. The encoder starts a
-/// new generation before any table gets there (see `Encoder::event`).
+/// The encoder starts a new generation of the tables once they hold this
+/// many entries together (see `Encoder::check_limits`); one event cannot add
+/// 2^31 more, so ids always fit `u32`.
 pub(crate) const MAX_ENTRIES: usize = (1 << 31) - 1;
 
 /// Open addressing with linear probing, at most half full: slot = (the high
@@ -199,8 +200,8 @@ impl Interner {
             extra,
         });
         let count = self.entries.len();
-        // The encoder starts a new generation long before this overflows.
-        let id = count.min(MAX_ENTRIES) as u32;
+        // Below 2^32: see MAX_ENTRIES.
+        let id = u32::try_from(count).unwrap_or(u32::MAX);
         if count > SCAN_UP_TO {
             if self.index.slots.is_empty() {
                 for (i, e) in self.entries[..count - 1].iter().enumerate() {
