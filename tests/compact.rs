@@ -158,6 +158,31 @@ fn a_busy_thread_gets_a_sequence_that_names_its_track_and_clock() {
     assert!(slices.iter().all(|s| s.dur == Some(1_000) && s.depth == 0));
 }
 
+/// A thread that turns busy inside an open span moves anyway: the span
+/// begins on the writer's sequence and ends on the thread's own, and the
+/// trace processor pairs them by track.
+#[test]
+fn a_thread_moves_with_a_span_open() {
+    let (plain, compact) = both(|w| {
+        let p = w.process("p", Some(1), "p", &[]).unwrap();
+        let t = w.thread(p, "t", Some(2), "t").unwrap();
+        w.span_begin(t, 100, "outer", "c", "", 0).unwrap();
+        for k in 0..6 {
+            let t0 = 200 + k * 100;
+            w.complete_span(t, t0, t0 + 50, "inner", "c", "", 0)
+                .unwrap();
+        }
+        w.span_end(t, 2_000).unwrap();
+        w.finish().unwrap();
+    });
+    assert_same_picture(&plain, &compact);
+    assert_eq!(compact.sequence_count(), 2);
+    let slices = decoded(&compact).slices;
+    let outer = slices.iter().find(|s| s.name == "outer").unwrap();
+    assert_eq!((outer.ts, outer.dur, outer.depth), (100, Some(1_900), 0));
+    assert_eq!(slices.iter().filter(|s| s.depth == 1).count(), 6);
+}
+
 /// A thread with a few spans stays on the writer's sequence: compact mode
 /// costs short-lived threads nothing.
 #[test]
