@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use perfetto_trace_writer::{Options, StreamingPerfettoWriter, TraceWriter, Writer};
-use workload::{async_spans, replay_async, replay_threads, small_trace, thread_spans};
+use workload::{
+    async_spans, complete_spans, replay_async, replay_complete, replay_threads, small_trace,
+    thread_spans,
+};
 
 fn per_event(bytes: usize, events: usize) -> String {
     format!("{:.2} bytes/event", bytes as f64 / events as f64)
@@ -102,6 +105,15 @@ fn seed_crate_bench(c: &mut Criterion) {
         b.iter(|| {
             let mut w = StreamingPerfettoWriter::new(io::sink());
             replay_threads(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    // The same complete spans the baseline is given, thread after thread.
+    let spans = complete_spans(&wl);
+    g.bench_function("complete_spans_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_complete(&mut w, &wl.pools, &spans).unwrap();
             w.into_inner().unwrap()
         })
     });

@@ -225,6 +225,40 @@ pub fn complete_spans(wl: &Workload) -> Vec<CompleteSpan> {
     spans
 }
 
+/// Replays complete spans (from [`complete_spans`]), thread after thread:
+/// the shape of a database export, and the input the micromegas baseline
+/// takes.
+pub fn replay_complete(
+    w: &mut impl TraceWriter,
+    pools: &Pools,
+    spans: &[CompleteSpan],
+) -> Result<()> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    let mut threads = Vec::new();
+    for t in 0..THREADS {
+        threads.push(w.thread(
+            p,
+            &format!("stream-{t}"),
+            Some(i64::from(1001 + t)),
+            &format!("worker-{t}"),
+        )?);
+    }
+    for s in spans {
+        let (file, line) = &pools.locations[s.location as usize];
+        w.complete_span(
+            threads[s.thread as usize],
+            s.begin,
+            s.end,
+            &pools.names[s.name as usize],
+            &pools.categories[s.category as usize],
+            file,
+            *line,
+        )?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
 /// The thread workload split between `parts` writers: part `i` gets the
 /// events of the threads `t` with `t % parts == i`.
 pub fn split_threads(wl: &Workload, parts: u32) -> Vec<Vec<Event>> {

@@ -53,6 +53,27 @@ fn thread_workload_shows_the_same_in_fewer_bytes() {
     assert_eq!(s.into_inner().unwrap(), compact.bytes());
 }
 
+/// The thread workload given as complete spans, thread after thread (the
+/// shape of a database export), shows the same slices as given as begins
+/// and ends in time order, in both modes.
+#[test]
+fn complete_spans_show_what_begins_and_ends_show() {
+    let wl = workload::thread_spans(20_000, 24);
+    let spans = workload::complete_spans(&wl);
+    let (plain, compact) = both(|w| workload::replay_threads(w, &wl).unwrap());
+    let (plain_c, compact_c) = both(|w| workload::replay_complete(w, &wl.pools, &spans).unwrap());
+    let sorted = |w: &Writer| {
+        let mut slices = decoded(w).slices;
+        slices.sort_by(|a, b| (a.track, a.ts, a.depth).cmp(&(b.track, b.ts, b.depth)));
+        slices
+    };
+    let reference = sorted(&plain);
+    assert_eq!(reference.len(), 20_000);
+    assert_eq!(sorted(&compact), reference);
+    assert_eq!(sorted(&plain_c), reference);
+    assert_eq!(sorted(&compact_c), reference);
+}
+
 #[test]
 fn async_workload_shows_the_same() {
     let wl = workload::async_spans(20_000, 64, 22);
