@@ -64,7 +64,7 @@ fn complete_spans_show_what_begins_and_ends_show() {
     let (plain_c, compact_c) = both(|w| workload::replay_complete(w, &wl.pools, &spans).unwrap());
     let sorted = |w: &Writer| {
         let mut slices = decoded(w).slices;
-        slices.sort_by(|a, b| (a.track, a.ts, a.depth).cmp(&(b.track, b.ts, b.depth)));
+        slices.sort_by_key(|s| (s.track, s.ts, s.depth));
         slices
     };
     let reference = sorted(&plain);
