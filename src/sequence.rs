@@ -204,10 +204,10 @@ impl Encoder {
     pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
         Encoder {
             // Room for a small trace whole, so that one never reallocates.
-            // Not 1024: a buffer grown by doubling from a power of two was
-            // measured 25% slower to append to once tens of MB long
-            // (thread_spans/buffered_writer, 116 against 91 ms), an effect of
-            // where the allocator places such blocks, not of this code.
+            // Not 1024: in isolated runs here, a buffer grown by doubling
+            // from a power of two was 25% slower to append to once tens of MB
+            // long (thread_spans/buffered_writer, 116 against 91 ms), an
+            // effect of the allocator, not of this code.
             out: Vec::with_capacity(1000),
             packets: 0,
             compact,
