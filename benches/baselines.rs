@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use perfetto_trace_writer::protos::{
@@ -188,6 +189,133 @@ pub fn prost_per_packet_threads<W: Write>(sink: W, wl: &Workload) -> io::Result<
         }
     }
     Ok(w.into_inner())
+}
+
+/// The thread workload through Google's protozero, as the `perfetto-sdk`
+/// crate exposes it: the Perfetto C API's message writer and heap buffer,
+/// nested messages with length fields reserved as 4-byte redundant varints
+/// and patched when the message ends, as protozero does. One `TracePacket`
+/// per event, the same fields and interning as `prost_per_packet_threads`,
+/// strings looked up without allocating when already interned. The bytes
+/// are read out of the heap buffer once, at the end.
+pub fn protozero_threads(wl: &Workload) -> Vec<u8> {
+    use perfetto_sdk::heap_buffer::HeapBuffer;
+    use perfetto_sdk::pb_msg::{PbMsg, PbMsgWriter};
+
+    fn iid(table: &mut HashMap<String, u64>, s: &str) -> (u64, bool) {
+        match table.get(s) {
+            Some(&iid) => (iid, false),
+            None => {
+                let iid = table.len() as u64 + 1;
+                table.insert(s.to_owned(), iid);
+                (iid, true)
+            }
+        }
+    }
+
+    let writer = PbMsgWriter::new();
+    let heap = HeapBuffer::new(writer.stream_writer());
+    let mut trace = PbMsg::new(&writer).expect("the heap buffer is the writer's output");
+    let descriptor = |trace: &mut PbMsg, uuid: u64, first: bool, body: &dyn Fn(&mut PbMsg)| {
+        trace.append_nested(1, |p| {
+            p.append_type0_field(10, 1); // trusted_packet_sequence_id
+            p.append_nested(60, |d| {
+                d.append_type0_field(1, uuid);
+                body(d);
+            });
+            if first {
+                p.append_type0_field(13, 3); // sequence_flags
+                p.append_type0_field(87, 1); // first_packet_on_sequence
+            }
+        });
+    };
+    descriptor(&mut trace, xxh64(b"bench-process", 0), true, &|d| {
+        d.append_nested(3, |pd| {
+            pd.append_type0_field(1, 1000);
+            pd.append_cstr_field(6, "bench");
+        });
+    });
+    let threads: Vec<u64> = (0..THREADS)
+        .map(|t| xxh64(format!("stream-{t}").as_bytes(), 0))
+        .collect();
+    for (t, &uuid) in threads.iter().enumerate() {
+        let name = format!("worker-{t}");
+        descriptor(&mut trace, uuid, false, &|d| {
+            d.append_nested(4, |td| {
+                td.append_type0_field(1, 1000);
+                td.append_type0_field(2, 1001 + t as u64);
+                td.append_cstr_field(5, &name);
+            });
+        });
+    }
+
+    let (mut names, mut categories) = (HashMap::new(), HashMap::new());
+    let mut locations: HashMap<String, u64> = HashMap::new();
+    let mut location_key = String::new();
+    let pools = &wl.pools;
+    for e in &wl.events {
+        let track = threads[e.track as usize];
+        if !e.begin {
+            trace.append_nested(1, |p| {
+                p.append_type0_field(8, e.ts);
+                p.append_type0_field(10, 1);
+                p.append_nested(11, |te| {
+                    te.append_type0_field(9, 2); // type: SLICE_END
+                    te.append_type0_field(11, track);
+                });
+                p.append_type0_field(13, 2);
+            });
+            continue;
+        }
+        let name = pools.names[e.name as usize].as_str();
+        let category = pools.categories[e.category as usize].as_str();
+        let (file, line) = &pools.locations[e.location as usize];
+        // Source locations keyed by file and line, in one reused buffer.
+        location_key.clear();
+        let _ = write!(location_key, "{file}:{line}");
+        let (name_iid, new_name) = iid(&mut names, name);
+        let (category_iid, new_category) = iid(&mut categories, category);
+        let (location_iid, new_location) = iid(&mut locations, &location_key);
+        trace.append_nested(1, |p| {
+            p.append_type0_field(8, e.ts);
+            p.append_type0_field(10, 1);
+            p.append_nested(11, |te| {
+                te.append_type0_field(3, category_iid);
+                te.append_type0_field(9, 1); // type: SLICE_BEGIN
+                te.append_type0_field(10, name_iid);
+                te.append_type0_field(11, track);
+                te.append_type0_field(34, location_iid);
+            });
+            if new_name || new_category || new_location {
+                p.append_nested(12, |data| {
+                    if new_category {
+                        data.append_nested(1, |c| {
+                            c.append_type0_field(1, category_iid);
+                            c.append_cstr_field(2, category);
+                        });
+                    }
+                    if new_name {
+                        data.append_nested(2, |n| {
+                            n.append_type0_field(1, name_iid);
+                            n.append_cstr_field(2, name);
+                        });
+                    }
+                    if new_location {
+                        data.append_nested(4, |l| {
+                            l.append_type0_field(1, location_iid);
+                            l.append_cstr_field(2, file);
+                            l.append_type0_field(4, u64::from(*line));
+                        });
+                    }
+                });
+            }
+            p.append_type0_field(13, 2);
+        });
+    }
+    trace.finalize();
+    let mut out = vec![0; writer.stream_writer().get_written_size()];
+    heap.copy_into(&mut out);
+    out
 }
 
 /// The thread workload through the published seed crate: its buffered

@@ -40,11 +40,16 @@ fn thread_spans_bench(c: &mut Criterion) {
         per_event(compact.len(), events)
     );
     println!("  prost per packet:    {}", per_event(prost.len(), events));
+    let protozero = baselines::protozero_threads(&wl);
+    println!(
+        "  protozero:           {}",
+        per_event(protozero.len(), events)
+    );
     println!(
         "  naive writer:        {}",
         per_event(baselines::naive_threads_size(&wl), events)
     );
-    drop((w, compact, prost));
+    drop((w, compact, prost, protozero));
 
     let mut g = c.benchmark_group("thread_spans");
     g.throughput(Throughput::Elements(events as u64));
@@ -81,6 +86,11 @@ fn thread_spans_bench(c: &mut Criterion) {
     });
     g.bench_function("baseline_prost_per_packet_into_sink", |b| {
         b.iter(|| baselines::prost_per_packet_threads(io::sink(), &wl).unwrap())
+    });
+    // Google's protozero writes into its heap buffer, read out at the end:
+    // compare with `buffered_writer`.
+    g.bench_function("baseline_protozero_perfetto_sdk", |b| {
+        b.iter(|| baselines::protozero_threads(&wl))
     });
     g.finish();
 }

@@ -154,6 +154,23 @@ fn fewer_bytes_per_event_than_the_designs_it_replaces() {
         .unwrap()
         .len();
     let seed = baselines::micromegas_threads(&wl).len();
+    let protozero = baselines::protozero_threads(&wl);
+    assert!(
+        ours <= protozero.len(),
+        "{ours} bytes against {} for Google's protozero",
+        protozero.len()
+    );
+    // The protozero baseline writes the same trace: the same slices.
+    let theirs = perfetto_trace_writer::inspect::decode(&protozero).unwrap();
+    let mine = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    assert_eq!(theirs.problems, vec![]);
+    assert_eq!(theirs.slices.len(), mine.slices.len());
+    let key = |s: &perfetto_trace_writer::inspect::Slice| (s.ts, s.dur, s.depth, s.name.clone());
+    let mut a: Vec<_> = theirs.slices.iter().map(key).collect();
+    let mut b: Vec<_> = mine.slices.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
     assert!(
         ours <= prost,
         "{ours} bytes against {prost} for one prost packet per event"
