@@ -3,7 +3,7 @@
 //! region.
 #![allow(dead_code)]
 
-use perfetto_trace_writer::{Result, TraceWriter};
+use perfetto_trace_writer::{Result, ThreadTrack, TraceWriter};
 
 /// SplitMix64: a tiny deterministic generator, so workloads are the same on
 /// every machine and run.
@@ -225,6 +225,21 @@ pub fn complete_spans(wl: &Workload) -> Vec<CompleteSpan> {
     spans
 }
 
+/// The thread workload's process and its threads, described.
+fn bench_threads(w: &mut impl TraceWriter) -> Result<Vec<ThreadTrack>> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    (0..THREADS)
+        .map(|t| {
+            w.thread(
+                p,
+                &format!("stream-{t}"),
+                Some(i64::from(1001 + t)),
+                &format!("worker-{t}"),
+            )
+        })
+        .collect()
+}
+
 /// Replays complete spans (from [`complete_spans`]), thread after thread:
 /// the shape of a database export, and the input the micromegas baseline
 /// takes.
@@ -233,16 +248,7 @@ pub fn replay_complete(
     pools: &Pools,
     spans: &[CompleteSpan],
 ) -> Result<()> {
-    let p = w.process("bench-process", Some(1000), "bench", &[])?;
-    let mut threads = Vec::new();
-    for t in 0..THREADS {
-        threads.push(w.thread(
-            p,
-            &format!("stream-{t}"),
-            Some(i64::from(1001 + t)),
-            &format!("worker-{t}"),
-        )?);
-    }
+    let threads = bench_threads(w)?;
     for s in spans {
         let (file, line) = &pools.locations[s.location as usize];
         w.complete_span(
@@ -275,16 +281,7 @@ pub fn split_threads(wl: &Workload, parts: u32) -> Vec<Vec<Event>> {
 
 /// Replays thread events (all of a workload's, or one part of a split).
 pub fn replay_part(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) -> Result<()> {
-    let p = w.process("bench-process", Some(1000), "bench", &[])?;
-    let mut threads = Vec::new();
-    for t in 0..THREADS {
-        threads.push(w.thread(
-            p,
-            &format!("stream-{t}"),
-            Some(i64::from(1001 + t)),
-            &format!("worker-{t}"),
-        )?);
-    }
+    let threads = bench_threads(w)?;
     for e in events {
         let thread = threads[e.track as usize];
         if e.begin {
