@@ -476,15 +476,17 @@ impl Core {
         self.enc.compact && spans as usize >= BUSY_FROM.max(self.enc.strings.len())
     }
 
-    /// In compact mode, a new sequence whose default track is `track`: the
-    /// next id of the writer's span of ids, if one is left.
-    fn own_sequence(&mut self, track: u64) -> Option<usize> {
+    /// In compact mode, a new sequence whose default track is `track` (the
+    /// next id of the writer's span of ids, if one is left), with the
+    /// template of the track's slice ends there.
+    fn own_sequence(&mut self, track: u64) -> Option<(usize, EndTemplate)> {
         let n = self.seqs.len() as u32;
         if !self.enc.compact || n >= self.sequence_span {
             return None;
         }
         let id = self.base_sequence_id.checked_add(n)?;
-        Some(self.seqs.push(SeqState::new(id, Some(track))))
+        let seq = self.seqs.push(SeqState::new(id, Some(track)));
+        Some((seq, self.enc.end_template(&self.seqs[seq], None)))
     }
 
     fn parent_uuid(&self, parent: ParentTrack) -> Result<TrackUuid> {
@@ -549,8 +551,7 @@ impl Core {
     /// processor matches ends to begins by track, whatever the sequence.
     #[cold]
     fn move_thread(&mut self, t: usize) {
-        if let Some(seq) = self.own_sequence(self.threads[t].uuid.0) {
-            let end = self.enc.end_template(&self.seqs[seq], None);
+        if let Some((seq, end)) = self.own_sequence(self.threads[t].uuid.0) {
             let th = &mut self.threads[t];
             (th.seq, th.track, th.end) = (seq, None, end);
         }
@@ -747,8 +748,7 @@ impl Core {
         s.spans = s.spans.saturating_add(1);
         let (spans, seq, uuid) = (s.spans, s.seq, s.uuid);
         if seq == 0 && self.busy(spans) {
-            if let Some(seq) = self.own_sequence(uuid) {
-                let end = self.enc.end_template(&self.seqs[seq], None);
+            if let Some((seq, end)) = self.own_sequence(uuid) {
                 let s = &mut self.lanes[l].slots[slot as usize];
                 (s.seq, s.track, s.end) = (seq, None, end);
             }
