@@ -7,7 +7,9 @@
 //! length is as short as protobuf allows. Fields are written in field-number
 //! order, the canonical order every protobuf library re-encodes to.
 
-use crate::track_options::{CounterOptions, CounterUnit, SiblingMerge, TrackOptions};
+use crate::track_options::{
+    CounterOptions, CounterSample, CounterUnit, SiblingMerge, TrackOptions,
+};
 
 /// Wire types.
 const VARINT: u32 = 0;
@@ -294,11 +296,13 @@ pub(crate) struct EventFields<'a> {
     pub category_iid: u64,
     pub name_iid: u64,
     pub location_iid: u64,
+    /// A counter event's value.
+    pub counter: Option<CounterSample>,
 }
 
 /// Appends a framed packet holding one `TrackEvent` and no interned data.
 ///
-/// Such a packet is at most 77 bytes, its event at most 50, so both lengths
+/// Such a packet is at most 89 bytes, its event at most 62, so both lengths
 /// fit one byte: they are left as placeholders and filled in at the end,
 /// with nothing computed up front. The packet is assembled in a stack buffer
 /// with a cursor the compiler keeps in a register, and indices masked to the
@@ -363,10 +367,22 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     if let Some(track) = ev.track {
         field!(track);
     }
+    if let Some(CounterSample::Int(v)) = ev.counter {
+        byte!(0xf0); // counter_value = 30: key 240 in two bytes
+        byte!(0x01);
+        varint!(v as u64);
+    }
     if ev.location_iid != 0 {
         byte!(0x90); // source_location_iid = 34: key 272 in two bytes
         byte!(0x02);
         varint!(ev.location_iid);
+    }
+    if let Some(CounterSample::Double(v)) = ev.counter {
+        byte!(0xe1); // double_counter_value = 44, fixed64: key 353 in two bytes
+        byte!(0x02);
+        for x in v.to_le_bytes() {
+            byte!(x);
+        }
     }
     b[(event_start - 1) & MASK] = (n - event_start) as u8;
     if header.flags != 0 {
@@ -498,8 +514,14 @@ pub(crate) fn track_event_packet_with(
     if let Some(track) = ev.track {
         track.put(buf);
     }
+    if let Some(CounterSample::Int(v)) = ev.counter {
+        put_int(buf, EVENT_COUNTER_VALUE, v);
+    }
     if ev.location_iid != 0 {
         put_uint(buf, EVENT_SOURCE_LOCATION_IID, ev.location_iid);
+    }
+    if let Some(CounterSample::Double(v)) = ev.counter {
+        put_double(buf, EVENT_DOUBLE_COUNTER_VALUE, v);
     }
     tail(buf);
     close(buf, event);
@@ -752,6 +774,7 @@ mod tests {
                             category_iid: 0,
                             name_iid: 0,
                             location_iid: 0,
+                            counter: None,
                         };
                         track_event_packet(&mut general, header, &ev, &NewInterned::default());
                         assert_eq!(fast, general, "seq {seq}, track {track:?}, ts {ts}");
@@ -780,61 +803,49 @@ mod tests {
             (1, 2, 3, 4),
             (u64::MAX, u64::MAX, 300, 1 << 56),
         ];
+        let values = [
+            None,
+            Some(CounterSample::Int(0)),
+            Some(CounterSample::Int(-1)),
+            Some(CounterSample::Int(i64::MAX)),
+            Some(CounterSample::Double(-0.5)),
+            Some(CounterSample::Double(f64::MAX)),
+        ];
         for (ts, track, iid, loc) in cases {
             let track = Field::uint(field::EVENT_TRACK_UUID, track);
-            for kind in [EventType::SliceBegin, EventType::SliceEnd] {
+            for kind in [
+                EventType::SliceBegin,
+                EventType::SliceEnd,
+                EventType::Counter,
+            ] {
                 for (flags, first) in [(0, false), (2, false), (3, true)] {
-                    let sequence = Field::uint(field::PACKET_SEQUENCE_ID, u64::from(u32::MAX));
-                    let header = PacketHeader {
-                        sequence,
-                        flags,
-                        first_on_sequence: first,
-                    };
-                    let clock_id = if first { 6 } else { 0 };
-                    let track = (kind == EventType::SliceBegin).then_some(&track);
-                    let ev = EventFields {
-                        ts,
-                        clock_id,
-                        kind,
-                        track,
-                        category_iid: iid,
-                        name_iid: iid,
-                        location_iid: loc,
-                    };
-                    let mut fast = vec![9];
-                    small_event_packet(&mut fast, header, &ev);
-                    let mut slow = vec![9];
-                    let p = open(&mut slow, field::TRACE_PACKET);
-                    put_uint(&mut slow, field::PACKET_TIMESTAMP, ts);
-                    header.sequence.put(&mut slow);
-                    let e = open(&mut slow, field::PACKET_TRACK_EVENT);
-                    if iid != 0 {
-                        put_uint(&mut slow, field::EVENT_CATEGORY_IIDS, iid);
+                    for counter in values {
+                        if (kind == EventType::Counter) != counter.is_some() {
+                            continue;
+                        }
+                        let sequence = Field::uint(field::PACKET_SEQUENCE_ID, u64::from(u32::MAX));
+                        let header = PacketHeader {
+                            sequence,
+                            flags,
+                            first_on_sequence: first,
+                        };
+                        let ev = EventFields {
+                            ts,
+                            clock_id: if first { 6 } else { 0 },
+                            kind,
+                            track: (kind != EventType::SliceEnd).then_some(&track),
+                            category_iid: iid,
+                            name_iid: iid,
+                            location_iid: loc,
+                            counter,
+                        };
+                        let mut fast = vec![9];
+                        small_event_packet(&mut fast, header, &ev);
+                        let mut general = vec![9];
+                        let none = NewInterned::default();
+                        track_event_packet_with(&mut general, header, &ev, &none, |_| {}, |_| {});
+                        assert_eq!(fast, general, "{kind:?} {counter:?}");
                     }
-                    put_uint(&mut slow, field::EVENT_TYPE, kind as u64);
-                    if iid != 0 {
-                        put_uint(&mut slow, field::EVENT_NAME_IID, iid);
-                    }
-                    if let Some(track) = track {
-                        track.put(&mut slow);
-                    }
-                    if loc != 0 {
-                        put_uint(&mut slow, field::EVENT_SOURCE_LOCATION_IID, loc);
-                    }
-                    close(&mut slow, e);
-                    if flags != 0 {
-                        put_uint(&mut slow, field::PACKET_SEQUENCE_FLAGS, u64::from(flags));
-                    }
-                    if clock_id != 0 {
-                        put_uint(
-                            &mut slow,
-                            field::PACKET_TIMESTAMP_CLOCK_ID,
-                            u64::from(clock_id),
-                        );
-                    }
-                    packet_end(&mut slow, header);
-                    close(&mut slow, p);
-                    assert_eq!(fast, slow);
                 }
             }
         }

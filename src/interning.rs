@@ -121,6 +121,7 @@ impl Interner {
     }
 
     /// The id of (`s`, `extra`) if the table holds it; never adds it.
+    #[cfg(test)]
     pub(crate) fn find(&self, text: &str, s: &str, extra: u32) -> Option<u64> {
         self.hinted(text, s, extra)
             .or_else(|| self.search(text, s, extra))
@@ -158,7 +159,14 @@ impl Interner {
 
     fn search(&self, text: &str, s: &str, extra: u32) -> Option<u32> {
         if self.index.slots.is_empty() {
-            return (1..=self.entries.len() as u32).find(|&id| self.is(text, id, s, extra));
+            let mut id = 0;
+            while (id as usize) < self.entries.len() {
+                id += 1;
+                if self.is(text, id, s, extra) {
+                    return Some(id);
+                }
+            }
+            return None;
         }
         self.index
             .find(hash(s, extra), |id| self.is(text, id, s, extra))
@@ -234,7 +242,7 @@ impl Interner {
 }
 
 /// Whether `text[start..start + b.len()] == b`, for the short strings
-/// interning sees: up to 32 bytes, a fixed set of overlapping 8-byte words
+/// interning sees: up to 32 bytes, a fixed set of overlapping words
 /// compared without an early exit, so that strings of varying length within
 /// a size class take the same branches (a loop over words mispredicts its
 /// exit whenever the length changes); longer ones through `memcmp`.
@@ -245,17 +253,38 @@ fn same(text: &str, start: usize, b: &str) -> bool {
     let Some(a) = text.as_bytes().get(start..start + len) else {
         return false;
     };
-    let word = |s: &[u8], at: usize| -> u64 {
+    match len {
+        0 => true,
+        1..=3 => (a[0] ^ b[0]) | (a[len / 2] ^ b[len / 2]) | (a[len - 1] ^ b[len - 1]) == 0,
+        4..=7 => diff4(a, b, 0) | diff4(a, b, len - 4) == 0,
+        8..=16 => diff8(a, b, 0) | diff8(a, b, len - 8) == 0,
+        17..=32 => {
+            diff8(a, b, 0) | diff8(a, b, 8) | diff8(a, b, len - 16) | diff8(a, b, len - 8) == 0
+        }
+        _ => a == b,
+    }
+}
+
+/// The bits in which the 4-byte words at `at` of `a` and `b` differ.
+#[inline(always)]
+fn diff4(a: &[u8], b: &[u8], at: usize) -> u32 {
+    let word = |s: &[u8]| {
+        let mut w = [0; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    };
+    word(a) ^ word(b)
+}
+
+/// The bits in which the 8-byte words at `at` of `a` and `b` differ.
+#[inline(always)]
+fn diff8(a: &[u8], b: &[u8], at: usize) -> u64 {
+    let word = |s: &[u8]| {
         let mut w = [0; 8];
         w.copy_from_slice(&s[at..at + 8]);
         u64::from_le_bytes(w)
     };
-    let at = |i: usize| word(a, i) ^ word(b, i);
-    match len {
-        8..=16 => at(0) | at(len - 8) == 0,
-        17..=32 => at(0) | at(8) | at(len - 16) | at(len - 8) == 0,
-        _ => a == b,
-    }
+    word(a) ^ word(b)
 }
 
 #[cfg(test)]

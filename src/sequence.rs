@@ -2,10 +2,10 @@
 //! (interned strings, defaults, its incremental clock), and the encoder that
 //! turns one event into one packet of a sequence.
 //!
-//! Strings are interned once per writer (`Strings`), then given an iid per
-//! sequence the first time that sequence uses them, so a cache of string
-//! addresses serves every sequence and each sequence defines only what it
-//! uses.
+//! Strings are interned once per writer (`Strings`), whose id is their iid
+//! on every sequence; each sequence defines a string the first time it uses
+//! it. So a cache of string addresses serves every sequence, and each
+//! sequence defines only what it uses.
 
 use crate::encoding::{
     close, end_packet, field, open, put_bool, put_double, put_fixed64, put_int, put_str, put_uint,
@@ -42,54 +42,48 @@ impl Strings {
     }
 }
 
-impl LocalIids {
-    fn clear(&mut self) {
-        self.by_global.clear();
-        self.next = 0;
-    }
-}
-
 pub(crate) use crate::track_options::CounterSample as CounterValue;
 
-/// Global ids to this sequence's iids (0: not defined on the sequence yet).
+/// Which of the writer's strings (by global id) one sequence has defined: a
+/// bit each. A string's iid is its global id on every sequence, so a
+/// sequence needs no map of its own, only these bits, which stay in cache
+/// however many sequences there are.
 #[derive(Default)]
-struct LocalIids {
-    by_global: Vec<u32>,
-    next: u32,
+struct Defined {
+    bits: Vec<u64>,
 }
 
-impl LocalIids {
-    /// The sequence's iid for a global id, and whether it is new here.
+impl Defined {
+    fn clear(&mut self) {
+        self.bits.clear();
+    }
+
+    /// The iid of a string (its global id, and whether it is new to the
+    /// writer), and whether it is new to this sequence (so the packet must
+    /// define it).
     #[inline(always)]
     fn get(&mut self, (global, new): (u64, bool), single: bool) -> (u64, bool) {
         if single {
-            // The writer's only sequence: global ids are its iids.
+            // The writer's only sequence: new to the writer is new here.
             return (global, new);
         }
         let g = global as usize - 1;
-        match self.by_global.get(g) {
-            Some(&iid) if iid != 0 => (u64::from(iid), false),
-            _ => self.assign(g),
+        let (word, bit) = (g / 64, 1u64 << (g % 64));
+        match self.bits.get_mut(word) {
+            Some(w) if *w & bit != 0 => (global, false),
+            Some(w) => {
+                *w |= bit;
+                (global, true)
+            }
+            None => self.grow(word, bit, global),
         }
-    }
-
-    /// The sequence's iid for a global id it already defined (0 if none).
-    fn find(&self, global: u64, single: bool) -> u64 {
-        if single {
-            return global;
-        }
-        let g = (global as usize).wrapping_sub(1);
-        self.by_global.get(g).map_or(0, |&iid| u64::from(iid))
     }
 
     #[cold]
-    fn assign(&mut self, g: usize) -> (u64, bool) {
-        if self.by_global.len() <= g {
-            self.by_global.resize(g + 1, 0);
-        }
-        self.next += 1;
-        self.by_global[g] = self.next;
-        (u64::from(self.next), true)
+    fn grow(&mut self, word: usize, bit: u64, global: u64) -> (u64, bool) {
+        self.bits.resize(word + 1, 0);
+        self.bits[word] |= bit;
+        (global, true)
     }
 }
 
@@ -106,12 +100,17 @@ pub(crate) struct SeqState {
     /// The track its events belong to unless they name one (compact mode).
     default_track: Option<u64>,
     /// The value of its incremental clock: the last timestamp written as a
-    /// delta (compact mode).
+    /// delta (compact mode); always 0 on a sequence of absolute times, so
+    /// that `ts - clock` is what either kind writes.
     clock: u64,
-    names: LocalIids,
-    categories: LocalIids,
-    locations: LocalIids,
-    arg_names: LocalIids,
+    /// What of a timestamp the clock keeps: all of it where timestamps are
+    /// deltas, nothing where they are absolute. One code path, no branch on
+    /// the kind of sequence (tracks of both kinds interleave in compact mode).
+    keep: u64,
+    names: Defined,
+    categories: Defined,
+    locations: Defined,
+    arg_names: Defined,
 }
 
 impl SeqState {
@@ -123,10 +122,11 @@ impl SeqState {
             generation: 0,
             default_track,
             clock: 0,
-            names: LocalIids::default(),
-            categories: LocalIids::default(),
-            locations: LocalIids::default(),
-            arg_names: LocalIids::default(),
+            keep: if default_track.is_some() { u64::MAX } else { 0 },
+            names: Defined::default(),
+            categories: Defined::default(),
+            locations: Defined::default(),
+            arg_names: Defined::default(),
         }
     }
 }
@@ -190,6 +190,9 @@ pub(crate) struct Encoder {
     /// Argument names first used by the packet being written: (iid, global
     /// id). Kept between packets so that it does not allocate again.
     new_arg_names: Vec<(u64, u64)>,
+    /// The iid of every argument name of the packet being written, in
+    /// encoding order: each name is looked up once. Kept between packets.
+    arg_iids: Vec<u64>,
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -213,6 +216,7 @@ impl Encoder {
             compact,
             strings: Strings::default(),
             new_arg_names: Vec::new(),
+            arg_iids: Vec::new(),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
@@ -243,8 +247,8 @@ impl Encoder {
         self.full = self.strings.len() >= entries || self.strings.bytes() >= bytes;
     }
 
-    /// Brings a sequence into the current generation: its iids are dropped
-    /// and its next packet clears incremental state.
+    /// Brings a sequence into the current generation: what it defined is
+    /// forgotten and its next packet clears incremental state.
     #[inline]
     fn sync(&self, seq: &mut SeqState) {
         if seq.generation != self.generation {
@@ -305,12 +309,9 @@ impl Encoder {
     /// share and whose time may go back and forth, absolute.
     #[inline(always)]
     fn time(&self, seq: &mut SeqState, ts: u64) -> (u64, u32) {
-        if seq.default_track.is_none() {
-            return (ts, 0);
-        }
         if ts >= seq.clock {
             let delta = ts - seq.clock;
-            seq.clock = ts;
+            seq.clock = ts & seq.keep;
             (delta, 0)
         } else {
             (ts, TRACE_CLOCK)
@@ -346,13 +347,10 @@ impl Encoder {
         // The template holds when the sequence is set up in this generation
         // and the time can be written plainly.
         let ready = !self.full && seq.started && seq.generation == self.generation;
-        if ready && seq.default_track.is_none() {
-            self.packets += 1;
-            end_packet(&mut self.out, ts, template);
-        } else if ready && ts >= seq.clock {
+        if ready && ts >= seq.clock {
             self.packets += 1;
             end_packet(&mut self.out, ts - seq.clock, template);
-            seq.clock = ts;
+            seq.clock = ts & seq.keep;
         } else {
             self.event(seq, ts, EventType::SliceEnd, track, None, None);
         }
@@ -437,17 +435,15 @@ impl Encoder {
             category_iid,
             name_iid,
             location_iid,
+            counter,
         };
         match ev {
-            Some(ev) if ev.has_extras() => self.rich_event(seq, header, &fields, new, ev, counter),
-            _ if counter.is_some() => {
-                self.rich_event(seq, header, &fields, new, &Event::default(), counter)
-            }
+            Some(ev) if ev.has_extras() => self.rich_event(seq, header, &fields, new, ev),
             _ => track_event_packet(&mut self.out, header, &fields, &new),
         }
     }
 
-    /// An event with flows, arguments or a counter value: the general path.
+    /// An event with flows or arguments: the general path.
     #[cold]
     fn rich_event(
         &mut self,
@@ -456,16 +452,17 @@ impl Encoder {
         fields: &EventFields<'_>,
         new: NewInterned<'_>,
         ev: &Event<'_>,
-        counter: Option<CounterValue>,
     ) {
         let single = !self.compact;
         let Encoder {
             out,
             strings,
             new_arg_names,
+            arg_iids,
             ..
         } = self;
         new_arg_names.clear();
+        arg_iids.clear();
         let mut fresh_global = false;
         for_each_name(ev.args, &mut |name| {
             let global = strings.arg_names.intern(&mut strings.text, name, 0);
@@ -474,9 +471,9 @@ impl Encoder {
             if fresh {
                 new_arg_names.push((iid, global.0));
             }
+            arg_iids.push(iid);
         });
-        // Every name is interned now: the rest only reads the tables.
-        let (strings, seq) = (&*strings, &*seq);
+        let strings = &*strings;
         // Allocates only when the packet defines new argument names.
         let defined: Vec<(u64, &str)> = new_arg_names
             .iter()
@@ -486,10 +483,9 @@ impl Encoder {
             arg_names: &defined,
             ..new
         };
-        let mut iid_of = |name: &str| {
-            let global = strings.arg_names.find(&strings.text, name, 0).unwrap_or(0);
-            seq.arg_names.find(global, single)
-        };
+        // The names come back in the order they were interned.
+        let mut iids = arg_iids.iter().copied();
+        let mut next_iid = || iids.next().unwrap_or(0);
         track_event_packet_with(
             out,
             header,
@@ -498,18 +494,11 @@ impl Encoder {
             |buf| {
                 for arg in ev.args {
                     let a = open(buf, field::EVENT_DEBUG_ANNOTATIONS);
-                    put_arg(buf, arg, &mut iid_of);
+                    put_arg(buf, arg, &mut next_iid);
                     close(buf, a);
                 }
             },
             |buf| {
-                match counter {
-                    Some(CounterValue::Int(v)) => put_int(buf, field::EVENT_COUNTER_VALUE, v),
-                    Some(CounterValue::Double(v)) => {
-                        put_double(buf, field::EVENT_DOUBLE_COUNTER_VALUE, v)
-                    }
-                    None => {}
-                }
                 for &id in ev.flows {
                     put_fixed64(buf, field::EVENT_FLOW_IDS, id);
                 }
@@ -525,13 +514,14 @@ impl Encoder {
 }
 
 /// The fields of one `DebugAnnotation` (its name and value), in field-number
-/// order.
-fn put_arg(buf: &mut Vec<u8>, arg: &Arg<'_>, iid_of: &mut impl FnMut(&str) -> u64) {
-    put_uint(buf, field::ARG_NAME_IID, iid_of(arg.name));
-    put_value(buf, &arg.value, iid_of);
+/// order. `next_iid` gives the iids of the names met, in the order of
+/// [`for_each_name`].
+fn put_arg(buf: &mut Vec<u8>, arg: &Arg<'_>, next_iid: &mut impl FnMut() -> u64) {
+    put_uint(buf, field::ARG_NAME_IID, next_iid());
+    put_value(buf, &arg.value, next_iid);
 }
 
-fn put_value(buf: &mut Vec<u8>, value: &Value<'_>, iid_of: &mut impl FnMut(&str) -> u64) {
+fn put_value(buf: &mut Vec<u8>, value: &Value<'_>, next_iid: &mut impl FnMut() -> u64) {
     match *value {
         Value::Bool(v) => put_bool(buf, field::ARG_BOOL, v),
         Value::Uint(v) => put_uint(buf, field::ARG_UINT, v),
@@ -541,14 +531,14 @@ fn put_value(buf: &mut Vec<u8>, value: &Value<'_>, iid_of: &mut impl FnMut(&str)
         Value::Dict(entries) => {
             for entry in entries {
                 let e = open(buf, field::ARG_DICT_ENTRIES);
-                put_arg(buf, entry, iid_of);
+                put_arg(buf, entry, next_iid);
                 close(buf, e);
             }
         }
         Value::Array(values) => {
             for v in values {
                 let e = open(buf, field::ARG_ARRAY_VALUES);
-                put_value(buf, v, iid_of);
+                put_value(buf, v, next_iid);
                 close(buf, e);
             }
         }
