@@ -17,8 +17,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use perfetto_trace_writer::{Options, StreamingPerfettoWriter, TraceWriter, Writer};
 use workload::{
-    async_spans, complete_spans, replay_async, replay_complete, replay_threads, small_trace,
-    thread_spans,
+    async_spans, complete_spans, other_events, replay_arg_spans, replay_async, replay_complete,
+    replay_counters, replay_instants, replay_threads, small_trace, thread_spans, OtherEvents,
 };
 
 fn per_event(bytes: usize, events: usize) -> String {
@@ -282,6 +282,41 @@ fn parallel_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Counter samples, thread instants and spans with arguments: 200,000
+/// events of each kind.
+fn other_events_bench(c: &mut Criterion) {
+    fn replay(kind: &str, w: &mut impl TraceWriter, wl: &OtherEvents) {
+        match kind {
+            "counters" => replay_counters(w, wl),
+            "instants" => replay_instants(w, wl),
+            _ => replay_arg_spans(w, wl),
+        }
+        .unwrap()
+    }
+    let wl = other_events(200_000, 0x07e5);
+    let kinds = [
+        ("counters", wl.counters.len()),
+        ("instants", wl.instants.len()),
+        ("spans_with_args", wl.arg_spans.len() * 2),
+    ];
+    let mut g = c.benchmark_group("other_events");
+    g.sample_size(20);
+    for (kind, events) in kinds {
+        let mut w = Writer::new();
+        replay(kind, &mut w, &wl);
+        println!("other_events/{kind}: {}", per_event(w.len(), events));
+        g.throughput(Throughput::Elements(events as u64));
+        g.bench_function(format!("{kind}_into_sink"), |b| {
+            b.iter(|| {
+                let mut w = StreamingPerfettoWriter::new(io::sink());
+                replay(kind, &mut w, &wl);
+                w.into_inner().unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     parallel_bench,
@@ -289,6 +324,7 @@ criterion_group!(
     seed_crate_bench,
     async_spans_bench,
     small_traces_bench,
-    interning_bench
+    interning_bench,
+    other_events_bench
 );
 criterion_main!(benches);

@@ -301,3 +301,104 @@ pub fn replay_part(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) ->
     w.finish()?;
     Ok(())
 }
+
+/// Events other than thread spans, as observability exports mix them in:
+/// counter samples, thread instants, and spans with typed arguments.
+pub struct OtherEvents {
+    pub pools: Pools,
+    /// (timestamp, counter index of 4, value).
+    pub counters: Vec<(u64, u8, i64)>,
+    /// (timestamp, name, category).
+    pub instants: Vec<(u64, u16, u8)>,
+    /// (begin, end, name, row count, table name).
+    pub arg_spans: Vec<(u64, u64, u16, u64, u16)>,
+}
+
+/// `n` events of each kind, time rising by 100 to 10,000 ns.
+pub fn other_events(n: usize, seed: u64) -> OtherEvents {
+    let mut rng = Rng::new(seed);
+    let mut ts = 1_000_000;
+    let mut step = |rng: &mut Rng| {
+        ts += 100 + rng.below(9_901);
+        ts
+    };
+    let counters = (0..n)
+        .map(|_| {
+            let value = rng.below(1 << 40) as i64 - (1 << 39);
+            (step(&mut rng), rng.below(4) as u8, value)
+        })
+        .collect();
+    let instants = (0..n)
+        .map(|_| (step(&mut rng), rng.below(256) as u16, rng.below(16) as u8))
+        .collect();
+    let arg_spans = (0..n / 2)
+        .map(|_| {
+            let begin = step(&mut rng);
+            let end = step(&mut rng);
+            let rows = rng.below(100_000);
+            (
+                begin,
+                end,
+                rng.below(256) as u16,
+                rows,
+                rng.below(256) as u16,
+            )
+        })
+        .collect();
+    OtherEvents {
+        pools: Pools::new(),
+        counters,
+        instants,
+        arg_spans,
+    }
+}
+
+/// Writes the counter samples of [`other_events`].
+pub fn replay_counters(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    let names = ["memory", "queue_depth", "connections", "cpu"];
+    let options = perfetto_trace_writer::CounterOptions::default();
+    let tracks = names
+        .iter()
+        .map(|n| w.counter_track(p, n, &options))
+        .collect::<Result<Vec<_>>>()?;
+    for &(ts, track, value) in &wl.counters {
+        w.counter(tracks[usize::from(track)], ts, value)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// Writes the instants of [`other_events`] on one thread.
+pub fn replay_instants(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()> {
+    let thread = bench_threads(w)?[0];
+    let pools = &wl.pools;
+    for &(ts, name, category) in &wl.instants {
+        let event = perfetto_trace_writer::Event::new(&pools.names[usize::from(name)])
+            .category(&pools.categories[usize::from(category)]);
+        w.instant(thread, ts, &event)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// Writes the spans with arguments of [`other_events`] on one thread: a
+/// row count and a table name each.
+pub fn replay_arg_spans(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()> {
+    use perfetto_trace_writer::{Arg, Event, Value};
+    let thread = bench_threads(w)?[0];
+    let pools = &wl.pools;
+    for &(begin, end, name, rows, table) in &wl.arg_spans {
+        let args = [
+            Arg::new("rows", Value::Uint(rows)),
+            Arg::new("table", Value::Str(&pools.names[usize::from(table)])),
+        ];
+        let event = Event::new(&pools.names[usize::from(name)])
+            .category("db")
+            .args(&args);
+        w.span_begin_with(thread, begin, &event)?;
+        w.span_end(thread, end)?;
+    }
+    w.finish()?;
+    Ok(())
+}
