@@ -217,6 +217,7 @@ const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     merge: None,
 };
 
+#[derive(Clone, Copy)]
 struct AsyncOpen {
     slot: u32,
     begin: u64,
@@ -708,22 +709,29 @@ impl Core {
         let l = self.lane_index(lane)?;
         meta.check()?;
         check_ts(ts)?;
-        if self.open_async.contains_key(&(lane.index, span_id)) {
-            return Err(Error::AsyncSpanAlreadyOpen {
-                lane: lane.uuid,
-                span_id,
-            });
-        }
         let lane_state = &mut self.lanes[l];
         // The most recently freed slot that ended by `ts`: usually the top.
         let reuse = lane_state
             .free
             .iter()
             .rposition(|&s| lane_state.slots[s as usize].last_end <= ts);
-        let slot = match reuse {
-            Some(i) => lane_state.free.remove(i),
+        let slot = reuse.map_or(lane_state.slots.len() as u32, |i| lane_state.free[i]);
+        // One lookup: an id already open is put back as it was.
+        let key = (lane.index, span_id);
+        let open = AsyncOpen { slot, begin: ts };
+        if let Some(already) = self.open_async.insert(key, open) {
+            self.open_async.insert(key, already);
+            return Err(Error::AsyncSpanAlreadyOpen {
+                lane: lane.uuid,
+                span_id,
+            });
+        }
+        let lane_state = &mut self.lanes[l];
+        match reuse {
+            Some(i) => {
+                lane_state.free.remove(i);
+            }
             None => {
-                let slot = lane_state.slots.len() as u32;
                 let uuid = track_uuid(
                     Domain::AsyncSpanTrack,
                     lane_state.uuid.0,
@@ -741,9 +749,8 @@ impl Core {
                 });
                 self.enc
                     .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
-                slot
             }
-        };
+        }
         let s = &mut self.lanes[l].slots[slot as usize];
         s.spans = s.spans.saturating_add(1);
         let (spans, seq, uuid) = (s.spans, s.seq, s.uuid);
@@ -757,28 +764,28 @@ impl Core {
         let (seq, track) = (s.seq, s.track);
         self.enc
             .begin(&mut self.seqs[seq], ts, track.as_ref(), meta);
-        self.open_async
-            .insert((lane.index, span_id), AsyncOpen { slot, begin: ts });
         Ok(())
     }
 
     pub(crate) fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
         let l = self.lane_index(lane)?;
         check_ts(ts)?;
-        let Some(open) = self.open_async.get(&(lane.index, span_id)) else {
+        // One lookup: a span that cannot end at `ts` is put back as it was.
+        let key = (lane.index, span_id);
+        let Some(open) = self.open_async.remove(&key) else {
             return Err(Error::AsyncSpanNotOpen {
                 lane: lane.uuid,
                 span_id,
             });
         };
         if ts < open.begin {
+            self.open_async.insert(key, open);
             return Err(Error::EndBeforeBegin {
                 begin: open.begin,
                 end: ts,
             });
         }
         let slot = open.slot;
-        self.open_async.remove(&(lane.index, span_id));
         let lane_state = &mut self.lanes[l];
         let s = &mut lane_state.slots[slot as usize];
         s.last_end = ts;

@@ -320,6 +320,8 @@ fn misuse_is_an_error_that_writes_nothing() {
             assert!(!e.to_string().is_empty());
         }
         assert_eq!(w.bytes(), before);
+        // The refused calls left async span 7 open as it was, begun at 100.
+        w.async_span_end(lane, 7, 150).unwrap();
         w.span_end(t, 200).unwrap();
         assert!(matches!(w.span_end(t, 300), Err(Error::NoOpenSpan(_))));
     }
