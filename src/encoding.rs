@@ -731,6 +731,85 @@ pub(crate) fn track_descriptor_packet(
 mod tests {
     use super::*;
 
+    /// Packets that define strings, short and long (lengths of one, two and
+    /// three bytes): prost reads back every string, iid and line, and
+    /// re-encodes the packet to the same bytes (so every length is exact,
+    /// widened where it had to be, and fields are in order).
+    #[test]
+    fn interned_data_is_exact() {
+        use crate::protos;
+        use prost::Message;
+        let long = "x".repeat(20_000);
+        let arg_names = [(3, "rows"), (4, &long[..200])];
+        for len in [0, 1, 100, 127, 128, 300, 20_000] {
+            let s = &long[..len];
+            let cases = [
+                NewInterned {
+                    name: Some((1, s)),
+                    ..Default::default()
+                },
+                NewInterned {
+                    category: Some((300, s)),
+                    name: Some((2, "n")),
+                    location: Some((1 << 20, s, u32::MAX)),
+                    ..Default::default()
+                },
+                NewInterned {
+                    location: Some((5, s, 7)),
+                    arg_names: &arg_names,
+                    ..Default::default()
+                },
+            ];
+            for new in cases {
+                let track = Field::uint(field::EVENT_TRACK_UUID, 99);
+                let header = PacketHeader {
+                    sequence: Field::uint(field::PACKET_SEQUENCE_ID, 1),
+                    flags: 2,
+                    first_on_sequence: false,
+                };
+                let ev = EventFields {
+                    ts: 12_345,
+                    clock_id: 0,
+                    kind: EventType::SliceBegin,
+                    track: Some(&track),
+                    category_iid: new.category.map_or(0, |c| c.0),
+                    name_iid: new.name.map_or(1, |c| c.0),
+                    location_iid: new.location.map_or(0, |c| c.0),
+                    counter: None,
+                };
+                let mut fast = Vec::new();
+                track_event_packet(&mut fast, header, &ev, &new);
+                let trace = protos::Trace::decode(&fast[..]).unwrap();
+                assert_eq!(trace.encode_to_vec(), fast, "len {len}");
+                let data = trace.packet[0].interned_data.clone().unwrap();
+                let names: Vec<_> = data
+                    .event_names
+                    .iter()
+                    .map(|e| (e.iid(), e.name()))
+                    .collect();
+                assert_eq!(names, new.name.into_iter().collect::<Vec<_>>());
+                let cats: Vec<_> = data
+                    .event_categories
+                    .iter()
+                    .map(|e| (e.iid(), e.name()))
+                    .collect();
+                assert_eq!(cats, new.category.into_iter().collect::<Vec<_>>());
+                let locs: Vec<_> = data
+                    .source_locations
+                    .iter()
+                    .map(|l| (l.iid(), l.file_name(), l.line_number()))
+                    .collect();
+                assert_eq!(locs, new.location.into_iter().collect::<Vec<_>>());
+                let args: Vec<_> = data
+                    .debug_annotation_names
+                    .iter()
+                    .map(|e| (e.iid(), e.name()))
+                    .collect();
+                assert_eq!(args, new.arg_names.to_vec());
+            }
+        }
+    }
+
     #[test]
     fn varint_lengths() {
         for (v, n) in [
