@@ -311,8 +311,10 @@ pub(crate) struct EventFields<'a> {
 #[inline]
 fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
     const MASK: usize = 127;
-    const COPY: usize = 96;
-    let mut b = [0u8; 256];
+    let start = buf.len();
+    let Some(b) = window::<{ MASK + 1 + FIELD_CAP }>(buf) else {
+        return;
+    };
     let mut n = 0usize;
     macro_rules! byte {
         ($v:expr) => {{
@@ -401,12 +403,19 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     }
     debug_assert!(n - 2 < 0x80 && n - event_start < 0x80 && header.flags < 0x80);
     b[1] = (n - 2) as u8;
-    // A copy of fixed size (a few vector moves) then a cut, rather than a
-    // `memcpy` of the exact length: packet lengths vary from event to event,
-    // and `memcpy`'s dispatch on the length mispredicts.
-    let start = buf.len();
-    buf.extend_from_slice(&b[..COPY]);
     buf.truncate(start + (n & MASK));
+}
+
+/// A window of `N` bytes appended to `buf`, to be written with indices the
+/// compiler sees are in bounds, then cut to what was written. Writing in
+/// place saves assembling a packet on the stack and copying it; the bytes
+/// are zeroed first (a few vector stores) because safe code cannot leave
+/// them uninitialised. `None` never happens: the slice is `N` bytes long.
+#[inline(always)]
+fn window<const N: usize>(buf: &mut Vec<u8>) -> Option<&mut [u8; N]> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; N]);
+    buf.get_mut(start..)?.try_into().ok()
 }
 
 /// Everything of a slice-end packet after its timestamp, encoded once per
@@ -452,7 +461,10 @@ impl EndTemplate {
 /// [`track_event_packet`] writes for it.
 #[inline]
 pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
-    let mut b = [0u8; 64];
+    let start = buf.len();
+    let Some(b) = window::<{ 16 + TEMPLATE_CAP }>(buf) else {
+        return;
+    };
     b[0] = 0x0a; // Trace.packet
     b[2] = 0x40; // timestamp = 8
                  // Every byte of the timestamp written, the excess cut off (as in
@@ -466,8 +478,6 @@ pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
     n += usize::from(template.len);
     b[1] = (n - 2) as u8;
-    let start = buf.len();
-    buf.extend_from_slice(&b);
     buf.truncate(start + n);
 }
 
