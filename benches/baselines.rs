@@ -380,3 +380,110 @@ pub fn naive_threads_size(wl: &Workload) -> usize {
     }
     Trace { packet: packets }.encoded_len()
 }
+
+// The categories of the thread workload (`Pools::categories`), as the
+// Perfetto SDK wants them: declared up front.
+perfetto_sdk::track_event_categories! {
+    pub mod sdk_categories {
+        ("service::component_0", "", []), ("service::component_1", "", []),
+        ("service::component_2", "", []), ("service::component_3", "", []),
+        ("service::component_4", "", []), ("service::component_5", "", []),
+        ("service::component_6", "", []), ("service::component_7", "", []),
+        ("service::component_8", "", []), ("service::component_9", "", []),
+        ("service::component_10", "", []), ("service::component_11", "", []),
+        ("service::component_12", "", []), ("service::component_13", "", []),
+        ("service::component_14", "", []), ("service::component_15", "", []),
+    }
+}
+
+/// A `TraceConfig` with one buffer of `size_kb` and the `track_event` data
+/// source, every category enabled, encoded by hand (the field numbers of
+/// Perfetto's `trace_config.proto` and `data_source_config.proto`).
+fn sdk_trace_config(size_kb: u64) -> Vec<u8> {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    let nested = |field: u32, body: &[u8]| {
+        let mut out = Vec::new();
+        encode_key(field, WireType::LengthDelimited, &mut out);
+        encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    };
+    let mut buffer = Vec::new();
+    encode_key(1, WireType::Varint, &mut buffer); // BufferConfig.size_kb
+    encode_varint(size_kb, &mut buffer);
+    let track_event_config = nested(2, b"*"); // enabled_categories
+    let data_source = [nested(1, b"track_event"), nested(113, &track_event_config)].concat();
+    // TraceConfig.buffers = 1, .data_sources = 2 { config = 1 }.
+    [nested(1, &buffer), nested(2, &nested(1, &data_source))].concat()
+}
+
+/// The thread workload through Perfetto's own SDK (its C API, through the
+/// `perfetto-sdk` crate), recorded by an in-process tracing session: what
+/// the SDK writes for the same slices, with its own sequences per thread,
+/// defaults, interning and incremental timestamps. Each workload thread's
+/// events are emitted on an OS thread of their own, one thread after the
+/// other, with the workload's timestamps (boot clock). Without source
+/// locations, which the SDK's C API cannot intern; compare with this
+/// crate's writers given no source locations either.
+pub fn perfetto_sdk_threads(wl: &Workload) -> Vec<u8> {
+    use perfetto_sdk::producer::{Backends, Producer, ProducerInitArgsBuilder};
+    use perfetto_sdk::tracing_session::TracingSession;
+    use perfetto_sdk::track_event::{
+        EventContext, TrackEvent, TrackEventTimestamp, TrackEventType,
+    };
+    use std::ffi::CString;
+    use std::sync::{Arc, Mutex, Once};
+
+    // The SDK's state is process-wide and set up once.
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        Producer::init(
+            ProducerInitArgsBuilder::new()
+                .backends(Backends::IN_PROCESS)
+                .build(),
+        );
+        TrackEvent::init();
+        sdk_categories::register().expect("categories registered once");
+    });
+    for (i, c) in wl.pools.categories.iter().enumerate() {
+        assert_eq!(c, &format!("service::component_{i}"), "declared categories");
+    }
+    let names: Vec<CString> = wl
+        .pools
+        .names
+        .iter()
+        .map(|n| CString::new(n.as_str()).expect("no NUL in names"))
+        .collect();
+    let mut session = TracingSession::in_process().expect("an in-process session");
+    let size_kb = (wl.events.len() as u64 * 64).div_ceil(1024) + 1024;
+    session.setup(&sdk_trace_config(size_kb));
+    session.start_blocking();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let names = &names;
+            s.spawn(move || {
+                for e in wl.events.iter().filter(|e| e.track == t) {
+                    let mut ctx = EventContext::default();
+                    let ts = std::time::Duration::from_nanos(e.ts);
+                    ctx.set_timestamp(TrackEventTimestamp::Boot(ts));
+                    let (category, kind) = if e.begin {
+                        let name = names[e.name as usize].as_ptr();
+                        (e.category as usize, TrackEventType::SliceBegin(name))
+                    } else {
+                        (0, TrackEventType::SliceEnd)
+                    };
+                    sdk_categories::emit(category, kind, &mut ctx);
+                }
+            })
+            .join()
+            .expect("an SDK thread");
+        }
+    });
+    session.flush_blocking(std::time::Duration::from_secs(10));
+    session.stop_blocking();
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&trace);
+    session.read_trace_blocking(move |data, _| sink.lock().unwrap().extend_from_slice(data));
+    let trace = trace.lock().unwrap();
+    trace.clone()
+}

@@ -281,18 +281,35 @@ pub fn split_threads(wl: &Workload, parts: u32) -> Vec<Vec<Event>> {
 
 /// Replays thread events (all of a workload's, or one part of a split).
 pub fn replay_part(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) -> Result<()> {
+    replay_events(w, pools, events, true)
+}
+
+/// Replays a thread workload with no source locations.
+pub fn replay_threads_without_locations(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
+    replay_events(w, &wl.pools, &wl.events, false)
+}
+
+fn replay_events(
+    w: &mut impl TraceWriter,
+    pools: &Pools,
+    events: &[Event],
+    locations: bool,
+) -> Result<()> {
     let threads = bench_threads(w)?;
     for e in events {
         let thread = threads[e.track as usize];
         if e.begin {
-            let (file, line) = &pools.locations[e.location as usize];
+            let (file, line) = match &pools.locations[e.location as usize] {
+                (file, line) if locations => (file.as_str(), *line),
+                _ => ("", 0),
+            };
             w.span_begin(
                 thread,
                 e.ts,
                 &pools.names[e.name as usize],
                 &pools.categories[e.category as usize],
                 file,
-                *line,
+                line,
             )?;
         } else {
             w.span_end(thread, e.ts)?;

@@ -1,10 +1,13 @@
 //! Prints the bytes default and compact mode write for a few shapes of
-//! trace: the table in the README's "Compact mode" section.
+//! trace: the table in the README's "Compact mode" section; then both
+//! against Perfetto's own SDK on the thread workload.
 //!
 //! ```sh
 //! cargo run --release --example compact_sizes
 //! ```
 
+#[path = "../benches/baselines.rs"]
+mod baselines;
 #[path = "../benches/workload.rs"]
 mod workload;
 
@@ -63,6 +66,22 @@ fn main() -> Result<()> {
             "| {name} | {plain:.2} {unit} | {compact:.2} {unit} ({:.2}) |",
             compact / plain
         );
+    }
+
+    // The same thread spans, without source locations (the SDK's C API
+    // cannot intern them), through Perfetto's SDK and both modes.
+    let events = threads.events.len() as f64;
+    let sdk = baselines::perfetto_sdk_threads(&threads).len() as f64 / events;
+    println!();
+    println!("| 1M thread spans, no source locations | bytes/event | against the SDK |");
+    println!("| --- | --- | --- |");
+    println!("| Perfetto SDK (C API, in-process session) | {sdk:.2} | 1.00 |");
+    for compact in [false, true] {
+        let mut w = Writer::with_options(Options::new().compact(compact));
+        workload::replay_threads_without_locations(&mut w, &threads)?;
+        let ours = w.len() as f64 / events;
+        let mode = if compact { "compact" } else { "default" };
+        println!("| this crate, {mode} | {ours:.2} | {:.2} |", ours / sdk);
     }
     Ok(())
 }
