@@ -281,27 +281,31 @@ pub fn split_threads(wl: &Workload, parts: u32) -> Vec<Vec<Event>> {
 
 /// Replays thread events (all of a workload's, or one part of a split).
 pub fn replay_part(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) -> Result<()> {
-    replay_events(w, pools, events, true)
+    replay_events::<true>(w, pools, events)
 }
 
 /// Replays a thread workload with no source locations.
 pub fn replay_threads_without_locations(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
-    replay_events(w, &wl.pools, &wl.events, false)
+    replay_events::<false>(w, &wl.pools, &wl.events)
 }
 
-fn replay_events(
+/// Replays thread events, with source locations or without (a constant, so
+/// the timed loop does not test it).
+fn replay_events<const LOCATIONS: bool>(
     w: &mut impl TraceWriter,
     pools: &Pools,
     events: &[Event],
-    locations: bool,
 ) -> Result<()> {
     let threads = bench_threads(w)?;
     for e in events {
         let thread = threads[e.track as usize];
         if e.begin {
-            let (file, line) = match &pools.locations[e.location as usize] {
-                (file, line) if locations => (file.as_str(), *line),
-                _ => ("", 0),
+            let (file, line) = match LOCATIONS {
+                true => {
+                    let (file, line) = &pools.locations[e.location as usize];
+                    (file.as_str(), *line)
+                }
+                false => ("", 0),
             };
             w.span_begin(
                 thread,
