@@ -304,10 +304,10 @@ pub(crate) struct EventFields<'a> {
 ///
 /// Such a packet is at most 89 bytes, its event at most 62, so both lengths
 /// fit one byte: they are left as placeholders and filled in at the end,
-/// with nothing computed up front. The packet is assembled in a stack buffer
-/// with a cursor the compiler keeps in a register, and indices masked to the
-/// buffer, which it sees are in bounds: no checks, no panics, and one copy
-/// into `buf` at the end.
+/// with nothing computed up front. The packet is written in place, in a
+/// window at the end of `buf` (see [`window`]), with a cursor the compiler
+/// keeps in a register and indices masked to the window, which it sees are
+/// in bounds: no checks, no panics, no copy.
 #[inline]
 fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
     const MASK: usize = 127;
