@@ -256,32 +256,23 @@ fn same(text: &str, start: usize, b: &str) -> bool {
     match len {
         0 => true,
         1..=3 => (a[0] ^ b[0]) | (a[len / 2] ^ b[len / 2]) | (a[len - 1] ^ b[len - 1]) == 0,
-        4..=7 => diff4(a, b, 0) | diff4(a, b, len - 4) == 0,
-        8..=16 => diff8(a, b, 0) | diff8(a, b, len - 8) == 0,
+        4..=7 => diff::<4>(a, b, 0) | diff::<4>(a, b, len - 4) == 0,
+        8..=16 => diff::<8>(a, b, 0) | diff::<8>(a, b, len - 8) == 0,
         17..=32 => {
-            diff8(a, b, 0) | diff8(a, b, 8) | diff8(a, b, len - 16) | diff8(a, b, len - 8) == 0
+            let d = |at| diff::<8>(a, b, at);
+            d(0) | d(8) | d(len - 16) | d(len - 8) == 0
         }
         _ => a == b,
     }
 }
 
-/// The bits in which the 4-byte words at `at` of `a` and `b` differ.
+/// The bits in which the `N`-byte words (`N` ≤ 8) at `at` of `a` and `b`
+/// differ.
 #[inline(always)]
-fn diff4(a: &[u8], b: &[u8], at: usize) -> u32 {
-    let word = |s: &[u8]| {
-        let mut w = [0; 4];
-        w.copy_from_slice(&s[at..at + 4]);
-        u32::from_le_bytes(w)
-    };
-    word(a) ^ word(b)
-}
-
-/// The bits in which the 8-byte words at `at` of `a` and `b` differ.
-#[inline(always)]
-fn diff8(a: &[u8], b: &[u8], at: usize) -> u64 {
+fn diff<const N: usize>(a: &[u8], b: &[u8], at: usize) -> u64 {
     let word = |s: &[u8]| {
         let mut w = [0; 8];
-        w.copy_from_slice(&s[at..at + 8]);
+        w[..N].copy_from_slice(&s[at..at + N]);
         u64::from_le_bytes(w)
     };
     word(a) ^ word(b)
