@@ -58,32 +58,32 @@ impl Defined {
         self.bits.clear();
     }
 
-    /// The iid of a string (its global id, and whether it is new to the
-    /// writer), and whether it is new to this sequence (so the packet must
-    /// define it).
+    /// Whether a string (its global id, and whether it is new to the
+    /// writer) is new to this sequence, so the packet must define it; it is
+    /// marked defined.
     #[inline(always)]
-    fn get(&mut self, (global, new): (u64, bool), single: bool) -> (u64, bool) {
+    fn first_use(&mut self, (global, new): (u64, bool), single: bool) -> bool {
         if single {
             // The writer's only sequence: new to the writer is new here.
-            return (global, new);
+            return new;
         }
         let g = global as usize - 1;
         let (word, bit) = (g / 64, 1u64 << (g % 64));
         match self.bits.get_mut(word) {
-            Some(w) if *w & bit != 0 => (global, false),
+            Some(w) if *w & bit != 0 => false,
             Some(w) => {
                 *w |= bit;
-                (global, true)
+                true
             }
-            None => self.grow(word, bit, global),
+            None => self.grow(word, bit),
         }
     }
 
     #[cold]
-    fn grow(&mut self, word: usize, bit: u64, global: u64) -> (u64, bool) {
+    fn grow(&mut self, word: usize, bit: u64) -> bool {
         self.bits.resize(word + 1, 0);
         self.bits[word] |= bit;
-        (global, true)
+        true
     }
 }
 
@@ -132,7 +132,7 @@ impl SeqState {
 }
 
 /// The writer's sequences: its own (index 0) held inline, since every
-/// writer has it, and one per thread in compact mode.
+/// writer has it, and in compact mode one per busy track.
 pub(crate) struct Sequences {
     first: SeqState,
     rest: Vec<SeqState>,
@@ -187,9 +187,9 @@ pub(crate) struct Encoder {
     /// tracks and timestamps as deltas on an incremental clock.
     pub(crate) compact: bool,
     pub(crate) strings: Strings,
-    /// Argument names first used by the packet being written: (iid, global
-    /// id). Kept between packets so that it does not allocate again.
-    new_arg_names: Vec<(u64, u64)>,
+    /// The iids of the argument names first used by the packet being
+    /// written. Kept between packets so that it does not allocate again.
+    new_arg_names: Vec<u64>,
     /// The iid of every argument name of the packet being written, in
     /// encoding order: each name is looked up once. Kept between packets.
     arg_iids: Vec<u64>,
@@ -386,25 +386,22 @@ impl Encoder {
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
         if let Some(ev) = ev {
-            let (iid, fresh) = seq.names.get(
-                self.strings
-                    .names
-                    .intern(&mut self.strings.text, ev.name, 0),
-                single,
-            );
-            name_iid = iid;
-            if fresh {
-                new.name = Some((iid, ev.name));
+            let global = self
+                .strings
+                .names
+                .intern(&mut self.strings.text, ev.name, 0);
+            name_iid = global.0;
+            if seq.names.first_use(global, single) {
+                new.name = Some((name_iid, ev.name));
             }
             if !ev.category.is_empty() {
                 let global = self
                     .strings
                     .categories
                     .intern(&mut self.strings.text, ev.category, 0);
-                let (iid, fresh) = seq.categories.get(global, single);
-                category_iid = iid;
-                if fresh {
-                    new.category = Some((iid, ev.category));
+                category_iid = global.0;
+                if seq.categories.first_use(global, single) {
+                    new.category = Some((category_iid, ev.category));
                 }
             }
             if !ev.file.is_empty() {
@@ -412,10 +409,9 @@ impl Encoder {
                     self.strings
                         .locations
                         .intern(&mut self.strings.text, ev.file, ev.line);
-                let (iid, fresh) = seq.locations.get(global, single);
-                location_iid = iid;
-                if fresh {
-                    new.location = Some((iid, ev.file, ev.line));
+                location_iid = global.0;
+                if seq.locations.first_use(global, single) {
+                    new.location = Some((location_iid, ev.file, ev.line));
                 }
             }
             if !new.is_empty() {
@@ -467,17 +463,16 @@ impl Encoder {
         for_each_name(ev.args, &mut |name| {
             let global = strings.arg_names.intern(&mut strings.text, name, 0);
             fresh_global |= global.1;
-            let (iid, fresh) = seq.arg_names.get(global, single);
-            if fresh {
-                new_arg_names.push((iid, global.0));
+            if seq.arg_names.first_use(global, single) {
+                new_arg_names.push(global.0);
             }
-            arg_iids.push(iid);
+            arg_iids.push(global.0);
         });
         let strings = &*strings;
         // Allocates only when the packet defines new argument names.
         let defined: Vec<(u64, &str)> = new_arg_names
             .iter()
-            .map(|&(iid, g)| (iid, strings.arg_names.get(&strings.text, g)))
+            .map(|&iid| (iid, strings.arg_names.get(&strings.text, iid)))
             .collect();
         let new = NewInterned {
             arg_names: &defined,
