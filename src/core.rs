@@ -685,13 +685,20 @@ impl Core {
             });
         }
         self.pop_due(t, ts);
+        self.end_top(t, ts);
+        Ok(())
+    }
+
+    /// Ends the span on top of a thread's stack, an explicit one, at `ts`.
+    /// Inlined: left a call, it cost every end a few instructions.
+    #[inline(always)]
+    fn end_top(&mut self, t: usize, ts: u64) {
         let th = &mut self.threads[t];
         th.stack.pop();
         th.explicit -= 1;
         th.last_ts = ts;
         self.enc
             .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
-        Ok(())
     }
 
     fn lane_index(&self, lane: AsyncLane) -> Result<usize> {
@@ -785,14 +792,20 @@ impl Core {
                 end: ts,
             });
         }
-        let slot = open.slot;
-        let lane_state = &mut self.lanes[l];
-        let s = &mut lane_state.slots[slot as usize];
+        self.end_slot(l, open.slot, ts);
+        Ok(())
+    }
+
+    /// Ends the span in flight on a lane's slot at `ts`, and frees the slot.
+    /// Inlined: left a call, it cost every async end ten instructions.
+    #[inline(always)]
+    fn end_slot(&mut self, l: usize, slot: u32, ts: u64) {
+        let lane = &mut self.lanes[l];
+        let s = &mut lane.slots[slot as usize];
         s.last_end = ts;
         let (seq, track, end) = (s.seq, s.track, s.end);
-        lane_state.free.push(slot);
+        lane.free.push(slot);
         self.enc.end(&mut self.seqs[seq], ts, track.as_ref(), &end);
-        Ok(())
     }
 
     /// Describes a named or counter track, or finds it described alike.
@@ -1041,15 +1054,10 @@ impl Core {
         for t in 0..self.threads.len() {
             loop {
                 self.pop_due(t, ts);
-                let th = &mut self.threads[t];
-                if th.stack.last().is_none_or(|f| f.end.is_some()) {
+                if self.threads[t].stack.last().is_none_or(|f| f.end.is_some()) {
                     break;
                 }
-                th.stack.pop();
-                th.explicit -= 1;
-                th.last_ts = ts;
-                self.enc
-                    .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
+                self.end_top(t, ts);
                 closed += 1;
             }
             self.pop_due(t, u64::MAX);
@@ -1057,12 +1065,7 @@ impl Core {
         let mut asyncs: Vec<_> = self.open_async.drain().collect();
         asyncs.sort_by_key(|&((lane, id), ref o)| (o.begin, lane, id));
         for ((l, _), o) in asyncs {
-            let lane = &mut self.lanes[l as usize];
-            let s = &mut lane.slots[o.slot as usize];
-            s.last_end = ts;
-            let (seq, track, end) = (s.seq, s.track, s.end);
-            lane.free.push(o.slot);
-            self.enc.end(&mut self.seqs[seq], ts, track.as_ref(), &end);
+            self.end_slot(l as usize, o.slot, ts);
             closed += 1;
         }
         Ok(closed)
