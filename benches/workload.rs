@@ -383,9 +383,7 @@ pub fn replay_counters(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()>
         .iter()
         .map(|n| w.counter_track(p, n, &options))
         .collect::<Result<Vec<_>>>()?;
-    for &(ts, track, value) in &wl.counters {
-        w.counter(tracks[usize::from(track)], ts, value)?;
-    }
+    write_counters(w, wl, &tracks, 0)?;
     w.finish()?;
     Ok(())
 }
@@ -393,21 +391,57 @@ pub fn replay_counters(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()>
 /// Writes the instants of [`other_events`] on one thread.
 pub fn replay_instants(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()> {
     let thread = bench_threads(w)?[0];
-    let pools = &wl.pools;
-    for &(ts, name, category) in &wl.instants {
-        let event = perfetto_trace_writer::Event::new(&pools.names[usize::from(name)])
-            .category(&pools.categories[usize::from(category)]);
-        w.instant(thread, ts, &event)?;
-    }
+    write_instants(w, wl, thread, 0)?;
     w.finish()?;
     Ok(())
 }
 
-/// Writes the spans with arguments of [`other_events`] on one thread: a
-/// row count and a table name each.
+/// Writes the spans with arguments of [`other_events`] on one thread.
 pub fn replay_arg_spans(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()> {
-    use perfetto_trace_writer::{Arg, Event, Value};
     let thread = bench_threads(w)?[0];
+    write_arg_spans(w, wl, thread, 0)?;
+    w.finish()?;
+    Ok(())
+}
+
+/// The counter samples of [`other_events`] on `tracks` (4), `offset` later.
+pub fn write_counters(
+    w: &mut impl TraceWriter,
+    wl: &OtherEvents,
+    tracks: &[perfetto_trace_writer::CounterTrack],
+    offset: u64,
+) -> Result<()> {
+    for &(ts, track, value) in &wl.counters {
+        w.counter(tracks[usize::from(track)], ts + offset, value)?;
+    }
+    Ok(())
+}
+
+/// The instants of [`other_events`] on `thread`, `offset` later.
+pub fn write_instants(
+    w: &mut impl TraceWriter,
+    wl: &OtherEvents,
+    thread: ThreadTrack,
+    offset: u64,
+) -> Result<()> {
+    let pools = &wl.pools;
+    for &(ts, name, category) in &wl.instants {
+        let event = perfetto_trace_writer::Event::new(&pools.names[usize::from(name)])
+            .category(&pools.categories[usize::from(category)]);
+        w.instant(thread, ts + offset, &event)?;
+    }
+    Ok(())
+}
+
+/// The spans with arguments of [`other_events`] on `thread`, `offset`
+/// later: a row count and a table name each.
+pub fn write_arg_spans(
+    w: &mut impl TraceWriter,
+    wl: &OtherEvents,
+    thread: ThreadTrack,
+    offset: u64,
+) -> Result<()> {
+    use perfetto_trace_writer::{Arg, Event, Value};
     let pools = &wl.pools;
     for &(begin, end, name, rows, table) in &wl.arg_spans {
         let args = [
@@ -417,9 +451,8 @@ pub fn replay_arg_spans(w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()
         let event = Event::new(&pools.names[usize::from(name)])
             .category("db")
             .args(&args);
-        w.span_begin_with(thread, begin, &event)?;
-        w.span_end(thread, end)?;
+        w.span_begin_with(thread, begin + offset, &event)?;
+        w.span_end(thread, end + offset)?;
     }
-    w.finish()?;
     Ok(())
 }

@@ -125,9 +125,8 @@ fn no_allocation_per_event_once_names_are_interned() {
 /// arguments (a number and a string).
 #[test]
 fn no_allocation_per_counter_instant_or_argument_event() {
-    use perfetto_trace_writer::{Arg, CounterOptions, Event, Value};
+    use perfetto_trace_writer::CounterOptions;
     let wl = workload::other_events(20_000, 9);
-    let (names, categories) = (&wl.pools.names, &wl.pools.categories);
     let mut w = StreamingPerfettoWriter::new(io::sink());
     let p = w.process("p", Some(1), "p", &[]).unwrap();
     let t = w.thread(p, "t", Some(2), "t").unwrap();
@@ -135,23 +134,9 @@ fn no_allocation_per_counter_instant_or_argument_event() {
         .counter_track(p, "queue", &CounterOptions::default())
         .unwrap();
     let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
-        for &(ts, _, value) in &wl.counters {
-            w.counter(counter, ts + offset, value).unwrap();
-        }
-        for &(ts, name, category) in &wl.instants {
-            let event =
-                Event::new(&names[usize::from(name)]).category(&categories[usize::from(category)]);
-            w.instant(t, ts + offset, &event).unwrap();
-        }
-        for &(begin, end, name, rows, table) in &wl.arg_spans {
-            let args = [
-                Arg::new("rows", Value::Uint(rows)),
-                Arg::new("table", Value::Str(&names[usize::from(table)])),
-            ];
-            let event = Event::new(&names[usize::from(name)]).args(&args);
-            w.span_begin_with(t, begin + offset, &event).unwrap();
-            w.span_end(t, end + offset).unwrap();
-        }
+        workload::write_counters(w, &wl, &[counter; 4], offset).unwrap();
+        workload::write_instants(w, &wl, t, offset).unwrap();
+        workload::write_arg_spans(w, &wl, t, offset).unwrap();
     };
     replay(&mut w, 0);
     let before = allocations();
