@@ -502,9 +502,13 @@ pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
         b[3..6].copy_from_slice(&bytes);
         3 + len
     } else {
-        // Every byte written, the excess cut off (as in `small_event_packet`).
+        // Every byte a value of its size may need is written, the excess
+        // cut off (as in `small_event_packet`).
+        let width = if ts < 1 << 35 { 5 } else { 10 };
         for i in 0..10 {
-            b[3 + i] = (ts >> (7 * i)) as u8 | 0x80;
+            if i < width {
+                b[3 + i] = (ts >> (7 * i)) as u8 | 0x80;
+            }
         }
         let n = 3 + varint_len(ts);
         b[(n - 1) & 15] &= 0x7f;
