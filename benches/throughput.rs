@@ -254,6 +254,32 @@ fn interning_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The thread workload over 4,096 event names: more strings than the first
+/// size of the interning caches, as a service with many kinds of span has.
+fn large_pool_bench(c: &mut Criterion) {
+    let wl = workload::thread_spans_many_names(200_000, 4096, 0x9001);
+    let events = wl.events.len();
+    let mut w = Writer::new();
+    replay_threads(&mut w, &wl).unwrap();
+    println!("large_pool: {events} events, 4,096 names");
+    println!("  this crate:       {}", per_event(w.len(), events));
+    drop(w);
+    let mut g = c.benchmark_group("large_pool");
+    g.throughput(Throughput::Elements(events as u64));
+    g.sample_size(20);
+    g.bench_function("streaming_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_threads(&mut w, &wl).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("baseline_prost_per_packet_into_sink", |b| {
+        b.iter(|| baselines::prost_per_packet_threads(io::sink(), &wl).unwrap())
+    });
+    g.finish();
+}
+
 /// The thread workload split across 1 and 2 writers, each on a thread of
 /// its own (this machine has 2 cores).
 fn parallel_bench(c: &mut Criterion) {
@@ -325,6 +351,7 @@ criterion_group!(
     async_spans_bench,
     small_traces_bench,
     interning_bench,
+    large_pool_bench,
     other_events_bench
 );
 criterion_main!(benches);

@@ -120,6 +120,21 @@ pub fn thread_spans(spans: usize, seed: u64) -> Workload {
     }
 }
 
+/// The thread workload over a pool of `names` event names instead of 256,
+/// as a service with many kinds of span has: names drawn anew, everything
+/// else the same.
+pub fn thread_spans_many_names(spans: usize, names: u16, seed: u64) -> Workload {
+    let mut wl = thread_spans(spans, seed);
+    let mut rng = Rng::new(seed ^ 0x6e61_6d65);
+    for e in wl.events.iter_mut().filter(|e| e.begin) {
+        e.name = rng.below(u64::from(names)) as u16;
+    }
+    wl.pools.names = (0..names)
+        .map(|i| format!("module_{}::operation_{i}", i % 19))
+        .collect();
+    wl
+}
+
 /// `spans` async spans with at most `in_flight` open at once.
 pub fn async_spans(spans: usize, in_flight: usize, seed: u64) -> Workload {
     let mut rng = Rng::new(seed);
