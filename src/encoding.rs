@@ -308,7 +308,7 @@ pub(crate) struct EventFields<'a> {
 /// window at the end of `buf` (see [`window`]), with a cursor the compiler
 /// keeps in a register and indices masked to the window, which it sees are
 /// in bounds: no checks, no panics, no copy.
-#[inline]
+#[inline(always)]
 fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
     const MASK: usize = 127;
     let start = buf.len();
@@ -522,7 +522,7 @@ pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
 }
 
 /// Appends a framed packet holding one `TrackEvent`.
-#[inline]
+#[inline(always)]
 pub(crate) fn track_event_packet(
     buf: &mut Vec<u8>,
     header: PacketHeader,

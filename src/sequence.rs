@@ -111,6 +111,11 @@ pub(crate) struct SeqState {
     categories: Defined,
     locations: Defined,
     arg_names: Defined,
+    /// How many strings the four sets of bits hold (compact mode). Once it
+    /// is the writer's count, every string is defined here, and an event
+    /// that names none new to the writer skips the bits: most events of a
+    /// busy track.
+    defined: usize,
 }
 
 impl SeqState {
@@ -127,6 +132,7 @@ impl SeqState {
             categories: Defined::default(),
             locations: Defined::default(),
             arg_names: Defined::default(),
+            defined: 0,
         }
     }
 }
@@ -258,6 +264,7 @@ impl Encoder {
             seq.categories.clear();
             seq.locations.clear();
             seq.arg_names.clear();
+            seq.defined = 0;
         }
     }
 
@@ -380,9 +387,33 @@ impl Encoder {
         ev: Option<&Event<'_>>,
         counter: Option<CounterValue>,
     ) {
+        // One copy for each mode: what only compact mode does (several
+        // sequences, each with its bits of defined strings) costs default
+        // mode nothing, not even its checks.
+        if self.compact {
+            self.event_in::<true>(seq, ts, kind, track, ev, counter);
+        } else {
+            self.event_in::<false>(seq, ts, kind, track, ev, counter);
+        }
+    }
+
+    #[inline(always)]
+    fn event_in<const COMPACT: bool>(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterValue>,
+    ) {
         self.enforce_limits();
         self.sync(seq);
-        let single = !self.compact;
+        let single = !COMPACT;
+        // A sequence that has caught up (defined every string the writer
+        // had when the event began) must define only strings new to the
+        // writer, and needs no look at its bits for the others.
+        let caught_up = COMPACT && seq.defined == self.strings.len();
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
         if let Some(ev) = ev {
@@ -391,7 +422,8 @@ impl Encoder {
                 .names
                 .intern(&mut self.strings.text, ev.name, 0);
             name_iid = global.0;
-            if seq.names.first_use(global, single) {
+            if (!caught_up || global.1) && seq.names.first_use(global, single) {
+                seq.defined += 1;
                 new.name = Some((name_iid, ev.name));
             }
             if !ev.category.is_empty() {
@@ -400,7 +432,8 @@ impl Encoder {
                     .categories
                     .intern(&mut self.strings.text, ev.category, 0);
                 category_iid = global.0;
-                if seq.categories.first_use(global, single) {
+                if (!caught_up || global.1) && seq.categories.first_use(global, single) {
+                    seq.defined += 1;
                     new.category = Some((category_iid, ev.category));
                 }
             }
@@ -410,7 +443,8 @@ impl Encoder {
                         .locations
                         .intern(&mut self.strings.text, ev.file, ev.line);
                 location_iid = global.0;
-                if seq.locations.first_use(global, single) {
+                if (!caught_up || global.1) && seq.locations.first_use(global, single) {
+                    seq.defined += 1;
                     new.location = Some((location_iid, ev.file, ev.line));
                 }
             }
@@ -464,6 +498,7 @@ impl Encoder {
             let global = strings.arg_names.intern(&mut strings.text, name, 0);
             fresh_global |= global.1;
             if seq.arg_names.first_use(global, single) {
+                seq.defined += 1;
                 new_arg_names.push(global.0);
             }
             arg_iids.push(global.0);

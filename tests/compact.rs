@@ -273,3 +273,39 @@ fn extreme_timestamps_in_compact_mode() {
     let trace = compact.to_trace().unwrap();
     assert!(trace.packet.iter().all(|p| p.timestamp_clock_id.is_none()));
 }
+
+/// One span named `name` on `t` at `*ts`.
+fn span(w: &mut Writer, t: perfetto_trace_writer::ThreadTrack, ts: &mut u64, name: &str) {
+    w.span_begin(t, *ts, name, "cat", "src/f.rs", 7).unwrap();
+    w.span_end(t, *ts + 5).unwrap();
+    *ts += 10;
+}
+
+/// A track's sequence that has defined every string of the writer skips its
+/// bits of defined strings; it must still define, before naming them, the
+/// strings new to the writer and those another thread's sequence added.
+#[test]
+fn caught_up_sequences_still_define_what_is_new_to_them() {
+    let (plain, compact) = both(|w| {
+        let p = w.process("p", Some(1), "p", &[]).unwrap();
+        let a = w.thread(p, "a", Some(2), "a").unwrap();
+        let b = w.thread(p, "b", Some(3), "b").unwrap();
+        let mut ts = 1_000;
+        // `a` turns busy and defines all there is.
+        for i in 0..40 {
+            span(w, a, &mut ts, ["x", "y"][i % 2]);
+        }
+        // `b` adds strings that `a` has not defined.
+        for name in ["p", "q", "r"] {
+            for _ in 0..8 {
+                span(w, b, &mut ts, name);
+            }
+        }
+        // `a` names them, its own again, and one new to the writer.
+        for name in ["q", "x", "r", "z", "p", "y", "z"] {
+            span(w, a, &mut ts, name);
+        }
+    });
+    assert_eq!(compact.sequence_count(), 3, "both threads moved");
+    assert_same_picture(&plain, &compact);
+}
