@@ -362,8 +362,7 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     byte!(0x0a); // Trace.packet
     byte!(0); // its length, below
     byte!(0x40); // timestamp = 8
-                 // Time deltas on a thread of a busy trace are often 2^14 ns and more.
-    varint!(ev.ts, 3);
+    varint!(ev.ts, 3); // deltas on a busy trace's threads: often 2^14 ns and more
     field!(header.sequence);
     byte!(0x5a); // track_event = 11
     byte!(0); // its length, below

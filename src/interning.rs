@@ -35,7 +35,7 @@ const HINTS_FROM: usize = 4;
 /// The hint cache starts with 2^this sets...
 const HINT_SETS_BITS: u32 = 10;
 
-/// ...and doubles, while the table holds more entries than it has sets, up
+/// ...and doubles, while the table holds as many entries as it has sets, up
 /// to 2^this sets (512 KiB): past 2,048 strings a fixed cache would send
 /// most lookups down the slow path (hashing the string).
 const HINT_SETS_MAX_BITS: u32 = 16;
