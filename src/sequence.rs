@@ -60,12 +60,23 @@ impl Defined {
 
     /// Whether a string (its global id, and whether it is new to the
     /// writer) is new to this sequence, so the packet must define it; it is
-    /// marked defined.
+    /// marked defined, and counted in `count`. `caught_up`: the sequence had
+    /// defined every string of the writer when the event began.
     #[inline(always)]
-    fn first_use(&mut self, (global, new): (u64, bool), single: bool) -> bool {
+    fn first_use(
+        &mut self,
+        (global, new): (u64, bool),
+        single: bool,
+        caught_up: bool,
+        count: &mut usize,
+    ) -> bool {
         if single {
             // The writer's only sequence: new to the writer is new here.
             return new;
+        }
+        if caught_up && !new {
+            // Defined here already, like every string the writer had.
+            return false;
         }
         let g = global as usize - 1;
         let (word, bit) = (g / 64, 1u64 << (g % 64));
@@ -73,9 +84,13 @@ impl Defined {
             Some(w) if *w & bit != 0 => false,
             Some(w) => {
                 *w |= bit;
+                *count += 1;
                 true
             }
-            None => self.grow(word, bit),
+            None => {
+                *count += 1;
+                self.grow(word, bit)
+            }
         }
     }
 
@@ -411,8 +426,7 @@ impl Encoder {
         self.sync(seq);
         let single = !COMPACT;
         // A sequence that has caught up (defined every string the writer
-        // had when the event began) must define only strings new to the
-        // writer, and needs no look at its bits for the others.
+        // had when the event began) needs no look at its bits.
         let caught_up = COMPACT && seq.defined == self.strings.len();
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
@@ -422,8 +436,10 @@ impl Encoder {
                 .names
                 .intern(&mut self.strings.text, ev.name, 0);
             name_iid = global.0;
-            if (!caught_up || global.1) && seq.names.first_use(global, single) {
-                seq.defined += 1;
+            if seq
+                .names
+                .first_use(global, single, caught_up, &mut seq.defined)
+            {
                 new.name = Some((name_iid, ev.name));
             }
             if !ev.category.is_empty() {
@@ -432,8 +448,10 @@ impl Encoder {
                     .categories
                     .intern(&mut self.strings.text, ev.category, 0);
                 category_iid = global.0;
-                if (!caught_up || global.1) && seq.categories.first_use(global, single) {
-                    seq.defined += 1;
+                if seq
+                    .categories
+                    .first_use(global, single, caught_up, &mut seq.defined)
+                {
                     new.category = Some((category_iid, ev.category));
                 }
             }
@@ -443,8 +461,10 @@ impl Encoder {
                         .locations
                         .intern(&mut self.strings.text, ev.file, ev.line);
                 location_iid = global.0;
-                if (!caught_up || global.1) && seq.locations.first_use(global, single) {
-                    seq.defined += 1;
+                if seq
+                    .locations
+                    .first_use(global, single, caught_up, &mut seq.defined)
+                {
                     new.location = Some((location_iid, ev.file, ev.line));
                 }
             }
@@ -497,8 +517,10 @@ impl Encoder {
         for_each_name(ev.args, &mut |name| {
             let global = strings.arg_names.intern(&mut strings.text, name, 0);
             fresh_global |= global.1;
-            if seq.arg_names.first_use(global, single) {
-                seq.defined += 1;
+            if seq
+                .arg_names
+                .first_use(global, single, false, &mut seq.defined)
+            {
                 new_arg_names.push(global.0);
             }
             arg_iids.push(global.0);
