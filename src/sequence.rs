@@ -14,14 +14,14 @@ use crate::encoding::{
     SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Event, Value};
-use crate::interning::{Interner, MAX_ENTRIES};
+use crate::interning::{Interner, Text, MAX_ENTRIES};
 
 /// The writer-wide string tables: string to a global id (from 1). Source
 /// locations are keyed by file name and line.
 #[derive(Default)]
 pub(crate) struct Strings {
     /// The text of every table.
-    text: String,
+    text: Text,
     names: Interner,
     categories: Interner,
     locations: Interner,
