@@ -630,8 +630,32 @@ impl Core {
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
-        self.check_begin(t, ts, None)?;
-        self.push_span(t, ts, None, meta);
+        let th = &self.threads[t];
+        if th.pending() || ts < th.last_ts || ts > MAX_TS || th.stack.len() >= MAX_SPAN_DEPTH {
+            self.check_begin(t, ts, None)?;
+            self.push_span(t, ts, None, meta);
+            return Ok(());
+        }
+        // Only explicit spans are open (the common case): nothing is due,
+        // nothing limits the new span, and no frame need be read. Reading
+        // the top frame put a load, and a branch on whether the stack was
+        // empty, on every begin and end.
+        let th = &mut self.threads[t];
+        th.spans = th.spans.saturating_add(1);
+        let (seq, spans) = (th.seq, th.spans);
+        if seq == 0 && self.busy(spans) {
+            self.move_thread(t);
+        }
+        let th = &mut self.threads[t];
+        th.explicit += 1;
+        th.stack.push(Frame {
+            begin: ts,
+            end: None,
+            limit: u64::MAX,
+        });
+        th.last_ts = ts;
+        self.enc
+            .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
         Ok(())
     }
 
@@ -651,6 +675,18 @@ impl Core {
 
     pub(crate) fn span_end(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
         let t = self.thread_index(thread)?;
+        let th = &self.threads[t];
+        if th.explicit != 0 && !th.pending() && ts >= th.last_ts && ts <= MAX_TS {
+            // Only explicit spans are open: the top one began no later than
+            // the track's last time, and no complete span limits it.
+            self.end_top(t, ts);
+            return Ok(());
+        }
+        self.span_end_checked(t, ts)
+    }
+
+    /// [`Core::span_end`] where complete spans wait or the call is wrong.
+    fn span_end_checked(&mut self, t: usize, ts: u64) -> Result<()> {
         check_ts(ts)?;
         let th = &self.threads[t];
         if th.explicit == 0 {

@@ -435,6 +435,94 @@ fn short_varint<const N: usize>(v: u64) -> ([u8; N], usize) {
     (bytes, len)
 }
 
+/// `v` (below 2^56) as a varint in the low bytes of a word, and its
+/// length: its 7-bit groups spread to bytes in three steps (halves,
+/// quarters, eighths), continuation bits on all but the last byte. No loop,
+/// no branch.
+#[inline(always)]
+pub(crate) fn varint_word(v: u64) -> (u64, usize) {
+    debug_assert!(v < 1 << 56);
+    let x = (v & 0x0fff_ffff) | (v >> 28) << 32;
+    let x = (x & 0x0000_3fff_0000_3fff) | (x & 0x0fff_c000_0fff_c000) << 2;
+    let x = (x & 0x007f_007f_007f_007f) | (x & 0x3f80_3f80_3f80_3f80) << 1;
+    let len = varint_len(v);
+    let more = (1u64 << (8 * (len - 1))) - 1;
+    (x | (more & 0x8080_8080_8080_8080), len)
+}
+
+/// A field of an iid below 2^14 (its key: `key_len` bytes of `key`): the
+/// field in the low bytes of a word and its length, or nothing for iid 0.
+#[inline(always)]
+fn iid_field(key: u64, key_len: usize, iid: u64) -> (u64, usize) {
+    let more = u64::from(iid >= 0x80);
+    let v = (iid & 0x7f) | (iid & 0x3f80) << 1 | more << 7;
+    if iid == 0 {
+        (0, 0)
+    } else {
+        (key | v << (8 * key_len), key_len + 1 + more as usize)
+    }
+}
+
+/// Appends a slice-begin packet (no interned data, flags and no clock
+/// named): the same bytes as [`small_event_packet`], assembled as a few
+/// words and stored whole, where that writes them one by one. Takes iids
+/// below 2^14 and a time below 2^56; returns false, writing nothing, for
+/// any other.
+#[inline(always)]
+pub(crate) fn begin_packet(
+    buf: &mut Vec<u8>,
+    ts: u64,
+    sequence: &Field,
+    track: Option<&Field>,
+    [category, name, location]: [u64; 3],
+    flags: u8,
+) -> bool {
+    if (category | name | location) >= 1 << 14 || ts >= 1 << 56 {
+        return false;
+    }
+    const MASK: usize = 63;
+    let start = buf.len();
+    let Some(b) = window::<{ MASK + 1 + FIELD_CAP }>(buf) else {
+        return false;
+    };
+    let mut n = 0usize;
+    macro_rules! word {
+        ($w:expr, $len:expr) => {{
+            let at = n & MASK;
+            b[at..at + 8].copy_from_slice(&u64::to_le_bytes($w));
+            n += $len;
+        }};
+    }
+    macro_rules! field {
+        ($f:expr) => {{
+            let at = n & MASK;
+            b[at..at + FIELD_CAP].copy_from_slice(&$f.bytes);
+            n += $f.len();
+        }};
+    }
+    // Trace.packet, its length (below), timestamp = 8.
+    word!(0x40_00_0a, 3);
+    let (t, t_len) = varint_word(ts);
+    word!(t, t_len);
+    field!(sequence);
+    // track_event = 11, its length (below), category_iids = 3, type = 9.
+    let event = n;
+    let (c, c_len) = iid_field(0x18, 1, category);
+    word!(0x5a | c << 16 | 0x01_48 << (16 + 8 * c_len), 4 + c_len);
+    let (v, v_len) = iid_field(0x50, 1, name); // name_iid = 10
+    word!(v, v_len);
+    if let Some(track) = track {
+        field!(track);
+    }
+    // source_location_iid = 34 (a two-byte key), then sequence_flags = 13.
+    let (l, l_len) = iid_field(0x02_90, 2, location);
+    b[(event + 1) & MASK] = (n + l_len - event - 2) as u8;
+    word!(l | (0x68 | u64::from(flags) << 8) << (8 * l_len), l_len + 2);
+    b[1] = (n - 2) as u8;
+    buf.truncate(start + (n & MASK));
+    true
+}
+
 /// A window of `N` bytes appended to `buf`, to be written with indices the
 /// compiler sees are in bounds, then cut to what was written. Writing in
 /// place saves assembling a packet on the stack and copying it; the bytes
@@ -920,6 +1008,105 @@ mod tests {
                 put_uint(&mut b, f, v);
                 let field = Field::uint(f, v);
                 assert_eq!(&field.bytes[..field.len()], &b[..], "field {f}, value {v}");
+            }
+        }
+    }
+
+    /// Slice begins assembled from words are the bytes of the general
+    /// encoding, on either side of every length boundary they handle, and
+    /// are refused past them.
+    #[test]
+    fn word_begins_equal_back_filled_ones() {
+        let times = [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            (1 << 21) - 1,
+            1 << 21,
+            (1 << 28) - 1,
+            1 << 28,
+            (1 << 35) + 3,
+            (1 << 49) - 1,
+            1 << 49,
+            (1 << 56) - 1,
+        ];
+        let iids = [0u64, 1, 127, 128, 255, 16_383];
+        let tracks = [
+            None,
+            Some(Field::uint(field::EVENT_TRACK_UUID, u64::MAX)),
+            Some(Field::uint(field::EVENT_TRACK_UUID, 5)),
+        ];
+        for sequence in [1, 300, u64::from(u32::MAX)] {
+            let sequence = Field::uint(field::PACKET_SEQUENCE_ID, sequence);
+            for ts in times {
+                for (i, &category) in iids.iter().enumerate() {
+                    // The name never 0 (a begin always has one); the
+                    // location crossing the category's boundaries.
+                    let name = iids[(i + 1) % iids.len()].max(1);
+                    let location = iids[(i + 3) % iids.len()];
+                    for track in &tracks {
+                        for flags in [2u8, 3] {
+                            let mut words = vec![9];
+                            let iids = [category, name, location];
+                            assert!(begin_packet(
+                                &mut words,
+                                ts,
+                                &sequence,
+                                track.as_ref(),
+                                iids,
+                                flags
+                            ));
+                            let header = PacketHeader {
+                                sequence,
+                                flags: u32::from(flags),
+                                first_on_sequence: false,
+                            };
+                            let ev = EventFields {
+                                ts,
+                                clock_id: 0,
+                                kind: EventType::SliceBegin,
+                                track: track.as_ref(),
+                                category_iid: category,
+                                name_iid: name,
+                                location_iid: location,
+                                counter: None,
+                            };
+                            let mut general = vec![9];
+                            track_event_packet_with(
+                                &mut general,
+                                header,
+                                &ev,
+                                &NewInterned::default(),
+                                |_| {},
+                                |_| {},
+                            );
+                            assert_eq!(words, general, "ts {ts} iids {iids:?}");
+                        }
+                    }
+                }
+            }
+        }
+        let mut buf = vec![9];
+        let seq = Field::uint(field::PACKET_SEQUENCE_ID, 1);
+        assert!(!begin_packet(&mut buf, 1 << 56, &seq, None, [0, 1, 0], 2));
+        assert!(!begin_packet(&mut buf, 0, &seq, None, [1 << 14, 1, 0], 2));
+        assert!(!begin_packet(&mut buf, 0, &seq, None, [0, 1, 1 << 14], 2));
+        assert_eq!(buf, [9]);
+    }
+
+    #[test]
+    fn varint_words_are_varints() {
+        for shift in 0..56 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, (1 << shift) | 0x55] {
+                let v = v & ((1 << 56) - 1);
+                let (w, len) = varint_word(v);
+                let mut expect = Vec::new();
+                put_varint(&mut expect, v);
+                assert_eq!(&w.to_le_bytes()[..len], &expect[..], "{v}");
+                assert!(len == 8 || w >> (8 * len) == 0);
             }
         }
     }

@@ -172,6 +172,13 @@ impl Interner {
         }
     }
 
+    /// The id of (`s`, `extra`) if its hint finds it: no hashing, no
+    /// search, nothing added.
+    #[inline(always)]
+    pub(crate) fn hinted_id(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
+        self.hinted(text, s, extra)
+    }
+
     /// The id of (`s`, `extra`) if the table holds it; never adds it.
     #[cfg(test)]
     pub(crate) fn find(&self, text: &[u8], s: &str, extra: u32) -> Option<u64> {

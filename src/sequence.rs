@@ -8,10 +8,10 @@
 //! sequence defines only what it uses.
 
 use crate::encoding::{
-    close, end_packet, field, open, put_bool, put_double, put_fixed64, put_int, put_str, put_uint,
-    sequence_start_packet, track_descriptor_packet, track_event_packet, track_event_packet_with,
-    EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader, TrackKind,
-    SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    begin_packet, close, end_packet, field, open, put_bool, put_double, put_fixed64, put_int,
+    put_str, put_uint, sequence_start_packet, track_descriptor_packet, track_event_packet,
+    track_event_packet_with, EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader,
+    TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Event, Value};
 use crate::interning::{Interner, Text, MAX_ENTRIES};
@@ -92,6 +92,15 @@ impl Defined {
                 self.grow(word, bit)
             }
         }
+    }
+
+    /// Whether a string (its global id) is defined here; marks nothing.
+    #[inline(always)]
+    fn has(&self, global: u32) -> bool {
+        let g = global as usize - 1;
+        self.bits
+            .get(g / 64)
+            .is_some_and(|w| w & (1 << (g % 64)) != 0)
     }
 
     #[cold]
@@ -345,7 +354,11 @@ impl Encoder {
         track_descriptor_packet(&mut self.out, header, uuid, kind);
     }
 
-    #[inline]
+    /// A slice begin. Most begins name strings the sequence has defined
+    /// already, on a sequence set up in this generation, with time going
+    /// forward: those take a short path that interns through the hints only
+    /// and writes a small packet; any other goes through [`Encoder::event`].
+    #[inline(always)]
     pub(crate) fn begin(
         &mut self,
         seq: &mut SeqState,
@@ -353,7 +366,70 @@ impl Encoder {
         track: Option<&Field>,
         ev: &Event<'_>,
     ) {
-        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
+        if !self.begin_known(seq, ts, track, ev) {
+            self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
+        }
+    }
+
+    /// The short path of [`Encoder::begin`]: writes the packet and returns
+    /// true, or writes nothing and returns false.
+    #[inline(always)]
+    fn begin_known(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) -> bool {
+        let ready = !self.full && seq.started && seq.generation == self.generation;
+        if !ready || ts < seq.clock || ev.has_extras() {
+            return false;
+        }
+        let strings = &self.strings;
+        // On the writer's only sequence, a string the writer holds is
+        // defined; on one of several, it must be defined there too.
+        let single = !self.compact;
+        let caught_up = single || seq.defined == strings.len();
+        let known = |global: Option<u32>, defined: &Defined| match global {
+            Some(g) if caught_up || defined.has(g) => Some(u64::from(g)),
+            _ => None,
+        };
+        let Some(name_iid) = known(
+            strings.names.hinted_id(&strings.text, ev.name, 0),
+            &seq.names,
+        ) else {
+            return false;
+        };
+        let category_iid = match ev.category {
+            "" => 0,
+            c => match known(
+                strings.categories.hinted_id(&strings.text, c, 0),
+                &seq.categories,
+            ) {
+                Some(iid) => iid,
+                None => return false,
+            },
+        };
+        let location_iid = match ev.file {
+            "" => 0,
+            f => match known(
+                strings.locations.hinted_id(&strings.text, f, ev.line),
+                &seq.locations,
+            ) {
+                Some(iid) => iid,
+                None => return false,
+            },
+        };
+        // A begin uses interned strings, and on a track's own sequence its
+        // clock and default track.
+        let flags = SEQ_NEEDS_INCREMENTAL_STATE as u8;
+        let iids = [category_iid, name_iid, location_iid];
+        if !begin_packet(&mut self.out, ts - seq.clock, &seq.id, track, iids, flags) {
+            return false;
+        }
+        self.packets += 1;
+        seq.clock = ts & seq.keep;
+        true
     }
 
     /// A slice end on `track`, whose [`EndTemplate`] (from
