@@ -576,34 +576,31 @@ impl EndTemplate {
 /// Appends a slice-end packet at `ts` (absolute, or a delta on the
 /// sequence's clock) from its track's template: the same bytes as
 /// [`track_event_packet`] writes for it.
-#[inline]
+#[inline(always)]
 pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
+    const MASK: usize = 15;
     let start = buf.len();
-    let Some(b) = window::<{ 16 + TEMPLATE_CAP }>(buf) else {
+    let Some(b) = window::<{ 8 + MASK + 1 + TEMPLATE_CAP }>(buf) else {
         return;
     };
-    b[0] = 0x0a; // Trace.packet
-    b[2] = 0x40; // timestamp = 8
-    let mut n = if ts < 1 << 21 {
-        let (bytes, len) = short_varint::<3>(ts);
-        b[3..6].copy_from_slice(&bytes);
+    // Trace.packet, its length (below), timestamp = 8.
+    b[..8].copy_from_slice(&u64::to_le_bytes(0x40_00_0a));
+    let n = if ts < 1 << 56 {
+        let (t, len) = varint_word(ts);
+        b[3..11].copy_from_slice(&t.to_le_bytes());
         3 + len
     } else {
-        // Every byte a value of its size may need is written, the excess
-        // cut off (as in `small_event_packet`).
-        let width = if ts < 1 << 35 { 5 } else { 10 };
+        // Nine or ten bytes: all ten written, the excess cut off.
         for i in 0..10 {
-            if i < width {
-                b[3 + i] = (ts >> (7 * i)) as u8 | 0x80;
-            }
+            b[3 + i] = (ts >> (7 * i)) as u8 | 0x80;
         }
         let n = 3 + varint_len(ts);
-        b[(n - 1) & 15] &= 0x7f;
+        b[(n - 1) & MASK] &= 0x7f;
         n
     };
-    n &= 15;
+    let n = n & MASK;
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
-    n += usize::from(template.len);
+    let n = n + usize::from(template.len);
     b[1] = (n - 2) as u8;
     buf.truncate(start + n);
 }
@@ -973,7 +970,8 @@ mod tests {
                 let track = track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
                 for flags in [0, SEQ_NEEDS_INCREMENTAL_STATE] {
                     let template = EndTemplate::new(&sequence, track.as_ref(), flags);
-                    for ts in [0, 1, 127, 128, 1 << 35, i64::MAX as u64, u64::MAX] {
+                    let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56, 1 << 63];
+                    for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
                         let mut fast = vec![7];
                         end_packet(&mut fast, ts, &template);
                         let mut general = vec![7];

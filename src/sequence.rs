@@ -434,7 +434,7 @@ impl Encoder {
 
     /// A slice end on `track`, whose [`EndTemplate`] (from
     /// [`Encoder::end_template`]) is `template`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end(
         &mut self,
         seq: &mut SeqState,
