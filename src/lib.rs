@@ -10,6 +10,7 @@ mod event;
 mod ids;
 pub mod inspect;
 mod interning;
+mod open_async;
 mod options;
 mod sequence;
 mod streaming;

@@ -1,0 +1,223 @@
+//! The async spans in flight: (lane, span id) to the slot the span holds and
+//! its begin.
+//!
+//! Every async begin adds an entry and every end removes one, so the table
+//! churns at the rate of events while holding only the spans in flight. It
+//! is open-addressed with linear probing and deletes by shifting later
+//! entries back: no tombstones pile up between rehashes, as they did in a
+//! general-purpose map, where removal and insertion were a fifth of an async
+//! event's time.
+
+/// A span in flight: the slot (track) it holds, and when it began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AsyncOpen {
+    pub slot: u32,
+    pub begin: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    id: u64,
+    /// The lane's index plus one; 0 marks an empty place.
+    lane: u32,
+    open: AsyncOpen,
+}
+
+const EMPTY: Entry = Entry {
+    id: 0,
+    lane: 0,
+    open: AsyncOpen { slot: 0, begin: 0 },
+};
+
+/// The table starts with 2^this places, once something is added.
+const MIN_BITS: u32 = 5;
+
+#[derive(Default)]
+pub(crate) struct OpenAsync {
+    entries: Vec<Entry>,
+    len: usize,
+    /// `entries.len()` is 2^bits (or 0).
+    bits: u32,
+}
+
+impl OpenAsync {
+    #[inline(always)]
+    fn home(&self, lane: u32, id: u64) -> usize {
+        let h = (id ^ u64::from(lane).rotate_right(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> (64 - self.bits)) as usize
+    }
+
+    #[inline(always)]
+    fn mask(&self) -> usize {
+        self.entries.len().wrapping_sub(1)
+    }
+
+    /// Where (lane, id) is, if it is there.
+    #[inline(always)]
+    fn find(&self, lane: u32, id: u64) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let tag = lane.wrapping_add(1);
+        let mut i = self.home(lane, id);
+        loop {
+            let e = self.entries.get(i)?;
+            if e.lane == 0 {
+                return None;
+            }
+            if e.lane == tag && e.id == id {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    /// Adds (lane, id) unless it is there: then returns what it holds and
+    /// changes nothing.
+    #[inline]
+    pub(crate) fn insert(&mut self, lane: u32, id: u64, open: AsyncOpen) -> Option<AsyncOpen> {
+        if let Some(i) = self.find(lane, id) {
+            return Some(self.entries[i].open);
+        }
+        if (self.len + 1) * 2 > self.entries.len() {
+            self.grow();
+        }
+        self.place(Entry {
+            id,
+            lane: lane.wrapping_add(1),
+            open,
+        });
+        self.len += 1;
+        None
+    }
+
+    fn place(&mut self, entry: Entry) {
+        let mut i = self.home(entry.lane.wrapping_sub(1), entry.id);
+        let mask = self.mask();
+        while let Some(e) = self.entries.get_mut(i) {
+            if e.lane == 0 {
+                *e = entry;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        self.bits = (self.bits + 1).max(MIN_BITS);
+        let old = std::mem::replace(&mut self.entries, vec![EMPTY; 1 << self.bits]);
+        for e in old.into_iter().filter(|e| e.lane != 0) {
+            self.place(e);
+        }
+    }
+
+    /// Removes (lane, id); what it held.
+    #[inline]
+    pub(crate) fn remove(&mut self, lane: u32, id: u64) -> Option<AsyncOpen> {
+        let mut hole = self.find(lane, id)?;
+        let removed = self.entries[hole].open;
+        self.len -= 1;
+        // Later entries of the same run move back into the hole when their
+        // home is not after it (cyclically), so that lookups never stop
+        // early at an empty place.
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let e = self.entries[j];
+            if e.lane == 0 {
+                break;
+            }
+            let home = self.home(e.lane - 1, e.id);
+            // Whether `home` lies cyclically in (hole, j]: then e stays.
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.entries[hole] = e;
+                hole = j;
+            }
+        }
+        self.entries[hole] = EMPTY;
+        Some(removed)
+    }
+
+    /// Every span in flight: (lane, id) and what it holds, in no order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = ((u32, u64), AsyncOpen)> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.lane != 0)
+            .map(|e| ((e.lane - 1, e.id), e.open))
+    }
+
+    /// Takes every span in flight out, in no order.
+    pub(crate) fn drain(&mut self) -> Vec<((u32, u64), AsyncOpen)> {
+        let all = self.iter().collect();
+        self.entries.fill(EMPTY);
+        self.len = 0;
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Against a `HashMap`, through growth and long runs of churn, with keys
+    /// that crowd one place (equal ids on many lanes, ids a power of two
+    /// apart).
+    #[test]
+    fn agrees_with_a_map_through_churn() {
+        let mut t = OpenAsync::default();
+        let mut m: HashMap<(u32, u64), AsyncOpen> = HashMap::new();
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..200_000u64 {
+            let r = next();
+            let lane = (r % 5) as u32;
+            let id = match r >> 60 {
+                0..=5 => (r >> 8) % 97,
+                6..=9 => ((r >> 8) % 40) << 32,
+                _ => (r >> 8) % 3000,
+            };
+            let open = AsyncOpen {
+                slot: (step % 1000) as u32,
+                begin: step,
+            };
+            // More inserts than removes while small, then balanced.
+            if r & 1 == 0 || (m.len() < 300 && r & 6 == 0) {
+                let expect = m.get(&(lane, id)).copied();
+                assert_eq!(t.insert(lane, id, open), expect);
+                m.entry((lane, id)).or_insert(open);
+            } else {
+                assert_eq!(t.remove(lane, id), m.remove(&(lane, id)));
+            }
+            if step % 10_000 == 0 {
+                let mut got: Vec<_> = t.iter().collect();
+                let mut want: Vec<_> = m.iter().map(|(&k, &v)| (k, v)).collect();
+                got.sort_by_key(|&(k, _)| k);
+                want.sort_by_key(|&(k, _)| k);
+                assert_eq!(got, want);
+            }
+        }
+        let mut got = t.drain();
+        let mut want: Vec<_> = m.drain().collect();
+        got.sort_by_key(|&(k, _)| k);
+        want.sort_by_key(|&(k, _)| k);
+        assert_eq!(got, want);
+        assert_eq!(t.iter().count(), 0);
+        assert_eq!(t.remove(0, 1), None);
+        let one = AsyncOpen { slot: 1, begin: 2 };
+        assert_eq!(t.insert(u32::MAX - 1, u64::MAX, one), None);
+        assert_eq!(t.remove(u32::MAX - 1, u64::MAX), Some(one));
+    }
+}
