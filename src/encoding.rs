@@ -445,9 +445,11 @@ pub(crate) fn varint_word(v: u64) -> (u64, usize) {
     let x = (v & 0x0fff_ffff) | (v >> 28) << 32;
     let x = (x & 0x0000_3fff_0000_3fff) | (x & 0x0fff_c000_0fff_c000) << 2;
     let x = (x & 0x007f_007f_007f_007f) | (x & 0x3f80_3f80_3f80_3f80) << 1;
-    let len = varint_len(v);
-    let more = (1u64 << (8 * (len - 1))) - 1;
-    (x | (more & 0x8080_8080_8080_8080), len)
+    // The highest byte holding a bit of `v` is the last: its index from the
+    // spread word's highest bit (a shift, where `varint_len` divides by 7).
+    let top = 63 - (x | 1).leading_zeros();
+    let more = (1u64 << (top & !7)) - 1;
+    (x | (more & 0x8080_8080_8080_8080), (top >> 3) as usize + 1)
 }
 
 /// A field of an iid below 2^14 (its key: `key_len` bytes of `key`): the
