@@ -635,11 +635,14 @@ impl Core {
         // nothing limits the new span, and no frame need be read. Reading
         // the top frame put a load, and a branch on whether the stack was
         // empty, on every begin and end.
-        let th = &mut self.threads[t];
-        th.spans = th.spans.saturating_add(1);
-        let (seq, spans) = (th.seq, th.spans);
-        if seq == 0 && self.busy(spans) {
-            self.move_thread(t);
+        if self.enc.compact {
+            // Only compact mode moves busy threads; default mode needs no count.
+            let th = &mut self.threads[t];
+            th.spans = th.spans.saturating_add(1);
+            let (seq, spans) = (th.seq, th.spans);
+            if seq == 0 && self.busy(spans) {
+                self.move_thread(t);
+            }
         }
         let th = &mut self.threads[t];
         th.explicit += 1;

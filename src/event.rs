@@ -81,9 +81,18 @@ impl<'a> Event<'a> {
     }
 
     /// Checks string lengths and argument nesting before anything is written.
+    #[inline(always)]
     pub(crate) fn check(&self) -> Result<()> {
-        crate::core::check_len([self.name, self.category, self.file])?;
-        check_args(self.args, 0)
+        // One comparison when all three are short (most calls): none of
+        // them can then be longer than the limit.
+        let lens = self.name.len() | self.category.len() | self.file.len();
+        if lens > crate::core::MAX_STRING_LEN {
+            crate::core::check_len([self.name, self.category, self.file])?;
+        }
+        if !self.args.is_empty() {
+            check_args(self.args, 0)?;
+        }
+        Ok(())
     }
 }
 

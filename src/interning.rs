@@ -211,10 +211,8 @@ impl Interner {
         // keeps addresses a multiple of the cache's span apart in different
         // ones. The length is left out: keys at one address with different
         // lengths share a set, and the stored header tells them apart.
-        let bits = self.hint_bits;
         let key = (s.as_ptr() as u64 >> 4) ^ u64::from(extra);
-        let h = key ^ key >> bits;
-        (h & ((1 << bits) - 1)) as usize
+        (key ^ key >> self.hint_bits) as usize & self.hints.len().wrapping_sub(1)
     }
 
     #[inline(always)]
