@@ -627,9 +627,7 @@ impl Core {
         meta.check()?;
         let th = &self.threads[t];
         if th.pending() || ts < th.last_ts || ts > MAX_TS || th.stack.len() >= MAX_SPAN_DEPTH {
-            self.check_begin(t, ts, None)?;
-            self.push_span(t, ts, None, meta);
-            return Ok(());
+            return self.span_begin_checked(t, ts, meta);
         }
         // Only explicit spans are open (the common case): nothing is due,
         // nothing limits the new span, and no frame need be read. Reading
@@ -654,6 +652,16 @@ impl Core {
         th.last_ts = ts;
         self.enc
             .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
+        Ok(())
+    }
+
+    /// [`Core::span_begin`] where complete spans wait or the call is wrong,
+    /// out of line (see `Encoder::begin_general`).
+    #[cold]
+    #[inline(never)]
+    fn span_begin_checked(&mut self, t: usize, ts: u64, meta: &SpanMeta<'_>) -> Result<()> {
+        self.check_begin(t, ts, None)?;
+        self.push_span(t, ts, None, meta);
         Ok(())
     }
 

@@ -367,8 +367,22 @@ impl Encoder {
         ev: &Event<'_>,
     ) {
         if !self.begin_known(seq, ts, track, ev) {
-            self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
+            self.begin_general(seq, ts, track, ev);
         }
+    }
+
+    /// The general path of a slice begin, out of line: inlined, its
+    /// registers and stack spilled into the short path's.
+    #[cold]
+    #[inline(never)]
+    fn begin_general(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
     }
 
     /// The short path of [`Encoder::begin`]: writes the packet and returns
@@ -450,8 +464,15 @@ impl Encoder {
             end_packet(&mut self.out, ts - seq.clock, template);
             seq.clock = ts & seq.keep;
         } else {
-            self.event(seq, ts, EventType::SliceEnd, track, None, None);
+            self.end_general(seq, ts, track);
         }
+    }
+
+    /// The general path of a slice end, out of line (see `begin_general`).
+    #[cold]
+    #[inline(never)]
+    fn end_general(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>) {
+        self.event(seq, ts, EventType::SliceEnd, track, None, None);
     }
 
     /// The template of slice ends on `track` in `seq`.
