@@ -74,7 +74,7 @@ impl OpenAsync {
 
     /// Adds (lane, id) unless it is there: then returns what it holds and
     /// changes nothing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, lane: u32, id: u64, open: AsyncOpen) -> Option<AsyncOpen> {
         if let Some(i) = self.find(lane, id) {
             return Some(self.entries[i].open);
@@ -91,6 +91,7 @@ impl OpenAsync {
         None
     }
 
+    #[inline(always)]
     fn place(&mut self, entry: Entry) {
         let mut i = self.home(entry.lane.wrapping_sub(1), entry.id);
         let mask = self.mask();
