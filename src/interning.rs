@@ -4,10 +4,11 @@
 //! string costs no allocation of its own (only, now and then, the growth of
 //! that buffer), and dropping the tables frees a handful of blocks however
 //! many strings they hold. Each string follows an 8-byte header (its length
-//! and extra key), so that confirming a hint reads one place. Lookups go, fastest first, through:
+//! and extra key), so that confirming a hint reads one place. Lookups go,
+//! fastest first, through:
 //!
-//! - a hint cache keyed by the caller's string address (and length and an
-//!   extra key such as a line): callers pass the same few strings again and
+//! - a hint cache keyed by the caller's string address (and an extra key
+//!   such as a line): callers pass the same few strings again and
 //!   again (literals, names from a pool), so this usually answers. A hint
 //!   holds where its key lives in the text, and is confirmed by comparing
 //!   contents, so a reused address never yields a wrong id; it only saves
