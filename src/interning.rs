@@ -22,11 +22,57 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 /// bytes, four to a cache line. Lengths fit 32 bits because the core
 /// refuses strings over `MAX_STRING_LEN` (16 MiB) before anything is
 /// interned.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Entry {
     start: usize,
     len: u32,
     extra: u32,
+}
+
+/// Entries kept inline before a table allocates.
+const INLINE: usize = 4;
+
+/// A table's entries: the first few inline, the rest in a `Vec`. A small
+/// trace's tables hold a handful of strings each, and their three `Vec`s
+/// were three of its ten allocations. Only the slow paths read entries.
+#[derive(Default)]
+struct Entries {
+    inline: [Entry; INLINE],
+    rest: Vec<Entry>,
+    len: usize,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, i: usize) -> Option<&Entry> {
+        if i >= self.len {
+            None
+        } else if i < INLINE {
+            self.inline.get(i)
+        } else {
+            self.rest.get(i - INLINE)
+        }
+    }
+
+    fn push(&mut self, entry: Entry) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = entry,
+            None => {
+                if self.rest.is_empty() {
+                    self.rest.reserve(SCAN_UP_TO);
+                }
+                self.rest.push(entry);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.inline[..self.len.min(INLINE)].iter().chain(&self.rest)
+    }
 }
 
 /// Tables up to this size are searched linearly, without an index.
@@ -132,7 +178,7 @@ pub(crate) struct Interner {
     /// Bytes of the strings this table added to the text.
     bytes: usize,
     /// `entries[id - 1]`.
-    entries: Vec<Entry>,
+    entries: Entries,
     index: Index,
     /// The hint cache.
     hints: Vec<HintSet>,
@@ -144,7 +190,7 @@ impl Default for Interner {
     fn default() -> Self {
         Interner {
             bytes: 0,
-            entries: Vec::new(),
+            entries: Entries::default(),
             index: Index::default(),
             // The cache is allocated once the table holds `HINTS_FROM`
             // entries; until then no set is found in it.
@@ -266,7 +312,8 @@ impl Interner {
             }
             // Most recent first: the older way is the one replaced.
             let set = self.hint_set(s, extra);
-            if let Ok(start) = u32::try_from(self.entries[id as usize - 1].start) {
+            let start = self.entries.get(id as usize - 1).map(|e| e.start);
+            if let Some(Ok(start)) = start.map(u32::try_from) {
                 let ways = &mut self.hints[set].0;
                 ways[1] = ways[0];
                 ways[0] = Hint {
@@ -284,9 +331,6 @@ impl Interner {
             // Room for a few strings at once, rather than growth from 8 bytes.
             text.reserve((HEADER + s.len()).max(256));
         }
-        if self.entries.is_empty() {
-            self.entries.reserve(SCAN_UP_TO);
-        }
         debug_assert!(s.len() <= crate::core::MAX_STRING_LEN);
         let header = s.len() as u64 | u64::from(extra) << 32;
         text.extend_from_slice(&header.to_le_bytes());
@@ -303,7 +347,7 @@ impl Interner {
         let id = u32::try_from(count).unwrap_or(u32::MAX);
         if count > SCAN_UP_TO {
             if self.index.slots.is_empty() {
-                for (i, e) in self.entries[..count - 1].iter().enumerate() {
+                for (i, e) in self.entries.iter().take(count - 1).enumerate() {
                     let s = &text[e.start..e.start + e.len as usize];
                     self.index
                         .insert(hash_bytes(s, e.extra), i as u32 + 1, i + 1);
