@@ -121,7 +121,7 @@ struct Thread {
     /// Its sequence: the writer's own (0) or, in compact mode once it has
     /// proved busy, one whose default track it is.
     seq: usize,
-    /// Spans begun on it so far.
+    /// Spans begun on it so far, counted in compact mode only (see `busy`).
     spans: u32,
     tid: i64,
     digest: u64,
@@ -599,18 +599,31 @@ impl Core {
 
     fn push_span(&mut self, t: usize, ts: u64, end: Option<u64>, meta: &SpanMeta<'_>) {
         self.pop_due(t, ts);
-        let th = &mut self.threads[t];
-        th.spans = th.spans.saturating_add(1);
-        if th.seq == 0 && self.busy(self.threads[t].spans) {
-            self.move_thread(t);
+        let limit = self.threads[t].stack.last().map_or(u64::MAX, |f| f.limit);
+        let limit = end.map_or(limit, |e| e.min(limit));
+        self.open_frame(t, ts, end, limit, meta);
+    }
+
+    /// Counts a span begun on a thread (in compact mode, where a busy thread
+    /// moves to a sequence of its own), pushes its frame and writes its
+    /// begin: what every begin does once it is checked and nothing is due.
+    #[inline(always)]
+    fn open_frame(&mut self, t: usize, ts: u64, end: Option<u64>, limit: u64, meta: &SpanMeta<'_>) {
+        if self.enc.compact {
+            // Default mode never moves a thread, and needs no count.
+            let th = &mut self.threads[t];
+            th.spans = th.spans.saturating_add(1);
+            let (seq, spans) = (th.seq, th.spans);
+            if seq == 0 && self.busy(spans) {
+                self.move_thread(t);
+            }
         }
         let th = &mut self.threads[t];
-        let limit = th.stack.last().map_or(u64::MAX, |f| f.limit);
         th.explicit += usize::from(end.is_none());
         th.stack.push(Frame {
             begin: ts,
             end,
-            limit: end.map_or(limit, |e| e.min(limit)),
+            limit,
         });
         th.last_ts = ts;
         self.enc
@@ -633,25 +646,7 @@ impl Core {
         // nothing limits the new span, and no frame need be read. Reading
         // the top frame put a load, and a branch on whether the stack was
         // empty, on every begin and end.
-        if self.enc.compact {
-            // Only compact mode moves busy threads; default mode needs no count.
-            let th = &mut self.threads[t];
-            th.spans = th.spans.saturating_add(1);
-            let (seq, spans) = (th.seq, th.spans);
-            if seq == 0 && self.busy(spans) {
-                self.move_thread(t);
-            }
-        }
-        let th = &mut self.threads[t];
-        th.explicit += 1;
-        th.stack.push(Frame {
-            begin: ts,
-            end: None,
-            limit: u64::MAX,
-        });
-        th.last_ts = ts;
-        self.enc
-            .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
+        self.open_frame(t, ts, None, u64::MAX, meta);
         Ok(())
     }
 

@@ -277,6 +277,14 @@ impl Encoder {
         self.full = self.strings.len() >= entries || self.strings.bytes() >= bytes;
     }
 
+    /// Whether a sequence is set up in the current generation, with tables
+    /// that are not due to be emptied: then a packet needs no header work
+    /// and its iids hold (the short paths of begins and ends).
+    #[inline(always)]
+    fn ready(&self, seq: &SeqState) -> bool {
+        !self.full && seq.started && seq.generation == self.generation
+    }
+
     /// Brings a sequence into the current generation: what it defined is
     /// forgotten and its next packet clears incremental state.
     #[inline]
@@ -395,8 +403,7 @@ impl Encoder {
         track: Option<&Field>,
         ev: &Event<'_>,
     ) -> bool {
-        let ready = !self.full && seq.started && seq.generation == self.generation;
-        if !ready || ts < seq.clock || ev.has_extras() {
+        if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
             return false;
         }
         let strings = &self.strings;
@@ -458,8 +465,7 @@ impl Encoder {
     ) {
         // The template holds when the sequence is set up in this generation
         // and the time can be written plainly.
-        let ready = !self.full && seq.started && seq.generation == self.generation;
-        if ready && ts >= seq.clock {
+        if self.ready(seq) && ts >= seq.clock {
             self.packets += 1;
             end_packet(&mut self.out, ts - seq.clock, template);
             seq.clock = ts & seq.keep;
