@@ -94,6 +94,23 @@ impl Defined {
         }
     }
 
+    /// Interns `key` (a string and its extra key) in the writer's `table`:
+    /// its iid, and whether the packet must define it on this sequence (see
+    /// `first_use`).
+    #[inline(always)]
+    fn intern(
+        &mut self,
+        table: &mut Interner,
+        text: &mut Text,
+        (s, extra): (&str, u32),
+        scope: Scope,
+        count: &mut usize,
+    ) -> (u64, bool) {
+        let global = table.intern(text, s, extra);
+        let fresh = self.first_use(global, scope.single, scope.caught_up, count);
+        (global.0, fresh)
+    }
+
     /// Whether a string (its global id) is defined here; marks nothing.
     #[inline(always)]
     fn has(&self, global: u32) -> bool {
@@ -109,6 +126,15 @@ impl Defined {
         self.bits[word] |= bit;
         true
     }
+}
+
+/// How a sequence takes an event's strings: `single`, it is the writer's
+/// only sequence; `caught_up`, it had defined every string of the writer
+/// when the event began (see `Defined::first_use`).
+#[derive(Clone, Copy)]
+struct Scope {
+    single: bool,
+    caught_up: bool,
 }
 
 /// What one sequence has defined.
@@ -534,42 +560,29 @@ impl Encoder {
         let mut new = NewInterned::default();
         let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
         if let Some(ev) = ev {
-            let global = self
-                .strings
-                .names
-                .intern(&mut self.strings.text, ev.name, 0);
-            name_iid = global.0;
-            if seq
-                .names
-                .first_use(global, single, caught_up, &mut seq.defined)
-            {
-                new.name = Some((name_iid, ev.name));
-            }
+            let scope = Scope { single, caught_up };
+            let Strings {
+                text,
+                names,
+                categories,
+                locations,
+                ..
+            } = &mut self.strings;
+            let count = &mut seq.defined;
+            let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
+            name_iid = iid;
+            new.name = fresh.then_some((iid, ev.name));
             if !ev.category.is_empty() {
-                let global = self
-                    .strings
-                    .categories
-                    .intern(&mut self.strings.text, ev.category, 0);
-                category_iid = global.0;
-                if seq
-                    .categories
-                    .first_use(global, single, caught_up, &mut seq.defined)
-                {
-                    new.category = Some((category_iid, ev.category));
-                }
+                let key = (ev.category, 0);
+                let (iid, fresh) = seq.categories.intern(categories, text, key, scope, count);
+                category_iid = iid;
+                new.category = fresh.then_some((iid, ev.category));
             }
             if !ev.file.is_empty() {
-                let global =
-                    self.strings
-                        .locations
-                        .intern(&mut self.strings.text, ev.file, ev.line);
-                location_iid = global.0;
-                if seq
-                    .locations
-                    .first_use(global, single, caught_up, &mut seq.defined)
-                {
-                    new.location = Some((location_iid, ev.file, ev.line));
-                }
+                let key = (ev.file, ev.line);
+                let (iid, fresh) = seq.locations.intern(locations, text, key, scope, count);
+                location_iid = iid;
+                new.location = fresh.then_some((iid, ev.file, ev.line));
             }
             if !new.is_empty() {
                 self.check_limits();
