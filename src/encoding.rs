@@ -336,18 +336,8 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
                 }
                 n += len;
             } else {
-                // Every byte a value of its size may need is written and
-                // the excess cut off: no branch on the length. Which size
-                // is taken is stable along a trace (absolute times).
-                let width = if v < 1 << 35 { 5 } else { 10 };
-                for i in 0..10 {
-                    if i < width {
-                        b[(n + i) & MASK] = (v >> (7 * i)) as u8 | 0x80;
-                    }
-                }
-                let len = varint_len(v);
-                b[(n + len - 1) & MASK] &= 0x7f;
-                n += len;
+                let at = n & MASK;
+                n += varint_into(&mut b[at..at + 10], v);
             }
         }};
     }
@@ -450,6 +440,26 @@ pub(crate) fn varint_word(v: u64) -> (u64, usize) {
     let top = 63 - (x | 1).leading_zeros();
     let more = (1u64 << (top & !7)) - 1;
     (x | (more & 0x8080_8080_8080_8080), (top >> 3) as usize + 1)
+}
+
+/// Writes `v` as a varint at the start of `dst` (ten bytes), leaving what
+/// follows its length to be overwritten or cut off; its length. Below 2^56
+/// (every time delta, iid and absolute time of this century) it is one word
+/// (`varint_word`); larger values write all ten bytes and clear the
+/// continuation bit of the last one needed: no loop on the length.
+#[inline(always)]
+fn varint_into(dst: &mut [u8], v: u64) -> usize {
+    if v < 1 << 56 {
+        let (w, len) = varint_word(v);
+        dst[..8].copy_from_slice(&w.to_le_bytes());
+        return len;
+    }
+    for (i, byte) in dst[..10].iter_mut().enumerate() {
+        *byte = (v >> (7 * i)) as u8 | 0x80;
+    }
+    let len = varint_len(v);
+    dst[len - 1] &= 0x7f;
+    len
 }
 
 /// A field of an iid below 2^14 (its key: `key_len` bytes of `key`): the
@@ -587,20 +597,7 @@ pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
     };
     // Trace.packet, its length (below), timestamp = 8.
     b[..8].copy_from_slice(&u64::to_le_bytes(0x40_00_0a));
-    let n = if ts < 1 << 56 {
-        let (t, len) = varint_word(ts);
-        b[3..11].copy_from_slice(&t.to_le_bytes());
-        3 + len
-    } else {
-        // Nine or ten bytes: all ten written, the excess cut off.
-        for i in 0..10 {
-            b[3 + i] = (ts >> (7 * i)) as u8 | 0x80;
-        }
-        let n = 3 + varint_len(ts);
-        b[(n - 1) & MASK] &= 0x7f;
-        n
-    };
-    let n = n & MASK;
+    let n = (3 + varint_into(&mut b[3..13], ts)) & MASK;
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
     let n = n + usize::from(template.len);
     b[1] = (n - 2) as u8;
