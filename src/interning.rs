@@ -219,13 +219,6 @@ impl Interner {
         }
     }
 
-    /// The id of (`s`, `extra`) if its hint finds it: no hashing, no
-    /// search, nothing added.
-    #[inline(always)]
-    pub(crate) fn hinted_id(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
-        self.hinted(text, s, extra)
-    }
-
     /// The id of (`s`, `extra`) if the table holds it; never adds it.
     #[cfg(test)]
     pub(crate) fn find(&self, text: &[u8], s: &str, extra: u32) -> Option<u64> {
@@ -262,8 +255,10 @@ impl Interner {
         (key ^ key >> self.hint_bits) as usize & self.hints.len().wrapping_sub(1)
     }
 
+    /// The id of (`s`, `extra`) if its hint finds it: no hashing, no
+    /// search, nothing added.
     #[inline(always)]
-    fn hinted(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
+    pub(crate) fn hinted(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
         let set = self.hints.get(self.hint_set(s, extra))?;
         // The way is picked by address without a branch; the header (length
         // and extra key) and the bytes then confirm it.

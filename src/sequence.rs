@@ -441,16 +441,14 @@ impl Encoder {
             Some(g) if caught_up || defined.has(g) => Some(u64::from(g)),
             _ => None,
         };
-        let Some(name_iid) = known(
-            strings.names.hinted_id(&strings.text, ev.name, 0),
-            &seq.names,
-        ) else {
+        let Some(name_iid) = known(strings.names.hinted(&strings.text, ev.name, 0), &seq.names)
+        else {
             return false;
         };
         let category_iid = match ev.category {
             "" => 0,
             c => match known(
-                strings.categories.hinted_id(&strings.text, c, 0),
+                strings.categories.hinted(&strings.text, c, 0),
                 &seq.categories,
             ) {
                 Some(iid) => iid,
@@ -460,7 +458,7 @@ impl Encoder {
         let location_iid = match ev.file {
             "" => 0,
             f => match known(
-                strings.locations.hinted_id(&strings.text, f, ev.line),
+                strings.locations.hinted(&strings.text, f, ev.line),
                 &seq.locations,
             ) {
                 Some(iid) => iid,
