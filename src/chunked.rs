@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use crate::core::Core;
 use crate::error::Result;
 use crate::options::Options;
+use crate::out::Out;
 use crate::trace_writer::{sealed, TraceWriter};
 
 /// One piece of a trace. Chunks end on packet boundaries, so each decodes
@@ -69,7 +70,7 @@ impl ChunkedWriter {
         if out.is_empty() {
             return;
         }
-        let data = std::mem::replace(out, Vec::with_capacity(self.chunk_size + 1024));
+        let data = std::mem::replace(out, Out::with_room(self.chunk_size + 1024)).into_vec();
         self.ready.push_back(Chunk {
             id: self.next_id,
             data,

@@ -1,12 +1,13 @@
 //! Protobuf encoding straight into a byte buffer, protozero style.
 //!
-//! Every packet is appended to a caller-owned `Vec<u8>` already framed as a
+//! Every packet is appended to a caller-owned buffer ([`Out`]) already framed as a
 //! `Trace.packet` field, so concatenated output is a `Trace`. Nested lengths
 //! are back-filled: a one-byte placeholder is reserved and, in the rare case
 //! the message reaches 128 bytes, the body is shifted to make room, so every
 //! length is as short as protobuf allows. Fields are written in field-number
 //! order, the canonical order every protobuf library re-encodes to.
 
+use crate::out::Out;
 use crate::track_options::{
     CounterOptions, CounterSample, CounterUnit, SiblingMerge, TrackOptions,
 };
@@ -118,7 +119,7 @@ pub(crate) const fn varint_len(v: u64) -> usize {
 }
 
 #[inline]
-pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(buf: &mut Out, mut v: u64) {
     while v >= 0x80 {
         buf.push(v as u8 | 0x80);
         v >>= 7;
@@ -127,41 +128,41 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 #[inline]
-fn put_key(buf: &mut Vec<u8>, field: u32, wire: u32) {
+fn put_key(buf: &mut Out, field: u32, wire: u32) {
     debug_assert!((1..1 << 29).contains(&field));
     put_varint(buf, u64::from(field << 3 | wire));
 }
 
 #[inline]
-pub(crate) fn put_uint(buf: &mut Vec<u8>, field: u32, v: u64) {
+pub(crate) fn put_uint(buf: &mut Out, field: u32, v: u64) {
     put_key(buf, field, VARINT);
     put_varint(buf, v);
 }
 
 /// `int32`/`int64`: negative values take ten bytes, as protobuf defines.
 #[inline]
-pub(crate) fn put_int(buf: &mut Vec<u8>, field: u32, v: i64) {
+pub(crate) fn put_int(buf: &mut Out, field: u32, v: i64) {
     put_uint(buf, field, v as u64);
 }
 
 #[inline]
-pub(crate) fn put_bool(buf: &mut Vec<u8>, field: u32, v: bool) {
+pub(crate) fn put_bool(buf: &mut Out, field: u32, v: bool) {
     put_uint(buf, field, u64::from(v));
 }
 
 #[inline]
-pub(crate) fn put_fixed64(buf: &mut Vec<u8>, field: u32, v: u64) {
+pub(crate) fn put_fixed64(buf: &mut Out, field: u32, v: u64) {
     put_key(buf, field, I64);
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
 #[inline]
-pub(crate) fn put_double(buf: &mut Vec<u8>, field: u32, v: f64) {
+pub(crate) fn put_double(buf: &mut Out, field: u32, v: f64) {
     put_fixed64(buf, field, v.to_bits());
 }
 
-#[inline]
-pub(crate) fn put_str(buf: &mut Vec<u8>, field: u32, s: &str) {
+#[inline(always)]
+pub(crate) fn put_str(buf: &mut Out, field: u32, s: &str) {
     put_key(buf, field, LEN);
     put_varint(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
@@ -172,17 +173,17 @@ pub(crate) fn put_str(buf: &mut Vec<u8>, field: u32, s: &str) {
 pub(crate) struct Nested(usize);
 
 #[inline]
-pub(crate) fn open(buf: &mut Vec<u8>, field: u32) -> Nested {
+pub(crate) fn open(buf: &mut Out, field: u32) -> Nested {
     put_key(buf, field, LEN);
     buf.push(0);
     Nested(buf.len() - 1)
 }
 
 #[inline]
-pub(crate) fn close(buf: &mut Vec<u8>, nested: Nested) {
+pub(crate) fn close(buf: &mut Out, nested: Nested) {
     let at = nested.0;
     let len = buf.len() - at - 1;
-    match buf.get_mut(at) {
+    match buf.written_mut(at) {
         Some(b) if len < 0x80 => *b = len as u8,
         _ => widen(buf, at, len),
     }
@@ -191,10 +192,10 @@ pub(crate) fn close(buf: &mut Vec<u8>, nested: Nested) {
 /// Rare: widens the placeholder at `at` to the varint of `len`, the length
 /// of what follows it.
 #[cold]
-fn widen(buf: &mut Vec<u8>, at: usize, len: usize) {
+fn widen(buf: &mut Out, at: usize, len: usize) {
     let width = varint_len(len as u64);
     let end = buf.len();
-    buf.resize(end + width - 1, 0);
+    buf.extend_zeros(width - 1);
     buf.copy_within(at + 1..end, at + width);
     let mut v = len as u64;
     for b in &mut buf[at..at + width] {
@@ -247,10 +248,11 @@ impl Field {
     /// Appends the field. The whole fixed-size array is copied (a few
     /// register moves instead of a call to memcpy) and the excess cut off.
     #[inline(always)]
-    fn put(&self, buf: &mut Vec<u8>) {
-        let end = buf.len() + self.len();
-        buf.extend_from_slice(&self.bytes);
-        buf.truncate(end);
+    fn put(&self, buf: &mut Out) {
+        if let Some(w) = buf.window::<FIELD_CAP>() {
+            *w = self.bytes;
+            buf.commit(self.len());
+        }
     }
 }
 
@@ -305,14 +307,13 @@ pub(crate) struct EventFields<'a> {
 /// Such a packet is at most 89 bytes, its event at most 62, so both lengths
 /// fit one byte: they are left as placeholders and filled in at the end,
 /// with nothing computed up front. The packet is written in place, in a
-/// window at the end of `buf` (see [`window`]), with a cursor the compiler
+/// window at the end of `buf` (see [`Out::window`]), with a cursor the compiler
 /// keeps in a register and indices masked to the window, which it sees are
 /// in bounds: no checks, no panics, no copy.
 #[inline(always)]
-fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<'_>) {
+fn small_event_packet(buf: &mut Out, header: PacketHeader, ev: &EventFields<'_>) {
     const MASK: usize = 127;
-    let start = buf.len();
-    let Some(b) = window::<{ MASK + 1 + FIELD_CAP }>(buf) else {
+    let Some(b) = buf.window::<{ MASK + 1 + FIELD_CAP }>() else {
         return;
     };
     let mut n = 0usize;
@@ -404,7 +405,7 @@ fn small_event_packet(buf: &mut Vec<u8>, header: PacketHeader, ev: &EventFields<
     }
     debug_assert!(n - 2 < 0x80 && n - event_start < 0x80 && header.flags < 0x80);
     b[1] = (n - 2) as u8;
-    buf.truncate(start + (n & MASK));
+    buf.commit(n & MASK);
 }
 
 /// `v`, below 2^(7 × `N`), as a varint: `N` bytes (those not needed are
@@ -482,7 +483,7 @@ fn iid_field(key: u64, key_len: usize, iid: u64) -> (u64, usize) {
 /// any other.
 #[inline(always)]
 pub(crate) fn begin_packet(
-    buf: &mut Vec<u8>,
+    buf: &mut Out,
     ts: u64,
     sequence: &Field,
     track: Option<&Field>,
@@ -493,8 +494,7 @@ pub(crate) fn begin_packet(
         return false;
     }
     const MASK: usize = 63;
-    let start = buf.len();
-    let Some(b) = window::<{ MASK + 1 + FIELD_CAP }>(buf) else {
+    let Some(b) = buf.window::<{ MASK + 1 + FIELD_CAP }>() else {
         return false;
     };
     let mut n = 0usize;
@@ -531,20 +531,8 @@ pub(crate) fn begin_packet(
     b[(event + 1) & MASK] = (n + l_len - event - 2) as u8;
     word!(l | (0x68 | u64::from(flags) << 8) << (8 * l_len), l_len + 2);
     b[1] = (n - 2) as u8;
-    buf.truncate(start + (n & MASK));
+    buf.commit(n & MASK);
     true
-}
-
-/// A window of `N` bytes appended to `buf`, to be written with indices the
-/// compiler sees are in bounds, then cut to what was written. Writing in
-/// place saves assembling a packet on the stack and copying it; the bytes
-/// are zeroed first (a few vector stores) because safe code cannot leave
-/// them uninitialised. `None` never happens: the slice is `N` bytes long.
-#[inline(always)]
-fn window<const N: usize>(buf: &mut Vec<u8>) -> Option<&mut [u8; N]> {
-    let start = buf.len();
-    buf.extend_from_slice(&[0; N]);
-    buf.get_mut(start..)?.try_into().ok()
 }
 
 /// Everything of a slice-end packet after its timestamp, encoded once per
@@ -589,10 +577,9 @@ impl EndTemplate {
 /// sequence's clock) from its track's template: the same bytes as
 /// [`track_event_packet`] writes for it.
 #[inline(always)]
-pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
+pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) {
     const MASK: usize = 15;
-    let start = buf.len();
-    let Some(b) = window::<{ 8 + MASK + 1 + TEMPLATE_CAP }>(buf) else {
+    let Some(b) = buf.window::<{ 8 + MASK + 1 + TEMPLATE_CAP }>() else {
         return;
     };
     // Trace.packet, its length (below), timestamp = 8.
@@ -601,13 +588,13 @@ pub(crate) fn end_packet(buf: &mut Vec<u8>, ts: u64, template: &EndTemplate) {
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
     let n = n + usize::from(template.len);
     b[1] = (n - 2) as u8;
-    buf.truncate(start + n);
+    buf.commit(n);
 }
 
 /// Appends a framed packet holding one `TrackEvent`.
 #[inline(always)]
 pub(crate) fn track_event_packet(
-    buf: &mut Vec<u8>,
+    buf: &mut Out,
     header: PacketHeader,
     ev: &EventFields<'_>,
     new: &NewInterned<'_>,
@@ -623,12 +610,12 @@ pub(crate) fn track_event_packet(
 /// from 30 on (counter values, flows) in field-number order. Counter events
 /// carry no source location (34), so the order holds.
 pub(crate) fn track_event_packet_with(
-    buf: &mut Vec<u8>,
+    buf: &mut Out,
     header: PacketHeader,
     ev: &EventFields<'_>,
     new: &NewInterned<'_>,
-    annotations: impl FnOnce(&mut Vec<u8>),
-    tail: impl FnOnce(&mut Vec<u8>),
+    annotations: impl FnOnce(&mut Out),
+    tail: impl FnOnce(&mut Out),
 ) {
     use field::*;
     let packet = open(buf, TRACE_PACKET);
@@ -672,7 +659,7 @@ pub(crate) fn track_event_packet_with(
     close(buf, packet);
 }
 
-fn interned_data(buf: &mut Vec<u8>, new: &NewInterned<'_>) {
+fn interned_data(buf: &mut Out, new: &NewInterned<'_>) {
     use field::*;
     let data = open(buf, PACKET_INTERNED_DATA);
     if let Some((iid, name)) = new.category {
@@ -704,7 +691,7 @@ fn interned_data(buf: &mut Vec<u8>, new: &NewInterned<'_>) {
 }
 
 #[inline]
-fn packet_end(buf: &mut Vec<u8>, header: PacketHeader) {
+fn packet_end(buf: &mut Out, header: PacketHeader) {
     if header.first_on_sequence {
         put_bool(buf, field::PACKET_FIRST_ON_SEQUENCE, true);
     }
@@ -720,7 +707,7 @@ pub(crate) const TRACE_CLOCK: u32 = 6;
 /// state, makes [`INCREMENTAL_CLOCK`] the default clock (and `default_track`
 /// the default track), and reads that clock as `t0` against the trace clock.
 pub(crate) fn sequence_start_packet(
-    buf: &mut Vec<u8>,
+    buf: &mut Out,
     header: PacketHeader,
     default_track: Option<u64>,
     t0: u64,
@@ -776,7 +763,7 @@ pub(crate) enum TrackKind<'a> {
 
 /// Appends a framed packet holding one `TrackDescriptor`.
 pub(crate) fn track_descriptor_packet(
-    buf: &mut Vec<u8>,
+    buf: &mut Out,
     header: PacketHeader,
     uuid: u64,
     kind: &TrackKind<'_>,
@@ -910,10 +897,10 @@ mod tests {
                     location_iid: new.location.map_or(0, |c| c.0),
                     counter: None,
                 };
-                let mut fast = Vec::new();
+                let mut fast = Out::from(Vec::new());
                 track_event_packet(&mut fast, header, &ev, &new);
                 let trace = protos::Trace::decode(&fast[..]).unwrap();
-                assert_eq!(trace.encode_to_vec(), fast, "len {len}");
+                assert_eq!(trace.encode_to_vec(), fast[..], "len {len}");
                 let data = trace.packet[0].interned_data.clone().unwrap();
                 let names: Vec<_> = data
                     .event_names
@@ -954,7 +941,7 @@ mod tests {
             (u64::MAX, 10),
         ] {
             assert_eq!(varint_len(v), n, "{v}");
-            let mut b = Vec::new();
+            let mut b = Out::from(Vec::new());
             put_varint(&mut b, v);
             assert_eq!(b.len(), n);
         }
@@ -971,9 +958,9 @@ mod tests {
                     let template = EndTemplate::new(&sequence, track.as_ref(), flags);
                     let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56, 1 << 63];
                     for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
-                        let mut fast = vec![7];
+                        let mut fast = Out::from(vec![7]);
                         end_packet(&mut fast, ts, &template);
-                        let mut general = vec![7];
+                        let mut general = Out::from(vec![7]);
                         let header = PacketHeader {
                             sequence,
                             flags,
@@ -990,7 +977,7 @@ mod tests {
                             counter: None,
                         };
                         track_event_packet(&mut general, header, &ev, &NewInterned::default());
-                        assert_eq!(fast, general, "seq {seq}, track {track:?}, ts {ts}");
+                        assert_eq!(fast[..], general[..], "seq {seq}, track {track:?}, ts {ts}");
                     }
                 }
             }
@@ -1001,7 +988,7 @@ mod tests {
     fn fields_encode_like_put_uint() {
         for f in [1, 10, 15, 16, 2047, 2048, (1 << 29) - 1] {
             for v in [0, 1, 127, 128, 1 << 35, u64::MAX] {
-                let mut b = Vec::new();
+                let mut b = Out::from(Vec::new());
                 put_uint(&mut b, f, v);
                 let field = Field::uint(f, v);
                 assert_eq!(&field.bytes[..field.len()], &b[..], "field {f}, value {v}");
@@ -1046,7 +1033,7 @@ mod tests {
                     let location = iids[(i + 3) % iids.len()];
                     for track in &tracks {
                         for flags in [2u8, 3] {
-                            let mut words = vec![9];
+                            let mut words = Out::from(vec![9]);
                             let iids = [category, name, location];
                             assert!(begin_packet(
                                 &mut words,
@@ -1071,7 +1058,7 @@ mod tests {
                                 location_iid: location,
                                 counter: None,
                             };
-                            let mut general = vec![9];
+                            let mut general = Out::from(vec![9]);
                             track_event_packet_with(
                                 &mut general,
                                 header,
@@ -1080,18 +1067,18 @@ mod tests {
                                 |_| {},
                                 |_| {},
                             );
-                            assert_eq!(words, general, "ts {ts} iids {iids:?}");
+                            assert_eq!(words[..], general[..], "ts {ts} iids {iids:?}");
                         }
                     }
                 }
             }
         }
-        let mut buf = vec![9];
+        let mut buf = Out::from(vec![9]);
         let seq = Field::uint(field::PACKET_SEQUENCE_ID, 1);
         assert!(!begin_packet(&mut buf, 1 << 56, &seq, None, [0, 1, 0], 2));
         assert!(!begin_packet(&mut buf, 0, &seq, None, [1 << 14, 1, 0], 2));
         assert!(!begin_packet(&mut buf, 0, &seq, None, [0, 1, 1 << 14], 2));
-        assert_eq!(buf, [9]);
+        assert_eq!(buf[..], [9]);
     }
 
     #[test]
@@ -1100,7 +1087,7 @@ mod tests {
             for v in [1u64 << shift, (1u64 << shift) - 1, (1 << shift) | 0x55] {
                 let v = v & ((1 << 56) - 1);
                 let (w, len) = varint_word(v);
-                let mut expect = Vec::new();
+                let mut expect = Out::from(Vec::new());
                 put_varint(&mut expect, v);
                 assert_eq!(&w.to_le_bytes()[..len], &expect[..], "{v}");
                 assert!(len == 8 || w >> (8 * len) == 0);
@@ -1157,12 +1144,12 @@ mod tests {
                             location_iid: loc,
                             counter,
                         };
-                        let mut fast = vec![9];
+                        let mut fast = Out::from(vec![9]);
                         small_event_packet(&mut fast, header, &ev);
-                        let mut general = vec![9];
+                        let mut general = Out::from(vec![9]);
                         let none = NewInterned::default();
                         track_event_packet_with(&mut general, header, &ev, &none, |_| {}, |_| {});
-                        assert_eq!(fast, general, "{kind:?} {counter:?}");
+                        assert_eq!(fast[..], general[..], "{kind:?} {counter:?}");
                     }
                 }
             }
@@ -1172,14 +1159,14 @@ mod tests {
     #[test]
     fn back_filled_lengths_are_minimal() {
         for len in [0usize, 1, 127, 128, 300, 16383, 16384, 70000] {
-            let mut buf = vec![0xAA];
+            let mut buf = Out::from(vec![0xAA]);
             let n = open(&mut buf, 5);
-            buf.extend(std::iter::repeat_n(7u8, len));
+            buf.extend_from_slice(&vec![7u8; len]);
             close(&mut buf, n);
-            let mut want = vec![0xAA, 5 << 3 | 2];
+            let mut want = Out::from(vec![0xAA, 5 << 3 | 2]);
             put_varint(&mut want, len as u64);
-            want.extend(std::iter::repeat_n(7u8, len));
-            assert_eq!(buf, want, "len {len}");
+            want.extend_from_slice(&vec![7u8; len]);
+            assert_eq!(buf[..], want[..], "len {len}");
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod inspect;
 mod interning;
 mod open_async;
 mod options;
+mod out;
 mod sequence;
 mod streaming;
 mod trace_writer;

@@ -15,6 +15,7 @@ use crate::encoding::{
 };
 use crate::event::{for_each_name, Arg, Event, Value};
 use crate::interning::{Interner, Text, MAX_ENTRIES};
+use crate::out::Out;
 
 /// The writer-wide string tables: string to a global id (from 1). Source
 /// locations are keyed by file name and line.
@@ -237,7 +238,7 @@ impl std::ops::IndexMut<usize> for Sequences {
 
 /// The output buffer and what every sequence shares.
 pub(crate) struct Encoder {
-    pub(crate) out: Vec<u8>,
+    pub(crate) out: Out,
     pub(crate) packets: u64,
     /// Compact mode: busy tracks move to sequences of their own, with default
     /// tracks and timestamps as deltas on an incremental clock.
@@ -267,7 +268,7 @@ impl Encoder {
             // from a power of two was 25% slower to append to once tens of MB
             // long (thread_spans/buffered_writer, 116 against 91 ms), an
             // effect of the allocator, not of this code.
-            out: Vec::with_capacity(1000),
+            out: Out::with_room(1000),
             packets: 0,
             compact,
             strings: Strings::default(),
@@ -682,12 +683,12 @@ impl Encoder {
 /// The fields of one `DebugAnnotation` (its name and value), in field-number
 /// order. `next_iid` gives the iids of the names met, in the order of
 /// [`for_each_name`].
-fn put_arg(buf: &mut Vec<u8>, arg: &Arg<'_>, next_iid: &mut impl FnMut() -> u64) {
+fn put_arg(buf: &mut Out, arg: &Arg<'_>, next_iid: &mut impl FnMut() -> u64) {
     put_uint(buf, field::ARG_NAME_IID, next_iid());
     put_value(buf, &arg.value, next_iid);
 }
 
-fn put_value(buf: &mut Vec<u8>, value: &Value<'_>, next_iid: &mut impl FnMut() -> u64) {
+fn put_value(buf: &mut Out, value: &Value<'_>, next_iid: &mut impl FnMut() -> u64) {
     match *value {
         Value::Bool(v) => put_bool(buf, field::ARG_BOOL, v),
         Value::Uint(v) => put_uint(buf, field::ARG_UINT, v),

@@ -130,7 +130,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
         } else {
             self.partial = at - done;
         }
-        out.drain(..done);
+        out.consume(done);
     }
 
     fn drain(&mut self) -> Result<()> {

@@ -62,7 +62,7 @@ impl Writer {
     /// The trace's bytes. Call [`finish`](TraceWriter::finish) first to
     /// write the pending ends of complete spans.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.core.enc.out
+        self.core.enc.out.into_vec()
     }
 }
 
