@@ -148,6 +148,9 @@ pub(crate) struct SeqState {
     opened: bool,
     /// The generation of the writer's string tables its iids belong to.
     generation: u64,
+    /// The writer's `epoch` when the sequence was last set up, tables not
+    /// full (see `Encoder::ready`); 0: never.
+    ready_at: u64,
     /// The track its events belong to unless they name one (compact mode).
     default_track: Option<u64>,
     /// The value of its incremental clock: the last timestamp written as a
@@ -176,6 +179,7 @@ impl SeqState {
             started: false,
             opened: false,
             generation: 0,
+            ready_at: 0,
             default_track,
             clock: 0,
             keep: if default_track.is_some() { u64::MAX } else { 0 },
@@ -258,6 +262,10 @@ pub(crate) struct Encoder {
     /// Bumped each time the tables are emptied at a cap; every sequence then
     /// clears its incremental state before its next packet.
     generation: u64,
+    /// Bumped each time the tables reach a cap: a sequence whose `ready_at`
+    /// is the current epoch is set up in this generation, with tables not
+    /// full (see `ready`).
+    epoch: u64,
 }
 
 impl Encoder {
@@ -277,6 +285,7 @@ impl Encoder {
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
+            epoch: 1,
         }
     }
 
@@ -302,14 +311,23 @@ impl Encoder {
     fn check_limits(&mut self) {
         let (entries, bytes) = self.limits;
         self.full = self.strings.len() >= entries || self.strings.bytes() >= bytes;
+        self.epoch += u64::from(self.full);
     }
 
     /// Whether a sequence is set up in the current generation, with tables
     /// that are not due to be emptied: then a packet needs no header work
-    /// and its iids hold (the short paths of begins and ends).
+    /// and its iids hold (the short paths of begins and ends). One
+    /// comparison: `header` records the epoch when it sets a sequence up
+    /// with the tables not full, and the epoch moves on when they fill,
+    /// before the generation can change.
     #[inline(always)]
     fn ready(&self, seq: &SeqState) -> bool {
-        !self.full && seq.started && seq.generation == self.generation
+        let ready = seq.ready_at == self.epoch;
+        debug_assert_eq!(
+            ready,
+            !self.full && seq.started && seq.generation == self.generation
+        );
+        ready
     }
 
     /// Brings a sequence into the current generation: what it defined is
@@ -353,6 +371,7 @@ impl Encoder {
             }
         }
         self.packets += 1;
+        seq.ready_at = if self.full { 0 } else { self.epoch };
         let flags = if first {
             SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE
         } else if event && seq.default_track.is_some() {

@@ -40,6 +40,11 @@ pub struct StreamingPerfettoWriter<W: Write> {
     core: Core,
     sink: Option<W>,
     threshold: usize,
+    /// Below this many bytes buffered, a call needs neither a drain nor
+    /// room: one comparison per call (see `make_room`). Recomputed when
+    /// either is done; the buffer never shrinks, so a stale value is only
+    /// too low.
+    fits_below: usize,
     /// Bytes the sink accepted.
     written: u64,
     /// Of those, the bytes up to the last packet boundary.
@@ -62,6 +67,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
             core,
             sink: Some(sink),
             threshold: options.flush_threshold,
+            fits_below: 0,
             written: 0,
             whole: 0,
             partial: 0,
@@ -157,6 +163,23 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 const ROOM: usize = 512;
 
 impl<W: Write> StreamingPerfettoWriter<W> {
+    /// Drains the buffer once it reached the threshold, or grows it when
+    /// it has less than [`ROOM`] left.
+    #[cold]
+    #[inline(never)]
+    fn make_room_slow(&mut self) -> Result<()> {
+        let out = &self.core.enc.out;
+        if out.len() >= self.threshold {
+            self.drain()?;
+        } else if out.room() < ROOM {
+            self.grow();
+        }
+        // Neither is needed while the length stays below both bounds.
+        let capacity = self.core.enc.out.capacity();
+        self.fits_below = self.threshold.min((capacity + 1).saturating_sub(ROOM));
+        Ok(())
+    }
+
     /// Grows the buffer by doubling, as `Vec` would, but never past the
     /// threshold plus [`ROOM`]: small traces stay small, and long ones reach
     /// their final size in a few steps without overshooting it twofold.
@@ -205,11 +228,8 @@ impl<W: Write> sealed::Sink for StreamingPerfettoWriter<W> {
 
     #[inline]
     fn make_room(&mut self) -> Result<()> {
-        let out = &self.core.enc.out;
-        if out.len() >= self.threshold {
-            self.drain()?;
-        } else if out.capacity() - out.len() < ROOM {
-            self.grow();
+        if self.core.enc.out.len() >= self.fits_below {
+            self.make_room_slow()?;
         }
         Ok(())
     }
