@@ -480,7 +480,8 @@ fn iid_field(key: u64, key_len: usize, iid: u64) -> (u64, usize) {
 /// named): the same bytes as [`small_event_packet`], assembled as a few
 /// words and stored whole, where that writes them one by one. Takes iids
 /// below 2^14 and a time below 2^56; returns false, writing nothing, for
-/// any other.
+/// any other, or if the buffer has not the room (see
+/// [`Out::window_in_room`]).
 #[inline(always)]
 pub(crate) fn begin_packet(
     buf: &mut Out,
@@ -494,7 +495,7 @@ pub(crate) fn begin_packet(
         return false;
     }
     const MASK: usize = 63;
-    let Some(b) = buf.window::<{ MASK + 1 + FIELD_CAP }>() else {
+    let Some(b) = buf.window_in_room::<{ MASK + 1 + FIELD_CAP }>() else {
         return false;
     };
     let mut n = 0usize;
@@ -575,12 +576,13 @@ impl EndTemplate {
 
 /// Appends a slice-end packet at `ts` (absolute, or a delta on the
 /// sequence's clock) from its track's template: the same bytes as
-/// [`track_event_packet`] writes for it.
+/// [`track_event_packet`] writes for it. Returns false, writing nothing,
+/// if the buffer has not the room (see [`Out::window_in_room`]).
 #[inline(always)]
-pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) {
+pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) -> bool {
     const MASK: usize = 15;
-    let Some(b) = buf.window::<{ 8 + MASK + 1 + TEMPLATE_CAP }>() else {
-        return;
+    let Some(b) = buf.window_in_room::<{ 8 + MASK + 1 + TEMPLATE_CAP }>() else {
+        return false;
     };
     // Trace.packet, its length (below), timestamp = 8.
     b[..8].copy_from_slice(&u64::to_le_bytes(0x40_00_0a));
@@ -589,6 +591,7 @@ pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) {
     let n = n + usize::from(template.len);
     b[1] = (n - 2) as u8;
     buf.commit(n);
+    true
 }
 
 /// Appends a framed packet holding one `TrackEvent`.
@@ -959,7 +962,11 @@ mod tests {
                     let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56, 1 << 63];
                     for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
                         let mut fast = Out::from(vec![7]);
-                        end_packet(&mut fast, ts, &template);
+                        // Without room, nothing; with it, the packet.
+                        assert!(!end_packet(&mut fast, ts, &template));
+                        assert_eq!(fast[..], [7]);
+                        fast.reserve_exact(64);
+                        assert!(end_packet(&mut fast, ts, &template));
                         let mut general = Out::from(vec![7]);
                         let header = PacketHeader {
                             sequence,
@@ -1034,6 +1041,7 @@ mod tests {
                     for track in &tracks {
                         for flags in [2u8, 3] {
                             let mut words = Out::from(vec![9]);
+                            words.reserve_exact(128);
                             let iids = [category, name, location];
                             assert!(begin_packet(
                                 &mut words,
@@ -1073,8 +1081,11 @@ mod tests {
                 }
             }
         }
-        let mut buf = Out::from(vec![9]);
         let seq = Field::uint(field::PACKET_SEQUENCE_ID, 1);
+        let mut buf = Out::from(vec![9]);
+        // No room: the general path will write it.
+        assert!(!begin_packet(&mut buf, 0, &seq, None, [0, 1, 0], 2));
+        buf.reserve_exact(128);
         assert!(!begin_packet(&mut buf, 1 << 56, &seq, None, [0, 1, 0], 2));
         assert!(!begin_packet(&mut buf, 0, &seq, None, [1 << 14, 1, 0], 2));
         assert!(!begin_packet(&mut buf, 0, &seq, None, [0, 1, 1 << 14], 2));

@@ -119,6 +119,15 @@ impl Out {
         self.bytes.get_mut(self.len..)?.first_chunk_mut()
     }
 
+    /// [`Out::window`] for the short paths of begins and ends: `None` if the
+    /// room is short (they then take the general path, which grows the
+    /// buffer), so the only check is the one that proves the window in
+    /// bounds.
+    #[inline(always)]
+    pub(crate) fn window_in_room<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
+        self.bytes.get_mut(self.len..)?.first_chunk_mut()
+    }
+
     /// Keeps `n` more bytes, written through [`Out::window`]: at most its
     /// size, which the callers' masks ensure.
     #[inline(always)]

@@ -509,9 +509,9 @@ impl Encoder {
     ) {
         // The template holds when the sequence is set up in this generation
         // and the time can be written plainly.
-        if self.ready(seq) && ts >= seq.clock {
+        if self.ready(seq) && ts >= seq.clock && end_packet(&mut self.out, ts - seq.clock, template)
+        {
             self.packets += 1;
-            end_packet(&mut self.out, ts - seq.clock, template);
             seq.clock = ts & seq.keep;
         } else {
             self.end_general(seq, ts, track);
