@@ -437,11 +437,23 @@ pub(crate) fn varint_word(v: u64) -> (u64, usize) {
     let x = (x & 0x0000_3fff_0000_3fff) | (x & 0x0fff_c000_0fff_c000) << 2;
     let x = (x & 0x007f_007f_007f_007f) | (x & 0x3f80_3f80_3f80_3f80) << 1;
     // The highest byte holding a bit of `v` is the last: its index from the
-    // spread word's highest bit (a shift, where `varint_len` divides by 7).
-    let top = 63 - (x | 1).leading_zeros();
-    let more = (1u64 << (top & !7)) - 1;
-    (x | (more & 0x8080_8080_8080_8080), (top >> 3) as usize + 1)
+    // spread word's highest bit, and the continuation bits of the bytes
+    // before it from a table (shifts by a variable amount tie up a register
+    // the caller wants, and took twice the instructions).
+    let last = ((63 - (x | 1).leading_zeros()) >> 3) as usize & 7;
+    (x | CONTINUED[last], last + 1)
 }
+
+/// The continuation bits of a varint whose last byte is byte `i`.
+const CONTINUED: [u64; 8] = {
+    let mut t = [0; 8];
+    let mut i = 1;
+    while i < 8 {
+        t[i] = t[i - 1] | 0x80 << (8 * (i - 1));
+        i += 1;
+    }
+    t
+};
 
 /// Writes `v` as a varint at the start of `dst` (ten bytes), leaving what
 /// follows its length to be overwritten or cut off; its length. Below 2^56
