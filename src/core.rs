@@ -630,31 +630,53 @@ impl Core {
             .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
     }
 
+    /// Begins an explicit span. Inlined into the caller: the common case
+    /// (only explicit spans open on the thread, a valid event) returns in a
+    /// register, where a `Result` is written to memory and read back, and
+    /// saves the registers the checks need; anything else takes
+    /// `span_begin_slow`, which checks and reports.
+    #[inline]
     pub(crate) fn span_begin(
         &mut self,
         thread: ThreadTrack,
         ts: u64,
         meta: &SpanMeta<'_>,
     ) -> Result<()> {
-        let t = self.thread_index(thread)?;
-        meta.check()?;
-        let th = &self.threads[t];
-        if th.pending() || ts < th.last_ts || ts > MAX_TS || th.stack.len() >= MAX_SPAN_DEPTH {
-            return self.span_begin_checked(t, ts, meta);
+        if self.span_begin_fast(thread, ts, meta) {
+            return Ok(());
         }
-        // Only explicit spans are open (the common case): nothing is due,
-        // nothing limits the new span, and no frame need be read. Reading
-        // the top frame put a load, and a branch on whether the stack was
-        // empty, on every begin and end.
+        self.span_begin_slow(thread, ts, meta)
+    }
+
+    /// The common case of [`Core::span_begin`]: written, true; otherwise
+    /// nothing written, false.
+    #[inline]
+    fn span_begin_fast(&mut self, thread: ThreadTrack, ts: u64, meta: &SpanMeta<'_>) -> bool {
+        if thread.owner != self.owner || meta.check().is_err() {
+            return false;
+        }
+        let t = thread.index as usize;
+        let Some(th) = self.threads.get(t) else {
+            return false;
+        };
+        if th.pending() || ts < th.last_ts || ts > MAX_TS || th.stack.len() >= MAX_SPAN_DEPTH {
+            return false;
+        }
+        // Only explicit spans are open: nothing is due, nothing limits the
+        // new span, and no frame need be read. Reading the top frame put a
+        // load, and a branch on whether the stack was empty, on every begin
+        // and end.
         self.open_frame(t, ts, None, u64::MAX, meta);
-        Ok(())
+        true
     }
 
     /// [`Core::span_begin`] where complete spans wait or the call is wrong,
     /// out of line (see `Encoder::begin_general`).
     #[cold]
     #[inline(never)]
-    fn span_begin_checked(&mut self, t: usize, ts: u64, meta: &SpanMeta<'_>) -> Result<()> {
+    fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, meta: &SpanMeta<'_>) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        meta.check()?;
         self.check_begin(t, ts, None)?;
         self.push_span(t, ts, None, meta);
         Ok(())
@@ -674,15 +696,40 @@ impl Core {
         Ok(())
     }
 
+    /// Ends the innermost explicit span on a thread: inlined, the common
+    /// case returns in a register (see [`Core::span_begin`]).
+    #[inline]
     pub(crate) fn span_end(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
-        let t = self.thread_index(thread)?;
-        let th = &self.threads[t];
+        if self.span_end_fast(thread, ts) {
+            return Ok(());
+        }
+        self.span_end_slow(thread, ts)
+    }
+
+    /// The common case of [`Core::span_end`]: written, true; otherwise
+    /// nothing written, false.
+    #[inline]
+    fn span_end_fast(&mut self, thread: ThreadTrack, ts: u64) -> bool {
+        if thread.owner != self.owner {
+            return false;
+        }
+        let t = thread.index as usize;
+        let Some(th) = self.threads.get(t) else {
+            return false;
+        };
         if th.explicit != 0 && !th.pending() && ts >= th.last_ts && ts <= MAX_TS {
             // Only explicit spans are open: the top one began no later than
             // the track's last time, and no complete span limits it.
             self.end_top(t, ts);
-            return Ok(());
+            return true;
         }
+        false
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn span_end_slow(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
+        let t = self.thread_index(thread)?;
         self.span_end_checked(t, ts)
     }
 
