@@ -795,7 +795,63 @@ impl Core {
         Ok(lane.index as usize)
     }
 
+    /// Begins an async span. Inlined into the caller, like
+    /// [`Core::span_begin`]: the common case (a valid event, a new id, the
+    /// lane's last freed track free by `ts`) returns in a register; anything
+    /// else takes `async_span_begin_slow`.
+    #[inline]
     pub(crate) fn async_span_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        if self.async_span_begin_fast(lane, span_id, ts, meta) {
+            return Ok(());
+        }
+        self.async_span_begin_slow(lane, span_id, ts, meta)
+    }
+
+    /// The common case of [`Core::async_span_begin`]: written, true;
+    /// otherwise nothing changed, false.
+    #[inline]
+    fn async_span_begin_fast(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        meta: &SpanMeta<'_>,
+    ) -> bool {
+        if lane.owner != self.owner || ts > MAX_TS || meta.check().is_err() {
+            return false;
+        }
+        let l = lane.index as usize;
+        let Some(lane_state) = self.lanes.get_mut(l) else {
+            return false;
+        };
+        let Some(&slot) = lane_state.free.last() else {
+            return false;
+        };
+        if !lane_state
+            .slots
+            .get(slot as usize)
+            .is_some_and(|s| s.last_end <= ts)
+        {
+            return false;
+        }
+        let open = AsyncOpen { slot, begin: ts };
+        if self.open_async.insert(lane.index, span_id, open).is_some() {
+            return false;
+        }
+        self.lanes[l].free.pop();
+        self.begin_in_slot(l, slot, ts, meta);
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn async_span_begin_slow(
         &mut self,
         lane: AsyncLane,
         span_id: u64,
@@ -849,6 +905,14 @@ impl Core {
                     .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
             }
         }
+        self.begin_in_slot(l, slot, ts, meta);
+        Ok(())
+    }
+
+    /// Counts a span begun on a lane's slot (in compact mode, where a busy
+    /// slot moves to a sequence of its own) and writes its begin.
+    #[inline(always)]
+    fn begin_in_slot(&mut self, l: usize, slot: u32, ts: u64, meta: &SpanMeta<'_>) {
         let s = &mut self.lanes[l].slots[slot as usize];
         s.spans = s.spans.saturating_add(1);
         let (spans, seq, uuid) = (s.spans, s.seq, s.uuid);
@@ -862,10 +926,42 @@ impl Core {
         let s = &self.lanes[l].slots[slot as usize];
         self.enc
             .begin(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta);
-        Ok(())
     }
 
+    /// Ends an async span: inlined, the common case returns in a register
+    /// (see [`Core::async_span_begin`]).
+    #[inline]
     pub(crate) fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        if self.async_span_end_fast(lane, span_id, ts) {
+            return Ok(());
+        }
+        self.async_span_end_slow(lane, span_id, ts)
+    }
+
+    /// The common case of [`Core::async_span_end`]: written, true;
+    /// otherwise nothing changed, false.
+    #[inline]
+    fn async_span_end_fast(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> bool {
+        if lane.owner != self.owner || ts > MAX_TS || lane.index as usize >= self.lanes.len() {
+            return false;
+        }
+        match self.open_async.remove(lane.index, span_id) {
+            Some(open) if ts >= open.begin => {
+                self.end_slot(lane.index as usize, open.slot, ts);
+                true
+            }
+            Some(open) => {
+                // Put back: the slow path reports it.
+                self.open_async.insert(lane.index, span_id, open);
+                false
+            }
+            None => false,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn async_span_end_slow(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
         let l = self.lane_index(lane)?;
         check_ts(ts)?;
         // One lookup: a span that cannot end at `ts` is put back as it was.
