@@ -833,10 +833,11 @@ impl Core {
         let Some(&slot) = lane_state.free.last() else {
             return false;
         };
-        if !lane_state
+        // Taken only if it ended by `ts`, so spans on it never overlap.
+        if lane_state
             .slots
             .get(slot as usize)
-            .is_some_and(|s| s.last_end <= ts)
+            .is_none_or(|s| s.last_end > ts)
         {
             return false;
         }
