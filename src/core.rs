@@ -645,7 +645,7 @@ impl Core {
         if self.span_begin_fast(thread, ts, meta) {
             return Ok(());
         }
-        self.span_begin_slow(thread, ts, meta)
+        self.span_begin_slow(thread, ts, *meta)
     }
 
     /// The common case of [`Core::span_begin`]: written, true; otherwise
@@ -674,11 +674,11 @@ impl Core {
     /// out of line (see `Encoder::begin_general`).
     #[cold]
     #[inline(never)]
-    fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, meta: &SpanMeta<'_>) -> Result<()> {
+    fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, meta: SpanMeta<'_>) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
         self.check_begin(t, ts, None)?;
-        self.push_span(t, ts, None, meta);
+        self.push_span(t, ts, None, &meta);
         Ok(())
     }
 
@@ -810,7 +810,7 @@ impl Core {
         if self.async_span_begin_fast(lane, span_id, ts, meta) {
             return Ok(());
         }
-        self.async_span_begin_slow(lane, span_id, ts, meta)
+        self.async_span_begin_slow(lane, span_id, ts, *meta)
     }
 
     /// The common case of [`Core::async_span_begin`]: written, true;
@@ -857,7 +857,7 @@ impl Core {
         lane: AsyncLane,
         span_id: u64,
         ts: u64,
-        meta: &SpanMeta<'_>,
+        meta: SpanMeta<'_>,
     ) -> Result<()> {
         let l = self.lane_index(lane)?;
         meta.check()?;
@@ -906,7 +906,7 @@ impl Core {
                     .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
             }
         }
-        self.begin_in_slot(l, slot, ts, meta);
+        self.begin_in_slot(l, slot, ts, &meta);
         Ok(())
     }
 

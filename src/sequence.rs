@@ -421,22 +421,18 @@ impl Encoder {
         ev: &Event<'_>,
     ) {
         if !self.begin_known(seq, ts, track, ev) {
-            self.begin_general(seq, ts, track, ev);
+            self.begin_general(seq, ts, track, *ev);
         }
     }
 
     /// The general path of a slice begin, out of line: inlined, its
-    /// registers and stack spilled into the short path's.
+    /// registers and stack spilled into the short path's. The event comes
+    /// by value, copied here only: taking its address on the short path
+    /// made the caller build it in memory on every call.
     #[cold]
     #[inline(never)]
-    fn begin_general(
-        &mut self,
-        seq: &mut SeqState,
-        ts: u64,
-        track: Option<&Field>,
-        ev: &Event<'_>,
-    ) {
-        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
+    fn begin_general(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>, ev: Event<'_>) {
+        self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
     }
 
     /// The short path of [`Encoder::begin`]: writes the packet and returns
