@@ -538,12 +538,8 @@ impl Core {
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
-            self.enc.end(
-                &mut self.seqs[thread.seq],
-                end,
-                thread.track.as_ref(),
-                &thread.end,
-            );
+            self.enc
+                .end(&mut self.seqs[thread.seq], end, &thread.track, &thread.end);
         }
     }
 
@@ -786,8 +782,7 @@ impl Core {
         th.stack.pop();
         th.explicit -= 1;
         th.last_ts = ts;
-        self.enc
-            .end(&mut self.seqs[th.seq], ts, th.track.as_ref(), &th.end);
+        self.enc.end(&mut self.seqs[th.seq], ts, &th.track, &th.end);
     }
 
     fn lane_index(&self, lane: AsyncLane) -> Result<usize> {
@@ -992,8 +987,7 @@ impl Core {
         let s = &mut lane.slots[slot as usize];
         s.last_end = ts;
         // Borrowed, not copied: the track and template are 50 bytes.
-        self.enc
-            .end(&mut self.seqs[s.seq], ts, s.track.as_ref(), &s.end);
+        self.enc.end(&mut self.seqs[s.seq], ts, &s.track, &s.end);
     }
 
     /// Describes a named or counter track, or finds it described alike.

@@ -475,35 +475,53 @@ fn varint_into(dst: &mut [u8], v: u64) -> usize {
     len
 }
 
-/// A field of an iid below 2^14 (its key: `key_len` bytes of `key`): the
-/// field in the low bytes of a word and its length, or nothing for iid 0.
+/// An iid below 2^14 as the varint `begin_packet` writes, in the low two
+/// bytes (the second 0 for iids below 128); [`NO_CODE`] for any other.
+/// Computed once, when a string is interned, and kept beside it.
+pub(crate) const fn iid_code(iid: u32) -> u32 {
+    if iid >= 1 << 14 {
+        return NO_CODE;
+    }
+    let more = (iid >= 0x80) as u32;
+    (iid & 0x7f) | more << 7 | (iid >> 7) << 8
+}
+
+/// The code of an iid `begin_packet` cannot take.
+pub(crate) const NO_CODE: u32 = u32::MAX;
+
+/// A field of an iid (its key: `key_len` bytes of `key`; the iid as its
+/// [`iid_code`]): the field in the low bytes of a word and its length, or
+/// nothing for code 0 (no iid).
 #[inline(always)]
-fn iid_field(key: u64, key_len: usize, iid: u64) -> (u64, usize) {
-    let more = u64::from(iid >= 0x80);
-    let v = (iid & 0x7f) | (iid & 0x3f80) << 1 | more << 7;
-    if iid == 0 {
+fn iid_field(key: u64, key_len: usize, code: u32) -> (u64, usize) {
+    let code = u64::from(code);
+    if code == 0 {
         (0, 0)
     } else {
-        (key | v << (8 * key_len), key_len + 1 + more as usize)
+        // The varint is two bytes if the first has its continuation bit.
+        (
+            key | code << (8 * key_len),
+            key_len + 1 + (code >> 7 & 1) as usize,
+        )
     }
 }
 
 /// Appends a slice-begin packet (no interned data, flags and no clock
 /// named): the same bytes as [`small_event_packet`], assembled as a few
-/// words and stored whole, where that writes them one by one. Takes iids
-/// below 2^14 and a time below 2^56; returns false, writing nothing, for
-/// any other, or if the buffer has not the room (see
-/// [`Out::window_in_room`]).
+/// words and stored whole, where that writes them one by one. Takes the
+/// category, name and location iids as their [`iid_code`]s (0: none) and a
+/// time below 2^56; returns false, writing nothing, for any other, or if
+/// the buffer has not the room (see [`Out::window_in_room`]).
 #[inline(always)]
 pub(crate) fn begin_packet(
     buf: &mut Out,
     ts: u64,
     sequence: &Field,
     track: Option<&Field>,
-    [category, name, location]: [u64; 3],
+    [category, name, location]: [u32; 3],
     flags: u8,
 ) -> bool {
-    if (category | name | location) >= 1 << 14 || ts >= 1 << 56 {
+    if (category | name | location) > 0xffff || ts >= 1 << 56 {
         return false;
     }
     const MASK: usize = 63;
@@ -1055,12 +1073,13 @@ mod tests {
                             let mut words = Out::from(vec![9]);
                             words.reserve_exact(128);
                             let iids = [category, name, location];
+                            let code = |iid: u64| if iid == 0 { 0 } else { iid_code(iid as u32) };
                             assert!(begin_packet(
                                 &mut words,
                                 ts,
                                 &sequence,
                                 track.as_ref(),
-                                iids,
+                                iids.map(code),
                                 flags
                             ));
                             let header = PacketHeader {
@@ -1096,11 +1115,40 @@ mod tests {
         let seq = Field::uint(field::PACKET_SEQUENCE_ID, 1);
         let mut buf = Out::from(vec![9]);
         // No room: the general path will write it.
-        assert!(!begin_packet(&mut buf, 0, &seq, None, [0, 1, 0], 2));
+        assert!(!begin_packet(
+            &mut buf,
+            0,
+            &seq,
+            None,
+            [0, iid_code(1), 0],
+            2
+        ));
         buf.reserve_exact(128);
-        assert!(!begin_packet(&mut buf, 1 << 56, &seq, None, [0, 1, 0], 2));
-        assert!(!begin_packet(&mut buf, 0, &seq, None, [1 << 14, 1, 0], 2));
-        assert!(!begin_packet(&mut buf, 0, &seq, None, [0, 1, 1 << 14], 2));
+        assert!(!begin_packet(
+            &mut buf,
+            1 << 56,
+            &seq,
+            None,
+            [0, iid_code(1), 0],
+            2
+        ));
+        let code = iid_code(1);
+        assert!(!begin_packet(
+            &mut buf,
+            0,
+            &seq,
+            None,
+            [NO_CODE, code, 0],
+            2
+        ));
+        assert!(!begin_packet(
+            &mut buf,
+            0,
+            &seq,
+            None,
+            [0, code, NO_CODE],
+            2
+        ));
         assert_eq!(buf[..], [9]);
     }
 

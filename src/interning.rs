@@ -18,6 +18,8 @@
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::encoding::iid_code;
+
 /// Where a stored key lives in the table's text, and its extra key: 16
 /// bytes, four to a cache line. Lengths fit 32 bits because the core
 /// refuses strings over `MAX_STRING_LEN` (16 MiB) before anything is
@@ -95,11 +97,13 @@ const HINT_SETS_MAX_BITS: u32 = 16;
 /// 2^31 more, so ids always fit `u32`.
 pub(crate) const MAX_ENTRIES: usize = (1 << 31) - 1;
 
-/// The text the tables of one writer share: each key's header (its length
-/// and extra key, little-endian `u32`s) then its bytes.
+/// The text the tables of one writer share: each key's header then its
+/// bytes. The header is four little-endian `u32`s: the key's id as the
+/// short path of a begin writes it ([`iid_code`]), 0, and the key's length
+/// and extra key, which a hint's hit compares as one word.
 pub(crate) type Text = Vec<u8>;
 
-const HEADER: usize = 8;
+const HEADER: usize = 16;
 
 /// One hint: the address a key was last passed at, and the entry found for
 /// it with the place of its bytes in the text. A hit then reads the set and
@@ -259,6 +263,12 @@ impl Interner {
     /// search, nothing added.
     #[inline(always)]
     pub(crate) fn hinted(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
+        self.hinted_code(text, s, extra).map(|(id, _)| id)
+    }
+
+    /// [`Interner::hinted`], with the id's [`iid_code`] kept in the text.
+    #[inline(always)]
+    pub(crate) fn hinted_code(&self, text: &[u8], s: &str, extra: u32) -> Option<(u32, u32)> {
         let set = self.hints.get(self.hint_set(s, extra))?;
         // The way is picked by address without a branch; the header (length
         // and extra key) and the bytes then confirm it.
@@ -271,8 +281,13 @@ impl Interner {
         let start = h.start as usize;
         let stored = text.get(start.wrapping_sub(HEADER)..start + s.len())?;
         let (header, bytes) = stored.split_at(HEADER);
+        let word = |at: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&header[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
         let key = s.len() as u64 | u64::from(extra) << 32;
-        (diff::<8>(header, &key.to_le_bytes(), 0) == 0 && same(bytes, s.as_bytes())).then_some(h.id)
+        (word(8) == key && same(bytes, s.as_bytes())).then_some((h.id, word(0) as u32))
     }
 
     fn search(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
@@ -327,8 +342,11 @@ impl Interner {
             text.reserve((HEADER + s.len()).max(256));
         }
         debug_assert!(s.len() <= crate::core::MAX_STRING_LEN);
-        let header = s.len() as u64 | u64::from(extra) << 32;
-        text.extend_from_slice(&header.to_le_bytes());
+        // Below 2^32: see MAX_ENTRIES.
+        let id = u32::try_from(self.entries.len() + 1).unwrap_or(u32::MAX);
+        let key = s.len() as u64 | u64::from(extra) << 32;
+        text.extend_from_slice(&u64::from(iid_code(id)).to_le_bytes());
+        text.extend_from_slice(&key.to_le_bytes());
         let start = text.len();
         text.extend_from_slice(s.as_bytes());
         self.bytes += s.len();
@@ -338,8 +356,6 @@ impl Interner {
             extra,
         });
         let count = self.entries.len();
-        // Below 2^32: see MAX_ENTRIES.
-        let id = u32::try_from(count).unwrap_or(u32::MAX);
         if count > SCAN_UP_TO {
             if self.index.slots.is_empty() {
                 for (i, e) in self.entries.iter().take(count - 1).enumerate() {

@@ -453,38 +453,36 @@ impl Encoder {
         // defined; on one of several, it must be defined there too.
         let single = !self.compact;
         let caught_up = single || seq.defined == strings.len();
-        let known = |global: Option<u32>, defined: &Defined| match global {
-            Some(g) if caught_up || defined.has(g) => Some(u64::from(g)),
+        // The iids as `begin_packet` writes them, kept beside the strings.
+        let known = |hit: Option<(u32, u32)>, defined: &Defined| match hit {
+            Some((g, code)) if caught_up || defined.has(g) => Some(code),
             _ => None,
         };
-        let Some(name_iid) = known(strings.names.hinted(&strings.text, ev.name, 0), &seq.names)
-        else {
+        let text = &strings.text;
+        let Some(name) = known(strings.names.hinted_code(text, ev.name, 0), &seq.names) else {
             return false;
         };
-        let category_iid = match ev.category {
+        let category = match ev.category {
             "" => 0,
-            c => match known(
-                strings.categories.hinted(&strings.text, c, 0),
-                &seq.categories,
-            ) {
-                Some(iid) => iid,
+            c => match known(strings.categories.hinted_code(text, c, 0), &seq.categories) {
+                Some(code) => code,
                 None => return false,
             },
         };
-        let location_iid = match ev.file {
+        let location = match ev.file {
             "" => 0,
             f => match known(
-                strings.locations.hinted(&strings.text, f, ev.line),
+                strings.locations.hinted_code(text, f, ev.line),
                 &seq.locations,
             ) {
-                Some(iid) => iid,
+                Some(code) => code,
                 None => return false,
             },
         };
         // A begin uses interned strings, and on a track's own sequence its
         // clock and default track.
         let flags = SEQ_NEEDS_INCREMENTAL_STATE as u8;
-        let iids = [category_iid, name_iid, location_iid];
+        let iids = [category, name, location];
         if !begin_packet(&mut self.out, ts - seq.clock, &seq.id, track, iids, flags) {
             return false;
         }
@@ -496,11 +494,13 @@ impl Encoder {
     /// A slice end on `track`, whose [`EndTemplate`] (from
     /// [`Encoder::end_template`]) is `template`.
     #[inline(always)]
+    /// `track` is only read on the general path: the caller's `Option`,
+    /// not one made for the call, which cost every end a few instructions.
     pub(crate) fn end(
         &mut self,
         seq: &mut SeqState,
         ts: u64,
-        track: Option<&Field>,
+        track: &Option<Field>,
         template: &EndTemplate,
     ) {
         // The template holds when the sequence is set up in this generation
@@ -510,7 +510,7 @@ impl Encoder {
             self.packets += 1;
             seq.clock = ts & seq.keep;
         } else {
-            self.end_general(seq, ts, track);
+            self.end_general(seq, ts, track.as_ref());
         }
     }
 
@@ -743,9 +743,9 @@ mod tests {
         let template = enc.end_template(&seq, None);
         let ev = Event::new("a");
         enc.begin(&mut seq, 1_000, None, &ev);
-        enc.end(&mut seq, 1_500, None, &template);
+        enc.end(&mut seq, 1_500, &None, &template);
         enc.begin(&mut seq, 400, None, &ev);
-        enc.end(&mut seq, 1_600, None, &template);
+        enc.end(&mut seq, 1_600, &None, &template);
         let trace = protos::Trace::decode(&enc.out[..]).unwrap();
         let times: Vec<_> = trace
             .packet
