@@ -345,8 +345,8 @@ impl Interner {
         // Below 2^32: see MAX_ENTRIES.
         let id = u32::try_from(self.entries.len() + 1).unwrap_or(u32::MAX);
         let key = s.len() as u64 | u64::from(extra) << 32;
-        text.extend_from_slice(&u64::from(iid_code(id)).to_le_bytes());
-        text.extend_from_slice(&key.to_le_bytes());
+        let header = u128::from(iid_code(id)) | u128::from(key) << 64;
+        text.extend_from_slice(&header.to_le_bytes());
         let start = text.len();
         text.extend_from_slice(s.as_bytes());
         self.bytes += s.len();
