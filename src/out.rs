@@ -9,6 +9,9 @@
 
 use std::ops::{Deref, DerefMut};
 
+/// How far past the written end [`Out::grow`] initialises a large buffer.
+const STEP: usize = 64 << 10;
+
 pub(crate) struct Out {
     /// The packets, `[..len]`, then initialised room.
     bytes: Vec<u8>,
@@ -136,11 +139,19 @@ impl Out {
         self.len += n;
     }
 
-    /// Grows the room to at least `need` bytes: doubling, as `Vec` does.
+    /// Grows the room to at least `need` bytes. The allocation doubles, as
+    /// a `Vec`'s does; the initialised part doubles up to [`STEP`], then
+    /// grows by steps of it, so that a long trace's buffer is zeroed a
+    /// little ahead of the packets written into it, while in cache, rather
+    /// than half of it at once.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, need: usize) {
-        let target = (self.bytes.len() * 2).max(self.len + need);
+        let target = self.len + need.max(self.bytes.len().min(STEP));
+        if target > self.bytes.capacity() {
+            let doubled = (self.bytes.capacity() * 2).max(target);
+            self.bytes.reserve_exact(doubled - self.bytes.len());
+        }
         self.bytes.resize(target, 0);
     }
 
