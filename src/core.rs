@@ -874,10 +874,7 @@ impl Core {
         }
         let lane_state = &mut self.lanes[l];
         match reuse {
-            // Usually the top: popped, not a call to move nothing.
-            Some(i) if i + 1 == lane_state.free.len() => {
-                lane_state.free.pop();
-            }
+            // Not the top: the short path takes that one.
             Some(i) => {
                 lane_state.free.remove(i);
             }

@@ -1113,26 +1113,19 @@ mod tests {
             }
         }
         let seq = Field::uint(field::PACKET_SEQUENCE_ID, 1);
+        let code = iid_code(1);
         let mut buf = Out::from(vec![9]);
         // No room: the general path will write it.
-        assert!(!begin_packet(
-            &mut buf,
-            0,
-            &seq,
-            None,
-            [0, iid_code(1), 0],
-            2
-        ));
+        assert!(!begin_packet(&mut buf, 0, &seq, None, [0, code, 0], 2));
         buf.reserve_exact(128);
         assert!(!begin_packet(
             &mut buf,
             1 << 56,
             &seq,
             None,
-            [0, iid_code(1), 0],
+            [0, code, 0],
             2
         ));
-        let code = iid_code(1);
         assert!(!begin_packet(
             &mut buf,
             0,

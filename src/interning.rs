@@ -3,9 +3,9 @@
 //! Tables store their strings end to end in one text they share, so a new
 //! string costs no allocation of its own (only, now and then, the growth of
 //! that buffer), and dropping the tables frees a handful of blocks however
-//! many strings they hold. Each string follows an 8-byte header (its length
-//! and extra key), so that confirming a hint reads one place. Lookups go,
-//! fastest first, through:
+//! many strings they hold. Each string follows a header (its iid as a begin
+//! writes it, its length and extra key), so that confirming a hint reads
+//! one place. Lookups go, fastest first, through:
 //!
 //! - a hint cache keyed by the caller's string address (and an extra key
 //!   such as a line): callers pass the same few strings again and
@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(a.intern(&mut text, "yy", 0), (2, true));
         assert_eq!((a.get(&text, 1), a.get(&text, 2)), ("x", "yy"));
         assert_eq!((b.get(&text, 1), b.get(&text, 2)), ("yy", "x"));
-        // Each key's bytes after its 8-byte header.
+        // Each key's bytes after its header.
         assert_eq!((a.bytes(), b.bytes(), text.len()), (3, 3, 6 + 4 * HEADER));
         assert_eq!(a.find(&text, "x", 0), Some(1));
         assert_eq!(b.find(&text, "x", 0), Some(2));

@@ -119,7 +119,7 @@ impl Out {
         if self.room() < N {
             self.grow(N);
         }
-        self.bytes.get_mut(self.len..)?.first_chunk_mut()
+        self.window_in_room()
     }
 
     /// [`Out::window`] for the short paths of begins and ends: `None` if the

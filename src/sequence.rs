@@ -492,10 +492,10 @@ impl Encoder {
     }
 
     /// A slice end on `track`, whose [`EndTemplate`] (from
-    /// [`Encoder::end_template`]) is `template`.
+    /// [`Encoder::end_template`]) is `template`. `track` is only read on the
+    /// general path: the caller's `Option`, not one made for the call, which
+    /// cost every end a few instructions.
     #[inline(always)]
-    /// `track` is only read on the general path: the caller's `Option`,
-    /// not one made for the call, which cost every end a few instructions.
     pub(crate) fn end(
         &mut self,
         seq: &mut SeqState,
