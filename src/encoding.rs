@@ -880,8 +880,8 @@ pub(crate) enum TrackKind<'a> {
         tid: i64,
         name: &'a str,
     },
-    /// A plain named track under a parent.
-    /// A track of its own under a parent (0: the root), maybe a counter.
+    /// A track of the caller's own under a parent (0: the root), maybe a
+    /// counter.
     Named {
         parent: u64,
         name: &'a str,
