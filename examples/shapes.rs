@@ -11,8 +11,8 @@ mod workload;
 use std::path::{Path, PathBuf};
 
 use perfetto_trace_writer::{
-    Arg, ChildOrdering, CounterOptions, CounterUnit, Event, Options, ParentTrack, Result,
-    TraceWriter, TrackOptions, Value, Writer,
+    Arg, ChildOrdering, CounterOptions, CounterUnit, Event, LaneOptions, Options, ParentTrack,
+    ProcessOptions, Result, ThreadOptions, TraceWriter, TrackOptions, Value, Writer,
 };
 
 fn extremes(w: &mut Writer) -> Result<()> {
@@ -197,6 +197,65 @@ fn features(w: &mut Writer) -> Result<()> {
     Ok(())
 }
 
+/// What Perfetto's SDK says beyond spans: descriptions on every kind of track.
+fn sdk(w: &mut Writer) -> Result<()> {
+    let p = w.process_with(
+        "sdk",
+        Some(300),
+        "sdk",
+        &[],
+        &ProcessOptions {
+            description: Some("a process described"),
+        },
+    )?;
+    let t = w.thread_with(
+        p,
+        "main",
+        Some(301),
+        "main",
+        &ThreadOptions {
+            description: Some("a thread described"),
+        },
+    )?;
+    let lane = w.async_lane_with(
+        p,
+        "io",
+        &LaneOptions {
+            description: Some("a lane described"),
+        },
+    )?;
+    let marks = w.track(
+        t,
+        "marks",
+        &TrackOptions {
+            description: Some("a named track described"),
+            ..Default::default()
+        },
+    )?;
+    let heap = w.counter_track(
+        p,
+        "heap",
+        &CounterOptions {
+            track: TrackOptions {
+                description: Some("a counter described"),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )?;
+    for i in 0..20u64 {
+        let t0 = 1_000 + i * 1_000;
+        w.span_begin(t, t0, "work", "", "", 0)?;
+        w.async_span_begin(lane, i, t0 + 10, "read", "", "", 0)?;
+        w.instant(marks, t0 + 20, &Event::new("mark"))?;
+        w.counter(heap, t0, i as i64)?;
+        w.async_span_end(lane, i, t0 + 500)?;
+        w.span_end(t, t0 + 900)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
     write_with(dir, name, Options::new(), build)
 }
@@ -234,6 +293,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     write(&dir, "deep", deep)?;
     write(&dir, "many-threads", many_threads)?;
     write(&dir, "features", features)?;
+    write(&dir, "sdk", sdk)?;
     // A tiny interning cap: many generations of incremental state.
     write_with(
         &dir,

@@ -18,7 +18,10 @@ use crate::ids::{
 use crate::open_async::{AsyncOpen, OpenAsync};
 use crate::sequence::CounterValue;
 use crate::sequence::{Encoder, SeqState, Sequences};
-use crate::track_options::{CounterOptions, CounterUnit, SiblingMerge, TrackOptions};
+use crate::track_options::{
+    CounterOptions, CounterUnit, LaneOptions, ProcessOptions, SiblingMerge, ThreadOptions,
+    TrackOptions,
+};
 
 /// A one-shot hasher for the core's maps, whose keys are integers.
 #[derive(Default, Clone, Copy)]
@@ -195,6 +198,8 @@ struct Lane {
     described: bool,
     parent: TrackUuid,
     name: Box<str>,
+    /// The description its tracks carry.
+    description: Option<Box<str>>,
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
@@ -202,12 +207,20 @@ struct Lane {
 impl Lane {
     /// The description of the lane's tracks: its own, and one per span in
     /// flight, all named like the lane under its parent.
-    fn track_kind(&self) -> TrackKind<'_> {
+    fn track_kind<'a>(&'a self, options: &'a TrackOptions<'a>) -> TrackKind<'a> {
         TrackKind::Named {
             parent: self.parent.0,
             name: &self.name,
-            options: &DEFAULT_TRACK_OPTIONS,
+            options,
             counter: None,
+        }
+    }
+
+    /// The display options of the lane's tracks: its description only.
+    fn options(&self) -> TrackOptions<'_> {
+        TrackOptions {
+            description: self.description.as_deref(),
+            ..DEFAULT_TRACK_OPTIONS
         }
     }
 }
@@ -216,6 +229,7 @@ const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
     sibling_rank: None,
     merge: None,
+    description: None,
 };
 
 /// A span still open, as reported by `finish`.
@@ -342,13 +356,16 @@ impl Core {
         pid: Option<i32>,
         name: &str,
         cmdline: &[&str],
+        options: &ProcessOptions<'_>,
     ) -> Result<ProcessTrack> {
         check_len([key, name].into_iter().chain(cmdline.iter().copied()))?;
+        check_len(options.description)?;
         let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
         let pid_bytes = pid.map(i32::to_le_bytes);
         let pid_bytes = pid_bytes.as_ref().map_or(&[][..], |b| &b[..]);
+        let described = format!("{options:?}");
         let digest = digest(
-            [pid_bytes, name.as_bytes()]
+            [pid_bytes, name.as_bytes(), described.as_bytes()]
                 .into_iter()
                 .chain(cmdline.iter().map(|s| s.as_bytes())),
         );
@@ -367,7 +384,12 @@ impl Core {
             None => self.derive_id(key, TrackUuid(0)) as i32,
         };
         let index = self.processes.len() as u32;
-        let kind = TrackKind::Process { pid, name, cmdline };
+        let kind = TrackKind::Process {
+            pid,
+            name,
+            cmdline,
+            options,
+        };
         self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
         self.processes.push(Process { pid, digest });
         self.keys.insert(Key::Uuid(uuid.0), index);
@@ -410,14 +432,18 @@ impl Core {
         key: &str,
         tid: Option<i64>,
         name: &str,
+        options: &ThreadOptions<'_>,
     ) -> Result<ThreadTrack> {
         self.own(process.owner, process.uuid)?;
         check_len([key, name])?;
+        check_len(options.description)?;
         let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
         let tid_bytes = tid.map(i64::to_le_bytes);
+        let described = format!("{options:?}");
         let digest = digest([
             tid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
             name.as_bytes(),
+            described.as_bytes(),
         ]);
         if let Some(index) = self.described(uuid, digest, |i| self.threads[i].digest)? {
             return Ok(ThreadTrack {
@@ -438,7 +464,12 @@ impl Core {
         self.enc.descriptor(
             &mut self.seqs[0],
             uuid.0,
-            &TrackKind::Thread { pid, tid, name },
+            &TrackKind::Thread {
+                pid,
+                tid,
+                name,
+                options,
+            },
         );
         // Its events go on the writer's sequence with their track named, until
         // (compact mode) it is busy enough for a sequence of its own.
@@ -495,11 +526,20 @@ impl Core {
         Ok(parent.uuid())
     }
 
-    pub(crate) fn async_lane(&mut self, parent: ParentTrack, name: &str) -> Result<AsyncLane> {
+    pub(crate) fn async_lane(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        options: &LaneOptions<'_>,
+    ) -> Result<AsyncLane> {
         let parent = self.parent_uuid(parent)?;
         check_len([name])?;
+        check_len(options.description)?;
         let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
         if let Some(&index) = self.keys.get(&Key::Uuid(uuid.0)) {
+            if self.lanes[index as usize].description.as_deref() != options.description {
+                return Err(Error::Redefined(uuid));
+            }
             return Ok(AsyncLane {
                 uuid,
                 index,
@@ -512,6 +552,7 @@ impl Core {
             described: false,
             parent,
             name: name.into(),
+            description: options.description.map(Into::into),
             slots: Vec::new(),
             free: Vec::new(),
         });
@@ -894,8 +935,9 @@ impl Core {
                     spans: 0,
                     last_end: 0,
                 });
+                let options = lane_state.options();
                 self.enc
-                    .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
+                    .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind(&options));
             }
         }
         self.begin_in_slot(l, slot, ts, &meta);
@@ -1006,6 +1048,7 @@ impl Core {
             _ => "",
         };
         check_len([name, key, unit])?;
+        check_len(options.description)?;
         let uuid = track_uuid(domain, parent.0, name.as_bytes());
         let digest = digest([
             format!("{options:?}").as_bytes(),
@@ -1123,8 +1166,9 @@ impl Core {
             let lane_state = &mut self.lanes[lane.index as usize];
             if !lane_state.described {
                 lane_state.described = true;
-                self.enc
-                    .descriptor(&mut self.seqs[0], lane.uuid.0, &lane_state.track_kind());
+                let options = lane_state.options();
+                let kind = lane_state.track_kind(&options);
+                self.enc.descriptor(&mut self.seqs[0], lane.uuid.0, &kind);
             }
         }
         self.enc.event(

@@ -9,7 +9,8 @@
 
 use crate::out::Out;
 use crate::track_options::{
-    CounterOptions, CounterSample, CounterUnit, SiblingMerge, TrackOptions,
+    CounterOptions, CounterSample, CounterUnit, ProcessOptions, SiblingMerge, ThreadOptions,
+    TrackOptions,
 };
 
 /// Wire types.
@@ -79,6 +80,7 @@ pub(crate) mod field {
     pub const TRACK_COUNTER: u32 = 8;
     pub const TRACK_CHILD_ORDERING: u32 = 11;
     pub const TRACK_SIBLING_ORDER_RANK: u32 = 12;
+    pub const TRACK_DESCRIPTION: u32 = 14;
     pub const TRACK_SIBLING_MERGE_BEHAVIOR: u32 = 15;
     pub const TRACK_SIBLING_MERGE_KEY: u32 = 16;
 
@@ -874,11 +876,13 @@ pub(crate) enum TrackKind<'a> {
         pid: i32,
         name: &'a str,
         cmdline: &'a [&'a str],
+        options: &'a ProcessOptions<'a>,
     },
     Thread {
         pid: i32,
         tid: i64,
         name: &'a str,
+        options: &'a ThreadOptions<'a>,
     },
     /// A track of the caller's own under a parent (0: the root), maybe a
     /// counter.
@@ -906,7 +910,12 @@ pub(crate) fn track_descriptor_packet(
     let desc = open(buf, PACKET_TRACK_DESCRIPTOR);
     put_uint(buf, TRACK_UUID, uuid);
     match *kind {
-        TrackKind::Process { pid, name, cmdline } => {
+        TrackKind::Process {
+            pid,
+            name,
+            cmdline,
+            options,
+        } => {
             let process = open(buf, TRACK_PROCESS);
             put_int(buf, PROCESS_PID, i64::from(pid));
             for arg in cmdline {
@@ -914,13 +923,24 @@ pub(crate) fn track_descriptor_packet(
             }
             put_str(buf, PROCESS_NAME, name);
             close(buf, process);
+            if let Some(d) = options.description {
+                put_str(buf, TRACK_DESCRIPTION, d);
+            }
         }
-        TrackKind::Thread { pid, tid, name } => {
+        TrackKind::Thread {
+            pid,
+            tid,
+            name,
+            options,
+        } => {
             let thread = open(buf, TRACK_THREAD);
             put_int(buf, THREAD_PID, i64::from(pid));
             put_int(buf, THREAD_TID, tid);
             put_str(buf, THREAD_NAME, name);
             close(buf, thread);
+            if let Some(d) = options.description {
+                put_str(buf, TRACK_DESCRIPTION, d);
+            }
         }
         TrackKind::Named {
             parent,
@@ -959,6 +979,9 @@ pub(crate) fn track_descriptor_packet(
             }
             if let Some(rank) = options.sibling_rank {
                 put_int(buf, TRACK_SIBLING_ORDER_RANK, i64::from(rank));
+            }
+            if let Some(d) = options.description {
+                put_str(buf, TRACK_DESCRIPTION, d);
             }
             match options.merge {
                 None => {}

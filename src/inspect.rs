@@ -85,6 +85,8 @@ pub struct Track {
     /// `child_ordering`, `sibling_order_rank`, `sibling_merge_behavior`,
     /// `sibling_merge_key`, as written.
     pub display: (Option<i32>, Option<i32>, Option<i32>, Option<String>),
+    /// `description`.
+    pub description: Option<String>,
 }
 
 /// What a counter track's descriptor says.
@@ -503,6 +505,7 @@ fn describe(
         kind,
         counter,
         display,
+        description: desc.description.clone(),
     };
     if let Some(parent) = track.parent {
         if !tracks.contains_key(&parent) {

@@ -31,7 +31,8 @@ pub use crate::options::Options;
 pub use crate::streaming::StreamingPerfettoWriter;
 pub use crate::trace_writer::TraceWriter;
 pub use crate::track_options::{
-    ChildOrdering, CounterOptions, CounterSample, CounterUnit, SiblingMerge, TrackOptions,
+    ChildOrdering, CounterOptions, CounterSample, CounterUnit, LaneOptions, ProcessOptions,
+    SiblingMerge, ThreadOptions, TrackOptions,
 };
 pub use crate::writer::Writer;
 

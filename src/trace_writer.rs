@@ -7,7 +7,9 @@ use crate::event::Event;
 use crate::ids::{
     AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
 };
-use crate::track_options::{CounterOptions, CounterSample, TrackOptions};
+use crate::track_options::{
+    CounterOptions, CounterSample, LaneOptions, ProcessOptions, ThreadOptions, TrackOptions,
+};
 
 pub(crate) mod sealed {
     use crate::core::Core;
@@ -81,7 +83,37 @@ pub trait TraceWriter: sealed::Sink {
         cmdline: &[&str],
     ) -> Result<ProcessTrack> {
         self.make_room()?;
-        self.core_mut().process(key, pid, name, cmdline)
+        let options = ProcessOptions::default();
+        self.core_mut().process(key, pid, name, cmdline, &options)
+    }
+
+    /// [`process`](Self::process) with [`ProcessOptions`]: a description
+    /// the UI shows in the process track's help.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{ProcessOptions, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let about = ProcessOptions { description: Some("answers queries"), ..Default::default() };
+    /// let p = w.process_with("svc", Some(7), "service", &[], &about)?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.tracks[&p.uuid().get()].description.as_deref(), Some("answers queries"));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`process`](Self::process) (options differing from an earlier
+    /// description of the key are [`Redefined`](crate::Error::Redefined)),
+    /// and [`StringTooLong`](crate::Error::StringTooLong).
+    fn process_with(
+        &mut self,
+        key: &str,
+        pid: Option<i32>,
+        name: &str,
+        cmdline: &[&str],
+        options: &ProcessOptions<'_>,
+    ) -> Result<ProcessTrack> {
+        self.make_room()?;
+        self.core_mut().process(key, pid, name, cmdline, options)
     }
 
     /// The pid of a process: the caller's or the derived one.
@@ -110,7 +142,37 @@ pub trait TraceWriter: sealed::Sink {
         name: &str,
     ) -> Result<ThreadTrack> {
         self.make_room()?;
-        self.core_mut().thread(process, key, tid, name)
+        let options = ThreadOptions::default();
+        self.core_mut().thread(process, key, tid, name, &options)
+    }
+
+    /// [`thread`](Self::thread) with [`ThreadOptions`]: a description the UI
+    /// shows in the thread track's help.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{ThreadOptions, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let about = ThreadOptions { description: Some("parses requests"), ..Default::default() };
+    /// let t = w.thread_with(p, "main", Some(8), "main", &about)?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.tracks[&t.uuid().get()].description.as_deref(), Some("parses requests"));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`thread`](Self::thread), and
+    /// [`StringTooLong`](crate::Error::StringTooLong).
+    fn thread_with(
+        &mut self,
+        process: ProcessTrack,
+        key: &str,
+        tid: Option<i64>,
+        name: &str,
+        options: &ThreadOptions<'_>,
+    ) -> Result<ThreadTrack> {
+        self.make_room()?;
+        self.core_mut().thread(process, key, tid, name, options)
     }
 
     /// The tid of a thread: the caller's or the derived one.
@@ -137,7 +199,43 @@ pub trait TraceWriter: sealed::Sink {
         Self: Sized,
     {
         self.make_room()?;
-        self.core_mut().async_lane(parent.into(), name)
+        let options = LaneOptions::default();
+        self.core_mut().async_lane(parent.into(), name, &options)
+    }
+
+    /// [`async_lane`](Self::async_lane) with [`LaneOptions`]: a description
+    /// on the lane's own track and on each track of its spans.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{LaneOptions, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let about = LaneOptions { description: Some("block reads") };
+    /// let io = w.async_lane_with(p, "io", &about)?;
+    /// w.async_span_begin(io, 1, 10, "read", "", "", 0)?;
+    /// w.async_span_end(io, 1, 20)?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// let span_track = &trace.tracks[&trace.slices[0].track];
+    /// assert_eq!(span_track.description.as_deref(), Some("block reads"));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`Redefined`](crate::Error::Redefined) (the same parent and name with
+    /// another description).
+    fn async_lane_with(
+        &mut self,
+        parent: impl Into<ParentTrack>,
+        name: &str,
+        options: &LaneOptions<'_>,
+    ) -> Result<AsyncLane>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().async_lane(parent.into(), name, options)
     }
 
     /// Begins a span on a thread; [`span_end`](Self::span_end) ends it.

@@ -32,6 +32,44 @@ pub struct TrackOptions<'a> {
     pub sibling_rank: Option<i32>,
     /// How it merges with siblings.
     pub merge: Option<SiblingMerge<'a>>,
+    /// What the track shows, in a sentence (`TrackDescriptor.description`):
+    /// the UI shows it in the track's help, the trace processor as the
+    /// track's `description` arg.
+    pub description: Option<&'a str>,
+}
+
+/// How a process is described beyond its pid, name and command line
+/// ([`TraceWriter::process_with`](crate::TraceWriter::process_with)).
+///
+/// ```
+/// use perfetto_trace_writer::{ProcessOptions, TraceWriter, Writer};
+/// let mut w = Writer::new();
+/// let options = ProcessOptions { description: Some("serves queries"), ..Default::default() };
+/// let p = w.process_with("svc", Some(7), "service", &[], &options)?;
+/// # Ok::<(), perfetto_trace_writer::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ProcessOptions<'a> {
+    /// What the process is, in a sentence (`TrackDescriptor.description`).
+    pub description: Option<&'a str>,
+}
+
+/// How a thread is described beyond its tid and name
+/// ([`TraceWriter::thread_with`](crate::TraceWriter::thread_with)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ThreadOptions<'a> {
+    /// What the thread does, in a sentence (`TrackDescriptor.description`).
+    pub description: Option<&'a str>,
+}
+
+/// How an async lane is described
+/// ([`TraceWriter::async_lane_with`](crate::TraceWriter::async_lane_with)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LaneOptions<'a> {
+    /// What the lane's spans are, in a sentence
+    /// (`TrackDescriptor.description`), on the lane's own track and on
+    /// each track of its spans in flight.
+    pub description: Option<&'a str>,
 }
 
 /// The unit of a counter (`CounterDescriptor.unit` or `unit_name`).
