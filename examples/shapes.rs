@@ -11,8 +11,9 @@ mod workload;
 use std::path::{Path, PathBuf};
 
 use perfetto_trace_writer::{
-    Arg, ChildOrdering, CounterOptions, CounterUnit, Event, LaneOptions, Options, ParentTrack,
-    ProcessOptions, Result, ThreadOptions, TraceWriter, TrackOptions, Value, Writer,
+    Arg, ChildOrdering, Correlation, CounterOptions, CounterUnit, Event, LaneOptions, LogSeverity,
+    Options, ParentTrack, ProcessOptions, Result, ThreadOptions, TraceWriter, TrackOptions, Value,
+    Writer,
 };
 
 fn extremes(w: &mut Writer) -> Result<()> {
@@ -197,7 +198,8 @@ fn features(w: &mut Writer) -> Result<()> {
     Ok(())
 }
 
-/// What Perfetto's SDK says beyond spans: descriptions on every kind of track.
+/// What Perfetto's SDK says beyond spans: descriptions on every kind of
+/// track, correlation ids, log lines.
 fn sdk(w: &mut Writer) -> Result<()> {
     let p = w.process_with(
         "sdk",
@@ -243,11 +245,20 @@ fn sdk(w: &mut Writer) -> Result<()> {
             ..Default::default()
         },
     )?;
+    let severities = [LogSeverity::Info, LogSeverity::Warn, LogSeverity::Error];
     for i in 0..20u64 {
         let t0 = 1_000 + i * 1_000;
-        w.span_begin(t, t0, "work", "", "", 0)?;
-        w.async_span_begin(lane, i, t0 + 10, "read", "", "", 0)?;
+        let request = format!("req-{}", i % 4);
+        let correlated = Event::new("work").correlation(Correlation::Name(&request));
+        w.span_begin_with(t, t0, &correlated)?;
+        let read = Event::new("read").correlation(Correlation::Id(i % 4));
+        w.async_span_begin_with(lane, i, t0 + 10, &read)?;
         w.instant(marks, t0 + 20, &Event::new("mark"))?;
+        let body = format!("step {}", i % 5);
+        let line = Event::new("log")
+            .location("src/sdk.rs", 10 + (i % 2) as u32)
+            .log(severities[i as usize % 3], &body);
+        w.instant(t, t0 + 30, &line)?;
         w.counter(heap, t0, i as i64)?;
         w.async_span_end(lane, i, t0 + 500)?;
         w.span_end(t, t0 + 900)?;

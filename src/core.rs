@@ -859,7 +859,7 @@ impl Core {
         ts: u64,
         meta: &SpanMeta<'_>,
     ) -> bool {
-        if lane.owner != self.owner || ts > MAX_TS || meta.check().is_err() {
+        if lane.owner != self.owner || ts > MAX_TS || meta.check().is_err() || meta.log.is_some() {
             return false;
         }
         let l = lane.index as usize;
@@ -897,6 +897,9 @@ impl Core {
     ) -> Result<()> {
         let l = self.lane_index(lane)?;
         meta.check()?;
+        if meta.log.is_some() {
+            return Err(Error::LogOffThread(lane.uuid));
+        }
         check_ts(ts)?;
         let lane_state = &mut self.lanes[l];
         // The most recently freed slot that ended by `ts`: usually the top.
@@ -1160,6 +1163,15 @@ impl Core {
             }
         };
         ev.check()?;
+        if ev.log.is_some() {
+            let uuid = match track {
+                InstantTrack::Process(p) => p.uuid,
+                InstantTrack::Named(n) => n.uuid,
+                InstantTrack::Lane(l) => l.uuid,
+                InstantTrack::Thread(t) => t.uuid,
+            };
+            return Err(Error::LogOffThread(uuid));
+        }
         check_ts(ts)?;
         if let InstantTrack::Lane(lane) = track {
             // The lane's own track is described when it first gets an event.

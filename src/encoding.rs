@@ -53,6 +53,13 @@ pub(crate) mod field {
     pub const EVENT_DOUBLE_COUNTER_VALUE: u32 = 44;
     pub const EVENT_FLOW_IDS: u32 = 47;
     pub const EVENT_TERMINATING_FLOW_IDS: u32 = 48;
+    pub const EVENT_LOG_MESSAGE: u32 = 21;
+    pub const EVENT_CORRELATION_ID: u32 = 52;
+    pub const EVENT_CORRELATION_ID_STR_IID: u32 = 54;
+
+    pub const LOG_SOURCE_LOCATION_IID: u32 = 1;
+    pub const LOG_BODY_IID: u32 = 2;
+    pub const LOG_PRIO: u32 = 3;
 
     pub const ARG_NAME_IID: u32 = 1;
     pub const ARG_BOOL: u32 = 2;
@@ -67,6 +74,8 @@ pub(crate) mod field {
     pub const INTERNED_EVENT_NAMES: u32 = 2;
     pub const INTERNED_DEBUG_ANNOTATION_NAMES: u32 = 3;
     pub const INTERNED_SOURCE_LOCATIONS: u32 = 4;
+    pub const INTERNED_LOG_MESSAGE_BODY: u32 = 20;
+    pub const INTERNED_CORRELATION_ID_STR: u32 = 43;
     pub const INTERNED_IID: u32 = 1;
     pub const INTERNED_NAME: u32 = 2;
     pub const LOCATION_FILE_NAME: u32 = 2;
@@ -354,6 +363,10 @@ pub(crate) struct NewInterned<'a> {
     pub location: Option<(u64, &'a str, u32)>,
     /// Argument names: (iid, name).
     pub arg_names: &'a [(u64, &'a str)],
+    /// Entries of the `InternedData` fields after source locations, each an
+    /// iid (field 1) and a string (field 2): (field, iid, string), in
+    /// field-number order.
+    pub more: &'a [(u32, u64, &'a str)],
 }
 
 impl NewInterned<'_> {
@@ -363,6 +376,7 @@ impl NewInterned<'_> {
             && self.name.is_none()
             && self.location.is_none()
             && self.arg_names.is_empty()
+            && self.more.is_empty()
     }
 }
 
@@ -748,6 +762,22 @@ pub(crate) fn track_event_packet_with(
     annotations: impl FnOnce(&mut Out),
     tail: impl FnOnce(&mut Out),
 ) {
+    track_event_packet_full(buf, header, ev, new, annotations, |_| {}, tail);
+}
+
+/// [`track_event_packet_with`] where `middle` also writes the fields
+/// between the track uuid (11) and the counter value (30), such as a log
+/// message (21); `tail` may then write fields up to 56. Events with such
+/// fields are never counter events, so the order holds.
+pub(crate) fn track_event_packet_full(
+    buf: &mut Out,
+    header: PacketHeader,
+    ev: &EventFields<'_>,
+    new: &NewInterned<'_>,
+    annotations: impl FnOnce(&mut Out),
+    middle: impl FnOnce(&mut Out),
+    tail: impl FnOnce(&mut Out),
+) {
     use field::*;
     let packet = open(buf, TRACE_PACKET);
     put_uint(buf, PACKET_TIMESTAMP, ev.ts);
@@ -765,6 +795,7 @@ pub(crate) fn track_event_packet_with(
     if let Some(track) = ev.track {
         track.put(buf);
     }
+    middle(buf);
     if let Some(CounterSample::Int(v)) = ev.counter {
         put_int(buf, EVENT_COUNTER_VALUE, v);
     }
@@ -816,6 +847,12 @@ fn interned_data(buf: &mut Out, new: &NewInterned<'_>) {
         put_uint(buf, INTERNED_IID, iid);
         put_str(buf, LOCATION_FILE_NAME, file);
         put_uint(buf, LOCATION_LINE_NUMBER, u64::from(line));
+        close(buf, entry);
+    }
+    for &(field, iid, text) in new.more {
+        let entry = open(buf, field);
+        put_uint(buf, INTERNED_IID, iid);
+        put_str(buf, INTERNED_NAME, text);
         close(buf, entry);
     }
     close(buf, data);

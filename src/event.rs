@@ -29,6 +29,52 @@ pub struct Event<'a> {
     pub terminating_flows: &'a [u64],
     /// Typed arguments (debug annotations).
     pub args: &'a [Arg<'a>],
+    /// What relates this slice to slices elsewhere (`TrackEvent.correlation_id`
+    /// or its string form): the UI colours and highlights slices of one
+    /// correlation together; the trace processor keeps it as the slice's
+    /// `correlation_id` arg.
+    pub correlation: Option<Correlation<'a>>,
+    /// A log line the event carries (`TrackEvent.log_message`), only on a
+    /// thread's events: the trace processor puts it in its log table
+    /// (`android_logs`), with the thread, and the event's source location, if
+    /// it has one, as the line's tag.
+    pub log: Option<Log<'a>>,
+}
+
+/// A correlation: slices that carry equal ones belong together (one
+/// request, one frame, one transaction), whatever their tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Correlation<'a> {
+    /// A number (`correlation_id`); the trace processor shows it as `tp:#N`.
+    Id(u64),
+    /// A string (`correlation_id_str_iid`), interned like event names.
+    Name(&'a str),
+}
+
+/// How severe a log line is (`LogMessage.prio`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogSeverity {
+    /// Verbose.
+    Verbose = 2,
+    /// Debug.
+    Debug = 3,
+    /// Info.
+    Info = 4,
+    /// Warning.
+    Warn = 5,
+    /// Error.
+    Error = 6,
+    /// Fatal.
+    Fatal = 7,
+}
+
+/// A log line: its severity and its text, interned like event names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Log<'a> {
+    /// Its severity.
+    pub severity: LogSeverity,
+    /// Its text.
+    pub body: &'a str,
 }
 
 impl<'a> Event<'a> {
@@ -42,6 +88,8 @@ impl<'a> Event<'a> {
             flows: &[],
             terminating_flows: &[],
             args: &[],
+            correlation: None,
+            log: None,
         }
     }
 
@@ -76,8 +124,61 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// Relates the slice to others carrying the same correlation.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Correlation, Event, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let u = w.thread(p, "worker", Some(8), "worker")?;
+    /// let request = Event::new("handle").correlation(Correlation::Name("req-42"));
+    /// w.complete_span_with(t, 10, 50, &request)?;
+    /// w.complete_span_with(u, 20, 40, &Event::new("query").correlation(Correlation::Name("req-42")))?;
+    /// w.finish()?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert!(trace.slices.iter().all(|s| s.correlation.as_deref() == Some("req-42")));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn correlation(mut self, correlation: Correlation<'a>) -> Self {
+        self.correlation = Some(correlation);
+        self
+    }
+
+    /// Attaches a log line to the event (on a thread's events only).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Event, LogSeverity, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let line = Event::new("log").location(file!(), line!()).log(LogSeverity::Warn, "disk 91% full");
+    /// w.instant(t, 100, &line)?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// let log = &trace.logs[0];
+    /// assert_eq!((log.ts, log.severity, log.body.as_str()), (100, 5, "disk 91% full"));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn log(mut self, severity: LogSeverity, body: &'a str) -> Self {
+        self.log = Some(Log { severity, body });
+        self
+    }
+
     pub(crate) fn has_extras(&self) -> bool {
-        !(self.flows.is_empty() && self.terminating_flows.is_empty() && self.args.is_empty())
+        !(self.flows.is_empty()
+            && self.terminating_flows.is_empty()
+            && self.args.is_empty()
+            && self.correlation.is_none()
+            && self.log.is_none())
+    }
+
+    /// The strings of the correlation and log line, which `check` bounds.
+    fn more_strings(&self) -> [&'a str; 2] {
+        let correlation = match self.correlation {
+            Some(Correlation::Name(s)) => s,
+            _ => "",
+        };
+        [correlation, self.log.map_or("", |l| l.body)]
     }
 
     /// Checks string lengths and argument nesting before anything is written.
@@ -91,6 +192,9 @@ impl<'a> Event<'a> {
         }
         if !self.args.is_empty() {
             check_args(self.args, 0)?;
+        }
+        if self.correlation.is_some() || self.log.is_some() {
+            crate::core::check_len(self.more_strings())?;
         }
         Ok(())
     }

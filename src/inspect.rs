@@ -44,6 +44,9 @@ pub struct Trace {
     pub counters: Vec<CounterPoint>,
     /// Flow arrows between slices (indices into `slices`).
     pub flows: Vec<FlowEdge>,
+    /// Log lines in order of (time, file order), as the trace processor's
+    /// log table holds them.
+    pub logs: Vec<LogLine>,
     /// Packets read.
     pub packets: usize,
     /// What the trace processor would count as an error.
@@ -113,6 +116,22 @@ pub struct CounterPoint {
     pub value: f64,
 }
 
+/// A log line carried by a track event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// The uuid of the event's track.
+    pub track: u64,
+    /// Its time.
+    pub ts: u64,
+    /// `prio` as written (4, info, when absent, as the trace processor
+    /// reads it).
+    pub severity: i32,
+    /// Its text.
+    pub body: String,
+    /// Its source file and line.
+    pub source: Option<(String, u32)>,
+}
+
 /// A flow arrow from one slice to another.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowEdge {
@@ -159,6 +178,9 @@ pub struct Slice {
     /// Its arguments, flattened as the trace processor keys them: `a.b` for
     /// dictionary entries, `a[0]` for array items.
     pub args: Vec<(String, ArgValue)>,
+    /// Its correlation, as the trace processor's `correlation_id` arg
+    /// shows it: the string, or `tp:#N` for a number.
+    pub correlation: Option<String>,
 }
 
 /// An inconsistency: something the trace processor would drop, misread or
@@ -187,6 +209,8 @@ struct Sequence {
     names: HashMap<u64, String>,
     categories: HashMap<u64, String>,
     arg_names: HashMap<u64, String>,
+    log_bodies: HashMap<u64, String>,
+    correlations: HashMap<u64, String>,
     /// Running sums of incremental counters, by track.
     sums: HashMap<u64, f64>,
     locations: HashMap<u64, (String, u32)>,
@@ -206,6 +230,7 @@ struct Event {
     args: Vec<(String, ArgValue)>,
     flows: Vec<u64>,
     terminating: Vec<u64>,
+    correlation: Option<String>,
 }
 
 /// Decodes a serialized `Trace` and rebuilds its tracks and slices.
@@ -301,6 +326,57 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
         for a in &event.debug_annotations {
             flatten(a, "", &seq.arg_names, &mut args, &mut problem);
         }
+        let correlation = match (
+            event.correlation_id,
+            &event.correlation_id_str,
+            event.correlation_id_str_iid,
+        ) {
+            (None, None, None) => None,
+            (Some(id), None, None) => Some(format!("tp:#{id}")),
+            (None, Some(s), None) => Some(s.clone()),
+            (None, None, Some(iid)) => seq.correlations.get(&iid).cloned().or_else(|| {
+                problem(format!("unresolved correlation iid {iid}"));
+                None
+            }),
+            _ => {
+                problem("more than one correlation id".into());
+                None
+            }
+        };
+        if let Some(log) = &event.log_message {
+            let thread = out.tracks.get(&track).is_some_and(|t| {
+                matches!(t.kind, TrackKind::Thread { .. })
+                    || t.parent
+                        .and_then(|p| out.tracks.get(&p))
+                        .is_some_and(|p| matches!(p.kind, TrackKind::Thread { .. }))
+            });
+            if !thread {
+                problem(format!("log message on track {track:#x}, not a thread's"));
+            }
+            let body = match log.body_iid {
+                Some(iid) => seq.log_bodies.get(&iid).cloned().unwrap_or_else(|| {
+                    problem(format!("unresolved log body iid {iid}"));
+                    String::new()
+                }),
+                None => {
+                    problem("log message without body".into());
+                    String::new()
+                }
+            };
+            let source = log.source_location_iid.and_then(|iid| {
+                seq.locations.get(&iid).cloned().or_else(|| {
+                    problem(format!("unresolved log source location iid {iid}"));
+                    None
+                })
+            });
+            out.logs.push(LogLine {
+                track,
+                ts,
+                severity: log.prio.unwrap_or(4),
+                body,
+                source,
+            });
+        }
         events.push(Event {
             ts,
             order: index,
@@ -312,6 +388,7 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
             args,
             flows: event.flow_ids.clone(),
             terminating: event.terminating_flow_ids.clone(),
+            correlation,
         });
     }
     replay(events, &mut out);
@@ -369,6 +446,16 @@ fn read_state(packet: &TracePacket, seq: &mut Sequence, problem: &mut impl FnMut
     }
     for e in &data.debug_annotation_names {
         define(&mut seq.arg_names, e.iid, &e.name);
+    }
+    for e in &data.log_message_body {
+        define(&mut seq.log_bodies, e.iid, &e.body);
+    }
+    for e in &data.correlation_id_str {
+        let text = e
+            .str
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        define(&mut seq.correlations, e.iid, &text);
     }
     for l in &data.source_locations {
         let Some(iid) = l.iid else {
@@ -525,6 +612,7 @@ fn replay(mut events: Vec<Event>, out: &mut Trace) {
     // The trace processor's sort: by time, ties in file order.
     events.sort_by_key(|e| (e.ts, e.order));
     out.counters.sort_by_key(|c| c.ts);
+    out.logs.sort_by_key(|l| l.ts);
     let mut stacks: HashMap<u64, Vec<usize>> = HashMap::new();
     // Instants at one time on one track nest under each other, as the
     // trace processor leaves an instant on its stack until the next event.
@@ -548,6 +636,7 @@ fn replay(mut events: Vec<Event>, out: &mut Trace) {
                     categories: e.categories,
                     source: e.source,
                     args: e.args,
+                    correlation: e.correlation,
                 });
                 let index = out.slices.len() - 1;
                 if instant {

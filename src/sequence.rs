@@ -10,10 +10,10 @@
 use crate::encoding::{
     begin_packet, close, end_packet, field, open, put_bool, put_double, put_fixed64, put_int,
     put_str, put_uint, sequence_start_packet, track_descriptor_packet, track_event_packet,
-    track_event_packet_with, EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader,
+    track_event_packet_full, EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader,
     TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
-use crate::event::{for_each_name, Arg, Event, Value};
+use crate::event::{for_each_name, Arg, Correlation, Event, Value};
 use crate::interning::{Interner, Text, MAX_ENTRIES};
 use crate::out::Out;
 
@@ -27,11 +27,19 @@ pub(crate) struct Strings {
     categories: Interner,
     locations: Interner,
     arg_names: Interner,
+    /// Log message bodies and correlation names.
+    log_bodies: Interner,
+    correlations: Interner,
 }
 
 impl Strings {
     pub(crate) fn len(&self) -> usize {
-        self.names.len() + self.categories.len() + self.locations.len() + self.arg_names.len()
+        self.names.len()
+            + self.categories.len()
+            + self.locations.len()
+            + self.arg_names.len()
+            + self.log_bodies.len()
+            + self.correlations.len()
     }
 
     /// Bytes of the strings held.
@@ -40,6 +48,8 @@ impl Strings {
             + self.categories.bytes()
             + self.locations.bytes()
             + self.arg_names.bytes()
+            + self.log_bodies.bytes()
+            + self.correlations.bytes()
     }
 }
 
@@ -165,7 +175,9 @@ pub(crate) struct SeqState {
     categories: Defined,
     locations: Defined,
     arg_names: Defined,
-    /// How many strings the four sets of bits hold (compact mode). Once it
+    log_bodies: Defined,
+    correlations: Defined,
+    /// How many strings the sets of bits hold (compact mode). Once it
     /// is the writer's count, every string is defined here, and an event
     /// that names none new to the writer skips the bits: most events of a
     /// busy track.
@@ -187,6 +199,8 @@ impl SeqState {
             categories: Defined::default(),
             locations: Defined::default(),
             arg_names: Defined::default(),
+            log_bodies: Defined::default(),
+            correlations: Defined::default(),
             defined: 0,
         }
     }
@@ -341,6 +355,8 @@ impl Encoder {
             seq.categories.clear();
             seq.locations.clear();
             seq.arg_names.clear();
+            seq.log_bodies.clear();
+            seq.correlations.clear();
             seq.defined = 0;
         }
     }
@@ -655,20 +671,49 @@ impl Encoder {
             }
             arg_iids.push(global.0);
         });
+        // The log body and correlation name: an iid each, and whether this
+        // packet defines it.
+        let mut more_iid = |table: &mut Interner, defined: &mut Defined, s: &str| {
+            let global = table.intern(&mut strings.text, s, 0);
+            fresh_global |= global.1;
+            let fresh = defined.first_use(global, single, false, &mut seq.defined);
+            (global.0, fresh)
+        };
+        let body = ev
+            .log
+            .map(|l| more_iid(&mut strings.log_bodies, &mut seq.log_bodies, l.body));
+        let correlation_name = match ev.correlation {
+            Some(Correlation::Name(s)) => Some(more_iid(
+                &mut strings.correlations,
+                &mut seq.correlations,
+                s,
+            )),
+            _ => None,
+        };
         let strings = &*strings;
         // Allocates only when the packet defines new argument names.
         let defined: Vec<(u64, &str)> = new_arg_names
             .iter()
             .map(|&iid| (iid, strings.arg_names.get(&strings.text, iid)))
             .collect();
+        let mut more = Vec::new();
+        if let (Some((iid, true)), Some(log)) = (body, ev.log) {
+            more.push((field::INTERNED_LOG_MESSAGE_BODY, iid, log.body));
+        }
+        if let (Some((iid, true)), Some(Correlation::Name(s))) = (correlation_name, ev.correlation)
+        {
+            more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
+        }
         let new = NewInterned {
             arg_names: &defined,
+            more: &more,
             ..new
         };
         // The names come back in the order they were interned.
         let mut iids = arg_iids.iter().copied();
         let mut next_iid = || iids.next().unwrap_or(0);
-        track_event_packet_with(
+        let location_iid = fields.location_iid;
+        track_event_packet_full(
             out,
             header,
             fields,
@@ -681,11 +726,31 @@ impl Encoder {
                 }
             },
             |buf| {
+                if let (Some(log), Some((body_iid, _))) = (ev.log, body) {
+                    let m = open(buf, field::EVENT_LOG_MESSAGE);
+                    if location_iid != 0 {
+                        put_uint(buf, field::LOG_SOURCE_LOCATION_IID, location_iid);
+                    }
+                    put_uint(buf, field::LOG_BODY_IID, body_iid);
+                    put_uint(buf, field::LOG_PRIO, log.severity as u64);
+                    close(buf, m);
+                }
+            },
+            |buf| {
                 for &id in ev.flows {
                     put_fixed64(buf, field::EVENT_FLOW_IDS, id);
                 }
                 for &id in ev.terminating_flows {
                     put_fixed64(buf, field::EVENT_TERMINATING_FLOW_IDS, id);
+                }
+                match (ev.correlation, correlation_name) {
+                    (Some(Correlation::Id(id)), _) => {
+                        put_uint(buf, field::EVENT_CORRELATION_ID, id);
+                    }
+                    (_, Some((iid, _))) => {
+                        put_uint(buf, field::EVENT_CORRELATION_ID_STR_IID, iid);
+                    }
+                    _ => {}
                 }
             },
         );

@@ -368,7 +368,9 @@ pub trait TraceWriter: sealed::Sink {
     ///
     /// # Errors
     /// As [`async_span_begin`](Self::async_span_begin) and
-    /// [`span_begin_with`](Self::span_begin_with).
+    /// [`span_begin_with`](Self::span_begin_with), and
+    /// [`LogOffThread`](crate::Error::LogOffThread) for an event with a log
+    /// line (log lines go on threads).
     fn async_span_begin_with(
         &mut self,
         lane: AsyncLane,
@@ -390,7 +392,9 @@ pub trait TraceWriter: sealed::Sink {
     /// [`StringTooLong`](crate::Error::StringTooLong),
     /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep); on a thread also
     /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
-    /// [`NotNested`](crate::Error::NotNested), [`TooDeep`](crate::Error::TooDeep).
+    /// [`NotNested`](crate::Error::NotNested), [`TooDeep`](crate::Error::TooDeep);
+    /// elsewhere [`LogOffThread`](crate::Error::LogOffThread) for an event
+    /// with a log line.
     fn instant(&mut self, track: impl Into<InstantTrack>, ts: u64, event: &Event<'_>) -> Result<()>
     where
         Self: Sized,

@@ -7,8 +7,9 @@
 
 use perfetto_trace_writer::inspect::{self, Trace};
 use perfetto_trace_writer::{
-    ChunkedWriter, CounterOptions, Error, Event, LaneOptions, Options, ParentTrack, ProcessOptions,
-    StreamingPerfettoWriter, ThreadOptions, TraceWriter, TrackOptions, Writer,
+    ChunkedWriter, Correlation, CounterOptions, Error, Event, LaneOptions, LogSeverity, Options,
+    ParentTrack, ProcessOptions, StreamingPerfettoWriter, ThreadOptions, TraceWriter, TrackOptions,
+    Writer,
 };
 
 type Streaming = StreamingPerfettoWriter<Vec<u8>>;
@@ -169,4 +170,167 @@ fn every_kind_of_track_carries_its_description() {
     // The lane's own track and its two span tracks.
     assert_eq!(described("io"), [Some("block reads"); 3]);
     assert!(!t.tracks.values().any(|tr| tr.name.as_deref() == Some("x")));
+}
+
+fn correlations<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let u = w.thread(p, "u", Some(12), "worker").unwrap();
+    let lane = w.async_lane(p, "io").unwrap();
+    let marks = w.track(p, "marks", &TrackOptions::default()).unwrap();
+    for i in 0..12u64 {
+        let ts = 1_000 * (i + 1);
+        // Names repeat (interned once per sequence), ids vary.
+        let name = format!("req-{}", i % 3);
+        let by_name = Event::new("handle").correlation(Correlation::Name(&name));
+        w.span_begin_with(t, ts, &by_name).unwrap();
+        w.complete_span_with(
+            u,
+            ts + 10,
+            ts + 20,
+            &Event::new("query").correlation(Correlation::Name(&name)),
+        )
+        .unwrap();
+        w.span_end(t, ts + 100).unwrap();
+        let by_id = Event::new("fetch").correlation(Correlation::Id(i));
+        w.async_span_begin_with(lane, i, ts + 5, &by_id).unwrap();
+        w.async_span_end(lane, i, ts + 50).unwrap();
+        w.instant(
+            marks,
+            ts,
+            &Event::new("mark").correlation(Correlation::Id(7)),
+        )
+        .unwrap();
+    }
+    // A plain span has none.
+    w.complete_span(t, 50_000, 50_001, "plain", "", "", 0)
+        .unwrap();
+    let long = "c".repeat(perfetto_trace_writer::MAX_STRING_LEN + 1);
+    assert!(matches!(
+        w.span_begin_with(
+            t,
+            60_000,
+            &Event::new("x").correlation(Correlation::Name(&long))
+        ),
+        Err(Error::StringTooLong(_))
+    ));
+    w.finish().unwrap();
+}
+
+#[test]
+fn slices_carry_their_correlation() {
+    let [t, _] = all_writers!(correlations);
+    let of = |name: &str| -> Vec<Option<&str>> {
+        t.slices
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.correlation.as_deref())
+            .collect()
+    };
+    let names: Vec<String> = (0..12).map(|i| format!("req-{}", i % 3)).collect();
+    let names: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+    assert_eq!(of("handle"), names);
+    assert_eq!(of("query"), names);
+    let ids: Vec<String> = (0..12).map(|i| format!("tp:#{i}")).collect();
+    let ids: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+    assert_eq!(of("fetch"), ids);
+    assert_eq!(of("mark"), [Some("tp:#7"); 12]);
+    assert_eq!(of("plain"), [None]);
+    assert!(of("x").is_empty());
+}
+
+fn logs<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let u = w.thread(p, "u", Some(12), "worker").unwrap();
+    let lane = w.async_lane(p, "io").unwrap();
+    let marks = w.track(t, "marks", &TrackOptions::default()).unwrap();
+    let severities = [
+        LogSeverity::Verbose,
+        LogSeverity::Debug,
+        LogSeverity::Info,
+        LogSeverity::Warn,
+        LogSeverity::Error,
+        LogSeverity::Fatal,
+    ];
+    for i in 0..12u64 {
+        let ts = 1_000 * (i + 1);
+        let severity = severities[i as usize % 6];
+        let body = format!("line {}", i % 4);
+        w.span_begin(t, ts, "request", "", "", 0).unwrap();
+        // Inside the span, with a source location; then one without.
+        let line = Event::new("log")
+            .location("src/server.rs", 40 + i as u32 % 2)
+            .log(severity, &body);
+        w.instant(t, ts + 10, &line).unwrap();
+        w.instant(
+            u,
+            ts + 20,
+            &Event::new("log").log(LogSeverity::Info, "tick"),
+        )
+        .unwrap();
+        // A span's begin may carry one too.
+        w.span_begin_with(
+            t,
+            ts + 30,
+            &Event::new("flush").log(LogSeverity::Debug, "flushing"),
+        )
+        .unwrap();
+        w.span_end(t, ts + 40).unwrap();
+        w.span_end(t, ts + 100).unwrap();
+    }
+    // Off a thread: refused, nothing written.
+    let line = Event::new("log").log(LogSeverity::Error, "lost");
+    for e in [
+        w.instant(p, 1, &line),
+        w.instant(lane, 1, &line),
+        w.instant(marks, 1, &line),
+        w.async_span_begin_with(lane, 1, 1, &line),
+    ] {
+        assert!(matches!(e, Err(Error::LogOffThread(_))), "{e:?}");
+    }
+    assert!(w.open_spans().is_empty());
+    w.finish().unwrap();
+}
+
+#[test]
+fn log_lines_reach_the_log_table_with_severity_body_and_location() {
+    let [t, _] = all_writers!(logs);
+    let main = t
+        .tracks
+        .iter()
+        .find(|(_, tr)| tr.name.as_deref() == Some("main"))
+        .map(|(&u, _)| u)
+        .unwrap();
+    let from_main: Vec<_> = t
+        .logs
+        .iter()
+        .filter(|l| l.track == main && l.body.starts_with("line"))
+        .map(|l| (l.ts, l.severity, l.body.clone(), l.source.clone()))
+        .collect();
+    let want: Vec<_> = (0..12u64)
+        .map(|i| {
+            (
+                1_000 * (i + 1) + 10,
+                2 + (i % 6) as i32,
+                format!("line {}", i % 4),
+                Some(("src/server.rs".to_owned(), 40 + i as u32 % 2)),
+            )
+        })
+        .collect();
+    assert_eq!(from_main, want);
+    assert_eq!(t.logs.iter().filter(|l| l.body == "tick").count(), 12);
+    let flushing: Vec<_> = t.logs.iter().filter(|l| l.body == "flushing").collect();
+    assert_eq!(flushing.len(), 12);
+    assert!(flushing
+        .iter()
+        .all(|l| l.severity == 3 && l.source.is_none()));
+    assert!(!t.logs.iter().any(|l| l.body == "lost"));
+    // Each log instant is a slice on its thread too, nested in its span.
+    let logs_in_spans = t
+        .slices
+        .iter()
+        .filter(|s| s.name == "log" && s.track == main)
+        .all(|s| s.depth == 1);
+    assert!(logs_in_spans);
 }
