@@ -11,9 +11,9 @@ mod workload;
 use std::path::{Path, PathBuf};
 
 use perfetto_trace_writer::{
-    Arg, ChildOrdering, Correlation, CounterOptions, CounterUnit, Event, LaneOptions, LogSeverity,
-    Options, ParentTrack, ProcessOptions, Result, ThreadOptions, TraceWriter, TrackOptions, Value,
-    Writer,
+    Arg, ChildOrdering, Correlation, CounterOptions, CounterSample, CounterUnit, Event,
+    LaneOptions, LogSeverity, Options, ParentTrack, ProcessOptions, Result, ThreadOptions,
+    TraceWriter, TrackOptions, Value, Writer,
 };
 
 fn extremes(w: &mut Writer) -> Result<()> {
@@ -199,7 +199,7 @@ fn features(w: &mut Writer) -> Result<()> {
 }
 
 /// What Perfetto's SDK says beyond spans: descriptions on every kind of
-/// track, correlation ids, log lines.
+/// track, correlation ids, log lines, counter values on slices.
 fn sdk(w: &mut Writer) -> Result<()> {
     let p = w.process_with(
         "sdk",
@@ -245,11 +245,25 @@ fn sdk(w: &mut Writer) -> Result<()> {
             ..Default::default()
         },
     )?;
+    let cpu = w.counter_track(t, "cpu ns", &CounterOptions::default())?;
+    let shared = CounterOptions {
+        y_axis_share_key: Some("memory"),
+        ..Default::default()
+    };
+    let rss = w.counter_track(p, "rss", &shared)?;
+    let cache = w.counter_track(p, "cache", &shared)?;
     let severities = [LogSeverity::Info, LogSeverity::Warn, LogSeverity::Error];
     for i in 0..20u64 {
         let t0 = 1_000 + i * 1_000;
         let request = format!("req-{}", i % 4);
-        let correlated = Event::new("work").correlation(Correlation::Name(&request));
+        let at_begin = [
+            (cpu, CounterSample::Int(100 * i as i64)),
+            (rss, CounterSample::Double(0.5 * i as f64)),
+            (cache, CounterSample::Int((i % 3) as i64)),
+        ];
+        let correlated = Event::new("work")
+            .correlation(Correlation::Name(&request))
+            .counters(&at_begin);
         w.span_begin_with(t, t0, &correlated)?;
         let read = Event::new("read").correlation(Correlation::Id(i % 4));
         w.async_span_begin_with(lane, i, t0 + 10, &read)?;
@@ -261,7 +275,8 @@ fn sdk(w: &mut Writer) -> Result<()> {
         w.instant(t, t0 + 30, &line)?;
         w.counter(heap, t0, i as i64)?;
         w.async_span_end(lane, i, t0 + 500)?;
-        w.span_end(t, t0 + 900)?;
+        let at_end = [(cpu, CounterSample::Int(100 * i as i64 + 70))];
+        w.span_end_with_counters(t, t0 + 900, &at_end)?;
     }
     w.finish()?;
     Ok(())

@@ -93,6 +93,10 @@ pub(crate) fn check_len<'a>(strings: impl IntoIterator<Item = &'a str>) -> Resul
     }
 }
 
+/// The most counter values one event may carry: the trace processor reads
+/// no more.
+pub const MAX_EVENT_COUNTERS: usize = 8;
+
 /// The largest timestamp accepted (the trace processor's time is an `i64`).
 const MAX_TS: u64 = i64::MAX as u64;
 
@@ -272,6 +276,8 @@ pub struct Core {
     keys: FastMap<Key, u32>,
     /// Named and counter tracks: encoded uuid field and description digest.
     custom: Vec<(Field, u64)>,
+    /// For each of `custom`, whether it is an incremental counter.
+    incremental: Vec<bool>,
     open_async: OpenAsync,
 }
 
@@ -308,6 +314,7 @@ impl Core {
             // A process and two threads (six keys) without growing.
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
+            incremental: Vec::new(),
             open_async: OpenAsync::default(),
         }
     }
@@ -689,7 +696,7 @@ impl Core {
     /// nothing written, false.
     #[inline]
     fn span_begin_fast(&mut self, thread: ThreadTrack, ts: u64, meta: &SpanMeta<'_>) -> bool {
-        if thread.owner != self.owner || meta.check().is_err() {
+        if thread.owner != self.owner || meta.check().is_err() || !meta.counters.is_empty() {
             return false;
         }
         let t = thread.index as usize;
@@ -714,6 +721,7 @@ impl Core {
     fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, meta: SpanMeta<'_>) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
+        self.check_counters(meta.counters)?;
         self.check_begin(t, ts, None)?;
         self.push_span(t, ts, None, &meta);
         Ok(())
@@ -728,6 +736,7 @@ impl Core {
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
+        self.check_counters(meta.counters)?;
         self.check_begin(t, begin, Some(end))?;
         self.push_span(t, begin, Some(end), meta);
         Ok(())
@@ -767,11 +776,44 @@ impl Core {
     #[inline(never)]
     fn span_end_slow(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
         let t = self.thread_index(thread)?;
-        self.span_end_checked(t, ts)
+        self.span_end_checked(t, ts, &[])
     }
 
-    /// [`Core::span_end`] where complete spans wait or the call is wrong.
-    fn span_end_checked(&mut self, t: usize, ts: u64) -> Result<()> {
+    /// [`Core::span_end`] with counter values on the end event.
+    pub(crate) fn span_end_with_counters(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterValue)],
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        self.check_counters(counters)?;
+        self.span_end_checked(t, ts, counters)
+    }
+
+    /// Checks the counter values an event carries: at most
+    /// [`MAX_EVENT_COUNTERS`], on this writer's absolute counters.
+    fn check_counters(&self, counters: &[(CounterTrack, CounterValue)]) -> Result<()> {
+        if counters.len() > MAX_EVENT_COUNTERS {
+            return Err(Error::TooManyCounters(counters.len()));
+        }
+        for (track, _) in counters {
+            self.own(track.owner, track.uuid)?;
+            if self.incremental[track.index as usize] {
+                return Err(Error::IncrementalCounterOnEvent(track.uuid));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Core::span_end`] where complete spans wait or the call is wrong, or
+    /// the end carries counter values.
+    fn span_end_checked(
+        &mut self,
+        t: usize,
+        ts: u64,
+        counters: &[(CounterTrack, CounterValue)],
+    ) -> Result<()> {
         check_ts(ts)?;
         let th = &self.threads[t];
         if th.explicit == 0 {
@@ -811,7 +853,17 @@ impl Core {
             });
         }
         self.pop_due(t, ts);
-        self.end_top(t, ts);
+        if counters.is_empty() {
+            self.end_top(t, ts);
+        } else {
+            let th = &mut self.threads[t];
+            th.stack.pop();
+            th.explicit -= 1;
+            th.last_ts = ts;
+            let ev = SpanMeta::new("").counters(counters);
+            self.enc
+                .end_with(&mut self.seqs[th.seq], ts, th.track.as_ref(), &ev);
+        }
         Ok(())
     }
 
@@ -859,7 +911,12 @@ impl Core {
         ts: u64,
         meta: &SpanMeta<'_>,
     ) -> bool {
-        if lane.owner != self.owner || ts > MAX_TS || meta.check().is_err() || meta.log.is_some() {
+        if lane.owner != self.owner
+            || ts > MAX_TS
+            || meta.check().is_err()
+            || meta.log.is_some()
+            || !meta.counters.is_empty()
+        {
             return false;
         }
         let l = lane.index as usize;
@@ -900,6 +957,7 @@ impl Core {
         if meta.log.is_some() {
             return Err(Error::LogOffThread(lane.uuid));
         }
+        self.check_counters(meta.counters)?;
         check_ts(ts)?;
         let lane_state = &mut self.lanes[l];
         // The most recently freed slot that ended by `ts`: usually the top.
@@ -1000,7 +1058,19 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn async_span_end_slow(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        self.async_span_end_with_counters(lane, span_id, ts, &[])
+    }
+
+    /// [`Core::async_span_end`] with counter values on the end event.
+    pub(crate) fn async_span_end_with_counters(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        counters: &[(CounterTrack, CounterValue)],
+    ) -> Result<()> {
         let l = self.lane_index(lane)?;
+        self.check_counters(counters)?;
         check_ts(ts)?;
         // One lookup: a span that cannot end at `ts` is put back as it was.
         let Some(open) = self.open_async.remove(lane.index, span_id) else {
@@ -1016,7 +1086,17 @@ impl Core {
                 end: ts,
             });
         }
-        self.end_slot(l, open.slot, ts);
+        if counters.is_empty() {
+            self.end_slot(l, open.slot, ts);
+        } else {
+            let lane = &mut self.lanes[l];
+            lane.free.push(open.slot);
+            let s = &mut lane.slots[open.slot as usize];
+            s.last_end = ts;
+            let ev = SpanMeta::new("").counters(counters);
+            self.enc
+                .end_with(&mut self.seqs[s.seq], ts, s.track.as_ref(), &ev);
+        }
         Ok(())
     }
 
@@ -1052,6 +1132,7 @@ impl Core {
         };
         check_len([name, key, unit])?;
         check_len(options.description)?;
+        check_len(counter.and_then(|c| c.y_axis_share_key))?;
         let uuid = track_uuid(domain, parent.0, name.as_bytes());
         let digest = digest([
             format!("{options:?}").as_bytes(),
@@ -1070,6 +1151,8 @@ impl Core {
         let index = self.custom.len() as u32;
         self.custom
             .push((Field::uint(field::EVENT_TRACK_UUID, uuid.0), digest));
+        self.incremental
+            .push(counter.is_some_and(|c| c.incremental));
         self.keys.insert(Key::Uuid(uuid.0), index);
         Ok((uuid, index))
     }
@@ -1133,6 +1216,7 @@ impl Core {
             InstantTrack::Thread(thread) => {
                 let t = self.thread_index(thread)?;
                 ev.check()?;
+                self.check_counters(ev.counters)?;
                 // A zero-length span that pushes nothing: the same rules.
                 self.check_begin(t, ts, Some(ts))?;
                 self.pop_due(t, ts);
@@ -1163,6 +1247,7 @@ impl Core {
             }
         };
         ev.check()?;
+        self.check_counters(ev.counters)?;
         if ev.log.is_some() {
             let uuid = match track {
                 InstantTrack::Process(p) => p.uuid,

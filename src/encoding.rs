@@ -54,6 +54,10 @@ pub(crate) mod field {
     pub const EVENT_FLOW_IDS: u32 = 47;
     pub const EVENT_TERMINATING_FLOW_IDS: u32 = 48;
     pub const EVENT_LOG_MESSAGE: u32 = 21;
+    pub const EVENT_EXTRA_COUNTER_VALUES: u32 = 12;
+    pub const EVENT_EXTRA_COUNTER_TRACK_UUIDS: u32 = 31;
+    pub const EVENT_EXTRA_DOUBLE_COUNTER_TRACK_UUIDS: u32 = 45;
+    pub const EVENT_EXTRA_DOUBLE_COUNTER_VALUES: u32 = 46;
     pub const EVENT_CORRELATION_ID: u32 = 52;
     pub const EVENT_CORRELATION_ID_STR_IID: u32 = 54;
 
@@ -97,6 +101,7 @@ pub(crate) mod field {
     pub const COUNTER_UNIT_MULTIPLIER: u32 = 4;
     pub const COUNTER_IS_INCREMENTAL: u32 = 5;
     pub const COUNTER_UNIT_NAME: u32 = 6;
+    pub const COUNTER_Y_AXIS_SHARE_KEY: u32 = 7;
 
     pub const PROCESS_PID: u32 = 1;
     pub const PROCESS_CMDLINE: u32 = 2;
@@ -1008,6 +1013,9 @@ pub(crate) fn track_descriptor_packet(
                 }
                 if let CounterUnit::Named(name) = c.unit {
                     put_str(buf, COUNTER_UNIT_NAME, name);
+                }
+                if let Some(key) = c.y_axis_share_key {
+                    put_str(buf, COUNTER_Y_AXIS_SHARE_KEY, key);
                 }
                 close(buf, desc);
             }

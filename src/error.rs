@@ -121,6 +121,18 @@ pub enum Error {
     #[error("a log line on track {0}, which is not a thread")]
     LogOffThread(TrackUuid),
 
+    /// More counter values on one event than the trace processor reads
+    /// ([`MAX_EVENT_COUNTERS`](crate::MAX_EVENT_COUNTERS)).
+    #[error("{0} counter values on one event, more than the {max} the trace processor reads", max = crate::MAX_EVENT_COUNTERS)]
+    TooManyCounters(usize),
+
+    /// A value of an incremental counter carried by a slice event: the
+    /// trace processor adds such values up per packet sequence, and a
+    /// running sum of zero cuts off the event's later values, so only
+    /// [`counter`](crate::TraceWriter::counter) takes them.
+    #[error("counter {0} is incremental: give its values with `counter`")]
+    IncrementalCounterOnEvent(TrackUuid),
+
     /// The streaming writer already gave its sink back.
     #[error("the writer has given its sink back")]
     Finished,

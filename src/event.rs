@@ -2,6 +2,8 @@
 //! location, flows and typed arguments.
 
 use crate::error::{Error, Result};
+use crate::ids::CounterTrack;
+use crate::track_options::CounterSample;
 
 /// A span or instant event's description. Build it with [`Event::new`] and
 /// the setters; every part but the name is optional.
@@ -39,6 +41,12 @@ pub struct Event<'a> {
     /// (`android_logs`), with the thread, and the event's source location, if
     /// it has one, as the line's tag.
     pub log: Option<Log<'a>>,
+    /// Values of counter tracks at the event's time
+    /// (`extra_counter_values`, `extra_double_counter_values`), such as the
+    /// CPU time or bytes allocated so far at a slice's begin: each shows
+    /// on its counter track like a [`counter`](crate::TraceWriter::counter)
+    /// call.
+    pub counters: &'a [(CounterTrack, CounterSample)],
 }
 
 /// A correlation: slices that carry equal ones belong together (one
@@ -90,6 +98,7 @@ impl<'a> Event<'a> {
             args: &[],
             correlation: None,
             log: None,
+            counters: &[],
         }
     }
 
@@ -164,8 +173,30 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// Sets the counter values the event carries.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{CounterSample, Event, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let cpu = w.counter_track(t, "cpu time", &Default::default())?;
+    /// let begin = [(cpu, CounterSample::Int(1_000))];
+    /// w.span_begin_with(t, 10, &Event::new("work").counters(&begin))?;
+    /// w.span_end_with_counters(t, 50, &[(cpu, CounterSample::Int(1_030))])?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// let values: Vec<_> = trace.counters.iter().map(|c| (c.ts, c.value)).collect();
+    /// assert_eq!(values, [(10, 1_000.0), (50, 1_030.0)]);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn counters(mut self, counters: &'a [(CounterTrack, CounterSample)]) -> Self {
+        self.counters = counters;
+        self
+    }
+
     pub(crate) fn has_extras(&self) -> bool {
         !(self.flows.is_empty()
+            && self.counters.is_empty()
             && self.terminating_flows.is_empty()
             && self.args.is_empty()
             && self.correlation.is_none()

@@ -103,6 +103,8 @@ pub struct CounterInfo {
     pub multiplier: i64,
     /// `is_incremental`.
     pub incremental: bool,
+    /// `y_axis_share_key`.
+    pub y_axis_share_key: Option<String>,
 }
 
 /// A counter value as the trace processor stores it.
@@ -377,6 +379,7 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
                 source,
             });
         }
+        extra_counters(&mut out, seq, event, ts, index);
         events.push(Event {
             ts,
             order: index,
@@ -579,6 +582,7 @@ fn describe(
         unit_name: c.unit_name.clone(),
         multiplier: c.unit_multiplier.unwrap_or(1),
         incremental: c.is_incremental.unwrap_or(false),
+        y_axis_share_key: c.y_axis_share_key.clone(),
     });
     let display = (
         desc.child_ordering,
@@ -687,6 +691,83 @@ fn replay(mut events: Vec<Event>, out: &mut Trace) {
             }
         }
     }
+}
+
+/// The values of other counter tracks an event carries.
+fn extra_counters(
+    out: &mut Trace,
+    seq: &mut Sequence,
+    event: &protos::TrackEvent,
+    ts: u64,
+    index: usize,
+) {
+    let ints = (
+        &event.extra_counter_track_uuids,
+        event
+            .extra_counter_values
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    );
+    let doubles = (
+        &event.extra_double_counter_track_uuids,
+        event.extra_double_counter_values.clone(),
+    );
+    let mut zero = false;
+    let mut read = 0;
+    for (tracks, values) in [ints, doubles] {
+        let values: Vec<f64> = values;
+        read += values.len();
+        // The trace processor reads the values, integers then doubles, up
+        // to the first that is zero.
+        if zero && !values.is_empty()
+            || values
+                .iter()
+                .rev()
+                .skip_while(|&&v| v == 0.0)
+                .any(|&v| v == 0.0)
+        {
+            out.problems.push(Problem {
+                packet: index,
+                what: "extra counter value after a zero one (the trace processor drops it)".into(),
+            });
+        }
+        zero |= values.contains(&0.0);
+        if tracks.len() != values.len() {
+            out.problems.push(Problem {
+                packet: index,
+                what: "extra counter tracks and values differ in number".into(),
+            });
+            continue;
+        }
+        for (&track, &raw) in tracks.iter().zip(&values) {
+            push_counter(out, seq, track, ts, raw, index);
+        }
+    }
+    if read > 8 {
+        out.problems.push(Problem {
+            packet: index,
+            what: format!("{read} extra counter values, more than the trace processor reads"),
+        });
+    }
+}
+
+/// A counter value on `track`, read as the trace processor reads it.
+fn push_counter(out: &mut Trace, seq: &mut Sequence, track: u64, ts: u64, raw: f64, index: usize) {
+    let Some(info) = out.tracks.get(&track).and_then(|t| t.counter.clone()) else {
+        out.problems.push(Problem {
+            packet: index,
+            what: format!("counter value on non-counter track {track:#x}"),
+        });
+        return;
+    };
+    let mut value = raw * info.multiplier as f64;
+    if info.incremental {
+        let sum = seq.sums.entry(track).or_insert(0.0);
+        *sum += value;
+        value = *sum;
+    }
+    out.counters.push(CounterPoint { track, ts, value });
 }
 
 /// A counter event's value, as the trace processor reads it in file order.

@@ -14,6 +14,7 @@ use crate::encoding::{
     TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Correlation, Event, Value};
+use crate::ids::CounterTrack;
 use crate::interning::{Interner, Text, MAX_ENTRIES};
 use crate::out::Out;
 
@@ -537,6 +538,19 @@ impl Encoder {
         self.event(seq, ts, EventType::SliceEnd, track, None, None);
     }
 
+    /// A slice end carrying what an event may carry besides its name (here
+    /// counter values), out of line.
+    #[cold]
+    pub(crate) fn end_with(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceEnd, track, Some(ev), None);
+    }
+
     /// The template of slice ends on `track` in `seq`.
     pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
         // Events on a track's own sequence need its defaults and clock.
@@ -599,9 +613,12 @@ impl Encoder {
                 ..
             } = &mut self.strings;
             let count = &mut seq.defined;
-            let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
-            name_iid = iid;
-            new.name = fresh.then_some((iid, ev.name));
+            // An end carries no name: the reader would match it by name.
+            if kind != EventType::SliceEnd {
+                let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
+                name_iid = iid;
+                new.name = fresh.then_some((iid, ev.name));
+            }
             if !ev.category.is_empty() {
                 let key = (ev.category, 0);
                 let (iid, fresh) = seq.categories.intern(categories, text, key, scope, count);
@@ -726,6 +743,12 @@ impl Encoder {
                 }
             },
             |buf| {
+                // Integer values (12), the log line (21), their tracks (31).
+                for &(_, v) in ev.counters {
+                    if let Some(v) = nonzero_int(v) {
+                        put_int(buf, field::EVENT_EXTRA_COUNTER_VALUES, v);
+                    }
+                }
                 if let (Some(log), Some((body_iid, _))) = (ev.log, body) {
                     let m = open(buf, field::EVENT_LOG_MESSAGE);
                     if location_iid != 0 {
@@ -735,8 +758,23 @@ impl Encoder {
                     put_uint(buf, field::LOG_PRIO, log.severity as u64);
                     close(buf, m);
                 }
+                for &(track, v) in ev.counters {
+                    if nonzero_int(v).is_some() {
+                        let uuid = track.uuid().get();
+                        put_uint(buf, field::EVENT_EXTRA_COUNTER_TRACK_UUIDS, uuid);
+                    }
+                }
             },
             |buf| {
+                // Floating-point tracks (45), then their values (46): the
+                // zeros of either kind last, as doubles (see `as_double`).
+                for (track, _) in doubles(ev.counters) {
+                    let uuid = track.uuid().get();
+                    put_uint(buf, field::EVENT_EXTRA_DOUBLE_COUNTER_TRACK_UUIDS, uuid);
+                }
+                for (_, v) in doubles(ev.counters) {
+                    put_double(buf, field::EVENT_EXTRA_DOUBLE_COUNTER_VALUES, v);
+                }
                 for &id in ev.flows {
                     put_fixed64(buf, field::EVENT_FLOW_IDS, id);
                 }
@@ -758,6 +796,39 @@ impl Encoder {
             self.check_limits();
         }
     }
+}
+
+/// An event's counter value written as an integer: a nonzero one (zeros
+/// go with the doubles, see [`doubles`]).
+fn nonzero_int(v: CounterValue) -> Option<i64> {
+    match v {
+        CounterValue::Int(v) if v != 0 => Some(v),
+        _ => None,
+    }
+}
+
+/// An event's counter values written as doubles, in writing order: the
+/// nonzero doubles, then every zero (a zero integer is exactly 0.0). The
+/// trace processor (v58) reads an event's values, integers then doubles, up
+/// to the first zero only; zeros last, it reads them all.
+fn doubles<'a>(
+    counters: &'a [(CounterTrack, CounterValue)],
+) -> impl Iterator<Item = (CounterTrack, f64)> + Clone + 'a {
+    let as_double = |&(t, v): &(CounterTrack, CounterValue)| match v {
+        CounterValue::Int(v) => (t, v as f64),
+        CounterValue::Double(v) => (t, v),
+    };
+    let nonzero = counters
+        .iter()
+        .filter(|(_, v)| matches!(v, CounterValue::Double(d) if *d != 0.0))
+        .map(as_double);
+    let zeros = counters
+        .iter()
+        .filter(|(_, v)| {
+            nonzero_int(*v).is_none() && !matches!(v, CounterValue::Double(d) if *d != 0.0)
+        })
+        .map(as_double);
+    nonzero.chain(zeros)
 }
 
 /// The fields of one `DebugAnnotation` (its name and value), in field-number

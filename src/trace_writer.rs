@@ -334,8 +334,46 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().async_span_end(lane, span_id, ts)
     }
 
+    /// [`span_end`](Self::span_end) with counter values on the end event
+    /// (`extra_counter_values`), each shown on its counter track at `ts`:
+    /// what a counter read at the span's end shows, such as CPU time spent
+    /// (see [`Event::counters`] for the begin).
+    ///
+    /// # Errors
+    /// As [`span_end`](Self::span_end); a counter track of another writer is
+    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    fn span_end_with_counters(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().span_end_with_counters(thread, ts, counters)
+    }
+
+    /// [`async_span_end`](Self::async_span_end) with counter values on the
+    /// end event, as [`span_end_with_counters`](Self::span_end_with_counters).
+    ///
+    /// # Errors
+    /// As [`async_span_end`](Self::async_span_end); a counter track of
+    /// another writer is [`ForeignHandle`](crate::Error::ForeignHandle).
+    fn async_span_end_with_counters(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_span_end_with_counters(lane, span_id, ts, counters)
+    }
+
     /// [`span_begin`](Self::span_begin) with a full [`Event`]: flows and
-    /// typed arguments too.
+    /// typed arguments too. Counter values it carries
+    /// ([`Event::counters`]) are read at its begin; on a
+    /// [`complete_span_with`](Self::complete_span_with), at its begin too.
     ///
     /// # Errors
     /// As [`span_begin`](Self::span_begin), and

@@ -98,6 +98,9 @@ pub struct CounterOptions<'a> {
     pub multiplier: Option<i64>,
     /// Values are deltas to add up (`is_incremental`), not absolute values.
     pub incremental: bool,
+    /// Counters with the same key share their y axis in the UI
+    /// (`y_axis_share_key`), so that their heights compare.
+    pub y_axis_share_key: Option<&'a str>,
     /// How the track is shown.
     pub track: TrackOptions<'a>,
 }

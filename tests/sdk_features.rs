@@ -7,9 +7,9 @@
 
 use perfetto_trace_writer::inspect::{self, Trace};
 use perfetto_trace_writer::{
-    ChunkedWriter, Correlation, CounterOptions, Error, Event, LaneOptions, LogSeverity, Options,
-    ParentTrack, ProcessOptions, StreamingPerfettoWriter, ThreadOptions, TraceWriter, TrackOptions,
-    Writer,
+    ChunkedWriter, Correlation, CounterOptions, CounterSample, Error, Event, LaneOptions,
+    LogSeverity, Options, ParentTrack, ProcessOptions, StreamingPerfettoWriter, ThreadOptions,
+    TraceWriter, TrackOptions, Writer,
 };
 
 type Streaming = StreamingPerfettoWriter<Vec<u8>>;
@@ -51,6 +51,8 @@ fn run(
         "both modes show the same"
     );
     assert_eq!(traces[0].tracks, traces[1].tracks);
+    assert_eq!(traces[0].counters, traces[1].counters);
+    assert_eq!(traces[0].logs, traces[1].logs);
     traces
 }
 
@@ -333,4 +335,199 @@ fn log_lines_reach_the_log_table_with_severity_body_and_location() {
         .filter(|s| s.name == "log" && s.track == main)
         .all(|s| s.depth == 1);
     assert!(logs_in_spans);
+}
+
+fn counters_beside_slices<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let lane = w.async_lane(p, "io").unwrap();
+    let shared = CounterOptions {
+        y_axis_share_key: Some("memory"),
+        ..Default::default()
+    };
+    let cpu = w
+        .counter_track(t, "cpu ns", &CounterOptions::default())
+        .unwrap();
+    let heap = w.counter_track(p, "heap", &shared).unwrap();
+    let rss = w.counter_track(p, "rss", &shared).unwrap();
+    let bytes = w
+        .counter_track(p, "bytes read", &CounterOptions::default())
+        .unwrap();
+    let sum = w
+        .counter_track(
+            p,
+            "sum",
+            &CounterOptions {
+                incremental: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    for i in 0..10u64 {
+        let ts = 1_000 * (i + 1);
+        let v = i as i64;
+        let begin = [
+            (cpu, CounterSample::Int(100 * v)),
+            (heap, CounterSample::Double(0.5 + v as f64)),
+        ];
+        w.span_begin_with(t, ts, &Event::new("work").counters(&begin))
+            .unwrap();
+        w.complete_span_with(
+            t,
+            ts + 10,
+            ts + 20,
+            &Event::new("step").counters(&[(rss, CounterSample::Int(7 * v))]),
+        )
+        .unwrap();
+        let end = [
+            (heap, CounterSample::Double(0.25 + v as f64)),
+            (cpu, CounterSample::Int(100 * v + 50)),
+        ];
+        w.span_end_with_counters(t, ts + 100, &end).unwrap();
+        w.async_span_begin_with(
+            lane,
+            i,
+            ts + 5,
+            &Event::new("read").counters(&[(bytes, CounterSample::Int(10 * v))]),
+        )
+        .unwrap();
+        w.async_span_end_with_counters(
+            lane,
+            i,
+            ts + 50,
+            &[(bytes, CounterSample::Int(10 * v + 5))],
+        )
+        .unwrap();
+    }
+    // Ends that cannot be: refused, nothing written.
+    assert!(matches!(
+        w.span_end_with_counters(t, 90_000, &[(cpu, CounterSample::Int(1))]),
+        Err(Error::NoOpenSpan(_))
+    ));
+    assert!(matches!(
+        w.async_span_end_with_counters(lane, 99, 90_000, &[(cpu, CounterSample::Int(1))]),
+        Err(Error::AsyncSpanNotOpen { .. })
+    ));
+    // Incremental counters sum per sequence in the trace processor: refused.
+    assert!(matches!(
+        w.instant(
+            t,
+            90_000,
+            &Event::new("x").counters(&[(sum, CounterSample::Int(1))])
+        ),
+        Err(Error::IncrementalCounterOnEvent(_))
+    ));
+    let nine = [(cpu, CounterSample::Int(1)); 9];
+    assert!(matches!(
+        w.instant(t, 90_000, &Event::new("x").counters(&nine)),
+        Err(Error::TooManyCounters(9))
+    ));
+    // Eight, zeros among them: every one reaches its track.
+    let eight = [
+        (cpu, CounterSample::Int(0)),
+        (heap, CounterSample::Double(0.0)),
+        (rss, CounterSample::Int(3)),
+        (bytes, CounterSample::Double(2.5)),
+        (cpu, CounterSample::Int(-1)),
+        (heap, CounterSample::Double(-0.5)),
+        (rss, CounterSample::Int(0)),
+        (bytes, CounterSample::Double(4.0)),
+    ];
+    w.instant(t, 91_000, &Event::new("eight").counters(&eight))
+        .unwrap();
+    let mut other = Writer::new();
+    let q = other.process("q", Some(20), "other", &[]).unwrap();
+    let foreign = other
+        .counter_track(q, "x", &CounterOptions::default())
+        .unwrap();
+    let stray = [(foreign, CounterSample::Int(1))];
+    w.span_begin(t, 95_000, "open", "", "", 0).unwrap();
+    assert!(matches!(
+        w.span_begin_with(t, 95_000, &Event::new("x").counters(&stray)),
+        Err(Error::ForeignHandle(_))
+    ));
+    assert!(matches!(
+        w.span_end_with_counters(t, 95_001, &stray),
+        Err(Error::ForeignHandle(_))
+    ));
+    assert!(matches!(
+        w.instant(p, 95_000, &Event::new("x").counters(&stray)),
+        Err(Error::ForeignHandle(_))
+    ));
+    w.span_end(t, 95_002).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn counter_values_on_slices_reach_their_counter_tracks() {
+    let [t, _] = all_writers!(counters_beside_slices);
+    let track = |name: &str| {
+        t.tracks
+            .iter()
+            .find(|(_, tr)| tr.name.as_deref() == Some(name))
+            .map(|(&u, _)| u)
+            .unwrap()
+    };
+    let values = |name: &str| -> Vec<(u64, f64)> {
+        let u = track(name);
+        t.counters
+            .iter()
+            .filter(|c| c.track == u)
+            .map(|c| (c.ts, c.value))
+            .collect()
+    };
+    let cpu: Vec<_> = (0..10u64)
+        .flat_map(|i| {
+            let ts = 1_000 * (i + 1);
+            [(ts, 100.0 * i as f64), (ts + 100, 100.0 * i as f64 + 50.0)]
+        })
+        .collect();
+    assert_eq!(values("cpu ns")[..20], cpu);
+    let heap: Vec<_> = (0..10u64)
+        .flat_map(|i| {
+            let ts = 1_000 * (i + 1);
+            [(ts, 0.5 + i as f64), (ts + 100, 0.25 + i as f64)]
+        })
+        .collect();
+    assert_eq!(values("heap")[..20], heap);
+    let rss: Vec<_> = (0..10u64)
+        .map(|i| (1_000 * (i + 1) + 10, 7.0 * i as f64))
+        .collect();
+    assert_eq!(values("rss")[..10], rss);
+    let mut bytes: Vec<_> = (0..10u64)
+        .flat_map(|i| {
+            let ts = 1_000 * (i + 1);
+            [(ts + 5, 10.0 * i as f64), (ts + 50, 10.0 * i as f64 + 5.0)]
+        })
+        .collect();
+    bytes.extend([(91_000, 2.5), (91_000, 4.0)]);
+    assert_eq!(values("bytes read"), bytes);
+    let at = |name: &str| -> Vec<f64> {
+        let u = track(name);
+        let mut v: Vec<f64> = t
+            .counters
+            .iter()
+            .filter(|c| c.track == u && c.ts == 91_000)
+            .map(|c| c.value)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    assert_eq!(at("cpu ns"), [-1.0, 0.0]);
+    assert_eq!(at("heap"), [-0.5, 0.0]);
+    assert_eq!(at("rss"), [0.0, 3.0]);
+    let key = |name: &str| {
+        t.tracks[&track(name)]
+            .counter
+            .as_ref()
+            .and_then(|c| c.y_axis_share_key.clone())
+    };
+    assert_eq!(key("heap").as_deref(), Some("memory"));
+    assert_eq!(key("rss").as_deref(), Some("memory"));
+    assert_eq!(key("cpu ns"), None);
+    // The slices themselves are as without counters.
+    let work: Vec<_> = t.slices.iter().filter(|s| s.name == "work").collect();
+    assert_eq!(work.len(), 10);
+    assert!(work.iter().all(|s| s.dur == Some(100) && s.depth == 0));
+    assert!(!t.slices.iter().any(|s| s.name == "x"));
 }
