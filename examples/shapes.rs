@@ -11,7 +11,7 @@ mod workload;
 use std::path::{Path, PathBuf};
 
 use perfetto_trace_writer::{
-    Arg, ChildOrdering, Correlation, CounterOptions, CounterSample, CounterUnit, Event,
+    Arg, ChildOrdering, Clock, Correlation, CounterOptions, CounterSample, CounterUnit, Event,
     LaneOptions, LogSeverity, Options, ParentTrack, ProcessOptions, Result, ThreadOptions,
     TraceWriter, TrackOptions, Value, Writer,
 };
@@ -199,7 +199,8 @@ fn features(w: &mut Writer) -> Result<()> {
 }
 
 /// What Perfetto's SDK says beyond spans: descriptions on every kind of
-/// track, correlation ids, log lines, counter values on slices.
+/// track, correlation ids, log lines, counter values on slices, wall-clock
+/// time.
 fn sdk(w: &mut Writer) -> Result<()> {
     let p = w.process_with(
         "sdk",
@@ -245,6 +246,12 @@ fn sdk(w: &mut Writer) -> Result<()> {
             ..Default::default()
         },
     )?;
+    // 2026-01-01T00:00:00Z at the trace's 500 ns.
+    w.clock_snapshot(&[
+        (Clock::Boottime, 500),
+        (Clock::Realtime, 1_767_225_600_000_000_000),
+        (Clock::Monotonic, 400),
+    ])?;
     let cpu = w.counter_track(t, "cpu ns", &CounterOptions::default())?;
     let shared = CounterOptions {
         y_axis_share_key: Some("memory"),

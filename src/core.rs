@@ -19,7 +19,7 @@ use crate::open_async::{AsyncOpen, OpenAsync};
 use crate::sequence::CounterValue;
 use crate::sequence::{Encoder, SeqState, Sequences};
 use crate::track_options::{
-    CounterOptions, CounterUnit, LaneOptions, ProcessOptions, SiblingMerge, ThreadOptions,
+    Clock, CounterOptions, CounterUnit, LaneOptions, ProcessOptions, SiblingMerge, ThreadOptions,
     TrackOptions,
 };
 
@@ -1184,6 +1184,22 @@ impl Core {
             index,
             owner: self.owner,
         })
+    }
+
+    /// Writes readings of clocks taken at one instant.
+    pub(crate) fn clock_snapshot(&mut self, readings: &[(Clock, u64)]) -> Result<()> {
+        for (i, &(clock, ts)) in readings.iter().enumerate() {
+            check_ts(ts)?;
+            if readings[..i].iter().any(|&(c, _)| c == clock) {
+                return Err(Error::BadClockSnapshot);
+            }
+        }
+        if !readings.iter().any(|&(c, _)| c == Clock::Boottime) {
+            return Err(Error::BadClockSnapshot);
+        }
+        let clocks: Vec<(u32, u64)> = readings.iter().map(|&(c, ts)| (c as u32, ts)).collect();
+        self.enc.clock_snapshot(&mut self.seqs[0], &clocks);
+        Ok(())
     }
 
     pub(crate) fn counter(

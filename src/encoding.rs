@@ -912,6 +912,27 @@ pub(crate) fn sequence_start_packet(
     close(buf, packet);
 }
 
+/// Appends a packet holding a `ClockSnapshot` of `clocks` (id, reading),
+/// read at one instant.
+pub(crate) fn clock_snapshot_packet(buf: &mut Out, header: PacketHeader, clocks: &[(u32, u64)]) {
+    use field::*;
+    let packet = open(buf, TRACE_PACKET);
+    let snapshot = open(buf, PACKET_CLOCK_SNAPSHOT);
+    for &(id, ts) in clocks {
+        let clock = open(buf, SNAPSHOT_CLOCKS);
+        put_uint(buf, CLOCK_ID, u64::from(id));
+        put_uint(buf, CLOCK_TIMESTAMP, ts);
+        close(buf, clock);
+    }
+    close(buf, snapshot);
+    header.sequence.put(buf);
+    if header.flags != 0 {
+        put_uint(buf, PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
+    }
+    packet_end(buf, header);
+    close(buf, packet);
+}
+
 /// What kind of track a descriptor defines.
 pub(crate) enum TrackKind<'a> {
     Process {

@@ -133,6 +133,11 @@ pub enum Error {
     #[error("counter {0} is incremental: give its values with `counter`")]
     IncrementalCounterOnEvent(TrackUuid),
 
+    /// A clock snapshot without a reading of the trace's clock (BOOTTIME),
+    /// or with two readings of one clock.
+    #[error("a clock snapshot needs one reading of BOOTTIME and at most one of each clock")]
+    BadClockSnapshot,
+
     /// The streaming writer already gave its sink back.
     #[error("the writer has given its sink back")]
     Finished,

@@ -47,10 +47,31 @@ pub struct Trace {
     /// Log lines in order of (time, file order), as the trace processor's
     /// log table holds them.
     pub logs: Vec<LogLine>,
+    /// Clock snapshots in file order, other than a compact sequence's own:
+    /// each a list of (clock id, reading).
+    pub clock_snapshots: Vec<Vec<(u32, u64)>>,
     /// Packets read.
     pub packets: usize,
     /// What the trace processor would count as an error.
     pub problems: Vec<Problem>,
+}
+
+impl Trace {
+    /// A trace time (BOOTTIME) as REALTIME, nanoseconds since the Unix
+    /// epoch, by the latest clock snapshot at or before it (the first one
+    /// for earlier times), as the UI turns times into dates.
+    pub fn realtime(&self, ts: u64) -> Option<u64> {
+        let pairs: Vec<(u64, u64)> = self
+            .clock_snapshots
+            .iter()
+            .filter_map(|s| {
+                let at = |id| s.iter().find(|c| c.0 == id).map(|c| c.1);
+                Some((at(TRACE_CLOCK)?, at(1)?))
+            })
+            .collect();
+        let &(boot, real) = pairs.iter().rev().find(|p| p.0 <= ts).or(pairs.first())?;
+        u64::try_from(i128::from(real) + i128::from(ts) - i128::from(boot)).ok()
+    }
 }
 
 /// What a track is.
@@ -267,6 +288,15 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
         }
         if let Some(snapshot) = &packet.clock_snapshot {
             read_snapshot(snapshot, seq);
+            // Sequence-scoped clocks (ids 64 and up) are a sequence's own.
+            if snapshot.clocks.iter().all(|c| c.clock_id.unwrap_or(0) < 64) {
+                let readings = snapshot
+                    .clocks
+                    .iter()
+                    .map(|c| (c.clock_id.unwrap_or(0), c.timestamp.unwrap_or(0)))
+                    .collect();
+                out.clock_snapshots.push(readings);
+            }
         }
         let Some(event) = &packet.track_event else {
             continue;

@@ -31,7 +31,7 @@ pub use crate::options::Options;
 pub use crate::streaming::StreamingPerfettoWriter;
 pub use crate::trace_writer::TraceWriter;
 pub use crate::track_options::{
-    ChildOrdering, CounterOptions, CounterSample, CounterUnit, LaneOptions, ProcessOptions,
+    ChildOrdering, Clock, CounterOptions, CounterSample, CounterUnit, LaneOptions, ProcessOptions,
     SiblingMerge, ThreadOptions, TrackOptions,
 };
 pub use crate::writer::Writer;

@@ -8,10 +8,11 @@
 //! sequence defines only what it uses.
 
 use crate::encoding::{
-    begin_packet, close, end_packet, field, open, put_bool, put_double, put_fixed64, put_int,
-    put_str, put_uint, sequence_start_packet, track_descriptor_packet, track_event_packet,
-    track_event_packet_full, EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader,
-    TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    begin_packet, clock_snapshot_packet, close, end_packet, field, open, put_bool, put_double,
+    put_fixed64, put_int, put_str, put_uint, sequence_start_packet, track_descriptor_packet,
+    track_event_packet, track_event_packet_full, EndTemplate, EventFields, EventType, Field,
+    NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
+    SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Correlation, Event, Value};
 use crate::ids::CounterTrack;
@@ -418,6 +419,12 @@ impl Encoder {
         } else {
             (ts, TRACE_CLOCK)
         }
+    }
+
+    /// A clock snapshot: readings of clocks at one instant.
+    pub(crate) fn clock_snapshot(&mut self, seq: &mut SeqState, clocks: &[(u32, u64)]) {
+        let header = self.header(seq, false, 0);
+        clock_snapshot_packet(&mut self.out, header, clocks);
     }
 
     pub(crate) fn descriptor(&mut self, seq: &mut SeqState, uuid: u64, kind: &TrackKind<'_>) {

@@ -8,7 +8,7 @@ use crate::ids::{
     AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
 };
 use crate::track_options::{
-    CounterOptions, CounterSample, LaneOptions, ProcessOptions, ThreadOptions, TrackOptions,
+    Clock, CounterOptions, CounterSample, LaneOptions, ProcessOptions, ThreadOptions, TrackOptions,
 };
 
 pub(crate) mod sealed {
@@ -498,6 +498,32 @@ pub trait TraceWriter: sealed::Sink {
     {
         self.make_room()?;
         self.core_mut().counter(track, ts, value.into())
+    }
+
+    /// Readings of the machine's clocks taken at one instant, BOOTTIME (the
+    /// trace's clock) among them: with REALTIME, the UI shows the trace's
+    /// times as dates; with MONOTONIC, the trace lines up with other
+    /// captures of the machine. Take one when the trace starts (and more on
+    /// a long trace, if the clocks drift apart).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Clock, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// // 2026-01-01T00:00:00Z was 1_767_225_600 s after the epoch.
+    /// let epoch_ns = 1_767_225_600_000_000_000;
+    /// w.clock_snapshot(&[(Clock::Boottime, 5_000), (Clock::Realtime, epoch_ns), (Clock::Monotonic, 4_000)])?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.realtime(5_100), Some(epoch_ns + 100));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange) for a
+    /// reading above `i64::MAX`; [`BadClockSnapshot`](crate::Error::BadClockSnapshot)
+    /// without a BOOTTIME reading or with two readings of a clock.
+    fn clock_snapshot(&mut self, readings: &[(Clock, u64)]) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().clock_snapshot(readings)
     }
 
     /// The spans begun and not yet ended.

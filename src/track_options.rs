@@ -105,6 +105,22 @@ pub struct CounterOptions<'a> {
     pub track: TrackOptions<'a>,
 }
 
+/// A clock of the machine (`BuiltinClock`), for
+/// [`clock_snapshot`](crate::TraceWriter::clock_snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Clock {
+    /// `CLOCK_REALTIME`: nanoseconds since the Unix epoch, the dates the UI
+    /// shows.
+    Realtime = 1,
+    /// `CLOCK_MONOTONIC`: what other captures of the machine (and
+    /// `std::time::Instant` on Linux) read.
+    Monotonic = 3,
+    /// `CLOCK_MONOTONIC_RAW`.
+    MonotonicRaw = 5,
+    /// `CLOCK_BOOTTIME`: the trace's own clock.
+    Boottime = 6,
+}
+
 /// A counter sample: an integer or a floating-point value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CounterSample {

@@ -7,7 +7,7 @@
 
 use perfetto_trace_writer::inspect::{self, Trace};
 use perfetto_trace_writer::{
-    ChunkedWriter, Correlation, CounterOptions, CounterSample, Error, Event, LaneOptions,
+    ChunkedWriter, Clock, Correlation, CounterOptions, CounterSample, Error, Event, LaneOptions,
     LogSeverity, Options, ParentTrack, ProcessOptions, StreamingPerfettoWriter, ThreadOptions,
     TraceWriter, TrackOptions, Writer,
 };
@@ -530,4 +530,66 @@ fn counter_values_on_slices_reach_their_counter_tracks() {
     assert_eq!(work.len(), 10);
     assert!(work.iter().all(|s| s.dur == Some(100) && s.depth == 0));
     assert!(!t.slices.iter().any(|s| s.name == "x"));
+}
+
+/// 2026-01-01T00:00:00Z, in nanoseconds since the Unix epoch.
+const NEW_YEAR: u64 = 1_767_225_600_000_000_000;
+
+fn wall_clock<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    // Refused: no BOOTTIME reading, a clock twice, a reading out of range.
+    for bad in [
+        &[(Clock::Realtime, NEW_YEAR)][..],
+        &[
+            (Clock::Boottime, 1),
+            (Clock::Realtime, 2),
+            (Clock::Realtime, 3),
+        ],
+    ] {
+        assert!(matches!(
+            w.clock_snapshot(bad),
+            Err(Error::BadClockSnapshot)
+        ));
+    }
+    assert!(matches!(
+        w.clock_snapshot(&[(Clock::Boottime, u64::MAX)]),
+        Err(Error::TimestampOutOfRange(_))
+    ));
+    w.clock_snapshot(&[
+        (Clock::Boottime, 1_000),
+        (Clock::Realtime, NEW_YEAR),
+        (Clock::Monotonic, 900),
+    ])
+    .unwrap();
+    for i in 0..10u64 {
+        w.complete_span(t, 1_000 + i * 100, 1_050 + i * 100, "tick", "", "", 0)
+            .unwrap();
+    }
+    // A second snapshot: REALTIME was stepped a second forward.
+    w.clock_snapshot(&[
+        (Clock::Boottime, 5_000),
+        (Clock::Realtime, NEW_YEAR + 1_000_004_000),
+    ])
+    .unwrap();
+    w.complete_span(t, 6_000, 6_500, "later", "", "", 0)
+        .unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn clock_snapshots_turn_trace_times_into_dates() {
+    let [t, c] = all_writers!(wall_clock);
+    assert_eq!(t.clock_snapshots, c.clock_snapshots);
+    assert_eq!(
+        t.clock_snapshots,
+        [
+            vec![(6, 1_000), (1, NEW_YEAR), (3, 900)],
+            vec![(6, 5_000), (1, NEW_YEAR + 1_000_004_000)],
+        ]
+    );
+    let first = &t.slices[0];
+    assert_eq!(t.realtime(first.ts), Some(NEW_YEAR));
+    let later = t.slices.iter().find(|s| s.name == "later").unwrap();
+    assert_eq!(t.realtime(later.ts), Some(NEW_YEAR + 1_000_005_000));
 }
