@@ -289,6 +289,25 @@ fn sdk(w: &mut Writer) -> Result<()> {
     Ok(())
 }
 
+/// Timestamps in REALTIME, with many generations of incremental state.
+fn realtime(w: &mut Writer) -> Result<()> {
+    let p = w.process("rt", Some(400), "realtime", &[])?;
+    let t = w.thread(p, "main", Some(401), "main")?;
+    let lane = w.async_lane(p, "io")?;
+    for i in 0..40u64 {
+        let t0 = NEW_YEAR + i * 1_000;
+        w.span_begin(t, t0, &format!("step {}", i % 7), "", "", 0)?;
+        w.async_span_begin(lane, i, t0 + 10, "read", "", "", 0)?;
+        w.async_span_end(lane, i, t0 + 400)?;
+        w.span_end(t, t0 + 900)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// 2026-01-01T00:00:00Z, in nanoseconds since the Unix epoch.
+const NEW_YEAR: u64 = 1_767_225_600_000_000_000;
+
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
     write_with(dir, name, Options::new(), build)
 }
@@ -327,6 +346,14 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     write(&dir, "many-threads", many_threads)?;
     write(&dir, "features", features)?;
     write(&dir, "sdk", sdk)?;
+    write_with(
+        &dir,
+        "realtime",
+        Options::new()
+            .timestamp_clock(Clock::Realtime, NEW_YEAR, 1_000)
+            .intern_limit(4, 4096),
+        realtime,
+    )?;
     // A tiny interning cap: many generations of incremental state.
     write_with(
         &dir,

@@ -302,11 +302,14 @@ impl Core {
     pub(crate) fn new(options: &crate::options::Options) -> Self {
         let sequence_id = options.sequence_id.get();
         let compact = options.compact;
+        let mut enc = Encoder::new(compact, options.intern_limits);
+        enc.clock = options.clock as u32;
+        enc.clock_reading = options.clock_reading;
         Core {
             owner: Owner::next(),
             base_sequence_id: sequence_id,
             sequence_span: options.sequence_span,
-            enc: Encoder::new(compact, options.intern_limits),
+            enc,
             seqs: Sequences::new(SeqState::new(sequence_id, None)),
             processes: Vec::new(),
             threads: Vec::new(),
@@ -1194,7 +1197,7 @@ impl Core {
                 return Err(Error::BadClockSnapshot);
             }
         }
-        if !readings.iter().any(|&(c, _)| c == Clock::Boottime) {
+        if !readings.iter().any(|&(c, _)| c as u32 == self.enc.clock) {
             return Err(Error::BadClockSnapshot);
         }
         let clocks: Vec<(u32, u64)> = readings.iter().map(|&(c, ts)| (c as u32, ts)).collect();

@@ -34,6 +34,7 @@ pub(crate) mod field {
     pub const PACKET_CLOCK_SNAPSHOT: u32 = 6;
 
     pub const SNAPSHOT_CLOCKS: u32 = 1;
+    pub const SNAPSHOT_PRIMARY_TRACE_CLOCK: u32 = 2;
     pub const CLOCK_ID: u32 = 1;
     pub const CLOCK_TIMESTAMP: u32 = 2;
     pub const CLOCK_IS_INCREMENTAL: u32 = 3;
@@ -879,16 +880,20 @@ pub(crate) const TRACE_CLOCK: u32 = 6;
 /// Appends the packet that opens a compact sequence: it clears incremental
 /// state, makes [`INCREMENTAL_CLOCK`] the default clock (and `default_track`
 /// the default track), and reads that clock as `t0` against the trace clock.
+/// `trace_clock` is the clock timestamps are read in (BOOTTIME unless
+/// [`Options::timestamp_clock`](crate::Options::timestamp_clock) said
+/// otherwise).
 pub(crate) fn sequence_start_packet(
     buf: &mut Out,
     header: PacketHeader,
     default_track: Option<u64>,
     t0: u64,
+    trace_clock: u32,
 ) {
     use field::*;
     let packet = open(buf, TRACE_PACKET);
     let snapshot = open(buf, PACKET_CLOCK_SNAPSHOT);
-    for (id, incremental) in [(TRACE_CLOCK, false), (INCREMENTAL_CLOCK, true)] {
+    for (id, incremental) in [(trace_clock, false), (INCREMENTAL_CLOCK, true)] {
         let clock = open(buf, SNAPSHOT_CLOCKS);
         put_uint(buf, CLOCK_ID, u64::from(id));
         put_uint(buf, CLOCK_TIMESTAMP, t0);
@@ -913,8 +918,14 @@ pub(crate) fn sequence_start_packet(
 }
 
 /// Appends a packet holding a `ClockSnapshot` of `clocks` (id, reading),
-/// read at one instant.
-pub(crate) fn clock_snapshot_packet(buf: &mut Out, header: PacketHeader, clocks: &[(u32, u64)]) {
+/// read at one instant, naming `trace_clock` the trace's clock unless it is
+/// BOOTTIME (which the trace processor takes from a snapshot that has it).
+pub(crate) fn clock_snapshot_packet(
+    buf: &mut Out,
+    header: PacketHeader,
+    clocks: &[(u32, u64)],
+    trace_clock: u32,
+) {
     use field::*;
     let packet = open(buf, TRACE_PACKET);
     let snapshot = open(buf, PACKET_CLOCK_SNAPSHOT);
@@ -924,11 +935,46 @@ pub(crate) fn clock_snapshot_packet(buf: &mut Out, header: PacketHeader, clocks:
         put_uint(buf, CLOCK_TIMESTAMP, ts);
         close(buf, clock);
     }
+    if trace_clock != TRACE_CLOCK {
+        put_uint(buf, SNAPSHOT_PRIMARY_TRACE_CLOCK, u64::from(trace_clock));
+    }
     close(buf, snapshot);
     header.sequence.put(buf);
     if header.flags != 0 {
         put_uint(buf, PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
     }
+    packet_end(buf, header);
+    close(buf, packet);
+}
+
+/// Appends the packet that opens the writer's own sequence when timestamps
+/// are in another clock than BOOTTIME: it clears incremental state, names
+/// `trace_clock` the trace's clock and the sequence's default clock, and
+/// holds `reading`, a reading of that clock and of BOOTTIME, if given.
+pub(crate) fn clock_defaults_packet(
+    buf: &mut Out,
+    header: PacketHeader,
+    trace_clock: u32,
+    reading: Option<(u64, u64)>,
+) {
+    use field::*;
+    let packet = open(buf, TRACE_PACKET);
+    let snapshot = open(buf, PACKET_CLOCK_SNAPSHOT);
+    if let Some((at, boottime)) = reading {
+        for (id, ts) in [(TRACE_CLOCK, boottime), (trace_clock, at)] {
+            let clock = open(buf, SNAPSHOT_CLOCKS);
+            put_uint(buf, CLOCK_ID, u64::from(id));
+            put_uint(buf, CLOCK_TIMESTAMP, ts);
+            close(buf, clock);
+        }
+    }
+    put_uint(buf, SNAPSHOT_PRIMARY_TRACE_CLOCK, u64::from(trace_clock));
+    close(buf, snapshot);
+    header.sequence.put(buf);
+    put_uint(buf, PACKET_SEQUENCE_FLAGS, u64::from(header.flags));
+    let defaults = open(buf, PACKET_DEFAULTS);
+    put_uint(buf, DEFAULTS_CLOCK_ID, u64::from(trace_clock));
+    close(buf, defaults);
     packet_end(buf, header);
     close(buf, packet);
 }

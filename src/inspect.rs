@@ -50,6 +50,9 @@ pub struct Trace {
     /// Clock snapshots in file order, other than a compact sequence's own:
     /// each a list of (clock id, reading).
     pub clock_snapshots: Vec<Vec<(u32, u64)>>,
+    /// The clock of the trace's times (`BuiltinClock` id): BOOTTIME (6),
+    /// unless a clock snapshot named another (`primary_trace_clock`).
+    pub trace_clock: u32,
     /// Packets read.
     pub packets: usize,
     /// What the trace processor would count as an error.
@@ -57,16 +60,19 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// A trace time (BOOTTIME) as REALTIME, nanoseconds since the Unix
+    /// A trace time (in [`trace_clock`](Self::trace_clock)) as REALTIME, nanoseconds since the Unix
     /// epoch, by the latest clock snapshot at or before it (the first one
     /// for earlier times), as the UI turns times into dates.
     pub fn realtime(&self, ts: u64) -> Option<u64> {
+        if self.trace_clock == 1 {
+            return Some(ts);
+        }
         let pairs: Vec<(u64, u64)> = self
             .clock_snapshots
             .iter()
             .filter_map(|s| {
                 let at = |id| s.iter().find(|c| c.0 == id).map(|c| c.1);
-                Some((at(TRACE_CLOCK)?, at(1)?))
+                Some((at(self.trace_clock)?, at(1)?))
             })
             .collect();
         let &(boot, real) = pairs.iter().rev().find(|p| p.0 <= ts).or(pairs.first())?;
@@ -269,6 +275,7 @@ pub fn decode(bytes: &[u8]) -> Result<Trace, prost::DecodeError> {
 pub fn rebuild(trace: &protos::Trace) -> Trace {
     let mut out = Trace {
         packets: trace.packet.len(),
+        trace_clock: TRACE_CLOCK,
         ..Trace::default()
     };
     let mut sequences: HashMap<u32, Sequence> = HashMap::new();
@@ -287,9 +294,13 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
             describe(desc, &mut out.tracks, &mut problem);
         }
         if let Some(snapshot) = &packet.clock_snapshot {
-            read_snapshot(snapshot, seq);
+            if let Some(clock) = snapshot.primary_trace_clock {
+                out.trace_clock = clock as u32;
+            }
+            read_snapshot(snapshot, seq, out.trace_clock);
             // Sequence-scoped clocks (ids 64 and up) are a sequence's own.
-            if snapshot.clocks.iter().all(|c| c.clock_id.unwrap_or(0) < 64) {
+            let clocks = &snapshot.clocks;
+            if !clocks.is_empty() && clocks.iter().all(|c| c.clock_id.unwrap_or(0) < 64) {
                 let readings = snapshot
                     .clocks
                     .iter()
@@ -309,7 +320,7 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
             problem("track event on a sequence before its incremental state was cleared".into());
             continue;
         }
-        let Some(ts) = timestamp(packet, seq, &mut problem) else {
+        let Some(ts) = timestamp(packet, seq, out.trace_clock, &mut problem) else {
             continue;
         };
         let Some(track) = event.track_uuid.or(seq.default_track) else {
@@ -509,17 +520,17 @@ fn read_state(packet: &TracePacket, seq: &mut Sequence, problem: &mut impl FnMut
     }
 }
 
-fn read_snapshot(snapshot: &protos::ClockSnapshot, seq: &mut Sequence) {
+fn read_snapshot(snapshot: &protos::ClockSnapshot, seq: &mut Sequence, trace_clock: u32) {
     let trace_value = snapshot
         .clocks
         .iter()
-        .find(|c| c.clock_id == Some(TRACE_CLOCK))
+        .find(|c| c.clock_id == Some(trace_clock))
         .and_then(|c| c.timestamp);
     for c in &snapshot.clocks {
         let (Some(id), Some(value)) = (c.clock_id, c.timestamp) else {
             continue;
         };
-        if id == TRACE_CLOCK {
+        if id == trace_clock {
             continue;
         }
         let clock = seq.clocks.entry(id).or_default();
@@ -534,6 +545,7 @@ fn read_snapshot(snapshot: &protos::ClockSnapshot, seq: &mut Sequence) {
 fn timestamp(
     packet: &TracePacket,
     seq: &mut Sequence,
+    trace_clock: u32,
     problem: &mut impl FnMut(String),
 ) -> Option<u64> {
     let Some(raw) = packet.timestamp else {
@@ -544,7 +556,7 @@ fn timestamp(
         .timestamp_clock_id
         .or(seq.default_clock)
         .unwrap_or(TRACE_CLOCK);
-    if clock_id == TRACE_CLOCK {
+    if clock_id == trace_clock {
         return Some(raw);
     }
     let Some(clock) = seq.clocks.get_mut(&clock_id) else {

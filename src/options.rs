@@ -2,6 +2,8 @@
 
 use std::num::NonZeroU32;
 
+use crate::track_options::Clock;
+
 /// How a writer encodes and buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -12,6 +14,10 @@ pub struct Options {
     pub(crate) sequence_span: u32,
     /// Caps on the interning tables: entries, bytes.
     pub(crate) intern_limits: (usize, usize),
+    /// The clock the caller's timestamps are in, and a reading of it and of
+    /// BOOTTIME at one instant.
+    pub(crate) clock: Clock,
+    pub(crate) clock_reading: (u64, u64),
 }
 
 impl Default for Options {
@@ -22,6 +28,8 @@ impl Default for Options {
             compact: false,
             sequence_span: u32::MAX,
             intern_limits: (usize::MAX, usize::MAX),
+            clock: Clock::Boottime,
+            clock_reading: (0, 0),
         }
     }
 }
@@ -74,6 +82,36 @@ impl Options {
     /// shows exactly the same (see the README's "Compact mode").
     pub fn compact(mut self, compact: bool) -> Self {
         self.compact = compact;
+        self
+    }
+
+    /// The clock the writer's timestamps are in (BOOTTIME by default), for
+    /// callers that read another one, with a reading of it (`reading`) and
+    /// of BOOTTIME (`boottime`) taken at one instant. It becomes the trace's
+    /// clock (`ClockSnapshot.primary_trace_clock`), the writer's sequences
+    /// name it in their defaults, and the writer's first packet holds the
+    /// two readings, which relate the trace to BOOTTIME, the clock the trace
+    /// processor otherwise assumes (without them it reports the clocks
+    /// unrelated). With [`Clock::Realtime`], times are dates as they are.
+    /// Writers of one trace should be given the same clock and readings.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{inspect, Clock, Options, TraceWriter, Writer};
+    /// let now = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
+    /// let options = Options::new().timestamp_clock(Clock::Realtime, now, 42_000_000_000);
+    /// let mut w = Writer::with_options(options);
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// w.complete_span(t, now, now + 1_000, "work", "", "", 0)?;
+    /// w.finish()?;
+    /// let trace = inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices[0].ts, now);
+    /// assert_eq!(trace.realtime(now), Some(now));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub fn timestamp_clock(mut self, clock: Clock, reading: u64, boottime: u64) -> Self {
+        self.clock = clock;
+        self.clock_reading = (reading, boottime);
         self
     }
 

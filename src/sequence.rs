@@ -8,10 +8,10 @@
 //! sequence defines only what it uses.
 
 use crate::encoding::{
-    begin_packet, clock_snapshot_packet, close, end_packet, field, open, put_bool, put_double,
-    put_fixed64, put_int, put_str, put_uint, sequence_start_packet, track_descriptor_packet,
-    track_event_packet, track_event_packet_full, EndTemplate, EventFields, EventType, Field,
-    NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
+    begin_packet, clock_defaults_packet, clock_snapshot_packet, close, end_packet, field, open,
+    put_bool, put_double, put_fixed64, put_int, put_str, put_uint, sequence_start_packet,
+    track_descriptor_packet, track_event_packet, track_event_packet_full, EndTemplate, EventFields,
+    EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
     SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Arg, Correlation, Event, Value};
@@ -278,6 +278,12 @@ pub(crate) struct Encoder {
     /// Bumped each time the tables are emptied at a cap; every sequence then
     /// clears its incremental state before its next packet.
     generation: u64,
+    /// The clock timestamps are in (`BuiltinClock` id): BOOTTIME unless the
+    /// options said otherwise.
+    pub(crate) clock: u32,
+    /// A reading of that clock and of BOOTTIME at one instant (when the
+    /// clock is not BOOTTIME).
+    pub(crate) clock_reading: (u64, u64),
     /// Bumped each time the tables reach a cap: a sequence whose `ready_at`
     /// is the current epoch is set up in this generation, with tables not
     /// full (see `ready`).
@@ -302,6 +308,8 @@ impl Encoder {
             full: false,
             generation: 0,
             epoch: 1,
+            clock: TRACE_CLOCK,
+            clock_reading: (0, 0),
         }
     }
 
@@ -382,8 +390,20 @@ impl Encoder {
                     flags: SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE,
                     first_on_sequence,
                 };
-                sequence_start_packet(&mut self.out, header, seq.default_track, t0);
+                sequence_start_packet(&mut self.out, header, seq.default_track, t0, self.clock);
                 seq.clock = t0;
+            } else if self.clock != TRACE_CLOCK {
+                // The writer's own sequence names its clock first.
+                self.packets += 1;
+                let header = PacketHeader {
+                    sequence: seq.id,
+                    flags: SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE,
+                    first_on_sequence,
+                };
+                // The readings once: again in a later generation, they could
+                // follow later readings of the caller's.
+                let reading = first_on_sequence.then_some(self.clock_reading);
+                clock_defaults_packet(&mut self.out, header, self.clock, reading);
             } else {
                 first = true;
             }
@@ -392,7 +412,7 @@ impl Encoder {
         seq.ready_at = if self.full { 0 } else { self.epoch };
         let flags = if first {
             SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE
-        } else if event && seq.default_track.is_some() {
+        } else if event && (seq.default_track.is_some() || self.clock != TRACE_CLOCK) {
             // Its clock and default track are incremental state.
             SEQ_NEEDS_INCREMENTAL_STATE
         } else {
@@ -417,14 +437,14 @@ impl Encoder {
             seq.clock = ts & seq.keep;
             (delta, 0)
         } else {
-            (ts, TRACE_CLOCK)
+            (ts, self.clock)
         }
     }
 
     /// A clock snapshot: readings of clocks at one instant.
     pub(crate) fn clock_snapshot(&mut self, seq: &mut SeqState, clocks: &[(u32, u64)]) {
         let header = self.header(seq, false, 0);
-        clock_snapshot_packet(&mut self.out, header, clocks);
+        clock_snapshot_packet(&mut self.out, header, clocks, self.clock);
     }
 
     pub(crate) fn descriptor(&mut self, seq: &mut SeqState, uuid: u64, kind: &TrackKind<'_>) {
@@ -560,8 +580,9 @@ impl Encoder {
 
     /// The template of slice ends on `track` in `seq`.
     pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
-        // Events on a track's own sequence need its defaults and clock.
-        let flags = if seq.default_track.is_some() {
+        // Events on a track's own sequence need its defaults and clock, as
+        // do those of a writer whose clock its defaults name.
+        let flags = if seq.default_track.is_some() || self.clock != TRACE_CLOCK {
             SEQ_NEEDS_INCREMENTAL_STATE
         } else {
             0

@@ -21,8 +21,19 @@ fn run(
     streaming: fn(&mut Streaming),
     chunked: fn(&mut ChunkedWriter),
 ) -> [Trace; 2] {
+    run_with(Options::new(), name, buffered, streaming, chunked)
+}
+
+/// [`run`] from other base options.
+fn run_with(
+    base: Options,
+    name: &str,
+    buffered: fn(&mut Writer),
+    streaming: fn(&mut Streaming),
+    chunked: fn(&mut ChunkedWriter),
+) -> [Trace; 2] {
     let traces = [false, true].map(|compact| {
-        let options = Options::new().compact(compact);
+        let options = base.compact(compact);
         let mut w = Writer::with_options(options);
         buffered(&mut w);
         let mut s = StreamingPerfettoWriter::with_options(Vec::new(), options.flush_threshold(100));
@@ -592,4 +603,75 @@ fn clock_snapshots_turn_trace_times_into_dates() {
     assert_eq!(t.realtime(first.ts), Some(NEW_YEAR));
     let later = t.slices.iter().find(|s| s.name == "later").unwrap();
     assert_eq!(t.realtime(later.ts), Some(NEW_YEAR + 1_000_005_000));
+}
+
+/// Spans stamped in REALTIME; a snapshot relating it to MONOTONIC.
+fn realtime_stamps<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let lane = w.async_lane(p, "io").unwrap();
+    let heap = w
+        .counter_track(p, "heap", &CounterOptions::default())
+        .unwrap();
+    // The snapshot needs the writer's own clock.
+    assert!(matches!(
+        w.clock_snapshot(&[(Clock::Boottime, 1), (Clock::Monotonic, 2)]),
+        Err(Error::BadClockSnapshot)
+    ));
+    w.clock_snapshot(&[(Clock::Realtime, NEW_YEAR), (Clock::Monotonic, 77)])
+        .unwrap();
+    for i in 0..10u64 {
+        let ts = NEW_YEAR + i * 1_000;
+        w.span_begin(t, ts, "tick", "", "", 0).unwrap();
+        w.complete_span(t, ts + 10, ts + 20, "inner", "", "", 0)
+            .unwrap();
+        w.span_end(t, ts + 500).unwrap();
+        w.async_span_begin(lane, i, ts + 5, "read", "", "", 0)
+            .unwrap();
+        w.async_span_end(lane, i, ts + 700).unwrap();
+        w.counter(heap, ts, i as i64).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn timestamps_in_another_clock_are_the_trace_clock() {
+    let base = Options::new().timestamp_clock(Clock::Realtime, NEW_YEAR - 500, 1_000);
+    let [t, c] = run_with(
+        base,
+        "realtime_stamps",
+        realtime_stamps::<Writer>,
+        realtime_stamps::<Streaming>,
+        realtime_stamps::<ChunkedWriter>,
+    );
+    assert_eq!((t.trace_clock, c.trace_clock), (1, 1));
+    let ticks: Vec<_> = t
+        .slices
+        .iter()
+        .filter(|s| s.name == "tick")
+        .map(|s| (s.ts, s.dur))
+        .collect();
+    let want: Vec<_> = (0..10).map(|i| (NEW_YEAR + i * 1_000, Some(500))).collect();
+    assert_eq!(ticks, want);
+    assert_eq!(t.slices.iter().filter(|s| s.name == "read").count(), 10);
+    assert_eq!(t.counters.len(), 10);
+    assert_eq!(t.counters[3].ts, NEW_YEAR + 3_000);
+    assert_eq!(t.realtime(NEW_YEAR + 5), Some(NEW_YEAR + 5));
+    assert_eq!(
+        t.clock_snapshots,
+        [
+            vec![(6, 1_000), (1, NEW_YEAR - 500)],
+            vec![(1, NEW_YEAR), (3, 77)]
+        ]
+    );
+}
+
+/// The default clock writes exactly what it wrote before the option.
+#[test]
+fn boottime_by_option_is_the_default() {
+    let mut a = Writer::new();
+    let mut b = Writer::with_options(Options::new().timestamp_clock(Clock::Boottime, 5, 5));
+    descriptions(&mut a);
+    descriptions(&mut b);
+    assert_eq!(a.bytes(), b.bytes());
 }
