@@ -200,7 +200,11 @@ fn features(w: &mut Writer) -> Result<()> {
 
 /// What Perfetto's SDK says beyond spans: descriptions on every kind of
 /// track, correlation ids, log lines, counter values on slices, wall-clock
-/// time.
+/// time, process labels and explicit ordering.
+///
+/// Not here: `order_explicitly`, whose root descriptor (uuid 0, as upstream
+/// defines it) the trace processor (v58) reads without an error but
+/// `pfcheck` refuses; `tests/sdk_features.rs` checks it with `inspect`.
 fn sdk(w: &mut Writer) -> Result<()> {
     let p = w.process_with(
         "sdk",
@@ -209,6 +213,8 @@ fn sdk(w: &mut Writer) -> Result<()> {
         &[],
         &ProcessOptions {
             description: Some("a process described"),
+            labels: &["tenant=a", "canary"],
+            sibling_rank: Some(1),
         },
     )?;
     let t = w.thread_with(
@@ -218,8 +224,31 @@ fn sdk(w: &mut Writer) -> Result<()> {
         "main",
         &ThreadOptions {
             description: Some("a thread described"),
+            sibling_rank: Some(2),
         },
     )?;
+    let first = w.process_with(
+        "sdk-first",
+        Some(310),
+        "shown first",
+        &[],
+        &ProcessOptions {
+            sibling_rank: Some(-1),
+            ..Default::default()
+        },
+    )?;
+    let early = w.thread_with(
+        p,
+        "early",
+        Some(302),
+        "shown before main",
+        &ThreadOptions {
+            sibling_rank: Some(0),
+            ..Default::default()
+        },
+    )?;
+    w.complete_span(early, 100, 200, "early", "", "", 0)?;
+    w.instant(first, 100, &Event::new("first"))?;
     let lane = w.async_lane_with(
         p,
         "io",

@@ -278,6 +278,8 @@ pub struct Core {
     custom: Vec<(Field, u64)>,
     /// For each of `custom`, whether it is an incremental counter.
     incremental: Vec<bool>,
+    /// How the root descriptor ordered processes and threads, once written.
+    root: Option<(bool, bool)>,
     open_async: OpenAsync,
 }
 
@@ -318,6 +320,7 @@ impl Core {
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
             incremental: Vec::new(),
+            root: None,
             open_async: OpenAsync::default(),
         }
     }
@@ -370,6 +373,7 @@ impl Core {
     ) -> Result<ProcessTrack> {
         check_len([key, name].into_iter().chain(cmdline.iter().copied()))?;
         check_len(options.description)?;
+        check_len(options.labels.iter().copied())?;
         let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
         let pid_bytes = pid.map(i32::to_le_bytes);
         let pid_bytes = pid_bytes.as_ref().map_or(&[][..], |b| &b[..]);
@@ -1187,6 +1191,23 @@ impl Core {
             index,
             owner: self.owner,
         })
+    }
+
+    /// Writes the root descriptor: processes, threads ordered by rank.
+    pub(crate) fn order_explicitly(&mut self, processes: bool, threads: bool) -> Result<()> {
+        match self.root {
+            Some(root) if root == (processes, threads) => Ok(()),
+            Some(_) => Err(Error::Redefined(TrackUuid(0))),
+            None => {
+                let kind = TrackKind::Root {
+                    processes_explicit: processes,
+                    threads_explicit: threads,
+                };
+                self.enc.descriptor(&mut self.seqs[0], 0, &kind);
+                self.root = Some((processes, threads));
+                Ok(())
+            }
+        }
     }
 
     /// Writes readings of clocks taken at one instant.

@@ -97,6 +97,8 @@ pub(crate) mod field {
     pub const TRACK_DESCRIPTION: u32 = 14;
     pub const TRACK_SIBLING_MERGE_BEHAVIOR: u32 = 15;
     pub const TRACK_SIBLING_MERGE_KEY: u32 = 16;
+    pub const TRACK_PROCESS_ORDERING: u32 = 19;
+    pub const TRACK_THREAD_ORDERING: u32 = 20;
 
     pub const COUNTER_UNIT: u32 = 3;
     pub const COUNTER_UNIT_MULTIPLIER: u32 = 4;
@@ -107,6 +109,7 @@ pub(crate) mod field {
     pub const PROCESS_PID: u32 = 1;
     pub const PROCESS_CMDLINE: u32 = 2;
     pub const PROCESS_NAME: u32 = 6;
+    pub const PROCESS_LABELS: u32 = 8;
 
     pub const THREAD_PID: u32 = 1;
     pub const THREAD_TID: u32 = 2;
@@ -1001,6 +1004,11 @@ pub(crate) enum TrackKind<'a> {
         options: &'a TrackOptions<'a>,
         counter: Option<&'a CounterOptions<'a>>,
     },
+    /// The root (uuid 0): how processes and threads are ordered.
+    Root {
+        processes_explicit: bool,
+        threads_explicit: bool,
+    },
 }
 
 /// Appends a framed packet holding one `TrackDescriptor`.
@@ -1019,6 +1027,17 @@ pub(crate) fn track_descriptor_packet(
     let desc = open(buf, PACKET_TRACK_DESCRIPTOR);
     put_uint(buf, TRACK_UUID, uuid);
     match *kind {
+        TrackKind::Root {
+            processes_explicit,
+            threads_explicit,
+        } => {
+            if processes_explicit {
+                put_uint(buf, TRACK_PROCESS_ORDERING, 1);
+            }
+            if threads_explicit {
+                put_uint(buf, TRACK_THREAD_ORDERING, 1);
+            }
+        }
         TrackKind::Process {
             pid,
             name,
@@ -1031,7 +1050,13 @@ pub(crate) fn track_descriptor_packet(
                 put_str(buf, PROCESS_CMDLINE, arg);
             }
             put_str(buf, PROCESS_NAME, name);
+            for label in options.labels {
+                put_str(buf, PROCESS_LABELS, label);
+            }
             close(buf, process);
+            if let Some(rank) = options.sibling_rank {
+                put_int(buf, TRACK_SIBLING_ORDER_RANK, i64::from(rank));
+            }
             if let Some(d) = options.description {
                 put_str(buf, TRACK_DESCRIPTION, d);
             }
@@ -1047,6 +1072,9 @@ pub(crate) fn track_descriptor_packet(
             put_int(buf, THREAD_TID, tid);
             put_str(buf, THREAD_NAME, name);
             close(buf, thread);
+            if let Some(rank) = options.sibling_rank {
+                put_int(buf, TRACK_SIBLING_ORDER_RANK, i64::from(rank));
+            }
             if let Some(d) = options.description {
                 put_str(buf, TRACK_DESCRIPTION, d);
             }

@@ -47,6 +47,8 @@ pub struct Trace {
     /// Log lines in order of (time, file order), as the trace processor's
     /// log table holds them.
     pub logs: Vec<LogLine>,
+    /// The root descriptor's `process_ordering` and `thread_ordering`.
+    pub root_ordering: (Option<i32>, Option<i32>),
     /// Clock snapshots in file order, other than a compact sequence's own:
     /// each a list of (clock id, reading).
     pub clock_snapshots: Vec<Vec<(u32, u64)>>,
@@ -117,6 +119,8 @@ pub struct Track {
     pub display: (Option<i32>, Option<i32>, Option<i32>, Option<String>),
     /// `description`.
     pub description: Option<String>,
+    /// A process's labels (`process_labels`).
+    pub labels: Vec<String>,
 }
 
 /// What a counter track's descriptor says.
@@ -291,7 +295,7 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
         let seq = sequences.entry(seq_id).or_default();
         read_state(packet, seq, &mut problem);
         if let Some(desc) = &packet.track_descriptor {
-            describe(desc, &mut out.tracks, &mut problem);
+            describe(desc, &mut out.tracks, &mut out.root_ordering, &mut problem);
         }
         if let Some(snapshot) = &packet.clock_snapshot {
             if let Some(clock) = snapshot.primary_trace_clock {
@@ -589,8 +593,14 @@ fn timestamp(
 fn describe(
     desc: &protos::TrackDescriptor,
     tracks: &mut BTreeMap<u64, Track>,
+    root: &mut (Option<i32>, Option<i32>),
     problem: &mut impl FnMut(String),
 ) {
+    if desc.uuid == Some(0) && desc.process.is_none() && desc.thread.is_none() {
+        // The root: only how processes and threads are ordered.
+        *root = (desc.process_ordering, desc.thread_ordering);
+        return;
+    }
     let Some(uuid) = desc.uuid.filter(|&u| u != 0) else {
         problem("track descriptor without uuid".into());
         return;
@@ -639,6 +649,10 @@ fn describe(
         counter,
         display,
         description: desc.description.clone(),
+        labels: desc
+            .process
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.process_labels.clone()),
     };
     if let Some(parent) = track.parent {
         if !tracks.contains_key(&parent) {

@@ -500,6 +500,30 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().counter(track, ts, value.into())
     }
 
+    /// Orders the UI's top-level process tracks by their
+    /// [`ProcessOptions::sibling_rank`] (`processes`), and each process's
+    /// threads by their [`ThreadOptions::sibling_rank`] (`threads`), lower
+    /// ranks first, no rank being 0 (the root descriptor's
+    /// `process_ordering`, `thread_ordering`). Call it once, before the
+    /// events.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{ProcessOptions, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// w.order_explicitly(true, false)?;
+    /// let first = ProcessOptions { sibling_rank: Some(-1), ..Default::default() };
+    /// let p = w.process_with("db", Some(7), "database", &[], &first)?;
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Redefined`](crate::Error::Redefined) if called before with other
+    /// arguments.
+    fn order_explicitly(&mut self, processes: bool, threads: bool) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().order_explicitly(processes, threads)
+    }
+
     /// Readings of the machine's clocks taken at one instant, BOOTTIME (the
     /// trace's clock) among them: with REALTIME, the UI shows the trace's
     /// times as dates; with MONOTONIC, the trace lines up with other

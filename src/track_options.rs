@@ -52,6 +52,13 @@ pub struct TrackOptions<'a> {
 pub struct ProcessOptions<'a> {
     /// What the process is, in a sentence (`TrackDescriptor.description`).
     pub description: Option<&'a str>,
+    /// Labels the UI shows beside the process's name
+    /// (`ProcessDescriptor.process_labels`), such as a tenant or a role.
+    pub labels: &'a [&'a str],
+    /// Its place among processes (`sibling_order_rank`, lower first), once
+    /// [`order_explicitly`](crate::TraceWriter::order_explicitly) asked for
+    /// ranks to order processes.
+    pub sibling_rank: Option<i32>,
 }
 
 /// How a thread is described beyond its tid and name
@@ -60,6 +67,10 @@ pub struct ProcessOptions<'a> {
 pub struct ThreadOptions<'a> {
     /// What the thread does, in a sentence (`TrackDescriptor.description`).
     pub description: Option<&'a str>,
+    /// Its place among its process's threads (`sibling_order_rank`, lower
+    /// first), once [`order_explicitly`](crate::TraceWriter::order_explicitly)
+    /// asked for ranks to order threads.
+    pub sibling_rank: Option<i32>,
 }
 
 /// How an async lane is described

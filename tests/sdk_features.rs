@@ -81,6 +81,7 @@ macro_rules! all_writers {
 fn descriptions<W: TraceWriter>(w: &mut W) {
     let about_p = ProcessOptions {
         description: Some("answers queries"),
+        ..Default::default()
     };
     let p = w.process_with("p", Some(10), "svc", &[], &about_p).unwrap();
     // The same description again is the same process; another is refused.
@@ -94,6 +95,7 @@ fn descriptions<W: TraceWriter>(w: &mut W) {
     ));
     let about_t = ThreadOptions {
         description: Some("parses requests"),
+        ..Default::default()
     };
     let t = w.thread_with(p, "t", Some(11), "main", &about_t).unwrap();
     assert!(matches!(
@@ -674,4 +676,72 @@ fn boottime_by_option_is_the_default() {
     descriptions(&mut a);
     descriptions(&mut b);
     assert_eq!(a.bytes(), b.bytes());
+}
+
+fn process_metadata<W: TraceWriter>(w: &mut W) {
+    w.order_explicitly(true, true).unwrap();
+    // Again alike: nothing; otherwise refused.
+    w.order_explicitly(true, true).unwrap();
+    assert!(matches!(
+        w.order_explicitly(false, true),
+        Err(Error::Redefined(_))
+    ));
+    let ranks = [(30, "zeta", 2), (31, "alpha", 1), (32, "mid", -5)];
+    for (pid, name, rank) in ranks {
+        let options = ProcessOptions {
+            labels: &["tenant=a", name],
+            sibling_rank: Some(rank),
+            ..Default::default()
+        };
+        let p = w
+            .process_with(name, Some(pid), name, &[], &options)
+            .unwrap();
+        for (i, thread_rank) in [3, -1, 0].into_iter().enumerate() {
+            let t = w
+                .thread_with(
+                    p,
+                    &format!("t{i}"),
+                    Some(i64::from(pid) * 100 + i as i64),
+                    &format!("{name}-t{i}"),
+                    &ThreadOptions {
+                        sibling_rank: Some(thread_rank),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            w.complete_span(t, 100, 200, "work", "", "", 0).unwrap();
+        }
+    }
+    let long = "l".repeat(perfetto_trace_writer::MAX_STRING_LEN + 1);
+    let labels = [long.as_str()];
+    let bad = ProcessOptions {
+        labels: &labels,
+        ..Default::default()
+    };
+    assert!(matches!(
+        w.process_with("bad", Some(99), "bad", &[], &bad),
+        Err(Error::StringTooLong(_))
+    ));
+    w.finish().unwrap();
+}
+
+#[test]
+fn processes_carry_labels_and_ranks_and_the_root_orders_by_them() {
+    let [t, _] = all_writers!(process_metadata);
+    assert_eq!(t.root_ordering, (Some(1), Some(1)));
+    let of = |name: &str| {
+        t.tracks
+            .values()
+            .find(|tr| tr.name.as_deref() == Some(name))
+            .unwrap()
+    };
+    assert_eq!(of("zeta").labels, ["tenant=a", "zeta"]);
+    assert_eq!(of("zeta").display.1, Some(2));
+    assert_eq!(of("mid").display.1, Some(-5));
+    assert_eq!(of("alpha-t1").display.1, Some(-1));
+    assert!(of("alpha-t1").labels.is_empty());
+    assert!(!t
+        .tracks
+        .values()
+        .any(|tr| tr.name.as_deref() == Some("bad")));
 }
