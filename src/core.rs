@@ -377,11 +377,23 @@ impl Core {
         let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
         let pid_bytes = pid.map(i32::to_le_bytes);
         let pid_bytes = pid_bytes.as_ref().map_or(&[][..], |b| &b[..]);
-        let described = format!("{options:?}");
+        // Without allocating: the parts themselves, the command line's
+        // length keeping it apart from the labels.
+        let has_description = [u8::from(options.description.is_some())];
+        let description = options.description.map_or(&[][..], str::as_bytes);
+        let rank = options.sibling_rank.map(i32::to_le_bytes);
+        let args = (cmdline.len() as u64).to_le_bytes();
         let digest = digest(
-            [pid_bytes, name.as_bytes(), described.as_bytes()]
+            [pid_bytes, name.as_bytes()]
                 .into_iter()
-                .chain(cmdline.iter().map(|s| s.as_bytes())),
+                .chain(cmdline.iter().map(|s| s.as_bytes()))
+                .chain([
+                    &args[..],
+                    &has_description,
+                    description,
+                    rank.as_ref().map_or(&[][..], |b| &b[..]),
+                ])
+                .chain(options.labels.iter().map(|s| s.as_bytes())),
         );
         if let Some(index) = self.described(uuid, digest, |i| self.processes[i].digest)? {
             return Ok(ProcessTrack {
@@ -453,11 +465,14 @@ impl Core {
         check_len(options.description)?;
         let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
         let tid_bytes = tid.map(i64::to_le_bytes);
-        let described = format!("{options:?}");
+        let has_description = [u8::from(options.description.is_some())];
+        let rank = options.sibling_rank.map(i32::to_le_bytes);
         let digest = digest([
             tid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
             name.as_bytes(),
-            described.as_bytes(),
+            &has_description,
+            options.description.map_or(&[][..], str::as_bytes),
+            rank.as_ref().map_or(&[][..], |b| &b[..]),
         ]);
         if let Some(index) = self.described(uuid, digest, |i| self.threads[i].digest)? {
             return Ok(ThreadTrack {
