@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use perfetto_trace_writer::{
     Arg, ChildOrdering, Clock, Correlation, CounterOptions, CounterSample, CounterUnit, Event,
-    LaneOptions, LogSeverity, Options, ParentTrack, ProcessOptions, Result, ThreadOptions,
-    TraceWriter, TrackOptions, Value, Writer,
+    LaneOptions, LogSeverity, Options, ParentTrack, ProcessOptions, Result, StackFrame,
+    ThreadOptions, TraceWriter, TrackOptions, Value, Writer,
 };
 
 fn extremes(w: &mut Writer) -> Result<()> {
@@ -200,7 +200,7 @@ fn features(w: &mut Writer) -> Result<()> {
 
 /// What Perfetto's SDK says beyond spans: descriptions on every kind of
 /// track, correlation ids, log lines, counter values on slices, wall-clock
-/// time, process labels and explicit ordering.
+/// time, process labels and ranks, callstacks.
 ///
 /// Not here: `order_explicitly`, whose root descriptor (uuid 0, as upstream
 /// defines it) the trace processor (v58) reads without an error but
@@ -297,9 +297,14 @@ fn sdk(w: &mut Writer) -> Result<()> {
             (rss, CounterSample::Double(0.5 * i as f64)),
             (cache, CounterSample::Int((i % 3) as i64)),
         ];
+        let stack = [
+            StackFrame::new("main", "src/main.rs", 3),
+            StackFrame::new("serve", "src/serve.rs", 40 + (i % 2) as u32),
+        ];
         let correlated = Event::new("work")
             .correlation(Correlation::Name(&request))
-            .counters(&at_begin);
+            .counters(&at_begin)
+            .callstack(&stack);
         w.span_begin_with(t, t0, &correlated)?;
         let read = Event::new("read").correlation(Correlation::Id(i % 4));
         w.async_span_begin_with(lane, i, t0 + 10, &read)?;

@@ -61,6 +61,11 @@ pub(crate) mod field {
     pub const EVENT_EXTRA_DOUBLE_COUNTER_VALUES: u32 = 46;
     pub const EVENT_CORRELATION_ID: u32 = 52;
     pub const EVENT_CORRELATION_ID_STR_IID: u32 = 54;
+    pub const EVENT_CALLSTACK: u32 = 55;
+    pub const CALLSTACK_FRAMES: u32 = 1;
+    pub const FRAME_FUNCTION_NAME: u32 = 1;
+    pub const FRAME_SOURCE_FILE: u32 = 2;
+    pub const FRAME_LINE_NUMBER: u32 = 3;
 
     pub const LOG_SOURCE_LOCATION_IID: u32 = 1;
     pub const LOG_BODY_IID: u32 = 2;

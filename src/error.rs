@@ -138,6 +138,11 @@ pub enum Error {
     #[error("a clock snapshot needs one reading of BOOTTIME and at most one of each clock")]
     BadClockSnapshot,
 
+    /// A callstack deeper than
+    /// [`MAX_CALLSTACK_DEPTH`](crate::MAX_CALLSTACK_DEPTH) frames.
+    #[error("a callstack of {0} frames is deeper than the {max} allowed", max = crate::MAX_CALLSTACK_DEPTH)]
+    CallstackTooDeep(usize),
+
     /// The streaming writer already gave its sink back.
     #[error("the writer has given its sink back")]
     Finished,

@@ -47,6 +47,32 @@ pub struct Event<'a> {
     /// on its counter track like a [`counter`](crate::TraceWriter::counter)
     /// call.
     pub counters: &'a [(CounterTrack, CounterSample)],
+    /// Where in the code the event happened, outermost frame first
+    /// (`TrackEvent.callstack`, inline): the UI shows it in the slice's
+    /// details and in flamegraphs of a selection.
+    pub callstack: &'a [StackFrame<'a>],
+}
+
+/// One frame of a callstack: a function, and where in the source it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StackFrame<'a> {
+    /// The function's name.
+    pub function: &'a str,
+    /// Its source file ("" for none).
+    pub file: &'a str,
+    /// Its line (0 for none).
+    pub line: u32,
+}
+
+impl<'a> StackFrame<'a> {
+    /// A frame of `function` at `file:line`.
+    pub const fn new(function: &'a str, file: &'a str, line: u32) -> Self {
+        StackFrame {
+            function,
+            file,
+            line,
+        }
+    }
 }
 
 /// A correlation: slices that carry equal ones belong together (one
@@ -99,6 +125,7 @@ impl<'a> Event<'a> {
             correlation: None,
             log: None,
             counters: &[],
+            callstack: &[],
         }
     }
 
@@ -194,9 +221,28 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// Sets the callstack the event happened in, outermost frame first.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Event, StackFrame, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let stack = [StackFrame::new("main", "src/main.rs", 3), StackFrame::new("serve", "src/serve.rs", 40)];
+    /// w.instant(t, 10, &Event::new("alloc").callstack(&stack))?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices[0].callstack[1].function, "serve");
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn callstack(mut self, frames: &'a [StackFrame<'a>]) -> Self {
+        self.callstack = frames;
+        self
+    }
+
     pub(crate) fn has_extras(&self) -> bool {
         !(self.flows.is_empty()
             && self.counters.is_empty()
+            && self.callstack.is_empty()
             && self.terminating_flows.is_empty()
             && self.args.is_empty()
             && self.correlation.is_none()
@@ -227,8 +273,22 @@ impl<'a> Event<'a> {
         if self.correlation.is_some() || self.log.is_some() {
             crate::core::check_len(self.more_strings())?;
         }
+        if !self.callstack.is_empty() {
+            check_frames(self.callstack)?;
+        }
         Ok(())
     }
+}
+
+/// The deepest callstack an event may carry.
+pub const MAX_CALLSTACK_DEPTH: usize = 256;
+
+#[cold]
+fn check_frames(frames: &[StackFrame<'_>]) -> Result<()> {
+    if frames.len() > MAX_CALLSTACK_DEPTH {
+        return Err(Error::CallstackTooDeep(frames.len()));
+    }
+    crate::core::check_len(frames.iter().flat_map(|f| [f.function, f.file]))
 }
 
 /// A named argument.

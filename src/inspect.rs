@@ -214,6 +214,19 @@ pub struct Slice {
     /// Its correlation, as the trace processor's `correlation_id` arg
     /// shows it: the string, or `tp:#N` for a number.
     pub correlation: Option<String>,
+    /// Its callstack, outermost frame first.
+    pub callstack: Vec<Frame>,
+}
+
+/// A frame of an event's callstack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The function's name.
+    pub function: String,
+    /// Its source file.
+    pub file: Option<String>,
+    /// Its line.
+    pub line: Option<u32>,
 }
 
 /// An inconsistency: something the trace processor would drop, misread or
@@ -264,6 +277,7 @@ struct Event {
     flows: Vec<u64>,
     terminating: Vec<u64>,
     correlation: Option<String>,
+    callstack: Vec<Frame>,
 }
 
 /// Decodes a serialized `Trace` and rebuilds its tracks and slices.
@@ -437,6 +451,16 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
             flows: event.flow_ids.clone(),
             terminating: event.terminating_flow_ids.clone(),
             correlation,
+            callstack: event.callstack.as_ref().map_or_else(Vec::new, |c| {
+                c.frames
+                    .iter()
+                    .map(|f| Frame {
+                        function: f.function_name.clone().unwrap_or_default(),
+                        file: f.source_file.clone(),
+                        line: f.line_number,
+                    })
+                    .collect()
+            }),
         });
     }
     replay(events, &mut out);
@@ -697,6 +721,7 @@ fn replay(mut events: Vec<Event>, out: &mut Trace) {
                     source: e.source,
                     args: e.args,
                     correlation: e.correlation,
+                    callstack: e.callstack,
                 });
                 let index = out.slices.len() - 1;
                 if instant {

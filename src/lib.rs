@@ -22,7 +22,10 @@ mod writer;
 pub use crate::chunked::{Chunk, ChunkedWriter};
 pub use crate::core::{OpenSpan, MAX_EVENT_COUNTERS, MAX_SPAN_DEPTH, MAX_STRING_LEN};
 pub use crate::error::{Error, Result};
-pub use crate::event::{Arg, Correlation, Event, Log, LogSeverity, Value, MAX_ARG_DEPTH};
+pub use crate::event::{
+    Arg, Correlation, Event, Log, LogSeverity, StackFrame, Value, MAX_ARG_DEPTH,
+    MAX_CALLSTACK_DEPTH,
+};
 pub use crate::ids::{
     AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
     TrackUuid,

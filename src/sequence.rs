@@ -818,6 +818,21 @@ impl Encoder {
                     }
                     _ => {}
                 }
+                if !ev.callstack.is_empty() {
+                    let stack = open(buf, field::EVENT_CALLSTACK);
+                    for f in ev.callstack {
+                        let frame = open(buf, field::CALLSTACK_FRAMES);
+                        put_str(buf, field::FRAME_FUNCTION_NAME, f.function);
+                        if !f.file.is_empty() {
+                            put_str(buf, field::FRAME_SOURCE_FILE, f.file);
+                        }
+                        if f.line != 0 {
+                            put_uint(buf, field::FRAME_LINE_NUMBER, u64::from(f.line));
+                        }
+                        close(buf, frame);
+                    }
+                    close(buf, stack);
+                }
             },
         );
         if fresh_global {

@@ -5,11 +5,11 @@
 //!
 //! Set `SDK_FEATURES_OUT=DIR` to keep the traces (for the trace processor).
 
-use perfetto_trace_writer::inspect::{self, Trace};
+use perfetto_trace_writer::inspect::{self, Frame, Trace};
 use perfetto_trace_writer::{
     ChunkedWriter, Clock, Correlation, CounterOptions, CounterSample, Error, Event, LaneOptions,
-    LogSeverity, Options, ParentTrack, ProcessOptions, StreamingPerfettoWriter, ThreadOptions,
-    TraceWriter, TrackOptions, Writer,
+    LogSeverity, Options, ParentTrack, ProcessOptions, StackFrame, StreamingPerfettoWriter,
+    ThreadOptions, TraceWriter, TrackOptions, Writer,
 };
 
 type Streaming = StreamingPerfettoWriter<Vec<u8>>;
@@ -744,4 +744,59 @@ fn processes_carry_labels_and_ranks_and_the_root_orders_by_them() {
         .tracks
         .values()
         .any(|tr| tr.name.as_deref() == Some("bad")));
+}
+
+fn callstacks<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let lane = w.async_lane(p, "io").unwrap();
+    let outer = StackFrame::new("main", "src/main.rs", 10);
+    let serve = StackFrame::new("serve", "src/serve.rs", 42);
+    let alloc = StackFrame::new("alloc", "", 0);
+    for i in 0..8u64 {
+        let ts = 1_000 * (i + 1);
+        let stack = [outer, serve];
+        w.span_begin_with(t, ts, &Event::new("request").callstack(&stack))
+            .unwrap();
+        let deeper = [outer, serve, alloc];
+        w.instant(t, ts + 10, &Event::new("alloc").callstack(&deeper))
+            .unwrap();
+        w.span_end(t, ts + 100).unwrap();
+        w.async_span_begin_with(lane, i, ts, &Event::new("read").callstack(&[serve]))
+            .unwrap();
+        w.async_span_end(lane, i, ts + 50).unwrap();
+    }
+    let deep = vec![alloc; perfetto_trace_writer::MAX_CALLSTACK_DEPTH + 1];
+    assert!(matches!(
+        w.instant(t, 20_000, &Event::new("x").callstack(&deep)),
+        Err(Error::CallstackTooDeep(_))
+    ));
+    w.finish().unwrap();
+}
+
+#[test]
+fn events_carry_their_callstacks() {
+    let [t, _] = all_writers!(callstacks);
+    let frames = |name: &str| -> Vec<Vec<Frame>> {
+        t.slices
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.callstack.clone())
+            .collect()
+    };
+    let frame = |function: &str, file: Option<&str>, line: Option<u32>| Frame {
+        function: function.to_owned(),
+        file: file.map(str::to_owned),
+        line,
+    };
+    let main = frame("main", Some("src/main.rs"), Some(10));
+    let serve = frame("serve", Some("src/serve.rs"), Some(42));
+    let alloc = frame("alloc", None, None);
+    assert_eq!(
+        frames("request"),
+        vec![vec![main.clone(), serve.clone()]; 8]
+    );
+    assert_eq!(frames("alloc"), vec![vec![main, serve.clone(), alloc]; 8]);
+    assert_eq!(frames("read"), vec![vec![serve]; 8]);
+    assert!(frames("x").is_empty());
 }
