@@ -278,6 +278,9 @@ pub struct Core {
     custom: Vec<(Field, u64)>,
     /// For each of `custom`, whether it is an incremental counter.
     incremental: Vec<bool>,
+    /// For each of `custom`, whether a thread is among its ancestors (its
+    /// events then belong to that thread, log lines included).
+    on_thread: Vec<bool>,
     /// How the root descriptor ordered processes and threads, once written.
     root: Option<(bool, bool)>,
     open_async: OpenAsync,
@@ -320,6 +323,7 @@ impl Core {
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
             incremental: Vec::new(),
+            on_thread: Vec::new(),
             root: None,
             open_async: OpenAsync::default(),
         }
@@ -1143,6 +1147,11 @@ impl Core {
         options: &TrackOptions<'_>,
         counter: Option<&CounterOptions<'_>>,
     ) -> Result<(TrackUuid, u32)> {
+        let on_thread = match parent {
+            ParentTrack::Thread(_) => true,
+            ParentTrack::Named(n) => self.on_thread.get(n.index as usize) == Some(&true),
+            _ => false,
+        };
         let parent = self.parent_uuid(parent)?;
         let key = match options.merge {
             Some(SiblingMerge::ByKey(k)) => k,
@@ -1175,6 +1184,7 @@ impl Core {
             .push((Field::uint(field::EVENT_TRACK_UUID, uuid.0), digest));
         self.incremental
             .push(counter.is_some_and(|c| c.incremental));
+        self.on_thread.push(on_thread);
         self.keys.insert(Key::Uuid(uuid.0), index);
         Ok((uuid, index))
     }
@@ -1303,7 +1313,11 @@ impl Core {
         };
         ev.check()?;
         self.check_counters(ev.counters)?;
-        if ev.log.is_some() {
+        let thread_owned = match track {
+            InstantTrack::Named(n) => self.on_thread[n.index as usize],
+            _ => false,
+        };
+        if ev.log.is_some() && !thread_owned {
             let uuid = match track {
                 InstantTrack::Process(p) => p.uuid,
                 InstantTrack::Named(n) => n.uuid,

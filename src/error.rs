@@ -115,9 +115,9 @@ pub enum Error {
     #[error("arguments nest deeper than {max} levels", max = crate::MAX_ARG_DEPTH)]
     ArgsTooDeep,
 
-    /// A log line on an event of a track that is not a thread's: the trace
-    /// processor files log lines under a thread, and counts one elsewhere
-    /// as an error.
+    /// A log line on an event of a track that is neither a thread nor a
+    /// named track under one: the trace processor files log lines under a
+    /// thread, and counts one elsewhere as an error.
     #[error("a log line on track {0}, which is not a thread")]
     LogOffThread(TrackUuid),
 

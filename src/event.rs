@@ -36,8 +36,9 @@ pub struct Event<'a> {
     /// correlation together; the trace processor keeps it as the slice's
     /// `correlation_id` arg.
     pub correlation: Option<Correlation<'a>>,
-    /// A log line the event carries (`TrackEvent.log_message`), only on a
-    /// thread's events: the trace processor puts it in its log table
+    /// A log line the event carries (`TrackEvent.log_message`), only on the
+    /// events of a thread or of a named track under one: the trace
+    /// processor puts it in its log table
     /// (`android_logs`), with the thread, and the event's source location, if
     /// it has one, as the line's tag.
     pub log: Option<Log<'a>>,

@@ -432,7 +432,8 @@ pub trait TraceWriter: sealed::Sink {
     /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
     /// [`NotNested`](crate::Error::NotNested), [`TooDeep`](crate::Error::TooDeep);
     /// elsewhere [`LogOffThread`](crate::Error::LogOffThread) for an event
-    /// with a log line.
+    /// with a log line (but on a named track under a thread, where the line
+    /// is the thread's).
     fn instant(&mut self, track: impl Into<InstantTrack>, ts: u64, event: &Event<'_>) -> Result<()>
     where
         Self: Sized,

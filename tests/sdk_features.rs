@@ -260,6 +260,7 @@ fn logs<W: TraceWriter>(w: &mut W) {
     let u = w.thread(p, "u", Some(12), "worker").unwrap();
     let lane = w.async_lane(p, "io").unwrap();
     let marks = w.track(t, "marks", &TrackOptions::default()).unwrap();
+    let beside = w.track(p, "beside", &TrackOptions::default()).unwrap();
     let severities = [
         LogSeverity::Verbose,
         LogSeverity::Debug,
@@ -284,6 +285,9 @@ fn logs<W: TraceWriter>(w: &mut W) {
             &Event::new("log").log(LogSeverity::Info, "tick"),
         )
         .unwrap();
+        // A named track under a thread: the line is the thread's.
+        let marked = Event::new("log").log(LogSeverity::Warn, "marked");
+        w.instant(marks, ts + 25, &marked).unwrap();
         // A span's begin may carry one too.
         w.span_begin_with(
             t,
@@ -299,7 +303,7 @@ fn logs<W: TraceWriter>(w: &mut W) {
     for e in [
         w.instant(p, 1, &line),
         w.instant(lane, 1, &line),
-        w.instant(marks, 1, &line),
+        w.instant(beside, 1, &line),
         w.async_span_begin_with(lane, 1, 1, &line),
     ] {
         assert!(matches!(e, Err(Error::LogOffThread(_))), "{e:?}");
@@ -335,6 +339,11 @@ fn log_lines_reach_the_log_table_with_severity_body_and_location() {
         .collect();
     assert_eq!(from_main, want);
     assert_eq!(t.logs.iter().filter(|l| l.body == "tick").count(), 12);
+    let marked: Vec<_> = t.logs.iter().filter(|l| l.body == "marked").collect();
+    assert_eq!(marked.len(), 12);
+    assert!(marked
+        .iter()
+        .all(|l| t.tracks[&l.track].parent == Some(main)));
     let flushing: Vec<_> = t.logs.iter().filter(|l| l.body == "flushing").collect();
     assert_eq!(flushing.len(), 12);
     assert!(flushing
