@@ -809,3 +809,36 @@ fn events_carry_their_callstacks() {
     assert_eq!(frames("read"), vec![vec![serve]; 8]);
     assert!(frames("x").is_empty());
 }
+
+/// `inspect` reports what the trace processor would drop: a counter value
+/// after a zero one on the same event (another writer's trace, say).
+#[test]
+fn inspect_reports_counter_values_after_a_zero() {
+    use perfetto_trace_writer::protos;
+    let mut w = Writer::new();
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let a = w.counter_track(p, "a", &CounterOptions::default()).unwrap();
+    let b = w.counter_track(p, "b", &CounterOptions::default()).unwrap();
+    let counters = [(a, CounterSample::Int(0)), (b, CounterSample::Int(5))];
+    w.instant(t, 10, &Event::new("x").counters(&counters))
+        .unwrap();
+    // As written: the zero last, read in full.
+    let trace = inspect::decode(w.bytes()).unwrap();
+    assert_eq!(trace.problems, vec![]);
+    assert_eq!(trace.counters.len(), 2);
+    // The zero first, as another writer might put it.
+    let mut decoded = <protos::Trace as prost::Message>::decode(w.bytes()).unwrap();
+    let event = decoded
+        .packet
+        .iter_mut()
+        .find_map(|p| p.track_event.as_mut().filter(|e| e.r#type == Some(3)))
+        .unwrap();
+    event.extra_counter_track_uuids = vec![a.uuid().get(), b.uuid().get()];
+    event.extra_counter_values = vec![0, 5];
+    event.extra_double_counter_track_uuids.clear();
+    event.extra_double_counter_values.clear();
+    let rebuilt = inspect::rebuild(&decoded);
+    assert_eq!(rebuilt.problems.len(), 1, "{:?}", rebuilt.problems);
+    assert!(rebuilt.problems[0].what.contains("after a zero"));
+}
