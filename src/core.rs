@@ -297,8 +297,13 @@ fn check_ts(ts: u64) -> Result<()> {
 /// conflicting one without storing it. Each part's length goes into the
 /// seed of its hash, so parts cannot run into each other.
 fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    digest_from(0, parts)
+}
+
+/// [`digest`] continued from a digest of earlier parts.
+fn digest_from<'a>(start: u64, parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     // Each part hashed with a seed made of the digest so far and its length.
-    parts.into_iter().fold(0, |h, p| {
+    parts.into_iter().fold(start, |h, p| {
         xxh3_64_with_seed(p, h.rotate_left(23) ^ (p.len() as u64))
     })
 }
@@ -383,22 +388,27 @@ impl Core {
         let pid_bytes = pid_bytes.as_ref().map_or(&[][..], |b| &b[..]);
         // Without allocating: the parts themselves, the command line's
         // length keeping it apart from the labels.
-        let has_description = [u8::from(options.description.is_some())];
-        let description = options.description.map_or(&[][..], str::as_bytes);
-        let rank = options.sibling_rank.map(i32::to_le_bytes);
-        let args = (cmdline.len() as u64).to_le_bytes();
-        let digest = digest(
+        let mut digest = digest(
             [pid_bytes, name.as_bytes()]
                 .into_iter()
-                .chain(cmdline.iter().map(|s| s.as_bytes()))
-                .chain([
-                    &args[..],
-                    &has_description,
-                    description,
-                    rank.as_ref().map_or(&[][..], |b| &b[..]),
-                ])
-                .chain(options.labels.iter().map(|s| s.as_bytes())),
+                .chain(cmdline.iter().map(|s| s.as_bytes())),
         );
+        if *options != ProcessOptions::default() {
+            // The options' parts, the command line's length keeping it
+            // apart from the labels; hashed only when there are any.
+            let has_description = [u8::from(options.description.is_some())];
+            let description = options.description.map_or(&[][..], str::as_bytes);
+            let rank = options.sibling_rank.map(i32::to_le_bytes);
+            let args = (cmdline.len() as u64).to_le_bytes();
+            let parts = [
+                &args[..],
+                &has_description,
+                description,
+                rank.as_ref().map_or(&[][..], |b| &b[..]),
+            ];
+            let labels = options.labels.iter().map(|s| s.as_bytes());
+            digest = digest_from(digest, parts.into_iter().chain(labels));
+        }
         if let Some(index) = self.described(uuid, digest, |i| self.processes[i].digest)? {
             return Ok(ProcessTrack {
                 uuid,
@@ -469,15 +479,20 @@ impl Core {
         check_len(options.description)?;
         let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
         let tid_bytes = tid.map(i64::to_le_bytes);
-        let has_description = [u8::from(options.description.is_some())];
-        let rank = options.sibling_rank.map(i32::to_le_bytes);
-        let digest = digest([
+        let mut digest = digest([
             tid_bytes.as_ref().map_or(&[][..], |b| &b[..]),
             name.as_bytes(),
-            &has_description,
-            options.description.map_or(&[][..], str::as_bytes),
-            rank.as_ref().map_or(&[][..], |b| &b[..]),
         ]);
+        if *options != ThreadOptions::default() {
+            let has_description = [u8::from(options.description.is_some())];
+            let rank = options.sibling_rank.map(i32::to_le_bytes);
+            let parts = [
+                &has_description[..],
+                options.description.map_or(&[][..], str::as_bytes),
+                rank.as_ref().map_or(&[][..], |b| &b[..]),
+            ];
+            digest = digest_from(digest, parts);
+        }
         if let Some(index) = self.described(uuid, digest, |i| self.threads[i].digest)? {
             return Ok(ThreadTrack {
                 uuid,
