@@ -29,9 +29,9 @@ pub(crate) struct Strings {
     categories: Interner,
     locations: Interner,
     arg_names: Interner,
-    /// Log message bodies and correlation names.
-    log_bodies: Interner,
-    correlations: Interner,
+    /// Log message bodies (extra key 0) and correlation names (1): one
+    /// table, whose ids are iids in either `InternedData` field.
+    more: Interner,
 }
 
 impl Strings {
@@ -40,8 +40,7 @@ impl Strings {
             + self.categories.len()
             + self.locations.len()
             + self.arg_names.len()
-            + self.log_bodies.len()
-            + self.correlations.len()
+            + self.more.len()
     }
 
     /// Bytes of the strings held.
@@ -50,8 +49,7 @@ impl Strings {
             + self.categories.bytes()
             + self.locations.bytes()
             + self.arg_names.bytes()
-            + self.log_bodies.bytes()
-            + self.correlations.bytes()
+            + self.more.bytes()
     }
 }
 
@@ -177,8 +175,7 @@ pub(crate) struct SeqState {
     categories: Defined,
     locations: Defined,
     arg_names: Defined,
-    log_bodies: Defined,
-    correlations: Defined,
+    more: Defined,
     /// How many strings the sets of bits hold (compact mode). Once it
     /// is the writer's count, every string is defined here, and an event
     /// that names none new to the writer skips the bits: most events of a
@@ -201,8 +198,7 @@ impl SeqState {
             categories: Defined::default(),
             locations: Defined::default(),
             arg_names: Defined::default(),
-            log_bodies: Defined::default(),
-            correlations: Defined::default(),
+            more: Defined::default(),
             defined: 0,
         }
     }
@@ -365,8 +361,7 @@ impl Encoder {
             seq.categories.clear();
             seq.locations.clear();
             seq.arg_names.clear();
-            seq.log_bodies.clear();
-            seq.correlations.clear();
+            seq.more.clear();
             seq.defined = 0;
         }
     }
@@ -718,21 +713,15 @@ impl Encoder {
         });
         // The log body and correlation name: an iid each, and whether this
         // packet defines it.
-        let mut more_iid = |table: &mut Interner, defined: &mut Defined, s: &str| {
-            let global = table.intern(&mut strings.text, s, 0);
+        let mut more_iid = |s: &str, kind: u32| {
+            let global = strings.more.intern(&mut strings.text, s, kind);
             fresh_global |= global.1;
-            let fresh = defined.first_use(global, single, false, &mut seq.defined);
+            let fresh = seq.more.first_use(global, single, false, &mut seq.defined);
             (global.0, fresh)
         };
-        let body = ev
-            .log
-            .map(|l| more_iid(&mut strings.log_bodies, &mut seq.log_bodies, l.body));
+        let body = ev.log.map(|l| more_iid(l.body, 0));
         let correlation_name = match ev.correlation {
-            Some(Correlation::Name(s)) => Some(more_iid(
-                &mut strings.correlations,
-                &mut seq.correlations,
-                s,
-            )),
+            Some(Correlation::Name(s)) => Some(more_iid(s, 1)),
             _ => None,
         };
         let strings = &*strings;
