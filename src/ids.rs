@@ -32,6 +32,13 @@ impl TrackUuid {
         track_uuid(Domain::Keyed, parent.0, &key.to_le_bytes())
     }
 
+    /// A uuid stored as an integer (by [`get`](Self::get)) and read back,
+    /// for tables of atomics shared between threads. Only a value that
+    /// `get` returned names a track of this crate.
+    pub const fn from_raw(raw: u64) -> TrackUuid {
+        TrackUuid(raw)
+    }
+
     /// The top of the trace, as a parent: no track has this uuid.
     pub const ROOT: TrackUuid = TrackUuid(0);
 }

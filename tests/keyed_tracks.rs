@@ -12,6 +12,7 @@ fn keyed_uuids_are_stable_distinct_and_depend_on_parent() {
     assert_ne!(a, TrackUuid::keyed(TrackUuid::ROOT, 2));
     assert_ne!(a, TrackUuid::keyed(a, 1));
     assert_ne!(a.get(), 0);
+    assert_eq!(TrackUuid::from_raw(a.get()), a);
 }
 
 #[test]
