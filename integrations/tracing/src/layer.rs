@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use perfetto_trace_writer::{Event, TraceWriter, TrackOptions, TrackUuid};
+use perfetto_trace_writer::{Event, SiblingMerge, TraceWriter, TrackOptions, TrackUuid};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -283,6 +283,15 @@ impl PerfettoLayer {
     }
 }
 
+/// A span's own track: never merged with its siblings, so that each span
+/// stays a track of its own in the trace processor (which merges
+/// same-named siblings by default) and in the UI.
+const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
+    child_ordering: None,
+    sibling_rank: None,
+    merge: Some(SiblingMerge::None),
+};
+
 /// The flow from a span's creation to its first slice on a thread.
 fn creation_flow(serial: u64) -> u64 {
     serial.wrapping_mul(2)
@@ -347,7 +356,7 @@ where
                     .unwrap_or(st.thread.uuid());
                 let Ok(uuid) =
                     st.writer
-                        .keyed_track(under, serial, meta.name(), &TrackOptions::default())
+                        .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
                 else {
                     return;
                 };
