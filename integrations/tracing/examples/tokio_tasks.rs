@@ -53,7 +53,9 @@ async fn handle(id: u64) -> u64 {
 }
 
 fn main() -> std::io::Result<()> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "tokio_tasks.pftrace".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tokio_tasks.pftrace".into());
     let (layer, guard) = PerfettoLayer::file(&path)?;
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
         .expect("no other subscriber is set");
@@ -66,7 +68,9 @@ fn main() -> std::io::Result<()> {
         async {
             let mut tasks = Vec::new();
             for id in 0..REQUESTS {
-                tasks.push(tokio::spawn(handle(id).instrument(info_span!("request", id))));
+                tasks.push(tokio::spawn(
+                    handle(id).instrument(info_span!("request", id)),
+                ));
             }
             let mut total = 0;
             for t in tasks {

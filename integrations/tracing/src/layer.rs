@@ -141,8 +141,13 @@ impl Builder {
         self,
         sink: W,
     ) -> io::Result<(PerfettoLayer, FlushGuard)> {
-        let (output, handle) =
-            Output::start(sink, self.queue_chunks, self.overflow, self.flush_interval)?;
+        let (output, handle) = Output::start(
+            sink,
+            self.chunk_size,
+            self.queue_chunks,
+            self.overflow,
+            self.flush_interval,
+        )?;
         static LAYERS: AtomicU64 = AtomicU64::new(1);
         let inner = Arc::new(Inner {
             id: LAYERS.fetch_add(1, Ordering::Relaxed),
@@ -354,9 +359,9 @@ where
                             .map(|p| TrackUuid::from_raw(p.track))
                     })
                     .unwrap_or(st.thread.uuid());
-                let Ok(uuid) =
-                    st.writer
-                        .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
+                let Ok(uuid) = st
+                    .writer
+                    .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
                 else {
                     return;
                 };

@@ -39,6 +39,8 @@ pub(crate) enum Message {
 pub(crate) struct Output {
     queue: SyncSender<Message>,
     overflow: Overflow,
+    /// The capacity of a new chunk buffer.
+    chunk_room: usize,
     /// Spent chunk buffers, for the next chunks: no allocation per chunk
     /// once the queue has been full once.
     pool: Mutex<Vec<Vec<u8>>>,
@@ -68,6 +70,7 @@ impl Output {
     /// Starts the writer thread over `sink`.
     pub(crate) fn start<W: Write + Send + 'static>(
         sink: W,
+        chunk_size: usize,
         queue_chunks: usize,
         overflow: Overflow,
         flush_interval: Option<Duration>,
@@ -76,6 +79,9 @@ impl Output {
         let output = Arc::new(Output {
             queue: tx,
             overflow,
+            chunk_room: chunk_size
+                .saturating_add(chunk_size / 4)
+                .saturating_add(4096),
             pool: Mutex::new(Vec::new()),
             slots: Mutex::new(Vec::new()),
             dropped_chunks: AtomicU64::new(0),
