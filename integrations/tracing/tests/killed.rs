@@ -54,7 +54,10 @@ fn a_killed_program_leaves_a_valid_trace() {
         .unwrap();
     let start = Instant::now();
     while std::fs::metadata(&path).map_or(0, |m| m.len()) < 256 << 10 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the child wrote too little");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the child wrote too little"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap(); // SIGKILL: no guard, no destructor runs.

@@ -183,3 +183,134 @@ fn overlapping_async_tasks_never_mis_nest() {
     }
     common::assert_clean(&bytes);
 }
+
+#[test]
+fn flows_link_what_the_hierarchy_does_not_show() {
+    let bytes = record(View::Both, |dispatch| {
+        let parent = info_span!("parent");
+        let _p = parent.enter();
+        // Created inside its parent, first run on another thread.
+        let child = info_span!("child");
+        let d = dispatch.clone();
+        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(child.enter())))
+            .join()
+            .unwrap();
+        // Created and entered inside its parent: the nesting shows it.
+        drop(info_span!("nested").entered());
+        let later = info_span!("later");
+        later.follows_from(&parent);
+        drop(later.enter());
+    });
+    let t = common::decode(&bytes);
+    let names = |i: usize| t.slices[i].name.as_str();
+    let mut edges: Vec<_> = t
+        .flows
+        .iter()
+        .map(|f| (names(f.from), names(f.to)))
+        .collect();
+    edges.sort();
+    // child: creation (its lifetime slice) to its first slice on a thread;
+    // later: created inside parent's thread slice, but flows only where
+    // the thread's nesting does not show it; follows_from: parent to later.
+    assert!(edges.contains(&("child", "child")), "{edges:?}");
+    assert!(
+        edges.contains(&("follows_from", "follows_from")),
+        "{edges:?}"
+    );
+    assert!(!edges.iter().any(|e| e.1 == "nested"), "{edges:?}");
+    if let Some(rows) = common::query(&bytes, "select count(*) as n from flow;") {
+        assert_eq!(rows[1], t.flows.len().to_string());
+    }
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn the_track_field_puts_a_span_on_a_named_track() {
+    let bytes = record(View::Threads, |_| {
+        drop(info_span!("query", perfetto.track = "db", table = "users").entered());
+        drop(info_span!("query", perfetto.track = "db").entered());
+        drop(info_span!("plain").entered());
+    });
+    let t = common::decode(&bytes);
+    let db: Vec<_> = t
+        .tracks
+        .iter()
+        .filter(|(_, tr)| tr.name.as_deref() == Some("db"))
+        .collect();
+    assert_eq!(db.len(), 1, "one named track");
+    let db = *db[0].0;
+    let on_db: Vec<_> = t
+        .slices
+        .iter()
+        .filter(|s| t.tracks[&s.track].parent == Some(db))
+        .collect();
+    assert_eq!(
+        on_db.len(),
+        2,
+        "each query on a track of its own beneath it"
+    );
+    assert_ne!(on_db[0].track, on_db[1].track);
+    assert!(on_db[0]
+        .args
+        .iter()
+        .any(|(k, v)| k.ends_with("table") && *v == ArgValue::Str("users".into())));
+    assert!(
+        !on_db[0].args.iter().any(|(k, _)| k.contains("perfetto")),
+        "the field itself is no arg"
+    );
+    // Thread view: no span has a track of its own but those that ask.
+    assert_eq!(
+        t.tracks
+            .values()
+            .filter(|tr| tr.name.as_deref() == Some("plain"))
+            .count(),
+        0
+    );
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn the_real_process_and_thread_ids_and_names() {
+    let mut tid = 0;
+    let bytes = record(View::Threads, |dispatch| {
+        let d = dispatch.clone();
+        tid = std::thread::Builder::new()
+            .name("named-worker".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&d, || info!("hello"));
+                unsafe { libc::gettid() }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+    let t = common::decode(&bytes);
+    let pid = std::process::id() as i32;
+    assert!(t.tracks.values().any(|tr| tr.kind
+        == TrackKind::Thread {
+            pid,
+            tid: i64::from(tid)
+        }
+        && tr.name.as_deref() == Some("named-worker")));
+    let sql = "select p.pid, p.name, t.tid, t.name from thread t join process p using (upid) where t.name = 'named-worker';";
+    if let Some(rows) = common::query(&bytes, sql) {
+        let exe = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(
+            rows[1],
+            format!("{pid},\"{}\",{tid},\"named-worker\"", exe.trim())
+        );
+    }
+}
+
+#[test]
+fn a_disabled_layer_records_nothing() {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::new(sink.clone()).unwrap();
+    guard.set_enabled(false);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _s = info_span!("hidden").entered();
+        info!("hidden");
+    });
+    guard.finish().unwrap();
+    assert!(sink.bytes().is_empty());
+}
