@@ -118,10 +118,13 @@ fn run(dispatch: &Dispatch, threads: usize, iters: u64, work: fn(u64)) -> Durati
     start.elapsed() / threads as u32
 }
 
+/// A workload's name, one call of it, and the layers it runs under.
+type Workload = (&'static str, fn(u64), Vec<fn() -> Subject>);
+
 fn compare(c: &mut Criterion) {
     use perfetto_tracing::View;
     use tracing_perfetto_file::SpanMode;
-    let workloads: [(&str, fn(u64), Vec<fn() -> Subject>); 2] = [
+    let workloads: [Workload; 2] = [
         (
             "event",
             event,

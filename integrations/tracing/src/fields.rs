@@ -167,7 +167,7 @@ mod tests {
         buf.record_bool(&f("d"), true);
         buf.record_str(&f("perfetto.track"), "db");
         buf.record_debug(&f("e"), &Some("x"));
-        assert_eq!(buf.message(), Some("hello 7"));
+        assert_eq!(buf.message_and_args().0, Some("hello 7"));
         assert_eq!(buf.track(), Some("db"));
         let args = buf.args().to_vec();
         assert_eq!(
@@ -181,6 +181,6 @@ mod tests {
             ]
         );
         buf.clear();
-        assert!(buf.is_empty() && buf.message().is_none() && buf.args().is_empty());
+        assert!(buf.is_empty() && buf.track().is_none() && buf.message_and_args().0.is_none());
     }
 }

@@ -43,7 +43,7 @@ pub(crate) fn thread_name(tid: i64) -> String {
     if let Some(name) = std::thread::current().name() {
         return name.to_owned();
     }
-    std::fs::read_to_string(format!("/proc/thread-self/comm"))
+    std::fs::read_to_string("/proc/thread-self/comm")
         .map(|s| s.trim_end().to_owned())
         .ok()
         .filter(|s| !s.is_empty())

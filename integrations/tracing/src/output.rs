@@ -124,7 +124,9 @@ impl Output {
             .map(|mut p| p.pop())
             .ok()
             .flatten()
-            .unwrap_or_default();
+            // Room for a chunk and a packet past it: recycled, it is not
+            // grown again by a slightly longer chunk.
+            .unwrap_or_else(|| Vec::with_capacity(self.chunk_room));
         chunk.clear();
         chunk.extend_from_slice(bytes);
         let sent = match self.overflow {

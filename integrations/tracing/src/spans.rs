@@ -171,11 +171,9 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let id = x % 300 + 1;
-            if let std::collections::hash_map::Entry::Vacant(v) = m.entry(id) {
-                if m.len() < 100 || x & 1 == 0 {
-                    if t.insert(id, info(id), id) {
-                        v.insert(info(id));
-                    }
+            if !m.contains_key(&id) {
+                if (m.len() < 100 || x & 1 == 0) && t.insert(id, info(id), id) {
+                    m.insert(id, info(id));
                 }
             } else {
                 assert_eq!(t.remove(id), m.remove(&id));
