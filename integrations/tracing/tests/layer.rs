@@ -314,3 +314,29 @@ fn a_disabled_layer_records_nothing() {
     guard.finish().unwrap();
     assert!(sink.bytes().is_empty());
 }
+
+#[test]
+fn a_guard_dropped_while_workers_idle_still_collects_their_events() {
+    // As in `#[tokio::main] async fn main() { let _guard = ...; }`: the
+    // guard goes before the runtime, its workers alive and parked.
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .flush_interval(None)
+        .build(sink.clone())
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let rt = runtime(&dispatch);
+    rt.block_on(async move {
+        for i in 0..8u64 {
+            tokio::spawn(async move { info!(i, "on a worker") }.instrument(info_span!("job", i)))
+                .await
+                .unwrap();
+        }
+        guard.finish().unwrap();
+    });
+    drop(rt);
+    let bytes = sink.bytes();
+    let t = common::decode(&bytes);
+    assert_eq!(t.slices.iter().filter(|s| s.name == "on a worker").count(), 8);
+    common::assert_clean(&bytes);
+}
