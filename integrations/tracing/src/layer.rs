@@ -479,13 +479,19 @@ where
         });
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if !self.on() || !self.inner.config.view.threads() {
             return;
         }
         self.with(|st, inner| {
             let key = id.into_u64();
-            let Some(info) = inner.spans.get(key) else {
+            // A span the table had no room for is still a thread slice.
+            let Some(info) = inner.spans.get(key).or_else(|| {
+                ctx.metadata(id).map(|meta| SpanInfo {
+                    meta: meta as *const Metadata<'static> as usize,
+                    ..SpanInfo::default()
+                })
+            }) else {
                 return;
             };
             let ts = now();

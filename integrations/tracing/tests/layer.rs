@@ -337,6 +337,41 @@ fn a_guard_dropped_while_workers_idle_still_collects_their_events() {
     drop(rt);
     let bytes = sink.bytes();
     let t = common::decode(&bytes);
-    assert_eq!(t.slices.iter().filter(|s| s.name == "on a worker").count(), 8);
+    assert_eq!(
+        t.slices.iter().filter(|s| s.name == "on a worker").count(),
+        8
+    );
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn spans_beyond_the_table_still_show_on_threads() {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .max_live_spans(1)
+        .build(sink.clone())
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let live: Vec<_> = (0..100u64).map(|i| info_span!("live", i)).collect();
+        for s in &live {
+            drop(s.enter());
+        }
+    });
+    guard.finish().unwrap();
+    let bytes = sink.bytes();
+    let t = common::decode(&bytes);
+    let on_threads = t.slices.iter().filter(|s| {
+        s.name == "live" && matches!(t.tracks[&s.track].kind, TrackKind::Thread { .. })
+    });
+    assert_eq!(on_threads.count(), 100);
+    let lifetimes = t
+        .slices
+        .iter()
+        .filter(|s| s.name == "live" && t.tracks[&s.track].kind == TrackKind::Other)
+        .count();
+    assert!(
+        (16..100).contains(&lifetimes),
+        "{lifetimes} spans had room for a track"
+    );
     common::assert_clean(&bytes);
 }
