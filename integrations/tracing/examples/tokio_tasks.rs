@@ -4,7 +4,7 @@
 //! `follows_from` link.
 //!
 //! ```sh
-//! cargo run -p perfetto-trace-writer-tracing --example tokio_tasks -- /tmp/tokio.pftrace
+//! cargo run -p perfetto-trace-writer-tracing --example tokio_tasks -- /tmp/tokio.pftrace [REQUESTS]
 //! ```
 //!
 //! It prints how many task spans it made; CI checks that the trace
@@ -16,8 +16,6 @@ use std::time::Duration;
 use perfetto_tracing::PerfettoLayer;
 use tracing::{info, info_span, warn, Instrument as _};
 use tracing_subscriber::layer::SubscriberExt;
-
-const REQUESTS: u64 = 12;
 
 async fn query(table: &'static str, id: u64) -> u64 {
     // A span on a track named by the caller: every query shows under "db".
@@ -56,6 +54,10 @@ fn main() -> std::io::Result<()> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "tokio_tasks.pftrace".into());
+    let requests: u64 = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12);
     let (layer, guard) = PerfettoLayer::file(&path)?;
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
         .expect("no other subscriber is set");
@@ -67,7 +69,7 @@ fn main() -> std::io::Result<()> {
     runtime.block_on(
         async {
             let mut tasks = Vec::new();
-            for id in 0..REQUESTS {
+            for id in 0..requests {
                 tasks.push(tokio::spawn(
                     handle(id).instrument(info_span!("request", id)),
                 ));
@@ -91,7 +93,7 @@ fn main() -> std::io::Result<()> {
     drop(runtime);
     guard.finish()?;
     // request, background (one each), query (two per request), serve, flush.
-    println!("task spans: {}", REQUESTS * 4 + 2);
+    println!("task spans: {}", requests * 4 + 2);
     println!("wrote {path}");
     Ok(())
 }
