@@ -12,8 +12,8 @@ use crate::encoding::EventType;
 use crate::encoding::{field, EndTemplate, Field, TrackKind};
 use crate::error::{Error, Result};
 use crate::ids::{
-    derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
-    ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
+    async_slot_uuid, derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack,
+    NamedTrack, Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::open_async::{AsyncOpen, OpenAsync};
 use crate::sequence::CounterValue;
@@ -879,11 +879,7 @@ impl Core {
                 lane_state.free.remove(i);
             }
             None => {
-                let uuid = track_uuid(
-                    Domain::AsyncSpanTrack,
-                    lane_state.uuid.0,
-                    &u64::from(slot).to_le_bytes(),
-                );
+                let uuid = async_slot_uuid(lane_state.uuid, self.base_sequence_id, slot);
                 let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
                 let end = self.enc.end_template(&self.seqs[0], Some(&track));
                 lane_state.slots.push(Slot {
