@@ -218,6 +218,42 @@ const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     merge: None,
 };
 
+/// What an incremental counter's values have added up to. The trace
+/// processor keeps an incremental counter's sum in the sequence's
+/// incremental state, which a new interning generation clears: the first
+/// value written after a clear is the total so far, not the increment, so
+/// the reader's sum goes on from where it was.
+#[derive(Default)]
+struct RunningTotal {
+    int: i128,
+    double: f64,
+    /// Whether any value was floating point: the total is then one too.
+    doubles: bool,
+    /// The generation of incremental state the last value was written in.
+    generation: u64,
+}
+
+impl RunningTotal {
+    /// Adds `value`; what to write, in generation `generation`.
+    fn add(&mut self, value: CounterValue, generation: u64) -> CounterValue {
+        match value {
+            CounterValue::Int(v) => self.int += i128::from(v),
+            CounterValue::Double(v) => {
+                self.double += v;
+                self.doubles = true;
+            }
+        }
+        if generation == self.generation {
+            return value;
+        }
+        self.generation = generation;
+        match i64::try_from(self.int) {
+            Ok(total) if !self.doubles => CounterValue::Int(total),
+            _ => CounterValue::Double(self.int as f64 + self.double),
+        }
+    }
+}
+
 /// A span still open, as reported by `finish`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenSpan {
@@ -258,6 +294,11 @@ pub struct Core {
     keys: FastMap<Key, u32>,
     /// Named and counter tracks: encoded uuid field and description digest.
     custom: Vec<(Field, u64)>,
+    /// The running totals of incremental counters, by index into `custom`.
+    totals: FastMap<u32, RunningTotal>,
+    /// Whether the writer is one of several writing one trace
+    /// (`Options::partition`, or a sequence id other than 1).
+    shares_trace: bool,
     open_async: OpenAsync,
 }
 
@@ -294,6 +335,8 @@ impl Core {
             // A process and two threads (six keys) without growing.
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
+            totals: FastMap::default(),
+            shares_trace: options.sequence_span != u32::MAX || sequence_id != 1,
             open_async: OpenAsync::default(),
         }
     }
@@ -1044,8 +1087,14 @@ impl Core {
         name: &str,
         options: &CounterOptions<'_>,
     ) -> Result<CounterTrack> {
+        if options.incremental && self.shares_trace {
+            return Err(Error::SharedIncrementalCounter);
+        }
         let (uuid, index) =
             self.custom_track(Domain::Counter, parent, name, &options.track, Some(options))?;
+        if options.incremental {
+            self.totals.entry(index).or_default();
+        }
         Ok(CounterTrack {
             uuid,
             index,
@@ -1062,6 +1111,11 @@ impl Core {
         self.own(track.owner, track.uuid)?;
         check_ts(ts)?;
         let field = self.custom[track.index as usize].0;
+        let generation = self.enc.next_generation();
+        let value = match self.totals.get_mut(&track.index) {
+            Some(total) => total.add(value, generation),
+            None => value,
+        };
         self.enc.event(
             &mut self.seqs[0],
             ts,

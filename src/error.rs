@@ -93,6 +93,16 @@ pub enum Error {
     #[error("pid and tid 0 are reserved for the idle task")]
     ZeroId,
 
+    /// An incremental counter track in a writer that shares its trace with
+    /// others ([`Options::partition`](crate::Options::partition), or a
+    /// sequence id other than 1). The trace processor adds up an incremental
+    /// counter's values per packet sequence, and writers cannot see each
+    /// other's values, so a counter fed by several writers would show
+    /// interleaved partial sums. Write absolute values (a total the caller
+    /// keeps) to a counter that is not incremental instead.
+    #[error("incremental counters are refused in a writer that shares its trace: the trace processor sums them per sequence, so several writers' increments would not add up")]
+    SharedIncrementalCounter,
+
     /// The pid is already taken by another process of this writer.
     #[error("pid {0} is already used by another process of this trace")]
     PidInUse(i32),

@@ -294,6 +294,12 @@ impl Encoder {
         self.generation + 1
     }
 
+    /// The generation the next event is written in (the tables are emptied
+    /// before it if they reached a cap).
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation + u64::from(self.full)
+    }
+
     /// Empties the string tables once they reached a cap, before the next
     /// event: they never hold more than the cap and the strings of one event.
     #[inline(always)]

@@ -324,10 +324,15 @@ pub trait TraceWriter: sealed::Sink {
 
     /// A counter track under the root, a process or a thread. Its
     /// descriptor is written now, before any value (the trace processor
-    /// reads counters in file order).
+    /// reads counters in file order). The same parent and name give the same
+    /// track, in every writer of a trace.
     ///
     /// # Errors
-    /// As [`track`](Self::track).
+    /// As [`track`](Self::track), and
+    /// [`SharedIncrementalCounter`](crate::Error::SharedIncrementalCounter)
+    /// for an incremental counter in a writer that shares its trace with
+    /// others: the reader sums increments per sequence, so several writers'
+    /// increments of one counter could never add up.
     fn counter_track(
         &mut self,
         parent: impl Into<ParentTrack>,
@@ -342,7 +347,11 @@ pub trait TraceWriter: sealed::Sink {
     }
 
     /// A counter value (`i64` or `f64`) at `ts`. Values of an incremental
-    /// counter are added up in call order.
+    /// counter are added up in call order, and the trace shows that running
+    /// total whatever happens to interning: where a new generation of
+    /// incremental state ([`Options::intern_limit`](crate::Options::intern_limit))
+    /// restarts the reader's sum, the writer writes the total so far in
+    /// place of the increment.
     ///
     /// # Errors
     /// [`ForeignHandle`](crate::Error::ForeignHandle),

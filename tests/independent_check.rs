@@ -143,3 +143,109 @@ fn writers_of_one_trace_never_share_an_async_span_track() {
         }
     }
 }
+
+// 2. Incremental counters through interning generations.
+
+#[test]
+fn an_incremental_counter_shows_the_running_total_across_generations() {
+    let incremental = CounterOptions {
+        incremental: true,
+        ..Default::default()
+    };
+    for (options, mode) in modes() {
+        for n in [3u64, 10_000] {
+            let bytes = all_writers!(options.intern_limit(1, usize::MAX), |w| {
+                let p = w.process("p", Some(3), "p", &[]).unwrap();
+                let t = w.thread(p, "t", Some(3), "t").unwrap();
+                let c = w.counter_track(p, "served", &incremental).unwrap();
+                let f = w.counter_track(p, "seconds", &incremental).unwrap();
+                for k in 0..n {
+                    w.complete_span(t, k * 10, k * 10 + 5, &format!("span {k}"), "", "", 0)
+                        .unwrap();
+                    w.counter(c, k * 10 + 1, 1_i64).unwrap();
+                    w.counter(f, k * 10 + 2, 0.5_f64).unwrap();
+                }
+                assert!(w.interning_generations() >= n);
+                w.finish().unwrap();
+            });
+            keep(&format!("incremental-{n}-{mode}"), &bytes);
+            let t = read(&bytes);
+            let values = |name: &str| -> Vec<f64> {
+                let (&uuid, _) = t
+                    .tracks
+                    .iter()
+                    .find(|(_, d)| d.name.as_deref() == Some(name))
+                    .unwrap();
+                t.counters
+                    .iter()
+                    .filter(|c| c.track == uuid)
+                    .map(|c| c.value)
+                    .collect()
+            };
+            let want: Vec<f64> = (1..=n).map(|k| k as f64).collect();
+            assert_eq!(values("served"), want, "{mode}");
+            let halves: Vec<f64> = (1..=n).map(|k| k as f64 / 2.0).collect();
+            assert_eq!(values("seconds"), halves, "{mode}");
+        }
+    }
+}
+
+#[test]
+fn incremental_counters_keep_their_bytes_when_interning_is_unbounded() {
+    // Without a new generation, increments are written as given.
+    let mut w = Writer::new();
+    let p = w.process("p", Some(3), "p", &[]).unwrap();
+    let c = w
+        .counter_track(
+            p,
+            "c",
+            &CounterOptions {
+                incremental: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    for k in 0..5 {
+        w.counter(c, k, 2_i64).unwrap();
+    }
+    let trace = w.to_trace().unwrap();
+    let written: Vec<_> = trace
+        .packet
+        .iter()
+        .filter_map(|p| p.track_event.as_ref()?.counter_value)
+        .collect();
+    assert_eq!(written, [2, 2, 2, 2, 2]);
+}
+
+// 3. Incremental counters and writers that share a trace.
+
+#[test]
+fn incremental_counters_are_refused_where_writers_share_a_trace() {
+    let incremental = CounterOptions {
+        incremental: true,
+        ..Default::default()
+    };
+    for (options, _) in modes() {
+        for shared in [
+            options.partition(0),
+            options.partition(3),
+            options.sequence_id(std::num::NonZeroU32::new(9).unwrap()),
+        ] {
+            let mut w = Writer::with_options(shared);
+            let p = w.process("p", Some(3), "p", &[]).unwrap();
+            let before = w.len();
+            assert!(matches!(
+                w.counter_track(p, "served", &incremental),
+                Err(Error::SharedIncrementalCounter)
+            ));
+            assert_eq!(w.len(), before, "nothing written");
+            // Absolute counters are fine: the same track in every writer.
+            w.counter_track(p, "served", &CounterOptions::default())
+                .unwrap();
+        }
+        let mut alone = Writer::with_options(options);
+        alone
+            .counter_track(perfetto_trace_writer::ParentTrack::Root, "c", &incremental)
+            .unwrap();
+    }
+}
