@@ -404,6 +404,7 @@ impl Core {
         }
         let pid = match pid {
             Some(0) => return Err(Error::ZeroId),
+            Some(p) if p < 0 => return Err(Error::NegativePid(p)),
             Some(p) if self.keys.contains_key(&Key::Pid(p)) => return Err(Error::PidInUse(p)),
             Some(p) => p,
             // Derived ids are positive i32s.

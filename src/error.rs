@@ -93,6 +93,13 @@ pub enum Error {
     #[error("pid and tid 0 are reserved for the idle task")]
     ZeroId,
 
+    /// A negative pid. The trace processor reads a process descriptor's pid
+    /// as unsigned and a thread descriptor's as signed, so a negative pid
+    /// would split a process from its threads (-1 becomes 4294967295 for
+    /// the process and stays -1 for its threads).
+    #[error("pid {0} is negative: the trace processor would not link the process to its threads")]
+    NegativePid(i32),
+
     /// An incremental counter track in a writer that shares its trace with
     /// others ([`Options::partition`](crate::Options::partition), or a
     /// sequence id other than 1). The trace processor adds up an incremental

@@ -70,6 +70,9 @@ pub trait TraceWriter: sealed::Sink {
     ///
     /// # Errors
     /// [`ZeroId`](crate::Error::ZeroId) for pid 0,
+    /// [`NegativePid`](crate::Error::NegativePid) for a negative pid (the
+    /// trace processor reads it unsigned for the process and signed for its
+    /// threads, so they would not meet),
     /// [`PidInUse`](crate::Error::PidInUse) if another process has the pid,
     /// [`Redefined`](crate::Error::Redefined) if the key was described with
     /// other arguments.

@@ -91,6 +91,7 @@ fn generated_sequences_cover_every_outcome() {
         "AsyncSpanAlreadyOpen",
         "ForeignHandle",
         "ZeroId",
+        "NegativePid",
         "PidInUse",
         "TidInUse",
         "Redefined",

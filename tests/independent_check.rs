@@ -249,3 +249,35 @@ fn incremental_counters_are_refused_where_writers_share_a_trace() {
             .unwrap();
     }
 }
+
+// 4. Negative pids.
+
+#[test]
+fn negative_pids_are_refused_and_negative_tids_link_to_their_process() {
+    for (options, mode) in modes() {
+        let bytes = all_writers!(options, |w| {
+            let before = w.packet_count();
+            assert!(matches!(
+                w.process("p", Some(-1), "p", &[]),
+                Err(Error::NegativePid(-1))
+            ));
+            assert!(matches!(
+                w.process("p", Some(i32::MIN), "p", &[]),
+                Err(Error::NegativePid(i32::MIN))
+            ));
+            assert_eq!(w.packet_count(), before, "nothing written");
+            let p = w.process("p", Some(77), "named", &[]).unwrap();
+            let t = w.thread(p, "t", Some(-5), "negative tid").unwrap();
+            w.complete_span(t, 1, 2, "s", "", "", 0).unwrap();
+            w.finish().unwrap();
+        });
+        keep(&format!("negative-tid-{mode}"), &bytes);
+        let t = read(&bytes);
+        let thread = t
+            .tracks
+            .values()
+            .find(|d| d.name.as_deref() == Some("negative tid"))
+            .unwrap();
+        assert_eq!(thread.kind, inspect::TrackKind::Thread { pid: 77, tid: -5 });
+    }
+}

@@ -460,6 +460,7 @@ impl Driver {
                     Some(_) => Ok(()),
                     None => match pid {
                         Some(0) => err("ZeroId"),
+                        Some(p) if *p < 0 => err("NegativePid"),
                         Some(p) if m.pids.contains_key(p) => err("PidInUse"),
                         _ => Ok(()),
                     },
