@@ -736,6 +736,71 @@ impl Core {
         Ok(())
     }
 
+    /// A complete span at an explicit depth: the frames at `depth` and
+    /// deeper must have ended by `begin` (their ends are written first), the
+    /// frames above it stay open around the span, even one that ends at
+    /// `begin` when the span is zero-length there.
+    pub(crate) fn complete_span_at_depth(
+        &mut self,
+        thread: ThreadTrack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        meta.check()?;
+        check_ts(begin)?;
+        check_ts(end)?;
+        if end < begin {
+            return Err(Error::EndBeforeBegin { begin, end });
+        }
+        let th = &self.threads[t];
+        if begin < th.last_ts {
+            return Err(Error::TimestampBackwards {
+                track: th.uuid,
+                ts: begin,
+                last: th.last_ts,
+            });
+        }
+        // Frames that have not ended by `begin` stay; frames whose limit
+        // reaches `end` may enclose the span.
+        let min = th.stack.len() - th.due(begin);
+        let max = th.stack.iter().take_while(|f| f.limit >= end).count();
+        if max < min {
+            return Err(Error::NotNested {
+                track: th.uuid,
+                end,
+                limit: th.stack[max].limit,
+            });
+        }
+        if depth >= MAX_SPAN_DEPTH {
+            return Err(Error::TooDeep(th.uuid));
+        }
+        if !(min..=max).contains(&depth) {
+            return Err(Error::DepthOutOfRange {
+                track: th.uuid,
+                depth,
+                min,
+                max,
+            });
+        }
+        // The frames from `depth` up have ended by `begin` (depth >= min).
+        while self.threads[t].stack.len() > depth {
+            let thread = &mut self.threads[t];
+            let Some(e) = thread.stack.last().and_then(|f| f.end) else {
+                break;
+            };
+            thread.stack.pop();
+            thread.last_ts = e;
+            self.enc
+                .end(&mut self.seqs[thread.seq], e, &thread.track, &thread.end);
+        }
+        let limit = self.threads[t].stack.last().map_or(u64::MAX, |f| f.limit);
+        self.open_frame(t, begin, Some(end), end.min(limit), meta);
+        Ok(())
+    }
+
     /// Ends the innermost explicit span on a thread: inlined, the common
     /// case returns in a register (see [`Core::span_begin`]).
     #[inline]

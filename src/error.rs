@@ -58,6 +58,22 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A complete span given an explicit depth it cannot take: spans that
+    /// have not ended by its begin hold the depths below `min`, and only
+    /// `max` spans are open that could enclose it.
+    #[error("span on track {track} cannot sit at depth {depth}: only depths {min} to {max} are possible there")]
+    DepthOutOfRange {
+        /// The thread's track.
+        track: TrackUuid,
+        /// The depth asked for.
+        depth: usize,
+        /// The depth the span would take by the tie rules: the spans still
+        /// open at its begin.
+        min: usize,
+        /// The open spans that could enclose it (they end no earlier).
+        max: usize,
+    },
+
     /// `span_end` on a thread with no explicitly begun span open.
     #[error("span_end on track {0}: no span begun with span_begin is open there")]
     NoOpenSpan(TrackUuid),

@@ -92,6 +92,7 @@ fn generated_sequences_cover_every_outcome() {
         "ForeignHandle",
         "ZeroId",
         "NegativePid",
+        "DepthOutOfRange",
         "PidInUse",
         "TidInUse",
         "Redefined",

@@ -281,3 +281,159 @@ fn negative_pids_are_refused_and_negative_tids_link_to_their_process() {
         assert_eq!(thread.kind, inspect::TrackKind::Thread { pid: 77, tid: -5 });
     }
 }
+
+// 5. Explicit depths for complete spans.
+
+#[test]
+fn a_depth_makes_a_zero_length_span_at_its_parents_end_its_child() {
+    for (options, mode) in modes() {
+        let bytes = all_writers!(options, |w| {
+            let p = w.process("db", Some(9), "db", &[]).unwrap();
+            let t = w.thread(p, "rows", Some(9), "rows").unwrap();
+            // Enough rows for compact mode to move the thread.
+            for k in 0..20u64 {
+                let b = k * 1_000;
+                // (depth, begin, end, name), sorted by begin.
+                let rows = [
+                    (0, b, b + 200, "P"),
+                    (1, b + 100, b + 200, "C"),
+                    (2, b + 200, b + 200, "G"),
+                    (1, b + 200, b + 200, "C2"),
+                    (0, b + 200, b + 300, "Q"),
+                    (0, b + 300, b + 300, "Z"),
+                ];
+                for (depth, begin, end, name) in rows {
+                    w.complete_span_at_depth(t, depth, begin, end, &Event::new(name))
+                        .unwrap();
+                }
+            }
+            w.finish().unwrap();
+        });
+        keep(&format!("depth-{mode}"), &bytes);
+        let t = read(&bytes);
+        let got: Vec<_> = t
+            .slices
+            .iter()
+            .take(6)
+            .map(|s| (s.name.as_str(), s.depth, s.ts, s.dur))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("P", 0, 0, Some(200)),
+                ("C", 1, 100, Some(100)),
+                ("G", 2, 200, Some(0)),
+                ("C2", 1, 200, Some(0)),
+                ("Q", 0, 200, Some(100)),
+                ("Z", 0, 300, Some(0)),
+            ],
+            "{mode}"
+        );
+        assert_eq!(t.slices.len(), 120);
+    }
+}
+
+#[test]
+fn a_depth_that_cannot_be_taken_is_refused_and_writes_nothing() {
+    for (options, _) in modes() {
+        let mut w = Writer::with_options(options);
+        let p = w.process("db", Some(9), "db", &[]).unwrap();
+        let t = w.thread(p, "rows", Some(9), "rows").unwrap();
+        let ev = Event::new("x");
+        w.complete_span_at_depth(t, 0, 100, 200, &ev).unwrap();
+        let before = w.len();
+        let range = |r: Result<(), Error>| match r {
+            Err(Error::DepthOutOfRange {
+                depth, min, max, ..
+            }) => (depth, min, max),
+            other => panic!("{other:?}"),
+        };
+        // Inside the parent, depth 0 is taken and depth 2 has no parent.
+        assert_eq!(
+            range(w.complete_span_at_depth(t, 0, 150, 160, &ev)),
+            (0, 1, 1)
+        );
+        assert_eq!(
+            range(w.complete_span_at_depth(t, 2, 150, 160, &ev)),
+            (2, 1, 1)
+        );
+        // At the parent's end, a zero-length span may take depth 0 or 1;
+        // a longer one only 0.
+        assert_eq!(
+            range(w.complete_span_at_depth(t, 2, 200, 200, &ev)),
+            (2, 0, 1)
+        );
+        assert_eq!(
+            range(w.complete_span_at_depth(t, 1, 200, 210, &ev)),
+            (1, 0, 0)
+        );
+        // Crossing the parent's end is NotNested, as for complete_span.
+        assert!(matches!(
+            w.complete_span_at_depth(t, 1, 150, 250, &ev),
+            Err(Error::NotNested { .. })
+        ));
+        assert!(matches!(
+            w.complete_span_at_depth(t, 0, 50, 60, &ev),
+            Err(Error::TimestampBackwards { .. })
+        ));
+        assert!(matches!(
+            w.complete_span_at_depth(t, 600, 150, 160, &ev),
+            Err(Error::TooDeep(_))
+        ));
+        assert_eq!(w.len(), before, "nothing written");
+        // An explicit span holds its depth until it ends.
+        w.span_begin(t, 300, "open", "", "", 0).unwrap();
+        assert_eq!(
+            range(w.complete_span_at_depth(t, 0, 300, 300, &ev)),
+            (0, 1, 1)
+        );
+        w.complete_span_at_depth(t, 1, 300, 300, &ev).unwrap();
+        w.span_end(t, 400).unwrap();
+        w.finish().unwrap();
+        let t = read(w.bytes());
+        let got: Vec<_> = t.slices.iter().map(|s| (s.ts, s.depth)).collect();
+        assert_eq!(got, [(100, 0), (300, 0), (300, 1)]);
+    }
+}
+
+// 6. Instants at one time on a thread.
+
+#[test]
+fn instants_at_one_time_on_a_thread_stack_until_anything_else_happens() {
+    for (options, mode) in modes() {
+        let bytes = all_writers!(options, |w| {
+            let p = w.process("p", Some(4), "p", &[]).unwrap();
+            let t = w.thread(p, "t", Some(4), "t").unwrap();
+            w.span_begin(t, 100, "outer", "", "", 0).unwrap();
+            w.instant(t, 150, &Event::new("i1")).unwrap();
+            w.instant(t, 150, &Event::new("i2")).unwrap();
+            w.instant(t, 150, &Event::new("i3")).unwrap();
+            // A span beginning at that time closes them.
+            w.complete_span(t, 150, 150, "zero", "", "", 0).unwrap();
+            w.instant(t, 150, &Event::new("i4")).unwrap();
+            w.instant(t, 160, &Event::new("i5")).unwrap();
+            w.span_end(t, 200).unwrap();
+            w.finish().unwrap();
+        });
+        keep(&format!("instants-{mode}"), &bytes);
+        let t = read(&bytes);
+        let got: Vec<_> = t
+            .slices
+            .iter()
+            .map(|s| (s.name.as_str(), s.depth))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("outer", 0),
+                ("i1", 1),
+                ("i2", 2),
+                ("i3", 3),
+                ("zero", 1),
+                ("i4", 1),
+                ("i5", 1),
+            ],
+            "{mode}"
+        );
+    }
+}
