@@ -123,6 +123,8 @@ struct Thread {
     seq: usize,
     /// Spans begun on it so far, counted in compact mode only (see `busy`).
     spans: u32,
+    /// What it spent on its own sequence (compact mode).
+    budget: Budget,
     tid: i64,
     digest: u64,
     /// Open spans, outermost first.
@@ -175,19 +177,75 @@ struct Slot {
     seq: usize,
     /// Spans begun on it so far.
     spans: u32,
+    /// What it spent on its own sequence (compact mode).
+    budget: Budget,
     /// When the slot's last span ended; a span may reuse the slot only if it
     /// begins no earlier, so spans on a slot never overlap once sorted.
     last_end: u64,
 }
 
 /// In compact mode a thread or async track moves to a sequence of its own
-/// once it has had this many spans, and at least as many as there are
-/// distinct strings interned. A sequence of its own costs an opening packet
-/// and, at worst, every string defined again (about twenty bytes each); it
-/// saves the track uuid (about ten bytes) on each of its events: it pays
-/// once a track is that busy and likely to stay so, and short-lived tracks
-/// never pay it.
-const BUSY_FROM: usize = 4;
+/// once it has had this many spans: short-lived tracks never pay for one.
+const BUSY_FROM: u32 = 4;
+
+/// What a busy track may spend on its own sequence beyond what it saved:
+/// its opening packet (about 50 bytes) and the first strings it defines
+/// there.
+const MOVE_BUDGET: u64 = 128;
+
+/// What each span of a busy track saves at least: its end, on the track's
+/// own sequence, omits the track uuid (9 bytes) and carries a 2-byte flag,
+/// with at most one byte more of sequence id.
+const SAVED_PER_END: u64 = 6;
+
+/// What a begin written on a busy track's own sequence saves at least: the
+/// track uuid, less one byte more of sequence id. (Timestamps as deltas
+/// save more; they are not counted.)
+const SAVED_PER_BEGIN: u64 = 8;
+
+/// The packet that opens a track's sequence, at most.
+const OPENING: u64 = 64;
+
+/// What a busy track spent on its own sequence: strings defined there. A
+/// sequence of its own saves every event of the track its uuid, and costs
+/// an opening packet and a definition of each string the track uses there,
+/// which the writer's sequence may hold already. An event that would define
+/// strings there is written there only while what the track saved covers
+/// it (see [`Budget::pays`]); otherwise it goes on the writer's sequence,
+/// with its track named, exactly as in default mode. So compact mode never
+/// writes more than [`MOVE_BUDGET`] bytes per busy track (and generation)
+/// beyond default mode, whatever the strings.
+#[derive(Clone, Copy, Default)]
+struct Budget {
+    /// The track's span count when it moved.
+    moved_at: u32,
+    /// Bytes of strings defined on its sequence.
+    spent: u64,
+    /// Begins written on the writer's sequence since it moved.
+    elsewhere: u32,
+}
+
+impl Budget {
+    /// Whether an event `ev` of a track with `spans` spans so far goes on
+    /// its own sequence `seq`; if it does, what it defines there is spent.
+    fn pays(&mut self, enc: &Encoder, seq: &SeqState, spans: u32, ev: &SpanMeta<'_>) -> bool {
+        let cost = enc.definition_cost(seq, ev);
+        let opening = if enc.opens(seq) { OPENING } else { 0 };
+        if cost + opening == 0 {
+            return true;
+        }
+        let since = u64::from(spans.saturating_sub(self.moved_at));
+        let here = since.saturating_sub(u64::from(self.elsewhere));
+        let saved = SAVED_PER_END * since + SAVED_PER_BEGIN * here;
+        let spent = self.spent + seq.opening_bytes;
+        if spent + cost + opening > MOVE_BUDGET + saved {
+            self.elsewhere = self.elsewhere.saturating_add(1);
+            return false;
+        }
+        self.spent = self.spent.saturating_add(cost);
+        true
+    }
+}
 
 struct Lane {
     uuid: TrackUuid,
@@ -494,6 +552,7 @@ impl Core {
             end,
             seq: 0,
             spans: 0,
+            budget: Budget::default(),
             tid,
             digest,
             stack: Vec::new(),
@@ -513,7 +572,7 @@ impl Core {
     /// of its own (see [`BUSY_FROM`]).
     #[inline]
     fn busy(&self, spans: u32) -> bool {
-        self.enc.compact && spans as usize >= BUSY_FROM.max(self.enc.strings.len())
+        self.enc.compact && spans >= BUSY_FROM
     }
 
     /// In compact mode, a new sequence whose default track is `track` (the
@@ -595,6 +654,7 @@ impl Core {
         if let Some((seq, end)) = self.own_sequence(self.threads[t].uuid.0) {
             let th = &mut self.threads[t];
             (th.seq, th.track, th.end) = (seq, None, end);
+            th.budget.moved_at = th.spans;
         }
     }
 
@@ -666,8 +726,41 @@ impl Core {
             limit,
         });
         th.last_ts = ts;
-        self.enc
-            .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
+        if !self
+            .enc
+            .begin_known(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta)
+        {
+            self.thread_begin_general(t, ts, *meta);
+        }
+    }
+
+    /// A begin on a thread that defines strings (or opens a sequence), out
+    /// of line: on the thread's own sequence if that pays (compact mode),
+    /// otherwise on the writer's.
+    #[cold]
+    #[inline(never)]
+    fn thread_begin_general(&mut self, t: usize, ts: u64, meta: SpanMeta<'_>) {
+        let seq = self.thread_event_sequence(t, &meta);
+        let th = &self.threads[t];
+        let moved = Field::uint(field::EVENT_TRACK_UUID, th.uuid.0);
+        let track = if seq == th.seq {
+            th.track.as_ref()
+        } else {
+            Some(&moved)
+        };
+        self.enc.begin_general(&mut self.seqs[seq], ts, track, meta);
+    }
+
+    /// The sequence an event of thread `t` that names strings goes on: the
+    /// thread's (the writer's own in default mode), or the writer's where
+    /// the thread's own would not pay for what it defines (see [`Budget`]).
+    fn thread_event_sequence(&mut self, t: usize, ev: &SpanMeta<'_>) -> usize {
+        let th = &mut self.threads[t];
+        if th.seq == 0 || th.budget.pays(&self.enc, &self.seqs[th.seq], th.spans, ev) {
+            th.seq
+        } else {
+            0
+        }
     }
 
     /// Begins an explicit span. Inlined into the caller: the common case
@@ -997,6 +1090,7 @@ impl Core {
                     end,
                     seq: 0,
                     spans: 0,
+                    budget: Budget::default(),
                     last_end: 0,
                 });
                 self.enc
@@ -1018,12 +1112,34 @@ impl Core {
             if let Some((seq, end)) = self.own_sequence(uuid) {
                 let s = &mut self.lanes[l].slots[slot as usize];
                 (s.seq, s.track, s.end) = (seq, None, end);
+                s.budget.moved_at = s.spans;
             }
         }
         // Borrowed, not copied: the encoded track is 17 bytes.
         let s = &self.lanes[l].slots[slot as usize];
+        if !self
+            .enc
+            .begin_known(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta)
+        {
+            self.slot_begin_general(l, slot, ts, *meta);
+        }
+    }
+
+    /// A begin on a lane's slot that defines strings (or opens a sequence),
+    /// out of line: on the slot's own sequence if that pays (compact mode),
+    /// otherwise on the writer's.
+    #[cold]
+    #[inline(never)]
+    fn slot_begin_general(&mut self, l: usize, slot: u32, ts: u64, meta: SpanMeta<'_>) {
+        let s = &mut self.lanes[l].slots[slot as usize];
+        if s.seq != 0 && !s.budget.pays(&self.enc, &self.seqs[s.seq], s.spans, &meta) {
+            let track = Field::uint(field::EVENT_TRACK_UUID, s.uuid);
+            self.enc
+                .begin_general(&mut self.seqs[0], ts, Some(&track), meta);
+            return;
+        }
         self.enc
-            .begin(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta);
+            .begin_general(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta);
     }
 
     /// Ends an async span: inlined, the common case returns in a register
@@ -1206,14 +1322,20 @@ impl Core {
                 // A zero-length span that pushes nothing: the same rules.
                 self.check_begin(t, ts, Some(ts))?;
                 self.pop_due(t, ts);
-                let th = &mut self.threads[t];
-                th.last_ts = ts;
-                let seq = &mut self.seqs[th.seq];
+                self.threads[t].last_ts = ts;
+                let seq = self.thread_event_sequence(t, ev);
+                let th = &self.threads[t];
+                let moved = Field::uint(field::EVENT_TRACK_UUID, th.uuid.0);
+                let track = if seq == th.seq {
+                    th.track.as_ref()
+                } else {
+                    Some(&moved)
+                };
                 self.enc.event(
-                    seq,
+                    &mut self.seqs[seq],
                     ts,
                     EventType::Instant,
-                    th.track.as_ref(),
+                    track,
                     Some(ev),
                     None,
                 );
