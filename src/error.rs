@@ -8,14 +8,19 @@ use crate::ids::TrackUuid;
 ///
 /// Every variant but [`Error::Io`] is a misuse of the API: the call that
 /// returned it wrote nothing and changed no state, so the writer stays usable
-/// and its trace stays valid.
+/// and its trace stays valid. An emitting call that returns `Error::Io` did
+/// nothing either (see there).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The sink of a [`StreamingPerfettoWriter`](crate::StreamingPerfettoWriter)
-    /// failed. The call's own event was recorded before the write was tried;
-    /// bytes that did not reach the sink stay buffered and are tried again by
-    /// the next write or flush.
+    /// failed. A writer hands its buffer to the sink before it writes a
+    /// call's packets, so a call that returns this did nothing: its event
+    /// was *not* recorded, and the call may be retried. Bytes that did not
+    /// reach the sink stay buffered and are offered again by the next call
+    /// that writes, or by `flush`. `flush`, `finish` and `into_inner` may
+    /// be retried the same way: what they could not deliver stays buffered
+    /// (`finish` has by then written the pending ends of complete spans).
     #[error("the trace sink failed: {0}")]
     Io(#[from] io::Error),
 

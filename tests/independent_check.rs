@@ -437,3 +437,147 @@ fn instants_at_one_time_on_a_thread_stack_until_anything_else_happens() {
         );
     }
 }
+
+// 10. Chunk boundaries.
+
+#[test]
+fn every_chunk_closes_at_the_first_packet_boundary_past_its_size() {
+    for (options, _) in modes() {
+        for size in [1, 64, 700, 2048, 4096] {
+            let mut w = ChunkedWriter::with_options(size, options);
+            let p = w.process("p", Some(4), "p", &[]).unwrap();
+            let t = w.thread(p, "t", Some(4), "t").unwrap();
+            let mut chunks = Vec::new();
+            for k in 0..3_000u64 {
+                // Complete spans whose ends are written by the next call:
+                // calls of several packets.
+                let name = format!("span {}", k % 50);
+                w.complete_span(t, k * 10, k * 10 + 5, &name, "c", "f.rs", 1)
+                    .unwrap();
+                chunks.extend(std::iter::from_fn(|| w.take_chunk()));
+            }
+            chunks.extend(w.finish_chunks().unwrap());
+            let last = chunks.len() - 1;
+            for (i, c) in chunks.iter().enumerate() {
+                let trace = perfetto_trace_writer::protos::Trace::decode(&c.data[..]).unwrap();
+                assert!(!trace.packet.is_empty(), "each chunk decodes alone");
+                let ends = frame_ends(&c.data);
+                assert_eq!(*ends.last().unwrap(), c.data.len(), "whole packets");
+                if i < last {
+                    // At least the size, and the packet before the last
+                    // ended short of it.
+                    assert!(c.data.len() >= size, "chunk {i} of {size}");
+                    let before_last = ends.len().checked_sub(2).map_or(0, |j| ends[j]);
+                    assert!(before_last < size, "chunk {i} of {size}: {ends:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Where each packet of a trace ends.
+fn frame_ends(data: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        assert_eq!(data[at], 0x0a, "a framed packet");
+        let (mut len, mut i) = (0usize, at + 1);
+        loop {
+            let b = data[i];
+            len |= usize::from(b & 0x7f) << (7 * (i - at - 1));
+            i += 1;
+            if b < 0x80 {
+                break;
+            }
+        }
+        at = i + len;
+        ends.push(at);
+    }
+    ends
+}
+
+// 11. into_inner gives the writer back with the error.
+
+/// Fails every write while `broken`.
+#[derive(Debug)]
+struct Flaky {
+    data: Vec<u8>,
+    broken: bool,
+}
+
+impl Write for Flaky {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            return Err(io::Error::other("disk full"));
+        }
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn calls(w: &mut impl TraceWriter) {
+    let p = w.process("p", Some(4), "p", &[]).unwrap();
+    let t = w.thread(p, "t", Some(4), "t").unwrap();
+    for k in 0..100 {
+        w.complete_span(t, k * 10, k * 10 + 5, "s", "", "", 0)
+            .unwrap();
+    }
+}
+
+#[test]
+fn into_inner_gives_the_writer_back_when_the_last_flush_fails() {
+    for (options, _) in modes() {
+        let mut whole = Writer::with_options(options);
+        calls(&mut whole);
+        whole.finish().unwrap();
+        let sink = Flaky {
+            data: Vec::new(),
+            broken: false,
+        };
+        let mut w = StreamingPerfettoWriter::with_options(sink, options.flush_threshold(1 << 20));
+        calls(&mut w);
+        w.get_mut().broken = true;
+        let err = w.into_inner().unwrap_err();
+        assert!(matches!(err.error(), Error::Io(e) if e.to_string() == "disk full"));
+        assert!(err.to_string().contains("disk full"));
+        assert_eq!(err.writer().bytes_written(), 0);
+        // Retried once the sink works again: every byte, once.
+        let mut w = err.into_writer();
+        w.get_mut().broken = false;
+        let sink = w.into_inner().unwrap();
+        assert_eq!(sink.data, whole.bytes());
+        // Or the sink taken as it is, to close it: a prefix of whole packets.
+        let mut w = StreamingPerfettoWriter::with_options(
+            Flaky {
+                data: Vec::new(),
+                broken: false,
+            },
+            options.flush_threshold(100),
+        );
+        calls(&mut w);
+        w.get_mut().broken = true;
+        let err = w.into_inner().unwrap_err();
+        let whole_bytes = err.writer().whole_bytes() as usize;
+        let sink = err.into_sink();
+        assert!(!sink.data.is_empty());
+        assert_eq!(sink.data[..whole_bytes], whole.bytes()[..whole_bytes]);
+        // `?` turns it into the crate's error.
+        fn question_mark(
+            w: StreamingPerfettoWriter<Flaky>,
+        ) -> perfetto_trace_writer::Result<Flaky> {
+            Ok(w.into_inner()?)
+        }
+        let mut w = StreamingPerfettoWriter::with_options(
+            Flaky {
+                data: Vec::new(),
+                broken: true,
+            },
+            options,
+        );
+        calls(&mut w);
+        assert!(matches!(question_mark(w), Err(Error::Io(_))));
+    }
+}
