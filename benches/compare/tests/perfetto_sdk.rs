@@ -2,10 +2,7 @@
 //! API (the `perfetto-sdk` crate, an in-process tracing session) and through
 //! this crate. (A file of its own: the SDK's state is process-wide.)
 
-#[path = "../benches/baselines.rs"]
-mod baselines;
-#[path = "../benches/workload.rs"]
-mod workload;
+use perfetto_trace_writer_compare::{baselines, workload};
 
 use perfetto_trace_writer::inspect::decode;
 use perfetto_trace_writer::{Options, Writer};
@@ -26,7 +23,11 @@ fn fewer_bytes_than_perfetto_sdk_for_the_same_slices() {
     // Kept for the trace processor when asked (its stats on each).
     if let Some(dir) = std::env::var_os("PTW_TRACE_DIR") {
         let dir = std::path::Path::new(&dir);
-        for (name, bytes) in [("sdk", &sdk), ("ours-default", &default), ("ours-compact", &compact)] {
+        for (name, bytes) in [
+            ("sdk", &sdk),
+            ("ours-default", &default),
+            ("ours-compact", &compact),
+        ] {
             std::fs::write(dir.join(format!("{name}.pftrace")), bytes).unwrap();
         }
     }
