@@ -1293,9 +1293,13 @@ impl Core {
         self.own(track.owner, track.uuid)?;
         check_ts(ts)?;
         let field = self.custom[track.index as usize].0;
-        let generation = self.enc.next_generation();
-        let value = match self.totals.get_mut(&track.index) {
-            Some(total) => total.add(value, generation),
+        // Most writers have no incremental counter: no lookup for them.
+        let total = match self.totals.is_empty() {
+            true => None,
+            false => self.totals.get_mut(&track.index),
+        };
+        let value = match total {
+            Some(total) => total.add(value, self.enc.next_generation()),
             None => value,
         };
         self.enc.event(

@@ -116,12 +116,12 @@ impl<W: Write> StreamingPerfettoWriter<W> {
             Ok(_) => match self.sink.take() {
                 Some(sink) => Ok(sink),
                 None => Err(IntoInnerError {
-                    writer: self,
+                    writer: Box::new(self),
                     error: Error::Finished,
                 }),
             },
             Err(error) => Err(IntoInnerError {
-                writer: self,
+                writer: Box::new(self),
                 error,
             }),
         }
@@ -180,7 +180,8 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 /// flush fails: the error, and the writer with everything it still holds,
 /// as `std::io::IntoInnerError` does for `BufWriter`.
 pub struct IntoInnerError<W: Write> {
-    writer: StreamingPerfettoWriter<W>,
+    /// Boxed: the writer is large, and this is only the failure path.
+    writer: Box<StreamingPerfettoWriter<W>>,
     error: Error,
 }
 
@@ -198,7 +199,7 @@ impl<W: Write> IntoInnerError<W> {
 
     /// The writer, to retry (`into_inner` again) or go on writing.
     pub fn into_writer(self) -> StreamingPerfettoWriter<W> {
-        self.writer
+        *self.writer
     }
 
     /// The error, dropping the writer (which then tries once more to hand
