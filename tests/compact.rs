@@ -317,6 +317,15 @@ const BOUND_PER_TRACK: usize = 128;
 
 /// Eight threads, each with `spans` spans named by `name(thread, k)`, at a
 /// random source line when `lines`.
+/// Keeps both traces in `PTW_TRACE_DIR`, if set, for the trace processor.
+fn keep(name: &str, plain: &Writer, compact: &Writer) {
+    if let Some(dir) = std::env::var_os("PTW_TRACE_DIR") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::write(dir.join(format!("{name}-default.pftrace")), plain.bytes()).unwrap();
+        std::fs::write(dir.join(format!("{name}-compact.pftrace")), compact.bytes()).unwrap();
+    }
+}
+
 fn threads_named(w: &mut Writer, spans: u64, lines: bool, name: &dyn Fn(u64, u64) -> String) {
     let p = w.process("p", Some(1), "p", &[]).unwrap();
     let threads: Vec<_> = (0..8)
@@ -350,6 +359,7 @@ fn compact_pays_off_on_busy_threads_with_a_new_string_every_span() {
     let (plain, compact) =
         both(|w| threads_named(w, 10_000, true, &|i, k| format!("request {i}-{k}")));
     assert_same_picture(&plain, &compact);
+    keep("new-string-every-span", &plain, &compact);
     assert_eq!(compact.sequence_count(), 9, "every thread moved");
     let ratio = compact.len() as f64 / plain.len() as f64;
     assert!(ratio < 0.9, "compact is {ratio:.3} of default");
@@ -372,6 +382,7 @@ fn compact_stays_within_its_bound_on_long_shared_strings() {
         };
         let (plain, compact) = both(|w| threads_named(w, spans, false, &|_, k| long(k % pool)));
         assert_same_picture(&plain, &compact);
+        keep(&format!("long-shared-{pool}"), &plain, &compact);
         let busy = compact.sequence_count() - 1;
         assert!(
             compact.len() <= plain.len() + BOUND_PER_TRACK * busy,
