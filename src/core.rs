@@ -134,6 +134,10 @@ struct Thread {
     explicit: usize,
     /// The latest timestamp written on the track.
     last_ts: u64,
+    /// Instants written at `last_ts` since the thread's last other event:
+    /// the trace processor stacks them, each one level below the one
+    /// before, so they count towards the depth limit.
+    instants: u32,
 }
 
 impl Thread {
@@ -558,6 +562,7 @@ impl Core {
             stack: Vec::new(),
             explicit: 0,
             last_ts: 0,
+            instants: 0,
         });
         self.keys.insert(Key::Uuid(uuid.0), index);
         self.keys.insert(Key::Tid(tid), index);
@@ -641,6 +646,7 @@ impl Core {
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
+            thread.instants = 0;
             self.enc
                 .end(&mut self.seqs[thread.seq], end, &thread.track, &thread.end);
         }
@@ -726,6 +732,7 @@ impl Core {
             limit,
         });
         th.last_ts = ts;
+        th.instants = 0;
         if !self
             .enc
             .begin_known(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta)
@@ -984,6 +991,7 @@ impl Core {
         th.stack.pop();
         th.explicit -= 1;
         th.last_ts = ts;
+        th.instants = 0;
         self.enc.end(&mut self.seqs[th.seq], ts, &th.track, &th.end);
     }
 
@@ -1323,10 +1331,22 @@ impl Core {
             InstantTrack::Thread(thread) => {
                 let t = self.thread_index(thread)?;
                 ev.check()?;
-                // A zero-length span that pushes nothing: the same rules.
+                // A zero-length span that pushes nothing: the same rules,
+                // and instants already at `ts` stack below it.
                 self.check_begin(t, ts, Some(ts))?;
+                let th = &self.threads[t];
+                let due = th.due(ts);
+                let run = match th.last_ts == ts && due == 0 {
+                    true => th.instants,
+                    false => 0,
+                };
+                if th.stack.len() - due + run as usize >= MAX_SPAN_DEPTH {
+                    return Err(Error::TooDeep(th.uuid));
+                }
                 self.pop_due(t, ts);
-                self.threads[t].last_ts = ts;
+                let th = &mut self.threads[t];
+                th.last_ts = ts;
+                th.instants = run + 1;
                 let seq = self.thread_event_sequence(t, ev);
                 let th = &self.threads[t];
                 let moved = Field::uint(field::EVENT_TRACK_UUID, th.uuid.0);

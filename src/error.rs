@@ -84,7 +84,8 @@ pub enum Error {
     NoOpenSpan(TrackUuid),
 
     /// Spans on one thread may nest at most [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH)
-    /// deep: the trace processor drops deeper ones.
+    /// deep: the trace processor drops deeper ones. Instants at one time on
+    /// a thread stack, so they count too.
     #[error("span on track {0} would nest deeper than {max} levels", max = crate::MAX_SPAN_DEPTH)]
     TooDeep(TrackUuid),
 

@@ -66,7 +66,9 @@ pub(crate) mod sealed {
 /// more instants at the same time on one thread stack, each one level below
 /// the one before (so that the UI shows every one of them), until anything
 /// else happens on the thread. A span that begins or ends at that time, or a
-/// later event, closes them.
+/// later event, closes them. Stacked instants count towards
+/// [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH) like spans
+/// ([`TooDeep`](crate::Error::TooDeep) past it).
 ///
 /// Async spans are free of these rules: each one runs on a track where
 /// nothing else overlaps it.

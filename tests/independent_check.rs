@@ -438,6 +438,40 @@ fn instants_at_one_time_on_a_thread_stack_until_anything_else_happens() {
     }
 }
 
+/// Same-time instants stack, so they count towards the depth the trace
+/// processor accepts: past it, the writer refuses them (it wrote them all,
+/// and the reader dropped 88 of 600 with an error).
+#[test]
+fn same_time_instants_stop_at_the_depth_limit() {
+    for (options, mode) in modes() {
+        let bytes = all_writers!(options, |w| {
+            let p = w.process("p", Some(4), "p", &[]).unwrap();
+            let t = w.thread(p, "t", Some(4), "t").unwrap();
+            w.span_begin(t, 50, "outer", "", "", 0).unwrap();
+            let mut accepted = 0;
+            for _ in 0..600 {
+                match w.instant(t, 100, &Event::new("i")) {
+                    Ok(()) => accepted += 1,
+                    Err(Error::TooDeep(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(accepted, perfetto_trace_writer::MAX_SPAN_DEPTH - 1);
+            // Anything else at that time closes them: room again.
+            w.complete_span(t, 100, 100, "zero", "", "", 0).unwrap();
+            w.instant(t, 100, &Event::new("after")).unwrap();
+            w.span_end(t, 200).unwrap();
+            w.finish().unwrap();
+        });
+        keep(&format!("instants-deep-{mode}"), &bytes);
+        let t = read(&bytes);
+        let deepest = t.slices.iter().map(|s| s.depth).max().unwrap();
+        assert_eq!(deepest, perfetto_trace_writer::MAX_SPAN_DEPTH - 1, "{mode}");
+        let after = t.slices.iter().find(|s| s.name == "after").unwrap();
+        assert_eq!(after.depth, 1);
+    }
+}
+
 // 10. Chunk boundaries.
 
 #[test]

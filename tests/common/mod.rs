@@ -727,9 +727,21 @@ impl Driver {
                             return;
                         };
                         let ti = index % self.threads.len();
+                        let th = &m.thread_state[ti];
+                        // Instants already at `t` stack below this one.
+                        let run = match th.run {
+                            Some((at, n)) if at == t && th.due(t) == 0 => n,
+                            _ => 0,
+                        };
+                        let want = match m.check_begin(ti, t, Some(t)) {
+                            Ok(()) if th.stack.len() - th.due(t) + run >= MAX_SPAN_DEPTH => {
+                                err("TooDeep")
+                            }
+                            other => other,
+                        };
                         (
                             InstantTrack::Thread(h),
-                            m.check_begin(ti, t, Some(t)),
+                            want,
                             (h.uuid().get(), String::new()),
                         )
                     }
