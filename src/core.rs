@@ -1334,7 +1334,11 @@ impl Core {
         let field = Field::uint(field::EVENT_TRACK_UUID, track.0);
         let seq = &mut self.seqs[0];
         match (kind, ev) {
-            (EventType::SliceBegin, Some(ev)) => self.enc.begin(seq, ts, Some(&field), ev),
+            (EventType::SliceBegin, Some(ev)) => {
+                if !self.enc.begin_known(seq, ts, Some(&field), ev) {
+                    self.enc.begin_general(seq, ts, Some(&field), *ev);
+                }
+            }
             _ => self.enc.event(seq, ts, kind, Some(&field), ev, None),
         }
         Ok(())
