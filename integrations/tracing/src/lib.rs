@@ -60,8 +60,9 @@
 //! # Cost
 //!
 //! Each thread records through a writer of its own, on a packet sequence of
-//! its own, into a buffer of its own: no shared lock and, once its buffers
-//! have grown, no allocation per event or span. The thread's state sits
+//! its own, into a buffer of its own: no shared lock per event or span (a
+//! full chunk takes the queue's and the buffer pool's) and, once its
+//! buffers have grown, no allocation per event or span. The thread's state sits
 //! behind a flag that only the writer thread's flushes contend, so a call
 //! costs one uncontended atomic swap for it. What the layer knows of a live
 //! span sits in a lock-free table. Whole chunks of packets
