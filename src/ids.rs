@@ -21,6 +21,28 @@ impl TrackUuid {
     }
 }
 
+impl TrackUuid {
+    /// The uuid of a track of the caller's own under `parent`, named by a
+    /// 64-bit `key` (such as a span's serial number): the same parent and key
+    /// give the same uuid in every writer and every run, so that several
+    /// writers (one per thread, say) can put events on one track. Describe it
+    /// with [`TraceWriter::keyed_track`](crate::TraceWriter::keyed_track).
+    /// [`TrackUuid::ROOT`] as the parent puts it at the top level.
+    pub fn keyed(parent: TrackUuid, key: u64) -> TrackUuid {
+        track_uuid(Domain::Keyed, parent.0, &key.to_le_bytes())
+    }
+
+    /// A uuid stored as an integer (by [`get`](Self::get)) and read back,
+    /// for tables of atomics shared between threads. Only a value that
+    /// `get` returned names a track of this crate.
+    pub const fn from_raw(raw: u64) -> TrackUuid {
+        TrackUuid(raw)
+    }
+
+    /// The top of the trace, as a parent: no track has this uuid.
+    pub const ROOT: TrackUuid = TrackUuid(0);
+}
+
 impl fmt::Display for TrackUuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:#x}", self.0)
@@ -38,6 +60,7 @@ pub(crate) enum Domain {
     Pid = 5,
     Named = 6,
     Counter = 7,
+    Keyed = 8,
 }
 
 /// Uuids keep 52 bits of hash above the 4-bit tag: 56 bits in all, so a uuid
@@ -56,6 +79,17 @@ pub(crate) fn hash_key(domain: Domain, parent: u64, key: &[u8]) -> u64 {
 pub(crate) fn track_uuid(domain: Domain, parent: u64, key: &[u8]) -> TrackUuid {
     let hash = hash_key(domain, parent, key) & ((1 << HASH_BITS) - 1);
     TrackUuid((hash << 4) | domain as u64)
+}
+
+/// The uuid of the `slot`-th async span track of `lane` in the writer whose
+/// first sequence id is `writer`. Slot tracks are the writer's own: two
+/// writers of one trace (distinct sequence ids) using the same lane must not
+/// put their spans on one track, where they would nest into each other.
+/// The key packs the writer above the slot index, so a writer with sequence
+/// id 1 keeps the uuids the slot index alone gave.
+pub(crate) fn async_slot_uuid(lane: TrackUuid, writer: u32, slot: u32) -> TrackUuid {
+    let key = (u64::from(writer.wrapping_sub(1)) << 32) | u64::from(slot);
+    track_uuid(Domain::AsyncSpanTrack, lane.0, &key.to_le_bytes())
 }
 
 /// Pids and tids derived from keys lie above Linux's largest possible pid
@@ -234,6 +268,18 @@ mod tests {
         let a = track_uuid(Domain::Thread, 7, b"stream");
         assert_eq!(a, track_uuid(Domain::Thread, 7, b"stream"));
         assert_ne!(a, track_uuid(Domain::Thread, 8, b"stream"));
+    }
+
+    #[test]
+    fn async_slots_are_per_writer() {
+        let lane = track_uuid(Domain::AsyncLane, 0, b"requests");
+        let first = async_slot_uuid(lane, 1, 0);
+        // Sequence id 1 keeps the derivation of the slot index alone.
+        let old = track_uuid(Domain::AsyncSpanTrack, lane.0, &0u64.to_le_bytes());
+        assert_eq!(first, old);
+        assert_ne!(first, async_slot_uuid(lane, 1 + (1 << 16), 0));
+        assert_ne!(first, async_slot_uuid(lane, 1, 1));
+        assert_eq!(first, async_slot_uuid(lane, 1, 0), "stable");
     }
 
     #[test]

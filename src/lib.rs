@@ -31,7 +31,7 @@ pub use crate::ids::{
     TrackUuid,
 };
 pub use crate::options::Options;
-pub use crate::streaming::StreamingPerfettoWriter;
+pub use crate::streaming::{IntoInnerError, StreamingPerfettoWriter};
 pub use crate::trace_writer::TraceWriter;
 pub use crate::track_options::{
     ChildOrdering, Clock, CounterOptions, CounterSample, CounterUnit, LaneOptions, ProcessOptions,
