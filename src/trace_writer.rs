@@ -3,9 +3,10 @@
 
 use crate::core::{OpenSpan, SpanMeta};
 use crate::error::Result;
-use crate::event::Event;
+use crate::event::{Arg, Event};
 use crate::ids::{
-    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
+    AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
+    ThreadTrack,
 };
 use crate::track_options::{CounterOptions, CounterSample, TrackOptions};
 
@@ -280,6 +281,94 @@ pub trait TraceWriter: sealed::Sink {
     ) -> Result<()> {
         self.make_room()?;
         self.core_mut().async_span_begin(lane, span_id, ts, event)
+    }
+
+    /// Begins async span `span_id` on a lane beneath `parent`, a span in
+    /// flight (begun by a call and not ended, or a complete span whose end
+    /// is not before `ts`), on any lane. Ended by
+    /// [`async_span_end`](Self::async_span_end) on `lane`.
+    ///
+    /// The child goes on a track nested under the parent's track
+    /// (`TrackDescriptor.parent_uuid` is the parent's track): the first one
+    /// there free at `ts`, or a new one. Never on the parent's own track,
+    /// since neither end is known yet and the child may outlive the parent
+    /// (a detached task): it then stays beneath the parent's track for its
+    /// whole life, while that track may take later spans. See the crate
+    /// docs, "Async hierarchy".
+    ///
+    /// # Errors
+    /// As [`async_span_begin_with`](Self::async_span_begin_with), and
+    /// [`ParentNotOpen`](crate::Error::ParentNotOpen).
+    fn async_child_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: AsyncParent,
+        ts: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_child_begin(lane, span_id, parent, ts, event)
+    }
+
+    /// An async span whose begin and end are both known, under `span_id`
+    /// (so that later spans may name it as their parent while it is in
+    /// flight), beneath `parent` if given.
+    ///
+    /// Given in begin order, as a database export sorted by begin yields
+    /// them, a top-level span goes on the first free track of its lane (in
+    /// creation order): one where every span has ended by `begin`. A lane
+    /// then has exactly as many tracks as it had spans in flight at once,
+    /// and memory is bounded by the spans in flight. A child of a complete
+    /// span nests on the parent's track when the parent encloses it and is
+    /// the innermost span there once the spans ended by `begin` are
+    /// written; otherwise (it overlaps a sibling, outlives the parent, or
+    /// the parent was begun by a call) it goes on the first free track
+    /// nested under the parent's track. Ends are written once nothing can
+    /// begin inside them any more, or by [`finish`](Self::finish). Spans
+    /// out of begin order are still shown right (each track's events stay
+    /// in time order), on more tracks.
+    ///
+    /// `async_span_end` does not apply to it; its id is free again once a
+    /// span beginning at or after its end reuses it.
+    ///
+    /// # Errors
+    /// As [`async_span_begin_with`](Self::async_span_begin_with),
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin) and
+    /// [`ParentNotOpen`](crate::Error::ParentNotOpen).
+    #[allow(clippy::too_many_arguments)]
+    fn async_complete_span(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        begin: u64,
+        end: u64,
+        parent: Option<AsyncParent>,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_complete_span(lane, span_id, parent, begin, end, event)
+    }
+
+    /// [`async_span_end`](Self::async_span_end) with arguments on the end
+    /// event; the trace processor adds them to the slice's (for instance
+    /// what the span returned, or that it was cut).
+    ///
+    /// # Errors
+    /// As [`async_span_end`](Self::async_span_end), and
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep).
+    fn async_span_end_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().async_span_end_with(lane, span_id, ts, args)
     }
 
     /// An instant event on a process, thread, lane or named track. On a
