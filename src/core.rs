@@ -212,6 +212,9 @@ struct Lane {
     described: bool,
     parent: TrackUuid,
     name: Box<str>,
+    /// Whether its tracks merge with same-named siblings in the UI (see
+    /// [`UNMERGED_TRACK_OPTIONS`]).
+    merged: bool,
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
@@ -223,11 +226,24 @@ impl Lane {
         TrackKind::Named {
             parent: self.parent.0,
             name: &self.name,
-            options: &DEFAULT_TRACK_OPTIONS,
+            options: if self.merged {
+                &DEFAULT_TRACK_OPTIONS
+            } else {
+                &UNMERGED_TRACK_OPTIONS
+            },
             counter: None,
         }
     }
 }
+
+/// Tracks never merged with same-named siblings: the trace processor hangs
+/// the children of merged siblings under the first of them, so a child's
+/// track would not name its parent's.
+const UNMERGED_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
+    child_ordering: None,
+    sibling_rank: None,
+    merge: Some(SiblingMerge::None),
+};
 
 const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
@@ -517,11 +533,19 @@ impl Core {
         Ok(parent.uuid())
     }
 
-    pub(crate) fn async_lane(&mut self, parent: ParentTrack, name: &str) -> Result<AsyncLane> {
+    pub(crate) fn async_lane(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        merged: bool,
+    ) -> Result<AsyncLane> {
         let parent = self.parent_uuid(parent)?;
         check_len([name])?;
         let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
         if let Some(&index) = self.keys.get(&Key::Uuid(uuid.0)) {
+            if self.lanes[index as usize].merged != merged {
+                return Err(Error::Redefined(uuid));
+            }
             return Ok(AsyncLane {
                 uuid,
                 index,
@@ -534,6 +558,7 @@ impl Core {
             described: false,
             parent,
             name: name.into(),
+            merged,
             slots: Vec::new(),
             free: Vec::new(),
         });
@@ -1057,6 +1082,7 @@ impl Core {
             described: true,
             parent,
             name,
+            merged: false,
             slots: Vec::new(),
             free: Vec::new(),
         });

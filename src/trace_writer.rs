@@ -132,13 +132,35 @@ pub trait TraceWriter: sealed::Sink {
     /// once.
     ///
     /// # Errors
-    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`Redefined`](crate::Error::Redefined) if the same parent and name
+    /// were made a tree lane ([`async_tree_lane`](Self::async_tree_lane)).
     fn async_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
     where
         Self: Sized,
     {
         self.make_room()?;
-        self.core_mut().async_lane(parent.into(), name)
+        self.core_mut().async_lane(parent.into(), name, true)
+    }
+
+    /// [`async_lane`](Self::async_lane) for spans with children: its tracks
+    /// are never merged with their same-named siblings
+    /// (`SIBLING_MERGE_BEHAVIOR_NONE`), so each shows as a row of its own,
+    /// and the trace processor keeps every child's track under exactly its
+    /// parent's track (it hangs the children of merged siblings under the
+    /// first of them). The tracks nested under a span's track for its
+    /// children are never merged either, whichever lane they come from.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`Redefined`](crate::Error::Redefined) if the same parent and name
+    /// were made a merged lane.
+    fn async_tree_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().async_lane(parent.into(), name, false)
     }
 
     /// Begins a span on a thread; [`span_end`](Self::span_end) ends it.
