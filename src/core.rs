@@ -1,7 +1,7 @@
 //! The no-I/O core shared by both writers: tracks, spans in flight and the
 //! packet sequence. It validates every call before it changes anything and
-//! appends the packets a call produces to [`Core::out`]; the writers only
-//! decide where those bytes go.
+//! appends the packets a call produces to its encoder's buffer
+//! ([`Encoder::out`]); the writers only decide where those bytes go.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
