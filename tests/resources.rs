@@ -164,7 +164,6 @@ fn streaming_memory_is_flat_in_trace_length() {
     eprintln!("peak heap: {small} bytes for 100k events, {large} for 1M");
 }
 
-
 #[test]
 fn the_sink_receives_large_writes() {
     struct Calls(u64, usize);

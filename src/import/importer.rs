@@ -1,7 +1,7 @@
 //! The importer's state machine: processes and streams to tracks, thread
 //! spans per stream, async events per process.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::report::{AnomalyKind, ImportReport};
 use super::rows::{AsyncEventRow, ProcessRow, StreamRow, ThreadSpanRow};
@@ -139,8 +139,8 @@ struct AsyncState {
     /// Ends whose begin was not seen, shown at the end (a begin with the
     /// same id at a later time shows the end came first).
     orphans: HashMap<u64, OwnedEvent>,
-    /// Ids of ends before the window whose begin was not seen.
-    orphans_before: HashSet<u64>,
+    /// Ends before the window whose begin was not seen: id to time.
+    orphans_before: HashMap<u64, u64>,
     /// Whether the rows reached the window's start, and passed its end.
     opened: bool,
     closed: bool,
@@ -632,17 +632,35 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
                 self.report.note(AnomalyKind::AsyncDuplicateBegin, || {
                     format!("span {id} begun again at {} while in flight", row.time)
                 });
-            } else if state.orphans_before.remove(&id) {
-                self.report.note(AnomalyKind::AsyncEndBeforeBegin, || {
-                    format!("span {id} begins at {}, after its end", row.time)
-                });
+            } else if let Some(end) = state.orphans_before.remove(&id) {
+                if end < row.time {
+                    self.report.note(AnomalyKind::AsyncEndBeforeBegin, || {
+                        format!("span {id} begins at {}, after its end at {end}", row.time)
+                    });
+                } else {
+                    // Its end came first among rows of one time.
+                    self.report.outside_window += 1;
+                }
             } else {
-                state.before.insert(id, OwnedEvent::new(s, row));
+                let parent = row.parent().and_then(|pid| state.before.get(&pid));
+                if let Some(parent) = parent.filter(|p| row.depth != p.depth.saturating_add(1)) {
+                    let depth = parent.depth;
+                    self.report.note(AnomalyKind::AsyncDepth, || {
+                        format!(
+                            "span {id} at {} has depth {} under a parent of depth {depth}",
+                            row.time, row.depth
+                        )
+                    });
+                }
+                self.processes[p]
+                    .asyncs
+                    .before
+                    .insert(id, OwnedEvent::new(s, row));
             }
         } else if state.before.remove(&id).is_some() {
             // Began and ended before the window: not shown.
             self.report.outside_window += 1;
-        } else if !state.orphans_before.insert(id) {
+        } else if state.orphans_before.insert(id, row.time).is_some() {
             self.report.note(AnomalyKind::AsyncDuplicateEnd, || {
                 format!("span {id} ended again at {}", row.time)
             });
@@ -748,7 +766,9 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
         };
         self.processes[p].asyncs.in_flight.insert(id, flight);
         if zero_length {
-            self.end_flight(p, id, ts, false)?;
+            // Ended with the other ends of its time, after the begins (its
+            // children among them).
+            self.processes[p].asyncs.ends.push((id, ts));
         }
         Ok(())
     }
@@ -834,11 +854,14 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
             let ready = deferred
                 .iter()
                 .position(|e| e.parent.is_some_and(|pid| in_flight.contains_key(&pid)));
-            let e = match ready {
-                Some(i) => deferred.remove(i),
-                // No parent among them: the first at the top.
-                None => deferred.remove(0),
+            // Else one whose parent is not among them either: at the top.
+            let root = || {
+                deferred
+                    .iter()
+                    .position(|e| !deferred.iter().any(|o| e.parent == Some(o.span_id)))
+                    .unwrap_or(0)
             };
+            let e = deferred.remove(ready.unwrap_or_else(root));
             self.begin(p, e.view(), e.time, false, Defer::No)?;
         }
         for (id, ts) in std::mem::take(&mut self.processes[p].asyncs.ends) {
