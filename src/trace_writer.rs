@@ -345,9 +345,11 @@ pub trait TraceWriter: sealed::Sink {
     /// and memory is bounded by the spans in flight. A child of a complete
     /// span nests on the parent's track when the parent encloses it and is
     /// the innermost span there once the spans ended by `begin` are
-    /// written; otherwise (it overlaps a sibling, outlives the parent, or
-    /// the parent was begun by a call) it goes on the first free track
-    /// nested under the parent's track. Ends are written once nothing can
+    /// written (a child at its parent's very end nests only if no other
+    /// span beginning at that time came between: that one wrote the
+    /// parent's end); otherwise (it overlaps a sibling, outlives the
+    /// parent, or the parent was begun by a call) it goes on the first free
+    /// track nested under the parent's track. Ends are written once nothing can
     /// begin inside them any more, or by [`finish`](Self::finish). Spans
     /// out of begin order are still shown right (each track's events stay
     /// in time order), on more tracks.
