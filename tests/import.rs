@@ -67,8 +67,6 @@ struct Proc {
     pid: i32,
     start: u64,
     end: Option<u64>,
-    /// Global stream indices.
-    streams: Vec<usize>,
     tasks: Vec<Task>,
 }
 
@@ -203,7 +201,6 @@ fn case(seed: u64, procs: usize, window: Option<(u64, u64)>, only_window: bool) 
             pid: 10 + p as i32,
             start: rng.range(0, 10),
             end: rng.chance(50).then_some(HORIZON + 100),
-            streams,
             tasks,
         });
     }
