@@ -25,11 +25,12 @@ use perfetto_trace_writer::import::{
 use perfetto_trace_writer::{Options, StreamingPerfettoWriter, TraceWriter};
 use serde::Deserialize;
 
+// Every column but the keys and times may be null or missing.
 #[derive(Deserialize)]
 struct Process {
     process_id: String,
     #[serde(default)]
-    exe: String,
+    exe: Option<String>,
     pid: Option<i64>,
     start_time: u64,
     end_time: Option<u64>,
@@ -40,7 +41,7 @@ struct Stream {
     stream_id: String,
     process_id: String,
     #[serde(default)]
-    thread_name: String,
+    thread_name: Option<String>,
     thread_id: Option<i64>,
 }
 
@@ -50,11 +51,11 @@ struct ThreadSpan {
     begin: u64,
     end: u64,
     #[serde(default)]
-    depth: u32,
+    depth: Option<u32>,
     #[serde(default)]
-    name: String,
+    name: Option<String>,
     #[serde(default)]
-    target: String,
+    target: Option<String>,
     #[serde(default)]
     filename: Option<String>,
     #[serde(default)]
@@ -69,13 +70,13 @@ struct AsyncEvent {
     span_id: u64,
     parent_span_id: Option<u64>,
     #[serde(default)]
-    depth: u32,
+    depth: Option<u32>,
     #[serde(default)]
-    name: String,
+    name: Option<String>,
     #[serde(default)]
     filename: Option<String>,
     #[serde(default)]
-    target: String,
+    target: Option<String>,
     #[serde(default)]
     line: Option<u32>,
 }
@@ -185,7 +186,7 @@ fn run() -> Result<(), String> {
         importer
             .process(&ProcessRow {
                 process_id: &p.process_id,
-                exe: &p.exe,
+                exe: p.exe.as_deref().unwrap_or(""),
                 pid: p.pid,
                 start_time: p.start_time,
                 end_time: p.end_time,
@@ -197,7 +198,7 @@ fn run() -> Result<(), String> {
             .stream(&StreamRow {
                 stream_id: &s.stream_id,
                 process_id: &s.process_id,
-                thread_name: &s.thread_name,
+                thread_name: s.thread_name.as_deref().unwrap_or(""),
                 thread_id: s.thread_id,
             })
             .map_err(fail)?;
@@ -208,9 +209,9 @@ fn run() -> Result<(), String> {
                 stream_id: &s.stream_id,
                 begin: s.begin,
                 end: s.end,
-                depth: s.depth,
-                name: &s.name,
-                target: &s.target,
+                depth: s.depth.unwrap_or(0),
+                name: s.name.as_deref().unwrap_or(""),
+                target: s.target.as_deref().unwrap_or(""),
                 filename: s.filename.as_deref().unwrap_or(""),
                 line: s.line.unwrap_or(0),
             })
@@ -224,10 +225,10 @@ fn run() -> Result<(), String> {
                 event_type: &e.event_type,
                 span_id: e.span_id,
                 parent_span_id: e.parent_span_id,
-                depth: e.depth,
-                name: &e.name,
+                depth: e.depth.unwrap_or(0),
+                name: e.name.as_deref().unwrap_or(""),
                 filename: e.filename.as_deref().unwrap_or(""),
-                target: &e.target,
+                target: e.target.as_deref().unwrap_or(""),
                 line: e.line.unwrap_or(0),
             })
             .map_err(fail)?;
