@@ -62,13 +62,39 @@ struct ThreadSpan {
     line: Option<u32>,
 }
 
+/// A span id as stored: an unsigned or signed integer (its bits kept), or
+/// a string (a number, else hashed: ids only need to be told apart).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SpanId {
+    Unsigned(u64),
+    Signed(i64),
+    Text(String),
+}
+
+impl SpanId {
+    fn get(&self) -> u64 {
+        match self {
+            SpanId::Unsigned(v) => *v,
+            SpanId::Signed(v) => *v as u64,
+            SpanId::Text(s) => s.parse().unwrap_or_else(|_| {
+                use std::hash::{Hash, Hasher};
+                // SipHash with fixed keys: the same id in every run.
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                s.hash(&mut h);
+                h.finish()
+            }),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct AsyncEvent {
     stream_id: String,
     time: u64,
     event_type: String,
-    span_id: u64,
-    parent_span_id: Option<u64>,
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
     #[serde(default)]
     depth: Option<u32>,
     #[serde(default)]
@@ -223,8 +249,8 @@ fn run() -> Result<(), String> {
                 stream_id: &e.stream_id,
                 time: e.time,
                 event_type: &e.event_type,
-                span_id: e.span_id,
-                parent_span_id: e.parent_span_id,
+                span_id: e.span_id.get(),
+                parent_span_id: e.parent_span_id.as_ref().map(SpanId::get),
                 depth: e.depth.unwrap_or(0),
                 name: e.name.as_deref().unwrap_or(""),
                 filename: e.filename.as_deref().unwrap_or(""),
