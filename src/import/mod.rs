@@ -48,6 +48,8 @@
 //!   end row often comes from another stream than its begin, so matching
 //!   is per process).
 //! - Streams, processes and the two tables may interleave in any way.
+//! - Rows of a table the [`SpanKinds`] leave out are not read at all (not
+//!   checked for order, not counted).
 //! - Rows of equal time may come in any order: the importer reorders them
 //!   (bounded by the rows of one time): thread spans of one begin outer
 //!   first (by `depth`, then longest); async events of one time begins
