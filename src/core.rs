@@ -977,13 +977,13 @@ impl Core {
         let l = self.lane_index(lane)?;
         meta.check()?;
         check_ts(ts)?;
-        self.forget_retired(ts);
         let under = match parent {
             Some(p) => Some(self.parent_entry(p, ts)?),
             None => None,
         };
         self.check_id_free(lane, span_id, ts)?;
         // Everything is checked: from here on the call succeeds.
+        self.forget_retired(ts);
         self.retire_ended(lane.index, span_id, ts);
         let track_lane = match under {
             Some(p) => self.child_lane(p.lane as usize, p.slot),
@@ -1102,11 +1102,15 @@ impl Core {
             }
             s.frames.pop();
             s.last_ts = top.end;
-            if top.end < ts {
-                self.open_async.remove(top.lane, top.id);
-            } else {
-                // Ended exactly now: still a parent for spans beginning now.
-                self.retired.push((top.lane, top.id, top.end));
+            // The id may have been forgotten, or taken by a later span.
+            let this = |o: AsyncOpen| o.lane as usize == l && o.slot == slot && o.end == top.end;
+            if self.open_async.get(top.lane, top.id).is_some_and(this) {
+                if top.end < ts {
+                    self.open_async.remove(top.lane, top.id);
+                } else {
+                    // Ended exactly now: still a parent for spans beginning now.
+                    self.retired.push((top.lane, top.id, top.end));
+                }
             }
             let s = &self.lanes[l].slots[slot as usize];
             self.enc
@@ -1138,7 +1142,6 @@ impl Core {
         if end < begin {
             return Err(Error::EndBeforeBegin { begin, end });
         }
-        self.forget_retired(begin);
         let under = match parent {
             Some(p) if (p.lane.index, p.span_id) == (lane.index, span_id) => {
                 return Err(Error::ParentNotOpen {
@@ -1151,6 +1154,7 @@ impl Core {
         };
         self.check_id_free(lane, span_id, begin)?;
         // Everything is checked: from here on the call succeeds.
+        self.forget_retired(begin);
         self.retire_ended(lane.index, span_id, begin);
         let (track_lane, slot) = match under {
             Some((p, parent)) => self.complete_place_under(p, parent, begin, end),

@@ -291,3 +291,57 @@ fn end_arguments_join_the_slice() {
         ]
     );
 }
+
+/// An id reused over and over by complete spans, some zero-length at the
+/// end of the one before: the latest always names the span in flight.
+#[test]
+fn reused_ids_always_name_the_latest_span() {
+    let mut w = Writer::new();
+    let (_, [a, b]) = lanes(&mut w);
+    let spans = [(0, 10), (10, 10), (10, 10), (15, 30), (40, 60)];
+    for (k, &(begin, end)) in spans.iter().enumerate() {
+        w.async_complete_span(a, 5, begin, end, None, &Event::new("x"))
+            .unwrap();
+        // Another lane in between, at the same time (calls in begin order).
+        w.async_complete_span(b, k as u64, begin, begin + 2, None, &Event::new("y"))
+            .unwrap();
+        let child = AsyncParent::new(a, 5);
+        w.async_complete_span(b, 100 + k as u64, end, end, Some(child), &Event::new("c"))
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let trace = inspect::decode(w.bytes()).unwrap();
+    assert_eq!(trace.problems, vec![]);
+    let xs: Vec<_> = trace.slices.iter().filter(|s| s.name == "x").collect();
+    let cs: Vec<_> = trace.slices.iter().filter(|s| s.name == "c").collect();
+    assert_eq!((xs.len(), cs.len()), (5, 5));
+    for c in cs {
+        // Beneath one of the x spans: nested on its track or under it.
+        assert!(xs
+            .iter()
+            .any(|x| x.track == c.track || trace.tracks[&c.track].parent == Some(x.track)));
+    }
+}
+
+/// A span whose id was forgotten while its end waited on its track, then
+/// taken by a span on another track: writing the first one's end later
+/// leaves the new one in flight.
+#[test]
+fn a_late_end_does_not_forget_a_reused_id() {
+    let mut w = Writer::new();
+    let (_, [a, b]) = lanes(&mut w);
+    let ev = Event::new("s");
+    w.async_complete_span(b, 1, 0, 100, None, &ev).unwrap();
+    w.async_complete_span(a, 5, 0, 10, None, &ev).unwrap();
+    w.async_complete_span(a, 5, 10, 10, None, &ev).unwrap();
+    w.async_complete_span(b, 2, 11, 12, None, &ev).unwrap();
+    let p = AsyncParent::new(b, 1);
+    w.async_complete_span(a, 5, 20, 50, Some(p), &ev).unwrap();
+    // Lane a's first track, where the zero-length span's end waits.
+    w.async_complete_span(a, 7, 30, 31, None, &ev).unwrap();
+    let reused = AsyncParent::new(a, 5);
+    w.async_complete_span(a, 8, 40, 45, Some(reused), &ev)
+        .unwrap();
+    w.finish().unwrap();
+    assert_eq!(inspect::decode(w.bytes()).unwrap().problems, vec![]);
+}
