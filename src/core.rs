@@ -189,6 +189,17 @@ struct Slot {
     children: Option<u32>,
 }
 
+/// How far [`Core::pop_slot`] writes ends, among the spans ended by then.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PopTo {
+    /// All of them.
+    Ended,
+    /// Down to the frame of this (lane, id), which stays.
+    Above((u32, u64)),
+    /// Down to the frame of this (lane, id), which goes too.
+    Through((u32, u64)),
+}
+
 /// A complete async span on a slot: its end, and its key in `open_async`.
 #[derive(Clone, Copy)]
 struct SlotFrame {
@@ -940,10 +951,21 @@ impl Core {
     /// Writes out the complete span that holds `span_id` on the lane if it
     /// ended by `ts` (checked by [`Core::check_id_free`]), so the id is free.
     fn retire_ended(&mut self, lane: u32, span_id: u64, ts: u64) {
-        if let Some(open) = self.open_async.get(lane, span_id) {
-            self.pop_slot(open.lane as usize, open.slot, ts, None);
-            self.open_async.remove(lane, span_id);
+        let Some(open) = self.open_async.get(lane, span_id) else {
+            return;
+        };
+        let key = (lane, span_id);
+        let (l, slot) = (open.lane as usize, open.slot);
+        // Its end is written now, with those of the spans inside it, unless
+        // it was written already (a retired span).
+        let frames = &self.lanes[l].slots[slot as usize].frames;
+        if frames
+            .iter()
+            .any(|f| (f.lane, f.id) == key && f.end == open.end)
+        {
+            self.pop_slot(l, slot, ts, PopTo::Through(key));
         }
+        self.open_async.remove(lane, span_id);
     }
 
     /// Forgets the complete spans that ended before `ts` (see `retired`).
@@ -1024,7 +1046,7 @@ impl Core {
                 continue;
             }
             if !s.frames.is_empty() {
-                self.pop_slot(l, slot, ts, None);
+                self.pop_slot(l, slot, ts, PopTo::Ended);
             }
             let lane = &mut self.lanes[l];
             let s = &lane.slots[slot as usize];
@@ -1091,13 +1113,14 @@ impl Core {
     }
 
     /// Writes the ends of the complete spans on top of track `slot` of lane
-    /// `l` that ended by `ts`, down to (not including) `keep`'s frame, and
-    /// frees the track once nothing is left on it.
-    fn pop_slot(&mut self, l: usize, slot: u32, ts: u64, keep: Option<(u32, u64)>) {
+    /// `l` that ended by `ts`, as far down as `to` says, and frees the track
+    /// once nothing is left on it.
+    fn pop_slot(&mut self, l: usize, slot: u32, ts: u64, to: PopTo) {
         loop {
             let s = &mut self.lanes[l].slots[slot as usize];
             let Some(&top) = s.frames.last() else { break };
-            if top.end > ts || keep == Some((top.lane, top.id)) {
+            let key = (top.lane, top.id);
+            if top.end > ts || to == PopTo::Above(key) {
                 return;
             }
             s.frames.pop();
@@ -1115,6 +1138,9 @@ impl Core {
             let s = &self.lanes[l].slots[slot as usize];
             self.enc
                 .end(&mut self.seqs[s.seq], top.end, &s.track, &s.end);
+            if to == PopTo::Through(key) {
+                return;
+            }
         }
         // Emptied: free again (a track busy with a begun span has no frames).
         let lane = &mut self.lanes[l];
@@ -1197,7 +1223,7 @@ impl Core {
         let (pl, ps) = (p.lane as usize, p.slot);
         let key = (parent.lane.index, parent.span_id);
         if !p.is_streaming() && end <= p.end && self.lanes[pl].slots[ps as usize].last_ts <= begin {
-            self.pop_slot(pl, ps, begin, Some(key));
+            self.pop_slot(pl, ps, begin, PopTo::Above(key));
             let s = &self.lanes[pl].slots[ps as usize];
             if s.frames.last().is_some_and(|f| (f.lane, f.id) == key)
                 && s.frames.len() < MAX_SPAN_DEPTH
@@ -1492,7 +1518,7 @@ impl Core {
         for l in 0..self.lanes.len() {
             for slot in 0..self.lanes[l].slots.len() as u32 {
                 if !self.lanes[l].slots[slot as usize].frames.is_empty() {
-                    self.pop_slot(l, slot, u64::MAX, None);
+                    self.pop_slot(l, slot, u64::MAX, PopTo::Ended);
                 }
             }
         }

@@ -129,15 +129,30 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn complete_async_spans_show_the_tree(nodes in forest(), compact in any::<bool>()) {
+    fn complete_async_spans_show_the_tree(
+        nodes in forest(),
+        compact in any::<bool>(),
+        reuse in any::<bool>(),
+    ) {
         let mut w = Writer::with_options(Options::new().compact(compact));
         let (thread, lanes) = lanes(&mut w);
+        // Ids: the node's index, or (reuse) the smallest id of its lane
+        // whose every earlier holder ended before this begin.
+        let mut ids: Vec<u64> = Vec::new();
         for (i, n) in nodes.iter().enumerate() {
+            let id = if reuse {
+                (0..).find(|&id| (0..i).all(|j| {
+                    ids[j] != id || nodes[j].lane != n.lane || nodes[j].end < n.begin
+                })).unwrap()
+            } else {
+                i as u64
+            };
+            ids.push(id);
             let name = format!("n{i}");
             let args = [Arg::new("node", Value::Uint(i as u64))];
             let ev = Event::new(&name).args(&args);
-            let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], p as u64));
-            w.async_complete_span(lanes[n.lane], i as u64, n.begin, n.end, parent, &ev).unwrap();
+            let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], ids[p]));
+            w.async_complete_span(lanes[n.lane], id, n.begin, n.end, parent, &ev).unwrap();
         }
         prop_assert!(w.finish().unwrap().is_empty());
         let trace = inspect::decode(w.bytes()).unwrap();
