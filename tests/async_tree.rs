@@ -232,6 +232,55 @@ proptest! {
             }
         }
     }
+
+    /// Complete and begun spans in one lane, sharing its tracks: children of
+    /// either kind beneath parents of either kind.
+    #[test]
+    fn complete_and_begun_spans_share_lanes(
+        nodes in forest(),
+        kinds in prop::collection::vec(any::<bool>(), 60),
+        compact in any::<bool>(),
+    ) {
+        let mut w = Writer::with_options(Options::new().compact(compact));
+        let (thread, lanes) = lanes(&mut w);
+        let complete = |i: usize| kinds[i];
+        // Calls in time order: begins (complete spans whole) before ends.
+        let mut calls: Vec<(u64, bool, usize)> = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            calls.push((n.begin, false, i));
+            if !complete(i) {
+                calls.push((n.end, true, i));
+            }
+        }
+        calls.sort_by_key(|&(t, end, i)| (t, end, i));
+        for (t, end, i) in calls {
+            let n = &nodes[i];
+            let lane = lanes[n.lane];
+            if end {
+                w.async_span_end(lane, i as u64, t).unwrap();
+                continue;
+            }
+            let name = format!("n{i}");
+            let args = [Arg::new("node", Value::Uint(i as u64))];
+            let ev = Event::new(&name).args(&args);
+            let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], p as u64));
+            match (complete(i), parent) {
+                (true, parent) => w.async_complete_span(lane, i as u64, n.begin, n.end, parent, &ev).unwrap(),
+                (false, Some(parent)) => w.async_child_begin(lane, i as u64, parent, t, &ev).unwrap(),
+                (false, None) => w.async_span_begin_with(lane, i as u64, t, &ev).unwrap(),
+            }
+        }
+        prop_assert!(w.finish().unwrap().is_empty());
+        let trace = inspect::decode(w.bytes()).unwrap();
+        let shown = check_tree(&nodes, &trace, thread);
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(p) = n.parent {
+                if shown[i].track == shown[p].track {
+                    prop_assert!(complete(i) && complete(p), "only complete spans nest");
+                }
+            }
+        }
+    }
 }
 
 #[test]
