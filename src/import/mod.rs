@@ -74,7 +74,10 @@
 //!   under the thread whose row began it, one track per span in flight. A
 //!   span whose begin row names a parent in flight goes on a track nested
 //!   under its parent's track (`TrackDescriptor.parent_uuid`), and stays
-//!   there if it outlives the parent. A span whose parent is not in flight
+//!   there if it outlives the parent. (Spans are written as their rows
+//!   come, so a child is never a nested slice on its parent's own track:
+//!   neither its end nor its parent's is known at its begin row; see
+//!   [`TraceWriter::async_child_begin`](crate::TraceWriter::async_child_begin).) A span whose parent is not in flight
 //!   (ended, or outside the window) is top-level. End rows' parents are
 //!   ignored (work completes in other contexts). Each async span carries
 //!   the argument `span_id` (and `parent_span_id` when its row names one).
