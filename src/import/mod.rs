@@ -196,7 +196,9 @@ pub enum Table {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportError {
-    /// The writer failed (its sink, for a streaming writer).
+    /// The writer failed (its sink, for a streaming writer). Rows never
+    /// cause it. The import cannot go on (rows held for reordering are
+    /// lost); what the writer accepted stays a valid trace.
     #[error(transparent)]
     Writer(#[from] Error),
     /// A row came before one it should follow.
