@@ -105,7 +105,7 @@ fn thread_tree(rng: &mut Rng, spans: &mut Vec<Span>, stream: usize, b: u64, e: u
             break;
         }
         // Ties with the parent's begin and with the previous sibling's end,
-        // zero-length children; never a zero-length child at the very end.
+        // zero-length children.
         let cb = if rng.chance(30) {
             t
         } else {
@@ -118,6 +118,10 @@ fn thread_tree(rng: &mut Rng, spans: &mut Vec<Span>, stream: usize, b: u64, e: u
         }
         thread_tree(rng, spans, stream, cb, ce, depth + 1);
         t = ce;
+    }
+    // A zero-length child at the very end, ahead of any sibling there.
+    if rng.chance(20) {
+        thread_tree(rng, spans, stream, e, e, depth + 1);
     }
 }
 

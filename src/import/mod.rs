@@ -64,10 +64,12 @@
 //! - A process is a process track named by its `exe`; a stream is a thread
 //!   of it named by `thread_name`. Keys are the ids, so tracks are stable
 //!   across runs and writers.
-//! - Thread spans nest on their thread as their times say; `target` is the
-//!   category, `filename`/`line` the source location. A span beginning
-//!   where another ends is its sibling; a zero-length row at its parent's
-//!   very end (depth one more) is shown as the parent's sibling too.
+//! - Thread spans nest on their thread as their times say, at the row's
+//!   `depth` wherever the times leave a choice
+//!   ([`complete_span_at_depth`](crate::TraceWriter::complete_span_at_depth)):
+//!   a span beginning where another ends is its sibling, unless its depth
+//!   makes it that span's zero-length child at its very end. `target` is
+//!   the category, `filename`/`line` the source location.
 //! - Async spans: begin and end matched by `span_id` within the process,
 //!   whichever streams their rows come from. A top-level span (no
 //!   `parent_span_id`, or 0) goes on a track of the lane [`ASYNC_LANE`]
