@@ -1657,6 +1657,58 @@ impl Core {
         })
     }
 
+    /// Describes the track `TrackUuid::keyed(parent, key)`, named `name`.
+    /// Describing it again (from this writer or another) describes the same
+    /// track; the trace processor keeps the first description.
+    pub(crate) fn keyed_track(
+        &mut self,
+        parent: TrackUuid,
+        key: u64,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackUuid> {
+        let merge_key = match options.merge {
+            Some(SiblingMerge::ByKey(k)) => k,
+            _ => "",
+        };
+        check_len([name, merge_key])?;
+        let uuid = TrackUuid::keyed(parent, key);
+        let kind = TrackKind::Named {
+            parent: parent.0,
+            name,
+            options,
+            counter: None,
+        };
+        self.enc.descriptor(&mut self.seqs[0], uuid.0, &kind);
+        Ok(uuid)
+    }
+
+    /// A slice begin, slice end or instant on a track named by its uuid.
+    /// Nesting there is the caller's to keep: nothing here tracks it.
+    pub(crate) fn event_on(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        kind: EventType,
+        ev: Option<&SpanMeta<'_>>,
+    ) -> Result<()> {
+        if let Some(ev) = ev {
+            ev.check()?;
+        }
+        check_ts(ts)?;
+        let field = Field::uint(field::EVENT_TRACK_UUID, track.0);
+        let seq = &mut self.seqs[0];
+        match (kind, ev) {
+            (EventType::SliceBegin, Some(ev)) => {
+                if !self.enc.begin_known(seq, ts, Some(&field), ev) {
+                    self.enc.begin_general(seq, ts, Some(&field), *ev);
+                }
+            }
+            _ => self.enc.event(seq, ts, kind, Some(&field), ev, None),
+        }
+        Ok(())
+    }
+
     pub(crate) fn counter(
         &mut self,
         track: CounterTrack,

@@ -2,11 +2,12 @@
 //! benchmarks run unchanged on either.
 
 use crate::core::{OpenSpan, SpanMeta};
+use crate::encoding::EventType;
 use crate::error::Result;
 use crate::event::{Arg, Event};
 use crate::ids::{
     AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
-    ThreadTrack,
+    ThreadTrack, TrackUuid,
 };
 use crate::track_options::{CounterOptions, CounterSample, TrackOptions};
 
@@ -548,6 +549,65 @@ pub trait TraceWriter: sealed::Sink {
     {
         self.make_room()?;
         self.core_mut().counter(track, ts, value.into())
+    }
+
+    /// Describes the track [`TrackUuid::keyed(parent, key)`](TrackUuid::keyed)
+    /// under `parent` (a process, thread, named or keyed track's uuid, or
+    /// [`TrackUuid::ROOT`]) and returns its uuid. Unlike the other tracks, a
+    /// keyed track belongs to no writer: any writer may describe it (the same
+    /// parent, key and name describe the same track) and put events on it
+    /// with [`begin_on`](Self::begin_on), [`end_on`](Self::end_on) and
+    /// [`instant_on`](Self::instant_on), so that writers of one trace (one
+    /// per thread, say) share it. For work that begins on one thread and ends
+    /// on another, such as a `tracing` span polled on several threads.
+    ///
+    /// # Errors
+    /// [`StringTooLong`](crate::Error::StringTooLong).
+    fn keyed_track(
+        &mut self,
+        parent: TrackUuid,
+        key: u64,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackUuid> {
+        self.make_room()?;
+        self.core_mut().keyed_track(parent, key, name, options)
+    }
+
+    /// Begins a slice on a track named by its uuid (a keyed track's,
+    /// usually). Nothing checks nesting there: slices on the track must nest
+    /// like a stack once sorted by time, which a track per piece of work
+    /// (one slice, or slices nested inside it) keeps by construction.
+    ///
+    /// # Errors
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep).
+    fn begin_on(&mut self, track: TrackUuid, ts: u64, event: &Event<'_>) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on(track, ts, EventType::SliceBegin, Some(event))
+    }
+
+    /// Ends the innermost slice open on a track named by its uuid, whichever
+    /// writer began it (see [`begin_on`](Self::begin_on)).
+    ///
+    /// # Errors
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange).
+    fn end_on(&mut self, track: TrackUuid, ts: u64) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on(track, ts, EventType::SliceEnd, None)
+    }
+
+    /// An instant event on a track named by its uuid.
+    ///
+    /// # Errors
+    /// As [`begin_on`](Self::begin_on).
+    fn instant_on(&mut self, track: TrackUuid, ts: u64, event: &Event<'_>) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on(track, ts, EventType::Instant, Some(event))
     }
 
     /// The spans begun and not yet ended.
