@@ -32,8 +32,10 @@ for member in meta["workspace_members"]:
         node = nodes[todo.pop()]
         for dep in node["deps"]:
             kinds = {k["kind"] for k in dep["dep_kinds"]}
-            if node["id"] == member and kinds <= {"dev"}:
-                continue  # a member's dev-dependencies are not built by its users
+            if kinds <= {"dev"}:
+                # Dev-dependencies are not built by users: neither a member's
+                # nor those of a crate it depends on (by path, another member).
+                continue
             if dep["pkg"] in seen:
                 continue
             seen.add(dep["pkg"])

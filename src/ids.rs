@@ -21,6 +21,28 @@ impl TrackUuid {
     }
 }
 
+impl TrackUuid {
+    /// The uuid of a track of the caller's own under `parent`, named by a
+    /// 64-bit `key` (such as a span's serial number): the same parent and key
+    /// give the same uuid in every writer and every run, so that several
+    /// writers (one per thread, say) can put events on one track. Describe it
+    /// with [`TraceWriter::keyed_track`](crate::TraceWriter::keyed_track).
+    /// [`TrackUuid::ROOT`] as the parent puts it at the top level.
+    pub fn keyed(parent: TrackUuid, key: u64) -> TrackUuid {
+        track_uuid(Domain::Keyed, parent.0, &key.to_le_bytes())
+    }
+
+    /// A uuid stored as an integer (by [`get`](Self::get)) and read back,
+    /// for tables of atomics shared between threads. Only a value that
+    /// `get` returned names a track of this crate.
+    pub const fn from_raw(raw: u64) -> TrackUuid {
+        TrackUuid(raw)
+    }
+
+    /// The top of the trace, as a parent: no track has this uuid.
+    pub const ROOT: TrackUuid = TrackUuid(0);
+}
+
 impl fmt::Display for TrackUuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:#x}", self.0)
@@ -38,6 +60,7 @@ pub(crate) enum Domain {
     Pid = 5,
     Named = 6,
     Counter = 7,
+    Keyed = 8,
 }
 
 /// Uuids keep 52 bits of hash above the 4-bit tag: 56 bits in all, so a uuid
@@ -135,6 +158,23 @@ handle!(
     /// A counter track, made by `TraceWriter::counter_track`.
     CounterTrack
 );
+
+/// An async span in flight, named by its lane and id: the parent of a
+/// child span (see `TraceWriter::async_child_begin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AsyncParent {
+    /// The lane the parent was begun on.
+    pub lane: AsyncLane,
+    /// The parent's id on that lane.
+    pub span_id: u64,
+}
+
+impl AsyncParent {
+    /// Span `span_id` of `lane`.
+    pub const fn new(lane: AsyncLane, span_id: u64) -> Self {
+        AsyncParent { lane, span_id }
+    }
+}
 
 /// Where a lane, named track or counter track sits: at the root of the
 /// trace, or under a process or a thread.

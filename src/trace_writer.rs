@@ -2,10 +2,12 @@
 //! benchmarks run unchanged on either.
 
 use crate::core::{OpenSpan, SpanMeta};
+use crate::encoding::EventType;
 use crate::error::Result;
-use crate::event::Event;
+use crate::event::{Arg, Event};
 use crate::ids::{
-    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
+    AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
+    ThreadTrack, TrackUuid,
 };
 use crate::track_options::{CounterOptions, CounterSample, TrackOptions};
 
@@ -150,13 +152,35 @@ pub trait TraceWriter: sealed::Sink {
     /// once.
     ///
     /// # Errors
-    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`Redefined`](crate::Error::Redefined) if the same parent and name
+    /// were made a tree lane ([`async_tree_lane`](Self::async_tree_lane)).
     fn async_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
     where
         Self: Sized,
     {
         self.make_room()?;
-        self.core_mut().async_lane(parent.into(), name)
+        self.core_mut().async_lane(parent.into(), name, true)
+    }
+
+    /// [`async_lane`](Self::async_lane) for spans with children: its tracks
+    /// are never merged with their same-named siblings
+    /// (`SIBLING_MERGE_BEHAVIOR_NONE`), so each shows as a row of its own,
+    /// and the trace processor keeps every child's track under exactly its
+    /// parent's track (it hangs the children of merged siblings under the
+    /// first of them). The tracks nested under a span's track for its
+    /// children are never merged either, whichever lane they come from.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`Redefined`](crate::Error::Redefined) if the same parent and name
+    /// were made a merged lane.
+    fn async_tree_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().async_lane(parent.into(), name, false)
     }
 
     /// Begins a span on a thread; [`span_end`](Self::span_end) ends it.
@@ -348,6 +372,96 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().async_span_begin(lane, span_id, ts, event)
     }
 
+    /// Begins async span `span_id` on a lane beneath `parent`, a span in
+    /// flight (begun by a call and not ended, or a complete span whose end
+    /// is not before `ts`), on any lane. Ended by
+    /// [`async_span_end`](Self::async_span_end) on `lane`.
+    ///
+    /// The child goes on a track nested under the parent's track
+    /// (`TrackDescriptor.parent_uuid` is the parent's track): the first one
+    /// there free at `ts`, or a new one. Never on the parent's own track,
+    /// since neither end is known yet and the child may outlive the parent
+    /// (a detached task): it then stays beneath the parent's track for its
+    /// whole life, while that track may take later spans. See the crate
+    /// docs, "Async hierarchy".
+    ///
+    /// # Errors
+    /// As [`async_span_begin_with`](Self::async_span_begin_with), and
+    /// [`ParentNotOpen`](crate::Error::ParentNotOpen).
+    fn async_child_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: AsyncParent,
+        ts: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_child_begin(lane, span_id, parent, ts, event)
+    }
+
+    /// An async span whose begin and end are both known, under `span_id`
+    /// (so that later spans may name it as their parent while it is in
+    /// flight), beneath `parent` if given.
+    ///
+    /// Given in begin order, as a database export sorted by begin yields
+    /// them, a top-level span goes on the first free track of its lane (in
+    /// creation order): one where every span has ended by `begin`. A lane
+    /// then has exactly as many tracks as it had spans in flight at once,
+    /// and memory is bounded by the spans in flight. A child of a complete
+    /// span nests on the parent's track when the parent encloses it and is
+    /// the innermost span there once the spans ended by `begin` are
+    /// written (a child at its parent's very end nests only if no other
+    /// span beginning at that time came between: that one wrote the
+    /// parent's end); otherwise (it overlaps a sibling, outlives the
+    /// parent, or the parent was begun by a call) it goes on the first free
+    /// track nested under the parent's track. Ends are written once nothing can
+    /// begin inside them any more, or by [`finish`](Self::finish). Spans
+    /// out of begin order are still shown right (each track's events stay
+    /// in time order), on more tracks.
+    ///
+    /// `async_span_end` does not apply to it; its id is free again once a
+    /// span beginning at or after its end reuses it.
+    ///
+    /// # Errors
+    /// As [`async_span_begin_with`](Self::async_span_begin_with),
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin) and
+    /// [`ParentNotOpen`](crate::Error::ParentNotOpen).
+    #[allow(clippy::too_many_arguments)]
+    fn async_complete_span(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        begin: u64,
+        end: u64,
+        parent: Option<AsyncParent>,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_complete_span(lane, span_id, parent, begin, end, event)
+    }
+
+    /// [`async_span_end`](Self::async_span_end) with arguments on the end
+    /// event; the trace processor adds them to the slice's (for instance
+    /// what the span returned, or that it was cut).
+    ///
+    /// # Errors
+    /// As [`async_span_end`](Self::async_span_end), and
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep).
+    fn async_span_end_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().async_span_end_with(lane, span_id, ts, args)
+    }
+
     /// An instant event on a process, thread, lane or named track. On a
     /// thread it nests under the spans open there and follows the thread's
     /// ordering rules. Instants at the same time on one track stack (see
@@ -435,6 +549,65 @@ pub trait TraceWriter: sealed::Sink {
     {
         self.make_room()?;
         self.core_mut().counter(track, ts, value.into())
+    }
+
+    /// Describes the track [`TrackUuid::keyed(parent, key)`](TrackUuid::keyed)
+    /// under `parent` (a process, thread, named or keyed track's uuid, or
+    /// [`TrackUuid::ROOT`]) and returns its uuid. Unlike the other tracks, a
+    /// keyed track belongs to no writer: any writer may describe it (the same
+    /// parent, key and name describe the same track) and put events on it
+    /// with [`begin_on`](Self::begin_on), [`end_on`](Self::end_on) and
+    /// [`instant_on`](Self::instant_on), so that writers of one trace (one
+    /// per thread, say) share it. For work that begins on one thread and ends
+    /// on another, such as a `tracing` span polled on several threads.
+    ///
+    /// # Errors
+    /// [`StringTooLong`](crate::Error::StringTooLong).
+    fn keyed_track(
+        &mut self,
+        parent: TrackUuid,
+        key: u64,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackUuid> {
+        self.make_room()?;
+        self.core_mut().keyed_track(parent, key, name, options)
+    }
+
+    /// Begins a slice on a track named by its uuid (a keyed track's,
+    /// usually). Nothing checks nesting there: slices on the track must nest
+    /// like a stack once sorted by time, which a track per piece of work
+    /// (one slice, or slices nested inside it) keeps by construction.
+    ///
+    /// # Errors
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep).
+    fn begin_on(&mut self, track: TrackUuid, ts: u64, event: &Event<'_>) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on(track, ts, EventType::SliceBegin, Some(event))
+    }
+
+    /// Ends the innermost slice open on a track named by its uuid, whichever
+    /// writer began it (see [`begin_on`](Self::begin_on)).
+    ///
+    /// # Errors
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange).
+    fn end_on(&mut self, track: TrackUuid, ts: u64) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on(track, ts, EventType::SliceEnd, None)
+    }
+
+    /// An instant event on a track named by its uuid.
+    ///
+    /// # Errors
+    /// As [`begin_on`](Self::begin_on).
+    fn instant_on(&mut self, track: TrackUuid, ts: u64, event: &Event<'_>) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on(track, ts, EventType::Instant, Some(event))
     }
 
     /// The spans begun and not yet ended.

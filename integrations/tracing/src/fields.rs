@@ -1,0 +1,186 @@
+//! Fields of spans and events as typed arguments, gathered into buffers a
+//! thread reuses, so that recording allocates nothing once they have grown.
+
+use std::fmt::{self, Write as _};
+
+use perfetto_trace_writer::{Arg, Value};
+use tracing_core::field::{Field, Visit};
+
+/// The field that names the track a span goes on (see the crate docs).
+pub const TRACK_FIELD: &str = "perfetto.track";
+
+/// A field's value, its text kept in [`ArgBuf::text`].
+#[derive(Clone, Copy)]
+enum Slot {
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Double(f64),
+    /// A range of `text`.
+    Text(u32, u32),
+}
+
+/// The fields of one span or event: names (static, from the callsite),
+/// values, and the text of strings and `Debug` values.
+#[derive(Default)]
+pub(crate) struct ArgBuf {
+    text: String,
+    slots: Vec<(&'static str, Slot)>,
+    /// The `message` field, a range of `text`.
+    message: Option<(u32, u32)>,
+    /// The value of [`TRACK_FIELD`], a range of `text`.
+    track: Option<(u32, u32)>,
+    /// `slots` as the writer takes them; filled by [`ArgBuf::args`].
+    args: Vec<Arg<'static>>,
+}
+
+impl ArgBuf {
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.slots.clear();
+        self.args.clear();
+        self.message = None;
+        self.track = None;
+    }
+
+    fn range(&self, (start, end): (u32, u32)) -> &str {
+        &self.text[start as usize..end as usize]
+    }
+
+    /// The track named by [`TRACK_FIELD`], if any.
+    pub(crate) fn track(&self) -> Option<&str> {
+        self.track.map(|r| self.range(r))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The message and the other fields as arguments.
+    pub(crate) fn message_and_args(&mut self) -> (Option<&str>, &[Arg<'_>]) {
+        self.args();
+        (self.message.map(|r| self.range(r)), &self.args)
+    }
+
+    /// The fields as arguments, borrowing this buffer.
+    pub(crate) fn args(&mut self) -> &[Arg<'_>] {
+        self.args.clear();
+        for &(name, slot) in &self.slots {
+            let value = match slot {
+                Slot::Bool(v) => Value::Bool(v),
+                Slot::Int(v) => Value::Int(v),
+                Slot::Uint(v) => Value::Uint(v),
+                Slot::Double(v) => Value::Double(v),
+                Slot::Text(s, e) => {
+                    let text: &str = &self.text[s as usize..e as usize];
+                    // SAFETY: the reference is only reachable through the
+                    // returned slice, which borrows `self`: `text` cannot
+                    // change or drop while it lives, and `args` is cleared
+                    // before it is filled again.
+                    Value::Str(unsafe { std::mem::transmute::<&str, &'static str>(text) })
+                }
+            };
+            self.args.push(Arg::new(name, value));
+        }
+        &self.args
+    }
+
+    /// Appends `value`'s text; its range.
+    fn push_text(&mut self, value: impl FnOnce(&mut String) -> fmt::Result) -> (u32, u32) {
+        let start = self.text.len();
+        // A failing Debug impl leaves what it wrote.
+        let _ = value(&mut self.text);
+        (start as u32, self.text.len() as u32)
+    }
+
+    fn text_field(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
+        let range = self.push_text(value);
+        match field.name() {
+            "message" => self.message = Some(range),
+            TRACK_FIELD => self.track = Some(range),
+            name => self.slots.push((name, Slot::Text(range.0, range.1))),
+        }
+    }
+}
+
+impl Visit for ArgBuf {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.slots.push((field.name(), Slot::Bool(value)));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.slots.push((field.name(), Slot::Int(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.slots.push((field.name(), Slot::Uint(value)));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(v) => self.record_i64(field, v),
+            Err(_) => self.text_field(field, |t| write!(t, "{value}")),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match u64::try_from(value) {
+            Ok(v) => self.record_u64(field, v),
+            Err(_) => self.text_field(field, |t| write!(t, "{value}")),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.slots.push((field.name(), Slot::Double(value)));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text_field(field, |t| {
+            t.push_str(value);
+            Ok(())
+        });
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.text_field(field, |t| write!(t, "{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text_field(field, |t| write!(t, "{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_values_message_and_track_are_told_apart() {
+        let mut buf = ArgBuf::default();
+        let cs = tracing::callsite!(name: "t", kind: tracing::metadata::Kind::EVENT, fields: message, a, b, c, d, perfetto.track, e);
+        let fields = tracing::callsite::Callsite::metadata(cs).fields();
+        let f = |n: &str| fields.field(n).unwrap();
+        buf.record_debug(&f("message"), &format_args!("hello {}", 7));
+        buf.record_i64(&f("a"), -3);
+        buf.record_u64(&f("b"), 4);
+        buf.record_f64(&f("c"), 0.5);
+        buf.record_bool(&f("d"), true);
+        buf.record_str(&f("perfetto.track"), "db");
+        buf.record_debug(&f("e"), &Some("x"));
+        assert_eq!(buf.message_and_args().0, Some("hello 7"));
+        assert_eq!(buf.track(), Some("db"));
+        let args = buf.args().to_vec();
+        assert_eq!(
+            args,
+            vec![
+                Arg::new("a", Value::Int(-3)),
+                Arg::new("b", Value::Uint(4)),
+                Arg::new("c", Value::Double(0.5)),
+                Arg::new("d", Value::Bool(true)),
+                Arg::new("e", Value::Str("Some(\"x\")")),
+            ]
+        );
+        buf.clear();
+        assert!(buf.is_empty() && buf.track().is_none() && buf.message_and_args().0.is_none());
+    }
+}

@@ -1,0 +1,594 @@
+//! The `tracing_subscriber::Layer`: what each callback writes where.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use perfetto_trace_writer::{Event, SiblingMerge, TraceWriter, TrackOptions, TrackUuid};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::callsites::category;
+use crate::clock::now;
+use crate::identity::ProcessInfo;
+use crate::output::{Output, Overflow};
+use crate::spans::{SpanInfo, SpanTable};
+use crate::thread::{with_state, Entered, ThreadState};
+
+/// Where spans are shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum View {
+    /// Each time a span is entered, a slice on the thread that entered it,
+    /// nested under the spans entered there.
+    Threads,
+    /// Each span's lifetime (creation to close) as one slice on a track of
+    /// its own, beneath its parent span's track or, for a root span, the
+    /// thread that created it. Overlapping async spans never mis-nest.
+    SpanTracks,
+    /// Both: where a span lived, and when and on which thread it ran. The
+    /// default.
+    #[default]
+    Both,
+}
+
+impl View {
+    fn threads(self) -> bool {
+        self != View::SpanTracks
+    }
+
+    fn span_tracks(self) -> bool {
+        self != View::Threads
+    }
+}
+
+/// Settings of a [`PerfettoLayer`], made with [`PerfettoLayer::builder`].
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(crate) view: View,
+    pub(crate) overflow: Overflow,
+    pub(crate) chunk_size: usize,
+    pub(crate) queue_chunks: usize,
+    pub(crate) flush_interval: Option<Duration>,
+    pub(crate) max_live_spans: usize,
+    pub(crate) intern_entries: usize,
+    pub(crate) intern_bytes: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            view: View::Both,
+            overflow: Overflow::Block,
+            chunk_size: 64 * 1024,
+            queue_chunks: 64,
+            flush_interval: Some(Duration::from_millis(500)),
+            max_live_spans: 1 << 16,
+            intern_entries: 1 << 14,
+            intern_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Builder {
+    /// Where spans are shown (default [`View::Both`]).
+    pub fn view(mut self, view: View) -> Self {
+        self.view = view;
+        self
+    }
+
+    /// What a thread does when the writer thread is behind (default
+    /// [`Overflow::Block`]).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The size of the chunks each thread hands to the writer thread
+    /// (default 64 KiB): also what a thread buffers at most, and the most a
+    /// killed program loses per thread beyond the flush interval.
+    pub fn chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// How many chunks may wait for the writer thread (default 64). Memory
+    /// stays within this many chunks, plus one per thread, plus the
+    /// interning tables of each thread (see [`Builder::intern_limit`]).
+    pub fn queue_chunks(mut self, chunks: usize) -> Self {
+        self.queue_chunks = chunks.max(1);
+        self
+    }
+
+    /// How often the writer thread collects what threads have buffered but
+    /// not filled into a chunk (default every 500 ms; `None`: only when a
+    /// chunk fills, on [`FlushGuard::flush`] and at the end).
+    pub fn flush_interval(mut self, interval: Option<Duration>) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// About how many spans may be alive at once (default 65,536): the
+    /// size of the table that keeps what the layer knows of each. A span
+    /// that finds no room there still shows as thread slices, but not on a
+    /// track of its own.
+    pub fn max_live_spans(mut self, spans: usize) -> Self {
+        self.max_live_spans = spans.max(1);
+        self
+    }
+
+    /// Caps each thread's interning tables (default 16,384 strings or
+    /// 1 MiB): past it the thread's sequence starts a new generation of
+    /// incremental state, so messages that are all different keep memory
+    /// flat.
+    pub fn intern_limit(mut self, entries: usize, bytes: usize) -> Self {
+        self.intern_entries = entries.max(1);
+        self.intern_bytes = bytes.max(1);
+        self
+    }
+
+    /// A layer writing to `sink` through a writer thread, and the guard
+    /// that flushes it.
+    ///
+    /// # Errors
+    /// The writer thread could not be started.
+    pub fn build<W: Write + Send + 'static>(
+        self,
+        sink: W,
+    ) -> io::Result<(PerfettoLayer, FlushGuard)> {
+        let (output, handle) = Output::start(
+            sink,
+            self.chunk_size,
+            self.queue_chunks,
+            self.overflow,
+            self.flush_interval,
+        )?;
+        static LAYERS: AtomicU64 = AtomicU64::new(1);
+        let inner = Arc::new(Inner {
+            id: LAYERS.fetch_add(1, Ordering::Relaxed),
+            enabled: AtomicBool::new(true),
+            spans: SpanTable::new(self.max_live_spans),
+            process: ProcessInfo::current(),
+            output,
+            threads: AtomicU32::new(0),
+            sequences: AtomicU32::new(0),
+            config: self,
+        });
+        let guard = FlushGuard {
+            inner: Arc::clone(&inner),
+            handle: Mutex::new(Some(handle)),
+        };
+        Ok((PerfettoLayer { inner }, guard))
+    }
+
+    /// A layer writing to a new file at `path`.
+    ///
+    /// # Errors
+    /// The file could not be created, or the writer thread started.
+    pub fn build_file(self, path: impl AsRef<Path>) -> io::Result<(PerfettoLayer, FlushGuard)> {
+        self.build(std::fs::File::create(path)?)
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    enabled: AtomicBool,
+    pub(crate) spans: SpanTable,
+    pub(crate) process: ProcessInfo,
+    pub(crate) output: Arc<Output>,
+    pub(crate) threads: AtomicU32,
+    pub(crate) sequences: AtomicU32,
+    pub(crate) config: Builder,
+}
+
+/// A `tracing_subscriber::Layer` that writes a Perfetto trace: see the
+/// crate docs.
+#[derive(Clone)]
+pub struct PerfettoLayer {
+    inner: Arc<Inner>,
+}
+
+/// Flushes the trace on demand and, when dropped, flushes it and stops the
+/// writer thread: keep it alive as long as the program traces.
+pub struct FlushGuard {
+    inner: Arc<Inner>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl FlushGuard {
+    /// Writes everything recorded so far, on every thread, to the sink and
+    /// flushes it.
+    ///
+    /// # Errors
+    /// The sink failed (the first error since the last flush), or the
+    /// writer thread has stopped.
+    pub fn flush(&self) -> io::Result<()> {
+        self.inner.output.request(false)
+    }
+
+    /// Turns recording off or on again. Off, every callback of the layer
+    /// returns after one load; spans created while off are not shown.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.inner.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Chunks dropped so far ([`Overflow::Drop`]).
+    pub fn dropped_chunks(&self) -> u64 {
+        self.inner.output.dropped_chunks.load(Ordering::Relaxed)
+    }
+
+    /// Flushes, stops the writer thread and waits for it; later events are
+    /// not recorded. What dropping the guard does, with its error.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    pub fn finish(self) -> io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&self) -> io::Result<()> {
+        let Some(handle) = self.handle.lock().ok().and_then(|mut h| h.take()) else {
+            return Ok(());
+        };
+        let r = self.inner.output.request(true);
+        self.inner.enabled.store(false, Ordering::Relaxed);
+        let _ = handle.join();
+        r
+    }
+}
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+impl PerfettoLayer {
+    /// Settings, to [`build`](Builder::build) a layer.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A layer with default settings writing to `sink`.
+    ///
+    /// # Errors
+    /// The writer thread could not be started.
+    pub fn new<W: Write + Send + 'static>(sink: W) -> io::Result<(PerfettoLayer, FlushGuard)> {
+        Builder::default().build(sink)
+    }
+
+    /// A layer with default settings writing to a new file at `path`.
+    ///
+    /// # Errors
+    /// As [`Builder::build_file`].
+    pub fn file(path: impl AsRef<Path>) -> io::Result<(PerfettoLayer, FlushGuard)> {
+        Builder::default().build_file(path)
+    }
+
+    #[inline]
+    fn on(&self) -> bool {
+        self.inner.enabled.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut ThreadState, &Inner) -> R) -> Option<R> {
+        let inner = &self.inner;
+        with_state(inner, |state| {
+            let r = f(state, inner);
+            if state.lost() {
+                state.recover(inner, now());
+            }
+            r
+        })
+    }
+}
+
+/// A span's own track: never merged with its siblings, so that each span
+/// stays a track of its own in the trace processor (which merges
+/// same-named siblings by default) and in the UI.
+const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
+    child_ordering: None,
+    sibling_rank: None,
+    merge: Some(SiblingMerge::None),
+};
+
+/// The flow from a span's creation to its first slice on a thread.
+fn creation_flow(serial: u64) -> u64 {
+    serial.wrapping_mul(2)
+}
+
+/// The flow of `follows_from(span, cause)`.
+fn follows_flow(span: u64, cause: u64) -> u64 {
+    (span ^ cause.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+}
+
+fn event<'a>(meta: &'static Metadata<'static>, name: &'a str) -> Event<'a> {
+    Event::new(name)
+        .category(category(meta))
+        .location(meta.file().unwrap_or(""), meta.line().unwrap_or(0))
+}
+
+impl<S> Layer<S> for PerfettoLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        crate::callsites::register(meta);
+        tracing_core::subscriber::Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        let meta = attrs.metadata();
+        let parent = match attrs.parent() {
+            Some(p) => Some(p.into_u64()),
+            None if attrs.is_contextual() => ctx.current_span().id().map(Id::into_u64),
+            None => None,
+        };
+        let view = self.inner.config.view;
+        self.with(|st, inner| {
+            let ts = now();
+            let parent_info = parent.and_then(|p| inner.spans.get(p));
+            st.args.clear();
+            attrs.record(&mut st.args);
+            let serial = st.next_serial();
+            let named = match st.args.track() {
+                Some(name) => {
+                    let name = name.to_owned();
+                    st.named_track(&name)
+                }
+                None => None,
+            };
+            let mut flow_in = 0;
+            let mut track = 0;
+            if view.span_tracks() || named.is_some() {
+                let under = named
+                    .or_else(|| {
+                        parent_info
+                            .filter(|p| p.track != 0)
+                            .map(|p| TrackUuid::from_raw(p.track))
+                    })
+                    .unwrap_or(st.thread.uuid());
+                let Ok(uuid) = st
+                    .writer
+                    .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
+                else {
+                    return;
+                };
+                track = uuid.get();
+                let flows = [creation_flow(serial)];
+                // Where it first runs links back to where it was created.
+                let linked = view.threads() && parent.is_some();
+                if linked {
+                    flow_in = flows[0];
+                }
+                let args = st.args.args();
+                let ev =
+                    event(meta, meta.name())
+                        .args(args)
+                        .flows(if linked { &flows } else { &[] });
+                if !inner.spans.insert(
+                    id.into_u64(),
+                    SpanInfo {
+                        track,
+                        serial,
+                        parent: parent.unwrap_or(0),
+                        meta: meta as *const _ as usize,
+                    },
+                    flow_in,
+                ) {
+                    return;
+                }
+                let _ = st.writer.begin_on(uuid, ts, &ev);
+                return;
+            }
+            // Thread view: a span with fields or a parent leaves an instant
+            // where it is created, with its fields and a flow to where it
+            // first runs.
+            if parent.is_some() || !st.args.is_empty() {
+                let flows = [creation_flow(serial)];
+                if parent.is_some() {
+                    flow_in = flows[0];
+                }
+                let thread = st.thread;
+                let args = st.args.args();
+                let ev = event(meta, meta.name()).args(args).flows(if flow_in != 0 {
+                    &flows
+                } else {
+                    &[]
+                });
+                let _ = st.writer.instant(thread, ts, &ev);
+            }
+            inner.spans.insert(
+                id.into_u64(),
+                SpanInfo {
+                    track,
+                    serial,
+                    parent: parent.unwrap_or(0),
+                    meta: meta as *const _ as usize,
+                },
+                flow_in,
+            );
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        self.with(|st, inner| {
+            let Some(info) = inner.spans.get(id.into_u64()) else {
+                return;
+            };
+            let ts = now();
+            let meta = info.metadata();
+            st.args.clear();
+            values.record(&mut st.args);
+            let thread = st.thread;
+            let args = st.args.args();
+            let ev = event(meta, meta.name()).args(args);
+            let _ = if info.track != 0 {
+                st.writer
+                    .instant_on(TrackUuid::from_raw(info.track), ts, &ev)
+            } else {
+                st.writer.instant(thread, ts, &ev)
+            };
+        });
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, _ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        self.with(|st, inner| {
+            let (Some(span), Some(cause)) = (
+                inner.spans.get(id.into_u64()),
+                inner.spans.get(follows.into_u64()),
+            ) else {
+                return;
+            };
+            let ts = now();
+            let flow = [follows_flow(span.serial, cause.serial)];
+            let ev = Event::new("follows_from").category("perfetto_tracing");
+            if span.track != 0 && cause.track != 0 {
+                let _ =
+                    st.writer
+                        .instant_on(TrackUuid::from_raw(cause.track), ts, &ev.flows(&flow));
+                let _ = st.writer.instant_on(
+                    TrackUuid::from_raw(span.track),
+                    ts,
+                    &ev.terminating_flows(&flow),
+                );
+            } else {
+                // Thread view: from here (inside the cause, usually) to the
+                // span's next slice.
+                let thread = st.thread;
+                let _ = st.writer.instant(thread, ts, &ev.flows(&flow));
+                inner.spans.set_flow_in(id.into_u64(), flow[0]);
+            }
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if !self.on() || !self.inner.config.view.threads() {
+            return;
+        }
+        self.with(|st, inner| {
+            let key = id.into_u64();
+            // A span the table had no room for is still a thread slice.
+            let Some(info) = inner.spans.get(key).or_else(|| {
+                ctx.metadata(id).map(|meta| SpanInfo {
+                    meta: meta as *const Metadata<'static> as usize,
+                    ..SpanInfo::default()
+                })
+            }) else {
+                return;
+            };
+            let ts = now();
+            let meta = info.metadata();
+            let flow = inner.spans.take_flow_in(key).unwrap_or(0);
+            let thread = st.thread;
+            let began = if flow == 0 {
+                st.writer
+                    .span_begin(
+                        thread,
+                        ts,
+                        meta.name(),
+                        category(meta),
+                        meta.file().unwrap_or(""),
+                        meta.line().unwrap_or(0),
+                    )
+                    .is_ok()
+            } else {
+                // No arrow where the parent's slice encloses this one.
+                let nested = info.parent != 0
+                    && st.stack.last().is_some_and(|e| e.id == info.parent)
+                    && flow == creation_flow(info.serial);
+                let flows = [flow];
+                let ev =
+                    event(meta, meta.name()).terminating_flows(if nested { &[] } else { &flows });
+                st.writer.span_begin_with(thread, ts, &ev).is_ok()
+            };
+            st.stack.push(Entered {
+                id: key,
+                meta,
+                began,
+            });
+        });
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        if !self.on() || !self.inner.config.view.threads() {
+            return;
+        }
+        self.with(|st, _| {
+            let key = id.into_u64();
+            let Some(at) = st.stack.iter().rposition(|e| e.id == key) else {
+                return;
+            };
+            let ts = now();
+            let thread = st.thread;
+            // Spans exited out of order end with it: slices must nest.
+            while st.stack.len() > at {
+                if let Some(e) = st.stack.pop() {
+                    if e.began {
+                        let _ = st.writer.span_end(thread, ts);
+                    }
+                }
+            }
+        });
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        self.with(|st, inner| {
+            let Some(info) = inner.spans.remove(id.into_u64()) else {
+                return;
+            };
+            if info.track != 0 {
+                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), now());
+            }
+        });
+    }
+
+    fn on_event(&self, event_: &tracing_core::Event<'_>, ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        let meta = event_.metadata();
+        let view = self.inner.config.view;
+        self.with(|st, inner| {
+            let ts = now();
+            st.args.clear();
+            event_.record(&mut st.args);
+            // On the span's own track when threads are not shown.
+            let track = if view.threads() {
+                None
+            } else {
+                ctx.event_span(event_)
+                    .and_then(|s| inner.spans.get(s.id().into_u64()))
+                    .map(|i| i.track)
+                    .filter(|&t| t != 0)
+            };
+            let thread = st.thread;
+            let (message, args) = st.args.message_and_args();
+            let ev = event(meta, message.unwrap_or(meta.name())).args(args);
+            let _ = match track {
+                Some(t) => st.writer.instant_on(TrackUuid::from_raw(t), ts, &ev),
+                None => st.writer.instant(thread, ts, &ev),
+            };
+        });
+    }
+}

@@ -1,0 +1,384 @@
+//! Each thread's recording state: its own writer (its own packet
+//! sequence, so interning needs no coordination), the spans entered on it
+//! and the buffers its fields are gathered in. The owning thread reaches it
+//! through a thread-local, and the writer thread only to flush it.
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::io::{self, Write};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use perfetto_trace_writer::{
+    Arg, Event, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
+    TraceWriter, TrackOptions, TrackUuid, Value,
+};
+use tracing_core::Metadata;
+
+use crate::fields::ArgBuf;
+use crate::identity;
+use crate::layer::Inner;
+use crate::output::{Output, ON_WRITER_THREAD};
+
+/// The sink of a thread's writer: each write is a chunk of whole packets
+/// (the streaming writer only ever hands over whole packets), passed on to
+/// the writer thread.
+pub(crate) struct ChunkOut {
+    output: Arc<Output>,
+    /// A chunk was dropped: the sequence's incremental state is lost.
+    lost: bool,
+    /// Writes are thrown away (a writer retired after a loss).
+    discard: bool,
+}
+
+impl Write for ChunkOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.discard && !self.output.submit(buf) {
+            self.lost = true;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A span entered on this thread.
+#[derive(Clone, Copy)]
+pub(crate) struct Entered {
+    pub id: u64,
+    pub meta: &'static Metadata<'static>,
+    /// Whether its slice began (a thread nests at most 512 deep).
+    pub began: bool,
+}
+
+pub(crate) struct ThreadState {
+    pub writer: StreamingPerfettoWriter<ChunkOut>,
+    pub process: ProcessTrack,
+    pub thread: ThreadTrack,
+    /// Spans entered here, innermost last.
+    pub stack: Vec<Entered>,
+    pub args: ArgBuf,
+    /// Named tracks (the `perfetto.track` field) described by this writer.
+    named: Vec<(Box<str>, TrackUuid)>,
+    serial_base: u64,
+    next_serial: u64,
+    tid: i64,
+    name: String,
+}
+
+/// Serial numbers: the thread's index above this many bits, its count below.
+const SERIAL_BITS: u32 = 40;
+
+impl ThreadState {
+    fn new(inner: &Inner) -> Option<Self> {
+        let tid = identity::os_tid();
+        let name = identity::thread_name(tid);
+        let index = inner.next_thread();
+        let (mut writer, _) = Self::writer(inner);
+        let (process, thread) = describe(&mut writer, inner, tid, &name)?;
+        Some(ThreadState {
+            writer,
+            process,
+            thread,
+            stack: Vec::with_capacity(32),
+            args: ArgBuf::default(),
+            named: Vec::new(),
+            serial_base: (u64::from(index) + 1) << SERIAL_BITS,
+            next_serial: 0,
+            tid,
+            name,
+        })
+    }
+
+    /// A writer on a sequence of its own, and that sequence's id.
+    fn writer(inner: &Inner) -> (StreamingPerfettoWriter<ChunkOut>, u32) {
+        let sequence = inner.next_sequence();
+        let options = Options::new()
+            .sequence_id(sequence)
+            .flush_threshold(inner.config.chunk_size)
+            .intern_limit(inner.config.intern_entries, inner.config.intern_bytes);
+        let out = ChunkOut {
+            output: Arc::clone(&inner.output),
+            lost: false,
+            discard: false,
+        };
+        (
+            StreamingPerfettoWriter::with_options(out, options),
+            sequence.get(),
+        )
+    }
+
+    /// A number no other span of the trace has.
+    #[inline]
+    pub(crate) fn next_serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.serial_base | self.next_serial
+    }
+
+    /// The uuid of the named track `name` under the process, described on
+    /// this writer the first time.
+    pub(crate) fn named_track(&mut self, name: &str) -> Option<TrackUuid> {
+        if let Some((_, uuid)) = self.named.iter().find(|(n, _)| &**n == name) {
+            return Some(*uuid);
+        }
+        let track = self
+            .writer
+            .track(
+                ParentTrack::Process(self.process),
+                name,
+                &TrackOptions::default(),
+            )
+            .ok()?;
+        self.named.push((name.into(), track.uuid()));
+        Some(track.uuid())
+    }
+
+    /// Hands what the writer holds to the writer thread (called there).
+    pub(crate) fn flush_to_writer_thread(&mut self) {
+        let _ = self.writer.flush();
+    }
+
+    /// Whether the writer lost a chunk since the last look.
+    #[inline]
+    pub(crate) fn lost(&self) -> bool {
+        self.writer.get_ref().lost
+    }
+
+    /// After a dropped chunk: a new sequence (its incremental state starts
+    /// afresh), its first packet marked `previous_packet_dropped`, the
+    /// thread described again, the spans entered here begun again so that
+    /// their exits match, and an instant saying what was lost.
+    #[cold]
+    pub(crate) fn recover(&mut self, inner: &Inner, ts: u64) {
+        let (mut fresh, sequence) = Self::writer(inner);
+        std::mem::swap(&mut self.writer, &mut fresh);
+        // What the old writer still holds refers to strings it defined in
+        // the lost chunk: thrown away.
+        fresh.get_mut().discard = true;
+        drop(fresh);
+        inner.output.submit(&dropped_marker(sequence));
+        let Some((process, thread)) = describe(&mut self.writer, inner, self.tid, &self.name)
+        else {
+            return;
+        };
+        (self.process, self.thread) = (process, thread);
+        self.named.clear();
+        for e in &mut self.stack {
+            e.began = e.began
+                && self
+                    .writer
+                    .span_begin(thread, ts, e.meta.name(), "", "", 0)
+                    .is_ok();
+        }
+        let chunks = inner.output.dropped_chunks.load(Ordering::Relaxed);
+        let bytes = inner.output.dropped_bytes.load(Ordering::Relaxed);
+        let args = [
+            Arg::new("dropped_chunks", Value::Uint(chunks)),
+            Arg::new("dropped_bytes", Value::Uint(bytes)),
+        ];
+        let event = Event::new("chunks dropped")
+            .category("perfetto_tracing")
+            .args(&args);
+        let _ = self.writer.instant(thread, ts, &event);
+    }
+}
+
+/// Describes the process and a thread on a writer's sequence.
+fn describe(
+    writer: &mut StreamingPerfettoWriter<ChunkOut>,
+    inner: &Inner,
+    tid: i64,
+    name: &str,
+) -> Option<(ProcessTrack, ThreadTrack)> {
+    let p = &inner.process;
+    let cmdline: Vec<&str> = p.cmdline.iter().map(String::as_str).collect();
+    // Real pids and tids are never 0, and a key is always described alike.
+    let process = writer
+        .process(&format!("pid {}", p.pid), Some(p.pid), &p.name, &cmdline)
+        .ok()?;
+    let thread = writer
+        .thread(process, &tid.to_string(), Some(tid), name)
+        .ok()?;
+    Some((process, thread))
+}
+
+/// A packet that only says `previous_packet_dropped` on `sequence`, framed
+/// as `Trace.packet`.
+fn dropped_marker(sequence: u32) -> Vec<u8> {
+    let mut packet = vec![0x50]; // trusted_packet_sequence_id = 10, varint
+    let mut v = sequence;
+    while v >= 0x80 {
+        packet.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    packet.push(v as u8);
+    packet.extend([0xd0, 0x02, 0x01]); // previous_packet_dropped = 42: true
+    let mut framed = vec![0x0a, packet.len() as u8];
+    framed.extend(packet);
+    framed
+}
+
+/// A thread's state behind a flag: taken by the owning thread for each
+/// call, and by the writer thread to flush. Only a flush ever finds it
+/// taken, so the owner's cost is one uncontended swap: no shared lock.
+pub(crate) struct ThreadSlot {
+    busy: AtomicBool,
+    layer: u64,
+    state: UnsafeCell<Option<ThreadState>>,
+}
+
+// SAFETY: `state` is only reached while `busy` is held (see `with`), which
+// makes accesses from different threads exclusive and ordered
+// (acquire on taking, release on letting go); `ThreadState` is `Send`.
+unsafe impl Sync for ThreadSlot {}
+
+/// Lets go of a slot's flag, even if the call inside panicked.
+struct Release<'a>(&'a AtomicBool);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl ThreadSlot {
+    /// Runs `f` on the state, waiting while a flush holds it.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+        while self.busy.swap(true, Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        let _release = Release(&self.busy);
+        // SAFETY: the flag is held (see the `Sync` impl).
+        unsafe { (*self.state.get()).as_mut() }.map(f)
+    }
+
+    /// Runs `f` on the state unless it is taken (then `None`).
+    pub(crate) fn try_with<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> Option<Option<R>> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        let _release = Release(&self.busy);
+        // SAFETY: the flag is held.
+        Some(unsafe { (*self.state.get()).as_mut() }.map(f))
+    }
+
+    /// Takes the state out (to drop it on its own thread, which flushes it).
+    fn retire(&self) -> Option<ThreadState> {
+        while self.busy.swap(true, Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        let _release = Release(&self.busy);
+        // SAFETY: the flag is held.
+        unsafe { (*self.state.get()).take() }
+    }
+}
+
+/// A thread's slots, one per layer it has recorded for.
+struct Local {
+    slots: RefCell<Vec<Arc<ThreadSlot>>>,
+    /// The slot used last: (layer id, slot), kept alive by `slots`.
+    last: Cell<(u64, *const ThreadSlot)>,
+    /// Set while the layer runs on this thread: an event raised from inside
+    /// (a `Debug` impl that logs) is ignored rather than waiting on itself.
+    inside: Cell<bool>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // The thread ends: each writer flushes its last chunk from here.
+        for slot in self.slots.borrow().iter() {
+            drop(slot.retire());
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            slots: RefCell::new(Vec::new()),
+            last: Cell::new((0, std::ptr::null())),
+            inside: Cell::new(false),
+        }
+    };
+}
+
+/// Clears `inside` on the way out, even on a panic.
+struct Outside<'a>(&'a Cell<bool>);
+
+impl Drop for Outside<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// Runs `f` on this thread's state for the layer `inner`, made on first
+/// use; `None` on the writer thread, inside the layer, or while the thread
+/// is ending.
+#[inline]
+pub(crate) fn with_state<R>(
+    inner: &Arc<Inner>,
+    f: impl FnOnce(&mut ThreadState) -> R,
+) -> Option<R> {
+    LOCAL
+        .try_with(|local| {
+            if local.inside.replace(true) {
+                return None;
+            }
+            let _outside = Outside(&local.inside);
+            let (layer, slot) = local.last.get();
+            let slot = if layer == inner.id && !slot.is_null() {
+                // SAFETY: `slots` owns the slot and keeps it until the
+                // thread ends, when `last` is no longer reachable.
+                unsafe { &*slot }
+            } else {
+                let slot = local.slot_for(inner)?;
+                // SAFETY: as above.
+                unsafe { &*slot }
+            };
+            slot.with(f)
+        })
+        .ok()
+        .flatten()
+}
+
+impl Local {
+    #[cold]
+    fn slot_for(&self, inner: &Arc<Inner>) -> Option<*const ThreadSlot> {
+        if ON_WRITER_THREAD.with(Cell::get) {
+            return None;
+        }
+        let mut slots = self.slots.borrow_mut();
+        let slot = match slots.iter().find(|s| s.layer == inner.id) {
+            Some(s) => Arc::as_ptr(s),
+            None => {
+                let slot = Arc::new(ThreadSlot {
+                    busy: AtomicBool::new(false),
+                    layer: inner.id,
+                    state: UnsafeCell::new(Some(ThreadState::new(inner)?)),
+                });
+                if let Ok(mut all) = inner.output.slots.lock() {
+                    all.push(Arc::downgrade(&slot));
+                }
+                let ptr = Arc::as_ptr(&slot);
+                slots.push(slot);
+                ptr
+            }
+        };
+        self.last.set((inner.id, slot));
+        Some(slot)
+    }
+}
+
+impl Inner {
+    fn next_thread(&self) -> u32 {
+        self.threads.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn next_sequence(&self) -> NonZeroU32 {
+        let n = self.sequences.fetch_add(1, Ordering::Relaxed);
+        NonZeroU32::new(n.wrapping_add(1).max(1)).unwrap_or(NonZeroU32::MIN)
+    }
+}

@@ -1,0 +1,377 @@
+//! What the layer writes, read back the way the trace processor reads it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::SharedBuf;
+use perfetto_trace_writer::inspect::{self, ArgValue, TrackKind};
+use perfetto_tracing::{PerfettoLayer, View};
+use tracing::{info, info_span, Dispatch, Instrument as _};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Runs `f` with the layer as the default subscriber of this thread and of
+/// the threads `f` starts through `on_thread` (std threads and tokio workers
+/// do not inherit a thread's default).
+fn record(view: View, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .view(view)
+        .build(sink.clone())
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || f(&dispatch));
+    drop(dispatch);
+    guard.finish().unwrap();
+    sink.bytes()
+}
+
+fn runtime(dispatch: &Dispatch) -> tokio::runtime::Runtime {
+    let d = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&d)))
+        .build()
+        .unwrap()
+}
+
+fn slices<'a>(t: &'a inspect::Trace, name: &str) -> Vec<&'a inspect::Slice> {
+    t.slices.iter().filter(|s| s.name == name).collect()
+}
+
+#[test]
+fn spans_and_events_on_threads_and_span_tracks() {
+    let bytes = record(View::Both, |_| {
+        let outer = info_span!("outer", user = "ana", attempt = 3u64);
+        let _o = outer.enter();
+        {
+            let _i = info_span!("inner", ratio = 0.5, ok = true, delta = -4i64).entered();
+            info!(rows = 12u64, table = "users", cause = ?Some(1), "loaded {} rows", 12);
+        }
+    });
+    let t = common::decode(&bytes);
+    // Thread slices: outer encloses inner encloses the event.
+    let outer = slices(&t, "outer");
+    let inner = slices(&t, "inner");
+    assert_eq!(outer.len(), 2, "a lifetime slice and a thread slice");
+    let thread_outer = outer
+        .iter()
+        .find(|s| matches!(t.tracks[&s.track].kind, TrackKind::Thread { .. }))
+        .unwrap();
+    let thread_inner = inner
+        .iter()
+        .find(|s| s.track == thread_outer.track)
+        .unwrap();
+    assert_eq!(thread_inner.depth, thread_outer.depth + 1);
+    let ev = slices(&t, "loaded 12 rows");
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].track, thread_outer.track);
+    assert_eq!(ev[0].depth, thread_inner.depth + 1);
+    assert_eq!(ev[0].categories, vec!["info,layer".to_owned()]);
+    assert!(ev[0]
+        .source
+        .as_ref()
+        .is_some_and(|(f, _)| f.ends_with("layer.rs")));
+    let arg = |s: &inspect::Slice, n: &str| {
+        s.args
+            .iter()
+            .find(|(k, _)| k.ends_with(n))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(arg(ev[0], "rows"), Some(ArgValue::Uint(12)));
+    assert_eq!(arg(ev[0], "table"), Some(ArgValue::Str("users".into())));
+    assert_eq!(arg(ev[0], "cause"), Some(ArgValue::Str("Some(1)".into())));
+    // Span tracks: inner's track beneath outer's, beneath the thread.
+    let life_outer = outer
+        .iter()
+        .find(|s| s.track != thread_outer.track)
+        .unwrap();
+    let life_inner = inner
+        .iter()
+        .find(|s| s.track != thread_outer.track)
+        .unwrap();
+    assert_eq!(t.tracks[&life_outer.track].parent, Some(thread_outer.track));
+    assert_eq!(t.tracks[&life_inner.track].parent, Some(life_outer.track));
+    assert_eq!(arg(life_outer, "user"), Some(ArgValue::Str("ana".into())));
+    assert_eq!(arg(life_outer, "attempt"), Some(ArgValue::Uint(3)));
+    assert_eq!(arg(life_inner, "ratio"), Some(ArgValue::Double(0.5)));
+    assert_eq!(arg(life_inner, "ok"), Some(ArgValue::Bool(true)));
+    assert_eq!(arg(life_inner, "delta"), Some(ArgValue::Int(-4)));
+    assert!(life_outer.dur.unwrap() >= life_inner.dur.unwrap());
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn a_span_entered_on_several_threads_stays_one_span() {
+    let bytes = record(View::Both, |dispatch| {
+        let span = info_span!("moving");
+        for _ in 0..3 {
+            let s = span.clone();
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    let _e = s.enter();
+                    info!("polled");
+                })
+            })
+            .join()
+            .unwrap();
+        }
+        let _e = span.enter();
+    });
+    let t = common::decode(&bytes);
+    let moving = slices(&t, "moving");
+    let lifetime: Vec<_> = moving
+        .iter()
+        .filter(|s| matches!(t.tracks[&s.track].kind, TrackKind::Other))
+        .collect();
+    assert_eq!(lifetime.len(), 1, "one lifetime slice");
+    let threads: std::collections::BTreeSet<_> = moving
+        .iter()
+        .filter(|s| s.track != lifetime[0].track)
+        .map(|s| s.track)
+        .collect();
+    assert_eq!(threads.len(), 4, "entered on four threads");
+    assert_eq!(slices(&t, "polled").len(), 3);
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn overlapping_async_tasks_never_mis_nest() {
+    let bytes = record(View::Both, |dispatch| {
+        let rt = runtime(dispatch);
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..20u64 {
+                tasks.push(tokio::spawn(
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(1 + i % 3)).await;
+                        info!(i, "step");
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    .instrument(info_span!("task", i)),
+                ));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+    });
+    let t = common::decode(&bytes);
+    let lifetimes: Vec<_> = slices(&t, "task")
+        .into_iter()
+        .filter(|s| matches!(t.tracks[&s.track].kind, TrackKind::Other))
+        .collect();
+    assert_eq!(lifetimes.len(), 20);
+    let tracks: std::collections::BTreeSet<_> = lifetimes.iter().map(|s| s.track).collect();
+    assert_eq!(tracks.len(), 20, "each task on its own track");
+    // Ends come from other threads' sequences, which may precede the
+    // begin in the file: the trace processor, which sorts first, decides.
+    let sql = "select count(*), count(distinct s.track_id), sum(s.depth = 0 and s.dur >= 0) \
+               from slice s join track t on s.track_id = t.id \
+               where s.name = 'task' and t.name = 'task';";
+    if let Some(rows) = common::query(&bytes, sql) {
+        assert_eq!(rows[1], "20,20,20", "{rows:?}");
+    }
+    let sql = "select count(*) from slice where name = 'step' and depth > 0;";
+    if let Some(rows) = common::query(&bytes, sql) {
+        assert_eq!(
+            rows[1], "20",
+            "every event inside its task's slice on a thread"
+        );
+    }
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn flows_link_what_the_hierarchy_does_not_show() {
+    let bytes = record(View::Both, |dispatch| {
+        let parent = info_span!("parent");
+        let _p = parent.enter();
+        // Created inside its parent, first run on another thread.
+        let child = info_span!("child");
+        let d = dispatch.clone();
+        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(child.enter())))
+            .join()
+            .unwrap();
+        // Created and entered inside its parent: the nesting shows it.
+        drop(info_span!("nested").entered());
+        let later = info_span!("later");
+        later.follows_from(&parent);
+        drop(later.enter());
+    });
+    let t = common::decode(&bytes);
+    let names = |i: usize| t.slices[i].name.as_str();
+    let mut edges: Vec<_> = t
+        .flows
+        .iter()
+        .map(|f| (names(f.from), names(f.to)))
+        .collect();
+    edges.sort();
+    // child: creation (its lifetime slice) to its first slice on a thread;
+    // later: created inside parent's thread slice, but flows only where
+    // the thread's nesting does not show it; follows_from: parent to later.
+    assert!(edges.contains(&("child", "child")), "{edges:?}");
+    assert!(
+        edges.contains(&("follows_from", "follows_from")),
+        "{edges:?}"
+    );
+    assert!(!edges.iter().any(|e| e.1 == "nested"), "{edges:?}");
+    if let Some(rows) = common::query(&bytes, "select count(*) as n from flow;") {
+        assert_eq!(rows[1], t.flows.len().to_string());
+    }
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn the_track_field_puts_a_span_on_a_named_track() {
+    let bytes = record(View::Threads, |_| {
+        drop(info_span!("query", perfetto.track = "db", table = "users").entered());
+        drop(info_span!("query", perfetto.track = "db").entered());
+        drop(info_span!("plain").entered());
+    });
+    let t = common::decode(&bytes);
+    let db: Vec<_> = t
+        .tracks
+        .iter()
+        .filter(|(_, tr)| tr.name.as_deref() == Some("db"))
+        .collect();
+    assert_eq!(db.len(), 1, "one named track");
+    let db = *db[0].0;
+    let on_db: Vec<_> = t
+        .slices
+        .iter()
+        .filter(|s| t.tracks[&s.track].parent == Some(db))
+        .collect();
+    assert_eq!(
+        on_db.len(),
+        2,
+        "each query on a track of its own beneath it"
+    );
+    assert_ne!(on_db[0].track, on_db[1].track);
+    assert!(on_db[0]
+        .args
+        .iter()
+        .any(|(k, v)| k.ends_with("table") && *v == ArgValue::Str("users".into())));
+    assert!(
+        !on_db[0].args.iter().any(|(k, _)| k.contains("perfetto")),
+        "the field itself is no arg"
+    );
+    // Thread view: no span has a track of its own but those that ask.
+    assert_eq!(
+        t.tracks
+            .values()
+            .filter(|tr| tr.name.as_deref() == Some("plain"))
+            .count(),
+        0
+    );
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn the_real_process_and_thread_ids_and_names() {
+    let mut tid = 0;
+    let bytes = record(View::Threads, |dispatch| {
+        let d = dispatch.clone();
+        tid = std::thread::Builder::new()
+            .name("named-worker".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&d, || info!("hello"));
+                unsafe { libc::gettid() }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+    let t = common::decode(&bytes);
+    let pid = std::process::id() as i32;
+    assert!(t.tracks.values().any(|tr| tr.kind
+        == TrackKind::Thread {
+            pid,
+            tid: i64::from(tid)
+        }
+        && tr.name.as_deref() == Some("named-worker")));
+    let sql = "select p.pid, p.name, t.tid, t.name from thread t join process p using (upid) where t.name = 'named-worker';";
+    if let Some(rows) = common::query(&bytes, sql) {
+        let exe = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(
+            rows[1],
+            format!("{pid},\"{}\",{tid},\"named-worker\"", exe.trim())
+        );
+    }
+}
+
+#[test]
+fn a_disabled_layer_records_nothing() {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::new(sink.clone()).unwrap();
+    guard.set_enabled(false);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _s = info_span!("hidden").entered();
+        info!("hidden");
+    });
+    guard.finish().unwrap();
+    assert!(sink.bytes().is_empty());
+}
+
+#[test]
+fn a_guard_dropped_while_workers_idle_still_collects_their_events() {
+    // As in `#[tokio::main] async fn main() { let _guard = ...; }`: the
+    // guard goes before the runtime, its workers alive and parked.
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .flush_interval(None)
+        .build(sink.clone())
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let rt = runtime(&dispatch);
+    rt.block_on(async move {
+        for i in 0..8u64 {
+            tokio::spawn(async move { info!(i, "on a worker") }.instrument(info_span!("job", i)))
+                .await
+                .unwrap();
+        }
+        guard.finish().unwrap();
+    });
+    drop(rt);
+    let bytes = sink.bytes();
+    let t = common::decode(&bytes);
+    assert_eq!(
+        t.slices.iter().filter(|s| s.name == "on a worker").count(),
+        8
+    );
+    common::assert_clean(&bytes);
+}
+
+#[test]
+fn spans_beyond_the_table_still_show_on_threads() {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .max_live_spans(1)
+        .build(sink.clone())
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let live: Vec<_> = (0..100u64).map(|i| info_span!("live", i)).collect();
+        for s in &live {
+            drop(s.enter());
+        }
+    });
+    guard.finish().unwrap();
+    let bytes = sink.bytes();
+    let t = common::decode(&bytes);
+    let on_threads = t.slices.iter().filter(|s| {
+        s.name == "live" && matches!(t.tracks[&s.track].kind, TrackKind::Thread { .. })
+    });
+    assert_eq!(on_threads.count(), 100);
+    let lifetimes = t
+        .slices
+        .iter()
+        .filter(|s| s.name == "live" && t.tracks[&s.track].kind == TrackKind::Other)
+        .count();
+    assert!(
+        (16..100).contains(&lifetimes),
+        "{lifetimes} spans had room for a track"
+    );
+    common::assert_clean(&bytes);
+}
