@@ -261,16 +261,16 @@ impl Budget {
     /// Whether an event `ev` of a track with `spans` spans so far goes on
     /// its own sequence `seq`; if it does, what it defines there is spent.
     fn pays(&mut self, enc: &Encoder, seq: &SeqState, spans: u32, ev: &SpanMeta<'_>) -> bool {
-        let cost = enc.definition_cost(seq, ev);
-        let opening = if enc.opens(seq) { OPENING } else { 0 };
-        if cost + opening == 0 {
-            return true;
-        }
         let since = u64::from(spans.saturating_sub(self.moved_at));
         let here = since.saturating_sub(u64::from(self.elsewhere));
         let saved = SAVED_PER_END * since + SAVED_PER_BEGIN * here;
-        let spent = self.spent + seq.opening_bytes;
-        if spent + cost + opening > MOVE_BUDGET + saved {
+        let credit = (MOVE_BUDGET + saved).saturating_sub(self.spent + seq.opening_bytes);
+        // Weighed on what the event defines, never on why the short path
+        // declined it (a streaming writer's buffer may be short of room
+        // where a buffered one's is not: both must write the same bytes).
+        let cost = enc.definition_cost(seq, ev);
+        let opening = if enc.opens(seq) { OPENING } else { 0 };
+        if cost + opening > credit {
             self.elsewhere = self.elsewhere.saturating_add(1);
             return false;
         }
@@ -813,7 +813,11 @@ impl Core {
         } else {
             Some(&moved)
         };
-        self.enc.begin_general(&mut self.seqs[seq], ts, track, meta);
+        // Written on the writer's sequence, it may know every string.
+        let on = &mut self.seqs[seq];
+        if seq == th.seq || !self.enc.begin_known(on, ts, track, &meta) {
+            self.enc.begin_general(on, ts, track, meta);
+        }
     }
 
     /// The sequence an event of thread `t` that names strings goes on: the
@@ -1479,8 +1483,10 @@ impl Core {
         let s = &mut self.lanes[l].slots[slot as usize];
         if s.seq != 0 && !s.budget.pays(&self.enc, &self.seqs[s.seq], s.spans, &meta) {
             let track = Field::uint(field::EVENT_TRACK_UUID, s.uuid);
-            self.enc
-                .begin_general(&mut self.seqs[0], ts, Some(&track), meta);
+            let seq = &mut self.seqs[0];
+            if !self.enc.begin_known(seq, ts, Some(&track), &meta) {
+                self.enc.begin_general(seq, ts, Some(&track), meta);
+            }
             return;
         }
         self.enc
