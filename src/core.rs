@@ -12,8 +12,8 @@ use crate::encoding::EventType;
 use crate::encoding::{field, EndTemplate, Field, TrackKind};
 use crate::error::{Error, Result};
 use crate::ids::{
-    async_slot_uuid, derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack,
-    NamedTrack, Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
+    async_slot_uuid, derived_id, track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain,
+    InstantTrack, NamedTrack, Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::open_async::{AsyncOpen, OpenAsync};
 use crate::sequence::CounterValue;
@@ -190,9 +190,36 @@ struct Slot {
     spans: u32,
     /// What it spent on its own sequence (compact mode).
     budget: Budget,
-    /// When the slot's last span ended; a span may reuse the slot only if it
-    /// begins no earlier, so spans on a slot never overlap once sorted.
-    last_end: u64,
+    /// The latest time written on the slot; a span may use the slot only
+    /// if it begins no earlier, so each slot's events come in time order.
+    last_ts: u64,
+    /// Whether a span begun by `async_span_begin` (end unknown) is on it.
+    streaming: bool,
+    /// Complete spans on it, outermost first, whose ends wait until nothing
+    /// can begin inside them any more (as on threads).
+    frames: Vec<SlotFrame>,
+    /// The lane of tracks nested under this one, for children of its spans
+    /// that do not nest on it.
+    children: Option<u32>,
+}
+
+/// How far [`Core::pop_slot`] writes ends, among the spans ended by then.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PopTo {
+    /// All of them.
+    Ended,
+    /// Down to the frame of this (lane, id), which stays.
+    Above((u32, u64)),
+    /// Down to the frame of this (lane, id), which goes too.
+    Through((u32, u64)),
+}
+
+/// A complete async span on a slot: its end, and its key in `open_async`.
+#[derive(Clone, Copy)]
+struct SlotFrame {
+    end: u64,
+    lane: u32,
+    id: u64,
 }
 
 /// In compact mode a thread or async track moves to a sequence of its own
@@ -240,16 +267,16 @@ impl Budget {
     /// Whether an event `ev` of a track with `spans` spans so far goes on
     /// its own sequence `seq`; if it does, what it defines there is spent.
     fn pays(&mut self, enc: &Encoder, seq: &SeqState, spans: u32, ev: &SpanMeta<'_>) -> bool {
-        let cost = enc.definition_cost(seq, ev);
-        let opening = if enc.opens(seq) { OPENING } else { 0 };
-        if cost + opening == 0 {
-            return true;
-        }
         let since = u64::from(spans.saturating_sub(self.moved_at));
         let here = since.saturating_sub(u64::from(self.elsewhere));
         let saved = SAVED_PER_END * since + SAVED_PER_BEGIN * here;
-        let spent = self.spent + seq.opening_bytes;
-        if spent + cost + opening > MOVE_BUDGET + saved {
+        let credit = (MOVE_BUDGET + saved).saturating_sub(self.spent + seq.opening_bytes);
+        // Weighed on what the event defines, never on why the short path
+        // declined it (a streaming writer's buffer may be short of room
+        // where a buffered one's is not: both must write the same bytes).
+        let cost = enc.definition_cost(seq, ev);
+        let opening = if enc.opens(seq) { OPENING } else { 0 };
+        if cost + opening > credit {
             self.elsewhere = self.elsewhere.saturating_add(1);
             return false;
         }
@@ -266,6 +293,9 @@ struct Lane {
     name: Box<str>,
     /// The description its tracks carry.
     description: Option<Box<str>>,
+    /// Whether its tracks merge with same-named siblings in the UI (see
+    /// [`UNMERGED_TRACK_OPTIONS`]).
+    merged: bool,
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
@@ -282,14 +312,30 @@ impl Lane {
         }
     }
 
-    /// The display options of the lane's tracks: its description only.
+    /// The display options of the lane's tracks: its description, and
+    /// whether they merge with same-named siblings.
     fn options(&self) -> TrackOptions<'_> {
+        let base = if self.merged {
+            DEFAULT_TRACK_OPTIONS
+        } else {
+            UNMERGED_TRACK_OPTIONS
+        };
         TrackOptions {
             description: self.description.as_deref(),
-            ..DEFAULT_TRACK_OPTIONS
+            ..base
         }
     }
 }
+
+/// Tracks never merged with same-named siblings: the trace processor hangs
+/// the children of merged siblings under the first of them, so a child's
+/// track would not name its parent's.
+const UNMERGED_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
+    child_ordering: None,
+    sibling_rank: None,
+    merge: Some(SiblingMerge::None),
+    description: None,
+};
 
 const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
@@ -387,6 +433,10 @@ pub struct Core {
     /// (`Options::partition`, or a sequence id other than 1).
     shares_trace: bool,
     open_async: OpenAsync,
+    /// Complete async spans whose ends were written at exactly the time of
+    /// the call that wrote them: still parents for spans beginning then,
+    /// forgotten once a later call passes their end.
+    retired: Vec<(u32, u64, u64)>,
 }
 
 fn check_ts(ts: u64) -> Result<()> {
@@ -436,6 +486,7 @@ impl Core {
             totals: FastMap::default(),
             shares_trace: options.sequence_span != u32::MAX || sequence_id != 1,
             open_async: OpenAsync::default(),
+            retired: Vec::new(),
         }
     }
 
@@ -693,7 +744,8 @@ impl Core {
         check_len(options.description)?;
         let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
         if let Some(&index) = self.keys.get(&Key::Uuid(uuid.0)) {
-            if self.lanes[index as usize].description.as_deref() != options.description {
+            let lane = &self.lanes[index as usize];
+            if lane.description.as_deref() != options.description || lane.merged == options.tree {
                 return Err(Error::Redefined(uuid));
             }
             return Ok(AsyncLane {
@@ -709,6 +761,7 @@ impl Core {
             parent,
             name: name.into(),
             description: options.description.map(Into::into),
+            merged: !options.tree,
             slots: Vec::new(),
             free: Vec::new(),
         });
@@ -844,7 +897,11 @@ impl Core {
         } else {
             Some(&moved)
         };
-        self.enc.begin_general(&mut self.seqs[seq], ts, track, meta);
+        // Written on the writer's sequence, it may know every string.
+        let on = &mut self.seqs[seq];
+        if seq == th.seq || !self.enc.begin_known(on, ts, track, &meta) {
+            self.enc.begin_general(on, ts, track, meta);
+        }
     }
 
     /// The sequence an event of thread `t` that names strings goes on: the
@@ -941,6 +998,7 @@ impl Core {
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
+        self.check_counters(meta.counters)?;
         check_ts(begin)?;
         check_ts(end)?;
         if end < begin {
@@ -1149,7 +1207,7 @@ impl Core {
         if self.async_span_begin_fast(lane, span_id, ts, meta) {
             return Ok(());
         }
-        self.async_span_begin_slow(lane, span_id, ts, *meta)
+        self.async_span_begin_slow(lane, span_id, None, ts, *meta)
     }
 
     /// The common case of [`Core::async_span_begin`]: written, true;
@@ -1181,17 +1239,100 @@ impl Core {
         if lane_state
             .slots
             .get(slot as usize)
-            .is_none_or(|s| s.last_end > ts)
+            .is_none_or(|s| s.last_ts > ts)
         {
             return false;
         }
-        let open = AsyncOpen { slot, begin: ts };
+        let open = AsyncOpen::streaming(lane.index, slot, ts);
         if self.open_async.insert(lane.index, span_id, open).is_some() {
             return false;
         }
-        self.lanes[l].free.pop();
+        let lane_state = &mut self.lanes[l];
+        lane_state.free.pop();
+        lane_state.slots[slot as usize].streaming = true;
         self.begin_in_slot(l, slot, ts, meta);
         true
+    }
+
+    /// Begins an async span beneath `parent`, a span in flight: on a track
+    /// nested under the parent's track (see `TraceWriter::async_child_begin`).
+    pub(crate) fn async_child_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: AsyncParent,
+        ts: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        self.async_span_begin_slow(lane, span_id, Some(parent), ts, *meta)
+    }
+
+    /// The open entry of `parent` at `ts`: in flight then, or
+    /// [`Error::ParentNotOpen`].
+    fn parent_entry(&self, parent: AsyncParent, ts: u64) -> Result<AsyncOpen> {
+        self.lane_index(parent.lane)?;
+        let not_open = Error::ParentNotOpen {
+            lane: parent.lane.uuid,
+            span_id: parent.span_id,
+        };
+        match self.open_async.get(parent.lane.index, parent.span_id) {
+            // A complete span is a parent until its end, inclusive.
+            Some(open) if open.is_streaming() || open.end >= ts => Ok(open),
+            _ => Err(not_open),
+        }
+    }
+
+    /// Checks that `span_id` is free on the lane for a span beginning at
+    /// `ts`: not open, or a complete span that ended by then (which is then
+    /// written out, see [`Core::retire_ended`]).
+    fn check_id_free(&self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        match self.open_async.get(lane.index, span_id) {
+            Some(open) if open.is_streaming() || open.end > ts => {
+                Err(Error::AsyncSpanAlreadyOpen {
+                    lane: lane.uuid,
+                    span_id,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes out the complete span that holds `span_id` on the lane if it
+    /// ended by `ts` (checked by [`Core::check_id_free`]), so the id is free.
+    fn retire_ended(&mut self, lane: u32, span_id: u64, ts: u64) {
+        let Some(open) = self.open_async.get(lane, span_id) else {
+            return;
+        };
+        let key = (lane, span_id);
+        let (l, slot) = (open.lane as usize, open.slot);
+        // Its end is written now, with those of the spans inside it, unless
+        // it was written already (a retired span).
+        let frames = &self.lanes[l].slots[slot as usize].frames;
+        if frames
+            .iter()
+            .any(|f| (f.lane, f.id) == key && f.end == open.end)
+        {
+            self.pop_slot(l, slot, ts, PopTo::Through(key));
+        }
+        self.open_async.remove(lane, span_id);
+    }
+
+    /// Forgets the complete spans that ended before `ts` (see `retired`).
+    fn forget_retired(&mut self, ts: u64) {
+        if self.retired.is_empty() {
+            return;
+        }
+        let open_async = &mut self.open_async;
+        self.retired.retain(|&(lane, id, end)| {
+            if end >= ts {
+                return true;
+            }
+            // Unless the id was taken again since.
+            if open_async.get(lane, id).is_some_and(|o| o.end == end) {
+                open_async.remove(lane, id);
+            }
+            false
+        });
     }
 
     #[cold]
@@ -1200,6 +1341,7 @@ impl Core {
         &mut self,
         lane: AsyncLane,
         span_id: u64,
+        parent: Option<AsyncParent>,
         ts: u64,
         meta: SpanMeta<'_>,
     ) -> Result<()> {
@@ -1210,47 +1352,249 @@ impl Core {
         }
         self.check_counters(meta.counters)?;
         check_ts(ts)?;
-        let lane_state = &mut self.lanes[l];
-        // The most recently freed slot that ended by `ts`: usually the top.
-        let reuse = lane_state
+        let under = match parent {
+            Some(p) => Some(self.parent_entry(p, ts)?),
+            None => None,
+        };
+        self.check_id_free(lane, span_id, ts)?;
+        // Everything is checked: from here on the call succeeds.
+        self.forget_retired(ts);
+        self.retire_ended(lane.index, span_id, ts);
+        let track_lane = match under {
+            Some(p) => self.child_lane(p.lane as usize, p.slot),
+            None => l,
+        };
+        let slot = self.streaming_slot(track_lane, ts);
+        let open = AsyncOpen::streaming(track_lane as u32, slot, ts);
+        self.open_async.insert(lane.index, span_id, open);
+        self.lanes[track_lane].slots[slot as usize].streaming = true;
+        self.begin_in_slot(track_lane, slot, ts, &meta);
+        Ok(())
+    }
+
+    /// A track of lane `l` for a span begun and ended by separate calls at
+    /// `ts`: the most recently freed one that ended by `ts` (usually the
+    /// top of the free list), else one whose complete spans have all ended
+    /// by then, else a new one. Taken off the free list.
+    fn streaming_slot(&mut self, l: usize, ts: u64) -> u32 {
+        let lane = &self.lanes[l];
+        if let Some(i) = lane
             .free
             .iter()
-            .rposition(|&s| lane_state.slots[s as usize].last_end <= ts);
-        let slot = reuse.map_or(lane_state.slots.len() as u32, |i| lane_state.free[i]);
-        // One lookup: an id already open is put back as it was.
-        let open = AsyncOpen { slot, begin: ts };
-        if self.open_async.insert(lane.index, span_id, open).is_some() {
-            return Err(Error::AsyncSpanAlreadyOpen {
-                lane: lane.uuid,
-                span_id,
-            });
+            .rposition(|&s| lane.slots[s as usize].last_ts <= ts)
+        {
+            return self.lanes[l].free.remove(i);
         }
-        let lane_state = &mut self.lanes[l];
-        match reuse {
-            // Not the top: the short path takes that one.
-            Some(i) => {
-                lane_state.free.remove(i);
+        self.first_free(l, ts).unwrap_or_else(|| self.new_slot(l))
+    }
+
+    /// The first track of lane `l` (in creation order) free at `ts`: no
+    /// span begun and not ended on it, every complete span on it ended by
+    /// `ts` (their ends are written now), nothing written after `ts`. Taken
+    /// off the free list.
+    fn first_free(&mut self, l: usize, ts: u64) -> Option<u32> {
+        for slot in 0..self.lanes[l].slots.len() as u32 {
+            let s = &self.lanes[l].slots[slot as usize];
+            if s.streaming {
+                continue;
             }
-            None => {
-                let uuid = async_slot_uuid(lane_state.uuid, self.base_sequence_id, slot);
-                let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
-                let end = self.enc.end_template(&self.seqs[0], Some(&track));
-                lane_state.slots.push(Slot {
-                    uuid: uuid.0,
-                    track: Some(track),
-                    end,
-                    seq: 0,
-                    spans: 0,
-                    budget: Budget::default(),
-                    last_end: 0,
-                });
-                let options = lane_state.options();
-                self.enc
-                    .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind(&options));
+            if !s.frames.is_empty() {
+                self.pop_slot(l, slot, ts, PopTo::Ended);
+            }
+            let lane = &mut self.lanes[l];
+            let s = &lane.slots[slot as usize];
+            if s.frames.is_empty() && s.last_ts <= ts {
+                if let Some(i) = lane.free.iter().position(|&f| f == slot) {
+                    lane.free.remove(i);
+                }
+                return Some(slot);
             }
         }
-        self.begin_in_slot(l, slot, ts, &meta);
+        None
+    }
+
+    /// A new track for lane `l`, described now, named like the lane under
+    /// the lane's parent.
+    fn new_slot(&mut self, l: usize) -> u32 {
+        let lane = &mut self.lanes[l];
+        let slot = lane.slots.len() as u32;
+        // Each writer's own (see `async_slot_uuid`).
+        let uuid = async_slot_uuid(lane.uuid, self.base_sequence_id, slot);
+        let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
+        let end = self.enc.end_template(&self.seqs[0], Some(&track));
+        lane.slots.push(Slot {
+            uuid: uuid.0,
+            track: Some(track),
+            end,
+            seq: 0,
+            spans: 0,
+            budget: Budget::default(),
+            last_ts: 0,
+            streaming: false,
+            frames: Vec::new(),
+            children: None,
+        });
+        let options = lane.options();
+        self.enc
+            .descriptor(&mut self.seqs[0], uuid.0, &lane.track_kind(&options));
+        slot
+    }
+
+    /// The lane of tracks nested under track `slot` of lane `l`, where
+    /// children of its spans go when they do not nest on it; made on first
+    /// use, named like `l`.
+    fn child_lane(&mut self, l: usize, slot: u32) -> usize {
+        if let Some(c) = self.lanes[l].slots[slot as usize].children {
+            return c as usize;
+        }
+        let parent = TrackUuid(self.lanes[l].slots[slot as usize].uuid);
+        let name = self.lanes[l].name.clone();
+        // The children's tracks say what the lane's spans are, as theirs do.
+        let description = self.lanes[l].description.clone();
+        let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
+        let c = self.lanes.len();
+        self.lanes.push(Lane {
+            uuid,
+            described: true,
+            parent,
+            name,
+            description,
+            merged: false,
+            slots: Vec::new(),
+            free: Vec::new(),
+        });
+        self.lanes[l].slots[slot as usize].children = Some(c as u32);
+        c
+    }
+
+    /// Writes the ends of the complete spans on top of track `slot` of lane
+    /// `l` that ended by `ts`, as far down as `to` says, and frees the track
+    /// once nothing is left on it.
+    fn pop_slot(&mut self, l: usize, slot: u32, ts: u64, to: PopTo) {
+        loop {
+            let s = &mut self.lanes[l].slots[slot as usize];
+            let Some(&top) = s.frames.last() else { break };
+            let key = (top.lane, top.id);
+            if top.end > ts || to == PopTo::Above(key) {
+                return;
+            }
+            s.frames.pop();
+            s.last_ts = top.end;
+            // The id may have been forgotten, or taken by a later span.
+            let this = |o: AsyncOpen| o.lane as usize == l && o.slot == slot && o.end == top.end;
+            if self.open_async.get(top.lane, top.id).is_some_and(this) {
+                if top.end < ts {
+                    self.open_async.remove(top.lane, top.id);
+                } else {
+                    // Ended exactly now: still a parent for spans beginning now.
+                    self.retired.push((top.lane, top.id, top.end));
+                }
+            }
+            let s = &self.lanes[l].slots[slot as usize];
+            self.enc
+                .end(&mut self.seqs[s.seq], top.end, &s.track, &s.end);
+            if to == PopTo::Through(key) {
+                return;
+            }
+        }
+        // Emptied: free again (a track busy with a begun span has no frames).
+        let lane = &mut self.lanes[l];
+        if !lane.slots[slot as usize].streaming && !lane.free.contains(&slot) {
+            lane.free.push(slot);
+        }
+    }
+
+    /// An async span whose begin and end are both known, beneath `parent`
+    /// if given (see `TraceWriter::async_complete_span`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn async_complete_span(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: Option<AsyncParent>,
+        begin: u64,
+        end: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let l = self.lane_index(lane)?;
+        meta.check()?;
+        if meta.log.is_some() {
+            return Err(Error::LogOffThread(lane.uuid));
+        }
+        self.check_counters(meta.counters)?;
+        check_ts(begin)?;
+        check_ts(end)?;
+        if end < begin {
+            return Err(Error::EndBeforeBegin { begin, end });
+        }
+        let under = match parent {
+            Some(p) if (p.lane.index, p.span_id) == (lane.index, span_id) => {
+                return Err(Error::ParentNotOpen {
+                    lane: lane.uuid,
+                    span_id,
+                })
+            }
+            Some(p) => Some((self.parent_entry(p, begin)?, p)),
+            None => None,
+        };
+        self.check_id_free(lane, span_id, begin)?;
+        // Everything is checked: from here on the call succeeds.
+        self.forget_retired(begin);
+        self.retire_ended(lane.index, span_id, begin);
+        let (track_lane, slot) = match under {
+            Some((p, parent)) => self.complete_place_under(p, parent, begin, end),
+            None => (
+                l,
+                self.first_free(l, begin)
+                    .unwrap_or_else(|| self.new_slot(l)),
+            ),
+        };
+        let s = &mut self.lanes[track_lane].slots[slot as usize];
+        s.frames.push(SlotFrame {
+            end,
+            lane: lane.index,
+            id: span_id,
+        });
+        s.last_ts = begin;
+        let open = AsyncOpen {
+            lane: track_lane as u32,
+            slot,
+            begin,
+            end,
+        };
+        self.open_async.insert(lane.index, span_id, open);
+        self.begin_in_slot(track_lane, slot, begin, meta);
         Ok(())
+    }
+
+    /// Where a complete span `[begin, end]` beneath `p` goes: on the
+    /// parent's track, nested, if the parent is a complete span that
+    /// encloses it and is the innermost span there once the ended ones are
+    /// written; otherwise on the first free track nested under the
+    /// parent's track.
+    fn complete_place_under(
+        &mut self,
+        p: AsyncOpen,
+        parent: AsyncParent,
+        begin: u64,
+        end: u64,
+    ) -> (usize, u32) {
+        let (pl, ps) = (p.lane as usize, p.slot);
+        let key = (parent.lane.index, parent.span_id);
+        if !p.is_streaming() && end <= p.end && self.lanes[pl].slots[ps as usize].last_ts <= begin {
+            self.pop_slot(pl, ps, begin, PopTo::Above(key));
+            let s = &self.lanes[pl].slots[ps as usize];
+            if s.frames.last().is_some_and(|f| (f.lane, f.id) == key)
+                && s.frames.len() < MAX_SPAN_DEPTH
+            {
+                return (pl, ps);
+            }
+        }
+        let c = self.child_lane(pl, ps);
+        let slot = self
+            .first_free(c, begin)
+            .unwrap_or_else(|| self.new_slot(c));
+        (c, slot)
     }
 
     /// Counts a span begun on a lane's slot (in compact mode, where a busy
@@ -1286,8 +1630,10 @@ impl Core {
         let s = &mut self.lanes[l].slots[slot as usize];
         if s.seq != 0 && !s.budget.pays(&self.enc, &self.seqs[s.seq], s.spans, &meta) {
             let track = Field::uint(field::EVENT_TRACK_UUID, s.uuid);
-            self.enc
-                .begin_general(&mut self.seqs[0], ts, Some(&track), meta);
+            let seq = &mut self.seqs[0];
+            if !self.enc.begin_known(seq, ts, Some(&track), &meta) {
+                self.enc.begin_general(seq, ts, Some(&track), meta);
+            }
             return;
         }
         self.enc
@@ -1301,7 +1647,20 @@ impl Core {
         if self.async_span_end_fast(lane, span_id, ts) {
             return Ok(());
         }
-        self.async_span_end_slow(lane, span_id, ts)
+        self.async_span_end_slow(lane, span_id, ts, &SpanMeta::new(""))
+    }
+
+    /// [`Core::async_span_end`] with what the end event carries: arguments
+    /// (which the trace processor adds to the slice's) and counter values.
+    /// Only `end.args` and `end.counters` are read.
+    pub(crate) fn async_span_end_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        end: &SpanMeta<'_>,
+    ) -> Result<()> {
+        self.async_span_end_slow(lane, span_id, ts, end)
     }
 
     /// The common case of [`Core::async_span_end`]: written, true;
@@ -1312,8 +1671,8 @@ impl Core {
             return false;
         }
         match self.open_async.remove(lane.index, span_id) {
-            Some(open) if ts >= open.begin => {
-                self.end_slot(lane.index as usize, open.slot, ts);
+            Some(open) if open.is_streaming() && ts >= open.begin => {
+                self.end_slot(open.lane as usize, open.slot, ts, None);
                 true
             }
             Some(open) => {
@@ -1327,59 +1686,55 @@ impl Core {
 
     #[cold]
     #[inline(never)]
-    fn async_span_end_slow(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
-        self.async_span_end_with_counters(lane, span_id, ts, &[])
-    }
-
-    /// [`Core::async_span_end`] with counter values on the end event.
-    pub(crate) fn async_span_end_with_counters(
+    fn async_span_end_slow(
         &mut self,
         lane: AsyncLane,
         span_id: u64,
         ts: u64,
-        counters: &[(CounterTrack, CounterValue)],
+        end: &SpanMeta<'_>,
     ) -> Result<()> {
-        let l = self.lane_index(lane)?;
-        self.check_counters(counters)?;
+        self.lane_index(lane)?;
+        let end = SpanMeta::new("").args(end.args).counters(end.counters);
+        end.check()?;
+        self.check_counters(end.counters)?;
         check_ts(ts)?;
-        // One lookup: a span that cannot end at `ts` is put back as it was.
-        let Some(open) = self.open_async.remove(lane.index, span_id) else {
-            return Err(Error::AsyncSpanNotOpen {
-                lane: lane.uuid,
-                span_id,
-            });
+        let not_open = Error::AsyncSpanNotOpen {
+            lane: lane.uuid,
+            span_id,
+        };
+        // A complete span is not ended by a call: its end is known.
+        let open = match self.open_async.get(lane.index, span_id) {
+            Some(open) if open.is_streaming() => open,
+            _ => return Err(not_open),
         };
         if ts < open.begin {
-            self.open_async.insert(lane.index, span_id, open);
             return Err(Error::EndBeforeBegin {
                 begin: open.begin,
                 end: ts,
             });
         }
-        if counters.is_empty() {
-            self.end_slot(l, open.slot, ts);
-        } else {
-            let lane = &mut self.lanes[l];
-            lane.free.push(open.slot);
-            let s = &mut lane.slots[open.slot as usize];
-            s.last_end = ts;
-            let ev = SpanMeta::new("").counters(counters);
-            self.enc
-                .end_with(&mut self.seqs[s.seq], ts, s.track.as_ref(), &ev);
-        }
+        self.open_async.remove(lane.index, span_id);
+        let extras = end.has_extras().then_some(&end);
+        self.end_slot(open.lane as usize, open.slot, ts, extras);
         Ok(())
     }
 
     /// Ends the span in flight on a lane's slot at `ts`, and frees the slot.
     /// Inlined: left a call, it cost every async end ten instructions.
     #[inline(always)]
-    fn end_slot(&mut self, l: usize, slot: u32, ts: u64) {
+    fn end_slot(&mut self, l: usize, slot: u32, ts: u64, extras: Option<&SpanMeta<'_>>) {
         let lane = &mut self.lanes[l];
         lane.free.push(slot);
         let s = &mut lane.slots[slot as usize];
-        s.last_end = ts;
+        s.last_ts = ts;
+        s.streaming = false;
         // Borrowed, not copied: the track and template are 50 bytes.
-        self.enc.end(&mut self.seqs[s.seq], ts, &s.track, &s.end);
+        match extras {
+            None => self.enc.end(&mut self.seqs[s.seq], ts, &s.track, &s.end),
+            Some(ev) => self
+                .enc
+                .end_with(&mut self.seqs[s.seq], ts, s.track.as_ref(), ev),
+        }
     }
 
     /// Describes a named or counter track, or finds it described alike.
@@ -1684,7 +2039,20 @@ impl Core {
         for t in 0..self.threads.len() {
             self.pop_due(t, u64::MAX);
         }
+        self.pop_all_slots();
+        self.forget_retired(u64::MAX);
         self.open_spans()
+    }
+
+    /// Writes the end of every complete async span still waiting.
+    fn pop_all_slots(&mut self) {
+        for l in 0..self.lanes.len() {
+            for slot in 0..self.lanes[l].slots.len() as u32 {
+                if !self.lanes[l].slots[slot as usize].frames.is_empty() {
+                    self.pop_slot(l, slot, u64::MAX, PopTo::Ended);
+                }
+            }
+        }
     }
 
     pub(crate) fn open_spans(&self) -> Vec<OpenSpan> {
@@ -1705,7 +2073,11 @@ impl Core {
                 }
             }
         }
-        let mut asyncs: Vec<_> = self.open_async.iter().collect();
+        let mut asyncs: Vec<_> = self
+            .open_async
+            .iter()
+            .filter(|(_, o)| o.is_streaming())
+            .collect();
         asyncs.sort_by_key(|&((lane, id), o)| (o.begin, lane, id));
         for ((index, span_id), o) in asyncs {
             let lane = AsyncLane {
@@ -1763,7 +2135,12 @@ impl Core {
                 });
             }
         }
-        if let Some((_, o)) = self.open_async.iter().find(|(_, o)| ts < o.begin) {
+        let streaming = |o: &AsyncOpen| o.is_streaming();
+        if let Some((_, o)) = self
+            .open_async
+            .iter()
+            .find(|(_, o)| streaming(o) && ts < o.begin)
+        {
             return Err(Error::EndBeforeBegin {
                 begin: o.begin,
                 end: ts,
@@ -1781,10 +2158,12 @@ impl Core {
             }
             self.pop_due(t, u64::MAX);
         }
+        self.pop_all_slots();
+        self.forget_retired(u64::MAX);
         let mut asyncs = self.open_async.drain();
         asyncs.sort_by_key(|&((lane, id), o)| (o.begin, lane, id));
-        for ((l, _), o) in asyncs {
-            self.end_slot(l as usize, o.slot, ts);
+        for (_, o) in asyncs {
+            self.end_slot(o.lane as usize, o.slot, ts, None);
             closed += 1;
         }
         Ok(closed)

@@ -8,6 +8,7 @@ mod encoding;
 mod error;
 mod event;
 mod ids;
+pub mod import;
 pub mod inspect;
 mod interning;
 mod open_async;
@@ -27,8 +28,8 @@ pub use crate::event::{
     MAX_CALLSTACK_DEPTH,
 };
 pub use crate::ids::{
-    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
-    TrackUuid,
+    AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
+    ThreadTrack, TrackUuid,
 };
 pub use crate::options::Options;
 pub use crate::streaming::{IntoInnerError, StreamingPerfettoWriter};

@@ -494,7 +494,7 @@ impl Encoder {
         self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
     }
 
-    /// The short path of [`Encoder::begin`]: writes the packet and returns
+    /// The short path of a slice begin: writes the packet and returns
     /// true, or writes nothing and returns false.
     #[inline(always)]
     pub(crate) fn begin_known(
@@ -613,7 +613,8 @@ impl Encoder {
         self.event(seq, ts, EventType::SliceEnd, track, None, None);
     }
 
-    /// A slice end carrying what an event may carry besides its name (here
+    /// A slice end carrying what an event may carry besides its name
+    /// (arguments, which the trace processor adds to the slice's own, and
     /// counter values), out of line.
     #[cold]
     pub(crate) fn end_with(

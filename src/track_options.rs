@@ -81,6 +81,12 @@ pub struct LaneOptions<'a> {
     /// (`TrackDescriptor.description`), on the lane's own track and on
     /// each track of its spans in flight.
     pub description: Option<&'a str>,
+    /// Whether the lane is for spans with children: its tracks are then
+    /// never merged with their same-named siblings
+    /// (`SIBLING_MERGE_BEHAVIOR_NONE`), so the trace processor keeps every
+    /// child's track under exactly its parent's (see
+    /// [`TraceWriter::async_tree_lane`](crate::TraceWriter::async_tree_lane)).
+    pub tree: bool,
 }
 
 /// The unit of a counter (`CounterDescriptor.unit` or `unit_name`).

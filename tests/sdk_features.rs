@@ -5,11 +5,11 @@
 //!
 //! Set `SDK_FEATURES_OUT=DIR` to keep the traces (for the trace processor).
 
-use perfetto_trace_writer::inspect::{self, Frame, Trace};
+use perfetto_trace_writer::inspect::{self, ArgValue, Frame, Trace};
 use perfetto_trace_writer::{
-    ChunkedWriter, Clock, Correlation, CounterOptions, CounterSample, Error, Event, LaneOptions,
-    LogSeverity, Options, ParentTrack, ProcessOptions, StackFrame, StreamingPerfettoWriter,
-    ThreadOptions, TraceWriter, TrackOptions, Writer,
+    Arg, AsyncParent, ChunkedWriter, Clock, Correlation, CounterOptions, CounterSample, Error,
+    Event, LaneOptions, LogSeverity, Options, ParentTrack, ProcessOptions, StackFrame,
+    StreamingPerfettoWriter, ThreadOptions, TraceWriter, TrackOptions, Value, Writer,
 };
 
 type Streaming = StreamingPerfettoWriter<Vec<u8>>;
@@ -108,6 +108,7 @@ fn descriptions<W: TraceWriter>(w: &mut W) {
             "io",
             &LaneOptions {
                 description: Some("block reads"),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -841,4 +842,80 @@ fn inspect_reports_counter_values_after_a_zero() {
     let rebuilt = inspect::rebuild(&decoded);
     assert_eq!(rebuilt.problems.len(), 1, "{:?}", rebuilt.problems);
     assert!(rebuilt.problems[0].what.contains("after a zero"));
+}
+
+/// A tree lane with a description, whose spans end with arguments and
+/// counter values: issue 18's descriptions and end counters on issue 20's
+/// span trees.
+fn described_tree<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(40), "svc", &[]).unwrap();
+    let about = LaneOptions {
+        description: Some("request trees"),
+        tree: true,
+    };
+    let lane = w.async_lane_with(p, "tasks", &about).unwrap();
+    // The same lane again: found, not redefined; made merged: refused.
+    assert_eq!(w.async_lane_with(p, "tasks", &about).unwrap(), lane);
+    let merged = LaneOptions {
+        tree: false,
+        ..about
+    };
+    assert!(matches!(
+        w.async_lane_with(p, "tasks", &merged),
+        Err(Error::Redefined(_))
+    ));
+    assert!(matches!(
+        w.async_tree_lane(p, "tasks"),
+        Err(Error::Redefined(_))
+    ));
+    let queue = w
+        .counter_track(p, "queue", &CounterOptions::default())
+        .unwrap();
+    for i in 0..5u64 {
+        let ts = 1_000 * (i + 1);
+        w.async_span_begin_with(lane, i, ts, &Event::new("request"))
+            .unwrap();
+        // Overlaps its earlier sibling: on a track nested under the parent's.
+        let parent = AsyncParent::new(lane, i);
+        w.async_child_begin(lane, 100 + i, parent, ts + 10, &Event::new("fetch"))
+            .unwrap();
+        w.async_child_begin(lane, 200 + i, parent, ts + 20, &Event::new("parse"))
+            .unwrap();
+        let depth = [(queue, CounterSample::Int(i as i64))];
+        w.async_span_end_with_counters(lane, 200 + i, ts + 30, &depth)
+            .unwrap();
+        let status = [Arg::new("status", Value::Int(200))];
+        w.async_span_end_with(lane, 100 + i, ts + 40, &status)
+            .unwrap();
+        w.async_span_end(lane, i, ts + 50).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn tree_lanes_carry_descriptions_and_end_counters_and_arguments() {
+    let [trace, _] = all_writers!(described_tree);
+    assert_eq!(trace.slices.len(), 15);
+    for s in &trace.slices {
+        let track = &trace.tracks[&s.track];
+        assert_eq!(
+            track.description.as_deref(),
+            Some("request trees"),
+            "{}",
+            s.name
+        );
+        // Never merged with same-named siblings (SIBLING_MERGE_BEHAVIOR_NONE).
+        assert_eq!(track.display.2, Some(2), "{}", s.name);
+    }
+    let fetches: Vec<_> = trace.slices.iter().filter(|s| s.name == "fetch").collect();
+    assert_eq!(fetches.len(), 5);
+    for f in &fetches {
+        assert_eq!(f.args, vec![("status".to_owned(), ArgValue::Int(200))]);
+        assert_eq!(f.dur, Some(30));
+    }
+    let values: Vec<_> = trace.counters.iter().map(|c| (c.ts, c.value)).collect();
+    let expected: Vec<_> = (0..5u64)
+        .map(|i| (1_000 * (i + 1) + 30, i as f64))
+        .collect();
+    assert_eq!(values, expected);
 }

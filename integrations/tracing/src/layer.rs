@@ -295,6 +295,7 @@ const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
     sibling_rank: None,
     merge: Some(SiblingMerge::None),
+    description: None,
 };
 
 /// The flow from a span's creation to its first slice on a thread.
