@@ -8,6 +8,7 @@ mod encoding;
 mod error;
 mod event;
 mod ids;
+pub mod import;
 pub mod inspect;
 mod interning;
 mod open_async;
