@@ -1,6 +1,5 @@
 //! The table function and the table it returns.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -122,10 +121,6 @@ struct TraceChunksTable {
 
 #[async_trait]
 impl TableProvider for TraceChunksTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         chunk_schema()
     }

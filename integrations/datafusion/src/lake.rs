@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
-use datafusion::execution::options::{CsvReadOptions, NdJsonReadOptions, ParquetReadOptions};
+use datafusion::execution::options::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
 
 use crate::tables::TableNames;
 
@@ -58,7 +58,7 @@ pub async fn register_lake(ctx: &SessionContext, dir: &Path, names: &TableNames)
             }
             Format::Csv => ctx.register_csv(name, &path, CsvReadOptions::new().file_extension(ext)).await?,
             Format::JsonLines => {
-                ctx.register_json(name, &path, NdJsonReadOptions::default().file_extension(ext))
+                ctx.register_json(name, &path, JsonReadOptions::default().file_extension(ext))
                     .await?
             }
         }
@@ -75,7 +75,7 @@ fn find(dir: &Path, name: &str) -> DfResult<Option<(PathBuf, Format, &'static st
         for entry in std::fs::read_dir(&folder)? {
             let p = entry?.path();
             if p.is_file() {
-                if let Some(f) = Format::of(&p) {
+                if let Some((f, _)) = Format::of(&p) {
                     if !formats.contains(&f) {
                         formats.push(f);
                     }

@@ -72,5 +72,6 @@ impl Progress {
             } else {
                 m.merge_spans(&report);
             }
+        }
     }
 }
