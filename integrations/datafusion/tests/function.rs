@@ -137,8 +137,11 @@ async fn order_by_chunk_id_merges_the_partitions_without_a_sort_and_pushes_filte
         .unwrap();
     let plan = df.create_physical_plan().await.unwrap();
     let text = displayable(plan.as_ref()).indent(true).to_string();
-    assert!(!text.contains("SortExec"), "no sort of the chunks:\n{text}");
-    assert!(text.contains("SortPreservingMergeExec"), "a merge of 4 partitions:\n{text}");
+    let mut lines = text.lines();
+    let top = lines.next().unwrap();
+    assert!(top.starts_with("SortPreservingMergeExec: [chunk_id@0 ASC"), "a merge of the partitions:\n{text}");
+    let exec = lines.next().unwrap().trim();
+    assert!(exec.starts_with("PerfettoChunksExec:"), "no sort of the chunks:\n{text}");
     assert!(text.contains("parts=4"), "3 thread parts and 1 async part:\n{text}");
     // The window and the streams reach the Parquet scans as predicates.
     let scans = text.matches("file_type=parquet").count();
