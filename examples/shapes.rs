@@ -11,8 +11,8 @@ mod workload;
 use std::path::{Path, PathBuf};
 
 use perfetto_trace_writer::{
-    Arg, ChildOrdering, CounterOptions, CounterUnit, Event, Options, ParentTrack, Result,
-    TraceWriter, TrackOptions, Value, Writer,
+    Arg, AsyncParent, ChildOrdering, CounterOptions, CounterUnit, Event, Options, ParentTrack,
+    Result, TraceWriter, TrackOptions, Value, Writer,
 };
 
 fn extremes(w: &mut Writer) -> Result<()> {
@@ -197,6 +197,70 @@ fn features(w: &mut Writer) -> Result<()> {
     Ok(())
 }
 
+/// Async span trees: complete spans in begin order (children nested on
+/// their parent's track or beneath it), begun children outliving their
+/// parent, end arguments.
+fn async_tree(w: &mut Writer) -> Result<()> {
+    let p = w.process("tree", Some(300), "tree", &[])?;
+    let main = w.thread(p, "main", Some(301), "main")?;
+    let worker = w.thread(p, "worker", Some(302), "worker")?;
+    let tasks = w.async_tree_lane(main, "tasks")?;
+    let io = w.async_tree_lane(worker, "io")?;
+    let clipped = [Arg::new("clipped", Value::Str("end"))];
+    for i in 0..200u64 {
+        let t = 1_000 + i * 1_000;
+        let id = i * 10;
+        let root = AsyncParent::new(tasks, id);
+        w.async_complete_span(tasks, id, t, t + 900, None, &Event::new("request"))?;
+        w.async_complete_span(tasks, id + 1, t, t + 300, Some(root), &Event::new("parse"))?;
+        // Overlapping siblings: the second goes beneath the parent's track.
+        w.async_complete_span(
+            tasks,
+            id + 2,
+            t + 300,
+            t + 700,
+            Some(root),
+            &Event::new("plan"),
+        )?;
+        w.async_complete_span(
+            tasks,
+            id + 3,
+            t + 350,
+            t + 600,
+            Some(root),
+            &Event::new("fetch"),
+        )?;
+        // A child outliving its parent, on another lane.
+        w.async_complete_span(io, id, t + 800, t + 1_500, Some(root), &Event::new("flush"))?;
+        // A zero-length child at its parent's very end.
+        w.async_complete_span(
+            tasks,
+            id + 4,
+            t + 900,
+            t + 900,
+            Some(root),
+            &Event::new("done"),
+        )?;
+    }
+    let streaming = w.async_tree_lane(p, "streaming")?;
+    for i in 0..100u64 {
+        let t = 300_000 + i * 100;
+        w.async_span_begin(streaming, i, t, "op", "", "", 0)?;
+        let parent = AsyncParent::new(streaming, i);
+        w.async_child_begin(
+            streaming,
+            1_000 + i,
+            parent,
+            t + 10,
+            &Event::new("detached"),
+        )?;
+        w.async_span_end(streaming, i, t + 50)?;
+        w.async_span_end_with(streaming, 1_000 + i, t + 500, &clipped)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
     write_with(dir, name, Options::new(), build)
 }
@@ -234,6 +298,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     write(&dir, "deep", deep)?;
     write(&dir, "many-threads", many_threads)?;
     write(&dir, "features", features)?;
+    write(&dir, "async-tree", async_tree)?;
     // A tiny interning cap: many generations of incremental state.
     write_with(
         &dir,

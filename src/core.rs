@@ -1,7 +1,7 @@
 //! The no-I/O core shared by both writers: tracks, spans in flight and the
 //! packet sequence. It validates every call before it changes anything and
-//! appends the packets a call produces to [`Core::out`]; the writers only
-//! decide where those bytes go.
+//! appends the packets a call produces to its encoder's buffer
+//! ([`Encoder::out`]); the writers only decide where those bytes go.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -11,9 +11,10 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::encoding::EventType;
 use crate::encoding::{field, EndTemplate, Field, TrackKind};
 use crate::error::{Error, Result};
+use crate::event::{Arg, Event};
 use crate::ids::{
-    derived_id, track_uuid, AsyncLane, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
-    ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
+    derived_id, track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack,
+    Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::open_async::{AsyncOpen, OpenAsync};
 use crate::sequence::CounterValue;
@@ -175,9 +176,25 @@ struct Slot {
     seq: usize,
     /// Spans begun on it so far.
     spans: u32,
-    /// When the slot's last span ended; a span may reuse the slot only if it
-    /// begins no earlier, so spans on a slot never overlap once sorted.
-    last_end: u64,
+    /// The latest time written on the slot; a span may use the slot only
+    /// if it begins no earlier, so each slot's events come in time order.
+    last_ts: u64,
+    /// Whether a span begun by `async_span_begin` (end unknown) is on it.
+    streaming: bool,
+    /// Complete spans on it, outermost first, whose ends wait until nothing
+    /// can begin inside them any more (as on threads).
+    frames: Vec<SlotFrame>,
+    /// The lane of tracks nested under this one, for children of its spans
+    /// that do not nest on it.
+    children: Option<u32>,
+}
+
+/// A complete async span on a slot: its end, and its key in `open_async`.
+#[derive(Clone, Copy)]
+struct SlotFrame {
+    end: u64,
+    lane: u32,
+    id: u64,
 }
 
 /// In compact mode a thread or async track moves to a sequence of its own
@@ -195,6 +212,9 @@ struct Lane {
     described: bool,
     parent: TrackUuid,
     name: Box<str>,
+    /// Whether its tracks merge with same-named siblings in the UI (see
+    /// [`UNMERGED_TRACK_OPTIONS`]).
+    merged: bool,
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
@@ -206,11 +226,24 @@ impl Lane {
         TrackKind::Named {
             parent: self.parent.0,
             name: &self.name,
-            options: &DEFAULT_TRACK_OPTIONS,
+            options: if self.merged {
+                &DEFAULT_TRACK_OPTIONS
+            } else {
+                &UNMERGED_TRACK_OPTIONS
+            },
             counter: None,
         }
     }
 }
+
+/// Tracks never merged with same-named siblings: the trace processor hangs
+/// the children of merged siblings under the first of them, so a child's
+/// track would not name its parent's.
+const UNMERGED_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
+    child_ordering: None,
+    sibling_rank: None,
+    merge: Some(SiblingMerge::None),
+};
 
 const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
@@ -259,6 +292,10 @@ pub struct Core {
     /// Named and counter tracks: encoded uuid field and description digest.
     custom: Vec<(Field, u64)>,
     open_async: OpenAsync,
+    /// Complete async spans whose ends were written at exactly the time of
+    /// the call that wrote them: still parents for spans beginning then,
+    /// forgotten once a later call passes their end.
+    retired: Vec<(u32, u64, u64)>,
 }
 
 fn check_ts(ts: u64) -> Result<()> {
@@ -295,6 +332,7 @@ impl Core {
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
             open_async: OpenAsync::default(),
+            retired: Vec::new(),
         }
     }
 
@@ -495,11 +533,19 @@ impl Core {
         Ok(parent.uuid())
     }
 
-    pub(crate) fn async_lane(&mut self, parent: ParentTrack, name: &str) -> Result<AsyncLane> {
+    pub(crate) fn async_lane(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        merged: bool,
+    ) -> Result<AsyncLane> {
         let parent = self.parent_uuid(parent)?;
         check_len([name])?;
         let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
         if let Some(&index) = self.keys.get(&Key::Uuid(uuid.0)) {
+            if self.lanes[index as usize].merged != merged {
+                return Err(Error::Redefined(uuid));
+            }
             return Ok(AsyncLane {
                 uuid,
                 index,
@@ -512,6 +558,7 @@ impl Core {
             described: false,
             parent,
             name: name.into(),
+            merged,
             slots: Vec::new(),
             free: Vec::new(),
         });
@@ -805,7 +852,7 @@ impl Core {
         if self.async_span_begin_fast(lane, span_id, ts, meta) {
             return Ok(());
         }
-        self.async_span_begin_slow(lane, span_id, ts, *meta)
+        self.async_span_begin_slow(lane, span_id, None, ts, *meta)
     }
 
     /// The common case of [`Core::async_span_begin`]: written, true;
@@ -832,17 +879,89 @@ impl Core {
         if lane_state
             .slots
             .get(slot as usize)
-            .is_none_or(|s| s.last_end > ts)
+            .is_none_or(|s| s.last_ts > ts)
         {
             return false;
         }
-        let open = AsyncOpen { slot, begin: ts };
+        let open = AsyncOpen::streaming(lane.index, slot, ts);
         if self.open_async.insert(lane.index, span_id, open).is_some() {
             return false;
         }
-        self.lanes[l].free.pop();
+        let lane_state = &mut self.lanes[l];
+        lane_state.free.pop();
+        lane_state.slots[slot as usize].streaming = true;
         self.begin_in_slot(l, slot, ts, meta);
         true
+    }
+
+    /// Begins an async span beneath `parent`, a span in flight: on a track
+    /// nested under the parent's track (see `TraceWriter::async_child_begin`).
+    pub(crate) fn async_child_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: AsyncParent,
+        ts: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        self.async_span_begin_slow(lane, span_id, Some(parent), ts, *meta)
+    }
+
+    /// The open entry of `parent` at `ts`: in flight then, or
+    /// [`Error::ParentNotOpen`].
+    fn parent_entry(&self, parent: AsyncParent, ts: u64) -> Result<AsyncOpen> {
+        self.lane_index(parent.lane)?;
+        let not_open = Error::ParentNotOpen {
+            lane: parent.lane.uuid,
+            span_id: parent.span_id,
+        };
+        match self.open_async.get(parent.lane.index, parent.span_id) {
+            // A complete span is a parent until its end, inclusive.
+            Some(open) if open.is_streaming() || open.end >= ts => Ok(open),
+            _ => Err(not_open),
+        }
+    }
+
+    /// Checks that `span_id` is free on the lane for a span beginning at
+    /// `ts`: not open, or a complete span that ended by then (which is then
+    /// written out, see [`Core::retire_ended`]).
+    fn check_id_free(&self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        match self.open_async.get(lane.index, span_id) {
+            Some(open) if open.is_streaming() || open.end > ts => {
+                Err(Error::AsyncSpanAlreadyOpen {
+                    lane: lane.uuid,
+                    span_id,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes out the complete span that holds `span_id` on the lane if it
+    /// ended by `ts` (checked by [`Core::check_id_free`]), so the id is free.
+    fn retire_ended(&mut self, lane: u32, span_id: u64, ts: u64) {
+        if let Some(open) = self.open_async.get(lane, span_id) {
+            self.pop_slot(open.lane as usize, open.slot, ts, None);
+            self.open_async.remove(lane, span_id);
+        }
+    }
+
+    /// Forgets the complete spans that ended before `ts` (see `retired`).
+    fn forget_retired(&mut self, ts: u64) {
+        if self.retired.is_empty() {
+            return;
+        }
+        let open_async = &mut self.open_async;
+        self.retired.retain(|&(lane, id, end)| {
+            if end >= ts {
+                return true;
+            }
+            // Unless the id was taken again since.
+            if open_async.get(lane, id).is_some_and(|o| o.end == end) {
+                open_async.remove(lane, id);
+            }
+            false
+        });
     }
 
     #[cold]
@@ -851,55 +970,242 @@ impl Core {
         &mut self,
         lane: AsyncLane,
         span_id: u64,
+        parent: Option<AsyncParent>,
         ts: u64,
         meta: SpanMeta<'_>,
     ) -> Result<()> {
         let l = self.lane_index(lane)?;
         meta.check()?;
         check_ts(ts)?;
-        let lane_state = &mut self.lanes[l];
-        // The most recently freed slot that ended by `ts`: usually the top.
-        let reuse = lane_state
+        self.forget_retired(ts);
+        let under = match parent {
+            Some(p) => Some(self.parent_entry(p, ts)?),
+            None => None,
+        };
+        self.check_id_free(lane, span_id, ts)?;
+        // Everything is checked: from here on the call succeeds.
+        self.retire_ended(lane.index, span_id, ts);
+        let track_lane = match under {
+            Some(p) => self.child_lane(p.lane as usize, p.slot),
+            None => l,
+        };
+        let slot = self.streaming_slot(track_lane, ts);
+        let open = AsyncOpen::streaming(track_lane as u32, slot, ts);
+        self.open_async.insert(lane.index, span_id, open);
+        self.lanes[track_lane].slots[slot as usize].streaming = true;
+        self.begin_in_slot(track_lane, slot, ts, &meta);
+        Ok(())
+    }
+
+    /// A track of lane `l` for a span begun and ended by separate calls at
+    /// `ts`: the most recently freed one that ended by `ts` (usually the
+    /// top of the free list), else one whose complete spans have all ended
+    /// by then, else a new one. Taken off the free list.
+    fn streaming_slot(&mut self, l: usize, ts: u64) -> u32 {
+        let lane = &self.lanes[l];
+        if let Some(i) = lane
             .free
             .iter()
-            .rposition(|&s| lane_state.slots[s as usize].last_end <= ts);
-        let slot = reuse.map_or(lane_state.slots.len() as u32, |i| lane_state.free[i]);
-        // One lookup: an id already open is put back as it was.
-        let open = AsyncOpen { slot, begin: ts };
-        if self.open_async.insert(lane.index, span_id, open).is_some() {
-            return Err(Error::AsyncSpanAlreadyOpen {
-                lane: lane.uuid,
-                span_id,
-            });
+            .rposition(|&s| lane.slots[s as usize].last_ts <= ts)
+        {
+            return self.lanes[l].free.remove(i);
         }
-        let lane_state = &mut self.lanes[l];
-        match reuse {
-            // Not the top: the short path takes that one.
-            Some(i) => {
-                lane_state.free.remove(i);
+        self.first_free(l, ts).unwrap_or_else(|| self.new_slot(l))
+    }
+
+    /// The first track of lane `l` (in creation order) free at `ts`: no
+    /// span begun and not ended on it, every complete span on it ended by
+    /// `ts` (their ends are written now), nothing written after `ts`. Taken
+    /// off the free list.
+    fn first_free(&mut self, l: usize, ts: u64) -> Option<u32> {
+        for slot in 0..self.lanes[l].slots.len() as u32 {
+            let s = &self.lanes[l].slots[slot as usize];
+            if s.streaming {
+                continue;
             }
-            None => {
-                let uuid = track_uuid(
-                    Domain::AsyncSpanTrack,
-                    lane_state.uuid.0,
-                    &u64::from(slot).to_le_bytes(),
-                );
-                let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
-                let end = self.enc.end_template(&self.seqs[0], Some(&track));
-                lane_state.slots.push(Slot {
-                    uuid: uuid.0,
-                    track: Some(track),
-                    end,
-                    seq: 0,
-                    spans: 0,
-                    last_end: 0,
-                });
-                self.enc
-                    .descriptor(&mut self.seqs[0], uuid.0, &lane_state.track_kind());
+            if !s.frames.is_empty() {
+                self.pop_slot(l, slot, ts, None);
+            }
+            let lane = &mut self.lanes[l];
+            let s = &lane.slots[slot as usize];
+            if s.frames.is_empty() && s.last_ts <= ts {
+                if let Some(i) = lane.free.iter().position(|&f| f == slot) {
+                    lane.free.remove(i);
+                }
+                return Some(slot);
             }
         }
-        self.begin_in_slot(l, slot, ts, &meta);
+        None
+    }
+
+    /// A new track for lane `l`, described now, named like the lane under
+    /// the lane's parent.
+    fn new_slot(&mut self, l: usize) -> u32 {
+        let lane = &mut self.lanes[l];
+        let slot = lane.slots.len() as u32;
+        let uuid = track_uuid(
+            Domain::AsyncSpanTrack,
+            lane.uuid.0,
+            &u64::from(slot).to_le_bytes(),
+        );
+        let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
+        let end = self.enc.end_template(&self.seqs[0], Some(&track));
+        lane.slots.push(Slot {
+            uuid: uuid.0,
+            track: Some(track),
+            end,
+            seq: 0,
+            spans: 0,
+            last_ts: 0,
+            streaming: false,
+            frames: Vec::new(),
+            children: None,
+        });
+        self.enc
+            .descriptor(&mut self.seqs[0], uuid.0, &lane.track_kind());
+        slot
+    }
+
+    /// The lane of tracks nested under track `slot` of lane `l`, where
+    /// children of its spans go when they do not nest on it; made on first
+    /// use, named like `l`.
+    fn child_lane(&mut self, l: usize, slot: u32) -> usize {
+        if let Some(c) = self.lanes[l].slots[slot as usize].children {
+            return c as usize;
+        }
+        let parent = TrackUuid(self.lanes[l].slots[slot as usize].uuid);
+        let name = self.lanes[l].name.clone();
+        let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
+        let c = self.lanes.len();
+        self.lanes.push(Lane {
+            uuid,
+            described: true,
+            parent,
+            name,
+            merged: false,
+            slots: Vec::new(),
+            free: Vec::new(),
+        });
+        self.lanes[l].slots[slot as usize].children = Some(c as u32);
+        c
+    }
+
+    /// Writes the ends of the complete spans on top of track `slot` of lane
+    /// `l` that ended by `ts`, down to (not including) `keep`'s frame, and
+    /// frees the track once nothing is left on it.
+    fn pop_slot(&mut self, l: usize, slot: u32, ts: u64, keep: Option<(u32, u64)>) {
+        loop {
+            let s = &mut self.lanes[l].slots[slot as usize];
+            let Some(&top) = s.frames.last() else { break };
+            if top.end > ts || keep == Some((top.lane, top.id)) {
+                return;
+            }
+            s.frames.pop();
+            s.last_ts = top.end;
+            if top.end < ts {
+                self.open_async.remove(top.lane, top.id);
+            } else {
+                // Ended exactly now: still a parent for spans beginning now.
+                self.retired.push((top.lane, top.id, top.end));
+            }
+            let s = &self.lanes[l].slots[slot as usize];
+            self.enc
+                .end(&mut self.seqs[s.seq], top.end, &s.track, &s.end);
+        }
+        // Emptied: free again (a track busy with a begun span has no frames).
+        let lane = &mut self.lanes[l];
+        if !lane.slots[slot as usize].streaming && !lane.free.contains(&slot) {
+            lane.free.push(slot);
+        }
+    }
+
+    /// An async span whose begin and end are both known, beneath `parent`
+    /// if given (see `TraceWriter::async_complete_span`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn async_complete_span(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: Option<AsyncParent>,
+        begin: u64,
+        end: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let l = self.lane_index(lane)?;
+        meta.check()?;
+        check_ts(begin)?;
+        check_ts(end)?;
+        if end < begin {
+            return Err(Error::EndBeforeBegin { begin, end });
+        }
+        self.forget_retired(begin);
+        let under = match parent {
+            Some(p) if (p.lane.index, p.span_id) == (lane.index, span_id) => {
+                return Err(Error::ParentNotOpen {
+                    lane: lane.uuid,
+                    span_id,
+                })
+            }
+            Some(p) => Some((self.parent_entry(p, begin)?, p)),
+            None => None,
+        };
+        self.check_id_free(lane, span_id, begin)?;
+        // Everything is checked: from here on the call succeeds.
+        self.retire_ended(lane.index, span_id, begin);
+        let (track_lane, slot) = match under {
+            Some((p, parent)) => self.complete_place_under(p, parent, begin, end),
+            None => (
+                l,
+                self.first_free(l, begin)
+                    .unwrap_or_else(|| self.new_slot(l)),
+            ),
+        };
+        let s = &mut self.lanes[track_lane].slots[slot as usize];
+        s.frames.push(SlotFrame {
+            end,
+            lane: lane.index,
+            id: span_id,
+        });
+        s.last_ts = begin;
+        let open = AsyncOpen {
+            lane: track_lane as u32,
+            slot,
+            begin,
+            end,
+        };
+        self.open_async.insert(lane.index, span_id, open);
+        self.begin_in_slot(track_lane, slot, begin, meta);
         Ok(())
+    }
+
+    /// Where a complete span `[begin, end]` beneath `p` goes: on the
+    /// parent's track, nested, if the parent is a complete span that
+    /// encloses it and is the innermost span there once the ended ones are
+    /// written; otherwise on the first free track nested under the
+    /// parent's track.
+    fn complete_place_under(
+        &mut self,
+        p: AsyncOpen,
+        parent: AsyncParent,
+        begin: u64,
+        end: u64,
+    ) -> (usize, u32) {
+        let (pl, ps) = (p.lane as usize, p.slot);
+        let key = (parent.lane.index, parent.span_id);
+        if !p.is_streaming() && end <= p.end && self.lanes[pl].slots[ps as usize].last_ts <= begin {
+            self.pop_slot(pl, ps, begin, Some(key));
+            let s = &self.lanes[pl].slots[ps as usize];
+            if s.frames.last().is_some_and(|f| (f.lane, f.id) == key)
+                && s.frames.len() < MAX_SPAN_DEPTH
+            {
+                return (pl, ps);
+            }
+        }
+        let c = self.child_lane(pl, ps);
+        let slot = self
+            .first_free(c, begin)
+            .unwrap_or_else(|| self.new_slot(c));
+        (c, slot)
     }
 
     /// Counts a span begun on a lane's slot (in compact mode, where a busy
@@ -928,7 +1234,20 @@ impl Core {
         if self.async_span_end_fast(lane, span_id, ts) {
             return Ok(());
         }
-        self.async_span_end_slow(lane, span_id, ts)
+        self.async_span_end_slow(lane, span_id, ts, &[])
+    }
+
+    /// [`Core::async_span_end`] with arguments on the end event, which the
+    /// trace processor adds to the slice's.
+    pub(crate) fn async_span_end_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        Event::new("").args(args).check()?;
+        self.async_span_end_slow(lane, span_id, ts, args)
     }
 
     /// The common case of [`Core::async_span_end`]: written, true;
@@ -939,8 +1258,8 @@ impl Core {
             return false;
         }
         match self.open_async.remove(lane.index, span_id) {
-            Some(open) if ts >= open.begin => {
-                self.end_slot(lane.index as usize, open.slot, ts);
+            Some(open) if open.is_streaming() && ts >= open.begin => {
+                self.end_slot(open.lane as usize, open.slot, ts, &[]);
                 true
             }
             Some(open) => {
@@ -954,37 +1273,52 @@ impl Core {
 
     #[cold]
     #[inline(never)]
-    fn async_span_end_slow(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
-        let l = self.lane_index(lane)?;
+    fn async_span_end_slow(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.lane_index(lane)?;
         check_ts(ts)?;
-        // One lookup: a span that cannot end at `ts` is put back as it was.
-        let Some(open) = self.open_async.remove(lane.index, span_id) else {
-            return Err(Error::AsyncSpanNotOpen {
-                lane: lane.uuid,
-                span_id,
-            });
+        let not_open = Error::AsyncSpanNotOpen {
+            lane: lane.uuid,
+            span_id,
+        };
+        // A complete span is not ended by a call: its end is known.
+        let open = match self.open_async.get(lane.index, span_id) {
+            Some(open) if open.is_streaming() => open,
+            _ => return Err(not_open),
         };
         if ts < open.begin {
-            self.open_async.insert(lane.index, span_id, open);
             return Err(Error::EndBeforeBegin {
                 begin: open.begin,
                 end: ts,
             });
         }
-        self.end_slot(l, open.slot, ts);
+        self.open_async.remove(lane.index, span_id);
+        self.end_slot(open.lane as usize, open.slot, ts, args);
         Ok(())
     }
 
     /// Ends the span in flight on a lane's slot at `ts`, and frees the slot.
     /// Inlined: left a call, it cost every async end ten instructions.
     #[inline(always)]
-    fn end_slot(&mut self, l: usize, slot: u32, ts: u64) {
+    fn end_slot(&mut self, l: usize, slot: u32, ts: u64, args: &[Arg<'_>]) {
         let lane = &mut self.lanes[l];
         lane.free.push(slot);
         let s = &mut lane.slots[slot as usize];
-        s.last_end = ts;
+        s.last_ts = ts;
+        s.streaming = false;
         // Borrowed, not copied: the track and template are 50 bytes.
-        self.enc.end(&mut self.seqs[s.seq], ts, &s.track, &s.end);
+        if args.is_empty() {
+            self.enc.end(&mut self.seqs[s.seq], ts, &s.track, &s.end);
+        } else {
+            let ev = Event::new("").args(args);
+            self.enc
+                .end_with(&mut self.seqs[s.seq], ts, s.track.as_ref(), &ev);
+        }
     }
 
     /// Describes a named or counter track, or finds it described alike.
@@ -1144,7 +1478,20 @@ impl Core {
         for t in 0..self.threads.len() {
             self.pop_due(t, u64::MAX);
         }
+        self.pop_all_slots();
+        self.forget_retired(u64::MAX);
         self.open_spans()
+    }
+
+    /// Writes the end of every complete async span still waiting.
+    fn pop_all_slots(&mut self) {
+        for l in 0..self.lanes.len() {
+            for slot in 0..self.lanes[l].slots.len() as u32 {
+                if !self.lanes[l].slots[slot as usize].frames.is_empty() {
+                    self.pop_slot(l, slot, u64::MAX, None);
+                }
+            }
+        }
     }
 
     pub(crate) fn open_spans(&self) -> Vec<OpenSpan> {
@@ -1165,7 +1512,11 @@ impl Core {
                 }
             }
         }
-        let mut asyncs: Vec<_> = self.open_async.iter().collect();
+        let mut asyncs: Vec<_> = self
+            .open_async
+            .iter()
+            .filter(|(_, o)| o.is_streaming())
+            .collect();
         asyncs.sort_by_key(|&((lane, id), o)| (o.begin, lane, id));
         for ((index, span_id), o) in asyncs {
             let lane = AsyncLane {
@@ -1223,7 +1574,12 @@ impl Core {
                 });
             }
         }
-        if let Some((_, o)) = self.open_async.iter().find(|(_, o)| ts < o.begin) {
+        let streaming = |o: &AsyncOpen| o.is_streaming();
+        if let Some((_, o)) = self
+            .open_async
+            .iter()
+            .find(|(_, o)| streaming(o) && ts < o.begin)
+        {
             return Err(Error::EndBeforeBegin {
                 begin: o.begin,
                 end: ts,
@@ -1241,10 +1597,12 @@ impl Core {
             }
             self.pop_due(t, u64::MAX);
         }
+        self.pop_all_slots();
+        self.forget_retired(u64::MAX);
         let mut asyncs = self.open_async.drain();
         asyncs.sort_by_key(|&((lane, id), o)| (o.begin, lane, id));
-        for ((l, _), o) in asyncs {
-            self.end_slot(l as usize, o.slot, ts);
+        for (_, o) in asyncs {
+            self.end_slot(o.lane as usize, o.slot, ts, &[]);
             closed += 1;
         }
         Ok(closed)

@@ -96,6 +96,85 @@ pub(crate) mod field {
     pub const THREAD_NAME: u32 = 5;
 }
 
+/// Bytes known at compile time, at most eight, in the low bytes of a word
+/// (little-endian, the order they are written in): keys and the fixed
+/// fields around them, for the encoders that assemble packets from words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bytes {
+    word: u64,
+    len: usize,
+}
+
+impl Bytes {
+    /// A field's key: the varint of `field << 3 | wire`. Keys of the fields
+    /// this crate writes take one or two bytes.
+    const fn key(field: u32, wire: u32) -> Bytes {
+        let mut v = (field << 3 | wire) as u64;
+        let mut word = 0;
+        let mut len = 0;
+        while v >= 0x80 {
+            word |= (v & 0x7f | 0x80) << (8 * len);
+            v >>= 7;
+            len += 1;
+        }
+        Bytes {
+            word: word | v << (8 * len),
+            len: len + 1,
+        }
+    }
+
+    /// One byte: a value below 128, or a length to be filled in later.
+    const fn byte(v: u8) -> Bytes {
+        Bytes {
+            word: v as u64,
+            len: 1,
+        }
+    }
+
+    /// These bytes, then `next`'s.
+    const fn then(self, next: Bytes) -> Bytes {
+        assert!(self.len + next.len <= 8);
+        Bytes {
+            word: self.word | next.word << (8 * self.len),
+            len: self.len + next.len,
+        }
+    }
+
+    #[inline(always)]
+    fn byte_at(self, i: usize) -> u8 {
+        (self.word >> (8 * i)) as u8
+    }
+}
+
+/// The keys and fixed fields of the assembled encoders, each derived from
+/// its field number in [`field`].
+mod key {
+    use super::{field, Bytes, EventType, I64, LEN, VARINT};
+
+    pub const PACKET: Bytes = Bytes::key(field::TRACE_PACKET, LEN);
+    pub const TIMESTAMP: Bytes = Bytes::key(field::PACKET_TIMESTAMP, VARINT);
+    pub const TRACK_EVENT: Bytes = Bytes::key(field::PACKET_TRACK_EVENT, LEN);
+    pub const CATEGORY_IID: Bytes = Bytes::key(field::EVENT_CATEGORY_IIDS, VARINT);
+    pub const TYPE: Bytes = Bytes::key(field::EVENT_TYPE, VARINT);
+    pub const NAME_IID: Bytes = Bytes::key(field::EVENT_NAME_IID, VARINT);
+    pub const COUNTER_VALUE: Bytes = Bytes::key(field::EVENT_COUNTER_VALUE, VARINT);
+    pub const LOCATION_IID: Bytes = Bytes::key(field::EVENT_SOURCE_LOCATION_IID, VARINT);
+    pub const DOUBLE_COUNTER_VALUE: Bytes = Bytes::key(field::EVENT_DOUBLE_COUNTER_VALUE, I64);
+    pub const SEQUENCE_FLAGS: Bytes = Bytes::key(field::PACKET_SEQUENCE_FLAGS, VARINT);
+    pub const CLOCK_ID: Bytes = Bytes::key(field::PACKET_TIMESTAMP_CLOCK_ID, VARINT);
+    pub const FIRST_ON_SEQUENCE: Bytes = Bytes::key(field::PACKET_FIRST_ON_SEQUENCE, VARINT);
+
+    /// A length placeholder, filled in once the message is written.
+    const LENGTH: Bytes = Bytes::byte(0);
+    /// `Trace.packet`, its length, and the timestamp's key: how every
+    /// packet of the assembled encoders starts.
+    pub const PACKET_HEAD: Bytes = PACKET.then(LENGTH).then(TIMESTAMP);
+    /// `TracePacket.track_event` and its length.
+    pub const EVENT_HEAD: Bytes = TRACK_EVENT.then(LENGTH);
+    pub const TYPE_BEGIN: Bytes = TYPE.then(Bytes::byte(EventType::SliceBegin as u8));
+    pub const TYPE_END: Bytes = TYPE.then(Bytes::byte(EventType::SliceEnd as u8));
+}
+
 /// `TracePacket.sequence_flags` bits.
 pub(crate) const SEQ_INCREMENTAL_STATE_CLEARED: u32 = 1;
 pub(crate) const SEQ_NEEDS_INCREMENTAL_STATE: u32 = 2;
@@ -349,59 +428,60 @@ fn small_event_packet(buf: &mut Out, header: PacketHeader, ev: &EventFields<'_>)
             n += $f.len();
         }};
     }
+    // A constant's bytes; the loop unrolls, its length being known.
+    macro_rules! bytes {
+        ($k:expr) => {{
+            const K: Bytes = $k;
+            for i in 0..K.len {
+                byte!(K.byte_at(i));
+            }
+        }};
+    }
 
-    byte!(0x0a); // Trace.packet
-    byte!(0); // its length, below
-    byte!(0x40); // timestamp = 8
+    bytes!(key::PACKET_HEAD); // the packet's length is filled in below
     varint!(ev.ts, 3); // deltas on a busy trace's threads: often 2^14 ns and more
     field!(header.sequence);
-    byte!(0x5a); // track_event = 11
-    byte!(0); // its length, below
+    bytes!(key::EVENT_HEAD);
     let event_start = n;
     if ev.category_iid != 0 {
-        byte!(0x18); // category_iids = 3
+        bytes!(key::CATEGORY_IID);
         varint!(ev.category_iid);
     }
-    byte!(0x48); // type = 9
+    bytes!(key::TYPE);
     byte!(ev.kind as u8);
     if ev.name_iid != 0 {
-        byte!(0x50); // name_iid = 10
+        bytes!(key::NAME_IID);
         varint!(ev.name_iid);
     }
     if let Some(track) = ev.track {
         field!(track);
     }
     if let Some(CounterSample::Int(v)) = ev.counter {
-        byte!(0xf0); // counter_value = 30: key 240 in two bytes
-        byte!(0x01);
+        bytes!(key::COUNTER_VALUE);
         varint!(v as u64);
     }
     if ev.location_iid != 0 {
-        byte!(0x90); // source_location_iid = 34: key 272 in two bytes
-        byte!(0x02);
+        bytes!(key::LOCATION_IID);
         varint!(ev.location_iid);
     }
     if let Some(CounterSample::Double(v)) = ev.counter {
-        byte!(0xe1); // double_counter_value = 44, fixed64: key 353 in two bytes
-        byte!(0x02);
+        bytes!(key::DOUBLE_COUNTER_VALUE);
         for x in v.to_le_bytes() {
             byte!(x);
         }
     }
     b[(event_start - 1) & MASK] = (n - event_start) as u8;
     if header.flags != 0 {
-        byte!(0x68); // sequence_flags = 13
+        bytes!(key::SEQUENCE_FLAGS);
         byte!(header.flags as u8);
     }
     if ev.clock_id != 0 {
-        byte!(0xd0); // timestamp_clock_id = 58: key 464 in two bytes
-        byte!(0x03);
+        bytes!(key::CLOCK_ID);
         varint!(u64::from(ev.clock_id));
     }
     if header.first_on_sequence {
-        byte!(0xb8); // first_packet_on_sequence = 87: key 696 in two bytes
-        byte!(0x05);
-        byte!(0x01);
+        bytes!(key::FIRST_ON_SEQUENCE);
+        byte!(1);
     }
     debug_assert!(n - 2 < 0x80 && n - event_start < 0x80 && header.flags < 0x80);
     b[1] = (n - 2) as u8;
@@ -489,19 +569,18 @@ pub(crate) const fn iid_code(iid: u32) -> u32 {
 /// The code of an iid `begin_packet` cannot take.
 pub(crate) const NO_CODE: u32 = u32::MAX;
 
-/// A field of an iid (its key: `key_len` bytes of `key`; the iid as its
-/// [`iid_code`]): the field in the low bytes of a word and its length, or
-/// nothing for code 0 (no iid).
+/// A field of an iid (its key, and the iid as its [`iid_code`]): the field
+/// in the low bytes of a word and its length, or nothing for code 0 (no iid).
 #[inline(always)]
-fn iid_field(key: u64, key_len: usize, code: u32) -> (u64, usize) {
+fn iid_field(key: Bytes, code: u32) -> (u64, usize) {
     let code = u64::from(code);
     if code == 0 {
         (0, 0)
     } else {
         // The varint is two bytes if the first has its continuation bit.
         (
-            key | code << (8 * key_len),
-            key_len + 1 + (code >> 7 & 1) as usize,
+            key.word | code << (8 * key.len),
+            key.len + 1 + (code >> 7 & 1) as usize,
         )
     }
 }
@@ -543,24 +622,33 @@ pub(crate) fn begin_packet(
             n += $f.len();
         }};
     }
-    // Trace.packet, its length (below), timestamp = 8.
-    word!(0x40_00_0a, 3);
+    // The packet's length is filled in below.
+    word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
     let (t, t_len) = varint_word(ts);
     word!(t, t_len);
     field!(sequence);
-    // track_event = 11, its length (below), category_iids = 3, type = 9.
+    // The event (its length filled in below), its category and its type.
     let event = n;
-    let (c, c_len) = iid_field(0x18, 1, category);
-    word!(0x5a | c << 16 | 0x01_48 << (16 + 8 * c_len), 4 + c_len);
-    let (v, v_len) = iid_field(0x50, 1, name); // name_iid = 10
+    let (c, c_len) = iid_field(key::CATEGORY_IID, category);
+    const HEAD: Bytes = key::EVENT_HEAD;
+    const TYPE: Bytes = key::TYPE_BEGIN;
+    word!(
+        HEAD.word | c << (8 * HEAD.len) | TYPE.word << (8 * (HEAD.len + c_len)),
+        HEAD.len + c_len + TYPE.len
+    );
+    let (v, v_len) = iid_field(key::NAME_IID, name);
     word!(v, v_len);
     if let Some(track) = track {
         field!(track);
     }
-    // source_location_iid = 34 (a two-byte key), then sequence_flags = 13.
-    let (l, l_len) = iid_field(0x02_90, 2, location);
-    b[(event + 1) & MASK] = (n + l_len - event - 2) as u8;
-    word!(l | (0x68 | u64::from(flags) << 8) << (8 * l_len), l_len + 2);
+    // The location, the event's last field; then the packet's flags.
+    let (l, l_len) = iid_field(key::LOCATION_IID, location);
+    b[(event + HEAD.len - 1) & MASK] = (n + l_len - event - HEAD.len) as u8;
+    const FLAGS: Bytes = key::SEQUENCE_FLAGS;
+    word!(
+        l | (FLAGS.word | u64::from(flags) << (8 * FLAGS.len)) << (8 * l_len),
+        l_len + FLAGS.len + 1
+    );
     b[1] = (n - 2) as u8;
     buf.commit(n & MASK);
     true
@@ -582,14 +670,21 @@ const TEMPLATE_CAP: usize = 32;
 impl EndTemplate {
     pub(crate) fn new(sequence: &Field, track: Option<&Field>, flags: u32) -> Self {
         debug_assert!(flags < 0x80);
-        let event_len = 2 + track.map_or(0, Field::len);
-        let event = [0x5a, event_len as u8, 0x48, EventType::SliceEnd as u8];
-        let flags = [0x68, flags as u8];
+        let event_len = key::TYPE_END.len + track.map_or(0, Field::len);
+        let event = key::TRACK_EVENT
+            .then(Bytes::byte(event_len as u8))
+            .then(key::TYPE_END);
+        let flags = key::SEQUENCE_FLAGS.then(Bytes::byte(flags as u8));
+        let (event, flags) = (event.word.to_le_bytes(), flags.word.to_le_bytes());
         let parts: [&[u8]; 4] = [
             sequence.as_bytes(),
-            &event,
+            &event[..key::TRACK_EVENT.len + 1 + key::TYPE_END.len],
             track.map_or(&[], Field::as_bytes),
-            if flags[1] != 0 { &flags } else { &[] },
+            if flags[key::SEQUENCE_FLAGS.len] != 0 {
+                &flags[..key::SEQUENCE_FLAGS.len + 1]
+            } else {
+                &[]
+            },
         ];
         let mut bytes = [0; TEMPLATE_CAP];
         let mut len = 0;
@@ -614,9 +709,10 @@ pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) -> bool
     let Some(b) = buf.window_in_room::<{ 8 + MASK + 1 + TEMPLATE_CAP }>() else {
         return false;
     };
-    // Trace.packet, its length (below), timestamp = 8.
-    b[..8].copy_from_slice(&u64::to_le_bytes(0x40_00_0a));
-    let n = (3 + varint_into(&mut b[3..13], ts)) & MASK;
+    // The packet's length is filled in below.
+    const HEAD: Bytes = key::PACKET_HEAD;
+    b[..8].copy_from_slice(&u64::to_le_bytes(HEAD.word));
+    let n = (HEAD.len + varint_into(&mut b[HEAD.len..HEAD.len + 10], ts)) & MASK;
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
     let n = n + usize::from(template.len);
     b[1] = (n - 2) as u8;
@@ -784,8 +880,8 @@ pub(crate) enum TrackKind<'a> {
         tid: i64,
         name: &'a str,
     },
-    /// A plain named track under a parent.
-    /// A track of its own under a parent (0: the root), maybe a counter.
+    /// A track of the caller's own under a parent (0: the root), maybe a
+    /// counter.
     Named {
         parent: u64,
         name: &'a str,
@@ -1031,6 +1127,32 @@ mod tests {
                 assert_eq!(&field.bytes[..field.len()], &b[..], "field {f}, value {v}");
             }
         }
+    }
+
+    /// The keys of the assembled encoders are the keys `put_key` writes, on
+    /// either side of the one- and two-byte boundaries (fields 15/16 and
+    /// 2047/2048), and `then` concatenates.
+    #[test]
+    fn compile_time_keys_equal_written_ones() {
+        for f in [1, 8, 15, 16, 34, 87, 2047] {
+            for wire in [VARINT, I64, LEN] {
+                let mut b = Out::from(Vec::new());
+                put_key(&mut b, f, wire);
+                let k = Bytes::key(f, wire);
+                let bytes = k.word.to_le_bytes();
+                assert_eq!(&bytes[..k.len], &b[..], "field {f}, wire type {wire}");
+                assert_eq!(k.word >> (8 * k.len), 0);
+            }
+        }
+        let both = Bytes::key(87, VARINT).then(Bytes::byte(1));
+        assert_eq!(&both.word.to_le_bytes()[..both.len], &[0xb8, 0x05, 0x01]);
+        assert_eq!(
+            key::PACKET_HEAD,
+            Bytes {
+                word: 0x40_00_0a,
+                len: 3
+            }
+        );
     }
 
     /// Slice begins assembled from words are the bytes of the general

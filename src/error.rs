@@ -85,6 +85,17 @@ pub enum Error {
         span_id: u64,
     },
 
+    /// The parent named for an async span is not in flight at the span's
+    /// begin: never begun on that lane, already ended by a call, or a
+    /// complete span that ended before the child begins.
+    #[error("async span {span_id} of lane {lane}, named as a parent, is not in flight")]
+    ParentNotOpen {
+        /// The parent's lane.
+        lane: TrackUuid,
+        /// The parent's id.
+        span_id: u64,
+    },
+
     /// A handle made by another writer.
     #[error("the handle for track {0} was made by another writer")]
     ForeignHandle(TrackUuid),

@@ -125,6 +125,23 @@ handle!(
     CounterTrack
 );
 
+/// An async span in flight, named by its lane and id: the parent of a
+/// child span (see `TraceWriter::async_child_begin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AsyncParent {
+    /// The lane the parent was begun on.
+    pub lane: AsyncLane,
+    /// The parent's id on that lane.
+    pub span_id: u64,
+}
+
+impl AsyncParent {
+    /// Span `span_id` of `lane`.
+    pub const fn new(lane: AsyncLane, span_id: u64) -> Self {
+        AsyncParent { lane, span_id }
+    }
+}
+
 /// Where a lane, named track or counter track sits: at the root of the
 /// trace, or under a process or a thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

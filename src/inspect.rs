@@ -557,6 +557,8 @@ fn replay(mut events: Vec<Event>, out: &mut Trace) {
             2 => match stack.pop() {
                 Some(i) => {
                     out.slices[i].dur = Some(e.ts - out.slices[i].ts);
+                    // The trace processor adds an end's arguments to its slice.
+                    out.slices[i].args.extend(e.args);
                     Some(i)
                 }
                 None => {

@@ -25,8 +25,8 @@ pub use crate::core::{OpenSpan, MAX_SPAN_DEPTH, MAX_STRING_LEN};
 pub use crate::error::{Error, Result};
 pub use crate::event::{Arg, Event, Value, MAX_ARG_DEPTH};
 pub use crate::ids::{
-    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
-    TrackUuid,
+    AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
+    ThreadTrack, TrackUuid,
 };
 pub use crate::options::Options;
 pub use crate::streaming::StreamingPerfettoWriter;

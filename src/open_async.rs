@@ -8,11 +8,39 @@
 //! general-purpose map, where removal and insertion were a fifth of an async
 //! event's time.
 
-/// A span in flight: the slot (track) it holds, and when it began.
+/// A span in flight: the lane and slot (track) it holds, when it began, and
+/// its end if known (a complete span, whose end waits on its slot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AsyncOpen {
+    /// The lane whose slot it holds: its own, or the lane of tracks under
+    /// its parent's track.
+    pub lane: u32,
     pub slot: u32,
     pub begin: u64,
+    /// Its end; [`AsyncOpen::OPEN`] for a span ended by a call.
+    pub end: u64,
+}
+
+impl AsyncOpen {
+    /// The end of a span whose end is not known yet (above any timestamp).
+    pub const OPEN: u64 = u64::MAX;
+
+    /// A span begun by a call, to be ended by another.
+    #[inline(always)]
+    pub fn streaming(lane: u32, slot: u32, begin: u64) -> Self {
+        AsyncOpen {
+            lane,
+            slot,
+            begin,
+            end: Self::OPEN,
+        }
+    }
+
+    /// Whether its end is left to a call.
+    #[inline(always)]
+    pub fn is_streaming(&self) -> bool {
+        self.end == Self::OPEN
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -26,7 +54,12 @@ struct Entry {
 const EMPTY: Entry = Entry {
     id: 0,
     lane: 0,
-    open: AsyncOpen { slot: 0, begin: 0 },
+    open: AsyncOpen {
+        lane: 0,
+        slot: 0,
+        begin: 0,
+        end: 0,
+    },
 };
 
 /// The table starts with 2^this places, once something is added.
@@ -70,6 +103,12 @@ impl OpenAsync {
             }
             i = (i + 1) & self.mask();
         }
+    }
+
+    /// What (lane, id) holds, if it is there.
+    #[inline]
+    pub(crate) fn get(&self, lane: u32, id: u64) -> Option<AsyncOpen> {
+        self.find(lane, id).map(|i| self.entries[i].open)
     }
 
     /// Adds (lane, id) unless it is there: then returns what it holds and
@@ -190,10 +229,7 @@ mod tests {
                 6..=9 => ((r >> 8) % 40) << 32,
                 _ => (r >> 8) % 3000,
             };
-            let open = AsyncOpen {
-                slot: (step % 1000) as u32,
-                begin: step,
-            };
+            let open = AsyncOpen::streaming(lane, (step % 1000) as u32, step);
             // More inserts than removes while small, then balanced.
             if r & 1 == 0 || (m.len() < 300 && r & 6 == 0) {
                 let expect = m.get(&(lane, id)).copied();
@@ -217,7 +253,7 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(t.iter().count(), 0);
         assert_eq!(t.remove(0, 1), None);
-        let one = AsyncOpen { slot: 1, begin: 2 };
+        let one = AsyncOpen::streaming(0, 1, 2);
         assert_eq!(t.insert(u32::MAX - 1, u64::MAX, one), None);
         assert_eq!(t.remove(u32::MAX - 1, u64::MAX), Some(one));
     }

@@ -521,6 +521,19 @@ impl Encoder {
         self.event(seq, ts, EventType::SliceEnd, track, None, None);
     }
 
+    /// A slice end carrying arguments (only `ev.args` is read), which the
+    /// trace processor adds to the slice's own.
+    #[cold]
+    pub(crate) fn end_with(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceEnd, track, Some(ev), None);
+    }
+
     /// The template of slice ends on `track` in `seq`.
     pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
         // Events on a track's own sequence need its defaults and clock.
@@ -583,9 +596,12 @@ impl Encoder {
                 ..
             } = &mut self.strings;
             let count = &mut seq.defined;
-            let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
-            name_iid = iid;
-            new.name = fresh.then_some((iid, ev.name));
+            // An end carries no name: the reader would match it by name.
+            if kind != EventType::SliceEnd {
+                let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
+                name_iid = iid;
+                new.name = fresh.then_some((iid, ev.name));
+            }
             if !ev.category.is_empty() {
                 let key = (ev.category, 0);
                 let (iid, fresh) = seq.categories.intern(categories, text, key, scope, count);

@@ -3,9 +3,10 @@
 
 use crate::core::{OpenSpan, SpanMeta};
 use crate::error::Result;
-use crate::event::Event;
+use crate::event::{Arg, Event};
 use crate::ids::{
-    AsyncLane, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, ThreadTrack,
+    AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
+    ThreadTrack,
 };
 use crate::track_options::{CounterOptions, CounterSample, TrackOptions};
 
@@ -131,13 +132,35 @@ pub trait TraceWriter: sealed::Sink {
     /// once.
     ///
     /// # Errors
-    /// [`ForeignHandle`](crate::Error::ForeignHandle).
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`Redefined`](crate::Error::Redefined) if the same parent and name
+    /// were made a tree lane ([`async_tree_lane`](Self::async_tree_lane)).
     fn async_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
     where
         Self: Sized,
     {
         self.make_room()?;
-        self.core_mut().async_lane(parent.into(), name)
+        self.core_mut().async_lane(parent.into(), name, true)
+    }
+
+    /// [`async_lane`](Self::async_lane) for spans with children: its tracks
+    /// are never merged with their same-named siblings
+    /// (`SIBLING_MERGE_BEHAVIOR_NONE`), so each shows as a row of its own,
+    /// and the trace processor keeps every child's track under exactly its
+    /// parent's track (it hangs the children of merged siblings under the
+    /// first of them). The tracks nested under a span's track for its
+    /// children are never merged either, whichever lane they come from.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`Redefined`](crate::Error::Redefined) if the same parent and name
+    /// were made a merged lane.
+    fn async_tree_lane(&mut self, parent: impl Into<ParentTrack>, name: &str) -> Result<AsyncLane>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut().async_lane(parent.into(), name, false)
     }
 
     /// Begins a span on a thread; [`span_end`](Self::span_end) ends it.
@@ -280,6 +303,96 @@ pub trait TraceWriter: sealed::Sink {
     ) -> Result<()> {
         self.make_room()?;
         self.core_mut().async_span_begin(lane, span_id, ts, event)
+    }
+
+    /// Begins async span `span_id` on a lane beneath `parent`, a span in
+    /// flight (begun by a call and not ended, or a complete span whose end
+    /// is not before `ts`), on any lane. Ended by
+    /// [`async_span_end`](Self::async_span_end) on `lane`.
+    ///
+    /// The child goes on a track nested under the parent's track
+    /// (`TrackDescriptor.parent_uuid` is the parent's track): the first one
+    /// there free at `ts`, or a new one. Never on the parent's own track,
+    /// since neither end is known yet and the child may outlive the parent
+    /// (a detached task): it then stays beneath the parent's track for its
+    /// whole life, while that track may take later spans. See the crate
+    /// docs, "Async hierarchy".
+    ///
+    /// # Errors
+    /// As [`async_span_begin_with`](Self::async_span_begin_with), and
+    /// [`ParentNotOpen`](crate::Error::ParentNotOpen).
+    fn async_child_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: AsyncParent,
+        ts: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_child_begin(lane, span_id, parent, ts, event)
+    }
+
+    /// An async span whose begin and end are both known, under `span_id`
+    /// (so that later spans may name it as their parent while it is in
+    /// flight), beneath `parent` if given.
+    ///
+    /// Given in begin order, as a database export sorted by begin yields
+    /// them, a top-level span goes on the first free track of its lane (in
+    /// creation order): one where every span has ended by `begin`. A lane
+    /// then has exactly as many tracks as it had spans in flight at once,
+    /// and memory is bounded by the spans in flight. A child of a complete
+    /// span nests on the parent's track when the parent encloses it and is
+    /// the innermost span there once the spans ended by `begin` are
+    /// written (a child at its parent's very end nests only if no other
+    /// span beginning at that time came between: that one wrote the
+    /// parent's end); otherwise (it overlaps a sibling, outlives the
+    /// parent, or the parent was begun by a call) it goes on the first free
+    /// track nested under the parent's track. Ends are written once nothing can
+    /// begin inside them any more, or by [`finish`](Self::finish). Spans
+    /// out of begin order are still shown right (each track's events stay
+    /// in time order), on more tracks.
+    ///
+    /// `async_span_end` does not apply to it; its id is free again once a
+    /// span beginning at or after its end reuses it.
+    ///
+    /// # Errors
+    /// As [`async_span_begin_with`](Self::async_span_begin_with),
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin) and
+    /// [`ParentNotOpen`](crate::Error::ParentNotOpen).
+    #[allow(clippy::too_many_arguments)]
+    fn async_complete_span(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        begin: u64,
+        end: u64,
+        parent: Option<AsyncParent>,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_complete_span(lane, span_id, parent, begin, end, event)
+    }
+
+    /// [`async_span_end`](Self::async_span_end) with arguments on the end
+    /// event; the trace processor adds them to the slice's (for instance
+    /// what the span returned, or that it was cut).
+    ///
+    /// # Errors
+    /// As [`async_span_end`](Self::async_span_end), and
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep).
+    fn async_span_end_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().async_span_end_with(lane, span_id, ts, args)
     }
 
     /// An instant event on a process, thread, lane or named track. On a

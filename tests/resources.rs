@@ -1,10 +1,8 @@
 //! Deterministic resource figures: heap allocations per event, peak heap
-//! against trace length, bytes per event against the designs this crate
-//! replaces, and the size of the writes a sink receives. (Times are measured
-//! in `benches/`, never in tests.)
+//! against trace length, and the size of the writes a sink receives. (Bytes
+//! against other writers are compared in `benches/compare`; times are
+//! measured in benchmarks, never in tests.)
 
-#[path = "../benches/baselines.rs"]
-mod baselines;
 #[path = "../benches/workload.rs"]
 mod workload;
 
@@ -12,8 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io;
 
-use perfetto_trace_writer::{protos, StreamingPerfettoWriter, TraceWriter, Writer};
-use prost::Message;
+use perfetto_trace_writer::{StreamingPerfettoWriter, TraceWriter, Writer};
 
 /// Counts this thread's allocations and live bytes: tests run in parallel,
 /// and each measures only its own thread.
@@ -165,52 +162,6 @@ fn streaming_memory_is_flat_in_trace_length() {
     // And small in absolute terms: the 64 KiB buffer, the tables, the stacks.
     assert!(large < 256 * 1024, "peak heap {large} bytes");
     eprintln!("peak heap: {small} bytes for 100k events, {large} for 1M");
-}
-
-#[test]
-fn fewer_bytes_per_event_than_the_designs_it_replaces() {
-    let wl = workload::thread_spans(100_000, 3);
-    let mut w = Writer::new();
-    workload::replay_threads(&mut w, &wl).unwrap();
-    let ours = w.len();
-    let prost = baselines::prost_per_packet_threads(Vec::new(), &wl)
-        .unwrap()
-        .len();
-    let seed = baselines::micromegas_threads(&wl).len();
-    let protozero = baselines::protozero_threads(&wl);
-    assert!(
-        ours <= protozero.len(),
-        "{ours} bytes against {} for Google's protozero",
-        protozero.len()
-    );
-    // The protozero baseline writes the same trace: the same slices.
-    let theirs = perfetto_trace_writer::inspect::decode(&protozero).unwrap();
-    let mine = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
-    assert_eq!(theirs.problems, vec![]);
-    assert_eq!(theirs.slices.len(), mine.slices.len());
-    let key = |s: &perfetto_trace_writer::inspect::Slice| (s.ts, s.dur, s.depth, s.name.clone());
-    let mut a: Vec<_> = theirs.slices.iter().map(key).collect();
-    let mut b: Vec<_> = mine.slices.iter().map(key).collect();
-    a.sort();
-    b.sort();
-    assert_eq!(a, b);
-    assert!(
-        ours <= prost,
-        "{ours} bytes against {prost} for one prost packet per event"
-    );
-    assert!(
-        ours <= seed,
-        "{ours} bytes against {seed} for micromegas-perfetto"
-    );
-
-    // Every field as short as protobuf allows: prost, which never pads,
-    // re-encodes the decoded trace to the same bytes.
-    let decoded = protos::Trace::decode(w.bytes()).unwrap();
-    assert_eq!(decoded.encode_to_vec(), w.bytes());
-    assert_eq!(
-        decoded.packet.len(),
-        wl.events.len() + 1 + workload::THREADS as usize
-    );
 }
 
 #[test]

@@ -34,12 +34,19 @@ pub enum AnomalyKind {
     AsyncDuplicateBegin,
     /// An async end earlier than the begin of its span: both rows skipped.
     AsyncEndBeforeBegin,
+    /// An async end for a span whose end was already seen without its
+    /// begin (only such repeats can be told in bounded memory): skipped.
+    AsyncDuplicateEnd,
     /// An async begin whose `depth` is not its parent's depth plus one:
     /// shown beneath its parent all the same.
     AsyncDepth,
     /// An async event whose `event_type` is neither `"begin"` nor `"end"`:
     /// skipped.
     UnknownEventType,
+    /// A row the writer refused (a string above
+    /// [`MAX_STRING_LEN`](crate::MAX_STRING_LEN), nesting deeper than
+    /// [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH)): skipped.
+    Refused,
     /// A time above `i64::MAX` ns, beyond what a trace can hold: the row is
     /// skipped.
     TimeOutOfRange,

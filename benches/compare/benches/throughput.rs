@@ -1,14 +1,13 @@
 //! Throughput of both writers against the designs they replace.
 //!
 //! ```sh
-//! cargo bench --bench throughput            # everything
-//! cargo bench --bench throughput -- thread  # one group
+//! cargo bench -p perfetto-trace-writer-compare --bench throughput            # everything
+//! cargo bench -p perfetto-trace-writer-compare --bench throughput -- thread  # one group
 //! ```
 //! Criterion prints events per second ("thrpt"); bytes per event are printed
 //! before each group. BENCHMARKS.md has this machine's figures.
 
-mod baselines;
-mod workload;
+use perfetto_trace_writer_compare::{baselines, workload};
 
 use std::hint::black_box;
 use std::io;

@@ -3,13 +3,10 @@
 //! against Perfetto's own SDK on the thread workload.
 //!
 //! ```sh
-//! cargo run --release --example compact_sizes
+//! cargo run --release -p perfetto-trace-writer-compare --example compact_sizes
 //! ```
 
-#[path = "../benches/baselines.rs"]
-mod baselines;
-#[path = "../benches/workload.rs"]
-mod workload;
+use perfetto_trace_writer_compare::{baselines, workload};
 
 use perfetto_trace_writer::{Options, Result, TraceWriter, Writer};
 

@@ -2,10 +2,7 @@
 //! API (the `perfetto-sdk` crate, an in-process tracing session) and through
 //! this crate. (A file of its own: the SDK's state is process-wide.)
 
-#[path = "../benches/baselines.rs"]
-mod baselines;
-#[path = "../benches/workload.rs"]
-mod workload;
+use perfetto_trace_writer_compare::{baselines, workload};
 
 use perfetto_trace_writer::inspect::decode;
 use perfetto_trace_writer::{Options, Writer};
