@@ -50,7 +50,7 @@ fn processor_view(tp: &Path, trace: &Path) -> (String, usize) {
 fn the_tool_writes_the_importers_trace_from_each_format() {
     let lake = generate(21, 2, 3, 5, 50);
     let dir = tempfile::tempdir().unwrap();
-    let (direct, _) = direct_trace(&lake, "proc-0", SpanKinds::Both, Some((300_000, 900_000)));
+    let (direct, _) = direct_trace(&lake, "proc-0", SpanKinds::Both, Some((50_000, 150_000)));
     let want = slices(&direct);
     for format in [Format::Parquet, Format::Csv, Format::JsonLines] {
         let path = dir.path().join(format!("{format:?}"));
@@ -65,9 +65,9 @@ fn the_tool_writes_the_importers_trace_from_each_format() {
             "--spans",
             "both",
             "--begin",
-            "1970-01-01T00:00:00.0003Z",
+            "1970-01-01T00:00:00.00005Z",
             "--end",
-            "900000",
+            "150000",
         ]);
         assert!(ok, "{err}");
         assert!(err.contains("rows"), "a progress line on stderr: {err}");

@@ -36,7 +36,7 @@ fn joined(chunks: &[Vec<u8>]) -> Vec<u8> {
 
 /// The window of the test lake's first process: cuts thread span trees
 /// and async spans on both sides.
-const WINDOW: (u64, u64) = (300_000, 900_000);
+const WINDOW: (u64, u64) = (50_000, 150_000);
 
 #[tokio::test]
 async fn chunks_in_order_are_the_trace_the_importer_writes_from_the_rows() {
@@ -44,13 +44,14 @@ async fn chunks_in_order_are_the_trace_the_importer_writes_from_the_rows() {
     for partitions in [1, 4] {
         let ctx = session(partitions);
         lake.register(&ctx, Times::Nanos);
-        PerfettoTraceChunks::new().chunk_size(2048).register(&ctx);
+        PerfettoTraceChunks::new().chunk_size(512).register(&ctx);
         for (kinds, import_kinds) in [("both", ImportKinds::Both), ("thread", ImportKinds::Thread), ("async", ImportKinds::Async)] {
             for window in [None, Some(WINDOW)] {
                 let (b, e) = window.map_or(("NULL".to_string(), "NULL".to_string()), |(b, e)| (b.to_string(), e.to_string()));
                 let sql = format!("SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-0', '{kinds}', {b}, {e}) ORDER BY chunk_id");
                 let (ids, chunks) = run(&ctx, &sql).await;
-                assert!(chunks.len() > 1, "{kinds}: the trace comes in several chunks");
+                let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+                assert!(chunks.len() > 1, "{kinds}: the trace comes in several chunks: {sizes:?}");
                 assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by chunk_id: {ids:?}");
                 for c in &chunks {
                     let alone = protos::Trace::decode(&c[..]).expect("each chunk decodes alone");
@@ -58,7 +59,7 @@ async fn chunks_in_order_are_the_trace_the_importer_writes_from_the_rows() {
                 }
                 let (direct, report) = direct_trace(&lake, "proc-0", import_kinds, window);
                 let want = slices(&direct);
-                assert!(want.len() > 20, "the lake shows spans ({})", want.len());
+                assert!(want.len() > 5, "{kinds}: the lake shows spans ({})", want.len());
                 assert_eq!(
                     slices(&joined(&chunks)),
                     want,
@@ -78,7 +79,7 @@ async fn timestamps_and_nanoseconds_give_the_same_trace() {
         lake.register(&ctx, times);
         PerfettoTraceChunks::new().register(&ctx);
         let sql = "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-1', 'both', \
-                   TIMESTAMP '1970-01-01T00:00:00.000300Z', TIMESTAMP '1970-01-01T00:00:00.000900Z') ORDER BY chunk_id";
+                   TIMESTAMP '1970-01-01T00:00:00.000050Z', TIMESTAMP '1970-01-01T00:00:00.000150Z') ORDER BY chunk_id";
         let (_, chunks) = run(&ctx, sql).await;
         traces.push(slices(&joined(&chunks)));
     }
@@ -110,7 +111,7 @@ async fn parquet_csv_and_json_lakes_give_the_same_trace() {
         PerfettoTraceChunks::new().chunk_size(4096).register(&ctx);
         let (_, chunks) = run(
             &ctx,
-            "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-2', 'both', 300000, 900000) ORDER BY chunk_id",
+            "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-2', 'both', 50000, 150000) ORDER BY chunk_id",
         )
         .await;
         traces.push((format!("{format:?} {times:?} split {split}"), joined(&chunks)));
@@ -278,7 +279,7 @@ async fn a_null_time_is_an_execution_error_naming_the_column() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunks_arrive_while_rows_are_read_and_dropping_the_stream_stops_the_work() {
-    let lake = generate(5, 1, 2, 400, 2000);
+    let lake = generate(5, 1, 2, 3000, 20_000);
     let total = lake.thread_spans.len() + lake.async_events.len();
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2).with_batch_size(256));
     lake.register(&ctx, Times::Nanos);
