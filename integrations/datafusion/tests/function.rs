@@ -337,3 +337,41 @@ async fn every_process_when_process_id_is_null() {
     want.sort();
     assert_eq!(slices(&joined(&chunks)), want);
 }
+
+#[tokio::test]
+async fn the_simulated_service_through_sql_is_the_importers_trace() {
+    let simulated = common::sim::simulate(&common::sim::SimConfig {
+        seed: 20,
+        processes: 2,
+        threads: 3,
+        requests: 15,
+        anomalies: true,
+    });
+    let lake = Lake::from_sim(&simulated);
+    let dir = tempfile::tempdir().unwrap();
+    lake.write(dir.path(), Format::Parquet, Times::Timestamps, false);
+    let ctx = session(3);
+    register_lake(&ctx, dir.path(), &TableNames::default()).await.unwrap();
+    let progress = Arc::new(Progress::new());
+    PerfettoTraceChunks::new().chunk_size(4096).progress(Arc::clone(&progress)).register(&ctx);
+    let p = &lake.processes.iter().min_by_key(|p| p.id.clone()).unwrap().id;
+    let first = lake.async_events.iter().map(|e| e.time).min().unwrap();
+    let last = lake.async_events.iter().map(|e| e.time).max().unwrap();
+    for window in [None, Some((first + (last - first) / 3, first + (last - first) * 2 / 3))] {
+        let (b, e) = window.map_or(("NULL".to_string(), "NULL".to_string()), |(b, e)| (b.to_string(), e.to_string()));
+        let sql = format!("SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('{p}', 'both', {b}, {e}) ORDER BY chunk_id");
+        let before = progress.report();
+        let (_, chunks) = run(&ctx, &sql).await;
+        let window = window.map(|(b, e)| (b as u64, e as u64));
+        let (direct, report) = direct_trace(&lake, p, ImportKinds::Both, window);
+        assert_eq!(slices(&joined(&chunks)), slices(&direct), "window {window:?}");
+        let mut got = progress.report();
+        got.thread_spans -= before.thread_spans;
+        got.async_spans -= before.async_spans;
+        got.clipped -= before.clipped;
+        assert_eq!((got.thread_spans, got.async_spans, got.clipped), (report.thread_spans, report.async_spans, report.clipped));
+        if window.is_some() {
+            assert!(report.clipped > 0, "the window cuts async spans: {report}");
+        }
+    }
+}

@@ -17,6 +17,10 @@ use perfetto_trace_writer::import::{
 use perfetto_trace_writer::{inspect, TraceWriter, Writer};
 use perfetto_trace_writer_datafusion::Format;
 
+/// The importer's seeded simulation of an instrumented service.
+#[path = "../../../../examples/lake_sim/mod.rs"]
+pub mod sim;
+
 #[derive(Clone, Debug)]
 pub struct Process {
     pub id: String,
@@ -222,6 +226,64 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 }
 
 impl Lake {
+    /// The rows of a simulated service (`sim::simulate`).
+    pub fn from_sim(l: &sim::Lake) -> Lake {
+        let ns = |t: u64| i64::try_from(t).unwrap();
+        Lake {
+            processes: l
+                .processes
+                .iter()
+                .map(|p| Process {
+                    id: p.process_id.clone(),
+                    exe: p.exe.clone(),
+                    pid: p.pid,
+                    start: ns(p.start_time),
+                    end: p.end_time.map(ns),
+                })
+                .collect(),
+            streams: l
+                .streams
+                .iter()
+                .map(|s| Stream {
+                    id: s.stream_id.clone(),
+                    process: s.process_id.clone(),
+                    name: s.thread_name.clone(),
+                    tid: s.thread_id,
+                })
+                .collect(),
+            thread_spans: l
+                .thread_spans
+                .iter()
+                .map(|t| ThreadSpan {
+                    stream: t.stream_id.clone(),
+                    begin: ns(t.begin),
+                    end: ns(t.end),
+                    depth: i64::from(t.depth),
+                    name: t.name.clone(),
+                    target: t.target.clone(),
+                    file: t.filename.clone(),
+                    line: i64::from(t.line),
+                })
+                .collect(),
+            async_events: l
+                .async_events
+                .iter()
+                .map(|e| AsyncEvent {
+                    stream: e.stream_id.clone(),
+                    time: ns(e.time),
+                    kind: e.event_type,
+                    span: ns(e.span_id),
+                    parent: Some(ns(e.parent_span_id)),
+                    depth: i64::from(e.depth),
+                    name: e.name.clone(),
+                    file: e.filename.clone(),
+                    target: e.target.clone(),
+                    line: i64::from(e.line),
+                })
+                .collect(),
+        }
+    }
+
     /// The four tables as record batches: processes, streams, thread_spans,
     /// async_events.
     pub fn batches(&self, t: Times) -> [(&'static str, RecordBatch); 4] {
