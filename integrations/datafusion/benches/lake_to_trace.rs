@@ -44,7 +44,7 @@ fn lake() -> Lake {
     for id in &ids {
         for k in 0..per_stream as i64 {
             let t = 1_000 + k * 1_000;
-            let mut span = |b: i64, e: i64, depth: i64, name: &str, line: i64| ThreadSpan {
+            let span = |b: i64, e: i64, depth: i64, name: &str, line: i64| ThreadSpan {
                 stream: id.clone(),
                 begin: b,
                 end: e,

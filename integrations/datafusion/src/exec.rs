@@ -113,7 +113,7 @@ impl DisplayAs for PerfettoChunksExec {
                     PartKind::Async => "async",
                     PartKind::Threads => "threads",
                 };
-                write!(f, "; part {i} ({what} of '{}'): {}", p.process.process_id, plan.trim().replace('\n', " <- "))?;
+                write!(f, "; part {i} ({what} of '{}'): {}", p.process_id, plan.trim().replace('\n', " <- "))?;
             }
         }
         Ok(())

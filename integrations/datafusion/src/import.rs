@@ -69,23 +69,24 @@ pub(crate) fn config(part: &Part, window: Option<Window>) -> ImportConfig {
 
 /// Describes the part's process and streams.
 pub(crate) fn describe<W: TraceWriter>(importer: &mut Importer<'_, W>, part: &Part) -> Result<(), Error> {
-    let p = &part.process;
-    let key = p.process_id.as_str();
-    let time = |column: &'static str, value: i64| {
-        u64::try_from(value).map_err(|_| Error::OutOfRange {
-            table: "processes".into(),
-            column,
-            value,
-            key: key.to_owned(),
-        })
-    };
-    importer.process(&ProcessRow {
-        process_id: key,
-        exe: &p.exe,
-        pid: p.pid,
-        start_time: time("start_time", p.start_time)?,
-        end_time: p.end_time.map(|t| time("end_time", t)).transpose()?,
-    })?;
+    if let Some(p) = &part.process {
+        let key = p.process_id.as_str();
+        let time = |column: &'static str, value: i64| {
+            u64::try_from(value).map_err(|_| Error::OutOfRange {
+                table: "processes".into(),
+                column,
+                value,
+                key: key.to_owned(),
+            })
+        };
+        importer.process(&ProcessRow {
+            process_id: key,
+            exe: &p.exe,
+            pid: p.pid,
+            start_time: time("start_time", p.start_time)?,
+            end_time: p.end_time.map(|t| time("end_time", t)).transpose()?,
+        })?;
+    }
     for s in &part.streams {
         importer.stream(&StreamRow {
             stream_id: &s.stream_id,

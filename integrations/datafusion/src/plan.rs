@@ -52,7 +52,11 @@ pub(crate) enum PartKind {
 #[derive(Debug)]
 pub(crate) struct Part {
     pub kind: PartKind,
-    pub process: ProcessRow,
+    /// The process's id.
+    pub process_id: String,
+    /// Its row; none for streams that name a process with no row (the
+    /// importer counts them and shows them under a process of that id).
+    pub process: Option<ProcessRow>,
     /// The streams it describes: those whose spans it writes, or for async
     /// spans every stream of the process (a top-level span lies beneath
     /// the stream that began it).
@@ -104,17 +108,19 @@ pub(crate) async fn plan(
         }
         .into());
     }
-    let ids: Vec<Expr> = process_rows.iter().map(|p| lit(p.process_id.as_str())).collect();
-    let stream_rows = read_streams(ctx, &streams, ids).await?;
+    // Every process: every stream too, those naming no known process included.
+    let filter = request.process.as_deref().map(|p| col(quoted("process_id")).eq(lit(p)));
+    let stream_rows = read_streams(ctx, &streams, filter).await?;
+    let mut process_ids: Vec<&str> = process_rows.iter().map(|p| p.process_id.as_str()).collect();
+    process_ids.extend(stream_rows.iter().map(|s| s.process_id.as_str()));
+    process_ids.sort_unstable();
+    process_ids.dedup();
 
-    let per_process = thread_parts.div_ceil(process_rows.len().max(1)).max(1);
+    let per_process = thread_parts.div_ceil(process_ids.len().max(1)).max(1);
     let mut parts = Vec::new();
-    for process in &process_rows {
-        let own: Vec<StreamRow> = stream_rows
-            .iter()
-            .filter(|s| s.process_id == process.process_id)
-            .cloned()
-            .collect();
+    for process_id in process_ids {
+        let process = process_rows.iter().find(|p| p.process_id == process_id).cloned();
+        let own: Vec<StreamRow> = stream_rows.iter().filter(|s| s.process_id == process_id).cloned().collect();
         if own.is_empty() {
             continue;
         }
@@ -122,6 +128,7 @@ pub(crate) async fn plan(
             let rows = async_rows(ctx, t, &own, request.window).await?;
             parts.push(Part {
                 kind: PartKind::Async,
+                process_id: process_id.to_owned(),
                 process: process.clone(),
                 streams: own.clone(),
                 rows: rows.create_physical_plan().await?,
@@ -139,6 +146,7 @@ pub(crate) async fn plan(
                 let rows = thread_rows(ctx, t, &group, request.window).await?;
                 parts.push(Part {
                     kind: PartKind::Threads,
+                    process_id: process_id.to_owned(),
                     process: process.clone(),
                     streams: group,
                     rows: rows.create_physical_plan().await?,
@@ -194,14 +202,12 @@ async fn read_processes(
     Ok(rows)
 }
 
-async fn read_streams(ctx: &SessionContext, t: &Checked, processes: Vec<Expr>) -> DfResult<Vec<StreamRow>> {
-    if processes.is_empty() {
-        return Ok(Vec::new());
+async fn read_streams(ctx: &SessionContext, t: &Checked, filter: Option<Expr>) -> DfResult<Vec<StreamRow>> {
+    let mut df = ctx.table(t.name.as_str()).await?;
+    if let Some(f) = filter {
+        df = df.filter(f)?;
     }
-    let batches: Vec<RecordBatch> = ctx
-        .table(t.name.as_str())
-        .await?
-        .filter(in_list(col(quoted("process_id")), processes, false))?
+    let batches: Vec<RecordBatch> = df
         .select(t.reads.clone())?
         .sort(vec![col(quoted("stream_id")).sort(true, false)])?
         .collect()
