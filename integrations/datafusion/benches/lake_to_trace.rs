@@ -38,7 +38,12 @@ fn lake() -> Lake {
     });
     let ids: Vec<String> = (0..STREAMS).map(|s| format!("stream-{s}")).collect();
     for (s, id) in ids.iter().enumerate() {
-        lake.streams.push(Stream { id: id.clone(), process: "bench".into(), name: format!("worker-{s}"), tid: None });
+        lake.streams.push(Stream {
+            id: id.clone(),
+            process: "bench".into(),
+            name: format!("worker-{s}"),
+            tid: None,
+        });
     }
     let per_stream = THREAD_SPANS / STREAMS / 4;
     for id in &ids {
@@ -79,7 +84,8 @@ fn lake() -> Lake {
             line: 77,
         };
         lake.async_events.push(ev(k as usize, t, "begin"));
-        lake.async_events.push(ev(k as usize + 1, t + 64 * 50 - 25, "end"));
+        lake.async_events
+            .push(ev(k as usize + 1, t + 64 * 50 - 25, "end"));
     }
     lake.async_events.sort_by_key(|e| e.time);
     lake
@@ -90,9 +96,14 @@ fn bench(c: &mut Criterion) {
     let rows = (lake.thread_spans.len() + lake.async_events.len()) as u64;
     let dir = tempfile::tempdir().unwrap();
     lake.write(dir.path(), Format::Parquet, Times::Timestamps, false);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let ctx = SessionContext::new_with_config(SessionConfig::new());
-    runtime.block_on(register_lake(&ctx, dir.path(), &TableNames::default())).unwrap();
+    runtime
+        .block_on(register_lake(&ctx, dir.path(), &TableNames::default()))
+        .unwrap();
     PerfettoTraceChunks::new().register(&ctx);
 
     let mut g = c.benchmark_group("lake_to_trace");
@@ -113,23 +124,53 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("import", |b| {
-        b.iter(|| common::direct_trace(&lake, "bench", SpanKinds::Both, None).0.len())
+        b.iter(|| {
+            common::direct_trace(&lake, "bench", SpanKinds::Both, None)
+                .0
+                .len()
+        })
     });
     g.bench_function("encode", |b| {
         b.iter(|| {
             let mut w = Writer::new();
-            let p = w.process("bench", Some(1000), "bench-service", &[]).unwrap();
-            let threads: Vec<_> = (0..STREAMS).map(|s| w.thread(p, &format!("stream-{s}"), None, &format!("worker-{s}")).unwrap()).collect();
+            let p = w
+                .process("bench", Some(1000), "bench-service", &[])
+                .unwrap();
+            let threads: Vec<_> = (0..STREAMS)
+                .map(|s| {
+                    w.thread(p, &format!("stream-{s}"), None, &format!("worker-{s}"))
+                        .unwrap()
+                })
+                .collect();
             let lane = w.async_lane(p, "async").unwrap();
             for (i, t) in lake.thread_spans.iter().enumerate() {
                 let th = threads[i / (THREAD_SPANS / STREAMS)];
-                w.complete_span(th, t.begin as u64, t.end as u64, &t.name, &t.target, &t.file, t.line as u32).unwrap();
+                w.complete_span(
+                    th,
+                    t.begin as u64,
+                    t.end as u64,
+                    &t.name,
+                    &t.target,
+                    &t.file,
+                    t.line as u32,
+                )
+                .unwrap();
             }
             for e in &lake.async_events {
                 if e.kind == "begin" {
-                    w.async_span_begin(lane, e.span as u64, e.time as u64, &e.name, &e.target, &e.file, e.line as u32).unwrap();
+                    w.async_span_begin(
+                        lane,
+                        e.span as u64,
+                        e.time as u64,
+                        &e.name,
+                        &e.target,
+                        &e.file,
+                        e.line as u32,
+                    )
+                    .unwrap();
                 } else {
-                    w.async_span_end(lane, e.span as u64, e.time as u64).unwrap();
+                    w.async_span_end(lane, e.span as u64, e.time as u64)
+                        .unwrap();
                 }
             }
             w.finish().unwrap();

@@ -13,12 +13,22 @@ use std::sync::Arc;
 use common::{sim, Lake, Times};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::SessionContext;
-use perfetto_trace_writer_datafusion::{register_lake, Format, PerfettoTraceChunks, Progress, TableNames};
+use perfetto_trace_writer_datafusion::{
+    register_lake, Format, PerfettoTraceChunks, Progress, TableNames,
+};
 
 #[tokio::main]
 async fn main() -> datafusion::error::Result<()> {
-    let out: PathBuf = std::env::args().nth(1).map_or_else(|| std::env::temp_dir().join("perfetto-lake"), PathBuf::from);
-    let simulated = sim::simulate(&sim::SimConfig { seed: 16, processes: 2, threads: 4, requests: 40, anomalies: false });
+    let out: PathBuf = std::env::args()
+        .nth(1)
+        .map_or_else(|| std::env::temp_dir().join("perfetto-lake"), PathBuf::from);
+    let simulated = sim::simulate(&sim::SimConfig {
+        seed: 16,
+        processes: 2,
+        threads: 4,
+        requests: 40,
+        anomalies: false,
+    });
     let lake = Lake::from_sim(&simulated);
     let dir = out.join("lake");
     lake.write(&dir, Format::Parquet, Times::Timestamps, false);
@@ -34,14 +44,26 @@ async fn main() -> datafusion::error::Result<()> {
     let ctx = SessionContext::new();
     register_lake(&ctx, &dir, &TableNames::default()).await?;
     let progress = Arc::new(Progress::new());
-    PerfettoTraceChunks::new().progress(Arc::clone(&progress)).register(&ctx);
+    PerfettoTraceChunks::new()
+        .progress(Arc::clone(&progress))
+        .register(&ctx);
 
     // The first process, over the middle third of the lake's async events.
     let mut processes = lake.processes.clone();
     processes.sort_by(|a, b| a.id.cmp(&b.id));
     let p = &processes[0];
-    let first = lake.async_events.iter().map(|e| e.time).min().unwrap_or(p.start);
-    let last = lake.async_events.iter().map(|e| e.time).max().unwrap_or(p.start);
+    let first = lake
+        .async_events
+        .iter()
+        .map(|e| e.time)
+        .min()
+        .unwrap_or(p.start);
+    let last = lake
+        .async_events
+        .iter()
+        .map(|e| e.time)
+        .max()
+        .unwrap_or(p.start);
     let (begin, end) = (first + (last - first) / 3, first + (last - first) * 2 / 3);
     let sql = format!(
         "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('{}', 'both', {begin}, {end}) ORDER BY chunk_id",
@@ -58,7 +80,12 @@ async fn main() -> datafusion::error::Result<()> {
     }
     let path = out.join("lake.pftrace");
     std::fs::write(&path, &trace)?;
-    println!("trace: {} ({} bytes in {} chunks)", path.display(), trace.len(), progress.chunks());
+    println!(
+        "trace: {} ({} bytes in {} chunks)",
+        path.display(),
+        trace.len(),
+        progress.chunks()
+    );
     println!("{}", progress.report());
     Ok(())
 }

@@ -8,7 +8,9 @@ use datafusion::error::DataFusionError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not the four arguments `(process_id, span_kinds, begin, end)`.
-    #[error("perfetto_trace_chunks takes 4 arguments (process_id, span_kinds, begin, end), got {0}")]
+    #[error(
+        "perfetto_trace_chunks takes 4 arguments (process_id, span_kinds, begin, end), got {0}"
+    )]
     ArgumentCount(usize),
     /// An argument of the wrong type, or not a constant.
     #[error("perfetto_trace_chunks argument {position} ({name}) must be {expected}, got {got}")]

@@ -65,7 +65,11 @@ pub(crate) struct PerfettoChunksExec {
 const CHANNEL_BATCHES: usize = 2;
 
 impl PerfettoChunksExec {
-    pub fn new(parts: Vec<Part>, settings: Settings, projection: Option<Vec<usize>>) -> DfResult<Self> {
+    pub fn new(
+        parts: Vec<Part>,
+        settings: Settings,
+        projection: Option<Vec<usize>>,
+    ) -> DfResult<Self> {
         if parts.len() > usize::from(u16::MAX) {
             return Err(Error::TooManyParts(parts.len()).into());
         }
@@ -105,7 +109,12 @@ impl DisplayAs for PerfettoChunksExec {
         if let Some(w) = r.window {
             write!(f, ", window=[{}, {}]", w.begin, w.end)?;
         }
-        write!(f, ", parts={}, chunk_size={}", self.parts.len(), self.settings.chunk_size)?;
+        write!(
+            f,
+            ", parts={}, chunk_size={}",
+            self.parts.len(),
+            self.settings.chunk_size
+        )?;
         if let DisplayFormatType::Verbose = t {
             for (i, p) in self.parts.iter().enumerate() {
                 let plan = displayable(p.rows.as_ref()).indent(false).to_string();
@@ -113,7 +122,12 @@ impl DisplayAs for PerfettoChunksExec {
                     PartKind::Async => "async",
                     PartKind::Threads => "threads",
                 };
-                write!(f, "; part {i} ({what} of '{}'): {}", p.process_id, plan.trim().replace('\n', " <- "))?;
+                write!(
+                    f,
+                    "; part {i} ({what} of '{}'): {}",
+                    p.process_id,
+                    plan.trim().replace('\n', " <- ")
+                )?;
             }
         }
         Ok(())
@@ -140,12 +154,20 @@ impl ExecutionPlan for PerfettoChunksExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), CHANNEL_BATCHES);
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let mut builder =
+            RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), CHANNEL_BATCHES);
         if partition < self.parts.len() {
             let task = Task {
                 parts: Arc::clone(&self.parts),
@@ -175,7 +197,8 @@ impl Task {
     async fn run(self, context: Arc<TaskContext>) -> DfResult<()> {
         let part = &self.parts[self.index];
         // Checked in `new`: fewer parts than u16::MAX.
-        let writer_index = u16::try_from(self.index).map_err(|_| Error::TooManyParts(self.parts.len()))?;
+        let writer_index =
+            u16::try_from(self.index).map_err(|_| Error::TooManyParts(self.parts.len()))?;
         let queue = ChunkQueue::default();
         let mut writer = import::writer(writer_index, self.settings.chunk_size, &queue);
         let mut rows = execute_stream(Arc::clone(&part.rows), context)?;
@@ -223,7 +246,10 @@ impl Task {
             *numbered += 1;
         }
         let data: BinaryArray = chunks.iter().map(|c| Some(c.as_slice())).collect();
-        let full = RecordBatch::try_new(chunk_schema(), vec![Arc::new(Int32Array::from(ids)), Arc::new(data)])?;
+        let full = RecordBatch::try_new(
+            chunk_schema(),
+            vec![Arc::new(Int32Array::from(ids)), Arc::new(data)],
+        )?;
         let batch = match &self.projection {
             Some(p) => full.project(p)?,
             None => full,

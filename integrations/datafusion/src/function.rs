@@ -136,18 +136,29 @@ impl TableProvider for TraceChunksTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let state = state.as_any().downcast_ref::<SessionState>().ok_or_else(|| {
-            DataFusionError::Plan("perfetto_trace_chunks needs a DataFusion SessionState".into())
-        })?;
+        let state = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| {
+                DataFusionError::Plan(
+                    "perfetto_trace_chunks needs a DataFusion SessionState".into(),
+                )
+            })?;
         let ctx = SessionContext::new_with_state(state.clone());
         let f = &self.function;
-        let parts = f.thread_parts.unwrap_or_else(|| state.config().target_partitions());
+        let parts = f
+            .thread_parts
+            .unwrap_or_else(|| state.config().target_partitions());
         let planned = plan(&ctx, &f.tables, &self.request, parts).await?;
         let settings = Settings {
             request: self.request.clone(),
             chunk_size: f.chunk_size,
             progress: f.progress.clone(),
         };
-        Ok(Arc::new(PerfettoChunksExec::new(planned.parts, settings, projection.cloned())?))
+        Ok(Arc::new(PerfettoChunksExec::new(
+            planned.parts,
+            settings,
+            projection.cloned(),
+        )?))
     }
 }

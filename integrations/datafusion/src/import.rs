@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use perfetto_trace_writer::import::{
-    AsyncEventRow, ImportConfig, ImportError, Importer, ProcessRow, SpanKinds, StreamRow, ThreadSpanRow,
-    Window,
+    AsyncEventRow, ImportConfig, ImportError, Importer, ProcessRow, SpanKinds, StreamRow,
+    ThreadSpanRow, Window,
 };
 use perfetto_trace_writer::{Options, StreamingPerfettoWriter, TraceWriter};
 
@@ -29,14 +29,20 @@ pub(crate) struct ChunkQueue(Arc<Mutex<VecDeque<Vec<u8>>>>);
 impl ChunkQueue {
     /// Every chunk queued, oldest first.
     pub fn take(&self) -> Vec<Vec<u8>> {
-        self.0.lock().map(|mut q| q.drain(..).collect()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default()
     }
 }
 
 impl io::Write for ChunkQueue {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !buf.is_empty() {
-            let mut q = self.0.lock().map_err(|_| io::Error::other("chunk queue poisoned"))?;
+            let mut q = self
+                .0
+                .lock()
+                .map_err(|_| io::Error::other("chunk queue poisoned"))?;
             q.push_back(buf.to_vec());
         }
         Ok(buf.len())
@@ -49,7 +55,11 @@ impl io::Write for ChunkQueue {
 
 /// The writer of partition `index`: its own sequence ids, writes of
 /// `chunk_size` bytes into `queue`.
-pub(crate) fn writer(index: u16, chunk_size: usize, queue: &ChunkQueue) -> StreamingPerfettoWriter<ChunkQueue> {
+pub(crate) fn writer(
+    index: u16,
+    chunk_size: usize,
+    queue: &ChunkQueue,
+) -> StreamingPerfettoWriter<ChunkQueue> {
     let options = Options::new().partition(index).flush_threshold(chunk_size);
     StreamingPerfettoWriter::with_options(queue.clone(), options)
 }
@@ -68,7 +78,10 @@ pub(crate) fn config(part: &Part, window: Option<Window>) -> ImportConfig {
 }
 
 /// Describes the part's process and streams.
-pub(crate) fn describe<W: TraceWriter>(importer: &mut Importer<'_, W>, part: &Part) -> Result<(), Error> {
+pub(crate) fn describe<W: TraceWriter>(
+    importer: &mut Importer<'_, W>,
+    part: &Part,
+) -> Result<(), Error> {
     if let Some(p) = &part.process {
         let key = p.process_id.as_str();
         let time = |column: &'static str, value: i64| {
@@ -99,14 +112,23 @@ pub(crate) fn describe<W: TraceWriter>(importer: &mut Importer<'_, W>, part: &Pa
 }
 
 /// Hands a batch of the part's rows to the importer.
-pub(crate) fn feed<W: TraceWriter>(importer: &mut Importer<'_, W>, part: &Part, batch: &RecordBatch) -> Result<(), Error> {
+pub(crate) fn feed<W: TraceWriter>(
+    importer: &mut Importer<'_, W>,
+    part: &Part,
+    batch: &RecordBatch,
+) -> Result<(), Error> {
     match part.kind {
-        PartKind::Threads => thread_spans(importer, &Columns::new(&THREAD_SPANS, &part.table, batch)),
+        PartKind::Threads => {
+            thread_spans(importer, &Columns::new(&THREAD_SPANS, &part.table, batch))
+        }
         PartKind::Async => async_events(importer, &Columns::new(&ASYNC_EVENTS, &part.table, batch)),
     }
 }
 
-fn thread_spans<W: TraceWriter>(importer: &mut Importer<'_, W>, c: &Columns<'_>) -> Result<(), Error> {
+fn thread_spans<W: TraceWriter>(
+    importer: &mut Importer<'_, W>,
+    c: &Columns<'_>,
+) -> Result<(), Error> {
     let (stream, name, target, file) = (c.str(0), c.str(4), c.str(5), c.str(6));
     for r in 0..c.len() {
         let stream_id = stream.value(r);
@@ -128,7 +150,10 @@ fn thread_spans<W: TraceWriter>(importer: &mut Importer<'_, W>, c: &Columns<'_>)
     Ok(())
 }
 
-fn async_events<W: TraceWriter>(importer: &mut Importer<'_, W>, c: &Columns<'_>) -> Result<(), Error> {
+fn async_events<W: TraceWriter>(
+    importer: &mut Importer<'_, W>,
+    c: &Columns<'_>,
+) -> Result<(), Error> {
     let (stream, kind, name, file, target) = (c.str(0), c.str(2), c.str(6), c.str(7), c.str(8));
     for r in 0..c.len() {
         let stream_id = stream.value(r);

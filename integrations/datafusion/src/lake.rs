@@ -44,9 +44,17 @@ impl Format {
 /// format or of several, and DataFusion's own (schema inference).
 pub async fn register_lake(ctx: &SessionContext, dir: &Path, names: &TableNames) -> DfResult<()> {
     if !dir.is_dir() {
-        return Err(DataFusionError::Plan(format!("the lake {} is not a folder", dir.display())));
+        return Err(DataFusionError::Plan(format!(
+            "the lake {} is not a folder",
+            dir.display()
+        )));
     }
-    for name in [&names.processes, &names.streams, &names.thread_spans, &names.async_events] {
+    for name in [
+        &names.processes,
+        &names.streams,
+        &names.thread_spans,
+        &names.async_events,
+    ] {
         let Some((path, format, ext)) = find(dir, name)? else {
             continue;
         };
@@ -56,7 +64,10 @@ pub async fn register_lake(ctx: &SessionContext, dir: &Path, names: &TableNames)
                 ctx.register_parquet(name, &path, ParquetReadOptions::new().file_extension(ext))
                     .await?
             }
-            Format::Csv => ctx.register_csv(name, &path, CsvReadOptions::new().file_extension(ext)).await?,
+            Format::Csv => {
+                ctx.register_csv(name, &path, CsvReadOptions::new().file_extension(ext))
+                    .await?
+            }
             Format::JsonLines => {
                 ctx.register_json(name, &path, JsonReadOptions::default().file_extension(ext))
                     .await?
@@ -84,8 +95,18 @@ fn find(dir: &Path, name: &str) -> DfResult<Option<(PathBuf, Format, &'static st
         }
         let format = match formats.as_slice() {
             [f] => *f,
-            [] => return Err(DataFusionError::Plan(format!("{} holds no .parquet, .csv or .jsonl file", folder.display()))),
-            _ => return Err(DataFusionError::Plan(format!("{} holds files of several formats", folder.display()))),
+            [] => {
+                return Err(DataFusionError::Plan(format!(
+                    "{} holds no .parquet, .csv or .jsonl file",
+                    folder.display()
+                )))
+            }
+            _ => {
+                return Err(DataFusionError::Plan(format!(
+                    "{} holds files of several formats",
+                    folder.display()
+                )))
+            }
         };
         let ext = match format {
             Format::Parquet => ".parquet",
@@ -105,7 +126,10 @@ fn find(dir: &Path, name: &str) -> DfResult<Option<(PathBuf, Format, &'static st
         }
         if let Some((format, ext)) = Format::of(&p) {
             if found.is_some() {
-                return Err(DataFusionError::Plan(format!("table `{name}` has more than one file or folder in {}", dir.display())));
+                return Err(DataFusionError::Plan(format!(
+                    "table `{name}` has more than one file or folder in {}",
+                    dir.display()
+                )));
             }
             found = Some((p, format, ext));
         }

@@ -18,7 +18,9 @@ use perfetto_trace_writer::import::Window;
 
 use crate::request::TraceRequest;
 use crate::rows::Columns;
-use crate::tables::{quoted, Bound, Checked, Spec, TableNames, ASYNC_EVENTS, PROCESSES, STREAMS, THREAD_SPANS};
+use crate::tables::{
+    quoted, Bound, Checked, Spec, TableNames, ASYNC_EVENTS, PROCESSES, STREAMS, THREAD_SPANS,
+};
 
 /// A process row, as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +111,10 @@ pub(crate) async fn plan(
         .into());
     }
     // Every process: every stream too, those naming no known process included.
-    let filter = request.process.as_deref().map(|p| col(quoted("process_id")).eq(lit(p)));
+    let filter = request
+        .process
+        .as_deref()
+        .map(|p| col(quoted("process_id")).eq(lit(p)));
     let stream_rows = read_streams(ctx, &streams, filter).await?;
     let mut process_ids: Vec<&str> = process_rows.iter().map(|p| p.process_id.as_str()).collect();
     process_ids.extend(stream_rows.iter().map(|s| s.process_id.as_str()));
@@ -119,8 +124,15 @@ pub(crate) async fn plan(
     let per_process = thread_parts.div_ceil(process_ids.len().max(1)).max(1);
     let mut parts = Vec::new();
     for process_id in process_ids {
-        let process = process_rows.iter().find(|p| p.process_id == process_id).cloned();
-        let own: Vec<StreamRow> = stream_rows.iter().filter(|s| s.process_id == process_id).cloned().collect();
+        let process = process_rows
+            .iter()
+            .find(|p| p.process_id == process_id)
+            .cloned();
+        let own: Vec<StreamRow> = stream_rows
+            .iter()
+            .filter(|s| s.process_id == process_id)
+            .cloned()
+            .collect();
         if own.is_empty() {
             continue;
         }
@@ -202,7 +214,11 @@ async fn read_processes(
     Ok(rows)
 }
 
-async fn read_streams(ctx: &SessionContext, t: &Checked, filter: Option<Expr>) -> DfResult<Vec<StreamRow>> {
+async fn read_streams(
+    ctx: &SessionContext,
+    t: &Checked,
+    filter: Option<Expr>,
+) -> DfResult<Vec<StreamRow>> {
     let mut df = ctx.table(t.name.as_str()).await?;
     if let Some(f) = filter {
         df = df.filter(f)?;
@@ -268,7 +284,8 @@ async fn async_rows(
 ) -> DfResult<DataFrame> {
     let all = ctx
         .table(t.name.as_str())
-        .await?.filter(of_streams(streams))?;
+        .await?
+        .filter(of_streams(streams))?;
     let rows = match window {
         None => all.select(t.reads.clone())?,
         Some(w) => {
@@ -288,7 +305,13 @@ async fn async_rows(
             let open = before
                 .filter(col(quoted("event_type")).eq(lit("begin")))?
                 .select(t.reads.clone())?
-                .join(ended, JoinType::LeftAnti, &["span_id"], &["ended_span_id"], None)?;
+                .join(
+                    ended,
+                    JoinType::LeftAnti,
+                    &["span_id"],
+                    &["ended_span_id"],
+                    None,
+                )?;
             open.union(inside)?
         }
     };

@@ -48,7 +48,11 @@ impl Progress {
     /// with examples. Process and stream rows, which every partition is
     /// given, are counted once.
     pub fn report(&self) -> ImportReport {
-        self.report.lock().ok().and_then(|r| r.clone()).unwrap_or_default()
+        self.report
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn add_rows(&self, n: usize) {

@@ -185,9 +185,9 @@ fn constant(
 
 fn string(v: &ScalarValue) -> Option<String> {
     match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Some(s.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
         ScalarValue::Dictionary(_, inner) => string(inner),
         _ => None,
     }
@@ -196,8 +196,11 @@ fn string(v: &ScalarValue) -> Option<String> {
 /// A time argument in nanoseconds; `None` for NULL.
 fn nanos(v: ScalarValue, position: usize, name: &'static str) -> Result<Option<i64>, Error> {
     let scaled = |x: Option<i64>, per: i64| -> Result<Option<i64>, Error> {
-        x.map(|x| x.checked_mul(per).ok_or_else(|| wrong(position, name, TIME, &v)))
-            .transpose()
+        x.map(|x| {
+            x.checked_mul(per)
+                .ok_or_else(|| wrong(position, name, TIME, &v))
+        })
+        .transpose()
     };
     match &v {
         ScalarValue::Null => Ok(None),

@@ -59,7 +59,9 @@ impl Kind {
             // A column with no value at all (CSV and JSON infer it so).
             (_, DataType::Null) => true,
             (_, DataType::Dictionary(_, v)) => self.accepts(v),
-            (Kind::Str, t) => matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
+            (Kind::Str, t) => {
+                matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            }
             (Kind::Int, t) => t.is_integer(),
             (Kind::Time, t) => matches!(t, DataType::Timestamp(..) | DataType::Int64),
         }
@@ -170,7 +172,9 @@ impl Spec {
                 (Kind::Int, DataType::Int64) => c,
                 (Kind::Int, _) => cast(c, DataType::Int64),
                 (Kind::Time, DataType::Int64) => c,
-                (Kind::Time, DataType::Timestamp(TimeUnit::Nanosecond, _)) => cast(c, DataType::Int64),
+                (Kind::Time, DataType::Timestamp(TimeUnit::Nanosecond, _)) => {
+                    cast(c, DataType::Int64)
+                }
                 (Kind::Time, _) => cast(
                     cast(c, DataType::Timestamp(TimeUnit::Nanosecond, None)),
                     DataType::Int64,
@@ -224,7 +228,9 @@ impl Checked {
         };
         let below_exact = matches!(bound, Bound::Below) && ns.rem_euclid(per) != 0;
         let literal = match &t {
-            DataType::Timestamp(TimeUnit::Second, tz) => ScalarValue::TimestampSecond(Some(value), tz.clone()),
+            DataType::Timestamp(TimeUnit::Second, tz) => {
+                ScalarValue::TimestampSecond(Some(value), tz.clone())
+            }
             DataType::Timestamp(TimeUnit::Millisecond, tz) => {
                 ScalarValue::TimestampMillisecond(Some(value), tz.clone())
             }

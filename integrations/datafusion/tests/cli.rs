@@ -16,7 +16,10 @@ fn tool() -> Command {
 
 fn run(args: &[&str]) -> (bool, String) {
     let out = tool().args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The trace processor beside the project, if there is one.
@@ -36,13 +39,33 @@ fn processor_view(tp: &Path, trace: &Path) -> (String, usize) {
          where value > 0 and severity in ('error', 'data_loss');",
     )
     .unwrap();
-    let out = Command::new(tp).arg("query").arg("-f").arg(&q).arg(trace).output().unwrap();
-    assert!(out.status.success(), "tp: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tp)
+        .arg("query")
+        .arg("-f")
+        .arg(&q)
+        .arg(trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let errors = String::from_utf8_lossy(&out.stdout).into_owned();
     std::fs::write(&q, "select count(*) as n from slice;").unwrap();
-    let out = Command::new(tp).arg("query").arg("-f").arg(&q).arg(trace).output().unwrap();
+    let out = Command::new(tp)
+        .arg("query")
+        .arg("-f")
+        .arg(&q)
+        .arg(trace)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let n = text.lines().filter_map(|l| l.trim().trim_matches('"').parse().ok()).last().unwrap_or(0);
+    let n = text
+        .lines()
+        .filter_map(|l| l.trim().trim_matches('"').parse().ok())
+        .last()
+        .unwrap_or(0);
     (errors, n)
 }
 
@@ -75,7 +98,10 @@ fn the_tool_writes_the_importers_trace_from_each_format() {
         assert_eq!(slices(&trace), want, "{format:?}");
         if let Some(tp) = trace_processor() {
             let (errors, n) = processor_view(&tp, &out);
-            assert!(!errors.lines().any(|l| l.contains('=')), "error stats: {errors}");
+            assert!(
+                !errors.lines().any(|l| l.contains('=')),
+                "error stats: {errors}"
+            );
             assert_eq!(n, want.len(), "the trace processor shows every slice");
         }
     }
@@ -88,12 +114,28 @@ fn the_tool_runs_a_query_and_every_process_by_default() {
     lake.write(dir.path(), Format::Parquet, Times::Timestamps, true);
     let out = dir.path().join("sql.pftrace");
     let sql = "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-1', 'async', NULL, NULL) ORDER BY chunk_id";
-    let (ok, err) = run(&[dir.path().to_str().unwrap(), "-o", out.to_str().unwrap(), "--sql", sql, "-q"]);
+    let (ok, err) = run(&[
+        dir.path().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--sql",
+        sql,
+        "-q",
+    ]);
     assert!(ok, "{err}");
-    assert_eq!(slices(&std::fs::read(&out).unwrap()), slices(&direct_trace(&lake, "proc-1", SpanKinds::Async, None).0));
+    assert_eq!(
+        slices(&std::fs::read(&out).unwrap()),
+        slices(&direct_trace(&lake, "proc-1", SpanKinds::Async, None).0)
+    );
 
     let all = dir.path().join("all.pftrace");
-    let (ok, err) = run(&[dir.path().to_str().unwrap(), "-o", all.to_str().unwrap(), "--spans", "thread"]);
+    let (ok, err) = run(&[
+        dir.path().to_str().unwrap(),
+        "-o",
+        all.to_str().unwrap(),
+        "--spans",
+        "thread",
+    ]);
     assert!(ok, "{err}");
     let mut want = Vec::new();
     for p in ["proc-0", "proc-1"] {
@@ -103,7 +145,10 @@ fn the_tool_runs_a_query_and_every_process_by_default() {
     assert_eq!(slices(&std::fs::read(&all).unwrap()), want);
     if let Some(tp) = trace_processor() {
         let (errors, n) = processor_view(&tp, &all);
-        assert!(!errors.lines().any(|l| l.contains('=')), "error stats: {errors}");
+        assert!(
+            !errors.lines().any(|l| l.contains('=')),
+            "error stats: {errors}"
+        );
         assert_eq!(n, want.len());
     }
 }
@@ -112,7 +157,17 @@ fn the_tool_runs_a_query_and_every_process_by_default() {
 fn the_tool_explains_its_options_and_names_bad_input() {
     let out = tool().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for option in ["--output", "--process", "--spans", "--begin", "--end", "--sql", "--chunk-size", "--memory-limit", "RFC 3339"] {
+    for option in [
+        "--output",
+        "--process",
+        "--spans",
+        "--begin",
+        "--end",
+        "--sql",
+        "--chunk-size",
+        "--memory-limit",
+        "RFC 3339",
+    ] {
         assert!(help.contains(option), "--help explains {option}:\n{help}");
     }
     let lake = generate(23, 1, 1, 1, 2);
@@ -122,13 +177,28 @@ fn the_tool_explains_its_options_and_names_bad_input() {
     let out = dir.path().join("x.pftrace");
     let o = out.to_str().unwrap();
     for (args, message) in [
-        (vec![d, "-o", o, "--spans", "threads"], "invalid value 'threads'"),
-        (vec![d, "-o", o, "--begin", "noon", "--end", "5"], "'noon' is neither nanoseconds nor an RFC 3339 time"),
-        (vec![d, "-o", o, "--begin", "9", "--end", "5"], "begin (9 ns) is after end (5 ns)"),
+        (
+            vec![d, "-o", o, "--spans", "threads"],
+            "invalid value 'threads'",
+        ),
+        (
+            vec![d, "-o", o, "--begin", "noon", "--end", "5"],
+            "'noon' is neither nanoseconds nor an RFC 3339 time",
+        ),
+        (
+            vec![d, "-o", o, "--begin", "9", "--end", "5"],
+            "begin (9 ns) is after end (5 ns)",
+        ),
         (vec![d, "-o", o, "--begin", "9"], "--end"),
-        (vec![d, "-o", o, "--process", "nobody"], "unknown process 'nobody'"),
+        (
+            vec![d, "-o", o, "--process", "nobody"],
+            "unknown process 'nobody'",
+        ),
         (vec!["/nonexistent/lake", "-o", o], "is not a folder"),
-        (vec![d, "-o", o, "--sql", "SELECT 1 AS x"], "no column `chunk_data`"),
+        (
+            vec![d, "-o", o, "--sql", "SELECT 1 AS x"],
+            "no column `chunk_data`",
+        ),
     ] {
         let (ok, err) = run(&args);
         assert!(!ok, "{args:?} fails");

@@ -18,7 +18,8 @@ use datafusion::logical_expr::col;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use perfetto_trace_writer_datafusion::{
-    parse_time, register_lake, window, PerfettoTraceChunks, Progress, SpanKinds, TableNames, TraceRequest,
+    parse_time, register_lake, window, PerfettoTraceChunks, Progress, SpanKinds, TableNames,
+    TraceRequest,
 };
 
 /// Writes a Perfetto trace (for ui.perfetto.dev or the trace processor)
@@ -90,7 +91,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -136,17 +140,31 @@ async fn run(cli: Cli) -> DfResult<()> {
                 .sort(vec![col("chunk_id").sort(true, false)])?
         }
     };
-    let data_column = frame.schema().as_arrow().index_of("chunk_data").map_err(|_| {
-        DataFusionError::Plan("the query returns no column `chunk_data`".into())
-    })?;
-    let data_type = frame.schema().as_arrow().field(data_column).data_type().clone();
+    let data_column = frame
+        .schema()
+        .as_arrow()
+        .index_of("chunk_data")
+        .map_err(|_| DataFusionError::Plan("the query returns no column `chunk_data`".into()))?;
+    let data_type = frame
+        .schema()
+        .as_arrow()
+        .field(data_column)
+        .data_type()
+        .clone();
     if data_type != DataType::Binary {
-        return Err(DataFusionError::Plan(format!("`chunk_data` is {data_type}; expected Binary")));
+        return Err(DataFusionError::Plan(format!(
+            "`chunk_data` is {data_type}; expected Binary"
+        )));
     }
 
-    let bar = if cli.quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+    let bar = if cli.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let started = Instant::now();
     let show = |bar: &ProgressBar| {
@@ -185,7 +203,11 @@ async fn run(cli: Cli) -> DfResult<()> {
     bar.finish();
     let report = progress.report();
     if !cli.quiet {
-        eprintln!("wrote {} to {}", indicatif::HumanBytes(written), cli.output.display());
+        eprintln!(
+            "wrote {} to {}",
+            indicatif::HumanBytes(written),
+            cli.output.display()
+        );
         eprintln!("{report}");
     }
     Ok(())

@@ -7,12 +7,15 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::SessionContext;
 use perfetto_trace_writer::import::{
-    AsyncEventRow, ImportConfig, ImportReport, Importer, ProcessRow, SpanKinds, StreamRow, ThreadSpanRow,
+    AsyncEventRow, ImportConfig, ImportReport, Importer, ProcessRow, SpanKinds, StreamRow,
+    ThreadSpanRow,
 };
 use perfetto_trace_writer::{inspect, TraceWriter, Writer};
 use perfetto_trace_writer_datafusion::Format;
@@ -92,7 +95,13 @@ impl Rng {
 /// thread spans (`spans_per_stream` top-level trees); async tasks begun on
 /// one stream and ended on another, children of other tasks, some still
 /// open at the end.
-pub fn generate(seed: u64, processes: usize, threads: usize, spans_per_stream: usize, tasks: usize) -> Lake {
+pub fn generate(
+    seed: u64,
+    processes: usize,
+    threads: usize,
+    spans_per_stream: usize,
+    tasks: usize,
+) -> Lake {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut lake = Lake::default();
     for p in 0..processes {
@@ -102,7 +111,11 @@ pub fn generate(seed: u64, processes: usize, threads: usize, spans_per_stream: u
         lake.processes.push(Process {
             id: pid.clone(),
             exe: format!("service-{p}"),
-            pid: if p % 2 == 0 { Some(4000 + p as i64) } else { None },
+            pid: if p % 2 == 0 {
+                Some(4000 + p as i64)
+            } else {
+                None
+            },
             start,
             end: if p % 3 == 2 { None } else { Some(end) },
         });
@@ -112,7 +125,11 @@ pub fn generate(seed: u64, processes: usize, threads: usize, spans_per_stream: u
                 id: s.clone(),
                 process: pid.clone(),
                 name: format!("worker-{t}"),
-                tid: if t == 0 { Some(5000 + p as i64 * 100) } else { None },
+                tid: if t == 0 {
+                    Some(5000 + p as i64 * 100)
+                } else {
+                    None
+                },
             });
             // Trees of nested spans, one after the other.
             let mut at = start + rng.below(1000) as i64;
@@ -170,7 +187,15 @@ pub fn generate(seed: u64, processes: usize, threads: usize, spans_per_stream: u
     lake
 }
 
-fn tree(rng: &mut Rng, out: &mut Vec<ThreadSpan>, stream: &str, begin: i64, end: i64, depth: i64, k: usize) {
+fn tree(
+    rng: &mut Rng,
+    out: &mut Vec<ThreadSpan>,
+    stream: &str,
+    begin: i64,
+    end: i64,
+    depth: i64,
+    k: usize,
+) {
     out.push(ThreadSpan {
         stream: stream.to_owned(),
         begin,
@@ -222,7 +247,11 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         .iter()
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
         .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns.into_iter().map(|(_, a)| a).collect()).unwrap()
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
 }
 
 impl Lake {
@@ -357,7 +386,11 @@ impl Lake {
                 std::fs::create_dir_all(&folder).unwrap();
                 let half = b.num_rows() / 2;
                 write_file(&folder.join(format!("a.{ext}")), format, &b.slice(0, half));
-                write_file(&folder.join(format!("b.{ext}")), format, &b.slice(half, b.num_rows() - half));
+                write_file(
+                    &folder.join(format!("b.{ext}")),
+                    format,
+                    &b.slice(half, b.num_rows() - half),
+                );
             } else {
                 write_file(&dir.join(format!("{name}.{ext}")), format, &b);
             }
@@ -398,7 +431,12 @@ fn write_file(path: &Path, format: Format, b: &RecordBatch) {
 /// The trace the importer writes from the lake's rows directly, sorted as
 /// the service's queries sort them: every process and stream, then the
 /// thread spans by stream and begin, then the async events by time.
-pub fn direct_trace(lake: &Lake, process: &str, spans: SpanKinds, window: Option<(u64, u64)>) -> (Vec<u8>, ImportReport) {
+pub fn direct_trace(
+    lake: &Lake,
+    process: &str,
+    spans: SpanKinds,
+    window: Option<(u64, u64)>,
+) -> (Vec<u8>, ImportReport) {
     let mut config = ImportConfig::new().spans(spans);
     if let Some((b, e)) = window {
         config = config.window(b, e);
@@ -416,7 +454,11 @@ pub fn direct_trace(lake: &Lake, process: &str, spans: SpanKinds, window: Option
             })
             .unwrap();
         }
-        let streams: Vec<&Stream> = lake.streams.iter().filter(|s| s.process == process).collect();
+        let streams: Vec<&Stream> = lake
+            .streams
+            .iter()
+            .filter(|s| s.process == process)
+            .collect();
         for s in &streams {
             im.stream(&StreamRow {
                 stream_id: &s.id,
@@ -427,7 +469,11 @@ pub fn direct_trace(lake: &Lake, process: &str, spans: SpanKinds, window: Option
             .unwrap();
         }
         let mine = |id: &str| streams.iter().any(|s| s.id == id);
-        let mut ts: Vec<&ThreadSpan> = lake.thread_spans.iter().filter(|t| mine(&t.stream)).collect();
+        let mut ts: Vec<&ThreadSpan> = lake
+            .thread_spans
+            .iter()
+            .filter(|t| mine(&t.stream))
+            .collect();
         ts.sort_by(|a, b| (&a.stream, a.begin, a.depth).cmp(&(&b.stream, b.begin, b.depth)));
         for t in ts {
             im.thread_span(&ThreadSpanRow {
@@ -442,7 +488,11 @@ pub fn direct_trace(lake: &Lake, process: &str, spans: SpanKinds, window: Option
             })
             .unwrap();
         }
-        let mut ae: Vec<&AsyncEvent> = lake.async_events.iter().filter(|e| mine(&e.stream)).collect();
+        let mut ae: Vec<&AsyncEvent> = lake
+            .async_events
+            .iter()
+            .filter(|e| mine(&e.stream))
+            .collect();
         ae.sort_by_key(|e| e.time);
         for e in ae {
             im.async_event(&AsyncEventRow {
@@ -473,7 +523,11 @@ pub fn slices(trace: &[u8]) -> Vec<String> {
     let path = |mut uuid: u64| {
         let mut names = Vec::new();
         while let Some(track) = t.tracks.get(&uuid) {
-            names.push(format!("{}#{:x}", track.name.clone().unwrap_or_default(), uuid));
+            names.push(format!(
+                "{}#{:x}",
+                track.name.clone().unwrap_or_default(),
+                uuid
+            ));
             match track.parent {
                 Some(p) => uuid = p,
                 None => break,
@@ -509,7 +563,10 @@ pub fn concat(batches: &[RecordBatch]) -> (Vec<i32>, Vec<Vec<u8>>) {
     let mut ids = Vec::new();
     let mut chunks = Vec::new();
     for b in batches {
-        let id = b.column_by_name("chunk_id").unwrap().as_primitive::<Int32Type>();
+        let id = b
+            .column_by_name("chunk_id")
+            .unwrap()
+            .as_primitive::<Int32Type>();
         let data = b.column_by_name("chunk_data").unwrap().as_binary::<i32>();
         for i in 0..b.num_rows() {
             ids.push(id.value(i));
