@@ -265,3 +265,44 @@ fn div_ceil(a: i64, b: i64) -> i64 {
 pub(crate) fn quoted(column: &str) -> String {
     format!("\"{column}\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::Field;
+
+    #[test]
+    fn bounds_on_coarse_time_columns_round_to_keep_every_row_in_range() {
+        let schema = Schema::new(vec![
+            Field::new("stream_id", DataType::Utf8, true),
+            Field::new("begin", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("end", DataType::Int64, true),
+            Field::new("depth", DataType::Int32, true),
+            Field::new("name", DataType::Utf8View, true),
+            Field::new("target", DataType::LargeUtf8, true),
+            Field::new("filename", DataType::Utf8, true),
+            Field::new("line", DataType::UInt32, true),
+        ]);
+        let t = THREAD_SPANS.check("spans", &schema).unwrap();
+        // 1500 ns: a row at 1 us is below it, one at 2 us above it.
+        let at_least = t.time_bound("begin", Bound::AtLeast, 1500).to_string();
+        assert!(at_least.contains(">= TimestampMicrosecond(2"), "{at_least}");
+        let at_most = t.time_bound("begin", Bound::AtMost, 1500).to_string();
+        assert!(at_most.contains("<= TimestampMicrosecond(1"), "{at_most}");
+        let below = t.time_bound("begin", Bound::Below, 1500).to_string();
+        assert!(below.contains("<= TimestampMicrosecond(1"), "{below}");
+        let below_exact = t.time_bound("begin", Bound::Below, 2000).to_string();
+        assert!(below_exact.contains("< TimestampMicrosecond(2"), "{below_exact}");
+        assert_eq!(t.time_bound("end", Bound::AtLeast, 1500).to_string(), "end >= Int64(1500)");
+    }
+
+    #[test]
+    fn a_missing_column_or_a_wrong_type_is_named() {
+        let schema = Schema::new(vec![Field::new("process_id", DataType::Int64, true)]);
+        let e = PROCESSES.check("procs", &schema).err().unwrap().to_string();
+        assert_eq!(e, "column `procs.process_id` is Int64; expected a string (Utf8, LargeUtf8, Utf8View)");
+        let schema = Schema::new(vec![Field::new("process_id", DataType::Utf8, true)]);
+        let e = PROCESSES.check("procs", &schema).err().unwrap().to_string();
+        assert_eq!(e, "table `procs` has no column `exe` (its columns: process_id)");
+    }
+}
