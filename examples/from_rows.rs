@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -264,8 +264,10 @@ fn run() -> Result<(), String> {
     debug_assert!(open.is_empty(), "the importer closes every span");
     let bytes = w.bytes_written();
     w.into_inner().map_err(|e| e.to_string())?;
-    print!("{report}");
-    println!("{bytes} bytes  {}", args.out.display());
+    // A closed stdout (a pager quit early) is no failure of the import.
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{report}");
+    let _ = writeln!(stdout, "{bytes} bytes  {}", args.out.display());
     Ok(())
 }
 

@@ -261,6 +261,38 @@ fn async_tree(w: &mut Writer) -> Result<()> {
     Ok(())
 }
 
+/// Rows with a depth column, sorted by begin: zero-length children at their
+/// parents' very ends; same-time instants; an incremental counter through
+/// many generations of interning (with the cap below).
+fn rows(w: &mut Writer) -> Result<()> {
+    let p = w.process("rows", Some(11), "rows", &[])?;
+    let t = w.thread(p, "t", Some(11), "t")?;
+    let c = w.counter_track(
+        p,
+        "rows read",
+        &CounterOptions {
+            incremental: true,
+            ..Default::default()
+        },
+    )?;
+    for k in 0..2_000u64 {
+        let b = k * 1_000;
+        let name = format!("row {}", k % 300);
+        for (depth, begin, end) in [
+            (0, b, b + 200),
+            (1, b + 100, b + 200),
+            (2, b + 200, b + 200),
+        ] {
+            w.complete_span_at_depth(t, depth, begin, end, &Event::new(&name))?;
+        }
+        w.instant(t, b + 500, &Event::new("mark"))?;
+        w.instant(t, b + 500, &Event::new("mark"))?;
+        w.counter(c, b + 600, 1_i64)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
     write_with(dir, name, Options::new(), build)
 }
@@ -306,5 +338,25 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         Options::new().intern_limit(50, 4096),
         features,
     )?;
+    write_with(&dir, "rows", Options::new().intern_limit(40, 1 << 20), rows)?;
+    // Two partition writers, one lane name, overlapping spans: one trace.
+    for (mode, compact) in [("default", false), ("compact", true)] {
+        let mut joined = Vec::new();
+        for i in 0..2u16 {
+            let mut w = Writer::with_options(Options::new().compact(compact).partition(i));
+            let p = w.process("service", Some(10), "service", &[])?;
+            let lane = w.async_lane(p, "requests")?;
+            for k in 0..100u64 {
+                let ts = 100 + u64::from(i) * 100 + k * 1_000;
+                w.async_span_begin(lane, k, ts, &format!("writer {i}"), "", "", 0)?;
+                w.async_span_end(lane, k, ts + 200)?;
+            }
+            w.finish()?;
+            joined.extend(w.into_bytes());
+        }
+        let path = dir.join(format!("partitions-{mode}.pftrace"));
+        std::fs::write(&path, &joined)?;
+        println!("{:>10} bytes  {}", joined.len(), path.display());
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use crate::core::Core;
 use crate::error::Result;
 use crate::options::Options;
-use crate::out::Out;
+use crate::out::{frame_end, Out};
 use crate::trace_writer::{sealed, TraceWriter};
 
 /// One piece of a trace. Chunks end on packet boundaries, so each decodes
@@ -21,15 +21,23 @@ pub struct Chunk {
     pub data: Vec<u8>,
 }
 
-/// Gathers packets into chunks of about `chunk_size` bytes (a chunk closes
-/// at the first packet boundary at or past the size). Take them with
-/// [`take_chunk`](Self::take_chunk) as they fill, and the last with
-/// [`finish_chunks`](Self::finish_chunks); chunks not taken stay queued.
+/// Gathers packets into chunks of `chunk_size` bytes or a little more: a
+/// chunk closes at the first packet boundary at or past `chunk_size`, so
+/// every chunk but the last holds at least `chunk_size` bytes and exceeds it
+/// by less than its last packet (a packet larger than the size makes a chunk
+/// of its own). A call that writes several packets may be split between two
+/// chunks. Take chunks with [`take_chunk`](Self::take_chunk) as they fill
+/// (a chunk is complete once the call after the one that filled it began, or
+/// at [`finish_chunks`](Self::finish_chunks)), and the last with
+/// `finish_chunks`; chunks not taken stay queued.
 pub struct ChunkedWriter {
     core: Core,
     chunk_size: usize,
     next_id: u64,
     ready: VecDeque<Chunk>,
+    /// A packet boundary in the buffer below `chunk_size` (where the last
+    /// call began): boundaries are walked from here, not from the start.
+    boundary: usize,
 }
 
 impl ChunkedWriter {
@@ -45,6 +53,7 @@ impl ChunkedWriter {
             chunk_size: chunk_size.max(1),
             next_id: 0,
             ready: VecDeque::new(),
+            boundary: 0,
         }
     }
 
@@ -60,17 +69,36 @@ impl ChunkedWriter {
     /// None in practice: no I/O happens here.
     pub fn finish_chunks(mut self) -> Result<Vec<Chunk>> {
         TraceWriter::finish(&mut self)?;
-        self.seal();
+        self.seal_full();
+        let out = &mut self.core.enc.out;
+        if !out.is_empty() {
+            let data = std::mem::replace(out, Out::with_room(0)).into_vec();
+            self.push(data);
+        }
         Ok(self.ready.into())
     }
 
-    /// Closes the current chunk, if it holds anything.
-    fn seal(&mut self) {
-        let out = &mut self.core.enc.out;
-        if out.is_empty() {
-            return;
+    /// Closes every full chunk in the buffer, each at the first packet
+    /// boundary at or past `chunk_size`.
+    fn seal_full(&mut self) {
+        while self.core.enc.out.len() >= self.chunk_size {
+            let out = &self.core.enc.out;
+            let mut at = self.boundary;
+            while at < self.chunk_size {
+                // The core writes whole frames only, so a next one is there.
+                at = frame_end(out, at).map_or(out.len(), |end| end.min(out.len()));
+            }
+            let rest = Out::with_room(self.chunk_size + 1024);
+            let mut whole = std::mem::replace(&mut self.core.enc.out, rest);
+            // The packets past the boundary start the next chunk.
+            self.core.enc.out.extend_from_slice(&whole[at..]);
+            whole.truncate(at);
+            self.boundary = 0;
+            self.push(whole.into_vec());
         }
-        let data = std::mem::replace(out, Out::with_room(self.chunk_size + 1024)).into_vec();
+    }
+
+    fn push(&mut self, data: Vec<u8>) {
         self.ready.push_back(Chunk {
             id: self.next_id,
             data,
@@ -90,8 +118,9 @@ impl sealed::Sink for ChunkedWriter {
 
     fn make_room(&mut self) -> Result<()> {
         if self.core.enc.out.len() >= self.chunk_size {
-            self.seal();
+            self.seal_full();
         }
+        self.boundary = self.core.enc.out.len();
         Ok(())
     }
 

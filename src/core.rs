@@ -13,8 +13,8 @@ use crate::encoding::{field, EndTemplate, Field, TrackKind};
 use crate::error::{Error, Result};
 use crate::event::{Arg, Event};
 use crate::ids::{
-    derived_id, track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack,
-    Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
+    async_slot_uuid, derived_id, track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain,
+    InstantTrack, NamedTrack, Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::open_async::{AsyncOpen, OpenAsync};
 use crate::sequence::CounterValue;
@@ -124,6 +124,8 @@ struct Thread {
     seq: usize,
     /// Spans begun on it so far, counted in compact mode only (see `busy`).
     spans: u32,
+    /// What it spent on its own sequence (compact mode).
+    budget: Budget,
     tid: i64,
     digest: u64,
     /// Open spans, outermost first.
@@ -133,6 +135,10 @@ struct Thread {
     explicit: usize,
     /// The latest timestamp written on the track.
     last_ts: u64,
+    /// Instants written at `last_ts` since the thread's last other event:
+    /// the trace processor stacks them, each one level below the one
+    /// before, so they count towards the depth limit.
+    instants: u32,
 }
 
 impl Thread {
@@ -176,6 +182,8 @@ struct Slot {
     seq: usize,
     /// Spans begun on it so far.
     spans: u32,
+    /// What it spent on its own sequence (compact mode).
+    budget: Budget,
     /// The latest time written on the slot; a span may use the slot only
     /// if it begins no earlier, so each slot's events come in time order.
     last_ts: u64,
@@ -189,6 +197,17 @@ struct Slot {
     children: Option<u32>,
 }
 
+/// How far [`Core::pop_slot`] writes ends, among the spans ended by then.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PopTo {
+    /// All of them.
+    Ended,
+    /// Down to the frame of this (lane, id), which stays.
+    Above((u32, u64)),
+    /// Down to the frame of this (lane, id), which goes too.
+    Through((u32, u64)),
+}
+
 /// A complete async span on a slot: its end, and its key in `open_async`.
 #[derive(Clone, Copy)]
 struct SlotFrame {
@@ -198,13 +217,67 @@ struct SlotFrame {
 }
 
 /// In compact mode a thread or async track moves to a sequence of its own
-/// once it has had this many spans, and at least as many as there are
-/// distinct strings interned. A sequence of its own costs an opening packet
-/// and, at worst, every string defined again (about twenty bytes each); it
-/// saves the track uuid (about ten bytes) on each of its events: it pays
-/// once a track is that busy and likely to stay so, and short-lived tracks
-/// never pay it.
-const BUSY_FROM: usize = 4;
+/// once it has had this many spans: short-lived tracks never pay for one.
+const BUSY_FROM: u32 = 4;
+
+/// What a busy track may spend on its own sequence beyond what it saved:
+/// its opening packet (about 50 bytes) and the first strings it defines
+/// there.
+const MOVE_BUDGET: u64 = 128;
+
+/// What each span of a busy track saves at least: its end, on the track's
+/// own sequence, omits the track uuid (9 bytes) and carries a 2-byte flag,
+/// with at most one byte more of sequence id.
+const SAVED_PER_END: u64 = 6;
+
+/// What a begin written on a busy track's own sequence saves at least: the
+/// track uuid, less one byte more of sequence id. (Timestamps as deltas
+/// save more; they are not counted.)
+const SAVED_PER_BEGIN: u64 = 8;
+
+/// The packet that opens a track's sequence, at most.
+const OPENING: u64 = 64;
+
+/// What a busy track spent on its own sequence: strings defined there. A
+/// sequence of its own saves every event of the track its uuid, and costs
+/// an opening packet and a definition of each string the track uses there,
+/// which the writer's sequence may hold already. An event that would define
+/// strings there is written there only while what the track saved covers
+/// it (see [`Budget::pays`]); otherwise it goes on the writer's sequence,
+/// with its track named, exactly as in default mode. So compact mode never
+/// writes more than [`MOVE_BUDGET`] bytes per busy track (and generation)
+/// beyond default mode, whatever the strings.
+#[derive(Clone, Copy, Default)]
+struct Budget {
+    /// The track's span count when it moved.
+    moved_at: u32,
+    /// Bytes of strings defined on its sequence.
+    spent: u64,
+    /// Begins written on the writer's sequence since it moved.
+    elsewhere: u32,
+}
+
+impl Budget {
+    /// Whether an event `ev` of a track with `spans` spans so far goes on
+    /// its own sequence `seq`; if it does, what it defines there is spent.
+    fn pays(&mut self, enc: &Encoder, seq: &SeqState, spans: u32, ev: &SpanMeta<'_>) -> bool {
+        let cost = enc.definition_cost(seq, ev);
+        let opening = if enc.opens(seq) { OPENING } else { 0 };
+        if cost + opening == 0 {
+            return true;
+        }
+        let since = u64::from(spans.saturating_sub(self.moved_at));
+        let here = since.saturating_sub(u64::from(self.elsewhere));
+        let saved = SAVED_PER_END * since + SAVED_PER_BEGIN * here;
+        let spent = self.spent + seq.opening_bytes;
+        if spent + cost + opening > MOVE_BUDGET + saved {
+            self.elsewhere = self.elsewhere.saturating_add(1);
+            return false;
+        }
+        self.spent = self.spent.saturating_add(cost);
+        true
+    }
+}
 
 struct Lane {
     uuid: TrackUuid,
@@ -251,6 +324,42 @@ const DEFAULT_TRACK_OPTIONS: TrackOptions<'static> = TrackOptions {
     merge: None,
 };
 
+/// What an incremental counter's values have added up to. The trace
+/// processor keeps an incremental counter's sum in the sequence's
+/// incremental state, which a new interning generation clears: the first
+/// value written after a clear is the total so far, not the increment, so
+/// the reader's sum goes on from where it was.
+#[derive(Default)]
+struct RunningTotal {
+    int: i128,
+    double: f64,
+    /// Whether any value was floating point: the total is then one too.
+    doubles: bool,
+    /// The generation of incremental state the last value was written in.
+    generation: u64,
+}
+
+impl RunningTotal {
+    /// Adds `value`; what to write, in generation `generation`.
+    fn add(&mut self, value: CounterValue, generation: u64) -> CounterValue {
+        match value {
+            CounterValue::Int(v) => self.int += i128::from(v),
+            CounterValue::Double(v) => {
+                self.double += v;
+                self.doubles = true;
+            }
+        }
+        if generation == self.generation {
+            return value;
+        }
+        self.generation = generation;
+        match i64::try_from(self.int) {
+            Ok(total) if !self.doubles => CounterValue::Int(total),
+            _ => CounterValue::Double(self.int as f64 + self.double),
+        }
+    }
+}
+
 /// A span still open, as reported by `finish`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenSpan {
@@ -291,6 +400,11 @@ pub struct Core {
     keys: FastMap<Key, u32>,
     /// Named and counter tracks: encoded uuid field and description digest.
     custom: Vec<(Field, u64)>,
+    /// The running totals of incremental counters, by index into `custom`.
+    totals: FastMap<u32, RunningTotal>,
+    /// Whether the writer is one of several writing one trace
+    /// (`Options::partition`, or a sequence id other than 1).
+    shares_trace: bool,
     open_async: OpenAsync,
     /// Complete async spans whose ends were written at exactly the time of
     /// the call that wrote them: still parents for spans beginning then,
@@ -331,6 +445,8 @@ impl Core {
             // A process and two threads (six keys) without growing.
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
             custom: Vec::new(),
+            totals: FastMap::default(),
+            shares_trace: options.sequence_span != u32::MAX || sequence_id != 1,
             open_async: OpenAsync::default(),
             retired: Vec::new(),
         }
@@ -399,6 +515,7 @@ impl Core {
         }
         let pid = match pid {
             Some(0) => return Err(Error::ZeroId),
+            Some(p) if p < 0 => return Err(Error::NegativePid(p)),
             Some(p) if self.keys.contains_key(&Key::Pid(p)) => return Err(Error::PidInUse(p)),
             Some(p) => p,
             // Derived ids are positive i32s.
@@ -488,11 +605,13 @@ impl Core {
             end,
             seq: 0,
             spans: 0,
+            budget: Budget::default(),
             tid,
             digest,
             stack: Vec::new(),
             explicit: 0,
             last_ts: 0,
+            instants: 0,
         });
         self.keys.insert(Key::Uuid(uuid.0), index);
         self.keys.insert(Key::Tid(tid), index);
@@ -507,7 +626,7 @@ impl Core {
     /// of its own (see [`BUSY_FROM`]).
     #[inline]
     fn busy(&self, spans: u32) -> bool {
-        self.enc.compact && spans as usize >= BUSY_FROM.max(self.enc.strings.len())
+        self.enc.compact && spans >= BUSY_FROM
     }
 
     /// In compact mode, a new sequence whose default track is `track` (the
@@ -585,6 +704,7 @@ impl Core {
         while let Some(end) = thread.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
             thread.stack.pop();
             thread.last_ts = end;
+            thread.instants = 0;
             self.enc
                 .end(&mut self.seqs[thread.seq], end, &thread.track, &thread.end);
         }
@@ -598,6 +718,7 @@ impl Core {
         if let Some((seq, end)) = self.own_sequence(self.threads[t].uuid.0) {
             let th = &mut self.threads[t];
             (th.seq, th.track, th.end) = (seq, None, end);
+            th.budget.moved_at = th.spans;
         }
     }
 
@@ -669,8 +790,42 @@ impl Core {
             limit,
         });
         th.last_ts = ts;
-        self.enc
-            .begin(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta);
+        th.instants = 0;
+        if !self
+            .enc
+            .begin_known(&mut self.seqs[th.seq], ts, th.track.as_ref(), meta)
+        {
+            self.thread_begin_general(t, ts, *meta);
+        }
+    }
+
+    /// A begin on a thread that defines strings (or opens a sequence), out
+    /// of line: on the thread's own sequence if that pays (compact mode),
+    /// otherwise on the writer's.
+    #[cold]
+    #[inline(never)]
+    fn thread_begin_general(&mut self, t: usize, ts: u64, meta: SpanMeta<'_>) {
+        let seq = self.thread_event_sequence(t, &meta);
+        let th = &self.threads[t];
+        let moved = Field::uint(field::EVENT_TRACK_UUID, th.uuid.0);
+        let track = if seq == th.seq {
+            th.track.as_ref()
+        } else {
+            Some(&moved)
+        };
+        self.enc.begin_general(&mut self.seqs[seq], ts, track, meta);
+    }
+
+    /// The sequence an event of thread `t` that names strings goes on: the
+    /// thread's (the writer's own in default mode), or the writer's where
+    /// the thread's own would not pay for what it defines (see [`Budget`]).
+    fn thread_event_sequence(&mut self, t: usize, ev: &SpanMeta<'_>) -> usize {
+        let th = &mut self.threads[t];
+        if th.seq == 0 || th.budget.pays(&self.enc, &self.seqs[th.seq], th.spans, ev) {
+            th.seq
+        } else {
+            0
+        }
     }
 
     /// Begins an explicit span. Inlined into the caller: the common case
@@ -736,6 +891,71 @@ impl Core {
         meta.check()?;
         self.check_begin(t, begin, Some(end))?;
         self.push_span(t, begin, Some(end), meta);
+        Ok(())
+    }
+
+    /// A complete span at an explicit depth: the frames at `depth` and
+    /// deeper must have ended by `begin` (their ends are written first), the
+    /// frames above it stay open around the span, even one that ends at
+    /// `begin` when the span is zero-length there.
+    pub(crate) fn complete_span_at_depth(
+        &mut self,
+        thread: ThreadTrack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        meta: &SpanMeta<'_>,
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        meta.check()?;
+        check_ts(begin)?;
+        check_ts(end)?;
+        if end < begin {
+            return Err(Error::EndBeforeBegin { begin, end });
+        }
+        let th = &self.threads[t];
+        if begin < th.last_ts {
+            return Err(Error::TimestampBackwards {
+                track: th.uuid,
+                ts: begin,
+                last: th.last_ts,
+            });
+        }
+        // Frames that have not ended by `begin` stay; frames whose limit
+        // reaches `end` may enclose the span.
+        let min = th.stack.len() - th.due(begin);
+        let max = th.stack.iter().take_while(|f| f.limit >= end).count();
+        if max < min {
+            return Err(Error::NotNested {
+                track: th.uuid,
+                end,
+                limit: th.stack[max].limit,
+            });
+        }
+        if depth >= MAX_SPAN_DEPTH {
+            return Err(Error::TooDeep(th.uuid));
+        }
+        if !(min..=max).contains(&depth) {
+            return Err(Error::DepthOutOfRange {
+                track: th.uuid,
+                depth,
+                min,
+                max,
+            });
+        }
+        // The frames from `depth` up have ended by `begin` (depth >= min).
+        while self.threads[t].stack.len() > depth {
+            let thread = &mut self.threads[t];
+            let Some(e) = thread.stack.last().and_then(|f| f.end) else {
+                break;
+            };
+            thread.stack.pop();
+            thread.last_ts = e;
+            self.enc
+                .end(&mut self.seqs[thread.seq], e, &thread.track, &thread.end);
+        }
+        let limit = self.threads[t].stack.last().map_or(u64::MAX, |f| f.limit);
+        self.open_frame(t, begin, Some(end), end.min(limit), meta);
         Ok(())
     }
 
@@ -829,6 +1049,7 @@ impl Core {
         th.stack.pop();
         th.explicit -= 1;
         th.last_ts = ts;
+        th.instants = 0;
         self.enc.end(&mut self.seqs[th.seq], ts, &th.track, &th.end);
     }
 
@@ -940,10 +1161,21 @@ impl Core {
     /// Writes out the complete span that holds `span_id` on the lane if it
     /// ended by `ts` (checked by [`Core::check_id_free`]), so the id is free.
     fn retire_ended(&mut self, lane: u32, span_id: u64, ts: u64) {
-        if let Some(open) = self.open_async.get(lane, span_id) {
-            self.pop_slot(open.lane as usize, open.slot, ts, None);
-            self.open_async.remove(lane, span_id);
+        let Some(open) = self.open_async.get(lane, span_id) else {
+            return;
+        };
+        let key = (lane, span_id);
+        let (l, slot) = (open.lane as usize, open.slot);
+        // Its end is written now, with those of the spans inside it, unless
+        // it was written already (a retired span).
+        let frames = &self.lanes[l].slots[slot as usize].frames;
+        if frames
+            .iter()
+            .any(|f| (f.lane, f.id) == key && f.end == open.end)
+        {
+            self.pop_slot(l, slot, ts, PopTo::Through(key));
         }
+        self.open_async.remove(lane, span_id);
     }
 
     /// Forgets the complete spans that ended before `ts` (see `retired`).
@@ -977,13 +1209,13 @@ impl Core {
         let l = self.lane_index(lane)?;
         meta.check()?;
         check_ts(ts)?;
-        self.forget_retired(ts);
         let under = match parent {
             Some(p) => Some(self.parent_entry(p, ts)?),
             None => None,
         };
         self.check_id_free(lane, span_id, ts)?;
         // Everything is checked: from here on the call succeeds.
+        self.forget_retired(ts);
         self.retire_ended(lane.index, span_id, ts);
         let track_lane = match under {
             Some(p) => self.child_lane(p.lane as usize, p.slot),
@@ -1024,7 +1256,7 @@ impl Core {
                 continue;
             }
             if !s.frames.is_empty() {
-                self.pop_slot(l, slot, ts, None);
+                self.pop_slot(l, slot, ts, PopTo::Ended);
             }
             let lane = &mut self.lanes[l];
             let s = &lane.slots[slot as usize];
@@ -1043,11 +1275,8 @@ impl Core {
     fn new_slot(&mut self, l: usize) -> u32 {
         let lane = &mut self.lanes[l];
         let slot = lane.slots.len() as u32;
-        let uuid = track_uuid(
-            Domain::AsyncSpanTrack,
-            lane.uuid.0,
-            &u64::from(slot).to_le_bytes(),
-        );
+        // Each writer's own (see `async_slot_uuid`).
+        let uuid = async_slot_uuid(lane.uuid, self.base_sequence_id, slot);
         let track = Field::uint(field::EVENT_TRACK_UUID, uuid.0);
         let end = self.enc.end_template(&self.seqs[0], Some(&track));
         lane.slots.push(Slot {
@@ -1056,6 +1285,7 @@ impl Core {
             end,
             seq: 0,
             spans: 0,
+            budget: Budget::default(),
             last_ts: 0,
             streaming: false,
             frames: Vec::new(),
@@ -1091,26 +1321,34 @@ impl Core {
     }
 
     /// Writes the ends of the complete spans on top of track `slot` of lane
-    /// `l` that ended by `ts`, down to (not including) `keep`'s frame, and
-    /// frees the track once nothing is left on it.
-    fn pop_slot(&mut self, l: usize, slot: u32, ts: u64, keep: Option<(u32, u64)>) {
+    /// `l` that ended by `ts`, as far down as `to` says, and frees the track
+    /// once nothing is left on it.
+    fn pop_slot(&mut self, l: usize, slot: u32, ts: u64, to: PopTo) {
         loop {
             let s = &mut self.lanes[l].slots[slot as usize];
             let Some(&top) = s.frames.last() else { break };
-            if top.end > ts || keep == Some((top.lane, top.id)) {
+            let key = (top.lane, top.id);
+            if top.end > ts || to == PopTo::Above(key) {
                 return;
             }
             s.frames.pop();
             s.last_ts = top.end;
-            if top.end < ts {
-                self.open_async.remove(top.lane, top.id);
-            } else {
-                // Ended exactly now: still a parent for spans beginning now.
-                self.retired.push((top.lane, top.id, top.end));
+            // The id may have been forgotten, or taken by a later span.
+            let this = |o: AsyncOpen| o.lane as usize == l && o.slot == slot && o.end == top.end;
+            if self.open_async.get(top.lane, top.id).is_some_and(this) {
+                if top.end < ts {
+                    self.open_async.remove(top.lane, top.id);
+                } else {
+                    // Ended exactly now: still a parent for spans beginning now.
+                    self.retired.push((top.lane, top.id, top.end));
+                }
             }
             let s = &self.lanes[l].slots[slot as usize];
             self.enc
                 .end(&mut self.seqs[s.seq], top.end, &s.track, &s.end);
+            if to == PopTo::Through(key) {
+                return;
+            }
         }
         // Emptied: free again (a track busy with a begun span has no frames).
         let lane = &mut self.lanes[l];
@@ -1138,7 +1376,6 @@ impl Core {
         if end < begin {
             return Err(Error::EndBeforeBegin { begin, end });
         }
-        self.forget_retired(begin);
         let under = match parent {
             Some(p) if (p.lane.index, p.span_id) == (lane.index, span_id) => {
                 return Err(Error::ParentNotOpen {
@@ -1151,6 +1388,7 @@ impl Core {
         };
         self.check_id_free(lane, span_id, begin)?;
         // Everything is checked: from here on the call succeeds.
+        self.forget_retired(begin);
         self.retire_ended(lane.index, span_id, begin);
         let (track_lane, slot) = match under {
             Some((p, parent)) => self.complete_place_under(p, parent, begin, end),
@@ -1193,7 +1431,7 @@ impl Core {
         let (pl, ps) = (p.lane as usize, p.slot);
         let key = (parent.lane.index, parent.span_id);
         if !p.is_streaming() && end <= p.end && self.lanes[pl].slots[ps as usize].last_ts <= begin {
-            self.pop_slot(pl, ps, begin, Some(key));
+            self.pop_slot(pl, ps, begin, PopTo::Above(key));
             let s = &self.lanes[pl].slots[ps as usize];
             if s.frames.last().is_some_and(|f| (f.lane, f.id) == key)
                 && s.frames.len() < MAX_SPAN_DEPTH
@@ -1219,12 +1457,34 @@ impl Core {
             if let Some((seq, end)) = self.own_sequence(uuid) {
                 let s = &mut self.lanes[l].slots[slot as usize];
                 (s.seq, s.track, s.end) = (seq, None, end);
+                s.budget.moved_at = s.spans;
             }
         }
         // Borrowed, not copied: the encoded track is 17 bytes.
         let s = &self.lanes[l].slots[slot as usize];
+        if !self
+            .enc
+            .begin_known(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta)
+        {
+            self.slot_begin_general(l, slot, ts, *meta);
+        }
+    }
+
+    /// A begin on a lane's slot that defines strings (or opens a sequence),
+    /// out of line: on the slot's own sequence if that pays (compact mode),
+    /// otherwise on the writer's.
+    #[cold]
+    #[inline(never)]
+    fn slot_begin_general(&mut self, l: usize, slot: u32, ts: u64, meta: SpanMeta<'_>) {
+        let s = &mut self.lanes[l].slots[slot as usize];
+        if s.seq != 0 && !s.budget.pays(&self.enc, &self.seqs[s.seq], s.spans, &meta) {
+            let track = Field::uint(field::EVENT_TRACK_UUID, s.uuid);
+            self.enc
+                .begin_general(&mut self.seqs[0], ts, Some(&track), meta);
+            return;
+        }
         self.enc
-            .begin(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta);
+            .begin_general(&mut self.seqs[s.seq], ts, s.track.as_ref(), meta);
     }
 
     /// Ends an async span: inlined, the common case returns in a register
@@ -1382,8 +1642,14 @@ impl Core {
         name: &str,
         options: &CounterOptions<'_>,
     ) -> Result<CounterTrack> {
+        if options.incremental && self.shares_trace {
+            return Err(Error::SharedIncrementalCounter);
+        }
         let (uuid, index) =
             self.custom_track(Domain::Counter, parent, name, &options.track, Some(options))?;
+        if options.incremental {
+            self.totals.entry(index).or_default();
+        }
         Ok(CounterTrack {
             uuid,
             index,
@@ -1400,6 +1666,15 @@ impl Core {
         self.own(track.owner, track.uuid)?;
         check_ts(ts)?;
         let field = self.custom[track.index as usize].0;
+        // Most writers have no incremental counter: no lookup for them.
+        let total = match self.totals.is_empty() {
+            true => None,
+            false => self.totals.get_mut(&track.index),
+        };
+        let value = match total {
+            Some(total) => total.add(value, self.enc.next_generation()),
+            None => value,
+        };
         self.enc.event(
             &mut self.seqs[0],
             ts,
@@ -1421,17 +1696,35 @@ impl Core {
             InstantTrack::Thread(thread) => {
                 let t = self.thread_index(thread)?;
                 ev.check()?;
-                // A zero-length span that pushes nothing: the same rules.
+                // A zero-length span that pushes nothing: the same rules,
+                // and instants already at `ts` stack below it.
                 self.check_begin(t, ts, Some(ts))?;
+                let th = &self.threads[t];
+                let due = th.due(ts);
+                let run = match th.last_ts == ts && due == 0 {
+                    true => th.instants,
+                    false => 0,
+                };
+                if th.stack.len() - due + run as usize >= MAX_SPAN_DEPTH {
+                    return Err(Error::TooDeep(th.uuid));
+                }
                 self.pop_due(t, ts);
                 let th = &mut self.threads[t];
                 th.last_ts = ts;
-                let seq = &mut self.seqs[th.seq];
+                th.instants = run + 1;
+                let seq = self.thread_event_sequence(t, ev);
+                let th = &self.threads[t];
+                let moved = Field::uint(field::EVENT_TRACK_UUID, th.uuid.0);
+                let track = if seq == th.seq {
+                    th.track.as_ref()
+                } else {
+                    Some(&moved)
+                };
                 self.enc.event(
-                    seq,
+                    &mut self.seqs[seq],
                     ts,
                     EventType::Instant,
-                    th.track.as_ref(),
+                    track,
                     Some(ev),
                     None,
                 );
@@ -1488,7 +1781,7 @@ impl Core {
         for l in 0..self.lanes.len() {
             for slot in 0..self.lanes[l].slots.len() as u32 {
                 if !self.lanes[l].slots[slot as usize].frames.is_empty() {
-                    self.pop_slot(l, slot, u64::MAX, None);
+                    self.pop_slot(l, slot, u64::MAX, PopTo::Ended);
                 }
             }
         }

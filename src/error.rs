@@ -8,14 +8,19 @@ use crate::ids::TrackUuid;
 ///
 /// Every variant but [`Error::Io`] is a misuse of the API: the call that
 /// returned it wrote nothing and changed no state, so the writer stays usable
-/// and its trace stays valid.
+/// and its trace stays valid. An emitting call that returns `Error::Io` did
+/// nothing either (see there).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The sink of a [`StreamingPerfettoWriter`](crate::StreamingPerfettoWriter)
-    /// failed. The call's own event was recorded before the write was tried;
-    /// bytes that did not reach the sink stay buffered and are tried again by
-    /// the next write or flush.
+    /// failed. A writer hands its buffer to the sink before it writes a
+    /// call's packets, so a call that returns this did nothing: its event
+    /// was *not* recorded, and the call may be retried. Bytes that did not
+    /// reach the sink stay buffered and are offered again by the next call
+    /// that writes, or by `flush`. `flush`, `finish` and `into_inner` may
+    /// be retried the same way: what they could not deliver stays buffered
+    /// (`finish` has by then written the pending ends of complete spans).
     #[error("the trace sink failed: {0}")]
     Io(#[from] io::Error),
 
@@ -58,12 +63,29 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A complete span given an explicit depth it cannot take: spans that
+    /// have not ended by its begin hold the depths below `min`, and only
+    /// `max` spans are open that could enclose it.
+    #[error("span on track {track} cannot sit at depth {depth}: only depths {min} to {max} are possible there")]
+    DepthOutOfRange {
+        /// The thread's track.
+        track: TrackUuid,
+        /// The depth asked for.
+        depth: usize,
+        /// The depth the span would take by the tie rules: the spans still
+        /// open at its begin.
+        min: usize,
+        /// The open spans that could enclose it (they end no earlier).
+        max: usize,
+    },
+
     /// `span_end` on a thread with no explicitly begun span open.
     #[error("span_end on track {0}: no span begun with span_begin is open there")]
     NoOpenSpan(TrackUuid),
 
     /// Spans on one thread may nest at most [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH)
-    /// deep: the trace processor drops deeper ones.
+    /// deep: the trace processor drops deeper ones. Instants at one time on
+    /// a thread stack, so they count too.
     #[error("span on track {0} would nest deeper than {max} levels", max = crate::MAX_SPAN_DEPTH)]
     TooDeep(TrackUuid),
 
@@ -103,6 +125,23 @@ pub enum Error {
     /// Pid or tid 0: the trace processor reserves it for the idle task.
     #[error("pid and tid 0 are reserved for the idle task")]
     ZeroId,
+
+    /// A negative pid. The trace processor reads a process descriptor's pid
+    /// as unsigned and a thread descriptor's as signed, so a negative pid
+    /// would split a process from its threads (-1 becomes 4294967295 for
+    /// the process and stays -1 for its threads).
+    #[error("pid {0} is negative: the trace processor would not link the process to its threads")]
+    NegativePid(i32),
+
+    /// An incremental counter track in a writer that shares its trace with
+    /// others ([`Options::partition`](crate::Options::partition), or a
+    /// sequence id other than 1). The trace processor adds up an incremental
+    /// counter's values per packet sequence, and writers cannot see each
+    /// other's values, so a counter fed by several writers would show
+    /// interleaved partial sums. Write absolute values (a total the caller
+    /// keeps) to a counter that is not incremental instead.
+    #[error("incremental counters are refused in a writer that shares its trace: the trace processor sums them per sequence, so several writers' increments would not add up")]
+    SharedIncrementalCounter,
 
     /// The pid is already taken by another process of this writer.
     #[error("pid {0} is already used by another process of this trace")]

@@ -58,6 +58,17 @@ pub(crate) fn track_uuid(domain: Domain, parent: u64, key: &[u8]) -> TrackUuid {
     TrackUuid((hash << 4) | domain as u64)
 }
 
+/// The uuid of the `slot`-th async span track of `lane` in the writer whose
+/// first sequence id is `writer`. Slot tracks are the writer's own: two
+/// writers of one trace (distinct sequence ids) using the same lane must not
+/// put their spans on one track, where they would nest into each other.
+/// The key packs the writer above the slot index, so a writer with sequence
+/// id 1 keeps the uuids the slot index alone gave.
+pub(crate) fn async_slot_uuid(lane: TrackUuid, writer: u32, slot: u32) -> TrackUuid {
+    let key = (u64::from(writer.wrapping_sub(1)) << 32) | u64::from(slot);
+    track_uuid(Domain::AsyncSpanTrack, lane.0, &key.to_le_bytes())
+}
+
 /// Pids and tids derived from keys lie above Linux's largest possible pid
 /// (2^22), so they never meet a real one taken from the system.
 pub(crate) const DERIVED_ID_MIN: i64 = (1 << 22) + 1;
@@ -251,6 +262,18 @@ mod tests {
         let a = track_uuid(Domain::Thread, 7, b"stream");
         assert_eq!(a, track_uuid(Domain::Thread, 7, b"stream"));
         assert_ne!(a, track_uuid(Domain::Thread, 8, b"stream"));
+    }
+
+    #[test]
+    fn async_slots_are_per_writer() {
+        let lane = track_uuid(Domain::AsyncLane, 0, b"requests");
+        let first = async_slot_uuid(lane, 1, 0);
+        // Sequence id 1 keeps the derivation of the slot index alone.
+        let old = track_uuid(Domain::AsyncSpanTrack, lane.0, &0u64.to_le_bytes());
+        assert_eq!(first, old);
+        assert_ne!(first, async_slot_uuid(lane, 1 + (1 << 16), 0));
+        assert_ne!(first, async_slot_uuid(lane, 1, 1));
+        assert_eq!(first, async_slot_uuid(lane, 1, 0), "stable");
     }
 
     #[test]

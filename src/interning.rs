@@ -224,7 +224,6 @@ impl Interner {
     }
 
     /// The id of (`s`, `extra`) if the table holds it; never adds it.
-    #[cfg(test)]
     pub(crate) fn find(&self, text: &[u8], s: &str, extra: u32) -> Option<u64> {
         self.hinted(text, s, extra)
             .or_else(|| self.search(text, s, extra))

@@ -29,7 +29,7 @@ pub use crate::ids::{
     ThreadTrack, TrackUuid,
 };
 pub use crate::options::Options;
-pub use crate::streaming::StreamingPerfettoWriter;
+pub use crate::streaming::{IntoInnerError, StreamingPerfettoWriter};
 pub use crate::trace_writer::TraceWriter;
 pub use crate::track_options::{
     ChildOrdering, CounterOptions, CounterSample, CounterUnit, SiblingMerge, TrackOptions,

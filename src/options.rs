@@ -64,14 +64,18 @@ impl Options {
     }
 
     /// Compact encoding: each busy thread or async track (one that has had
-    /// at least 4 spans, and as many as there are distinct strings) moves to
-    /// a sequence of its own (ids `sequence_id + 1`, `+ 2`, ... in order of
-    /// moving, within the writer's span of ids) whose defaults name its
-    /// track, with timestamps as deltas on a sequence-scoped incremental
-    /// clock. Everything else is written as in default mode. About 0.64 of
-    /// the bytes per event of default mode on long-running threads, the same
-    /// bytes on short traces; a few percent slower per event. The trace
-    /// shows exactly the same (see the README's "Compact mode").
+    /// 4 spans) moves to a sequence of its own (ids `sequence_id + 1`, `+ 2`,
+    /// ... in order of moving, within the writer's span of ids) whose
+    /// defaults name its track, with timestamps as deltas on a
+    /// sequence-scoped incremental clock. Everything else is written as in
+    /// default mode. A track defines strings again on its own sequence only
+    /// as far as what it saved there pays for them, so compact mode never
+    /// writes more than 128 bytes per busy track beyond default mode (and an
+    /// opening packet per track and generation under
+    /// [`intern_limit`](Self::intern_limit)), whatever the strings. About
+    /// 0.64 of the bytes per event of default mode on long-running threads,
+    /// the same bytes on short traces; a few percent slower per event. The
+    /// trace shows exactly the same (see the README's "Compact mode").
     pub fn compact(mut self, compact: bool) -> Self {
         self.compact = compact;
         self

@@ -104,6 +104,11 @@ impl Out {
         self.len = 0;
     }
 
+    /// Keeps only the first `n` bytes written.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
     /// Drops the first `n` bytes written, moving the rest to the front.
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
@@ -169,6 +174,20 @@ impl Out {
         self.bytes.truncate(self.len);
         self.bytes
     }
+}
+
+/// Where the packet framed at `at` ends, if a whole frame header is there.
+/// The core writes only framed `Trace.packet` fields (key 0x0a, then a
+/// varint length), so packet boundaries can be walked from any boundary.
+pub(crate) fn frame_end(buf: &[u8], at: usize) -> Option<usize> {
+    let mut len = 0u64;
+    for (i, &b) in buf.get(at + 1..)?.iter().take(10).enumerate() {
+        len |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(at + 2 + i + usize::try_from(len).ok()?);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

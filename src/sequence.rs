@@ -170,6 +170,9 @@ pub(crate) struct SeqState {
     /// that names none new to the writer skips the bits: most events of a
     /// busy track.
     defined: usize,
+    /// Bytes of the packets that opened it, in every generation (compact
+    /// mode: what a busy track paid for its sequence).
+    pub(crate) opening_bytes: u64,
 }
 
 impl SeqState {
@@ -188,6 +191,7 @@ impl SeqState {
             locations: Defined::default(),
             arg_names: Defined::default(),
             defined: 0,
+            opening_bytes: 0,
         }
     }
 }
@@ -294,6 +298,12 @@ impl Encoder {
         self.generation + 1
     }
 
+    /// The generation the next event is written in (the tables are emptied
+    /// before it if they reached a cap).
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation + u64::from(self.full)
+    }
+
     /// Empties the string tables once they reached a cap, before the next
     /// event: they never hold more than the cap and the strings of one event.
     #[inline(always)]
@@ -364,7 +374,9 @@ impl Encoder {
                     flags: SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE,
                     first_on_sequence,
                 };
+                let at = self.out.len();
                 sequence_start_packet(&mut self.out, header, seq.default_track, t0);
+                seq.opening_bytes += (self.out.len() - at) as u64;
                 seq.clock = t0;
             } else {
                 first = true;
@@ -412,7 +424,9 @@ impl Encoder {
     /// already, on a sequence set up in this generation, with time going
     /// forward: those take a short path that interns through the hints only
     /// and writes a small packet; any other goes through [`Encoder::event`].
-    #[inline(always)]
+    /// (The core takes the two paths itself, to choose the sequence of the
+    /// general one.)
+    #[cfg(test)]
     pub(crate) fn begin(
         &mut self,
         seq: &mut SeqState,
@@ -431,14 +445,20 @@ impl Encoder {
     /// made the caller build it in memory on every call.
     #[cold]
     #[inline(never)]
-    fn begin_general(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>, ev: Event<'_>) {
+    pub(crate) fn begin_general(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: Event<'_>,
+    ) {
         self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
     }
 
     /// The short path of [`Encoder::begin`]: writes the packet and returns
     /// true, or writes nothing and returns false.
     #[inline(always)]
-    fn begin_known(
+    pub(crate) fn begin_known(
         &mut self,
         seq: &mut SeqState,
         ts: u64,
@@ -489,6 +509,39 @@ impl Encoder {
         self.packets += 1;
         seq.clock = ts & seq.keep;
         true
+    }
+
+    /// About how many bytes `ev` would add to a packet of `seq` beyond its
+    /// own fields: the strings it names that `seq` has not defined in this
+    /// generation, each entry a few bytes more than its text. Reads only.
+    pub(crate) fn definition_cost(&self, seq: &SeqState, ev: &Event<'_>) -> u64 {
+        /// An interned entry's framing, iid and length: its text aside.
+        const ENTRY: u64 = 8;
+        let fresh = seq.generation != self.next_generation();
+        let strings = &self.strings;
+        let text = &strings.text[..];
+        let cost = |table: &Interner, defined: &Defined, s: &str, extra: u32| -> u64 {
+            match table.find(text, s, extra) {
+                Some(g) if !fresh && defined.has(g as u32) => 0,
+                _ => s.len() as u64 + ENTRY,
+            }
+        };
+        let mut total = cost(&strings.names, &seq.names, ev.name, 0);
+        if !ev.category.is_empty() {
+            total += cost(&strings.categories, &seq.categories, ev.category, 0);
+        }
+        if !ev.file.is_empty() {
+            total += cost(&strings.locations, &seq.locations, ev.file, ev.line);
+        }
+        for_each_name(ev.args, &mut |name| {
+            total += cost(&strings.arg_names, &seq.arg_names, name, 0);
+        });
+        total
+    }
+
+    /// Whether the next packet of `seq` first opens it (in this generation).
+    pub(crate) fn opens(&self, seq: &SeqState) -> bool {
+        !seq.started || seq.generation != self.next_generation()
     }
 
     /// A slice end on `track`, whose [`EndTemplate`] (from

@@ -1,10 +1,12 @@
 //! The streaming writer: packets go to any `std::io::Write` as they are made.
 
+use std::fmt;
 use std::io::{self, Write};
 
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::out::frame_end;
 use crate::trace_writer::{sealed, TraceWriter};
 
 /// Hands the trace to a sink `W` as it is produced, in writes of about
@@ -103,11 +105,26 @@ impl<W: Write> StreamingPerfettoWriter<W> {
     /// Finishes (see [`TraceWriter::finish`]) and gives the sink back.
     ///
     /// # Errors
-    /// [`Error::Io`] if the sink fails; the writer is then dropped with the
-    /// bytes it still held.
-    pub fn into_inner(mut self) -> Result<W> {
-        TraceWriter::finish(&mut self)?;
-        self.sink.take().ok_or(Error::Finished)
+    /// An [`IntoInnerError`] if the sink fails (its [`error`](IntoInnerError::error)
+    /// is an [`Error::Io`]). It holds the writer, with every byte the sink
+    /// did not take: call `into_inner` on it again to retry, or take the sink
+    /// as it is with [`IntoInnerError::into_sink`] to salvage or close it.
+    /// It converts into an [`Error`], so `?` works in functions returning
+    /// this crate's [`Result`].
+    pub fn into_inner(mut self) -> Result<W, IntoInnerError<W>> {
+        match TraceWriter::finish(&mut self) {
+            Ok(_) => match self.sink.take() {
+                Some(sink) => Ok(sink),
+                None => Err(IntoInnerError {
+                    writer: Box::new(self),
+                    error: Error::Finished,
+                }),
+            },
+            Err(error) => Err(IntoInnerError {
+                writer: Box::new(self),
+                error,
+            }),
+        }
     }
 
     /// Records that the sink took the first `done` bytes of the buffer.
@@ -125,11 +142,11 @@ impl<W: Write> StreamingPerfettoWriter<W> {
         // `Trace.packet` fields (key 0x0a, then a varint length).
         let mut at = self.partial;
         if at <= done {
-            while let Some(next) = packet_end(out, at).filter(|&next| next <= done) {
+            while let Some(next) = frame_end(out, at).filter(|&next| next <= done) {
                 at = next;
             }
             self.whole = self.written - (done - at) as u64;
-            self.partial = match packet_end(out, at) {
+            self.partial = match frame_end(out, at) {
                 Some(next) if at < done => next - done,
                 _ => 0,
             };
@@ -156,6 +173,76 @@ impl<W: Write> StreamingPerfettoWriter<W> {
         };
         self.advance(done);
         result.map_err(Error::Io)
+    }
+}
+
+/// What [`StreamingPerfettoWriter::into_inner`] returns when the final
+/// flush fails: the error, and the writer with everything it still holds,
+/// as `std::io::IntoInnerError` does for `BufWriter`.
+pub struct IntoInnerError<W: Write> {
+    /// Boxed: the writer is large, and this is only the failure path.
+    writer: Box<StreamingPerfettoWriter<W>>,
+    error: Error,
+}
+
+impl<W: Write> IntoInnerError<W> {
+    /// Why the final flush failed.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The writer, unchanged by the failure: the bytes the sink did not take
+    /// are still buffered, so `into_inner` may be called on it again.
+    pub fn writer(&self) -> &StreamingPerfettoWriter<W> {
+        &self.writer
+    }
+
+    /// The writer, to retry (`into_inner` again) or go on writing.
+    pub fn into_writer(self) -> StreamingPerfettoWriter<W> {
+        *self.writer
+    }
+
+    /// The error, dropping the writer (which then tries once more to hand
+    /// its bytes to the sink, like any dropped writer).
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// The sink as it is, without another attempt to write to it: it holds
+    /// [`bytes_written`](StreamingPerfettoWriter::bytes_written) bytes of the
+    /// trace, of which the first [`whole_bytes`](StreamingPerfettoWriter::whole_bytes)
+    /// are whole packets (read them from [`writer`](Self::writer) first).
+    /// The bytes the sink did not take are dropped.
+    pub fn into_sink(mut self) -> W {
+        self.writer.sink.take().expect(SINK)
+    }
+}
+
+impl<W: Write> fmt::Debug for IntoInnerError<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoInnerError")
+            .field("error", &self.error)
+            .field("bytes_written", &self.writer.written)
+            .field("buffered", &self.writer.buffered())
+            .finish()
+    }
+}
+
+impl<W: Write> fmt::Display for IntoInnerError<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<W: Write> std::error::Error for IntoInnerError<W> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<W: Write> From<IntoInnerError<W>> for Error {
+    fn from(e: IntoInnerError<W>) -> Self {
+        e.into_error()
     }
 }
 
@@ -193,20 +280,9 @@ impl<W: Write> StreamingPerfettoWriter<W> {
     }
 }
 
-/// The sink is only taken by `into_inner`, which consumes the writer.
+/// The sink is only taken by `into_inner` and `IntoInnerError::into_sink`,
+/// which consume the writer.
 const SINK: &str = "a writer keeps its sink until into_inner";
-
-/// Where the packet framed at `at` ends, if a whole frame header is there.
-fn packet_end(buf: &[u8], at: usize) -> Option<usize> {
-    let mut len = 0u64;
-    for (i, &b) in buf.get(at + 1..)?.iter().take(10).enumerate() {
-        len |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some(at + 2 + i + usize::try_from(len).ok()?);
-        }
-    }
-    None
-}
 
 impl<W: Write> Drop for StreamingPerfettoWriter<W> {
     fn drop(&mut self) {

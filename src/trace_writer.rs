@@ -55,8 +55,24 @@ pub(crate) mod sealed {
 ///   span that would cross the end of an enclosing complete span is refused
 ///   ([`Error::NotNested`](crate::Error::NotNested)).
 ///
-/// Zero-length spans are allowed. Async spans are free of these rules: each
-/// one runs on a track where nothing else overlaps it.
+/// Zero-length spans are allowed, and follow the same rules: a zero-length
+/// complete span at the end of another is its sibling. To make it a child
+/// (a database row that took no time at the very end of its parent), give
+/// its depth with [`complete_span_at_depth`](Self::complete_span_at_depth),
+/// which places a span at the depth asked wherever the rules above leave a
+/// choice.
+///
+/// Instants on a thread nest under the spans open there, like a
+/// zero-length span, with one difference the trace processor makes: two or
+/// more instants at the same time on one thread stack, each one level below
+/// the one before (so that the UI shows every one of them), until anything
+/// else happens on the thread. A span that begins or ends at that time, or a
+/// later event, closes them. Stacked instants count towards
+/// [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH) like spans
+/// ([`TooDeep`](crate::Error::TooDeep) past it).
+///
+/// Async spans are free of these rules: each one runs on a track where
+/// nothing else overlaps it.
 ///
 /// Empty `category` means none; empty `file` means no source location (and
 /// `line` is ignored).
@@ -71,6 +87,9 @@ pub trait TraceWriter: sealed::Sink {
     ///
     /// # Errors
     /// [`ZeroId`](crate::Error::ZeroId) for pid 0,
+    /// [`NegativePid`](crate::Error::NegativePid) for a negative pid (the
+    /// trace processor reads it unsigned for the process and signed for its
+    /// threads, so they would not meet),
     /// [`PidInUse`](crate::Error::PidInUse) if another process has the pid,
     /// [`Redefined`](crate::Error::Redefined) if the key was described with
     /// other arguments.
@@ -222,6 +241,53 @@ pub trait TraceWriter: sealed::Sink {
         self.make_room()?;
         let meta = SpanMeta::new(name).category(category).location(file, line);
         self.core_mut().complete_span(thread, begin, end, &meta)
+    }
+
+    /// A complete span at an explicit `depth` on the thread (0 is
+    /// outermost), for sources that know each span's depth, such as
+    /// database rows with a depth column. Where the tie rules alone would
+    /// read the span otherwise, the depth decides: a zero-length span at
+    /// the very end of its parent, `complete_span_at_depth(t, 1, 200, 200,
+    /// ..)` after a parent at 100..200, is that parent's child, where
+    /// [`complete_span`](Self::complete_span) would make it a sibling.
+    ///
+    /// The spans open at `depth` and deeper must have ended by `begin`
+    /// (their ends are written first); the `depth` spans below stay open
+    /// around it and must not end before `end`.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Event, TraceWriter, Writer};
+    ///
+    /// let mut w = Writer::new();
+    /// let p = w.process("db", Some(9), "db", &[])?;
+    /// let t = w.thread(p, "main", Some(9), "main")?;
+    /// // Rows (depth, begin, end), sorted by begin.
+    /// w.complete_span_at_depth(t, 0, 100, 200, &Event::new("parent"))?;
+    /// w.complete_span_at_depth(t, 1, 200, 200, &Event::new("child at the end"))?;
+    /// w.complete_span_at_depth(t, 0, 200, 300, &Event::new("next"))?;
+    /// w.finish()?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// let depths: Vec<_> = trace.slices.iter().map(|s| (s.name.as_str(), s.depth)).collect();
+    /// assert_eq!(depths, [("parent", 0), ("child at the end", 1), ("next", 0)]);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`complete_span_with`](Self::complete_span_with), and
+    /// [`DepthOutOfRange`](crate::Error::DepthOutOfRange) when a span open
+    /// at `depth` or deeper has not ended by `begin`, or fewer than `depth`
+    /// spans that last until `end` are open.
+    fn complete_span_at_depth(
+        &mut self,
+        thread: ThreadTrack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .complete_span_at_depth(thread, depth, begin, end, event)
     }
 
     /// Begins async span `span_id` on a lane. Ids are the caller's, unique
@@ -397,7 +463,9 @@ pub trait TraceWriter: sealed::Sink {
 
     /// An instant event on a process, thread, lane or named track. On a
     /// thread it nests under the spans open there and follows the thread's
-    /// ordering rules, like a zero-length span.
+    /// ordering rules. Instants at the same time on one track stack (see
+    /// "Timestamps and nesting" above): the second shows one level below the
+    /// first.
     ///
     /// # Errors
     /// [`ForeignHandle`](crate::Error::ForeignHandle),
@@ -437,10 +505,15 @@ pub trait TraceWriter: sealed::Sink {
 
     /// A counter track under the root, a process or a thread. Its
     /// descriptor is written now, before any value (the trace processor
-    /// reads counters in file order).
+    /// reads counters in file order). The same parent and name give the same
+    /// track, in every writer of a trace.
     ///
     /// # Errors
-    /// As [`track`](Self::track).
+    /// As [`track`](Self::track), and
+    /// [`SharedIncrementalCounter`](crate::Error::SharedIncrementalCounter)
+    /// for an incremental counter in a writer that shares its trace with
+    /// others: the reader sums increments per sequence, so several writers'
+    /// increments of one counter could never add up.
     fn counter_track(
         &mut self,
         parent: impl Into<ParentTrack>,
@@ -455,7 +528,11 @@ pub trait TraceWriter: sealed::Sink {
     }
 
     /// A counter value (`i64` or `f64`) at `ts`. Values of an incremental
-    /// counter are added up in call order.
+    /// counter are added up in call order, and the trace shows that running
+    /// total whatever happens to interning: where a new generation of
+    /// incremental state ([`Options::intern_limit`](crate::Options::intern_limit))
+    /// restarts the reader's sum, the writer writes the total so far in
+    /// place of the increment.
     ///
     /// # Errors
     /// [`ForeignHandle`](crate::Error::ForeignHandle),

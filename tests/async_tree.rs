@@ -129,15 +129,30 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn complete_async_spans_show_the_tree(nodes in forest(), compact in any::<bool>()) {
+    fn complete_async_spans_show_the_tree(
+        nodes in forest(),
+        compact in any::<bool>(),
+        reuse in any::<bool>(),
+    ) {
         let mut w = Writer::with_options(Options::new().compact(compact));
         let (thread, lanes) = lanes(&mut w);
+        // Ids: the node's index, or (reuse) the smallest id of its lane
+        // whose every earlier holder ended before this begin.
+        let mut ids: Vec<u64> = Vec::new();
         for (i, n) in nodes.iter().enumerate() {
+            let id = if reuse {
+                (0..).find(|&id| (0..i).all(|j| {
+                    ids[j] != id || nodes[j].lane != n.lane || nodes[j].end < n.begin
+                })).unwrap()
+            } else {
+                i as u64
+            };
+            ids.push(id);
             let name = format!("n{i}");
             let args = [Arg::new("node", Value::Uint(i as u64))];
             let ev = Event::new(&name).args(&args);
-            let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], p as u64));
-            w.async_complete_span(lanes[n.lane], i as u64, n.begin, n.end, parent, &ev).unwrap();
+            let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], ids[p]));
+            w.async_complete_span(lanes[n.lane], id, n.begin, n.end, parent, &ev).unwrap();
         }
         prop_assert!(w.finish().unwrap().is_empty());
         let trace = inspect::decode(w.bytes()).unwrap();
@@ -217,6 +232,55 @@ proptest! {
             }
         }
     }
+
+    /// Complete and begun spans in one lane, sharing its tracks: children of
+    /// either kind beneath parents of either kind.
+    #[test]
+    fn complete_and_begun_spans_share_lanes(
+        nodes in forest(),
+        kinds in prop::collection::vec(any::<bool>(), 60),
+        compact in any::<bool>(),
+    ) {
+        let mut w = Writer::with_options(Options::new().compact(compact));
+        let (thread, lanes) = lanes(&mut w);
+        let complete = |i: usize| kinds[i];
+        // Calls in time order: begins (complete spans whole) before ends.
+        let mut calls: Vec<(u64, bool, usize)> = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            calls.push((n.begin, false, i));
+            if !complete(i) {
+                calls.push((n.end, true, i));
+            }
+        }
+        calls.sort_by_key(|&(t, end, i)| (t, end, i));
+        for (t, end, i) in calls {
+            let n = &nodes[i];
+            let lane = lanes[n.lane];
+            if end {
+                w.async_span_end(lane, i as u64, t).unwrap();
+                continue;
+            }
+            let name = format!("n{i}");
+            let args = [Arg::new("node", Value::Uint(i as u64))];
+            let ev = Event::new(&name).args(&args);
+            let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], p as u64));
+            match (complete(i), parent) {
+                (true, parent) => w.async_complete_span(lane, i as u64, n.begin, n.end, parent, &ev).unwrap(),
+                (false, Some(parent)) => w.async_child_begin(lane, i as u64, parent, t, &ev).unwrap(),
+                (false, None) => w.async_span_begin_with(lane, i as u64, t, &ev).unwrap(),
+            }
+        }
+        prop_assert!(w.finish().unwrap().is_empty());
+        let trace = inspect::decode(w.bytes()).unwrap();
+        let shown = check_tree(&nodes, &trace, thread);
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(p) = n.parent {
+                if shown[i].track == shown[p].track {
+                    prop_assert!(complete(i) && complete(p), "only complete spans nest");
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -290,4 +354,58 @@ fn end_arguments_join_the_slice() {
             ("clipped".to_owned(), ArgValue::Str("end".into()))
         ]
     );
+}
+
+/// An id reused over and over by complete spans, some zero-length at the
+/// end of the one before: the latest always names the span in flight.
+#[test]
+fn reused_ids_always_name_the_latest_span() {
+    let mut w = Writer::new();
+    let (_, [a, b]) = lanes(&mut w);
+    let spans = [(0, 10), (10, 10), (10, 10), (15, 30), (40, 60)];
+    for (k, &(begin, end)) in spans.iter().enumerate() {
+        w.async_complete_span(a, 5, begin, end, None, &Event::new("x"))
+            .unwrap();
+        // Another lane in between, at the same time (calls in begin order).
+        w.async_complete_span(b, k as u64, begin, begin + 2, None, &Event::new("y"))
+            .unwrap();
+        let child = AsyncParent::new(a, 5);
+        w.async_complete_span(b, 100 + k as u64, end, end, Some(child), &Event::new("c"))
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let trace = inspect::decode(w.bytes()).unwrap();
+    assert_eq!(trace.problems, vec![]);
+    let xs: Vec<_> = trace.slices.iter().filter(|s| s.name == "x").collect();
+    let cs: Vec<_> = trace.slices.iter().filter(|s| s.name == "c").collect();
+    assert_eq!((xs.len(), cs.len()), (5, 5));
+    for c in cs {
+        // Beneath one of the x spans: nested on its track or under it.
+        assert!(xs
+            .iter()
+            .any(|x| x.track == c.track || trace.tracks[&c.track].parent == Some(x.track)));
+    }
+}
+
+/// A span whose id was forgotten while its end waited on its track, then
+/// taken by a span on another track: writing the first one's end later
+/// leaves the new one in flight.
+#[test]
+fn a_late_end_does_not_forget_a_reused_id() {
+    let mut w = Writer::new();
+    let (_, [a, b]) = lanes(&mut w);
+    let ev = Event::new("s");
+    w.async_complete_span(b, 1, 0, 100, None, &ev).unwrap();
+    w.async_complete_span(a, 5, 0, 10, None, &ev).unwrap();
+    w.async_complete_span(a, 5, 10, 10, None, &ev).unwrap();
+    w.async_complete_span(b, 2, 11, 12, None, &ev).unwrap();
+    let p = AsyncParent::new(b, 1);
+    w.async_complete_span(a, 5, 20, 50, Some(p), &ev).unwrap();
+    // Lane a's first track, where the zero-length span's end waits.
+    w.async_complete_span(a, 7, 30, 31, None, &ev).unwrap();
+    let reused = AsyncParent::new(a, 5);
+    w.async_complete_span(a, 8, 40, 45, Some(reused), &ev)
+        .unwrap();
+    w.finish().unwrap();
+    assert_eq!(inspect::decode(w.bytes()).unwrap().problems, vec![]);
 }

@@ -309,3 +309,93 @@ fn caught_up_sequences_still_define_what_is_new_to_them() {
     assert_eq!(compact.sequence_count(), 3, "both threads moved");
     assert_same_picture(&plain, &compact);
 }
+
+/// What compact mode may write beyond default mode, per busy track: its
+/// opening packet and strings defined before its savings paid for them
+/// (`MOVE_BUDGET` in the core).
+const BOUND_PER_TRACK: usize = 128;
+
+/// Eight threads, each with `spans` spans named by `name(thread, k)`, at a
+/// random source line when `lines`.
+/// Keeps both traces in `PTW_TRACE_DIR`, if set, for the trace processor.
+fn keep(name: &str, plain: &Writer, compact: &Writer) {
+    if let Some(dir) = std::env::var_os("PTW_TRACE_DIR") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::write(dir.join(format!("{name}-default.pftrace")), plain.bytes()).unwrap();
+        std::fs::write(dir.join(format!("{name}-compact.pftrace")), compact.bytes()).unwrap();
+    }
+}
+
+fn threads_named(w: &mut Writer, spans: u64, lines: bool, name: &dyn Fn(u64, u64) -> String) {
+    let p = w.process("p", Some(1), "p", &[]).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|i| w.thread(p, &format!("t{i}"), None, "worker").unwrap())
+        .collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for k in 0..spans {
+        for (i, &t) in threads.iter().enumerate() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ts = 1_000_000_000 + k * 10_000 + i as u64 * 100;
+            let line = if lines { (x % 1_000) as u32 } else { 0 };
+            let file = if lines {
+                "src/service/handlers/requests.rs"
+            } else {
+                ""
+            };
+            w.complete_span(t, ts, ts + 50, &name(i as u64, k), "rpc", file, line)
+                .unwrap();
+        }
+    }
+    w.finish().unwrap();
+}
+
+/// Compact mode pays off on long-running threads however many strings
+/// there are: a new name and a random line on every span (the old rule,
+/// as many spans as distinct strings, never moved these threads).
+#[test]
+fn compact_pays_off_on_busy_threads_with_a_new_string_every_span() {
+    let (plain, compact) =
+        both(|w| threads_named(w, 10_000, true, &|i, k| format!("request {i}-{k}")));
+    assert_same_picture(&plain, &compact);
+    keep("new-string-every-span", &plain, &compact);
+    assert_eq!(compact.sequence_count(), 9, "every thread moved");
+    let ratio = compact.len() as f64 / plain.len() as f64;
+    assert!(ratio < 0.9, "compact is {ratio:.3} of default");
+    eprintln!("new string every span: compact is {ratio:.3} of default");
+}
+
+/// Long names shared by every thread: each sequence of its own would define
+/// each name again. Compact mode defines a string on a track's sequence
+/// only once what the track saved covers it, so it never writes more than
+/// the bound beyond default mode (the old rule wrote 7% more here), and
+/// still saves once the names are known.
+#[test]
+fn compact_stays_within_its_bound_on_long_shared_strings() {
+    for (pool, spans) in [(500u64, 4_000u64), (4_000, 1_000), (50, 200), (2_000, 6)] {
+        let long = |i: u64| {
+            format!(
+                "{}{i}",
+                "a long operation name shared by every worker ".repeat(4)
+            )
+        };
+        let (plain, compact) = both(|w| threads_named(w, spans, false, &|_, k| long(k % pool)));
+        assert_same_picture(&plain, &compact);
+        keep(&format!("long-shared-{pool}"), &plain, &compact);
+        let busy = compact.sequence_count() - 1;
+        assert!(
+            compact.len() <= plain.len() + BOUND_PER_TRACK * busy,
+            "pool {pool}, {spans} spans: compact {} against default {}",
+            compact.len(),
+            plain.len()
+        );
+        if spans >= 4_000 {
+            let ratio = compact.len() as f64 / plain.len() as f64;
+            assert!(
+                ratio < 0.95,
+                "pool {pool}: compact is {ratio:.3} of default"
+            );
+        }
+    }
+}

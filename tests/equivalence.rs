@@ -91,6 +91,8 @@ fn generated_sequences_cover_every_outcome() {
         "AsyncSpanAlreadyOpen",
         "ForeignHandle",
         "ZeroId",
+        "NegativePid",
+        "DepthOutOfRange",
         "PidInUse",
         "TidInUse",
         "Redefined",

@@ -103,12 +103,20 @@ fn a_million_distinct_names_stream_and_resolve() {
 fn extreme_pids_and_tids() {
     let mut w = Writer::new();
     let a = w.process("a", Some(i32::MAX), "max", &[]).unwrap();
-    let b = w.process("b", Some(i32::MIN), "min", &[]).unwrap();
-    let c = w.process("c", Some(-1), "minus one", &[]).unwrap();
+    let b = w.process("b", Some(1), "min", &[]).unwrap();
+    let c = w.process("c", Some(i32::MAX - 1), "max - 1", &[]).unwrap();
     assert!(matches!(
         w.process("d", Some(0), "zero", &[]),
         Err(Error::ZeroId)
     ));
+    // The trace processor reads a process's pid unsigned and its threads'
+    // signed: a negative pid would part them.
+    for pid in [-1, i32::MIN] {
+        assert!(matches!(
+            w.process("e", Some(pid), "negative", &[]),
+            Err(Error::NegativePid(p)) if p == pid
+        ));
+    }
     let ta = w.thread(a, "t", Some(i64::MAX), "t").unwrap();
     let tb = w.thread(b, "t", Some(i64::MIN), "t").unwrap();
     let tc = w.thread(c, "t", Some(i64::from(i32::MAX)), "t").unwrap();
@@ -123,7 +131,7 @@ fn extreme_pids_and_tids() {
     assert_eq!(
         trace.tracks[&tb.uuid().get()].kind,
         TrackKind::Thread {
-            pid: i32::MIN,
+            pid: 1,
             tid: i64::MIN
         }
     );

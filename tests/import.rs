@@ -105,7 +105,7 @@ fn thread_tree(rng: &mut Rng, spans: &mut Vec<Span>, stream: usize, b: u64, e: u
             break;
         }
         // Ties with the parent's begin and with the previous sibling's end,
-        // zero-length children; never a zero-length child at the very end.
+        // zero-length children.
         let cb = if rng.chance(30) {
             t
         } else {
@@ -118,6 +118,10 @@ fn thread_tree(rng: &mut Rng, spans: &mut Vec<Span>, stream: usize, b: u64, e: u
         }
         thread_tree(rng, spans, stream, cb, ce, depth + 1);
         t = ce;
+    }
+    // A zero-length child at the very end, ahead of any sibling there.
+    if rng.chance(20) {
+        thread_tree(rng, spans, stream, e, e, depth + 1);
     }
 }
 
@@ -947,4 +951,67 @@ fn a_bad_window_is_refused() {
         err,
         Some(ImportError::BadWindow { begin: 10, end: 5 })
     ));
+}
+
+/// A sink that fails once it took `room` bytes.
+struct Failing {
+    room: usize,
+}
+
+impl std::io::Write for Failing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::other("disk full"));
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_stops_the_import_with_the_writer_error() {
+    let options = Options::new().flush_threshold(64);
+    let mut w = perfetto_trace_writer::StreamingPerfettoWriter::with_options(
+        Failing { room: 500 },
+        options,
+    );
+    let mut im = Importer::new(&mut w, ImportConfig::new()).unwrap();
+    im.process(&ProcessRow {
+        process_id: "p",
+        exe: "e",
+        pid: Some(5),
+        start_time: 0,
+        end_time: None,
+    })
+    .unwrap();
+    im.stream(&StreamRow {
+        stream_id: "s",
+        process_id: "p",
+        thread_name: "s",
+        thread_id: None,
+    })
+    .unwrap();
+    let err = (0..1_000u64)
+        .find_map(|i| {
+            im.thread_span(&ThreadSpanRow {
+                stream_id: "s",
+                begin: i * 10,
+                end: i * 10 + 5,
+                name: "work",
+                ..Default::default()
+            })
+            .err()
+        })
+        .expect("the sink fills up");
+    assert!(
+        matches!(
+            err,
+            ImportError::Writer(perfetto_trace_writer::Error::Io(_))
+        ),
+        "{err}"
+    );
 }

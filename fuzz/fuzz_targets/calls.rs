@@ -61,7 +61,7 @@ impl Bytes<'_> {
     }
     fn op(&mut self) -> Option<Op> {
         let index = usize::from(self.u8()?);
-        Some(match self.u8()? % 17 {
+        Some(match self.u8()? % 18 {
             0 => Op::Process {
                 key: self.u8()? % 4,
                 pid: [None, Some(1), Some(2), Some(0), Some(i32::MIN)][self.u8()? as usize % 5],
@@ -85,6 +85,7 @@ impl Bytes<'_> {
             12 => [Op::Flush, Op::Finish, Op::Deep { thread: index }][self.u8()? as usize % 3].clone(),
             13 => Op::Instant { target: self.u8()?, index, ts: self.ts()?, meta: self.meta()? },
             14 => Op::Named { parent: self.u8()?, index, name: self.u8()? % 3, options: self.u8()? % 4 },
+            16 => Op::CompleteAtDepth { thread: index, ts: self.ts()?, dur: self.u16()? % 3000, depth: self.u8()? % 6, meta: self.meta()? },
             15 => Op::CounterTrack { parent: self.u8()?, index, name: self.u8()? % 3, kind: self.u8()? % 3 },
             _ => Op::Counter { index, ts: self.ts()?, value: i64::from(self.u8()?) - 128, double: self.u8()? % 2 == 0 },
         })

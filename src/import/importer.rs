@@ -442,9 +442,30 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
     /// Writes the held rows of stream `s` (all with one begin), outer first.
     fn place_held(&mut self, s: usize) -> Result<(), ImportError> {
         let mut held = std::mem::take(&mut self.streams[s].held);
-        // Outer first: by depth; at one depth a zero-length span first (a
-        // sibling of the next), then the longest.
-        held.sort_by_key(|h| (h.depth, h.end != h.begin, std::cmp::Reverse(h.end)));
+        let Some(begin) = held.first().map(|h| h.begin) else {
+            return Ok(());
+        };
+        // First the zero-length rows that sit in spans ending right here
+        // (deeper than the spans still open, no deeper than those ending
+        // now): those spans' last children, deepest first (the innermost
+        // span closes first). Then the others, outer first: by depth; at
+        // one depth a zero-length span first (a sibling of the next), then
+        // the longest.
+        let stack = &self.streams[s].stack;
+        let open = stack.iter().take_while(|&&e| e > begin).count();
+        let ending = stack.iter().take_while(|&&e| e >= begin).count();
+        let at_end =
+            |h: &OwnedSpan| h.end == h.begin && (open + 1..=ending).contains(&(h.depth as usize));
+        held.sort_by_key(|h| {
+            let last_child = at_end(h);
+            let depth = i64::from(h.depth);
+            (
+                !last_child,
+                if last_child { -depth } else { depth },
+                h.end != h.begin,
+                std::cmp::Reverse(h.end),
+            )
+        });
         let mut result = Ok(());
         for h in held.iter() {
             if result.is_ok() {
@@ -463,35 +484,29 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
             return Ok(());
         }
         let stream = &mut self.streams[s];
-        // Spans ending by this begin are closed first (a span beginning
-        // where another ends is its sibling, as the writer shows it).
-        let mut just_closed = None;
-        while let Some(&top) = stream.stack.last().filter(|&&e| e <= h.begin) {
-            just_closed = Some(top);
-            stream.stack.pop();
-        }
-        if let Some(&limit) = stream.stack.last() {
-            if h.end > limit {
-                self.report.note(AnomalyKind::ThreadSpanNotNested, || {
-                    format!("{} crosses the end {limit} of its parent", stream_key())
-                });
-                return Ok(());
-            }
-        }
-        let depth = stream.stack.len();
-        // A zero-length child at its parent's very end reads as its
-        // sibling: its depth agrees with the rows, not counted.
-        let zero_at_end =
-            h.end == h.begin && just_closed == Some(h.begin) && h.depth as usize == depth + 1;
-        if h.depth as usize != depth && !zero_at_end {
-            self.report.note(AnomalyKind::ThreadSpanDepth, || {
-                format!(
-                    "{} has depth {} but nests at depth {depth}",
-                    stream_key(),
-                    h.depth
-                )
+        // The spans open at its begin (ends fall from the outermost in):
+        // those not ended by then must enclose it; those ending exactly
+        // then may, as their zero-length child at their very end.
+        let min = stream.stack.iter().take_while(|&&e| e > h.begin).count();
+        let max = stream.stack.iter().take_while(|&&e| e >= h.end).count();
+        if max < min {
+            let limit = stream.stack[max];
+            self.report.note(AnomalyKind::ThreadSpanNotNested, || {
+                format!("{} crosses the end {limit} of its parent", stream_key())
             });
+            return Ok(());
         }
+        // The row's depth where the times allow it, else where they put it.
+        let depth = match h.depth as usize {
+            d if (min..=max).contains(&d) => d,
+            d => {
+                self.report.note(AnomalyKind::ThreadSpanDepth, || {
+                    format!("{} has depth {d} but nests at depth {min}", stream_key())
+                });
+                min
+            }
+        };
+        stream.stack.truncate(depth);
         stream.stack.push(h.end);
         let shown = self
             .config
@@ -509,7 +524,7 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
             .location(&h.filename, h.line);
         if self
             .call(stream_key, |w| {
-                w.complete_span_with(thread, h.begin, h.end, &event)
+                w.complete_span_at_depth(thread, depth, h.begin, h.end, &event)
             })?
             .is_some()
         {

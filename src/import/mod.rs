@@ -64,17 +64,22 @@
 //! - A process is a process track named by its `exe`; a stream is a thread
 //!   of it named by `thread_name`. Keys are the ids, so tracks are stable
 //!   across runs and writers.
-//! - Thread spans nest on their thread as their times say; `target` is the
-//!   category, `filename`/`line` the source location. A span beginning
-//!   where another ends is its sibling; a zero-length row at its parent's
-//!   very end (depth one more) is shown as the parent's sibling too.
+//! - Thread spans nest on their thread as their times say, at the row's
+//!   `depth` wherever the times leave a choice
+//!   ([`complete_span_at_depth`](crate::TraceWriter::complete_span_at_depth)):
+//!   a span beginning where another ends is its sibling, unless its depth
+//!   makes it that span's zero-length child at its very end. `target` is
+//!   the category, `filename`/`line` the source location.
 //! - Async spans: begin and end matched by `span_id` within the process,
 //!   whichever streams their rows come from. A top-level span (no
 //!   `parent_span_id`, or 0) goes on a track of the lane [`ASYNC_LANE`]
 //!   under the thread whose row began it, one track per span in flight. A
 //!   span whose begin row names a parent in flight goes on a track nested
 //!   under its parent's track (`TrackDescriptor.parent_uuid`), and stays
-//!   there if it outlives the parent. A span whose parent is not in flight
+//!   there if it outlives the parent. (Spans are written as their rows
+//!   come, so a child is never a nested slice on its parent's own track:
+//!   neither its end nor its parent's is known at its begin row; see
+//!   [`TraceWriter::async_child_begin`](crate::TraceWriter::async_child_begin).) A span whose parent is not in flight
 //!   (ended, or outside the window) is top-level. End rows' parents are
 //!   ignored (work completes in other contexts). Each async span carries
 //!   the argument `span_id` (and `parent_span_id` when its row names one).
@@ -193,7 +198,9 @@ pub enum Table {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportError {
-    /// The writer failed (its sink, for a streaming writer).
+    /// The writer failed (its sink, for a streaming writer). Rows never
+    /// cause it. The import cannot go on (rows held for reordering are
+    /// lost); what the writer accepted stays a valid trace.
     #[error(transparent)]
     Writer(#[from] Error),
     /// A row came before one it should follow.

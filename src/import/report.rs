@@ -26,8 +26,8 @@ pub enum AnomalyKind {
     /// A thread span begins inside another one and ends after it (it
     /// crosses an enclosing span's end): skipped.
     ThreadSpanNotNested,
-    /// A thread span's `depth` is not the depth at which it nests: shown
-    /// where it nests.
+    /// A thread span's `depth` is not one its times allow: shown at the
+    /// depth its times give.
     ThreadSpanDepth,
     /// An async begin with the id of a span in flight in its process: the
     /// second begin is skipped (its span's end row ends the first).

@@ -175,6 +175,14 @@ pub enum Op {
         dur: u16,
         meta: Meta,
     },
+    /// A complete span at an explicit depth.
+    CompleteAtDepth {
+        thread: usize,
+        ts: Ts,
+        dur: u16,
+        depth: u8,
+        meta: Meta,
+    },
     AsyncBegin {
         lane: usize,
         id: u8,
@@ -240,6 +248,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         12 => (any::<usize>(), ts(), meta()).prop_map(|(thread, ts, meta)| Op::Begin { thread, ts, meta }),
         10 => (any::<usize>(), ts()).prop_map(|(thread, ts)| Op::End { thread, ts }),
         8 => (any::<usize>(), ts(), any::<u16>(), meta()).prop_map(|(thread, ts, dur, meta)| Op::Complete { thread, ts, dur: dur % 3000, meta }),
+        4 => (any::<usize>(), ts(), prop_oneof![Just(0u16), any::<u16>()], 0u8..6, meta()).prop_map(|(thread, ts, dur, depth, meta)| Op::CompleteAtDepth { thread, ts, dur: dur % 3000, depth, meta }),
         8 => (any::<usize>(), 0u8..8, ts(), meta()).prop_map(|(lane, id, ts, meta)| Op::AsyncBegin { lane, id, ts, meta }),
         8 => (any::<usize>(), 0u8..8, ts()).prop_map(|(lane, id, ts)| Op::AsyncEnd { lane, id, ts }),
         1 => (0u8..4).prop_map(|which| Op::Foreign { which }),
@@ -460,6 +469,7 @@ impl Driver {
                     Some(_) => Ok(()),
                     None => match pid {
                         Some(0) => err("ZeroId"),
+                        Some(p) if *p < 0 => err("NegativePid"),
                         Some(p) if m.pids.contains_key(p) => err("PidInUse"),
                         _ => Ok(()),
                     },
@@ -585,6 +595,29 @@ impl Driver {
                 }
                 self.record(got, want, op);
             }
+            Op::CompleteAtDepth {
+                thread,
+                ts,
+                dur,
+                depth,
+                meta,
+            } => {
+                let Some(&h) = pick(&self.threads, *thread) else {
+                    return;
+                };
+                let ti = thread % self.threads.len();
+                let t = ts.at(self.clock);
+                let end = t.saturating_add(u64::from(*dur));
+                let depth = usize::from(*depth);
+                let want = m.check_at_depth(ti, t, end, depth);
+                let got = w.complete_span_at_depth(h, depth, t, end, &meta.event());
+                if want.is_ok() {
+                    m.pop_to(ti, depth);
+                    m.push(ti, h.uuid().get(), t, Some(end), meta);
+                    self.clock = t;
+                }
+                self.record(got, want, op);
+            }
             Op::End { thread, ts } => {
                 let Some(&h) = pick(&self.threads, *thread) else {
                     return;
@@ -694,9 +727,21 @@ impl Driver {
                             return;
                         };
                         let ti = index % self.threads.len();
+                        let th = &m.thread_state[ti];
+                        // Instants already at `t` stack below this one.
+                        let run = match th.run {
+                            Some((at, n)) if at == t && th.due(t) == 0 => n,
+                            _ => 0,
+                        };
+                        let want = match m.check_begin(ti, t, Some(t)) {
+                            Ok(()) if th.stack.len() - th.due(t) + run >= MAX_SPAN_DEPTH => {
+                                err("TooDeep")
+                            }
+                            other => other,
+                        };
                         (
                             InstantTrack::Thread(h),
-                            m.check_begin(ti, t, Some(t)),
+                            want,
                             (h.uuid().get(), String::new()),
                         )
                     }
@@ -1036,6 +1081,47 @@ impl Model {
             return err("TooDeep");
         }
         Ok(())
+    }
+
+    /// The rules of `complete_span_at_depth`: the frames not ended by `t`
+    /// hold the depths below `min`; the frames whose ends (and their
+    /// ancestors') reach `end` may enclose the span.
+    fn check_at_depth(&self, ti: usize, t: u64, end: u64, depth: usize) -> Outcome {
+        let th = &self.thread_state[ti];
+        if t > MAX_TS || end > MAX_TS {
+            return err("TimestampOutOfRange");
+        }
+        if t < th.last {
+            return err("TimestampBackwards");
+        }
+        let min = th.stack.len() - th.due(t);
+        let max = (0..=th.stack.len())
+            .take_while(|&k| th.limit(k) >= end)
+            .last()
+            .unwrap_or(0);
+        if max < min {
+            return err("NotNested");
+        }
+        if depth >= MAX_SPAN_DEPTH {
+            return err("TooDeep");
+        }
+        if depth < min || depth > max {
+            return err("DepthOutOfRange");
+        }
+        Ok(())
+    }
+
+    /// Ends the frames above `depth` (all ended by then).
+    fn pop_to(&mut self, ti: usize, depth: usize) {
+        let th = &mut self.thread_state[ti];
+        while th.stack.len() > depth {
+            let Some((b, Some(e), i)) = th.stack.pop() else {
+                panic!("the model popped an open span");
+            };
+            th.last = e;
+            th.run = None;
+            self.slices[i].dur = Some(e - b);
+        }
     }
 
     fn pop_due(&mut self, ti: usize, t: u64) {

@@ -20,6 +20,17 @@ fn fewer_bytes_than_perfetto_sdk_for_the_same_slices() {
         w.into_bytes()
     };
     let (default, compact) = (ours(false), ours(true));
+    // Kept for the trace processor when asked (its stats on each).
+    if let Some(dir) = std::env::var_os("PTW_TRACE_DIR") {
+        let dir = std::path::Path::new(&dir);
+        for (name, bytes) in [
+            ("sdk", &sdk),
+            ("ours-default", &default),
+            ("ours-compact", &compact),
+        ] {
+            std::fs::write(dir.join(format!("{name}.pftrace")), bytes).unwrap();
+        }
+    }
     let ratio = |b: &[u8]| b.len() as f64 / sdk.len() as f64;
     assert!(
         ratio(&default) <= 1.0 && ratio(&compact) <= 0.7,
