@@ -228,7 +228,10 @@ mod tests {
     fn times_are_nanoseconds_or_rfc_3339() {
         assert_eq!(parse_time("1500").unwrap(), 1500);
         assert_eq!(parse_time("1970-01-01T00:00:01.5Z").unwrap(), 1_500_000_000);
-        assert_eq!(parse_time("2024-01-01T01:00:00+01:00").unwrap(), 1_704_067_200_000_000_000);
+        assert_eq!(
+            parse_time("2024-01-01T01:00:00+01:00").unwrap(),
+            1_704_067_200_000_000_000
+        );
         for bad in ["noon", "", "12:00", "2024-13-01T00:00:00Z"] {
             assert!(matches!(parse_time(bad), Err(Error::BadTime(_))), "{bad}");
         }
@@ -237,7 +240,16 @@ mod tests {
     #[test]
     fn a_window_is_ordered_and_not_negative() {
         assert_eq!(window(5, 5).unwrap(), Window { begin: 5, end: 5 });
-        assert!(matches!(window(6, 5), Err(Error::BeginAfterEnd { begin: 6, end: 5 })));
-        assert!(matches!(window(-1, 5), Err(Error::NegativeTime { name: "begin", value: -1 })));
+        assert!(matches!(
+            window(6, 5),
+            Err(Error::BeginAfterEnd { begin: 6, end: 5 })
+        ));
+        assert!(matches!(
+            window(-1, 5),
+            Err(Error::NegativeTime {
+                name: "begin",
+                value: -1
+            })
+        ));
     }
 }

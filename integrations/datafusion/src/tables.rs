@@ -275,7 +275,11 @@ mod tests {
     fn bounds_on_coarse_time_columns_round_to_keep_every_row_in_range() {
         let schema = Schema::new(vec![
             Field::new("stream_id", DataType::Utf8, true),
-            Field::new("begin", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new(
+                "begin",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                true,
+            ),
             Field::new("end", DataType::Int64, true),
             Field::new("depth", DataType::Int32, true),
             Field::new("name", DataType::Utf8View, true),
@@ -292,17 +296,29 @@ mod tests {
         let below = t.time_bound("begin", Bound::Below, 1500).to_string();
         assert!(below.contains("<= TimestampMicrosecond(1"), "{below}");
         let below_exact = t.time_bound("begin", Bound::Below, 2000).to_string();
-        assert!(below_exact.contains("< TimestampMicrosecond(2"), "{below_exact}");
-        assert_eq!(t.time_bound("end", Bound::AtLeast, 1500).to_string(), "end >= Int64(1500)");
+        assert!(
+            below_exact.contains("< TimestampMicrosecond(2"),
+            "{below_exact}"
+        );
+        assert_eq!(
+            t.time_bound("end", Bound::AtLeast, 1500).to_string(),
+            "end >= Int64(1500)"
+        );
     }
 
     #[test]
     fn a_missing_column_or_a_wrong_type_is_named() {
         let schema = Schema::new(vec![Field::new("process_id", DataType::Int64, true)]);
         let e = PROCESSES.check("procs", &schema).err().unwrap().to_string();
-        assert_eq!(e, "column `procs.process_id` is Int64; expected a string (Utf8, LargeUtf8, Utf8View)");
+        assert_eq!(
+            e,
+            "column `procs.process_id` is Int64; expected a string (Utf8, LargeUtf8, Utf8View)"
+        );
         let schema = Schema::new(vec![Field::new("process_id", DataType::Utf8, true)]);
         let e = PROCESSES.check("procs", &schema).err().unwrap().to_string();
-        assert_eq!(e, "table `procs` has no column `exe` (its columns: process_id)");
+        assert_eq!(
+            e,
+            "table `procs` has no column `exe` (its columns: process_id)"
+        );
     }
 }

@@ -63,8 +63,8 @@ fn processor_view(tp: &Path, trace: &Path) -> (String, usize) {
     let text = String::from_utf8_lossy(&out.stdout);
     let n = text
         .lines()
-        .filter_map(|l| l.trim().trim_matches('"').parse().ok())
-        .last()
+        .rev()
+        .find_map(|l| l.trim().trim_matches('"').parse().ok())
         .unwrap_or(0);
     (errors, n)
 }

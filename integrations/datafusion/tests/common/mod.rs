@@ -145,7 +145,7 @@ pub fn generate(
         for k in 0..tasks {
             at += 1 + rng.below(20_000) as i64;
             let span = (k + 1) as i64;
-            let (parent, depth) = match open.iter().filter(|o| o.1 > at).last() {
+            let (parent, depth) = match open.iter().rfind(|o| o.1 > at) {
                 Some(&(ps, _, d)) if rng.below(2) == 0 => (Some(ps), d + 1),
                 _ => (if rng.below(2) == 0 { Some(0) } else { None }, 0),
             };
@@ -515,18 +515,24 @@ pub fn direct_trace(
     (w.bytes().to_vec(), report)
 }
 
-/// What a reader sees of a trace's slices: each slice with the names of its
-/// track and the track's ancestors, in a canonical order.
+/// What a reader sees of a trace's slices: each slice with the names (and
+/// pids, tids) of its track and the track's ancestors, in a canonical order.
 pub fn slices(trace: &[u8]) -> Vec<String> {
     let t = inspect::decode(trace).unwrap();
     assert!(t.problems.is_empty(), "problems: {:?}", t.problems);
     let path = |mut uuid: u64| {
         let mut names = Vec::new();
         while let Some(track) = t.tracks.get(&uuid) {
+            // Names, not uuids: async span tracks' uuids depend on the writer
+            // (each partition's writer numbers its own slots).
+            let kind = match &track.kind {
+                inspect::TrackKind::Process { pid, .. } => format!("process {pid}"),
+                inspect::TrackKind::Thread { pid, tid } => format!("thread {pid}/{tid}"),
+                inspect::TrackKind::Other => "track".to_string(),
+            };
             names.push(format!(
-                "{}#{:x}",
-                track.name.clone().unwrap_or_default(),
-                uuid
+                "{} ({kind})",
+                track.name.clone().unwrap_or_default()
             ));
             match track.parent {
                 Some(p) => uuid = p,
