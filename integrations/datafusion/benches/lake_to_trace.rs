@@ -115,9 +115,9 @@ fn bench(c: &mut Criterion) {
                     let ctx = ctx.clone();
                     async move { ctx.sql(sql).await.unwrap().collect().await.unwrap().iter().map(|b| b.num_rows()).sum::<usize>() }
                 };
-                let t = n("SELECT stream_id, CAST(\"begin\" AS BIGINT), CAST(\"end\" AS BIGINT), depth, name, target, filename, line \
+                let t = n("SELECT stream_id, CAST(\"begin\" AS BIGINT) AS b, CAST(\"end\" AS BIGINT) AS e, depth, name, target, filename, line \
                            FROM thread_spans ORDER BY stream_id, \"begin\", depth").await;
-                let a = n("SELECT stream_id, CAST(time AS BIGINT), event_type, span_id, parent_span_id, depth, name, filename, target, line \
+                let a = n("SELECT stream_id, CAST(time AS BIGINT) AS t, event_type, span_id, parent_span_id, depth, name, filename, target, line \
                            FROM async_events ORDER BY time, stream_id, span_id").await;
                 assert_eq!((t + a) as u64, rows);
             })
