@@ -455,7 +455,7 @@ impl Encoder {
         self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
     }
 
-    /// The short path of [`Encoder::begin`]: writes the packet and returns
+    /// The short path of a slice begin: writes the packet and returns
     /// true, or writes nothing and returns false.
     #[inline(always)]
     pub(crate) fn begin_known(
