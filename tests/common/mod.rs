@@ -612,8 +612,9 @@ impl Driver {
                 let want = m.check_at_depth(ti, t, end, depth);
                 let got = w.complete_span_at_depth(h, depth, t, end, &meta.event());
                 if want.is_ok() {
+                    // The frames below `depth` stay, even ended ones.
                     m.pop_to(ti, depth);
-                    m.push(ti, h.uuid().get(), t, Some(end), meta);
+                    m.push_kept(ti, h.uuid().get(), t, Some(end), meta);
                     self.clock = t;
                 }
                 self.record(got, want, op);
@@ -1139,6 +1140,11 @@ impl Model {
 
     fn push(&mut self, ti: usize, uuid: u64, t: u64, end: Option<u64>, meta: &Meta) {
         self.pop_due(ti, t);
+        self.push_kept(ti, uuid, t, end, meta);
+    }
+
+    /// Pushes a span over the frames as they are.
+    fn push_kept(&mut self, ti: usize, uuid: u64, t: u64, end: Option<u64>, meta: &Meta) {
         let th = &mut self.thread_state[ti];
         let depth = th.stack.len();
         th.stack.push((t, end, self.slices.len()));

@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod exec;
+mod function;
+mod import;
+mod lake;
+mod plan;
+mod progress;
+mod request;
+mod rows;
+mod tables;
+
+pub use crate::error::Error;
+pub use crate::exec::chunk_schema;
+pub use crate::function::PerfettoTraceChunks;
+pub use crate::lake::{register_lake, Format};
+pub use crate::progress::Progress;
+pub use crate::request::{parse_time, window, SpanKinds, TraceRequest};
+pub use crate::tables::TableNames;

@@ -1,0 +1,329 @@
+//! Reading the lake through DataFusion: the tables checked, the process and
+//! its streams read at planning time, and one physical plan per part of the
+//! trace, with the process and the window pushed down as filters and rows
+//! in the order the importer takes them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::JoinType;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{col, in_list, lit, Expr, SortExpr};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::error::Error;
+use perfetto_trace_writer::import::Window;
+
+use crate::request::TraceRequest;
+use crate::rows::Columns;
+use crate::tables::{
+    quoted, Bound, Checked, Spec, TableNames, ASYNC_EVENTS, PROCESSES, STREAMS, THREAD_SPANS,
+};
+
+/// A process row, as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProcessRow {
+    pub process_id: String,
+    pub exe: String,
+    pub pid: Option<i64>,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+}
+
+/// A stream row, as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StreamRow {
+    pub stream_id: String,
+    pub process_id: String,
+    pub thread_name: String,
+    pub thread_id: Option<i64>,
+}
+
+/// What one partition writes.
+#[derive(Debug)]
+pub(crate) enum PartKind {
+    /// The async spans of the process.
+    Async,
+    /// The thread spans of some of its streams.
+    Threads,
+}
+
+/// One partition of the trace: one writer over one query's rows.
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub kind: PartKind,
+    /// The process's id.
+    pub process_id: String,
+    /// Its row; none for streams that name a process with no row (the
+    /// importer counts them and shows them under a process of that id).
+    pub process: Option<ProcessRow>,
+    /// The streams it describes: those whose spans it writes, or for async
+    /// spans every stream of the process (a top-level span lies beneath
+    /// the stream that began it).
+    pub streams: Vec<StreamRow>,
+    /// The rows: thread spans or async events, in spec order and read types.
+    pub rows: Arc<dyn ExecutionPlan>,
+    /// The table the rows come from, for errors.
+    pub table: String,
+    /// Whether its importer's process and stream anomalies count: true for
+    /// the first part of each process.
+    pub counts_definitions: bool,
+}
+
+/// Everything the plan needs, found at planning time.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub parts: Vec<Part>,
+}
+
+/// Checks the tables the request needs, reads its processes and streams, and
+/// plans a query per part: the async events of each process, and its
+/// streams' thread spans split in at most `thread_parts` groups.
+///
+/// # Errors
+/// [`Error::MissingTable`], [`Error::MissingColumn`], [`Error::ColumnType`],
+/// [`Error::UnknownProcess`], and DataFusion's own.
+pub(crate) async fn plan(
+    ctx: &SessionContext,
+    names: &TableNames,
+    request: &TraceRequest,
+    thread_parts: usize,
+) -> DfResult<Planned> {
+    let processes = checked(ctx, &PROCESSES, &names.processes).await?;
+    let streams = checked(ctx, &STREAMS, &names.streams).await?;
+    let thread_spans = match request.spans.thread() {
+        true => Some(checked(ctx, &THREAD_SPANS, &names.thread_spans).await?),
+        false => None,
+    };
+    let async_events = match request.spans.asynchronous() {
+        true => Some(checked(ctx, &ASYNC_EVENTS, &names.async_events).await?),
+        false => None,
+    };
+
+    let process_rows = read_processes(ctx, &processes, request.process.as_deref()).await?;
+    if let (Some(p), true) = (&request.process, process_rows.is_empty()) {
+        return Err(Error::UnknownProcess {
+            process: p.clone(),
+            table: processes.name.clone(),
+        }
+        .into());
+    }
+    // Every process: every stream too, those naming no known process included.
+    let filter = request
+        .process
+        .as_deref()
+        .map(|p| col(quoted("process_id")).eq(lit(p)));
+    let stream_rows = read_streams(ctx, &streams, filter).await?;
+    let mut process_ids: Vec<&str> = process_rows.iter().map(|p| p.process_id.as_str()).collect();
+    process_ids.extend(stream_rows.iter().map(|s| s.process_id.as_str()));
+    process_ids.sort_unstable();
+    process_ids.dedup();
+
+    let per_process = thread_parts.div_ceil(process_ids.len().max(1)).max(1);
+    let mut parts = Vec::new();
+    for process_id in process_ids {
+        let process = process_rows
+            .iter()
+            .find(|p| p.process_id == process_id)
+            .cloned();
+        let own: Vec<StreamRow> = stream_rows
+            .iter()
+            .filter(|s| s.process_id == process_id)
+            .cloned()
+            .collect();
+        if own.is_empty() {
+            continue;
+        }
+        if let Some(t) = &async_events {
+            let rows = async_rows(ctx, t, &own, request.window).await?;
+            parts.push(Part {
+                kind: PartKind::Async,
+                process_id: process_id.to_owned(),
+                process: process.clone(),
+                streams: own.clone(),
+                rows: rows.create_physical_plan().await?,
+                table: t.name.clone(),
+                counts_definitions: true,
+            });
+        }
+        if let Some(t) = &thread_spans {
+            let groups = per_process.min(own.len());
+            for g in 0..groups {
+                // Contiguous groups of about equal size, in stream id order.
+                let lo = g * own.len() / groups;
+                let hi = (g + 1) * own.len() / groups;
+                let group = own[lo..hi].to_vec();
+                let rows = thread_rows(ctx, t, &group, request.window).await?;
+                parts.push(Part {
+                    kind: PartKind::Threads,
+                    process_id: process_id.to_owned(),
+                    process: process.clone(),
+                    streams: group,
+                    rows: rows.create_physical_plan().await?,
+                    table: t.name.clone(),
+                    counts_definitions: g == 0 && async_events.is_none(),
+                });
+            }
+        }
+    }
+    Ok(Planned { parts })
+}
+
+async fn checked(ctx: &SessionContext, spec: &Spec, name: &str) -> DfResult<Checked> {
+    if !ctx.table_exist(name)? {
+        return Err(Error::MissingTable {
+            role: spec.role,
+            table: name.to_owned(),
+        }
+        .into());
+    }
+    let df = ctx.table(name).await?;
+    Ok(spec.check(name, df.schema().as_arrow())?)
+}
+
+async fn read_processes(
+    ctx: &SessionContext,
+    t: &Checked,
+    process: Option<&str>,
+) -> DfResult<Vec<ProcessRow>> {
+    let mut df = ctx.table(t.name.as_str()).await?;
+    if let Some(p) = process {
+        df = df.filter(col(quoted("process_id")).eq(lit(p)))?;
+    }
+    let batches = df
+        .select(t.reads.clone())?
+        .sort(vec![col(quoted("process_id")).sort(true, false)])?
+        .collect()
+        .await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        let c = Columns::new(&PROCESSES, &t.name, b);
+        for r in 0..c.len() {
+            let process_id = c.text(0, r).to_owned();
+            rows.push(ProcessRow {
+                exe: c.text(1, r).to_owned(),
+                pid: c.opt(2, r),
+                start_time: c.req(3, r, &process_id)?,
+                end_time: c.opt(4, r),
+                process_id,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+async fn read_streams(
+    ctx: &SessionContext,
+    t: &Checked,
+    filter: Option<Expr>,
+) -> DfResult<Vec<StreamRow>> {
+    let mut df = ctx.table(t.name.as_str()).await?;
+    if let Some(f) = filter {
+        df = df.filter(f)?;
+    }
+    let batches: Vec<RecordBatch> = df
+        .select(t.reads.clone())?
+        .sort(vec![col(quoted("stream_id")).sort(true, false)])?
+        .collect()
+        .await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        let c = Columns::new(&STREAMS, &t.name, b);
+        for r in 0..c.len() {
+            rows.push(StreamRow {
+                stream_id: c.text(0, r).to_owned(),
+                process_id: c.text(1, r).to_owned(),
+                thread_name: c.text(2, r).to_owned(),
+                thread_id: c.opt(3, r),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn of_streams(streams: &[StreamRow]) -> Expr {
+    let ids = streams.iter().map(|s| lit(s.stream_id.as_str())).collect();
+    in_list(col(quoted("stream_id")), ids, false)
+}
+
+fn asc(column: &str) -> SortExpr {
+    col(quoted(column)).sort(true, false)
+}
+
+/// The thread spans of `streams` overlapping the window, by stream and
+/// begin (the outer of two spans beginning together first).
+async fn thread_rows(
+    ctx: &SessionContext,
+    t: &Checked,
+    streams: &[StreamRow],
+    window: Option<Window>,
+) -> DfResult<DataFrame> {
+    let mut filter = of_streams(streams);
+    if let Some(w) = window {
+        filter = filter
+            .and(t.time_bound("begin", Bound::AtMost, end_of(w)))
+            .and(t.time_bound("end", Bound::AtLeast, begin_of(w)));
+    }
+    ctx.table(t.name.as_str())
+        .await?
+        .filter(filter)?
+        .select(t.reads.clone())?
+        .sort(vec![asc("stream_id"), asc("begin"), asc("depth")])
+}
+
+/// The async events of `streams` in time order. With a window: the events
+/// inside it, and the begins before it of spans not ended before it (so
+/// that a span crossing the whole window is shown).
+async fn async_rows(
+    ctx: &SessionContext,
+    t: &Checked,
+    streams: &[StreamRow],
+    window: Option<Window>,
+) -> DfResult<DataFrame> {
+    let all = ctx
+        .table(t.name.as_str())
+        .await?
+        .filter(of_streams(streams))?;
+    let rows = match window {
+        None => all.select(t.reads.clone())?,
+        Some(w) => {
+            let inside = all
+                .clone()
+                .filter(
+                    t.time_bound("time", Bound::AtLeast, begin_of(w))
+                        .and(t.time_bound("time", Bound::AtMost, end_of(w))),
+                )?
+                .select(t.reads.clone())?;
+            let before = all.filter(t.time_bound("time", Bound::Below, begin_of(w)))?;
+            let ended = before
+                .clone()
+                .filter(col(quoted("event_type")).eq(lit("end")))?
+                .select(t.reads.clone())?
+                .select(vec![col(quoted("span_id")).alias("ended_span_id")])?;
+            let open = before
+                .filter(col(quoted("event_type")).eq(lit("begin")))?
+                .select(t.reads.clone())?
+                .join(
+                    ended,
+                    JoinType::LeftAnti,
+                    &["span_id"],
+                    &["ended_span_id"],
+                    None,
+                )?;
+            open.union(inside)?
+        }
+    };
+    rows.sort(vec![asc("time"), asc("stream_id"), asc("span_id")])
+}
+
+/// The window's ends as the `Int64` nanoseconds of the tables (a window
+/// past `i64::MAX` holds no row beyond it anyway).
+fn begin_of(w: Window) -> i64 {
+    i64::try_from(w.begin).unwrap_or(i64::MAX)
+}
+
+fn end_of(w: Window) -> i64 {
+    i64::try_from(w.end).unwrap_or(i64::MAX)
+}
