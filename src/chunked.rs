@@ -70,7 +70,7 @@ impl ChunkedWriter {
     pub fn finish_chunks(mut self) -> Result<Vec<Chunk>> {
         TraceWriter::finish(&mut self)?;
         self.seal_full();
-        let out = &mut self.core.enc.out;
+        let out = self.core.buffer_mut();
         if !out.is_empty() {
             let data = std::mem::replace(out, Out::with_room(0)).into_vec();
             self.push(data);
@@ -81,17 +81,17 @@ impl ChunkedWriter {
     /// Closes every full chunk in the buffer, each at the first packet
     /// boundary at or past `chunk_size`.
     fn seal_full(&mut self) {
-        while self.core.enc.out.len() >= self.chunk_size {
-            let out = &self.core.enc.out;
+        while self.core.buffer().len() >= self.chunk_size {
+            let out = self.core.buffer();
             let mut at = self.boundary;
             while at < self.chunk_size {
                 // The core writes whole frames only, so a next one is there.
                 at = frame_end(out, at).map_or(out.len(), |end| end.min(out.len()));
             }
             let rest = Out::with_room(self.chunk_size + 1024);
-            let mut whole = std::mem::replace(&mut self.core.enc.out, rest);
+            let mut whole = std::mem::replace(self.core.buffer_mut(), rest);
             // The packets past the boundary start the next chunk.
-            self.core.enc.out.extend_from_slice(&whole[at..]);
+            self.core.buffer_mut().extend_from_slice(&whole[at..]);
             whole.truncate(at);
             self.boundary = 0;
             self.push(whole.into_vec());
@@ -117,10 +117,10 @@ impl sealed::Sink for ChunkedWriter {
     }
 
     fn make_room(&mut self) -> Result<()> {
-        if self.core.enc.out.len() >= self.chunk_size {
+        if self.core.buffer().len() >= self.chunk_size {
             self.seal_full();
         }
-        self.boundary = self.core.enc.out.len();
+        self.boundary = self.core.buffer().len();
         Ok(())
     }
 

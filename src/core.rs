@@ -1,23 +1,27 @@
 //! The no-I/O core shared by both writers: tracks, spans in flight and the
 //! packet sequence. It validates every call before it changes anything and
 //! appends the packets a call produces to its encoder's buffer
-//! ([`Encoder::out`]); the writers only decide where those bytes go.
+//! ([`Emitter::out`]); the writers only decide where those bytes go.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::emitter::Emitter;
 use crate::encoding::EventType;
 use crate::encoding::{field, EndTemplate, Field, TrackKind};
-use crate::error::{Error, Result};
+use crate::error::{check_len, check_ts, Error, Result};
+use crate::event::Event;
 use crate::ids::{
     async_slot_uuid, derived_id, track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain,
     InstantTrack, NamedTrack, Owner, ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
+use crate::limits::{MAX_EVENT_COUNTERS, MAX_SPAN_DEPTH, MAX_TS};
 use crate::open_async::{AsyncOpen, OpenAsync};
-use crate::sequence::CounterValue;
-use crate::sequence::{Encoder, SeqState, Sequences};
+use crate::out::Out;
+use crate::sequence::{SeqState, Sequences};
+use crate::track_options::CounterSample;
 use crate::track_options::{
     Clock, CounterOptions, CounterUnit, LaneOptions, ProcessOptions, SiblingMerge, ThreadOptions,
     TrackOptions,
@@ -76,32 +80,6 @@ enum Key {
     Pid(i32),
     Tid(i64),
 }
-
-/// The deepest spans of one thread may nest: the trace processor drops
-/// slices that would sit deeper.
-pub const MAX_SPAN_DEPTH: usize = 512;
-
-/// The longest string accepted (names, categories, files, keys, command
-/// line arguments): 16 MiB keeps every packet far below what protobuf
-/// parsers and the trace processor accept.
-pub const MAX_STRING_LEN: usize = 16 << 20;
-
-pub(crate) fn check_len<'a>(strings: impl IntoIterator<Item = &'a str>) -> Result<()> {
-    match strings.into_iter().find(|s| s.len() > MAX_STRING_LEN) {
-        Some(s) => Err(Error::StringTooLong(s.len())),
-        None => Ok(()),
-    }
-}
-
-/// The most counter values one event may carry: the trace processor reads
-/// no more.
-pub const MAX_EVENT_COUNTERS: usize = 8;
-
-/// The largest timestamp accepted (the trace processor's time is an `i64`).
-const MAX_TS: u64 = i64::MAX as u64;
-
-/// What describes a span: its name, category, source location, flows, args.
-pub(crate) use crate::event::Event as SpanMeta;
 
 struct Process {
     pid: i32,
@@ -266,7 +244,7 @@ struct Budget {
 impl Budget {
     /// Whether an event `ev` of a track with `spans` spans so far goes on
     /// its own sequence `seq`; if it does, what it defines there is spent.
-    fn pays(&mut self, enc: &Encoder, seq: &SeqState, spans: u32, ev: &SpanMeta<'_>) -> bool {
+    fn pays(&mut self, enc: &Emitter, seq: &SeqState, spans: u32, ev: &Event<'_>) -> bool {
         let since = u64::from(spans.saturating_sub(self.moved_at));
         let here = since.saturating_sub(u64::from(self.elsewhere));
         let saved = SAVED_PER_END * since + SAVED_PER_BEGIN * here;
@@ -361,10 +339,10 @@ struct RunningTotal {
 
 impl RunningTotal {
     /// Adds `value`; what to write, in generation `generation`.
-    fn add(&mut self, value: CounterValue, generation: u64) -> CounterValue {
+    fn add(&mut self, value: CounterSample, generation: u64) -> CounterSample {
         match value {
-            CounterValue::Int(v) => self.int += i128::from(v),
-            CounterValue::Double(v) => {
+            CounterSample::Int(v) => self.int += i128::from(v),
+            CounterSample::Double(v) => {
                 self.double += v;
                 self.doubles = true;
             }
@@ -374,8 +352,8 @@ impl RunningTotal {
         }
         self.generation = generation;
         match i64::try_from(self.int) {
-            Ok(total) if !self.doubles => CounterValue::Int(total),
-            _ => CounterValue::Double(self.int as f64 + self.double),
+            Ok(total) if !self.doubles => CounterSample::Int(total),
+            _ => CounterSample::Double(self.int as f64 + self.double),
         }
     }
 }
@@ -408,7 +386,7 @@ pub struct Core {
     owner: Owner,
     base_sequence_id: u32,
     sequence_span: u32,
-    pub(crate) enc: Encoder,
+    pub(crate) enc: Emitter,
     /// Sequence 0, the writer's own, carries descriptors and every track's
     /// events until (compact mode) a busy track moves to a sequence of its own.
     seqs: Sequences,
@@ -439,13 +417,6 @@ pub struct Core {
     retired: Vec<(u32, u64, u64)>,
 }
 
-fn check_ts(ts: u64) -> Result<()> {
-    if ts > MAX_TS {
-        return Err(Error::TimestampOutOfRange(ts));
-    }
-    Ok(())
-}
-
 /// A hash of what describes a track, to tell a repeated description from a
 /// conflicting one without storing it. Each part's length goes into the
 /// seed of its hash, so parts cannot run into each other.
@@ -465,7 +436,7 @@ impl Core {
     pub(crate) fn new(options: &crate::options::Options) -> Self {
         let sequence_id = options.sequence_id.get();
         let compact = options.compact;
-        let mut enc = Encoder::new(compact, options.intern_limits);
+        let mut enc = Emitter::new(compact, options.intern_limits);
         enc.clock = options.clock as u32;
         enc.clock_reading = options.clock_reading;
         Core {
@@ -473,7 +444,7 @@ impl Core {
             base_sequence_id: sequence_id,
             sequence_span: options.sequence_span,
             enc,
-            seqs: Sequences::new(SeqState::new(sequence_id, None)),
+            seqs: Sequences::new(sequence_id, options.sequence_span),
             processes: Vec::new(),
             threads: Vec::new(),
             lanes: Vec::new(),
@@ -488,6 +459,24 @@ impl Core {
             open_async: OpenAsync::default(),
             retired: Vec::new(),
         }
+    }
+
+    /// The packets written so far and not yet taken by the writer: whole
+    /// framed packets only, between calls.
+    #[inline]
+    pub(crate) fn buffer(&self) -> &Out {
+        &self.enc.out
+    }
+
+    /// [`Core::buffer`], for the writer to drain or cut into chunks.
+    #[inline]
+    pub(crate) fn buffer_mut(&mut self) -> &mut Out {
+        &mut self.enc.out
+    }
+
+    /// The buffer, the core done with.
+    pub(crate) fn into_buffer(self) -> Out {
+        self.enc.out
     }
 
     pub(crate) fn packets(&self) -> u64 {
@@ -714,12 +703,10 @@ impl Core {
     /// next id of the writer's span of ids, if one is left), with the
     /// template of the track's slice ends there.
     fn own_sequence(&mut self, track: u64) -> Option<(usize, EndTemplate)> {
-        let n = self.seqs.len() as u32;
-        if !self.enc.compact || n >= self.sequence_span {
+        if !self.enc.compact {
             return None;
         }
-        let id = self.base_sequence_id.checked_add(n)?;
-        let seq = self.seqs.push(SeqState::new(id, Some(track)));
+        let seq = self.seqs.open(track)?;
         Some((seq, self.enc.end_template(&self.seqs[seq], None)))
     }
 
@@ -845,7 +832,7 @@ impl Core {
         Ok(())
     }
 
-    fn push_span(&mut self, t: usize, ts: u64, end: Option<u64>, meta: &SpanMeta<'_>) {
+    fn push_span(&mut self, t: usize, ts: u64, end: Option<u64>, meta: &Event<'_>) {
         self.pop_due(t, ts);
         let limit = self.threads[t].stack.last().map_or(u64::MAX, |f| f.limit);
         let limit = end.map_or(limit, |e| e.min(limit));
@@ -856,7 +843,7 @@ impl Core {
     /// moves to a sequence of its own), pushes its frame and writes its
     /// begin: what every begin does once it is checked and nothing is due.
     #[inline(always)]
-    fn open_frame(&mut self, t: usize, ts: u64, end: Option<u64>, limit: u64, meta: &SpanMeta<'_>) {
+    fn open_frame(&mut self, t: usize, ts: u64, end: Option<u64>, limit: u64, meta: &Event<'_>) {
         if self.enc.compact {
             // Default mode never moves a thread, and needs no count.
             let th = &mut self.threads[t];
@@ -888,7 +875,7 @@ impl Core {
     /// otherwise on the writer's.
     #[cold]
     #[inline(never)]
-    fn thread_begin_general(&mut self, t: usize, ts: u64, meta: SpanMeta<'_>) {
+    fn thread_begin_general(&mut self, t: usize, ts: u64, meta: Event<'_>) {
         let seq = self.thread_event_sequence(t, &meta);
         let th = &self.threads[t];
         let moved = Field::uint(field::EVENT_TRACK_UUID, th.uuid.0);
@@ -907,7 +894,7 @@ impl Core {
     /// The sequence an event of thread `t` that names strings goes on: the
     /// thread's (the writer's own in default mode), or the writer's where
     /// the thread's own would not pay for what it defines (see [`Budget`]).
-    fn thread_event_sequence(&mut self, t: usize, ev: &SpanMeta<'_>) -> usize {
+    fn thread_event_sequence(&mut self, t: usize, ev: &Event<'_>) -> usize {
         let th = &mut self.threads[t];
         if th.seq == 0 || th.budget.pays(&self.enc, &self.seqs[th.seq], th.spans, ev) {
             th.seq
@@ -926,7 +913,7 @@ impl Core {
         &mut self,
         thread: ThreadTrack,
         ts: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> Result<()> {
         if self.span_begin_fast(thread, ts, meta) {
             return Ok(());
@@ -937,7 +924,7 @@ impl Core {
     /// The common case of [`Core::span_begin`]: written, true; otherwise
     /// nothing written, false.
     #[inline]
-    fn span_begin_fast(&mut self, thread: ThreadTrack, ts: u64, meta: &SpanMeta<'_>) -> bool {
+    fn span_begin_fast(&mut self, thread: ThreadTrack, ts: u64, meta: &Event<'_>) -> bool {
         if thread.owner != self.owner || meta.check().is_err() || !meta.counters.is_empty() {
             return false;
         }
@@ -957,10 +944,10 @@ impl Core {
     }
 
     /// [`Core::span_begin`] where complete spans wait or the call is wrong,
-    /// out of line (see `Encoder::begin_general`).
+    /// out of line (see `Emitter::begin_general`).
     #[cold]
     #[inline(never)]
-    fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, meta: SpanMeta<'_>) -> Result<()> {
+    fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, meta: Event<'_>) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
         self.check_counters(meta.counters)?;
@@ -974,7 +961,7 @@ impl Core {
         thread: ThreadTrack,
         begin: u64,
         end: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
@@ -994,7 +981,7 @@ impl Core {
         depth: usize,
         begin: u64,
         end: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
         meta.check()?;
@@ -1092,7 +1079,7 @@ impl Core {
         &mut self,
         thread: ThreadTrack,
         ts: u64,
-        counters: &[(CounterTrack, CounterValue)],
+        counters: &[(CounterTrack, CounterSample)],
     ) -> Result<()> {
         let t = self.thread_index(thread)?;
         self.check_counters(counters)?;
@@ -1101,7 +1088,7 @@ impl Core {
 
     /// Checks the counter values an event carries: at most
     /// [`MAX_EVENT_COUNTERS`], on this writer's absolute counters.
-    fn check_counters(&self, counters: &[(CounterTrack, CounterValue)]) -> Result<()> {
+    fn check_counters(&self, counters: &[(CounterTrack, CounterSample)]) -> Result<()> {
         if counters.len() > MAX_EVENT_COUNTERS {
             return Err(Error::TooManyCounters(counters.len()));
         }
@@ -1120,7 +1107,7 @@ impl Core {
         &mut self,
         t: usize,
         ts: u64,
-        counters: &[(CounterTrack, CounterValue)],
+        counters: &[(CounterTrack, CounterSample)],
     ) -> Result<()> {
         check_ts(ts)?;
         let th = &self.threads[t];
@@ -1168,7 +1155,7 @@ impl Core {
             th.stack.pop();
             th.explicit -= 1;
             th.last_ts = ts;
-            let ev = SpanMeta::new("").counters(counters);
+            let ev = Event::new("").counters(counters);
             self.enc
                 .end_with(&mut self.seqs[th.seq], ts, th.track.as_ref(), &ev);
         }
@@ -1202,7 +1189,7 @@ impl Core {
         lane: AsyncLane,
         span_id: u64,
         ts: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> Result<()> {
         if self.async_span_begin_fast(lane, span_id, ts, meta) {
             return Ok(());
@@ -1218,7 +1205,7 @@ impl Core {
         lane: AsyncLane,
         span_id: u64,
         ts: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> bool {
         if lane.owner != self.owner
             || ts > MAX_TS
@@ -1262,7 +1249,7 @@ impl Core {
         span_id: u64,
         parent: AsyncParent,
         ts: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> Result<()> {
         self.async_span_begin_slow(lane, span_id, Some(parent), ts, *meta)
     }
@@ -1343,7 +1330,7 @@ impl Core {
         span_id: u64,
         parent: Option<AsyncParent>,
         ts: u64,
-        meta: SpanMeta<'_>,
+        meta: Event<'_>,
     ) -> Result<()> {
         let l = self.lane_index(lane)?;
         meta.check()?;
@@ -1514,7 +1501,7 @@ impl Core {
         parent: Option<AsyncParent>,
         begin: u64,
         end: u64,
-        meta: &SpanMeta<'_>,
+        meta: &Event<'_>,
     ) -> Result<()> {
         let l = self.lane_index(lane)?;
         meta.check()?;
@@ -1600,7 +1587,7 @@ impl Core {
     /// Counts a span begun on a lane's slot (in compact mode, where a busy
     /// slot moves to a sequence of its own) and writes its begin.
     #[inline(always)]
-    fn begin_in_slot(&mut self, l: usize, slot: u32, ts: u64, meta: &SpanMeta<'_>) {
+    fn begin_in_slot(&mut self, l: usize, slot: u32, ts: u64, meta: &Event<'_>) {
         let s = &mut self.lanes[l].slots[slot as usize];
         s.spans = s.spans.saturating_add(1);
         let (spans, seq, uuid) = (s.spans, s.seq, s.uuid);
@@ -1626,7 +1613,7 @@ impl Core {
     /// otherwise on the writer's.
     #[cold]
     #[inline(never)]
-    fn slot_begin_general(&mut self, l: usize, slot: u32, ts: u64, meta: SpanMeta<'_>) {
+    fn slot_begin_general(&mut self, l: usize, slot: u32, ts: u64, meta: Event<'_>) {
         let s = &mut self.lanes[l].slots[slot as usize];
         if s.seq != 0 && !s.budget.pays(&self.enc, &self.seqs[s.seq], s.spans, &meta) {
             let track = Field::uint(field::EVENT_TRACK_UUID, s.uuid);
@@ -1647,7 +1634,7 @@ impl Core {
         if self.async_span_end_fast(lane, span_id, ts) {
             return Ok(());
         }
-        self.async_span_end_slow(lane, span_id, ts, &SpanMeta::new(""))
+        self.async_span_end_slow(lane, span_id, ts, &Event::new(""))
     }
 
     /// [`Core::async_span_end`] with what the end event carries: arguments
@@ -1658,7 +1645,7 @@ impl Core {
         lane: AsyncLane,
         span_id: u64,
         ts: u64,
-        end: &SpanMeta<'_>,
+        end: &Event<'_>,
     ) -> Result<()> {
         self.async_span_end_slow(lane, span_id, ts, end)
     }
@@ -1691,10 +1678,10 @@ impl Core {
         lane: AsyncLane,
         span_id: u64,
         ts: u64,
-        end: &SpanMeta<'_>,
+        end: &Event<'_>,
     ) -> Result<()> {
         self.lane_index(lane)?;
-        let end = SpanMeta::new("").args(end.args).counters(end.counters);
+        let end = Event::new("").args(end.args).counters(end.counters);
         end.check()?;
         self.check_counters(end.counters)?;
         check_ts(ts)?;
@@ -1722,7 +1709,7 @@ impl Core {
     /// Ends the span in flight on a lane's slot at `ts`, and frees the slot.
     /// Inlined: left a call, it cost every async end ten instructions.
     #[inline(always)]
-    fn end_slot(&mut self, l: usize, slot: u32, ts: u64, extras: Option<&SpanMeta<'_>>) {
+    fn end_slot(&mut self, l: usize, slot: u32, ts: u64, extras: Option<&Event<'_>>) {
         let lane = &mut self.lanes[l];
         lane.free.push(slot);
         let s = &mut lane.slots[slot as usize];
@@ -1890,7 +1877,7 @@ impl Core {
         track: TrackUuid,
         ts: u64,
         kind: EventType,
-        ev: Option<&SpanMeta<'_>>,
+        ev: Option<&Event<'_>>,
     ) -> Result<()> {
         if let Some(ev) = ev {
             ev.check()?;
@@ -1913,7 +1900,7 @@ impl Core {
         &mut self,
         track: CounterTrack,
         ts: u64,
-        value: CounterValue,
+        value: CounterSample,
     ) -> Result<()> {
         self.own(track.owner, track.uuid)?;
         check_ts(ts)?;
@@ -1938,12 +1925,7 @@ impl Core {
         Ok(())
     }
 
-    pub(crate) fn instant(
-        &mut self,
-        track: InstantTrack,
-        ts: u64,
-        ev: &SpanMeta<'_>,
-    ) -> Result<()> {
+    pub(crate) fn instant(&mut self, track: InstantTrack, ts: u64, ev: &Event<'_>) -> Result<()> {
         let field = match track {
             InstantTrack::Thread(thread) => {
                 let t = self.thread_index(thread)?;

@@ -3,6 +3,7 @@
 use std::io;
 
 use crate::ids::TrackUuid;
+use crate::limits::{self, MAX_STRING_LEN, MAX_TS};
 
 /// What went wrong in a writer call.
 ///
@@ -86,7 +87,7 @@ pub enum Error {
     /// Spans on one thread may nest at most [`MAX_SPAN_DEPTH`](crate::MAX_SPAN_DEPTH)
     /// deep: the trace processor drops deeper ones. Instants at one time on
     /// a thread stack, so they count too.
-    #[error("span on track {0} would nest deeper than {max} levels", max = crate::MAX_SPAN_DEPTH)]
+    #[error("span on track {0} would nest deeper than {max} levels", max = limits::MAX_SPAN_DEPTH)]
     TooDeep(TrackUuid),
 
     /// `async_span_end` for a span id that is not open on the lane.
@@ -157,12 +158,12 @@ pub enum Error {
     Redefined(TrackUuid),
 
     /// A string longer than [`MAX_STRING_LEN`](crate::MAX_STRING_LEN) bytes.
-    #[error("a string of {0} bytes is longer than the {max} bytes allowed", max = crate::MAX_STRING_LEN)]
+    #[error("a string of {0} bytes is longer than the {max} bytes allowed", max = limits::MAX_STRING_LEN)]
     StringTooLong(usize),
 
     /// Argument dictionaries and arrays nested deeper than
     /// [`MAX_ARG_DEPTH`](crate::MAX_ARG_DEPTH).
-    #[error("arguments nest deeper than {max} levels", max = crate::MAX_ARG_DEPTH)]
+    #[error("arguments nest deeper than {max} levels", max = limits::MAX_ARG_DEPTH)]
     ArgsTooDeep,
 
     /// A log line on an event of a track that is neither a thread nor a
@@ -173,7 +174,7 @@ pub enum Error {
 
     /// More counter values on one event than the trace processor reads
     /// ([`MAX_EVENT_COUNTERS`](crate::MAX_EVENT_COUNTERS)).
-    #[error("{0} counter values on one event, more than the {max} the trace processor reads", max = crate::MAX_EVENT_COUNTERS)]
+    #[error("{0} counter values on one event, more than the {max} the trace processor reads", max = limits::MAX_EVENT_COUNTERS)]
     TooManyCounters(usize),
 
     /// A value of an incremental counter carried by a slice event: the
@@ -190,7 +191,7 @@ pub enum Error {
 
     /// A callstack deeper than
     /// [`MAX_CALLSTACK_DEPTH`](crate::MAX_CALLSTACK_DEPTH) frames.
-    #[error("a callstack of {0} frames is deeper than the {max} allowed", max = crate::MAX_CALLSTACK_DEPTH)]
+    #[error("a callstack of {0} frames is deeper than the {max} allowed", max = limits::MAX_CALLSTACK_DEPTH)]
     CallstackTooDeep(usize),
 
     /// The streaming writer already gave its sink back.
@@ -200,3 +201,20 @@ pub enum Error {
 
 /// The result of a writer call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// [`Error::StringTooLong`] for the first of `strings` longer than
+/// [`MAX_STRING_LEN`].
+pub(crate) fn check_len<'a>(strings: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    match strings.into_iter().find(|s| s.len() > MAX_STRING_LEN) {
+        Some(s) => Err(Error::StringTooLong(s.len())),
+        None => Ok(()),
+    }
+}
+
+/// [`Error::TimestampOutOfRange`] past [`MAX_TS`].
+pub(crate) fn check_ts(ts: u64) -> Result<()> {
+    if ts > MAX_TS {
+        return Err(Error::TimestampOutOfRange(ts));
+    }
+    Ok(())
+}

@@ -1,8 +1,9 @@
 //! What an event carries besides its time and track: name, category, source
 //! location, flows and typed arguments.
 
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::ids::CounterTrack;
+use crate::limits::{MAX_ARG_DEPTH, MAX_CALLSTACK_DEPTH, MAX_STRING_LEN};
 use crate::track_options::CounterSample;
 
 /// A span or instant event's description. Build it with [`Event::new`] and
@@ -265,14 +266,14 @@ impl<'a> Event<'a> {
         // One comparison when all three are short (most calls): none of
         // them can then be longer than the limit.
         let lens = self.name.len() | self.category.len() | self.file.len();
-        if lens > crate::core::MAX_STRING_LEN {
-            crate::core::check_len([self.name, self.category, self.file])?;
+        if lens > MAX_STRING_LEN {
+            check_len([self.name, self.category, self.file])?;
         }
         if !self.args.is_empty() {
             check_args(self.args, 0)?;
         }
         if self.correlation.is_some() || self.log.is_some() {
-            crate::core::check_len(self.more_strings())?;
+            check_len(self.more_strings())?;
         }
         if !self.callstack.is_empty() {
             check_frames(self.callstack)?;
@@ -281,15 +282,12 @@ impl<'a> Event<'a> {
     }
 }
 
-/// The deepest callstack an event may carry.
-pub const MAX_CALLSTACK_DEPTH: usize = 256;
-
 #[cold]
 fn check_frames(frames: &[StackFrame<'_>]) -> Result<()> {
     if frames.len() > MAX_CALLSTACK_DEPTH {
         return Err(Error::CallstackTooDeep(frames.len()));
     }
-    crate::core::check_len(frames.iter().flat_map(|f| [f.function, f.file]))
+    check_len(frames.iter().flat_map(|f| [f.function, f.file]))
 }
 
 /// A named argument.
@@ -327,12 +325,9 @@ pub enum Value<'a> {
     Array(&'a [Value<'a>]),
 }
 
-/// How deep dictionaries and arrays may nest in an argument.
-pub const MAX_ARG_DEPTH: usize = 32;
-
 fn check_args(args: &[Arg<'_>], depth: usize) -> Result<()> {
     for arg in args {
-        crate::core::check_len([arg.name])?;
+        check_len([arg.name])?;
         check_value(&arg.value, depth)?;
     }
     Ok(())
@@ -340,7 +335,7 @@ fn check_args(args: &[Arg<'_>], depth: usize) -> Result<()> {
 
 fn check_value(value: &Value<'_>, depth: usize) -> Result<()> {
     match *value {
-        Value::Str(s) => crate::core::check_len([s]),
+        Value::Str(s) => check_len([s]),
         Value::Dict(args) => {
             deeper(depth)?;
             check_args(args, depth + 1)

@@ -340,7 +340,7 @@ impl Interner {
             // Room for a few strings at once, rather than growth from 8 bytes.
             text.reserve((HEADER + s.len()).max(256));
         }
-        debug_assert!(s.len() <= crate::core::MAX_STRING_LEN);
+        debug_assert!(s.len() <= crate::limits::MAX_STRING_LEN);
         // Below 2^32: see MAX_ENTRIES.
         let id = u32::try_from(self.entries.len() + 1).unwrap_or(u32::MAX);
         let key = s.len() as u64 | u64::from(extra) << 32;

@@ -2,8 +2,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod annotations;
 mod chunked;
 mod core;
+mod emitter;
 mod encoding;
 mod error;
 mod event;
@@ -11,6 +13,7 @@ mod ids;
 pub mod import;
 pub mod inspect;
 mod interning;
+mod limits;
 mod open_async;
 mod options;
 mod out;
@@ -21,15 +24,15 @@ mod track_options;
 mod writer;
 
 pub use crate::chunked::{Chunk, ChunkedWriter};
-pub use crate::core::{OpenSpan, MAX_EVENT_COUNTERS, MAX_SPAN_DEPTH, MAX_STRING_LEN};
+pub use crate::core::OpenSpan;
 pub use crate::error::{Error, Result};
-pub use crate::event::{
-    Arg, Correlation, Event, Log, LogSeverity, StackFrame, Value, MAX_ARG_DEPTH,
-    MAX_CALLSTACK_DEPTH,
-};
+pub use crate::event::{Arg, Correlation, Event, Log, LogSeverity, StackFrame, Value};
 pub use crate::ids::{
     AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
     ThreadTrack, TrackUuid,
+};
+pub use crate::limits::{
+    MAX_ARG_DEPTH, MAX_CALLSTACK_DEPTH, MAX_EVENT_COUNTERS, MAX_SPAN_DEPTH, MAX_STRING_LEN,
 };
 pub use crate::options::Options;
 pub use crate::streaming::{IntoInnerError, StreamingPerfettoWriter};

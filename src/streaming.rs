@@ -89,7 +89,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     /// Bytes encoded but not yet handed to the sink.
     pub fn buffered(&self) -> usize {
-        self.core.enc.out.len()
+        self.core.buffer().len()
     }
 
     /// The sink.
@@ -129,7 +129,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     /// Records that the sink took the first `done` bytes of the buffer.
     fn advance(&mut self, done: usize) {
-        let out = &mut self.core.enc.out;
+        let out = self.core.buffer_mut();
         self.written += done as u64;
         if done == out.len() {
             // The buffer always ends on a packet boundary.
@@ -158,7 +158,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
 
     fn drain(&mut self) -> Result<()> {
         let sink = self.sink.as_mut().ok_or(Error::Finished)?;
-        let out = &self.core.enc.out;
+        let out = self.core.buffer();
         let mut done = 0;
         let result = loop {
             if done == out.len() {
@@ -255,14 +255,14 @@ impl<W: Write> StreamingPerfettoWriter<W> {
     #[cold]
     #[inline(never)]
     fn make_room_slow(&mut self) -> Result<()> {
-        let out = &self.core.enc.out;
+        let out = self.core.buffer();
         if out.len() >= self.threshold {
             self.drain()?;
         } else if out.room() < ROOM {
             self.grow();
         }
         // Neither is needed while the length stays below both bounds.
-        let capacity = self.core.enc.out.capacity();
+        let capacity = self.core.buffer().capacity();
         self.fits_below = self.threshold.min((capacity + 1).saturating_sub(ROOM));
         Ok(())
     }
@@ -272,7 +272,7 @@ impl<W: Write> StreamingPerfettoWriter<W> {
     /// their final size in a few steps without overshooting it twofold.
     #[cold]
     fn grow(&mut self) {
-        let out = &mut self.core.enc.out;
+        let out = self.core.buffer_mut();
         let target = (out.capacity() * 2)
             .min(self.threshold + ROOM)
             .max(out.len() + ROOM);
@@ -304,7 +304,7 @@ impl<W: Write> sealed::Sink for StreamingPerfettoWriter<W> {
 
     #[inline]
     fn make_room(&mut self) -> Result<()> {
-        if self.core.enc.out.len() >= self.fits_below {
+        if self.core.buffer().len() >= self.fits_below {
             self.make_room_slow()?;
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The interface both writers share, so that generic code, tests and
 //! benchmarks run unchanged on either.
 
-use crate::core::{OpenSpan, SpanMeta};
+use crate::core::OpenSpan;
 use crate::encoding::EventType;
 use crate::error::Result;
 use crate::event::{Arg, Event};
@@ -308,7 +308,7 @@ pub trait TraceWriter: sealed::Sink {
         line: u32,
     ) -> Result<()> {
         self.make_room()?;
-        let meta = SpanMeta::new(name).category(category).location(file, line);
+        let meta = Event::new(name).category(category).location(file, line);
         self.core_mut().span_begin(thread, ts, &meta)
     }
 
@@ -347,7 +347,7 @@ pub trait TraceWriter: sealed::Sink {
         line: u32,
     ) -> Result<()> {
         self.make_room()?;
-        let meta = SpanMeta::new(name).category(category).location(file, line);
+        let meta = Event::new(name).category(category).location(file, line);
         self.core_mut().complete_span(thread, begin, end, &meta)
     }
 
@@ -417,7 +417,7 @@ pub trait TraceWriter: sealed::Sink {
         line: u32,
     ) -> Result<()> {
         self.make_room()?;
-        let meta = SpanMeta::new(name).category(category).location(file, line);
+        let meta = Event::new(name).category(category).location(file, line);
         self.core_mut().async_span_begin(lane, span_id, ts, &meta)
     }
 

@@ -37,17 +37,17 @@ impl Writer {
 
     /// The trace so far: a serialized `perfetto.protos.Trace`.
     pub fn bytes(&self) -> &[u8] {
-        &self.core.enc.out
+        self.core.buffer()
     }
 
     /// The size of the trace so far, in bytes.
     pub fn len(&self) -> usize {
-        self.core.enc.out.len()
+        self.core.buffer().len()
     }
 
     /// Whether nothing was written yet.
     pub fn is_empty(&self) -> bool {
-        self.core.enc.out.is_empty()
+        self.core.buffer().is_empty()
     }
 
     /// The trace decoded with the generated types, to inspect what was
@@ -62,7 +62,7 @@ impl Writer {
     /// The trace's bytes. Call [`finish`](TraceWriter::finish) first to
     /// write the pending ends of complete spans.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.core.enc.out.into_vec()
+        self.core.into_buffer().into_vec()
     }
 }
 

@@ -1,0 +1,621 @@
+//! The emitter: turns one event into one packet of a sequence, interning
+//! what the event names (through the writer's string tables and each
+//! sequence's bits of defined strings) and choosing the short encoder where
+//! it holds. It owns the output buffer; the model above says which sequence
+//! and track each event goes on.
+
+use crate::annotations::rich_event_packet;
+use crate::encoding::{
+    begin_packet, clock_defaults_packet, clock_snapshot_packet, end_packet, field,
+    sequence_start_packet, track_descriptor_packet, track_event_packet, EndTemplate, EventFields,
+    EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
+    SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+};
+use crate::event::{for_each_name, Correlation, Event};
+use crate::interning::{Interner, MAX_ENTRIES};
+use crate::out::Out;
+use crate::sequence::{Defined, Scope, SeqState, Strings};
+use crate::track_options::CounterSample;
+
+/// The output buffer and what every sequence shares.
+pub(crate) struct Emitter {
+    pub(crate) out: Out,
+    pub(crate) packets: u64,
+    /// Compact mode: busy tracks move to sequences of their own, with default
+    /// tracks and timestamps as deltas on an incremental clock.
+    pub(crate) compact: bool,
+    pub(crate) strings: Strings,
+    /// The iids of the argument names first used by the packet being
+    /// written. Kept between packets so that it does not allocate again.
+    new_arg_names: Vec<u64>,
+    /// The iid of every argument name of the packet being written, in
+    /// encoding order: each name is looked up once. Kept between packets.
+    arg_iids: Vec<u64>,
+    /// The caps on the string tables: entries and bytes.
+    limits: (usize, usize),
+    /// Whether the tables reached a cap: checked after an event defines new
+    /// strings, acted on before the next event.
+    full: bool,
+    /// Bumped each time the tables are emptied at a cap; every sequence then
+    /// clears its incremental state before its next packet.
+    generation: u64,
+    /// The clock timestamps are in (`BuiltinClock` id): BOOTTIME unless the
+    /// options said otherwise.
+    pub(crate) clock: u32,
+    /// A reading of that clock and of BOOTTIME at one instant (when the
+    /// clock is not BOOTTIME).
+    pub(crate) clock_reading: (u64, u64),
+    /// Bumped each time the tables reach a cap (before `generation` moves
+    /// on): a sequence whose `ready_at` is the current value is set up in
+    /// this generation, with tables not full (see `ready`). Starts at 1, so
+    /// that a sequence never set up (`ready_at` 0) is not ready.
+    fill_epoch: u64,
+}
+
+impl Emitter {
+    pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
+        Emitter {
+            // Room for a small trace whole, so that one never reallocates.
+            // Not 1024: in isolated runs here, a buffer grown by doubling
+            // from a power of two was 25% slower to append to once tens of MB
+            // long (thread_spans/buffered_writer, 116 against 91 ms), an
+            // effect of the allocator, not of this code.
+            out: Out::with_room(1000),
+            packets: 0,
+            compact,
+            strings: Strings::default(),
+            new_arg_names: Vec::new(),
+            arg_iids: Vec::new(),
+            limits: (limits.0.min(MAX_ENTRIES), limits.1),
+            full: false,
+            generation: 0,
+            fill_epoch: 1,
+            clock: TRACE_CLOCK,
+            clock_reading: (0, 0),
+        }
+    }
+
+    /// Generations of interned state so far (1 until a cap is reached).
+    pub(crate) fn generations(&self) -> u64 {
+        self.generation + 1
+    }
+
+    /// The generation the next event is written in (the tables are emptied
+    /// before it if they reached a cap).
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation + u64::from(self.full)
+    }
+
+    /// Empties the string tables once they reached a cap, before the next
+    /// event: they never hold more than the cap and the strings of one event.
+    #[inline(always)]
+    fn enforce_limits(&mut self) {
+        if self.full {
+            self.full = false;
+            self.strings = Strings::default();
+            self.generation += 1;
+        }
+    }
+
+    /// Notes whether the tables reached a cap; called once an event defined
+    /// new strings (nothing else makes them grow).
+    #[cold]
+    fn check_limits(&mut self) {
+        let (entries, bytes) = self.limits;
+        self.full = self.strings.len() >= entries || self.strings.bytes() >= bytes;
+        self.fill_epoch += u64::from(self.full);
+    }
+
+    /// Whether a sequence is set up in the current generation, with tables
+    /// that are not due to be emptied: then a packet needs no header work
+    /// and its iids hold (the short paths of begins and ends). One
+    /// comparison: `header` records the fill epoch when it sets a sequence up
+    /// with the tables not full, and the fill epoch moves on when they fill,
+    /// before the generation can change.
+    #[inline(always)]
+    fn ready(&self, seq: &SeqState) -> bool {
+        let ready = seq.ready_at == self.fill_epoch;
+        debug_assert_eq!(
+            ready,
+            !self.full && seq.started && seq.generation == self.generation
+        );
+        ready
+    }
+
+    /// Brings a sequence into the current generation: what it defined is
+    /// forgotten and its next packet clears incremental state.
+    #[inline]
+    fn sync(&self, seq: &mut SeqState) {
+        if seq.generation != self.generation {
+            seq.generation = self.generation;
+            seq.started = false;
+            seq.names.clear();
+            seq.categories.clear();
+            seq.locations.clear();
+            seq.arg_names.clear();
+            seq.more.clear();
+            seq.defined = 0;
+        }
+    }
+
+    /// The header of the next packet of `seq`, opening the sequence first if
+    /// this is its first packet. `t0` is the time the opening packet reads
+    /// the incremental clock at.
+    #[inline]
+    fn header(&mut self, seq: &mut SeqState, event: bool, t0: u64) -> PacketHeader {
+        self.sync(seq);
+        let mut first = false;
+        let mut first_on_sequence = false;
+        if !seq.started {
+            seq.started = true;
+            first_on_sequence = !seq.opened;
+            seq.opened = true;
+            if seq.default_track.is_some() {
+                self.packets += 1;
+                let header = PacketHeader {
+                    sequence: seq.id,
+                    flags: SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE,
+                    first_on_sequence,
+                };
+                let at = self.out.len();
+                sequence_start_packet(&mut self.out, header, seq.default_track, t0, self.clock);
+                seq.opening_bytes += (self.out.len() - at) as u64;
+                seq.clock = t0;
+            } else if self.clock != TRACE_CLOCK {
+                // The writer's own sequence names its clock first.
+                self.packets += 1;
+                let header = PacketHeader {
+                    sequence: seq.id,
+                    flags: SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE,
+                    first_on_sequence,
+                };
+                // The readings once: again in a later generation, they could
+                // follow later readings of the caller's.
+                let reading = first_on_sequence.then_some(self.clock_reading);
+                clock_defaults_packet(&mut self.out, header, self.clock, reading);
+            } else {
+                first = true;
+            }
+        }
+        self.packets += 1;
+        seq.ready_at = if self.full { 0 } else { self.fill_epoch };
+        let flags = if first {
+            SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE
+        } else if event && (seq.default_track.is_some() || self.clock != TRACE_CLOCK) {
+            // Its clock and default track are incremental state.
+            SEQ_NEEDS_INCREMENTAL_STATE
+        } else {
+            0
+        };
+        PacketHeader {
+            sequence: seq.id,
+            flags,
+            first_on_sequence: first && first_on_sequence,
+        }
+    }
+
+    /// How `ts` is written on `seq`: on a track's own sequence, a delta on
+    /// its incremental clock (absolute, with the clock named, where that
+    /// would be negative: the core never lets time go back on a track, so
+    /// this is defence only); on the writer's own sequence, which tracks
+    /// share and whose time may go back and forth, absolute.
+    #[inline(always)]
+    fn time(&self, seq: &mut SeqState, ts: u64) -> (u64, u32) {
+        if ts >= seq.clock {
+            let delta = ts - seq.clock;
+            seq.clock = ts & seq.clock_mask;
+            (delta, 0)
+        } else {
+            (ts, self.clock)
+        }
+    }
+
+    /// A clock snapshot: readings of clocks at one instant.
+    pub(crate) fn clock_snapshot(&mut self, seq: &mut SeqState, clocks: &[(u32, u64)]) {
+        let header = self.header(seq, false, 0);
+        clock_snapshot_packet(&mut self.out, header, clocks, self.clock);
+    }
+
+    pub(crate) fn descriptor(&mut self, seq: &mut SeqState, uuid: u64, kind: &TrackKind<'_>) {
+        let header = self.header(seq, false, 0);
+        track_descriptor_packet(&mut self.out, header, uuid, kind);
+    }
+
+    /// A slice begin. Most begins name strings the sequence has defined
+    /// already, on a sequence set up in this generation, with time going
+    /// forward: those take a short path that interns through the hints only
+    /// and writes a small packet; any other goes through [`Emitter::event`].
+    /// (The core takes the two paths itself, to choose the sequence of the
+    /// general one.)
+    #[cfg(test)]
+    pub(crate) fn begin(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        if !self.begin_known(seq, ts, track, ev) {
+            self.begin_general(seq, ts, track, *ev);
+        }
+    }
+
+    /// The general path of a slice begin, out of line: inlined, its
+    /// registers and stack spilled into the short path's. The event comes
+    /// by value, copied here only: taking its address on the short path
+    /// made the caller build it in memory on every call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn begin_general(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
+    }
+
+    /// The short path of a slice begin: writes the packet and returns
+    /// true, or writes nothing and returns false.
+    #[inline(always)]
+    pub(crate) fn begin_known(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) -> bool {
+        if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
+            return false;
+        }
+        let strings = &self.strings;
+        // On the writer's only sequence, a string the writer holds is
+        // defined; on one of several, it must be defined there too.
+        let only_sequence = !self.compact;
+        let has_all = only_sequence || seq.defined == strings.len();
+        // The iids as `begin_packet` writes them, kept beside the strings.
+        let known = |hit: Option<(u32, u32)>, defined: &Defined| match hit {
+            Some((g, code)) if has_all || defined.has(g) => Some(code),
+            _ => None,
+        };
+        let text = &strings.text;
+        let Some(name) = known(strings.names.hinted_code(text, ev.name, 0), &seq.names) else {
+            return false;
+        };
+        let category = match ev.category {
+            "" => 0,
+            c => match known(strings.categories.hinted_code(text, c, 0), &seq.categories) {
+                Some(code) => code,
+                None => return false,
+            },
+        };
+        let location = match ev.file {
+            "" => 0,
+            f => match known(
+                strings.locations.hinted_code(text, f, ev.line),
+                &seq.locations,
+            ) {
+                Some(code) => code,
+                None => return false,
+            },
+        };
+        // A begin uses interned strings, and on a track's own sequence its
+        // clock and default track.
+        let flags = SEQ_NEEDS_INCREMENTAL_STATE as u8;
+        let iids = [category, name, location];
+        if !begin_packet(&mut self.out, ts - seq.clock, &seq.id, track, iids, flags) {
+            return false;
+        }
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+
+    /// About how many bytes `ev` would add to a packet of `seq` beyond its
+    /// own fields: the strings it names that `seq` has not defined in this
+    /// generation, each entry a few bytes more than its text. Reads only.
+    pub(crate) fn definition_cost(&self, seq: &SeqState, ev: &Event<'_>) -> u64 {
+        /// An interned entry's framing, iid and length: its text aside.
+        const ENTRY: u64 = 8;
+        let fresh = seq.generation != self.next_generation();
+        let strings = &self.strings;
+        let text = &strings.text[..];
+        let cost = |table: &Interner, defined: &Defined, s: &str, extra: u32| -> u64 {
+            match table.find(text, s, extra) {
+                Some(g) if !fresh && defined.has(g as u32) => 0,
+                _ => s.len() as u64 + ENTRY,
+            }
+        };
+        let mut total = cost(&strings.names, &seq.names, ev.name, 0);
+        if !ev.category.is_empty() {
+            total += cost(&strings.categories, &seq.categories, ev.category, 0);
+        }
+        if !ev.file.is_empty() {
+            total += cost(&strings.locations, &seq.locations, ev.file, ev.line);
+        }
+        for_each_name(ev.args, &mut |name| {
+            total += cost(&strings.arg_names, &seq.arg_names, name, 0);
+        });
+        total
+    }
+
+    /// Whether the next packet of `seq` first opens it (in this generation).
+    pub(crate) fn opens(&self, seq: &SeqState) -> bool {
+        !seq.started || seq.generation != self.next_generation()
+    }
+
+    /// A slice end on `track`, whose [`EndTemplate`] (from
+    /// [`Emitter::end_template`]) is `template`. `track` is only read on the
+    /// general path: the caller's `Option`, not one made for the call, which
+    /// cost every end a few instructions.
+    #[inline(always)]
+    pub(crate) fn end(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: &Option<Field>,
+        template: &EndTemplate,
+    ) {
+        // The template holds when the sequence is set up in this generation
+        // and the time can be written plainly.
+        if self.ready(seq) && ts >= seq.clock && end_packet(&mut self.out, ts - seq.clock, template)
+        {
+            self.packets += 1;
+            seq.clock = ts & seq.clock_mask;
+        } else {
+            self.end_general(seq, ts, track.as_ref());
+        }
+    }
+
+    /// The general path of a slice end, out of line (see `begin_general`).
+    #[cold]
+    #[inline(never)]
+    fn end_general(&mut self, seq: &mut SeqState, ts: u64, track: Option<&Field>) {
+        self.event(seq, ts, EventType::SliceEnd, track, None, None);
+    }
+
+    /// A slice end carrying what an event may carry besides its name
+    /// (arguments, which the trace processor adds to the slice's own, and
+    /// counter values), out of line.
+    #[cold]
+    pub(crate) fn end_with(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceEnd, track, Some(ev), None);
+    }
+
+    /// The template of slice ends on `track` in `seq`.
+    pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
+        // Events on a track's own sequence need its defaults and clock, as
+        // do those of a writer whose clock its defaults name.
+        let flags = if seq.default_track.is_some() || self.clock != TRACE_CLOCK {
+            SEQ_NEEDS_INCREMENTAL_STATE
+        } else {
+            0
+        };
+        EndTemplate::new(&seq.id, track, flags)
+    }
+
+    /// One track event: a slice begin or an instant (with `ev`), a slice end,
+    /// or a counter sample. Interns what it names, defining new strings in the
+    /// same packet.
+    #[inline]
+    pub(crate) fn event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterSample>,
+    ) {
+        // One copy for each mode: what only compact mode does (several
+        // sequences, each with its bits of defined strings) costs default
+        // mode nothing, not even its checks.
+        if self.compact {
+            self.event_in::<true>(seq, ts, kind, track, ev, counter);
+        } else {
+            self.event_in::<false>(seq, ts, kind, track, ev, counter);
+        }
+    }
+
+    #[inline(always)]
+    fn event_in<const COMPACT: bool>(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterSample>,
+    ) {
+        self.enforce_limits();
+        self.sync(seq);
+        let only_sequence = !COMPACT;
+        // A sequence that has caught up (defined every string the writer
+        // had when the event began) needs no look at its bits.
+        let has_all = COMPACT && seq.defined == self.strings.len();
+        let mut new = NewInterned::default();
+        let (mut name_iid, mut category_iid, mut location_iid) = (0, 0, 0);
+        if let Some(ev) = ev {
+            let scope = Scope {
+                only_sequence,
+                has_all,
+            };
+            let Strings {
+                text,
+                names,
+                categories,
+                locations,
+                ..
+            } = &mut self.strings;
+            let count = &mut seq.defined;
+            // An end carries no name: the reader would match it by name.
+            if kind != EventType::SliceEnd {
+                let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
+                name_iid = iid;
+                new.name = fresh.then_some((iid, ev.name));
+            }
+            if !ev.category.is_empty() {
+                let key = (ev.category, 0);
+                let (iid, fresh) = seq.categories.intern(categories, text, key, scope, count);
+                category_iid = iid;
+                new.category = fresh.then_some((iid, ev.category));
+            }
+            if !ev.file.is_empty() {
+                let key = (ev.file, ev.line);
+                let (iid, fresh) = seq.locations.intern(locations, text, key, scope, count);
+                location_iid = iid;
+                new.location = fresh.then_some((iid, ev.file, ev.line));
+            }
+            if !new.is_empty() {
+                self.check_limits();
+            }
+        }
+        let mut header = self.header(seq, true, ts);
+        if ev.is_some() {
+            header.flags |= SEQ_NEEDS_INCREMENTAL_STATE;
+        }
+        let (ts, clock_id) = self.time(seq, ts);
+        let fields = EventFields {
+            ts,
+            clock_id,
+            kind,
+            track,
+            category_iid,
+            name_iid,
+            location_iid,
+            counter,
+        };
+        match ev {
+            Some(ev) if ev.has_extras() => self.rich_event(seq, header, &fields, new, ev),
+            _ => track_event_packet(&mut self.out, header, &fields, &new),
+        }
+    }
+
+    /// An event with flows or arguments: the general path.
+    #[cold]
+    fn rich_event(
+        &mut self,
+        seq: &mut SeqState,
+        header: PacketHeader,
+        fields: &EventFields<'_>,
+        new: NewInterned<'_>,
+        ev: &Event<'_>,
+    ) {
+        let only_sequence = !self.compact;
+        let Emitter {
+            out,
+            strings,
+            new_arg_names,
+            arg_iids,
+            ..
+        } = self;
+        new_arg_names.clear();
+        arg_iids.clear();
+        let mut fresh_global = false;
+        for_each_name(ev.args, &mut |name| {
+            let global = strings.arg_names.intern(&mut strings.text, name, 0);
+            fresh_global |= global.1;
+            if seq
+                .arg_names
+                .first_use(global, only_sequence, false, &mut seq.defined)
+            {
+                new_arg_names.push(global.0);
+            }
+            arg_iids.push(global.0);
+        });
+        // The log body and correlation name: an iid each, and whether this
+        // packet defines it.
+        let mut more_iid = |s: &str, kind: u32| {
+            let global = strings.more.intern(&mut strings.text, s, kind);
+            fresh_global |= global.1;
+            let fresh = seq
+                .more
+                .first_use(global, only_sequence, false, &mut seq.defined);
+            (global.0, fresh)
+        };
+        let body = ev.log.map(|l| more_iid(l.body, 0));
+        let correlation_name = match ev.correlation {
+            Some(Correlation::Name(s)) => Some(more_iid(s, 1)),
+            _ => None,
+        };
+        let strings = &*strings;
+        // Allocates only when the packet defines new argument names.
+        let defined: Vec<(u64, &str)> = new_arg_names
+            .iter()
+            .map(|&iid| (iid, strings.arg_names.get(&strings.text, iid)))
+            .collect();
+        let mut more = Vec::new();
+        if let (Some((iid, true)), Some(log)) = (body, ev.log) {
+            more.push((field::INTERNED_LOG_MESSAGE_BODY, iid, log.body));
+        }
+        if let (Some((iid, true)), Some(Correlation::Name(s))) = (correlation_name, ev.correlation)
+        {
+            more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
+        }
+        let new = NewInterned {
+            arg_names: &defined,
+            more: &more,
+            ..new
+        };
+        let body_iid = body.map(|(iid, _)| iid);
+        let correlation_iid = correlation_name.map(|(iid, _)| iid);
+        rich_event_packet(
+            out,
+            header,
+            fields,
+            &new,
+            ev,
+            arg_iids,
+            body_iid,
+            correlation_iid,
+        );
+        if fresh_global {
+            self.check_limits();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protos;
+    use prost::Message;
+
+    /// On a track's own sequence, a time before the clock is written
+    /// absolute with the trace clock named, never as a negative delta. (The
+    /// core never sends one, so this is tested here.)
+    #[test]
+    fn time_going_back_on_a_delta_sequence_is_written_absolute() {
+        let mut enc = Emitter::new(true, (usize::MAX, usize::MAX));
+        let mut seq = SeqState::new(2, Some(77));
+        let template = enc.end_template(&seq, None);
+        let ev = Event::new("a");
+        enc.begin(&mut seq, 1_000, None, &ev);
+        enc.end(&mut seq, 1_500, &None, &template);
+        enc.begin(&mut seq, 400, None, &ev);
+        enc.end(&mut seq, 1_600, &None, &template);
+        let trace = protos::Trace::decode(&enc.out[..]).unwrap();
+        let times: Vec<_> = trace
+            .packet
+            .iter()
+            .map(|p| (p.timestamp, p.timestamp_clock_id))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                (None, None), // the opening packet: defaults and clock
+                (Some(0), None),
+                (Some(500), None),
+                (Some(400), Some(TRACE_CLOCK)),
+                (Some(100), None),
+            ]
+        );
+    }
+}
