@@ -1,7 +1,7 @@
 //! A plain binary for profilers (perf, valgrind --tool=callgrind): replays
 //! the thread-span workload once through the streaming writer into a sink,
 //! or (`async N`) the async workload with N spans, or (`small N`) writes N
-//! small traces.
+//! small traces, or (`other N`) N counter samples then N thread instants.
 //!
 //! ```sh
 //! cargo bench --bench profile_thread_spans --no-run
@@ -9,6 +9,7 @@
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* 200000 compact
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* async 200000 compact
 //! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* small 10000
+//! valgrind --tool=callgrind target/release/deps/profile_thread_spans-* other 200000
 //! ```
 
 mod workload;
@@ -24,6 +25,19 @@ fn main() {
             workload::small_trace(&mut w).unwrap();
             std::hint::black_box(w.into_bytes());
         }
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("other") {
+        let n: usize = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200_000);
+        let wl = workload::other_events(n, 0x07e5);
+        let mut w = perfetto_trace_writer::StreamingPerfettoWriter::new(std::io::sink());
+        workload::replay_counters(&mut w, &wl).unwrap();
+        let mut w2 = perfetto_trace_writer::StreamingPerfettoWriter::new(std::io::sink());
+        workload::replay_instants(&mut w2, &wl).unwrap();
+        std::hint::black_box((w.into_inner().unwrap(), w2.into_inner().unwrap()));
         return;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -100,7 +100,7 @@ pub(crate) fn rich_event_packet(
         buf,
         header,
         fields,
-        &new,
+        new,
         |buf| {
             for arg in ev.args {
                 let a = open(buf, field::EVENT_DEBUG_ANNOTATIONS);

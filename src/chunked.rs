@@ -4,8 +4,8 @@
 
 use std::collections::VecDeque;
 
-use crate::core::Core;
 use crate::error::Result;
+use crate::model::Core;
 use crate::options::Options;
 use crate::out::{frame_end, Out};
 use crate::trace_writer::{sealed, TraceWriter};

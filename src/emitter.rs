@@ -55,11 +55,9 @@ pub(crate) struct Emitter {
 impl Emitter {
     pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
         Emitter {
-            // Room for a small trace whole, so that one never reallocates.
-            // Not 1024: in isolated runs here, a buffer grown by doubling
-            // from a power of two was 25% slower to append to once tens of MB
-            // long (thread_spans/buffered_writer, 116 against 91 ms), an
-            // effect of the allocator, not of this code.
+            // Room for a small trace whole, so that one never reallocates;
+            // not a power of two, which the allocator served slower once
+            // doubled to tens of MB (see BENCHMARKS.md).
             out: Out::with_room(1000),
             packets: 0,
             compact,
@@ -240,10 +238,9 @@ impl Emitter {
         }
     }
 
-    /// The general path of a slice begin, out of line: inlined, its
-    /// registers and stack spilled into the short path's. The event comes
-    /// by value, copied here only: taking its address on the short path
-    /// made the caller build it in memory on every call.
+    /// The general path of a slice begin, out of line so that its registers
+    /// stay out of the short path's. The event comes by value, copied here
+    /// only, so that the short path never needs it in memory.
     #[cold]
     #[inline(never)]
     pub(crate) fn begin_general(
@@ -347,8 +344,8 @@ impl Emitter {
 
     /// A slice end on `track`, whose [`EndTemplate`] (from
     /// [`Emitter::end_template`]) is `template`. `track` is only read on the
-    /// general path: the caller's `Option`, not one made for the call, which
-    /// cost every end a few instructions.
+    /// general path: the caller's `Option`, so that no `Option` is built for
+    /// the call.
     #[inline(always)]
     pub(crate) fn end(
         &mut self,

@@ -522,8 +522,7 @@ fn small_event_packet(buf: &mut Out, header: PacketHeader, ev: &EventFields<'_>)
 /// written anyway, to be cut off) and its length. Most varints of a packet
 /// are that small (iids, time deltas), and their length changes from event
 /// to event (iids about 127, deltas about 2^14), so it is computed without
-/// a branch: a branch on it mispredicted 0.7 times per event in compact
-/// mode, and the general loop cost a begin 100 more instructions.
+/// a branch, which would mispredict.
 #[inline(always)]
 fn short_varint<const N: usize>(v: u64) -> ([u8; N], usize) {
     let mut bytes = [0; N];
@@ -549,7 +548,7 @@ pub(crate) fn varint_word(v: u64) -> (u64, usize) {
     // The highest byte holding a bit of `v` is the last: its index from the
     // spread word's highest bit, and the continuation bits of the bytes
     // before it from a table (shifts by a variable amount tie up a register
-    // the caller wants, and took twice the instructions).
+    // the caller wants).
     let last = ((63 - (x | 1).leading_zeros()) >> 3) as usize & 7;
     (x | CONTINUED[last], last + 1)
 }

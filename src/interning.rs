@@ -107,9 +107,8 @@ const HEADER: usize = 16;
 
 /// One hint: the address a key was last passed at, and the entry found for
 /// it with the place of its bytes in the text. A hit then reads the set and
-/// the text, one after the other, and no entry: with the entry read in
-/// between, lookups of a begin were a chain of three loads, and thread
-/// spans 9% slower.
+/// the text, one after the other, and no entry: two dependent loads, not
+/// three.
 #[derive(Clone, Copy, Default)]
 struct Hint {
     addr: usize,
@@ -249,7 +248,7 @@ impl Interner {
         // The address in 16-byte steps and the extra key, the bits above
         // the set's folded onto it: a few operations between the caller's
         // pointer and the load of the set, which a begin waits on (a
-        // multiplicative hash made thread spans 3% slower). Strings
+        // multiplication would lengthen that wait). Strings
         // allocated one after another take neighbouring sets; the fold
         // keeps addresses a multiple of the cache's span apart in different
         // ones. The length is left out: keys at one address with different

@@ -2,29 +2,35 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod annotations;
-mod chunked;
-mod core;
-mod emitter;
-mod encoding;
+// Layers, bottom up; each module imports only from the layers below it (see
+// the README's layout table).
+// Leaf types.
 mod error;
 mod event;
 mod ids;
-pub mod import;
-pub mod inspect;
-mod interning;
 mod limits;
-mod open_async;
 mod options;
+mod track_options;
+// Wire encoding.
+mod annotations;
+mod encoding;
 mod out;
+// State: interning, sequences, the emitter.
+mod emitter;
+mod interning;
 mod sequence;
+// The model: registry, nesting, async spans, the core.
+mod model;
+// Front ends.
+mod chunked;
 mod streaming;
 mod trace_writer;
-mod track_options;
 mod writer;
+// On top of the front ends, and beside them.
+pub mod import;
+pub mod inspect;
 
 pub use crate::chunked::{Chunk, ChunkedWriter};
-pub use crate::core::OpenSpan;
 pub use crate::error::{Error, Result};
 pub use crate::event::{Arg, Correlation, Event, Log, LogSeverity, StackFrame, Value};
 pub use crate::ids::{
@@ -34,6 +40,7 @@ pub use crate::ids::{
 pub use crate::limits::{
     MAX_ARG_DEPTH, MAX_CALLSTACK_DEPTH, MAX_EVENT_COUNTERS, MAX_SPAN_DEPTH, MAX_STRING_LEN,
 };
+pub use crate::model::OpenSpan;
 pub use crate::options::Options;
 pub use crate::streaming::{IntoInnerError, StreamingPerfettoWriter};
 pub use crate::trace_writer::TraceWriter;

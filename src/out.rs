@@ -5,7 +5,7 @@
 //! paths write whole words into a fixed-size window at the end and then
 //! count only what they wrote; with a plain `Vec`, safe code would have to
 //! zero that window first (it cannot write into uninitialised capacity) and
-//! cut it back afterwards, which was 3% of a thread span's time.
+//! cut it back afterwards, on every packet.
 
 use std::ops::{Deref, DerefMut};
 
@@ -22,8 +22,8 @@ impl Out {
     /// An empty buffer with room for `room` bytes.
     pub(crate) fn with_room(room: usize) -> Self {
         // Allocated, then zeroed: `vec![0; room]`, or a zeroing the
-        // compiler sees follow the allocation, becomes calloc, which cost a
-        // small trace 150 instructions more (glibc 2.36).
+        // compiler sees follow the allocation, becomes calloc, which glibc
+        // serves without its thread cache.
         let mut bytes = std::hint::black_box(Vec::with_capacity(room));
         bytes.resize(room, 0);
         Out { bytes, len: 0 }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::model::Core;
 use crate::options::Options;
 use crate::out::frame_end;
 use crate::trace_writer::{sealed, TraceWriter};

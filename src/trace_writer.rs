@@ -1,7 +1,6 @@
 //! The interface both writers share, so that generic code, tests and
 //! benchmarks run unchanged on either.
 
-use crate::core::OpenSpan;
 use crate::encoding::EventType;
 use crate::error::Result;
 use crate::event::{Arg, Event};
@@ -9,13 +8,14 @@ use crate::ids::{
     AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
     ThreadTrack, TrackUuid,
 };
+use crate::model::OpenSpan;
 use crate::track_options::{
     Clock, CounterOptions, CounterSample, LaneOptions, ProcessOptions, ThreadOptions, TrackOptions,
 };
 
 pub(crate) mod sealed {
-    use crate::core::Core;
     use crate::error::Result;
+    use crate::model::Core;
 
     /// What a writer adds to the core: where the bytes go.
     pub trait Sink {

@@ -2,8 +2,8 @@
 
 use prost::Message;
 
-use crate::core::Core;
 use crate::error::Result;
+use crate::model::Core;
 use crate::options::Options;
 use crate::protos;
 use crate::trace_writer::{sealed, TraceWriter};

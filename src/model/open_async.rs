@@ -4,9 +4,8 @@
 //! Every async begin adds an entry and every end removes one, so the table
 //! churns at the rate of events while holding only the spans in flight. It
 //! is open-addressed with linear probing and deletes by shifting later
-//! entries back: no tombstones pile up between rehashes, as they did in a
-//! general-purpose map, where removal and insertion were a fifth of an async
-//! event's time.
+//! entries back: no tombstones pile up between rehashes, as they do in a
+//! general-purpose map.
 
 /// A span in flight: the lane and slot (track) it holds, when it began, and
 /// its end if known (a complete span, whose end waits on its slot).

@@ -1,0 +1,932 @@
+//! The model: what a writer knows about its tracks and the spans in
+//! flight, composed by [`Core`], which validates every call before it
+//! changes anything and hands the events it accepts to its [`Output`]. The
+//! writers above only decide where the bytes go.
+//!
+//! - `registry`: processes, threads, lanes and custom tracks by uuid and id;
+//!   handle ownership.
+//! - `threads`: each thread's stack of open spans and its nesting checks.
+//! - `async_spans` (with `open_async`, the table of spans in flight):
+//!   lanes, the slots their spans run on, complete async spans.
+//! - `output`: the emitter and sequences, and each track's output state;
+//!   `compact`: when a busy track moves to a sequence of its own.
+//! - `counters`: incremental counters' running totals.
+//!
+//! # Fast paths
+//!
+//! The common begin and end calls are split in two: an inlined fast path
+//! that returns `true` when it wrote the event, and a cold slow path that
+//! checks everything and reports errors. A fast path takes only calls its
+//! slow path would accept: each says why in a predicate of the state it
+//! reads (`Thread::begins_plainly`, `Thread::ends_plainly`, ...) and
+//! `debug_assert!`s that the slow path's check (`Thread::check_begin`,
+//! `Thread::check_end`, `AsyncSpans::check_id_free`, `AsyncSpans::check_end`)
+//! accepts the same call, so a rule added to a check and not to its fast
+//! path fails in every debug test that reaches the fast path.
+
+mod async_spans;
+mod compact;
+mod counters;
+mod open_async;
+mod output;
+mod registry;
+mod threads;
+
+use crate::encoding::{field, EventType, Field, TrackKind};
+use crate::error::{check_len, check_ts, Error, Result};
+use crate::event::Event;
+use crate::ids::{
+    track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack,
+    ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
+};
+use crate::limits::MAX_TS;
+use crate::options::Options;
+use crate::out::Out;
+use crate::track_options::{
+    Clock, CounterOptions, CounterSample, CounterUnit, LaneOptions, ProcessOptions, SiblingMerge,
+    ThreadOptions, TrackOptions,
+};
+
+use async_spans::AsyncSpans;
+use counters::Totals;
+use open_async::AsyncOpen;
+use output::{Output, TrackOutput};
+use registry::{digest, IdKind, Registered, Registry};
+use threads::Thread;
+
+/// A span still open, as reported by `finish`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenSpan {
+    /// A span begun with `span_begin` and not ended.
+    Thread {
+        /// Its thread.
+        thread: ThreadTrack,
+        /// Its begin.
+        begin: u64,
+        /// Its depth on the thread (0 is outermost).
+        depth: usize,
+    },
+    /// An async span begun and not ended.
+    Async {
+        /// Its lane.
+        lane: AsyncLane,
+        /// Its id.
+        span_id: u64,
+        /// Its begin.
+        begin: u64,
+    },
+}
+
+/// Everything a writer knows, behind every emitting call.
+pub struct Core {
+    out: Output,
+    /// The tracks described, with each thread's nesting state.
+    registry: Registry<Thread>,
+    asyncs: AsyncSpans,
+    totals: Totals,
+    /// How the root descriptor ordered processes and threads, once written.
+    root: Option<(bool, bool)>,
+    /// Whether the writer is one of several writing one trace
+    /// (`Options::partition`, or a sequence id other than 1).
+    shares_trace: bool,
+}
+
+impl Core {
+    pub(crate) fn new(options: &Options) -> Self {
+        Core {
+            out: Output::new(options),
+            registry: Registry::new(),
+            asyncs: AsyncSpans::default(),
+            totals: Totals::default(),
+            root: None,
+            shares_trace: options.sequence_span != u32::MAX || options.sequence_id.get() != 1,
+        }
+    }
+
+    /// The packets written so far and not yet taken by the writer: whole
+    /// framed packets only, between calls.
+    #[inline]
+    pub(crate) fn buffer(&self) -> &Out {
+        &self.out.emitter.out
+    }
+
+    /// [`Core::buffer`], for the writer to drain or cut into chunks.
+    #[inline]
+    pub(crate) fn buffer_mut(&mut self) -> &mut Out {
+        &mut self.out.emitter.out
+    }
+
+    /// The buffer, the core done with.
+    pub(crate) fn into_buffer(self) -> Out {
+        self.out.emitter.out
+    }
+
+    pub(crate) fn packets(&self) -> u64 {
+        self.out.emitter.packets
+    }
+
+    /// Distinct interned strings (names, categories, source locations).
+    pub(crate) fn interned(&self) -> usize {
+        self.out.emitter.strings.len()
+    }
+
+    pub(crate) fn generations(&self) -> u64 {
+        self.out.emitter.generations()
+    }
+
+    /// Sequences used (one in default mode).
+    pub(crate) fn sequences(&self) -> usize {
+        self.out.seqs.len()
+    }
+
+    pub(crate) fn process(
+        &mut self,
+        key: &str,
+        pid: Option<i32>,
+        name: &str,
+        cmdline: &[&str],
+        options: &ProcessOptions<'_>,
+    ) -> Result<ProcessTrack> {
+        check_len([key, name].into_iter().chain(cmdline.iter().copied()))?;
+        check_len(options.description)?;
+        check_len(options.labels.iter().copied())?;
+        let uuid = track_uuid(Domain::Process, 0, key.as_bytes());
+        let digest = digest(&(pid, name, cmdline, options));
+        let requested = pid.map(i64::from);
+        let root = TrackUuid(0);
+        let registered = self
+            .registry
+            .claim(IdKind::Pid, uuid, digest, requested, key, root)?;
+        if let Registered::New { id, .. } = registered {
+            let kind = TrackKind::Process {
+                pid: id as i32,
+                name,
+                cmdline,
+                options,
+            };
+            self.out.descriptor(uuid.0, &kind);
+            self.registry.add_process(uuid, digest, id);
+        }
+        Ok(ProcessTrack {
+            uuid,
+            index: registered.index(),
+            owner: self.registry.owner(),
+        })
+    }
+
+    pub(crate) fn pid(&self, process: ProcessTrack) -> Result<i32> {
+        self.registry.check_owner(process.owner, process.uuid)?;
+        Ok(self.registry.pid(process.index))
+    }
+
+    pub(crate) fn tid(&self, thread: ThreadTrack) -> Result<i64> {
+        self.registry.check_owner(thread.owner, thread.uuid)?;
+        Ok(self.registry.tid(thread.index))
+    }
+
+    pub(crate) fn thread(
+        &mut self,
+        process: ProcessTrack,
+        key: &str,
+        tid: Option<i64>,
+        name: &str,
+        options: &ThreadOptions<'_>,
+    ) -> Result<ThreadTrack> {
+        self.registry.check_owner(process.owner, process.uuid)?;
+        check_len([key, name])?;
+        check_len(options.description)?;
+        let uuid = track_uuid(Domain::Thread, process.uuid.0, key.as_bytes());
+        let digest = digest(&(tid, name, options));
+        let registered = self
+            .registry
+            .claim(IdKind::Tid, uuid, digest, tid, key, process.uuid)?;
+        if let Registered::New { id, .. } = registered {
+            // The trace processor links threads to processes by pid, not parent_uuid.
+            let kind = TrackKind::Thread {
+                pid: self.registry.pid(process.index),
+                tid: id,
+                name,
+                options,
+            };
+            self.out.descriptor(uuid.0, &kind);
+            let output = TrackOutput::new(&self.out, uuid.0);
+            let thread = Thread::new(output);
+            self.registry.add_thread(uuid, digest, id, thread);
+        }
+        Ok(ThreadTrack {
+            uuid,
+            index: registered.index(),
+            owner: self.registry.owner(),
+        })
+    }
+
+    pub(crate) fn async_lane(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        options: &LaneOptions<'_>,
+    ) -> Result<AsyncLane> {
+        let parent = self.registry.parent_uuid(parent)?;
+        check_len([name])?;
+        check_len(options.description)?;
+        let uuid = track_uuid(Domain::AsyncLane, parent.0, name.as_bytes());
+        let index = match self.registry.index_of(uuid) {
+            Some(index)
+                if !self
+                    .asyncs
+                    .lane_matches(index, options.description, options.tree) =>
+            {
+                return Err(Error::Redefined(uuid));
+            }
+            Some(index) => index,
+            None => {
+                let index =
+                    self.asyncs
+                        .add_lane(uuid, parent, name, options.description, options.tree);
+                self.registry.insert(uuid, index);
+                index
+            }
+        };
+        Ok(AsyncLane {
+            uuid,
+            index,
+            owner: self.registry.owner(),
+        })
+    }
+
+    fn thread_index(&self, thread: ThreadTrack) -> Result<u32> {
+        self.registry.check_owner(thread.owner, thread.uuid)?;
+        Ok(thread.index)
+    }
+
+    fn lane_index(&self, lane: AsyncLane) -> Result<usize> {
+        self.registry.check_owner(lane.owner, lane.uuid)?;
+        Ok(lane.index as usize)
+    }
+
+    /// Begins an explicit span. Inlined into the caller: the common case
+    /// (only explicit spans open on the thread, a valid event) returns in a
+    /// register, where a `Result` is written to memory and read back, and
+    /// saves the registers the checks need; anything else takes
+    /// `span_begin_slow`, which checks and reports.
+    #[inline]
+    pub(crate) fn span_begin(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        if self.span_begin_fast(thread, ts, ev) {
+            return Ok(());
+        }
+        self.span_begin_slow(thread, ts, *ev)
+    }
+
+    /// The common case of [`Core::span_begin`]: written, true; otherwise
+    /// nothing written, false.
+    #[inline]
+    fn span_begin_fast(&mut self, thread: ThreadTrack, ts: u64, ev: &Event<'_>) -> bool {
+        if thread.owner != self.registry.owner() || ev.check().is_err() || !ev.counters.is_empty() {
+            return false;
+        }
+        let Some(th) = self.registry.thread(thread.index) else {
+            return false;
+        };
+        if !th.begins_plainly(ts) {
+            return false;
+        }
+        debug_assert!(self.check_span_begin(thread, ts, ev).is_ok());
+        // Only explicit spans are open: nothing is due, nothing limits the
+        // new span, and no frame need be read.
+        let th = self.registry.thread_mut(thread.index);
+        th.open_frame(&mut self.out, ts, None, u64::MAX, ev);
+        true
+    }
+
+    /// The checks of [`Core::span_begin`]; the thread's index.
+    fn check_span_begin(&self, thread: ThreadTrack, ts: u64, ev: &Event<'_>) -> Result<u32> {
+        let t = self.thread_index(thread)?;
+        ev.check()?;
+        self.registry.check_counters(ev.counters)?;
+        self.registry.thread_at(t).check_begin(ts, None)?;
+        Ok(t)
+    }
+
+    /// [`Core::span_begin`] where complete spans wait or the call is wrong,
+    /// out of line (see `Emitter::begin_general`).
+    #[cold]
+    #[inline(never)]
+    fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, ev: Event<'_>) -> Result<()> {
+        let t = self.check_span_begin(thread, ts, &ev)?;
+        self.registry
+            .thread_mut(t)
+            .push_span(&mut self.out, ts, None, &ev);
+        Ok(())
+    }
+
+    pub(crate) fn complete_span(
+        &mut self,
+        thread: ThreadTrack,
+        begin: u64,
+        end: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        ev.check()?;
+        self.registry.check_counters(ev.counters)?;
+        self.registry.thread_at(t).check_begin(begin, Some(end))?;
+        self.registry
+            .thread_mut(t)
+            .push_span(&mut self.out, begin, Some(end), ev);
+        Ok(())
+    }
+
+    /// A complete span at an explicit depth: the frames at `depth` and
+    /// deeper must have ended by `begin` (their ends are written first), the
+    /// frames above it stay open around the span, even one that ends at
+    /// `begin` when the span is zero-length there.
+    pub(crate) fn complete_span_at_depth(
+        &mut self,
+        thread: ThreadTrack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        let t = self.thread_index(thread)?;
+        ev.check()?;
+        self.registry.check_counters(ev.counters)?;
+        self.registry
+            .thread_at(t)
+            .check_at_depth(depth, begin, end)?;
+        self.registry
+            .thread_mut(t)
+            .push_at_depth(&mut self.out, depth, begin, end, ev);
+        Ok(())
+    }
+
+    /// Ends the innermost explicit span on a thread: inlined, the common
+    /// case returns in a register (see [`Core::span_begin`]).
+    #[inline]
+    pub(crate) fn span_end(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
+        if self.span_end_fast(thread, ts) {
+            return Ok(());
+        }
+        self.span_end_slow(thread, ts)
+    }
+
+    /// The common case of [`Core::span_end`]: written, true; otherwise
+    /// nothing written, false.
+    #[inline]
+    fn span_end_fast(&mut self, thread: ThreadTrack, ts: u64) -> bool {
+        if thread.owner != self.registry.owner() {
+            return false;
+        }
+        let Some(th) = self.registry.thread(thread.index) else {
+            return false;
+        };
+        if !th.ends_plainly(ts) {
+            return false;
+        }
+        debug_assert!(self.check_span_end(thread, ts, &[]).is_ok());
+        // Only explicit spans are open: the top one began no later than
+        // the track's last time, and no complete span limits it.
+        self.registry
+            .thread_mut(thread.index)
+            .end_top(&mut self.out, ts);
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn span_end_slow(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
+        self.span_end_with_counters(thread, ts, &[])
+    }
+
+    /// [`Core::span_end`] with counter values on the end event.
+    pub(crate) fn span_end_with_counters(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<()> {
+        let t = self.check_span_end(thread, ts, counters)?;
+        self.registry
+            .thread_mut(t)
+            .end_checked(&mut self.out, ts, counters);
+        Ok(())
+    }
+
+    /// The checks of [`Core::span_end_with_counters`]; the thread's index.
+    fn check_span_end(
+        &self,
+        thread: ThreadTrack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<u32> {
+        let t = self.thread_index(thread)?;
+        self.registry.check_counters(counters)?;
+        self.registry.thread_at(t).check_end(ts)?;
+        Ok(t)
+    }
+
+    /// Begins an async span. Inlined into the caller, like
+    /// [`Core::span_begin`]: the common case (a valid event, a new id, the
+    /// lane's last freed track free by `ts`) returns in a register; anything
+    /// else takes `async_span_begin_slow`.
+    #[inline]
+    pub(crate) fn async_span_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        if self.async_span_begin_fast(lane, span_id, ts, ev) {
+            return Ok(());
+        }
+        self.async_span_begin_slow(lane, span_id, None, ts, *ev)
+    }
+
+    /// The common case of [`Core::async_span_begin`]: written, true;
+    /// otherwise nothing changed, false.
+    #[inline]
+    fn async_span_begin_fast(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        ev: &Event<'_>,
+    ) -> bool {
+        if lane.owner != self.registry.owner()
+            || ts > MAX_TS
+            || ev.check().is_err()
+            || ev.log.is_some()
+            || !ev.counters.is_empty()
+        {
+            return false;
+        }
+        debug_assert!(
+            !self.asyncs.begins_plainly(lane.index, span_id, ts)
+                || self.check_async_begin(lane, span_id, None, ts, ev).is_ok()
+        );
+        self.asyncs
+            .begin_fast(&mut self.out, lane.index, span_id, ts, ev)
+    }
+
+    /// Begins an async span beneath `parent`, a span in flight: on a track
+    /// nested under the parent's track (see `TraceWriter::async_child_begin`).
+    pub(crate) fn async_child_begin(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: AsyncParent,
+        ts: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        self.async_span_begin_slow(lane, span_id, Some(parent), ts, *ev)
+    }
+
+    /// Checks an async span's event: valid, no log line (those belong to
+    /// threads), counter values on this writer's absolute counters.
+    fn check_async_event(&self, lane: AsyncLane, ev: &Event<'_>) -> Result<()> {
+        ev.check()?;
+        if ev.log.is_some() {
+            return Err(Error::LogOffThread(lane.uuid));
+        }
+        self.registry.check_counters(ev.counters)
+    }
+
+    /// The checks of an async begin (beneath `parent` if given); the
+    /// parent's entry.
+    fn check_async_begin(
+        &self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: Option<AsyncParent>,
+        ts: u64,
+        ev: &Event<'_>,
+    ) -> Result<Option<AsyncOpen>> {
+        self.lane_index(lane)?;
+        self.check_async_event(lane, ev)?;
+        check_ts(ts)?;
+        let under = match parent {
+            Some(p) => {
+                self.lane_index(p.lane)?;
+                Some(self.asyncs.parent_entry(p, ts)?)
+            }
+            None => None,
+        };
+        self.asyncs.check_id_free(lane, span_id, ts)?;
+        Ok(under)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn async_span_begin_slow(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: Option<AsyncParent>,
+        ts: u64,
+        ev: Event<'_>,
+    ) -> Result<()> {
+        let under = self.check_async_begin(lane, span_id, parent, ts, &ev)?;
+        // Everything is checked: from here on the call succeeds.
+        self.asyncs
+            .begin(&mut self.out, lane.index, span_id, under, ts, &ev);
+        Ok(())
+    }
+
+    /// An async span whose begin and end are both known, beneath `parent`
+    /// if given (see `TraceWriter::async_complete_span`).
+    pub(crate) fn async_complete_span(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        parent: Option<AsyncParent>,
+        begin: u64,
+        end: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        self.lane_index(lane)?;
+        self.check_async_event(lane, ev)?;
+        check_ts(begin)?;
+        check_ts(end)?;
+        if end < begin {
+            return Err(Error::EndBeforeBegin { begin, end });
+        }
+        let under = match parent {
+            Some(p) if (p.lane.index, p.span_id) == (lane.index, span_id) => {
+                return Err(Error::ParentNotOpen {
+                    lane: lane.uuid,
+                    span_id,
+                })
+            }
+            Some(p) => {
+                self.lane_index(p.lane)?;
+                Some((self.asyncs.parent_entry(p, begin)?, p))
+            }
+            None => None,
+        };
+        self.asyncs.check_id_free(lane, span_id, begin)?;
+        // Everything is checked: from here on the call succeeds.
+        self.asyncs
+            .complete_span(&mut self.out, lane.index, span_id, under, begin, end, ev);
+        Ok(())
+    }
+
+    /// Ends an async span: inlined, the common case returns in a register
+    /// (see [`Core::async_span_begin`]).
+    #[inline]
+    pub(crate) fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
+        if self.async_span_end_fast(lane, span_id, ts) {
+            return Ok(());
+        }
+        self.async_span_end_slow(lane, span_id, ts, &Event::new(""))
+    }
+
+    /// [`Core::async_span_end`] with what the end event carries: arguments
+    /// (which the trace processor adds to the slice's) and counter values.
+    /// Only `end.args` and `end.counters` are read.
+    pub(crate) fn async_span_end_with(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        end: &Event<'_>,
+    ) -> Result<()> {
+        self.async_span_end_slow(lane, span_id, ts, end)
+    }
+
+    /// The common case of [`Core::async_span_end`]: written, true;
+    /// otherwise nothing changed, false.
+    #[inline]
+    fn async_span_end_fast(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> bool {
+        if lane.owner != self.registry.owner() || ts > MAX_TS {
+            return false;
+        }
+        debug_assert!(
+            !self.asyncs.ends_plainly(lane.index, span_id, ts)
+                || self
+                    .check_async_end(lane, span_id, ts, &Event::new(""))
+                    .is_ok()
+        );
+        self.asyncs.end_fast(&mut self.out, lane.index, span_id, ts)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn async_span_end_slow(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        end: &Event<'_>,
+    ) -> Result<()> {
+        let end = Event::new("").args(end.args).counters(end.counters);
+        self.check_async_end(lane, span_id, ts, &end)?;
+        let extras = end.has_extras().then_some(&end);
+        self.asyncs
+            .end(&mut self.out, lane.index, span_id, ts, extras);
+        Ok(())
+    }
+
+    /// The checks of an async end whose event carries `end`.
+    fn check_async_end(
+        &self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        end: &Event<'_>,
+    ) -> Result<()> {
+        self.lane_index(lane)?;
+        end.check()?;
+        self.registry.check_counters(end.counters)?;
+        check_ts(ts)?;
+        self.asyncs.check_end(lane, span_id, ts)?;
+        Ok(())
+    }
+
+    /// Describes a named or counter track, or finds it described alike.
+    fn custom_track(
+        &mut self,
+        domain: Domain,
+        parent: ParentTrack,
+        name: &str,
+        options: &TrackOptions<'_>,
+        counter: Option<&CounterOptions<'_>>,
+    ) -> Result<(TrackUuid, u32)> {
+        let on_thread = self.registry.parent_on_thread(parent);
+        let parent = self.registry.parent_uuid(parent)?;
+        let key = match options.merge {
+            Some(SiblingMerge::ByKey(k)) => k,
+            _ => "",
+        };
+        let unit = match counter.map(|c| c.unit) {
+            Some(CounterUnit::Named(u)) => u,
+            _ => "",
+        };
+        check_len([name, key, unit])?;
+        check_len(options.description)?;
+        check_len(counter.and_then(|c| c.y_axis_share_key))?;
+        let uuid = track_uuid(domain, parent.0, name.as_bytes());
+        let digest = digest(&(options, counter));
+        let incremental = counter.is_some_and(|c| c.incremental);
+        let (index, new) = self
+            .registry
+            .register_custom(uuid, digest, incremental, on_thread)?;
+        if new {
+            let kind = TrackKind::Named {
+                parent: parent.0,
+                name,
+                options,
+                counter,
+            };
+            self.out.descriptor(uuid.0, &kind);
+        }
+        Ok((uuid, index))
+    }
+
+    pub(crate) fn track(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<NamedTrack> {
+        let (uuid, index) = self.custom_track(Domain::Named, parent, name, options, None)?;
+        Ok(NamedTrack {
+            uuid,
+            index,
+            owner: self.registry.owner(),
+        })
+    }
+
+    pub(crate) fn counter_track(
+        &mut self,
+        parent: ParentTrack,
+        name: &str,
+        options: &CounterOptions<'_>,
+    ) -> Result<CounterTrack> {
+        if options.incremental && self.shares_trace {
+            return Err(Error::SharedIncrementalCounter);
+        }
+        let (uuid, index) =
+            self.custom_track(Domain::Counter, parent, name, &options.track, Some(options))?;
+        if options.incremental {
+            self.totals.track(index);
+        }
+        Ok(CounterTrack {
+            uuid,
+            index,
+            owner: self.registry.owner(),
+        })
+    }
+
+    /// Writes the root descriptor: processes, threads ordered by rank.
+    pub(crate) fn order_explicitly(&mut self, processes: bool, threads: bool) -> Result<()> {
+        match self.root {
+            Some(root) if root == (processes, threads) => Ok(()),
+            Some(_) => Err(Error::Redefined(TrackUuid(0))),
+            None => {
+                let kind = TrackKind::Root {
+                    processes_explicit: processes,
+                    threads_explicit: threads,
+                };
+                self.out.descriptor(0, &kind);
+                self.root = Some((processes, threads));
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes readings of clocks taken at one instant.
+    pub(crate) fn clock_snapshot(&mut self, readings: &[(Clock, u64)]) -> Result<()> {
+        for (i, &(clock, ts)) in readings.iter().enumerate() {
+            check_ts(ts)?;
+            if readings[..i].iter().any(|&(c, _)| c == clock) {
+                return Err(Error::BadClockSnapshot);
+            }
+        }
+        let emitter = &mut self.out.emitter;
+        if !readings.iter().any(|&(c, _)| c as u32 == emitter.clock) {
+            return Err(Error::BadClockSnapshot);
+        }
+        let clocks: Vec<(u32, u64)> = readings.iter().map(|&(c, ts)| (c as u32, ts)).collect();
+        emitter.clock_snapshot(&mut self.out.seqs[0], &clocks);
+        Ok(())
+    }
+
+    /// Describes the track `TrackUuid::keyed(parent, key)`, named `name`.
+    /// Describing it again (from this writer or another) describes the same
+    /// track; the trace processor keeps the first description.
+    pub(crate) fn keyed_track(
+        &mut self,
+        parent: TrackUuid,
+        key: u64,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackUuid> {
+        let merge_key = match options.merge {
+            Some(SiblingMerge::ByKey(k)) => k,
+            _ => "",
+        };
+        check_len([name, merge_key])?;
+        check_len(options.description)?;
+        let uuid = TrackUuid::keyed(parent, key);
+        let kind = TrackKind::Named {
+            parent: parent.0,
+            name,
+            options,
+            counter: None,
+        };
+        self.out.descriptor(uuid.0, &kind);
+        Ok(uuid)
+    }
+
+    /// A slice begin, slice end or instant on a track named by its uuid.
+    /// Nesting there is the caller's to keep: nothing here tracks it.
+    pub(crate) fn event_on(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        kind: EventType,
+        ev: Option<&Event<'_>>,
+    ) -> Result<()> {
+        if let Some(ev) = ev {
+            ev.check()?;
+        }
+        check_ts(ts)?;
+        let field = Field::uint(field::EVENT_TRACK_UUID, track.0);
+        self.out.event(ts, kind, &field, ev, None);
+        Ok(())
+    }
+
+    pub(crate) fn counter(
+        &mut self,
+        track: CounterTrack,
+        ts: u64,
+        value: CounterSample,
+    ) -> Result<()> {
+        self.registry.check_owner(track.owner, track.uuid)?;
+        check_ts(ts)?;
+        let field = self.registry.custom_field(track.index);
+        let generation = self.out.emitter.next_generation();
+        let value = self.totals.value(track.index, value, generation);
+        self.out
+            .event(ts, EventType::Counter, &field, None, Some(value));
+        Ok(())
+    }
+
+    pub(crate) fn instant(&mut self, track: InstantTrack, ts: u64, ev: &Event<'_>) -> Result<()> {
+        let field = match track {
+            InstantTrack::Thread(thread) => {
+                let t = self.thread_index(thread)?;
+                ev.check()?;
+                self.registry.check_counters(ev.counters)?;
+                // A zero-length span that pushes nothing: the same rules,
+                // and instants already at `ts` stack below it.
+                let stacked = self.registry.thread_at(t).check_instant(ts)?;
+                self.registry
+                    .thread_mut(t)
+                    .instant(&mut self.out, ts, stacked, ev);
+                return Ok(());
+            }
+            InstantTrack::Process(p) => {
+                self.registry.check_owner(p.owner, p.uuid)?;
+                Field::uint(field::EVENT_TRACK_UUID, p.uuid.0)
+            }
+            InstantTrack::Named(n) => {
+                self.registry.check_owner(n.owner, n.uuid)?;
+                self.registry.custom_field(n.index)
+            }
+            InstantTrack::Lane(lane) => {
+                self.lane_index(lane)?;
+                Field::uint(field::EVENT_TRACK_UUID, lane.uuid.0)
+            }
+        };
+        ev.check()?;
+        self.registry.check_counters(ev.counters)?;
+        let thread_owned = match track {
+            InstantTrack::Named(n) => self.registry.custom_on_thread(n.index),
+            _ => false,
+        };
+        if ev.log.is_some() && !thread_owned {
+            let uuid = match track {
+                InstantTrack::Process(p) => p.uuid,
+                InstantTrack::Named(n) => n.uuid,
+                InstantTrack::Lane(l) => l.uuid,
+                InstantTrack::Thread(t) => t.uuid,
+            };
+            return Err(Error::LogOffThread(uuid));
+        }
+        check_ts(ts)?;
+        if let InstantTrack::Lane(lane) = track {
+            // The lane's own track is described when it first gets an event.
+            self.asyncs.describe_lane(&mut self.out, lane.index);
+        }
+        self.out
+            .event(ts, EventType::Instant, &field, Some(ev), None);
+        Ok(())
+    }
+
+    /// Writes the ends of complete spans that nothing open encloses, and
+    /// lists the spans still open.
+    pub(crate) fn finish(&mut self) -> Vec<OpenSpan> {
+        for th in self.registry.threads_mut() {
+            th.pop_due(&mut self.out, u64::MAX);
+        }
+        self.asyncs.pop_all(&mut self.out);
+        self.open_spans()
+    }
+
+    pub(crate) fn open_spans(&self) -> Vec<OpenSpan> {
+        let owner = self.registry.owner();
+        let mut open = Vec::new();
+        for (index, th) in self.registry.threads().enumerate() {
+            let thread = ThreadTrack {
+                uuid: th.uuid(),
+                index: index as u32,
+                owner,
+            };
+            for (depth, f) in th.stack.iter().enumerate() {
+                if f.end.is_none() {
+                    open.push(OpenSpan::Thread {
+                        thread,
+                        begin: f.begin,
+                        depth,
+                    });
+                }
+            }
+        }
+        for (index, span_id, begin) in self.asyncs.open_spans() {
+            let lane = AsyncLane {
+                uuid: self.asyncs.lane_uuid(index),
+                index,
+                owner,
+            };
+            open.push(OpenSpan::Async {
+                lane,
+                span_id,
+                begin,
+            });
+        }
+        open
+    }
+
+    /// Ends every open span at `ts` (and writes every pending end): all or
+    /// nothing.
+    pub(crate) fn close_open_spans(&mut self, ts: u64) -> Result<usize> {
+        check_ts(ts)?;
+        for th in self.registry.threads() {
+            th.check_close(ts)?;
+        }
+        self.asyncs.check_close(ts)?;
+        let mut closed = 0;
+        for th in self.registry.threads_mut() {
+            closed += th.close(&mut self.out, ts);
+        }
+        closed += self.asyncs.close(&mut self.out, ts);
+        Ok(closed)
+    }
+}

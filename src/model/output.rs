@@ -1,0 +1,187 @@
+//! Where the model's events go: the emitter and its sequences (`Output`),
+//! and what each thread or async track keeps to write on them
+//! (`TrackOutput`): its encoded uuid, its slice ends' template, its
+//! sequence and, in compact mode, whether it moved to one of its own.
+
+use crate::emitter::Emitter;
+use crate::encoding::{field, EndTemplate, EventType, Field, TrackKind};
+use crate::event::Event;
+use crate::model::compact::{Budget, BUSY_FROM};
+use crate::options::Options;
+use crate::sequence::Sequences;
+use crate::track_options::CounterSample;
+
+/// The emitter and the sequences it writes on: index 0 is the writer's
+/// own, which carries descriptors and every track's events until (compact
+/// mode) a busy track moves to a sequence of its own.
+pub(crate) struct Output {
+    pub(crate) emitter: Emitter,
+    pub(crate) seqs: Sequences,
+}
+
+impl Output {
+    pub(crate) fn new(options: &Options) -> Self {
+        let mut emitter = Emitter::new(options.compact, options.intern_limits);
+        emitter.clock = options.clock as u32;
+        emitter.clock_reading = options.clock_reading;
+        Output {
+            emitter,
+            seqs: Sequences::new(options.sequence_id.get(), options.sequence_span),
+        }
+    }
+
+    /// A track descriptor, on the writer's sequence.
+    pub(crate) fn descriptor(&mut self, uuid: u64, kind: &TrackKind<'_>) {
+        self.emitter.descriptor(&mut self.seqs[0], uuid, kind);
+    }
+
+    /// An event on the writer's sequence, on `track`.
+    pub(crate) fn event(
+        &mut self,
+        ts: u64,
+        kind: EventType,
+        track: &Field,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterSample>,
+    ) {
+        let seq = &mut self.seqs[0];
+        match (kind, ev) {
+            (EventType::SliceBegin, Some(ev)) => {
+                if !self.emitter.begin_known(seq, ts, Some(track), ev) {
+                    self.emitter.begin_general(seq, ts, Some(track), *ev);
+                }
+            }
+            _ => self.emitter.event(seq, ts, kind, Some(track), ev, counter),
+        }
+    }
+}
+
+/// What a thread or an async track needs to write its events.
+pub(crate) struct TrackOutput {
+    /// Its uuid.
+    pub(crate) uuid: u64,
+    /// `track_uuid` as its events carry it, encoded once; none where the
+    /// track's own sequence names it (compact mode, once moved).
+    track: Option<Field>,
+    /// Its slice ends, encoded but for the timestamp.
+    end: EndTemplate,
+    /// Its sequence: the writer's own (0) or, in compact mode once it has
+    /// proved busy, one whose default track it is.
+    seq: usize,
+    /// Spans begun on it so far, counted in compact mode only (see
+    /// [`BUSY_FROM`]).
+    spans: u32,
+    /// What it spent on its own sequence (compact mode).
+    budget: Budget,
+}
+
+impl TrackOutput {
+    /// A track whose events go on the writer's sequence with their track
+    /// named, until (compact mode) it is busy enough for a sequence of its
+    /// own.
+    pub(crate) fn new(out: &Output, uuid: u64) -> Self {
+        let track = Some(Field::uint(field::EVENT_TRACK_UUID, uuid));
+        let end = out.emitter.end_template(&out.seqs[0], track.as_ref());
+        TrackOutput {
+            uuid,
+            track,
+            end,
+            seq: 0,
+            spans: 0,
+            budget: Budget::default(),
+        }
+    }
+
+    /// Counts a span begun on the track, and in compact mode moves the
+    /// track to a sequence of its own once it is busy.
+    #[inline(always)]
+    pub(crate) fn count_span(&mut self, out: &mut Output) {
+        // Default mode never moves a track, and needs no count.
+        if out.emitter.compact {
+            self.spans = self.spans.saturating_add(1);
+            if self.seq == 0 && self.spans >= BUSY_FROM {
+                self.move_out(out);
+            }
+        }
+    }
+
+    /// Moves the track's events to a sequence of its own, if an id is
+    /// left. Spans still open there end on the new sequence: the trace
+    /// processor matches ends to begins by track, whatever the sequence.
+    #[cold]
+    fn move_out(&mut self, out: &mut Output) {
+        if let Some(seq) = out.seqs.open(self.uuid) {
+            self.end = out.emitter.end_template(&out.seqs[seq], None);
+            (self.seq, self.track) = (seq, None);
+            self.budget.moved_at = self.spans;
+        }
+    }
+
+    /// Writes a slice begin: the short path where every string is defined
+    /// on the track's sequence, the general one otherwise.
+    #[inline(always)]
+    pub(crate) fn begin(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
+        // Borrowed, not copied: the encoded track is 17 bytes.
+        let seq = &mut out.seqs[self.seq];
+        if !out.emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
+            self.begin_general(out, ts, *ev);
+        }
+    }
+
+    /// A begin that defines strings (or opens a sequence), out of line: on
+    /// the track's own sequence if that pays (compact mode), otherwise on
+    /// the writer's, where it may find every string defined.
+    #[cold]
+    #[inline(never)]
+    fn begin_general(&mut self, out: &mut Output, ts: u64, ev: Event<'_>) {
+        let seq = self.event_sequence(out, &ev);
+        let named = Field::uint(field::EVENT_TRACK_UUID, self.uuid);
+        let track = match seq == self.seq {
+            true => self.track.as_ref(),
+            false => Some(&named),
+        };
+        let on = &mut out.seqs[seq];
+        if seq == self.seq || !out.emitter.begin_known(on, ts, track, &ev) {
+            out.emitter.begin_general(on, ts, track, ev);
+        }
+    }
+
+    /// The sequence an event of the track that names strings goes on: the
+    /// track's (the writer's own in default mode), or the writer's where
+    /// the track's own would not pay for what it defines (see [`Budget`]).
+    fn event_sequence(&mut self, out: &Output, ev: &Event<'_>) -> usize {
+        let pays = |b: &mut Budget| b.pays(&out.emitter, &out.seqs[self.seq], self.spans, ev);
+        if self.seq == 0 || pays(&mut self.budget) {
+            self.seq
+        } else {
+            0
+        }
+    }
+
+    /// Writes a slice end at `ts` from the track's template.
+    #[inline(always)]
+    pub(crate) fn end(&self, out: &mut Output, ts: u64) {
+        // Borrowed, not copied: the track and template are 50 bytes.
+        out.emitter
+            .end(&mut out.seqs[self.seq], ts, &self.track, &self.end);
+    }
+
+    /// Writes a slice end carrying `ev`'s arguments and counter values.
+    pub(crate) fn end_with(&self, out: &mut Output, ts: u64, ev: &Event<'_>) {
+        let seq = &mut out.seqs[self.seq];
+        out.emitter.end_with(seq, ts, self.track.as_ref(), ev);
+    }
+
+    /// Writes an instant on the track, on the sequence its strings pay for.
+    pub(crate) fn instant(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
+        let seq = self.event_sequence(out, ev);
+        let named = Field::uint(field::EVENT_TRACK_UUID, self.uuid);
+        let track = match seq == self.seq {
+            true => self.track.as_ref(),
+            false => Some(&named),
+        };
+        let kind = EventType::Instant;
+        out.emitter
+            .event(&mut out.seqs[seq], ts, kind, track, Some(ev), None);
+    }
+}
