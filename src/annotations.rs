@@ -47,7 +47,7 @@ fn doubles<'a>(
 
 /// The fields of one `DebugAnnotation` (its name and value), in field-number
 /// order. `next_iid` gives the iids of the names met, in the order of
-/// [`for_each_name`].
+/// [`for_each_name`](crate::event::for_each_name).
 fn put_arg(buf: &mut Out, arg: &Arg<'_>, next_iid: &mut impl FnMut() -> u64) {
     put_uint(buf, field::ARG_NAME_IID, next_iid());
     put_value(buf, &arg.value, next_iid);

@@ -411,7 +411,9 @@ pub(crate) struct EventFields<'a> {
     pub counter: Option<CounterSample>,
 }
 
-/// Appends a framed packet holding one `TrackEvent` and no interned data.
+/// Appends a framed packet holding a counter sample or an instant and no
+/// interned data: their short encoder, pinned to the general one by
+/// `small_packets_equal_back_filled_ones`.
 ///
 /// Such a packet is at most 89 bytes, its event at most 62, so both lengths
 /// fit one byte: they are left as placeholders and filled in at the end,
@@ -757,7 +759,10 @@ pub(crate) fn track_event_packet(
     ev: &EventFields<'_>,
     new: &NewInterned<'_>,
 ) {
-    if new.is_empty() {
+    // Counters and instants have one short encoder, begins and ends theirs
+    // (`begin_packet`, `end_packet`): those reach here only off their short
+    // paths, rarely, so they take the general one.
+    if new.is_empty() && matches!(ev.kind, EventType::Counter | EventType::Instant) {
         return small_event_packet(buf, header, ev);
     }
     track_event_packet_with(buf, header, ev, new, |_| {}, |_| {});
@@ -1471,11 +1476,7 @@ mod tests {
         ];
         for (ts, track, iid, loc) in cases {
             let track = Field::uint(field::EVENT_TRACK_UUID, track);
-            for kind in [
-                EventType::SliceBegin,
-                EventType::SliceEnd,
-                EventType::Counter,
-            ] {
+            for kind in [EventType::Instant, EventType::Counter] {
                 for (flags, first) in [(0, false), (2, false), (3, true)] {
                     for counter in values {
                         if (kind == EventType::Counter) != counter.is_some() {
@@ -1491,7 +1492,7 @@ mod tests {
                             ts,
                             clock_id: if first { 6 } else { 0 },
                             kind,
-                            track: (kind != EventType::SliceEnd).then_some(&track),
+                            track: (iid != 127).then_some(&track),
                             category_iid: iid,
                             name_iid: iid,
                             location_iid: loc,

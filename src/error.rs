@@ -157,7 +157,7 @@ pub enum Error {
     #[error("track {0} was already described differently")]
     Redefined(TrackUuid),
 
-    /// A string longer than [`MAX_STRING_LEN`](crate::MAX_STRING_LEN) bytes.
+    /// A string longer than [`MAX_STRING_LEN`] bytes.
     #[error("a string of {0} bytes is longer than the {max} bytes allowed", max = limits::MAX_STRING_LEN)]
     StringTooLong(usize),
 

@@ -93,7 +93,7 @@ const HINT_SETS_BITS: u32 = 8;
 const HINT_SETS_MAX_BITS: u32 = 16;
 
 /// The encoder starts a new generation of the tables once they hold this
-/// many entries together (see `Encoder::check_limits`); one event cannot add
+/// many entries together (see `Emitter::check_limits`); one event cannot add
 /// 2^31 more, so ids always fit `u32`.
 pub(crate) const MAX_ENTRIES: usize = (1 << 31) - 1;
 

@@ -108,7 +108,7 @@ struct CustomTrack {
     on_thread: bool,
 }
 
-/// Outcome of [`Registry::register`].
+/// Outcome of [`Registry::claim`].
 #[derive(Clone, Copy)]
 pub(crate) enum Registered {
     /// Described before, alike: nothing to write.
