@@ -43,6 +43,14 @@ impl ArgBuf {
         self.track = None;
     }
 
+    /// Makes this buffer hold `other`'s fields (its message and track
+    /// aside), reusing its capacity.
+    pub(crate) fn copy_from(&mut self, other: &ArgBuf) {
+        self.clear();
+        self.text.push_str(&other.text);
+        self.slots.extend_from_slice(&other.slots);
+    }
+
     fn range(&self, (start, end): (u32, u32)) -> &str {
         &self.text[start as usize..end as usize]
     }
