@@ -25,7 +25,8 @@ use crate::thread::{with_state, Entered, Pending, ThreadState};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum View {
     /// Each time a span is entered, a slice on the thread that entered it,
-    /// nested under the spans entered there.
+    /// nested under the spans entered there; the span's fields on its first
+    /// one.
     Threads,
     /// Each span's lifetime (creation to close) as one slice on a track of
     /// its own, beneath its parent span's track or, for a root span, the
@@ -375,7 +376,8 @@ where
                 }
                 None => None,
             };
-            let own_track = (view.span_tracks() || named.is_some()).then(|| {
+            let mut track = 0;
+            if view.span_tracks() || named.is_some() {
                 let under = named
                     .or_else(|| {
                         parent_info
@@ -383,8 +385,15 @@ where
                             .map(|p| TrackUuid::from_raw(p.track))
                     })
                     .unwrap_or(st.thread.uuid());
-                (under, TrackUuid::keyed(under, serial))
-            });
+                // Described before the table has room for it, perhaps in
+                // vain: a track without slices is harmless.
+                if let Ok(uuid) = st
+                    .writer
+                    .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
+                {
+                    track = uuid.get();
+                }
+            }
             // Where a child first runs links back to where it was created,
             // unless the thread's nesting shows it (see `Pending`).
             let flow = match view.threads() && parent.is_some() {
@@ -392,36 +401,25 @@ where
                 false => 0,
             };
             let info = SpanInfo {
-                track: own_track.map_or(0, |(_, uuid)| uuid.get()),
+                track,
                 serial,
                 parent: parent.unwrap_or(0),
                 meta: meta as *const _ as usize,
             };
             // Without a track of its own, a span's fields wait for its
             // first slice on a thread.
-            let keep = own_track.is_none() && !st.args.is_empty();
+            let keep = track == 0 && !st.args.is_empty();
             let inserted = inner
                 .spans
                 .insert(key, info, flow, keep.then_some(&st.args));
-            let thread = st.thread;
-            match own_track {
-                Some((under, uuid)) if inserted => {
-                    if st
-                        .writer
-                        .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
-                        .is_err()
-                    {
-                        return;
-                    }
-                    let ev = event(meta, meta.name()).args(st.args.args());
-                    let _ = st.writer.begin_on(uuid, ts, &ev);
-                }
+            if inserted && track != 0 {
+                let ev = event(meta, meta.name()).args(st.args.args());
+                let _ = st.writer.begin_on(TrackUuid::from_raw(track), ts, &ev);
+            } else if !inserted && view.threads() && !st.args.is_empty() {
                 // No room in the table: its fields where it is created.
-                _ if !inserted && view.threads() && !st.args.is_empty() => {
-                    let ev = event(meta, meta.name()).args(st.args.args());
-                    let _ = st.writer.instant(thread, ts, &ev);
-                }
-                _ => {}
+                let ev = event(meta, meta.name()).args(st.args.args());
+                let thread = st.thread;
+                let _ = st.writer.instant(thread, ts, &ev);
             }
             if inserted && flow != 0 {
                 st.pending = Some(Pending {
@@ -629,10 +627,8 @@ where
             let thread = st.thread;
             let (message, args) = st.args.message_and_args();
             let ev = event(meta, message.unwrap_or(meta.name())).args(args);
-            let _ = match track {
-                Some(t) => st.writer.instant_on(TrackUuid::from_raw(t), ts, &ev),
-                None => st.writer.instant(thread, ts, &ev),
-            };
+            let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
+            let _ = st.writer.instant_on(track, ts, &ev);
         });
     }
 }
