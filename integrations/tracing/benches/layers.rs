@@ -10,9 +10,8 @@
 //! cargo bench -p perfetto-trace-writer-tracing --bench layers -- --quick
 //! ```
 //!
-//! tracing-perfetto-sdk is left out, not tried: its -sys crate compiles
-//! Perfetto's C++ SDK (with cxx), a long C++ build this session had no time
-//! for on a shared two-core machine; whether it builds here is open.
+//! tracing-perfetto-sdk is left out: it does not build here (see
+//! BENCHMARKS.md).
 
 mod common;
 
