@@ -10,83 +10,17 @@
 //! cargo bench -p perfetto-trace-writer-tracing --bench layers -- --quick
 //! ```
 //!
-//! tracing-perfetto-sdk is left out, not tried: its -sys crate compiles
-//! Perfetto's C++ SDK (with cxx), a long C++ build this session had no time
-//! for on a shared two-core machine; whether it builds here is open.
+//! tracing-perfetto-sdk is left out: it does not build here (see
+//! BENCHMARKS.md).
 
-use std::hint::black_box;
+mod common;
+
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use common::{chrome, event, ours, perfetto_015, perfetto_file, span, Subject};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tracing::{info, info_span, Dispatch};
-use tracing_subscriber::layer::SubscriberExt;
-
-/// A layer under test: a subscriber to run under, and what must live as
-/// long as it does (a flush guard).
-struct Subject {
-    name: &'static str,
-    dispatch: Dispatch,
-    _keep: Box<dyn std::any::Any>,
-}
-
-fn ours(view: perfetto_tracing::View, name: &'static str) -> Subject {
-    let (layer, guard) = perfetto_tracing::PerfettoLayer::builder()
-        .view(view)
-        .build(std::io::sink())
-        .unwrap();
-    Subject {
-        name,
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        _keep: Box::new(guard),
-    }
-}
-
-fn perfetto_file(mode: tracing_perfetto_file::SpanMode, name: &'static str) -> Subject {
-    let (layer, guard) = tracing_perfetto_file::PerfettoLayer::builder(std::io::sink())
-        .span_mode(mode)
-        .with_debug_annotations()
-        .with_source_locations()
-        .build();
-    Subject {
-        name,
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        _keep: Box::new(guard),
-    }
-}
-
-fn perfetto_015() -> Subject {
-    let layer = tracing_perfetto::PerfettoLayer::new(std::io::sink as fn() -> std::io::Sink)
-        .with_debug_annotations(true);
-    Subject {
-        name: "tracing-perfetto",
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        _keep: Box::new(()),
-    }
-}
-
-fn chrome() -> Subject {
-    let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
-        .writer(std::io::sink())
-        .include_args(true)
-        .include_locations(true)
-        .build();
-    Subject {
-        name: "tracing-chrome",
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        _keep: Box::new(guard),
-    }
-}
-
-fn event(i: u64) {
-    info!(index = i, state = "ready", "event with fields");
-}
-
-fn span(i: u64) {
-    let s = info_span!("span", index = i);
-    let _e = s.enter();
-    black_box(&s);
-}
+use tracing::Dispatch;
 
 /// Time for `iters` calls on each of `threads` threads, divided by the
 /// threads: per call of the process's throughput.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
 
+use perfetto_trace_writer::Event;
 use tracing_core::{Level, Metadata};
 
 struct Category {
@@ -38,6 +39,14 @@ pub(crate) fn category(meta: &'static Metadata<'static>) -> &'static str {
         }
     }
     register(meta)
+}
+
+/// An event of a callsite named `name`: its category and source location.
+#[inline]
+pub(crate) fn event<'a>(meta: &'static Metadata<'static>, name: &'a str) -> Event<'a> {
+    Event::new(name)
+        .category(category(meta))
+        .location(meta.file().unwrap_or(""), meta.line().unwrap_or(0))
 }
 
 /// Makes (or finds) a callsite's category and caches it.

@@ -9,38 +9,55 @@ use tracing_core::field::{Field, Visit};
 /// The field that names the track a span goes on (see the crate docs).
 pub const TRACK_FIELD: &str = "perfetto.track";
 
-/// A field's value, its text kept in [`ArgBuf::text`].
-#[derive(Clone, Copy)]
-enum Slot {
-    Bool(bool),
-    Int(i64),
-    Uint(u64),
-    Double(f64),
-    /// A range of `text`.
-    Text(u32, u32),
-}
-
-/// The fields of one span or event: names (static, from the callsite),
-/// values, and the text of strings and `Debug` values.
+/// The fields of one span or event as the writer takes them: names
+/// (static, from the callsite) and values, the text of strings and `Debug`
+/// values kept in one buffer.
 #[derive(Default)]
 pub(crate) struct ArgBuf {
     text: String,
-    slots: Vec<(&'static str, Slot)>,
+    /// The fields in order; a text value is `""` here until
+    /// [`ArgBuf::args`] points it at its range of `text`.
+    args: Vec<Arg<'static>>,
+    /// The text values: (index in `args`, range of `text`).
+    texts: Vec<(u32, u32, u32)>,
+    /// Whether text values in `args` point into `text` (see `args`).
+    pointed: bool,
     /// The `message` field, a range of `text`.
     message: Option<(u32, u32)>,
     /// The value of [`TRACK_FIELD`], a range of `text`.
     track: Option<(u32, u32)>,
-    /// `slots` as the writer takes them; filled by [`ArgBuf::args`].
-    args: Vec<Arg<'static>>,
 }
+
+/// What a text value holds until it is pointed at its text.
+const UNPOINTED: Value<'static> = Value::Str("");
 
 impl ArgBuf {
     pub(crate) fn clear(&mut self) {
-        self.text.clear();
-        self.slots.clear();
+        // `args` first: nothing points into `text` while it changes.
         self.args.clear();
+        self.pointed = false;
+        self.text.clear();
+        self.texts.clear();
         self.message = None;
         self.track = None;
+    }
+
+    /// Makes this buffer hold `other`'s fields (its message and track
+    /// aside), reusing its capacity.
+    pub(crate) fn copy_from(&mut self, other: &ArgBuf) {
+        self.clear();
+        self.text.push_str(&other.text);
+        self.args.extend_from_slice(&other.args);
+        self.texts.extend_from_slice(&other.texts);
+        self.unpoint();
+    }
+
+    /// Sets text values back to [`UNPOINTED`], before `text` changes.
+    fn unpoint(&mut self) {
+        for &(i, _, _) in &self.texts {
+            self.args[i as usize].value = UNPOINTED;
+        }
+        self.pointed = false;
     }
 
     fn range(&self, (start, end): (u32, u32)) -> &str {
@@ -53,40 +70,44 @@ impl ArgBuf {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.args.is_empty()
     }
 
     /// The message and the other fields as arguments.
     pub(crate) fn message_and_args(&mut self) -> (Option<&str>, &[Arg<'_>]) {
-        self.args();
+        self.point();
         (self.message.map(|r| self.range(r)), &self.args)
     }
 
     /// The fields as arguments, borrowing this buffer.
     pub(crate) fn args(&mut self) -> &[Arg<'_>] {
-        self.args.clear();
-        for &(name, slot) in &self.slots {
-            let value = match slot {
-                Slot::Bool(v) => Value::Bool(v),
-                Slot::Int(v) => Value::Int(v),
-                Slot::Uint(v) => Value::Uint(v),
-                Slot::Double(v) => Value::Double(v),
-                Slot::Text(s, e) => {
-                    let text: &str = &self.text[s as usize..e as usize];
-                    // SAFETY: the reference is only reachable through the
-                    // returned slice, which borrows `self`: `text` cannot
-                    // change or drop while it lives, and `args` is cleared
-                    // before it is filled again.
-                    Value::Str(unsafe { std::mem::transmute::<&str, &'static str>(text) })
-                }
-            };
-            self.args.push(Arg::new(name, value));
-        }
+        self.point();
         &self.args
+    }
+
+    fn point(&mut self) {
+        for &(i, s, e) in &self.texts {
+            let text: &str = &self.text[s as usize..e as usize];
+            // SAFETY: `args` holds the reference only while `text` stays as
+            // it is: before `text` changes, `clear` empties `args` and
+            // `text_field` and `copy_from` set text values back
+            // (`unpoint`); and callers reach it only through a borrow of
+            // this buffer.
+            let text = unsafe { std::mem::transmute::<&str, &'static str>(text) };
+            self.args[i as usize].value = Value::Str(text);
+        }
+        self.pointed = true;
+    }
+
+    fn push(&mut self, name: &'static str, value: Value<'static>) {
+        self.args.push(Arg::new(name, value));
     }
 
     /// Appends `value`'s text; its range.
     fn push_text(&mut self, value: impl FnOnce(&mut String) -> fmt::Result) -> (u32, u32) {
+        if self.pointed {
+            self.unpoint();
+        }
         let start = self.text.len();
         // A failing Debug impl leaves what it wrote.
         let _ = value(&mut self.text);
@@ -98,22 +119,25 @@ impl ArgBuf {
         match field.name() {
             "message" => self.message = Some(range),
             TRACK_FIELD => self.track = Some(range),
-            name => self.slots.push((name, Slot::Text(range.0, range.1))),
+            name => {
+                self.texts.push((self.args.len() as u32, range.0, range.1));
+                self.push(name, UNPOINTED);
+            }
         }
     }
 }
 
 impl Visit for ArgBuf {
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.slots.push((field.name(), Slot::Bool(value)));
+        self.push(field.name(), Value::Bool(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.slots.push((field.name(), Slot::Int(value)));
+        self.push(field.name(), Value::Int(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.slots.push((field.name(), Slot::Uint(value)));
+        self.push(field.name(), Value::Uint(value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
@@ -131,7 +155,7 @@ impl Visit for ArgBuf {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.slots.push((field.name(), Slot::Double(value)));
+        self.push(field.name(), Value::Double(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -180,7 +204,15 @@ mod tests {
                 Arg::new("e", Value::Str("Some(\"x\")")),
             ]
         );
-        buf.clear();
-        assert!(buf.is_empty() && buf.track().is_none() && buf.message_and_args().0.is_none());
+        // More text after the args were taken: they point at it again.
+        buf.record_str(&f("a"), "later");
+        assert_eq!(buf.args()[5], Arg::new("a", Value::Str("later")));
+        assert_eq!(buf.args()[4], Arg::new("e", Value::Str("Some(\"x\")")));
+        let mut copy = ArgBuf::default();
+        copy.copy_from(&buf);
+        drop(buf);
+        assert_eq!(copy.args()[5], Arg::new("a", Value::Str("later")));
+        copy.clear();
+        assert!(copy.is_empty() && copy.track().is_none() && copy.message_and_args().0.is_none());
     }
 }

@@ -14,18 +14,19 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::callsites::category;
+use crate::callsites::event;
 use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::output::{Output, Overflow};
-use crate::spans::{SpanInfo, SpanTable};
-use crate::thread::{with_state, Entered, ThreadState};
+use crate::spans::{FlowsIn, SpanInfo, SpanTable};
+use crate::thread::{with_state, Entered, Pending, ThreadState};
 
 /// Where spans are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum View {
     /// Each time a span is entered, a slice on the thread that entered it,
-    /// nested under the spans entered there.
+    /// nested under the spans entered there; the span's fields on its first
+    /// one.
     Threads,
     /// Each span's lifetime (creation to close) as one slice on a track of
     /// its own, beneath its parent span's track or, for a root span, the
@@ -308,10 +309,33 @@ fn follows_flow(span: u64, cause: u64) -> u64 {
     (span ^ cause.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
 }
 
-fn event<'a>(meta: &'static Metadata<'static>, name: &'a str) -> Event<'a> {
-    Event::new(name)
-        .category(category(meta))
-        .location(meta.file().unwrap_or(""), meta.line().unwrap_or(0))
+/// The nonzero flows of `flows`, as a slice of `buf`.
+fn flow_ids(flows: FlowsIn, buf: &mut [u64; 2]) -> &[u64] {
+    let mut n = 0;
+    for f in [flows.creation, flows.follows] {
+        if f != 0 {
+            buf[n] = f;
+            n += 1;
+        }
+    }
+    &buf[..n]
+}
+
+impl ThreadState {
+    /// Forgets the creation flow waiting on this thread when it is span
+    /// `key`'s and this thread took the flow's other end (`flows`): the
+    /// span is entered or closed before anything else happened here, so
+    /// nothing is linked.
+    fn cancel_pending(&mut self, key: u64, flows: &mut FlowsIn) -> bool {
+        match self.pending {
+            Some(p) if p.key == key && flows.creation == p.flow => {
+                self.pending = None;
+                flows.creation = 0;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl<S> Layer<S> for PerfettoLayer
@@ -339,6 +363,8 @@ where
         let view = self.inner.config.view;
         self.with(|st, inner| {
             let ts = now();
+            st.settle();
+            let key = id.into_u64();
             let parent_info = parent.and_then(|p| inner.spans.get(p));
             st.args.clear();
             attrs.record(&mut st.args);
@@ -350,7 +376,6 @@ where
                 }
                 None => None,
             };
-            let mut flow_in = 0;
             let mut track = 0;
             if view.span_tracks() || named.is_some() {
                 let under = named
@@ -360,66 +385,50 @@ where
                             .map(|p| TrackUuid::from_raw(p.track))
                     })
                     .unwrap_or(st.thread.uuid());
-                let Ok(uuid) = st
+                // Described before the table has room for it, perhaps in
+                // vain: a track without slices is harmless.
+                if let Ok(uuid) = st
                     .writer
                     .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
-                else {
-                    return;
-                };
-                track = uuid.get();
-                let flows = [creation_flow(serial)];
-                // Where it first runs links back to where it was created.
-                let linked = view.threads() && parent.is_some();
-                if linked {
-                    flow_in = flows[0];
+                {
+                    track = uuid.get();
                 }
-                let args = st.args.args();
-                let ev =
-                    event(meta, meta.name())
-                        .args(args)
-                        .flows(if linked { &flows } else { &[] });
-                if !inner.spans.insert(
-                    id.into_u64(),
-                    SpanInfo {
-                        track,
-                        serial,
-                        parent: parent.unwrap_or(0),
-                        meta: meta as *const _ as usize,
-                    },
-                    flow_in,
-                ) {
-                    return;
-                }
-                let _ = st.writer.begin_on(uuid, ts, &ev);
-                return;
             }
-            // Thread view: a span with fields or a parent leaves an instant
-            // where it is created, with its fields and a flow to where it
-            // first runs.
-            if parent.is_some() || !st.args.is_empty() {
-                let flows = [creation_flow(serial)];
-                if parent.is_some() {
-                    flow_in = flows[0];
-                }
+            // Where a child first runs links back to where it was created,
+            // unless the thread's nesting shows it (see `Pending`).
+            let flow = match view.threads() && parent.is_some() {
+                true => creation_flow(serial),
+                false => 0,
+            };
+            let info = SpanInfo {
+                track,
+                serial,
+                parent: parent.unwrap_or(0),
+                meta: meta as *const _ as usize,
+            };
+            // Without a track of its own, a span's fields wait for its
+            // first slice on a thread.
+            let keep = track == 0 && !st.args.is_empty();
+            let inserted = inner
+                .spans
+                .insert(key, info, flow, keep.then_some(&st.args));
+            if inserted && track != 0 {
+                let ev = event(meta, meta.name()).args(st.args.args());
+                let _ = st.writer.begin_on(TrackUuid::from_raw(track), ts, &ev);
+            } else if !inserted && view.threads() && !st.args.is_empty() {
+                // No room in the table: its fields where it is created.
+                let ev = event(meta, meta.name()).args(st.args.args());
                 let thread = st.thread;
-                let args = st.args.args();
-                let ev = event(meta, meta.name()).args(args).flows(if flow_in != 0 {
-                    &flows
-                } else {
-                    &[]
-                });
                 let _ = st.writer.instant(thread, ts, &ev);
             }
-            inner.spans.insert(
-                id.into_u64(),
-                SpanInfo {
-                    track,
-                    serial,
-                    parent: parent.unwrap_or(0),
-                    meta: meta as *const _ as usize,
-                },
-                flow_in,
-            );
+            if inserted && flow != 0 {
+                st.pending = Some(Pending {
+                    key,
+                    ts,
+                    meta,
+                    flow,
+                });
+            }
         });
     }
 
@@ -432,12 +441,12 @@ where
                 return;
             };
             let ts = now();
+            st.settle();
             let meta = info.metadata();
             st.args.clear();
             values.record(&mut st.args);
             let thread = st.thread;
-            let args = st.args.args();
-            let ev = event(meta, meta.name()).args(args);
+            let ev = event(meta, meta.name()).args(st.args.args());
             let _ = if info.track != 0 {
                 st.writer
                     .instant_on(TrackUuid::from_raw(info.track), ts, &ev)
@@ -451,6 +460,7 @@ where
         if !self.on() {
             return;
         }
+        let view = self.inner.config.view;
         self.with(|st, inner| {
             let (Some(span), Some(cause)) = (
                 inner.spans.get(id.into_u64()),
@@ -459,6 +469,7 @@ where
                 return;
             };
             let ts = now();
+            st.settle();
             let flow = [follows_flow(span.serial, cause.serial)];
             let ev = Event::new("follows_from").category("perfetto_tracing");
             if span.track != 0 && cause.track != 0 {
@@ -470,12 +481,11 @@ where
                     ts,
                     &ev.terminating_flows(&flow),
                 );
-            } else {
-                // Thread view: from here (inside the cause, usually) to the
-                // span's next slice.
+            } else if view.threads() && inner.spans.set_follows_flow(id.into_u64(), flow[0]) {
+                // From here (inside the cause, usually) to the span's next
+                // slice on a thread, or its close.
                 let thread = st.thread;
                 let _ = st.writer.instant(thread, ts, &ev.flows(&flow));
-                inner.spans.set_flow_in(id.into_u64(), flow[0]);
             }
         });
     }
@@ -486,38 +496,47 @@ where
         }
         self.with(|st, inner| {
             let key = id.into_u64();
-            // A span the table had no room for is still a thread slice.
-            let Some(info) = inner.spans.get(key).or_else(|| {
-                ctx.metadata(id).map(|meta| SpanInfo {
-                    meta: meta as *const Metadata<'static> as usize,
-                    ..SpanInfo::default()
-                })
-            }) else {
-                return;
-            };
             let ts = now();
+            st.args.clear();
+            let (info, mut flows, fields) = match inner.spans.entering(key, &mut st.args) {
+                Some(e) => (e.info, e.flows, e.fields),
+                // A span the table had no room for is still a thread slice.
+                None => match ctx.metadata(id) {
+                    Some(meta) => (
+                        SpanInfo {
+                            meta: meta as *const Metadata<'static> as usize,
+                            ..SpanInfo::default()
+                        },
+                        FlowsIn::default(),
+                        false,
+                    ),
+                    None => return,
+                },
+            };
+            // Entered in its parent's slice right where it was created: the
+            // nesting shows the link, no flow.
+            if info.parent != 0 && st.stack.last().is_some_and(|e| e.id == info.parent) {
+                st.cancel_pending(key, &mut flows);
+            }
+            st.settle();
             let meta = info.metadata();
-            let flow = inner.spans.take_flow_in(key).unwrap_or(0);
             let thread = st.thread;
-            let began = if flow == 0 {
+            let began = if !fields && flows.is_empty() {
                 st.writer
                     .span_begin(
                         thread,
                         ts,
                         meta.name(),
-                        category(meta),
+                        crate::callsites::category(meta),
                         meta.file().unwrap_or(""),
                         meta.line().unwrap_or(0),
                     )
                     .is_ok()
             } else {
-                // No arrow where the parent's slice encloses this one.
-                let nested = info.parent != 0
-                    && st.stack.last().is_some_and(|e| e.id == info.parent)
-                    && flow == creation_flow(info.serial);
-                let flows = [flow];
-                let ev =
-                    event(meta, meta.name()).terminating_flows(if nested { &[] } else { &flows });
+                let mut buf = [0; 2];
+                let ends = flow_ids(flows, &mut buf);
+                let args = if fields { st.args.args() } else { &[] };
+                let ev = event(meta, meta.name()).args(args).terminating_flows(ends);
                 st.writer.span_begin_with(thread, ts, &ev).is_ok()
             };
             st.stack.push(Entered {
@@ -538,6 +557,7 @@ where
                 return;
             };
             let ts = now();
+            st.settle();
             let thread = st.thread;
             // Spans exited out of order end with it: slices must nest.
             while st.stack.len() > at {
@@ -554,12 +574,32 @@ where
         if !self.on() {
             return;
         }
+        let view = self.inner.config.view;
         self.with(|st, inner| {
-            let Some(info) = inner.spans.remove(id.into_u64()) else {
+            let key = id.into_u64();
+            let Some((info, mut flows)) = inner.spans.remove(key) else {
                 return;
             };
+            // Created and closed with nothing in between: nothing to link.
+            st.cancel_pending(key, &mut flows);
+            let ts = now();
+            st.settle();
+            let meta = info.metadata();
+            if !flows.is_empty() {
+                // Flows to a slice that never came end where the span does.
+                let mut buf = [0; 2];
+                let ev = event(meta, meta.name()).terminating_flows(flow_ids(flows, &mut buf));
+                if info.track != 0 {
+                    let _ = st
+                        .writer
+                        .instant_on(TrackUuid::from_raw(info.track), ts, &ev);
+                } else if view.threads() {
+                    let thread = st.thread;
+                    let _ = st.writer.instant(thread, ts, &ev);
+                }
+            }
             if info.track != 0 {
-                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), now());
+                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), ts);
             }
         });
     }
@@ -572,6 +612,7 @@ where
         let view = self.inner.config.view;
         self.with(|st, inner| {
             let ts = now();
+            st.settle();
             st.args.clear();
             event_.record(&mut st.args);
             // On the span's own track when threads are not shown.
@@ -586,10 +627,8 @@ where
             let thread = st.thread;
             let (message, args) = st.args.message_and_args();
             let ev = event(meta, message.unwrap_or(meta.name())).args(args);
-            let _ = match track {
-                Some(t) => st.writer.instant_on(TrackUuid::from_raw(t), ts, &ev),
-                None => st.writer.instant(thread, ts, &ev),
-            };
+            let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
+            let _ = st.writer.instant_on(track, ts, &ev);
         });
     }
 }

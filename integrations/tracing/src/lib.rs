@@ -40,17 +40,23 @@
 //!   slice of the span entered there), or on the current span's track in
 //!   [`View::SpanTracks`].
 //! - **Fields** of spans (on the lifetime slice, or in [`View::Threads`] on
-//!   an instant where the span is created) and of events, as typed args:
-//!   integers, floats, bools, strings; `Debug` and `Display` values as text.
-//!   Fields recorded later (`Span::record`) are an instant on the span's
-//!   track or thread.
+//!   the span's first slice on a thread, wherever that is) and of events,
+//!   as typed args: integers, floats, bools, strings; `Debug` and `Display`
+//!   values as text. Fields recorded later (`Span::record`) are an instant
+//!   on the span's track or thread.
 //! - **Categories**: each callsite's level and target, `info,my_crate::db`.
 //!   Names, categories and source locations are interned (per thread
 //!   sequence); each callsite's category is made once.
-//! - **Flows**: from where a span was created to where it first ran, when
-//!   that was not nested in its parent on the same thread (a task spawned
-//!   from a request and polled elsewhere); and for `follows_from`, from the
-//!   cause to the span.
+//! - **Flows** (in the views with thread slices): from an instant where a
+//!   span was created to its first slice on a thread, unless the thread
+//!   entered it in its parent's slice before doing anything else there (a
+//!   span entered where it is made, an awaited future): the nesting shows
+//!   that link. So a task spawned from a request and polled later or
+//!   elsewhere is linked to where it was spawned; a span closed without
+//!   ever being entered ends its flow on an instant where it closes. For
+//!   `follows_from`, from the cause to the span (between their tracks, or
+//!   in [`View::Threads`] to the span's next slice). Every flow has both
+//!   ends.
 //! - **Named tracks**: a span with the field [`TRACK_FIELD`]
 //!   (`perfetto.track = "db"`) goes on a track of its own beneath the
 //!   process-wide track of that name, in every view.

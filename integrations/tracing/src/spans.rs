@@ -8,8 +8,16 @@
 //! and publishing the key with a release store is all the synchronisation
 //! needed. Removed places become tombstones that later spans reuse;
 //! lookups stop at a never-used place or after [`PROBES`] places.
+//!
+//! A place also keeps, for the thread view, the fields a span was created
+//! with until its first slice on a thread begins: in a buffer the place
+//! owns and later spans in it reuse, so that once warm nothing is
+//! allocated.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+
+use crate::fields::ArgBuf;
 
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = u64::MAX;
@@ -39,6 +47,29 @@ impl SpanInfo {
     }
 }
 
+/// Flows that end where a span next runs on a thread, 0 for none: the one
+/// from where it was created, and one of `follows_from`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FlowsIn {
+    pub creation: u64,
+    pub follows: u64,
+}
+
+impl FlowsIn {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.creation == 0 && self.follows == 0
+    }
+}
+
+/// A span about to begin a slice on a thread: what the table knows of it,
+/// the flows that slice ends (taken: only one thread gets them), and
+/// whether its creation fields were moved into the caller's buffer.
+pub(crate) struct Entering {
+    pub info: SpanInfo,
+    pub flows: FlowsIn,
+    pub fields: bool,
+}
+
 #[derive(Default)]
 struct Entry {
     key: AtomicU64,
@@ -46,13 +77,38 @@ struct Entry {
     serial: AtomicU64,
     parent: AtomicU64,
     meta: AtomicU64,
-    /// A flow its next thread slice ends, 0 for none.
-    flow_in: AtomicU64,
+    creation_flow: AtomicU64,
+    follows_flow: AtomicU64,
+    /// Whether `fields` holds the live span's creation fields, not yet
+    /// taken by its first thread slice.
+    has_fields: AtomicBool,
+    /// The place's field buffer, made the first time a span here has
+    /// fields to keep, and kept for the spans after it.
+    fields: AtomicPtr<UnsafeCell<ArgBuf>>,
 }
 
 pub(crate) struct SpanTable {
     entries: Box<[Entry]>,
     mask: usize,
+}
+
+// A place's field buffer is written only by the thread that holds the
+// place as FILLING (no other thread can reach it then), before the key is
+// published with a release store; and read only by the one thread that
+// swaps `has_fields` from true to false while the span is live (it holds a
+// handle to the span, so the place cannot be removed and refilled under
+// it). That is what makes the `unsafe` accesses below exclusive.
+
+impl Drop for SpanTable {
+    fn drop(&mut self) {
+        for e in self.entries.iter() {
+            let p = e.fields.load(Ordering::Relaxed);
+            if !p.is_null() {
+                // SAFETY: made by `Box::into_raw` in `insert`, freed once.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
 }
 
 impl SpanTable {
@@ -71,8 +127,16 @@ impl SpanTable {
         (0..PROBES).map(move |i| &self.entries[(home + i) & self.mask])
     }
 
-    /// Adds a span; false if its neighbourhood of the table is full.
-    pub(crate) fn insert(&self, id: u64, info: SpanInfo, flow_in: u64) -> bool {
+    /// Adds a span, with the flow its first thread slice ends and the
+    /// fields it carries there (thread view); false if its neighbourhood of
+    /// the table is full.
+    pub(crate) fn insert(
+        &self,
+        id: u64,
+        info: SpanInfo,
+        creation_flow: u64,
+        fields: Option<&ArgBuf>,
+    ) -> bool {
         debug_assert!(id != EMPTY && id < FILLING);
         for e in self.places(id) {
             let k = e.key.load(Ordering::Relaxed);
@@ -85,7 +149,18 @@ impl SpanTable {
                 e.serial.store(info.serial, Ordering::Relaxed);
                 e.parent.store(info.parent, Ordering::Relaxed);
                 e.meta.store(info.meta as u64, Ordering::Relaxed);
-                e.flow_in.store(flow_in, Ordering::Relaxed);
+                e.creation_flow.store(creation_flow, Ordering::Relaxed);
+                e.follows_flow.store(0, Ordering::Relaxed);
+                if let Some(fields) = fields {
+                    let mut p = e.fields.load(Ordering::Relaxed);
+                    if p.is_null() {
+                        p = Box::into_raw(Box::new(UnsafeCell::new(ArgBuf::default())));
+                        e.fields.store(p, Ordering::Relaxed);
+                    }
+                    // SAFETY: this thread holds the place (see `Sync`).
+                    unsafe { (*(*p).get()).copy_from(fields) };
+                }
+                e.has_fields.store(fields.is_some(), Ordering::Relaxed);
                 e.key.store(id, Ordering::Release);
                 return true;
             }
@@ -104,45 +179,76 @@ impl SpanTable {
         None
     }
 
+    fn info(e: &Entry) -> SpanInfo {
+        SpanInfo {
+            track: e.track.load(Ordering::Relaxed),
+            serial: e.serial.load(Ordering::Relaxed),
+            parent: e.parent.load(Ordering::Relaxed),
+            meta: e.meta.load(Ordering::Relaxed) as usize,
+        }
+    }
+
     pub(crate) fn get(&self, id: u64) -> Option<SpanInfo> {
-        self.find(id).map(|e| SpanInfo {
-            track: e.track.load(Ordering::Relaxed),
-            serial: e.serial.load(Ordering::Relaxed),
-            parent: e.parent.load(Ordering::Relaxed),
-            meta: e.meta.load(Ordering::Relaxed) as usize,
-        })
+        self.find(id).map(Self::info)
     }
 
-    /// Takes the flow the span's next thread slice ends (0 for none).
-    pub(crate) fn take_flow_in(&self, id: u64) -> Option<u64> {
-        self.find(id).map(|e| {
-            // Most spans have none: a load, not a swap.
-            if e.flow_in.load(Ordering::Relaxed) == 0 {
-                0
-            } else {
-                e.flow_in.swap(0, Ordering::Relaxed)
-            }
-        })
-    }
-
-    /// Sets the flow the span's next thread slice ends; false if absent.
-    pub(crate) fn set_flow_in(&self, id: u64, flow: u64) -> bool {
-        self.find(id)
-            .map(|e| e.flow_in.store(flow, Ordering::Relaxed))
-            .is_some()
-    }
-
-    /// Removes a span: what the table held for it.
-    pub(crate) fn remove(&self, id: u64) -> Option<SpanInfo> {
+    /// What a span's next thread slice needs, in one lookup: its info, the
+    /// flows it ends (taken) and, the first time, its creation fields
+    /// (moved into `fields`).
+    pub(crate) fn entering(&self, id: u64, fields: &mut ArgBuf) -> Option<Entering> {
         let e = self.find(id)?;
-        let info = SpanInfo {
-            track: e.track.load(Ordering::Relaxed),
-            serial: e.serial.load(Ordering::Relaxed),
-            parent: e.parent.load(Ordering::Relaxed),
-            meta: e.meta.load(Ordering::Relaxed) as usize,
+        let flows = FlowsIn {
+            creation: take(&e.creation_flow),
+            follows: take(&e.follows_flow),
         };
+        // Most spans keep none: a load, not a swap.
+        let taken =
+            e.has_fields.load(Ordering::Relaxed) && e.has_fields.swap(false, Ordering::Acquire);
+        if taken {
+            let p = e.fields.load(Ordering::Relaxed);
+            // SAFETY: this thread took the buffer (see `Sync`); it was
+            // made before `has_fields` was set.
+            fields.copy_from(unsafe { &*(*p).get() });
+        }
+        Some(Entering {
+            info: Self::info(e),
+            flows,
+            fields: taken,
+        })
+    }
+
+    /// Sets the `follows_from` flow the span's next thread slice ends,
+    /// unless one is already waiting; false if not set.
+    pub(crate) fn set_follows_flow(&self, id: u64, flow: u64) -> bool {
+        self.find(id).is_some_and(|e| {
+            e.follows_flow
+                .compare_exchange(0, flow, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        })
+    }
+
+    /// Removes a span: what the table held for it, and the flows no slice
+    /// of it ended (taken).
+    pub(crate) fn remove(&self, id: u64) -> Option<(SpanInfo, FlowsIn)> {
+        let e = self.find(id)?;
+        let info = Self::info(e);
+        let flows = FlowsIn {
+            creation: take(&e.creation_flow),
+            follows: take(&e.follows_flow),
+        };
+        e.has_fields.store(false, Ordering::Relaxed);
         e.key.store(TOMBSTONE, Ordering::Release);
-        Some(info)
+        Some((info, flows))
+    }
+}
+
+/// Takes a flow id out of a place, if there is one (only one thread gets
+/// it); most spans have none, so a load comes first rather than a swap.
+fn take(flow: &AtomicU64) -> u64 {
+    if flow.load(Ordering::Relaxed) == 0 {
+        0
+    } else {
+        flow.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -172,11 +278,11 @@ mod tests {
             x ^= x << 17;
             let id = x % 300 + 1;
             if !m.contains_key(&id) {
-                if (m.len() < 100 || x & 1 == 0) && t.insert(id, info(id), id) {
+                if (m.len() < 100 || x & 1 == 0) && t.insert(id, info(id), id, None) {
                     m.insert(id, info(id));
                 }
             } else {
-                assert_eq!(t.remove(id), m.remove(&id));
+                assert_eq!(t.remove(id).map(|r| r.0), m.remove(&id));
             }
             if x % 7 == 0 {
                 let probe = x % 300 + 1;
@@ -186,18 +292,51 @@ mod tests {
         // 128 places: a neighbourhood fills up and says so.
         let small = SpanTable::new(16);
         let added = (1..=1000)
-            .filter(|&id| small.insert(id, info(id), 0))
+            .filter(|&id| small.insert(id, info(id), 0, None))
             .count();
         assert!((32..=64).contains(&added), "{added}");
         for id in 1..=1000 {
             assert_eq!(small.get(id).is_some(), small.remove(id).is_some());
         }
-        assert!(small.insert(5, info(5), 9));
-        assert_eq!(small.take_flow_in(5), Some(9));
-        assert_eq!(small.take_flow_in(5), Some(0));
-        assert!(small.set_flow_in(5, 4));
-        assert_eq!(small.take_flow_in(5), Some(4));
-        assert!(!small.set_flow_in(6, 4));
+        assert!(small.insert(5, info(5), 9, None));
+        let mut buf = ArgBuf::default();
+        let first = small.entering(5, &mut buf).unwrap();
+        assert_eq!((first.flows.creation, first.fields), (9, false));
+        assert!(small.entering(5, &mut buf).unwrap().flows.is_empty());
+        assert!(small.set_follows_flow(5, 4));
+        assert!(!small.set_follows_flow(5, 8), "one waits at a time");
+        assert_eq!(small.entering(5, &mut buf).unwrap().flows.follows, 4);
+        assert!(!small.set_follows_flow(6, 4));
+        assert!(small.set_follows_flow(5, 3));
+        let (_, left) = small.remove(5).unwrap();
+        assert_eq!(
+            left,
+            FlowsIn {
+                creation: 0,
+                follows: 3
+            }
+        );
+    }
+
+    #[test]
+    fn creation_fields_go_to_the_first_slice_only() {
+        let t = SpanTable::new(16);
+        let mut fields = ArgBuf::default();
+        let cs = tracing::callsite!(name: "t", kind: tracing::metadata::Kind::SPAN, fields: a, b);
+        let f = tracing::callsite::Callsite::metadata(cs).fields();
+        tracing_core::field::Visit::record_u64(&mut fields, &f.field("a").unwrap(), 7);
+        tracing_core::field::Visit::record_str(&mut fields, &f.field("b").unwrap(), "x");
+        assert!(t.insert(3, info(3), 0, Some(&fields)));
+        let mut got = ArgBuf::default();
+        assert!(t.entering(3, &mut got).unwrap().fields);
+        assert_eq!(got.args(), fields.args());
+        let mut again = ArgBuf::default();
+        assert!(!t.entering(3, &mut again).unwrap().fields);
+        assert!(again.is_empty());
+        // The place's buffer serves the next span there, which has none.
+        t.remove(3);
+        assert!(t.insert(3, info(3), 0, None));
+        assert!(!t.entering(3, &mut again).unwrap().fields);
     }
 
     #[test]
@@ -210,11 +349,11 @@ mod tests {
                     for round in 0..2_000u64 {
                         let ids: Vec<u64> = (0..16).map(|i| (round * 16 + i) * 4 + k + 1).collect();
                         for &id in &ids {
-                            assert!(t.insert(id, info(id), 0));
+                            assert!(t.insert(id, info(id), 0, None));
                         }
                         for &id in &ids {
                             assert_eq!(t.get(id), Some(info(id)));
-                            assert_eq!(t.remove(id), Some(info(id)));
+                            assert_eq!(t.remove(id).map(|r| r.0), Some(info(id)));
                             assert_eq!(t.get(id), None);
                         }
                     }

@@ -15,6 +15,7 @@ use perfetto_trace_writer::{
 };
 use tracing_core::Metadata;
 
+use crate::callsites::event;
 use crate::fields::ArgBuf;
 use crate::identity;
 use crate::layer::Inner;
@@ -53,6 +54,20 @@ pub(crate) struct Entered {
     pub began: bool,
 }
 
+/// A span created on this thread, in a view with thread slices, whose
+/// creation is not written yet: if the thread enters it before anything
+/// else happens here, in its parent's slice, the nesting shows the link
+/// and nothing is written; otherwise an instant at its creation starts a
+/// flow to where it first runs (written before anything else on this
+/// thread, so its time is in order).
+#[derive(Clone, Copy)]
+pub(crate) struct Pending {
+    pub key: u64,
+    pub ts: u64,
+    pub meta: &'static Metadata<'static>,
+    pub flow: u64,
+}
+
 pub(crate) struct ThreadState {
     pub writer: StreamingPerfettoWriter<ChunkOut>,
     pub process: ProcessTrack,
@@ -60,6 +75,7 @@ pub(crate) struct ThreadState {
     /// Spans entered here, innermost last.
     pub stack: Vec<Entered>,
     pub args: ArgBuf,
+    pub pending: Option<Pending>,
     /// Named tracks (the `perfetto.track` field) described by this writer.
     named: Vec<(Box<str>, TrackUuid)>,
     serial_base: u64,
@@ -84,6 +100,7 @@ impl ThreadState {
             thread,
             stack: Vec::with_capacity(32),
             args: ArgBuf::default(),
+            pending: None,
             named: Vec::new(),
             serial_base: (u64::from(index) + 1) << SERIAL_BITS,
             next_serial: 0,
@@ -135,8 +152,26 @@ impl ThreadState {
         Some(track.uuid())
     }
 
+    /// Writes the creation waiting on this thread, if any: called before
+    /// anything else is written here.
+    #[inline]
+    pub(crate) fn settle(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.write_pending(p);
+        }
+    }
+
+    #[cold]
+    fn write_pending(&mut self, p: Pending) {
+        let flows = [p.flow];
+        let ev = event(p.meta, p.meta.name()).flows(&flows);
+        let thread = self.thread;
+        let _ = self.writer.instant(thread, p.ts, &ev);
+    }
+
     /// Hands what the writer holds to the writer thread (called there).
     pub(crate) fn flush_to_writer_thread(&mut self) {
+        self.settle();
         let _ = self.writer.flush();
     }
 
@@ -165,6 +200,8 @@ impl ThreadState {
         };
         (self.process, self.thread) = (process, thread);
         self.named.clear();
+        // A creation made before the loss comes before the begins below.
+        self.settle();
         for e in &mut self.stack {
             e.began = e.began
                 && self
@@ -182,6 +219,13 @@ impl ThreadState {
             .category("perfetto_tracing")
             .args(&args);
         let _ = self.writer.instant(thread, ts, &event);
+    }
+}
+
+impl Drop for ThreadState {
+    fn drop(&mut self) {
+        // Before the writer flushes its last chunk.
+        self.settle();
     }
 }
 

@@ -184,43 +184,187 @@ fn overlapping_async_tasks_never_mis_nest() {
     common::assert_clean(&bytes);
 }
 
+/// The flow ids the trace's events start and end, from the packets
+/// themselves: (started, ended), each sorted.
+fn flow_ends(bytes: &[u8]) -> (Vec<u64>, Vec<u64>) {
+    use prost::Message as _;
+    let trace = perfetto_trace_writer::protos::Trace::decode(bytes).unwrap();
+    let (mut started, mut ended) = (Vec::new(), Vec::new());
+    for p in &trace.packet {
+        if let Some(e) = &p.track_event {
+            started.extend(&e.flow_ids);
+            ended.extend(&e.terminating_flow_ids);
+        }
+    }
+    started.sort_unstable();
+    ended.sort_unstable();
+    (started, ended)
+}
+
+/// Every flow the trace starts ends once, and the trace processor links
+/// each one (its `flow` table has a row per flow): none left dangling.
+fn assert_flows_whole(bytes: &[u8]) -> usize {
+    let (started, ended) = flow_ends(bytes);
+    assert_eq!(started, ended, "flows with one end");
+    let mut distinct = started.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), started.len(), "a flow id used twice");
+    if let Some(rows) = common::query(bytes, "select count(*) from flow;") {
+        assert_eq!(
+            rows[1],
+            started.len().to_string(),
+            "flows the trace processor links"
+        );
+    }
+    started.len()
+}
+
+/// The flows as (from, to) slice names.
+fn flow_edges(t: &inspect::Trace) -> Vec<(&str, &str)> {
+    let name = |i: usize| t.slices[i].name.as_str();
+    let mut edges: Vec<_> = t.flows.iter().map(|f| (name(f.from), name(f.to))).collect();
+    edges.sort();
+    edges
+}
+
 #[test]
 fn flows_link_what_the_hierarchy_does_not_show() {
-    let bytes = record(View::Both, |dispatch| {
-        let parent = info_span!("parent");
-        let _p = parent.enter();
-        // Created inside its parent, first run on another thread.
-        let child = info_span!("child");
-        let d = dispatch.clone();
-        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(child.enter())))
+    for view in [View::Both, View::Threads] {
+        let bytes = record(view, |dispatch| {
+            let parent = info_span!("parent");
+            let _p = parent.enter();
+            // Created inside its parent, first run on another thread.
+            let child = info_span!("child");
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || drop(child.enter()))
+            })
             .join()
             .unwrap();
-        // Created and entered inside its parent: the nesting shows it.
-        drop(info_span!("nested").entered());
-        let later = info_span!("later");
-        later.follows_from(&parent);
-        drop(later.enter());
+            // Created and entered inside its parent: the nesting shows it.
+            drop(info_span!("nested").entered());
+            let in_scope = info_span!("in_scope", n = 1u64);
+            in_scope.in_scope(|| info!("inside"));
+            // Created and dropped unentered: nothing to link.
+            drop(info_span!("unused"));
+            // Created, then something else happened, then closed unentered:
+            // the flow ends where it closes.
+            let idle = info_span!("idle");
+            info!("meanwhile");
+            drop(idle);
+            // Created here, entered after its parent's slice ended.
+            let late = info_span!("late");
+            drop(_p);
+            drop(late.enter());
+            let later = info_span!("later");
+            later.follows_from(&parent);
+            drop(later.enter());
+        });
+        let t = common::decode(&bytes);
+        let edges = flow_edges(&t);
+        assert!(edges.contains(&("child", "child")), "{view:?}: {edges:?}");
+        assert!(edges.contains(&("idle", "idle")), "{view:?}: {edges:?}");
+        assert!(edges.contains(&("late", "late")), "{view:?}: {edges:?}");
+        let follows = match view {
+            View::Threads => ("follows_from", "later"),
+            _ => ("follows_from", "follows_from"),
+        };
+        assert!(edges.contains(&follows), "{view:?}: {edges:?}");
+        for name in ["nested", "in_scope", "unused"] {
+            assert!(
+                !edges.iter().any(|e| e.0 == name || e.1 == name),
+                "{view:?}: {name} is linked: {edges:?}"
+            );
+            // Nor is there an instant where it was created.
+            assert!(
+                slices(&t, name).iter().all(|s| s.dur != Some(0)),
+                "{view:?}: {name}"
+            );
+        }
+        assert_eq!(assert_flows_whole(&bytes), edges.len());
+        common::assert_clean(&bytes);
+    }
+}
+
+#[test]
+fn spawned_tasks_link_to_where_they_were_spawned_and_every_flow_is_whole() {
+    for view in [View::Both, View::Threads, View::SpanTracks] {
+        let bytes = record(view, |dispatch| {
+            let rt = runtime(dispatch);
+            rt.block_on(
+                async {
+                    let mut tasks = Vec::new();
+                    for i in 0..16u64 {
+                        let task = async move {
+                            // Awaited in the task's own poll: nested.
+                            async { info!(i, "step") }
+                                .instrument(info_span!("inner", i))
+                                .await;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        };
+                        tasks.push(tokio::spawn(task.instrument(info_span!("task", i))));
+                    }
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                }
+                .instrument(info_span!("main")),
+            );
+        });
+        let flows = assert_flows_whole(&bytes);
+        let t = common::decode(&bytes);
+        let edges = flow_edges(&t);
+        match view {
+            // Span tracks show parents by their tracks: no flows.
+            View::SpanTracks => assert_eq!(flows, 0),
+            _ => {
+                let tasks = edges.iter().filter(|e| **e == ("task", "task")).count();
+                assert_eq!(tasks, 16, "{view:?}: {edges:?}");
+                assert!(!edges.iter().any(|e| e.1 == "inner"), "{view:?}: {edges:?}");
+            }
+        }
+        common::assert_clean(&bytes);
+    }
+}
+
+#[test]
+fn in_the_thread_view_a_spans_fields_are_on_its_first_slice() {
+    let bytes = record(View::Threads, |dispatch| {
+        let outer = info_span!("outer", user = "ana", attempt = 3u64);
+        drop(outer.enter());
+        drop(outer.enter());
+        // First entered on another thread.
+        let moved = info_span!("moved", ratio = 0.5);
+        let d = dispatch.clone();
+        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(moved.enter())))
+            .join()
+            .unwrap();
+        let late = info_span!("recorded", a = 1u64, b = tracing::field::Empty);
+        let _l = late.enter();
+        late.record("b", 2u64);
     });
     let t = common::decode(&bytes);
-    let names = |i: usize| t.slices[i].name.as_str();
-    let mut edges: Vec<_> = t
-        .flows
-        .iter()
-        .map(|f| (names(f.from), names(f.to)))
-        .collect();
-    edges.sort();
-    // child: creation (its lifetime slice) to its first slice on a thread;
-    // later: created inside parent's thread slice, but flows only where
-    // the thread's nesting does not show it; follows_from: parent to later.
-    assert!(edges.contains(&("child", "child")), "{edges:?}");
-    assert!(
-        edges.contains(&("follows_from", "follows_from")),
-        "{edges:?}"
-    );
-    assert!(!edges.iter().any(|e| e.1 == "nested"), "{edges:?}");
-    if let Some(rows) = common::query(&bytes, "select count(*) as n from flow;") {
-        assert_eq!(rows[1], t.flows.len().to_string());
-    }
+    let arg = |s: &inspect::Slice, n: &str| {
+        s.args
+            .iter()
+            .find(|(k, _)| k == n || k.ends_with(&format!(".{n}")))
+            .map(|(_, v)| v.clone())
+    };
+    let outer = slices(&t, "outer");
+    assert_eq!(outer.len(), 2, "two slices, no instant: {outer:?}");
+    assert_eq!(arg(outer[0], "user"), Some(ArgValue::Str("ana".into())));
+    assert_eq!(arg(outer[0], "attempt"), Some(ArgValue::Uint(3)));
+    assert!(outer[1].args.is_empty(), "{:?}", outer[1].args);
+    let moved = slices(&t, "moved");
+    assert_eq!(moved.len(), 1);
+    assert_eq!(arg(moved[0], "ratio"), Some(ArgValue::Double(0.5)));
+    // `record` after the begin: an instant inside the slice.
+    let recorded = slices(&t, "recorded");
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert_eq!(arg(recorded[0], "a"), Some(ArgValue::Uint(1)));
+    assert_eq!(recorded[1].dur, Some(0));
+    assert_eq!(recorded[1].depth, recorded[0].depth + 1);
+    assert_eq!(arg(recorded[1], "b"), Some(ArgValue::Uint(2)));
     common::assert_clean(&bytes);
 }
 
@@ -360,10 +504,15 @@ fn spans_beyond_the_table_still_show_on_threads() {
     guard.finish().unwrap();
     let bytes = sink.bytes();
     let t = common::decode(&bytes);
-    let on_threads = t.slices.iter().filter(|s| {
-        s.name == "live" && matches!(t.tracks[&s.track].kind, TrackKind::Thread { .. })
-    });
-    assert_eq!(on_threads.count(), 100);
+    let on_threads: Vec<_> = t
+        .slices
+        .iter()
+        .filter(|s| s.name == "live" && matches!(t.tracks[&s.track].kind, TrackKind::Thread { .. }))
+        .collect();
+    let (entered, created): (Vec<&inspect::Slice>, Vec<&inspect::Slice>) = on_threads
+        .iter()
+        .partition(|s| s.dur.is_some_and(|d| d > 0));
+    assert_eq!(entered.len(), 100);
     let lifetimes = t
         .slices
         .iter()
@@ -373,5 +522,10 @@ fn spans_beyond_the_table_still_show_on_threads() {
         (16..100).contains(&lifetimes),
         "{lifetimes} spans had room for a track"
     );
+    // The others show their fields where they were created.
+    assert_eq!(created.len(), 100 - lifetimes);
+    assert!(created
+        .iter()
+        .all(|s| s.args.iter().any(|(k, _)| k == "i" || k.ends_with(".i"))));
     common::assert_clean(&bytes);
 }

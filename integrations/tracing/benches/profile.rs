@@ -1,0 +1,54 @@
+//! A plain binary for profilers: runs one workload of the `layers`
+//! benchmark under one layer, after a warm-up, inside `measured` (which
+//! callgrind can collect alone, for instruction counts per call that the
+//! shared machine's load does not disturb).
+//!
+//! ```sh
+//! cargo bench -p perfetto-trace-writer-tracing --bench profile --no-run
+//! valgrind --tool=callgrind --toggle-collect='*measured*' \
+//!     target/release/deps/profile-* ours-both event 100000
+//! ```
+//!
+//! Subjects: `ours-both`, `ours-threads`, `ours-spans`, `file-both`,
+//! `file-threads`, `file-spans` (tracing-perfetto-file's span modes);
+//! workloads: `event`, `span`; a fourth argument `varied` first records
+//! from other callsites (see `common::other_callsites`).
+
+mod common;
+
+use common::{event, other_callsites, ours, perfetto_file, span, Subject};
+
+#[inline(never)]
+fn measured(work: fn(u64), iters: u64) {
+    (0..iters).for_each(work);
+}
+
+fn main() {
+    use perfetto_tracing::View;
+    use tracing_perfetto_file::SpanMode;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let subject: Subject = match args.first().map(String::as_str).unwrap_or("ours-both") {
+        "ours-both" => ours(View::Both, "ours-both"),
+        "ours-threads" => ours(View::Threads, "ours-threads"),
+        "ours-spans" => ours(View::SpanTracks, "ours-spans"),
+        "file-both" => perfetto_file(SpanMode::Both, "file-both"),
+        "file-threads" => perfetto_file(SpanMode::ThreadTracks, "file-threads"),
+        "file-spans" => perfetto_file(SpanMode::SpanTracks, "file-spans"),
+        other => panic!("unknown subject {other}"),
+    };
+    let work: fn(u64) = match args.get(1).map(String::as_str).unwrap_or("event") {
+        "event" => event,
+        "span" => span,
+        other => panic!("unknown workload {other}"),
+    };
+    let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let varied = args.get(3).map(String::as_str) == Some("varied");
+    tracing::dispatcher::with_default(&subject.dispatch, || {
+        if varied {
+            other_callsites();
+        }
+        (0..iters.min(20_000)).for_each(work);
+        measured(work, iters);
+    });
+    drop(subject);
+}
