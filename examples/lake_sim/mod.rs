@@ -16,7 +16,7 @@
 //! (the end row comes from another stream); tasks spawn children, some of
 //! which outlive their parent (detached); a few tasks never end (still in
 //! flight when the data stops). With `anomalies`, a few rows that make no
-//! sense are added, and listed in [`Lake::injected`].
+//! sense are added, and listed in `Lake::injected`.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
