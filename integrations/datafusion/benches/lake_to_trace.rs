@@ -1,29 +1,47 @@
 //! Rows per second from a Parquet lake to trace bytes: a million thread
 //! spans on 8 streams and 200,000 async spans (400,000 event rows), and
-//! where the time goes:
-//! - `read`: DataFusion alone, the same filtered and sorted queries the
-//!   function runs, rows decoded and dropped;
-//! - `import`: the importer alone on rows already in memory (matching,
-//!   clipping, and the writer's encoding);
-//! - `encode`: the writer alone, the same spans as complete spans;
-//! - `sql`: the whole `perfetto_trace_chunks` query, chunks collected.
+//! where the time goes. Each stage is measured on its own, on the very
+//! queries and writers the function plans (`stages::Stages`):
+//! - `read`: DataFusion alone: each part's query (scan, filters, casts,
+//!   sort to the importer's order) run and its rows collected;
+//! - `import`: the importer alone on those rows, already in memory, into
+//!   `io::sink()`: Arrow columns to rows, matching, clipping and the
+//!   writer's encoding;
+//! - `encode`: the writer alone: the calls the importer makes for the same
+//!   spans, from plain structs, into `io::sink()`;
+//! - `sql`: the whole `perfetto_trace_chunks` query, its partitions running
+//!   at once, chunks collected.
+//!
+//! `read` and `import` run the parts one after the other; `sql` runs them
+//! concurrently on the runtime's threads.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::fs::File;
+use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use common::{AsyncEvent, Lake, Process, Stream, ThreadSpan, Times};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use datafusion::execution::context::SessionConfig;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
-use perfetto_trace_writer::import::SpanKinds;
-use perfetto_trace_writer::{TraceWriter, Writer};
-use perfetto_trace_writer_datafusion::{register_lake, Format, PerfettoTraceChunks, TableNames};
+use perfetto_trace_writer::{
+    AsyncLane, AsyncParent, Event, Options, StreamingPerfettoWriter, TraceWriter,
+};
+use perfetto_trace_writer_datafusion::stages::Stages;
+use perfetto_trace_writer_datafusion::{
+    register_lake, PerfettoTraceChunks, SpanKinds, TableNames, TraceRequest,
+};
 
 const STREAMS: usize = 8;
 const THREAD_SPANS: usize = 1_000_000;
 const ASYNC_SPANS: usize = 200_000;
+/// Rows per Parquet row group: the unit DataFusion's scans split and prune.
+const ROW_GROUP: usize = 64 * 1024;
 
 /// Thread spans in trees of four (a root, two children, a grandchild), async spans up to 64 in flight, begun on one stream and
 /// ended on the next, one in four a child of the span before it.
@@ -91,106 +109,172 @@ fn lake() -> Lake {
     lake
 }
 
+/// The lake as Parquet files (in the order generated: thread spans by
+/// stream and time, async events by time), row groups of [`ROW_GROUP`] rows.
+fn write_parquet(lake: &Lake, dir: &Path) {
+    for (name, b) in lake.batches(Times::Timestamps) {
+        let f = File::create(dir.join(format!("{name}.parquet"))).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(ROW_GROUP))
+            .build();
+        let mut w = ArrowWriter::try_new(f, b.schema(), Some(props)).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+    }
+}
+
+fn request() -> TraceRequest {
+    TraceRequest {
+        process: Some("bench".into()),
+        spans: SpanKinds::Both,
+        window: None,
+    }
+}
+
+/// The writer's work alone: the calls the importer makes for the lake's
+/// spans (thread spans at their depth, async spans on a lane per stream,
+/// children beneath their parent), with the writers and chunk size of the
+/// function's parts (one for the thread spans, one for the async spans).
+fn encode(lake: &Lake) -> u64 {
+    let chunk = PerfettoTraceChunks::DEFAULT_CHUNK_SIZE;
+    let mut bytes = 0;
+    let writer = |i| {
+        let options = Options::new().partition(i).flush_threshold(chunk);
+        StreamingPerfettoWriter::with_options(io::sink(), options)
+    };
+    let describe = |w: &mut StreamingPerfettoWriter<io::Sink>| {
+        let p = w
+            .process("bench", Some(1000), "bench-service", &[])
+            .unwrap();
+        (0..STREAMS)
+            .map(|s| {
+                w.thread(p, &format!("stream-{s}"), None, &format!("worker-{s}"))
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let mut w = writer(1);
+    let threads = describe(&mut w);
+    for (i, t) in lake.thread_spans.iter().enumerate() {
+        let thread = threads[i / (THREAD_SPANS / STREAMS)];
+        let event = Event::new(&t.name)
+            .category(&t.target)
+            .location(&t.file, t.line as u32);
+        w.complete_span_at_depth(
+            thread,
+            t.depth as usize,
+            t.begin as u64,
+            t.end as u64,
+            &event,
+        )
+        .unwrap();
+    }
+    w.finish().unwrap();
+    bytes += w.bytes_written();
+
+    let mut w = writer(0);
+    let threads = describe(&mut w);
+    let lanes: Vec<AsyncLane> = threads
+        .iter()
+        .map(|&t| w.async_tree_lane(t, "async").unwrap())
+        .collect();
+    let mut lane_of: Vec<Option<AsyncLane>> = vec![None; ASYNC_SPANS + 2];
+    for e in &lake.async_events {
+        let (id, ts) = (e.span as u64, e.time as u64);
+        if e.kind == "begin" {
+            let stream = (e.span as usize - 1) % STREAMS;
+            let lane = lanes[stream];
+            let event = Event::new(&e.name)
+                .category(&e.target)
+                .location(&e.file, e.line as u32);
+            match e.parent.and_then(|p| lane_of[p as usize].map(|l| (l, p))) {
+                Some((parent_lane, p)) => w
+                    .async_child_begin(
+                        lane,
+                        id,
+                        AsyncParent::new(parent_lane, p as u64),
+                        ts,
+                        &event,
+                    )
+                    .unwrap(),
+                None => w.async_span_begin_with(lane, id, ts, &event).unwrap(),
+            }
+            lane_of[e.span as usize] = Some(lane);
+        } else {
+            let lane = lane_of[e.span as usize].take().unwrap();
+            w.async_span_end(lane, id, ts).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    bytes + w.bytes_written()
+}
+
 fn bench(c: &mut Criterion) {
     let lake = lake();
     let rows = (lake.thread_spans.len() + lake.async_events.len()) as u64;
     let dir = tempfile::tempdir().unwrap();
-    lake.write(dir.path(), Format::Parquet, Times::Timestamps, false);
+    write_parquet(&lake, dir.path());
+    // The machine's cores (2 here), as a service's runtime would have.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let ctx = SessionContext::new_with_config(SessionConfig::new());
+    let ctx = SessionContext::new();
     runtime
         .block_on(register_lake(&ctx, dir.path(), &TableNames::default()))
         .unwrap();
-    PerfettoTraceChunks::new().register(&ctx);
+    let function = PerfettoTraceChunks::new();
+    function.clone().register(&ctx);
+    let stages = runtime
+        .block_on(Stages::plan(&ctx, &function, request()))
+        .unwrap();
+    let read = |stages: &Stages| -> Vec<Vec<RecordBatch>> {
+        runtime.block_on(async {
+            let mut parts = Vec::new();
+            for i in 0..stages.len() {
+                parts.push(stages.read(i, &ctx).await.unwrap());
+            }
+            parts
+        })
+    };
+    let collected = read(&stages);
+    let read_rows: usize = collected.iter().flatten().map(|b| b.num_rows()).sum();
+    assert_eq!(read_rows as u64, rows);
+    let sql = || {
+        runtime.block_on(async {
+            let batches = ctx
+                .sql("SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('bench', 'both', NULL, NULL) ORDER BY chunk_id")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            common::concat(&batches).1.iter().map(|c| c.len()).sum::<usize>()
+        })
+    };
+    let imported: u64 = (0..stages.len())
+        .map(|i| stages.import(i, &collected[i], io::sink()).unwrap())
+        .sum();
+    eprintln!(
+        "lake_to_trace: {rows} rows, {} parts; trace {} bytes through sql, {imported} through import, {} through encode",
+        stages.len(),
+        sql(),
+        encode(&lake),
+    );
 
     let mut g = c.benchmark_group("lake_to_trace");
     g.sample_size(10).throughput(Throughput::Elements(rows));
-    g.bench_function("read", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let n = |sql: &'static str| {
-                    let ctx = ctx.clone();
-                    async move { ctx.sql(sql).await.unwrap().collect().await.unwrap().iter().map(|b| b.num_rows()).sum::<usize>() }
-                };
-                let t = n("SELECT stream_id, CAST(\"begin\" AS BIGINT) AS b, CAST(\"end\" AS BIGINT) AS e, depth, name, target, filename, line \
-                           FROM thread_spans ORDER BY stream_id, \"begin\", depth").await;
-                let a = n("SELECT stream_id, CAST(time AS BIGINT) AS t, event_type, span_id, parent_span_id, depth, name, filename, target, line \
-                           FROM async_events ORDER BY time, stream_id, span_id").await;
-                assert_eq!((t + a) as u64, rows);
-            })
-        })
-    });
+    g.bench_function("read", |b| b.iter(|| read(&stages).len()));
     g.bench_function("import", |b| {
         b.iter(|| {
-            common::direct_trace(&lake, "bench", SpanKinds::Both, None)
-                .0
-                .len()
+            (0..stages.len())
+                .map(|i| stages.import(i, &collected[i], io::sink()).unwrap())
+                .sum::<u64>()
         })
     });
-    g.bench_function("encode", |b| {
-        b.iter(|| {
-            let mut w = Writer::new();
-            let p = w
-                .process("bench", Some(1000), "bench-service", &[])
-                .unwrap();
-            let threads: Vec<_> = (0..STREAMS)
-                .map(|s| {
-                    w.thread(p, &format!("stream-{s}"), None, &format!("worker-{s}"))
-                        .unwrap()
-                })
-                .collect();
-            let lane = w.async_lane(p, "async").unwrap();
-            for (i, t) in lake.thread_spans.iter().enumerate() {
-                let th = threads[i / (THREAD_SPANS / STREAMS)];
-                w.complete_span(
-                    th,
-                    t.begin as u64,
-                    t.end as u64,
-                    &t.name,
-                    &t.target,
-                    &t.file,
-                    t.line as u32,
-                )
-                .unwrap();
-            }
-            for e in &lake.async_events {
-                if e.kind == "begin" {
-                    w.async_span_begin(
-                        lane,
-                        e.span as u64,
-                        e.time as u64,
-                        &e.name,
-                        &e.target,
-                        &e.file,
-                        e.line as u32,
-                    )
-                    .unwrap();
-                } else {
-                    w.async_span_end(lane, e.span as u64, e.time as u64)
-                        .unwrap();
-                }
-            }
-            w.finish().unwrap();
-            w.bytes().len()
-        })
-    });
-    g.bench_function("sql", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let batches = ctx
-                    .sql("SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('bench', 'both', NULL, NULL) ORDER BY chunk_id")
-                    .await
-                    .unwrap()
-                    .collect()
-                    .await
-                    .unwrap();
-                batches.iter().map(|b| b.num_rows()).sum::<usize>()
-            })
-        })
-    });
+    g.bench_function("encode", |b| b.iter(|| encode(&lake)));
+    g.bench_function("sql", |b| b.iter(sql));
     g.finish();
 }
 

@@ -90,6 +90,20 @@ impl PerfettoTraceChunks {
         self
     }
 
+    /// How many parts split a process's thread spans, in a session of
+    /// `target_partitions`.
+    pub(crate) fn parts_for(&self, target_partitions: usize) -> usize {
+        self.thread_parts.unwrap_or(target_partitions)
+    }
+
+    pub(crate) fn table_names(&self) -> &TableNames {
+        &self.tables
+    }
+
+    pub(crate) fn chunk_size_bytes(&self) -> usize {
+        self.chunk_size
+    }
+
     /// Registers the function in `ctx` as [`NAME`](Self::NAME).
     pub fn register(self, ctx: &SessionContext) {
         ctx.register_udtf(Self::NAME, Arc::new(self));
@@ -146,9 +160,7 @@ impl TableProvider for TraceChunksTable {
             })?;
         let ctx = SessionContext::new_with_state(state.clone());
         let f = &self.function;
-        let parts = f
-            .thread_parts
-            .unwrap_or_else(|| state.config().target_partitions());
+        let parts = f.parts_for(state.config().target_partitions());
         let planned = plan(&ctx, &f.tables, &self.request, parts).await?;
         let settings = Settings {
             request: self.request.clone(),

@@ -60,8 +60,12 @@ pub(crate) fn writer(
     chunk_size: usize,
     queue: &ChunkQueue,
 ) -> StreamingPerfettoWriter<ChunkQueue> {
-    let options = Options::new().partition(index).flush_threshold(chunk_size);
-    StreamingPerfettoWriter::with_options(queue.clone(), options)
+    StreamingPerfettoWriter::with_options(queue.clone(), options(index, chunk_size))
+}
+
+/// The options of partition `index`'s writer.
+pub(crate) fn options(index: u16, chunk_size: usize) -> Options {
+    Options::new().partition(index).flush_threshold(chunk_size)
 }
 
 /// What the importer of a part writes.

@@ -11,6 +11,8 @@ mod plan;
 mod progress;
 mod request;
 mod rows;
+#[doc(hidden)]
+pub mod stages;
 mod tables;
 
 pub use crate::error::Error;
