@@ -295,7 +295,7 @@ impl Core {
         if !th.begins_plainly(ts) {
             return false;
         }
-        debug_assert!(self.check_span_begin(thread, ts, ev).is_ok());
+        debug_assert!(self.check_span_begin(thread, ts, None, ev).is_ok());
         // Only explicit spans are open: nothing is due, nothing limits the
         // new span, and no frame need be read.
         let th = self.registry.thread_mut(thread.index);
@@ -303,12 +303,32 @@ impl Core {
         true
     }
 
-    /// The checks of [`Core::span_begin`]; the thread's index.
-    fn check_span_begin(&self, thread: ThreadTrack, ts: u64, ev: &Event<'_>) -> Result<u32> {
-        let t = self.thread_index(thread)?;
+    /// What every event checks of itself: its strings and arguments, and
+    /// counter values only on this writer's absolute counters.
+    fn check_event(&self, ev: &Event<'_>) -> Result<()> {
         ev.check()?;
-        self.registry.check_counters(ev.counters)?;
-        self.registry.thread_at(t).check_begin(ts, None)?;
+        self.registry.check_counters(ev.counters)
+    }
+
+    /// [`Core::check_event`] for an event on `thread`, which must be this
+    /// writer's; the thread's index.
+    fn check_thread_event(&self, thread: ThreadTrack, ev: &Event<'_>) -> Result<u32> {
+        let t = self.thread_index(thread)?;
+        self.check_event(ev)?;
+        Ok(t)
+    }
+
+    /// The checks of [`Core::span_begin`] (`end` None) and
+    /// [`Core::complete_span`]; the thread's index.
+    fn check_span_begin(
+        &self,
+        thread: ThreadTrack,
+        ts: u64,
+        end: Option<u64>,
+        ev: &Event<'_>,
+    ) -> Result<u32> {
+        let t = self.check_thread_event(thread, ev)?;
+        self.registry.thread_at(t).check_begin(ts, end)?;
         Ok(t)
     }
 
@@ -317,7 +337,7 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, ev: Event<'_>) -> Result<()> {
-        let t = self.check_span_begin(thread, ts, &ev)?;
+        let t = self.check_span_begin(thread, ts, None, &ev)?;
         self.registry
             .thread_mut(t)
             .push_span(&mut self.out, ts, None, &ev);
@@ -331,10 +351,7 @@ impl Core {
         end: u64,
         ev: &Event<'_>,
     ) -> Result<()> {
-        let t = self.thread_index(thread)?;
-        ev.check()?;
-        self.registry.check_counters(ev.counters)?;
-        self.registry.thread_at(t).check_begin(begin, Some(end))?;
+        let t = self.check_span_begin(thread, begin, Some(end), ev)?;
         self.registry
             .thread_mut(t)
             .push_span(&mut self.out, begin, Some(end), ev);
@@ -353,9 +370,7 @@ impl Core {
         end: u64,
         ev: &Event<'_>,
     ) -> Result<()> {
-        let t = self.thread_index(thread)?;
-        ev.check()?;
-        self.registry.check_counters(ev.counters)?;
+        let t = self.check_thread_event(thread, ev)?;
         self.registry
             .thread_at(t)
             .check_at_depth(depth, begin, end)?;
@@ -821,9 +836,7 @@ impl Core {
     pub(crate) fn instant(&mut self, track: InstantTrack, ts: u64, ev: &Event<'_>) -> Result<()> {
         let field = match track {
             InstantTrack::Thread(thread) => {
-                let t = self.thread_index(thread)?;
-                ev.check()?;
-                self.registry.check_counters(ev.counters)?;
+                let t = self.check_thread_event(thread, ev)?;
                 // A zero-length span that pushes nothing: the same rules,
                 // and instants already at `ts` stack below it.
                 let stacked = self.registry.thread_at(t).check_instant(ts)?;
@@ -845,8 +858,7 @@ impl Core {
                 Field::uint(field::EVENT_TRACK_UUID, lane.uuid.0)
             }
         };
-        ev.check()?;
-        self.registry.check_counters(ev.counters)?;
+        self.check_event(ev)?;
         let thread_owned = match track {
             InstantTrack::Named(n) => self.registry.custom_on_thread(n.index),
             _ => false,

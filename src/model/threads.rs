@@ -296,11 +296,16 @@ impl Thread {
 
     fn pop_pending(&mut self, out: &mut Output, ts: u64) {
         while let Some(end) = self.stack.last().and_then(|f| f.end).filter(|&e| e <= ts) {
-            self.stack.pop();
-            self.last_ts = end;
-            self.instants = 0;
-            self.out.end(out, end);
+            self.end_complete(out, end);
         }
+    }
+
+    /// Ends the complete span on top of the stack at its `end`.
+    fn end_complete(&mut self, out: &mut Output, end: u64) {
+        self.stack.pop();
+        self.last_ts = end;
+        self.instants = 0;
+        self.out.end(out, end);
     }
 
     /// Begins a checked span (see [`Thread::check_begin`]), writing the ends
@@ -333,9 +338,7 @@ impl Thread {
             let Some(e) = self.stack.last().and_then(|f| f.end) else {
                 break;
             };
-            self.stack.pop();
-            self.last_ts = e;
-            self.out.end(out, e);
+            self.end_complete(out, e);
         }
         let limit = self.stack.last().map_or(u64::MAX, |f| f.limit);
         self.open_frame(out, begin, Some(end), end.min(limit), ev);
