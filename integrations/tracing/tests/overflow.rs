@@ -76,11 +76,7 @@ fn dropping_counts_what_it_lost_in_the_trace() {
         marks.len(),
         "each mark says how many chunks were lost"
     );
-    if let Some(rows) = common::query(
-        &bytes,
-        "select count(*) as n from slice where name = 'chunks dropped';",
-    ) {
-        let shown: usize = rows[1].trim_matches('"').parse().unwrap();
+    if let Some(shown) = marks_shown(&bytes) {
         assert!(
             shown > 0 && shown <= marks.len(),
             "{shown} of {}",
@@ -103,10 +99,16 @@ fn the_trace_processor_shows_every_mark() {
         .iter()
         .filter(|s| s.name == "chunks dropped")
         .count();
-    if let Some(rows) = common::query(
-        &bytes,
-        "select count(*) as n from slice where name = 'chunks dropped';",
-    ) {
-        assert_eq!(rows[1], marks.to_string());
+    if let Some(shown) = marks_shown(&bytes) {
+        assert_eq!(shown, marks);
     }
+}
+
+/// How many `chunks dropped` marks the trace processor shows, if it is here.
+fn marks_shown(bytes: &[u8]) -> Option<usize> {
+    let rows = common::query(
+        bytes,
+        "select count(*) as n from slice where name = 'chunks dropped';",
+    )?;
+    Some(rows[1].trim_matches('"').parse().unwrap())
 }
