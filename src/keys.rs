@@ -34,21 +34,27 @@ pub struct EventKey {
     pub(crate) index: u32,
 }
 
-/// A key's strings, end to end in one allocation: name, category, file.
+/// A key's site: where its strings lie in the keys' text (name, category
+/// and file end to end), its line, and what its strings were when last
+/// interned.
 struct Site {
-    text: Box<str>,
-    name_len: u32,
-    category_len: u32,
+    cache: Cached,
+    start: usize,
+    lens: [u32; 3],
     line: u32,
 }
 
 impl Site {
-    fn strings(&self) -> (&str, &str, &str, u32) {
-        let (name, rest) = self.text.split_at(self.name_len as usize);
-        let (category, file) = rest.split_at(self.category_len as usize);
-        (name, category, file, self.line)
+    fn strings<'t>(&self, text: &'t str) -> (&'t str, &'t str, &'t str, u32) {
+        let [n, c, f] = self.lens.map(|l| l as usize);
+        let at = self.start;
+        let part = |from: usize, len: usize| text.get(from..from + len).unwrap_or("");
+        (part(at, n), part(at + n, c), part(at + n + c, f), self.line)
     }
 }
+
+/// Keys found by a scan up to this many; past it, through a hash map.
+const SCAN_UP_TO: usize = 8;
 
 /// What a key's strings are in one generation of the writer's tables:
 /// their global ids (0 for none), for the bits of defined strings a
@@ -72,25 +78,41 @@ impl Cached {
 }
 
 /// A writer's keys, in order of registration; never removed, so a key of
-/// this writer always indexes one.
+/// this writer always indexes one. Their strings share one text, so that a
+/// few keys cost a few allocations, as a small trace's writer has them.
 pub(crate) struct Keys {
     owner: Owner,
+    text: String,
     sites: Vec<Site>,
-    /// Beside the strings, so that a begin reads one small entry.
-    cache: Vec<Cached>,
-    /// Keys by a hash of their strings, so that registering a site again
-    /// gives its key. (Two sites whose hashes collide both get keys; only
-    /// the first is found again.)
+    /// Keys by a hash of their site, so that registering a site again
+    /// gives its key, once there are more than [`SCAN_UP_TO`]. (Of two
+    /// sites whose hashes collide, only the first is found again; the
+    /// other gets a key each time.)
     by_hash: HashMap<u64, u32>,
+}
+
+fn site_hash(name: &str, category: &str, file: &str, line: u32) -> u64 {
+    // The lengths are hashed too: "ab" + "c" is not "a" + "bc".
+    let seed = (name.len() as u64) << 32 ^ category.len() as u64;
+    xxh3_64_with_seed(name.as_bytes(), seed)
+        ^ xxh3_64_with_seed(category.as_bytes(), seed).rotate_left(21)
+        ^ xxh3_64_with_seed(file.as_bytes(), u64::from(line)).rotate_left(42)
 }
 
 impl Keys {
     pub(crate) fn new(owner: Owner) -> Self {
         Keys {
             owner,
+            text: String::new(),
             sites: Vec::new(),
-            cache: Vec::new(),
             by_hash: HashMap::new(),
+        }
+    }
+
+    fn key(&self, index: u32) -> EventKey {
+        EventKey {
+            owner: self.owner,
+            index,
         }
     }
 
@@ -106,35 +128,53 @@ impl Keys {
         line: u32,
     ) -> Result<EventKey> {
         check_len([name, category, file])?;
-        let mut text = String::with_capacity(name.len() + category.len() + file.len());
-        text.push_str(name);
-        text.push_str(category);
-        text.push_str(file);
-        // The lengths and line are hashed too: "ab" + "c" is not "a" + "bc".
-        let seed = (name.len() as u64) << 32 ^ category.len() as u64;
-        let hash = xxh3_64_with_seed(text.as_bytes(), seed)
-            ^ u64::from(line).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        if let Some(&index) = self.by_hash.get(&hash) {
-            if self.sites[index as usize].strings() == (name, category, file, line) {
-                return Ok(EventKey {
-                    owner: self.owner,
-                    index,
-                });
+        let site = (name, category, file, line);
+        let text = &self.text;
+        let hash = match self.sites.len() < SCAN_UP_TO {
+            true => {
+                if let Some(i) = self.sites.iter().position(|s| s.strings(text) == site) {
+                    return Ok(self.key(i as u32));
+                }
+                None
             }
-        }
+            false => {
+                let hash = site_hash(name, category, file, line);
+                if let Some(&i) = self.by_hash.get(&hash) {
+                    if self.sites[i as usize].strings(text) == site {
+                        return Ok(self.key(i));
+                    }
+                }
+                Some(hash)
+            }
+        };
         let index = u32::try_from(self.sites.len()).map_err(|_| Error::TooManyKeys)?;
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push_str(category);
+        self.text.push_str(file);
         self.sites.push(Site {
-            text: text.into_boxed_str(),
-            name_len: name.len() as u32,
-            category_len: category.len() as u32,
+            cache: Cached::NONE,
+            start,
+            // Each at most `MAX_STRING_LEN`, checked above.
+            lens: [name.len(), category.len(), file.len()].map(|l| l as u32),
             line,
         });
-        self.cache.push(Cached::NONE);
-        self.by_hash.entry(hash).or_insert(index);
-        Ok(EventKey {
-            owner: self.owner,
-            index,
-        })
+        match hash {
+            Some(hash) => {
+                self.by_hash.entry(hash).or_insert(index);
+            }
+            None if self.sites.len() == SCAN_UP_TO => {
+                // From now on through the map: the keys so far go in.
+                for (i, s) in self.sites.iter().enumerate() {
+                    let (n, c, f, l) = s.strings(&self.text);
+                    self.by_hash
+                        .entry(site_hash(n, c, f, l))
+                        .or_insert(i as u32);
+                }
+            }
+            None => {}
+        }
+        Ok(self.key(index))
     }
 
     /// Whether `key` (if any) is one of this writer's: the fast paths'
@@ -158,7 +198,7 @@ impl Keys {
     /// which the core refuses before anything is written).
     pub(crate) fn strings(&self, key: EventKey) -> (&str, &str, &str, u32) {
         match self.sites.get(key.index as usize) {
-            Some(site) if key.owner == self.owner => site.strings(),
+            Some(site) if key.owner == self.owner => site.strings(&self.text),
             _ => ("", "", "", 0),
         }
     }
@@ -166,13 +206,13 @@ impl Keys {
     /// What the key's strings were when last interned.
     #[inline(always)]
     pub(crate) fn cached(&self, key: EventKey) -> Option<&Cached> {
-        self.cache.get(key.index as usize)
+        self.sites.get(key.index as usize).map(|s| &s.cache)
     }
 
-    /// Records what the key's strings are in generation `generation`.
+    /// Records what the key's strings are now.
     pub(crate) fn store(&mut self, key: EventKey, cached: Cached) {
-        if let Some(c) = self.cache.get_mut(key.index as usize) {
-            *c = cached;
+        if let Some(s) = self.sites.get_mut(key.index as usize) {
+            s.cache = cached;
         }
     }
 
@@ -200,6 +240,19 @@ mod tests {
         assert_eq!(keys.strings(c), ("querys", "ql", "db.rs", 10));
         assert_eq!(keys.strings(d), ("query", "sql", "db.rs", 11));
         assert_eq!(keys.strings(a), ("query", "sql", "db.rs", 10));
+        // Past the scan, through the map: every site found again.
+        let more: Vec<_> = (0..100)
+            .map(|i| keys.register(&format!("op{i}"), "c", "f", i).unwrap())
+            .collect();
+        for (i, &k) in more.iter().enumerate() {
+            let again = keys
+                .register(&format!("op{i}"), "c", "f", i as u32)
+                .unwrap();
+            assert_eq!(again, k);
+            assert_eq!(keys.strings(k), (&*format!("op{i}"), "c", "f", i as u32));
+        }
+        assert_eq!(keys.register("query", "sql", "db.rs", 10).unwrap(), a);
+        assert_eq!(keys.len(), 104);
     }
 
     #[test]
