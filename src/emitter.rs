@@ -6,18 +6,43 @@
 
 use crate::annotations::rich_event_packet;
 use crate::encoding::{
-    begin_packet, clock_defaults_packet, clock_snapshot_packet, end_packet, field, iid_code,
-    sequence_start_packet, track_descriptor_packet, track_event_packet, EndTemplate, EventFields,
-    EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
-    SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, end_packet,
+    field, iid_code, sequence_start_packet, track_descriptor_packet, track_event_packet,
+    BeginFields, EndTemplate, EventFields, EventType, Field, NewInterned, PacketHeader, TrackKind,
+    SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
 use crate::interning::{Interner, MAX_ENTRIES};
-use crate::keys::{Cached, EventKey, Keys};
+use crate::keys::{EventKey, Keys};
 use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
+
+/// What a key's strings are in one generation of the writer's tables:
+/// their global ids (category, name, location; 0 for none), for the bits
+/// of defined strings a sequence keeps, and a begin's fields of their iids
+/// (none if `begin_packet` cannot take them).
+#[derive(Clone, Copy)]
+struct KeyCache {
+    /// The generation of the tables these ids belong to; `u64::MAX` for
+    /// none.
+    generation: u64,
+    globals: [u32; 3],
+    fields: Option<BeginFields>,
+}
+
+impl KeyCache {
+    const NONE: KeyCache = KeyCache {
+        generation: u64::MAX,
+        globals: [0; 3],
+        fields: None,
+    };
+}
+
+/// The flags of every begin: it uses interned strings, and on a track's own
+/// sequence its clock and default track.
+const BEGIN_FLAGS: u8 = SEQ_NEEDS_INCREMENTAL_STATE as u8;
 
 /// The output buffer and what every sequence shares.
 pub(crate) struct Emitter {
@@ -30,6 +55,8 @@ pub(crate) struct Emitter {
     /// The writer's event keys, with the ids their strings have in
     /// `strings` (the core sets their owner).
     pub(crate) keys: Keys,
+    /// Each key's cache, by its index: grown as keys are first written.
+    key_cache: Vec<KeyCache>,
     /// The iids of the argument names first used by the packet being
     /// written. Kept between packets so that it does not allocate again.
     new_arg_names: Vec<u64>,
@@ -68,6 +95,7 @@ impl Emitter {
             compact,
             strings: Strings::default(),
             keys: Keys::new(Owner(0)),
+            key_cache: Vec::new(),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
@@ -284,7 +312,7 @@ impl Emitter {
         };
         let iids = match ev.key {
             // A key's iids as last interned, if that was in this generation.
-            Some(key) => match self.keys.cached(key) {
+            Some(key) => match self.key_cache.get(key.index as usize) {
                 Some(c) if c.generation == self.generation => {
                     let [category, name, location] = c.globals;
                     let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
@@ -295,7 +323,10 @@ impl Emitter {
                     {
                         return false;
                     }
-                    c.codes
+                    let Some(fields) = c.fields else {
+                        return false;
+                    };
+                    return self.begin_written(seq, ts, track, &fields);
                 }
                 _ => return false,
             },
@@ -325,10 +356,32 @@ impl Emitter {
                 [category, name, location]
             }
         };
-        // A begin uses interned strings, and on a track's own sequence its
-        // clock and default track.
-        let flags = SEQ_NEEDS_INCREMENTAL_STATE as u8;
-        if !begin_packet(&mut self.out, ts - seq.clock, &seq.id, track, iids, flags) {
+        if !begin_packet(
+            &mut self.out,
+            ts - seq.clock,
+            &seq.id,
+            track,
+            iids,
+            BEGIN_FLAGS,
+        ) {
+            return false;
+        }
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+
+    /// The short path of a keyed begin, its fields cached: as
+    /// [`Emitter::begin_known`].
+    #[inline(always)]
+    fn begin_written(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        fields: &BeginFields,
+    ) -> bool {
+        if !begin_packet_fields(&mut self.out, ts - seq.clock, &seq.id, track, fields) {
             return false;
         }
         self.packets += 1;
@@ -470,7 +523,7 @@ impl Emitter {
     ) {
         // Out of the emitter while its strings are in use, which the
         // packet's definitions borrow.
-        let mut keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
+        let keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
         let (name, category, file, line) = keys.strings(key);
         let ev = Event {
             name,
@@ -487,12 +540,16 @@ impl Emitter {
         if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
             let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
-            let cached = Cached {
+            let cached = KeyCache {
                 generation: self.generation,
                 globals,
-                codes: globals.map(iid_code),
+                fields: BeginFields::new(globals.map(iid_code), BEGIN_FLAGS),
             };
-            keys.store(key, cached);
+            let i = key.index as usize;
+            if self.key_cache.len() <= i {
+                self.key_cache.resize(i + 1, KeyCache::NONE);
+            }
+            self.key_cache[i] = cached;
         }
         self.keys = keys;
     }

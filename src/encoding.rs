@@ -616,6 +616,52 @@ fn iid_field(key: Bytes, code: u32) -> (u64, usize) {
     }
 }
 
+/// The fields of a slice-begin packet that follow from its iids and
+/// flags alone, assembled into words: what [`begin_packet_fields`] stores
+/// around the timestamp, sequence and track. Built per begin by
+/// [`begin_packet`], or once per event key and kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BeginFields {
+    /// The event's key and length byte (filled in per packet), its category
+    /// and its type.
+    head: u64,
+    head_len: u8,
+    /// The name's field.
+    name: u64,
+    name_len: u8,
+    /// The location's field, the event's last, then the packet's flags.
+    tail: u64,
+    tail_len: u8,
+    location_len: u8,
+}
+
+impl BeginFields {
+    /// The fields of a begin with the category, name and location iids as
+    /// their [`iid_code`]s (0: none), and `flags`; none for codes
+    /// `begin_packet` cannot take.
+    #[inline(always)]
+    pub(crate) fn new([category, name, location]: [u32; 3], flags: u8) -> Option<Self> {
+        if (category | name | location) > 0xffff {
+            return None;
+        }
+        const HEAD: Bytes = key::EVENT_HEAD;
+        const TYPE: Bytes = key::TYPE_BEGIN;
+        const FLAGS: Bytes = key::SEQUENCE_FLAGS;
+        let (c, c_len) = iid_field(key::CATEGORY_IID, category);
+        let (v, v_len) = iid_field(key::NAME_IID, name);
+        let (l, l_len) = iid_field(key::LOCATION_IID, location);
+        Some(BeginFields {
+            head: HEAD.word | c << (8 * HEAD.len) | TYPE.word << (8 * (HEAD.len + c_len)),
+            head_len: (HEAD.len + c_len + TYPE.len) as u8,
+            name: v,
+            name_len: v_len as u8,
+            tail: l | (FLAGS.word | u64::from(flags) << (8 * FLAGS.len)) << (8 * l_len),
+            tail_len: (l_len + FLAGS.len + 1) as u8,
+            location_len: l_len as u8,
+        })
+    }
+}
+
 /// Appends a slice-begin packet (no interned data, flags and no clock
 /// named): the same bytes as [`small_event_packet`], assembled as a few
 /// words and stored whole, where that writes them one by one. Takes the
@@ -628,10 +674,25 @@ pub(crate) fn begin_packet(
     ts: u64,
     sequence: &Field,
     track: Option<&Field>,
-    [category, name, location]: [u32; 3],
+    codes: [u32; 3],
     flags: u8,
 ) -> bool {
-    if (category | name | location) > 0xffff || ts >= 1 << 56 {
+    match BeginFields::new(codes, flags) {
+        Some(fields) => begin_packet_fields(buf, ts, sequence, track, &fields),
+        None => false,
+    }
+}
+
+/// [`begin_packet`] with its iids' and flags' fields assembled already.
+#[inline(always)]
+pub(crate) fn begin_packet_fields(
+    buf: &mut Out,
+    ts: u64,
+    sequence: &Field,
+    track: Option<&Field>,
+    fields: &BeginFields,
+) -> bool {
+    if ts >= 1 << 56 {
         return false;
     }
     const MASK: usize = 63;
@@ -658,28 +719,19 @@ pub(crate) fn begin_packet(
     let (t, t_len) = varint_word(ts);
     word!(t, t_len);
     field!(sequence);
-    // The event (its length filled in below), its category and its type.
+    // The event (its length filled in below), its category and its type,
+    // its name, its track.
     let event = n;
-    let (c, c_len) = iid_field(key::CATEGORY_IID, category);
-    const HEAD: Bytes = key::EVENT_HEAD;
-    const TYPE: Bytes = key::TYPE_BEGIN;
-    word!(
-        HEAD.word | c << (8 * HEAD.len) | TYPE.word << (8 * (HEAD.len + c_len)),
-        HEAD.len + c_len + TYPE.len
-    );
-    let (v, v_len) = iid_field(key::NAME_IID, name);
-    word!(v, v_len);
+    word!(fields.head, usize::from(fields.head_len));
+    word!(fields.name, usize::from(fields.name_len));
     if let Some(track) = track {
         field!(track);
     }
     // The location, the event's last field; then the packet's flags.
-    let (l, l_len) = iid_field(key::LOCATION_IID, location);
-    b[(event + HEAD.len - 1) & MASK] = (n + l_len - event - HEAD.len) as u8;
-    const FLAGS: Bytes = key::SEQUENCE_FLAGS;
-    word!(
-        l | (FLAGS.word | u64::from(flags) << (8 * FLAGS.len)) << (8 * l_len),
-        l_len + FLAGS.len + 1
-    );
+    const HEAD_LEN: usize = key::EVENT_HEAD.len;
+    let event_len = n + usize::from(fields.location_len) - event - HEAD_LEN;
+    b[(event + HEAD_LEN - 1) & MASK] = event_len as u8;
+    word!(fields.tail, usize::from(fields.tail_len));
     b[1] = (n - 2) as u8;
     buf.commit(n & MASK);
     true

@@ -3,12 +3,12 @@
 //!
 //! A key holds no iids of its own: the writer's string tables assign them
 //! in order of first use, as for strings, so a key's events write the bytes
-//! the same strings would. What a key saves is the lookup: each key caches
-//! the global ids and iid codes its strings have in the current generation
-//! of the tables, and a begin that finds its cache current (one comparison)
-//! writes them without looking anything up. A cache from an older
-//! generation (the tables were emptied at `Options::intern_limit`) is
-//! refreshed by the next event that interns the key's strings again.
+//! the same strings would. What a key saves is the lookup: the emitter
+//! caches, per key, what its strings are in the current generation of the
+//! tables (`emitter::KeyCache`), and a begin that finds the cache current
+//! (one comparison) writes them without looking anything up. A cache from
+//! an older generation (the tables were emptied at `Options::intern_limit`)
+//! is refreshed by the next event that interns the key's strings again.
 
 use std::collections::HashMap;
 
@@ -35,10 +35,8 @@ pub struct EventKey {
 }
 
 /// A key's site: where its strings lie in the keys' text (name, category
-/// and file end to end), its line, and what its strings were when last
-/// interned.
+/// and file end to end), and its line.
 struct Site {
-    cache: Cached,
     start: usize,
     lens: [u32; 3],
     line: u32,
@@ -55,27 +53,6 @@ impl Site {
 
 /// Keys found by a scan up to this many; past it, through a hash map.
 const SCAN_UP_TO: usize = 8;
-
-/// What a key's strings are in one generation of the writer's tables:
-/// their global ids (0 for none), for the bits of defined strings a
-/// sequence keeps, and their iids as the short begin encoder takes them
-/// (`iid_code`). Ordered category, name, location, as `begin_packet` takes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cached {
-    /// The generation of the tables these ids belong to; `u64::MAX` for
-    /// none.
-    pub(crate) generation: u64,
-    pub(crate) globals: [u32; 3],
-    pub(crate) codes: [u32; 3],
-}
-
-impl Cached {
-    const NONE: Cached = Cached {
-        generation: u64::MAX,
-        globals: [0; 3],
-        codes: [0; 3],
-    };
-}
 
 /// A writer's keys, in order of registration; never removed, so a key of
 /// this writer always indexes one. Their strings share one text, so that a
@@ -153,7 +130,6 @@ impl Keys {
         self.text.push_str(category);
         self.text.push_str(file);
         self.sites.push(Site {
-            cache: Cached::NONE,
             start,
             // Each at most `MAX_STRING_LEN`, checked above.
             lens: [name.len(), category.len(), file.len()].map(|l| l as u32),
@@ -200,19 +176,6 @@ impl Keys {
         match self.sites.get(key.index as usize) {
             Some(site) if key.owner == self.owner => site.strings(&self.text),
             _ => ("", "", "", 0),
-        }
-    }
-
-    /// What the key's strings were when last interned.
-    #[inline(always)]
-    pub(crate) fn cached(&self, key: EventKey) -> Option<&Cached> {
-        self.sites.get(key.index as usize).map(|s| &s.cache)
-    }
-
-    /// Records what the key's strings are now.
-    pub(crate) fn store(&mut self, key: EventKey, cached: Cached) {
-        if let Some(s) = self.sites.get_mut(key.index as usize) {
-            s.cache = cached;
         }
     }
 
