@@ -674,16 +674,66 @@ pub(crate) fn begin_packet(
     ts: u64,
     sequence: &Field,
     track: Option<&Field>,
-    codes: [u32; 3],
+    [category, name, location]: [u32; 3],
     flags: u8,
 ) -> bool {
-    match BeginFields::new(codes, flags) {
-        Some(fields) => begin_packet_fields(buf, ts, sequence, track, &fields),
-        None => false,
+    if (category | name | location) > 0xffff || ts >= 1 << 56 {
+        return false;
     }
+    const MASK: usize = 63;
+    let Some(b) = buf.window_in_room::<{ MASK + 1 + FIELD_CAP }>() else {
+        return false;
+    };
+    let mut n = 0usize;
+    macro_rules! word {
+        ($w:expr, $len:expr) => {{
+            let at = n & MASK;
+            b[at..at + 8].copy_from_slice(&u64::to_le_bytes($w));
+            n += $len;
+        }};
+    }
+    macro_rules! field {
+        ($f:expr) => {{
+            let at = n & MASK;
+            b[at..at + FIELD_CAP].copy_from_slice(&$f.bytes);
+            n += $f.len();
+        }};
+    }
+    // The packet's length is filled in below.
+    word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
+    let (t, t_len) = varint_word(ts);
+    word!(t, t_len);
+    field!(sequence);
+    // The event (its length filled in below), its category and its type.
+    let event = n;
+    let (c, c_len) = iid_field(key::CATEGORY_IID, category);
+    const HEAD: Bytes = key::EVENT_HEAD;
+    const TYPE: Bytes = key::TYPE_BEGIN;
+    word!(
+        HEAD.word | c << (8 * HEAD.len) | TYPE.word << (8 * (HEAD.len + c_len)),
+        HEAD.len + c_len + TYPE.len
+    );
+    let (v, v_len) = iid_field(key::NAME_IID, name);
+    word!(v, v_len);
+    if let Some(track) = track {
+        field!(track);
+    }
+    // The location, the event's last field; then the packet's flags.
+    let (l, l_len) = iid_field(key::LOCATION_IID, location);
+    b[(event + HEAD.len - 1) & MASK] = (n + l_len - event - HEAD.len) as u8;
+    const FLAGS: Bytes = key::SEQUENCE_FLAGS;
+    word!(
+        l | (FLAGS.word | u64::from(flags) << (8 * FLAGS.len)) << (8 * l_len),
+        l_len + FLAGS.len + 1
+    );
+    b[1] = (n - 2) as u8;
+    buf.commit(n & MASK);
+    true
 }
 
-/// [`begin_packet`] with its iids' and flags' fields assembled already.
+/// [`begin_packet`] with its iids' and flags' fields assembled already
+/// (kept per event key); the same bytes (tested), a copy of its own so that
+/// the string form's begin keeps the code it was tuned with.
 #[inline(always)]
 pub(crate) fn begin_packet_fields(
     buf: &mut Out,
@@ -1443,6 +1493,19 @@ mod tests {
                                 location_iid: location,
                                 counter: None,
                             };
+                            // The same bytes from fields assembled ahead.
+                            let mut kept = Out::from(vec![9]);
+                            kept.reserve_exact(128);
+                            let fields = BeginFields::new(iids.map(code), flags).unwrap();
+                            let written = begin_packet_fields(
+                                &mut kept,
+                                ts,
+                                &sequence,
+                                track.as_ref(),
+                                &fields,
+                            );
+                            assert!(written);
+                            assert_eq!(kept[..], words[..], "ts {ts} iids {iids:?}");
                             let mut general = Out::from(vec![9]);
                             track_event_packet_with(
                                 &mut general,
@@ -1480,6 +1543,10 @@ mod tests {
             [NO_CODE, code, 0],
             2
         ));
+        assert_eq!(BeginFields::new([NO_CODE, code, 0], 2), None);
+        assert_eq!(BeginFields::new([0, code, NO_CODE], 2), None);
+        let fields = BeginFields::new([0, code, 0], 2).unwrap();
+        assert!(!begin_packet_fields(&mut buf, 1 << 56, &seq, None, &fields));
         assert!(!begin_packet(
             &mut buf,
             0,

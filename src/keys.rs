@@ -11,6 +11,7 @@
 //! is refreshed by the next event that interns the key's strings again.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -51,6 +52,28 @@ impl Site {
     }
 }
 
+/// The hasher of a map whose keys are hashes already: it keeps them.
+/// Built for free, where `HashMap::new` seeds a random state on every
+/// writer.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+}
+
 /// Keys found by a scan up to this many; past it, through a hash map.
 const SCAN_UP_TO: usize = 8;
 
@@ -65,7 +88,7 @@ pub(crate) struct Keys {
     /// gives its key, once there are more than [`SCAN_UP_TO`]. (Of two
     /// sites whose hashes collide, only the first is found again; the
     /// other gets a key each time.)
-    by_hash: HashMap<u64, u32>,
+    by_hash: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
 }
 
 fn site_hash(name: &str, category: &str, file: &str, line: u32) -> u64 {
@@ -82,7 +105,7 @@ impl Keys {
             owner,
             text: String::new(),
             sites: Vec::new(),
-            by_hash: HashMap::new(),
+            by_hash: HashMap::default(),
         }
     }
 
