@@ -297,6 +297,11 @@ impl Emitter {
         track: Option<&Field>,
         ev: &Event<'_>,
     ) -> bool {
+        // Known at compile time where the call gives strings or a key: each
+        // form keeps a path of its own.
+        if let Some(key) = ev.key {
+            return self.begin_keyed(seq, ts, track, ev, key);
+        }
         if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
             return false;
         }
@@ -310,52 +315,28 @@ impl Emitter {
             Some((g, code)) if has_all || defined.has(g) => Some(code),
             _ => None,
         };
-        let iids = match ev.key {
-            // A key's iids as last interned, if that was in this generation.
-            Some(key) => match self.key_cache.get(key.index as usize) {
-                Some(c) if c.generation == self.generation => {
-                    let [category, name, location] = c.globals;
-                    let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
-                    if !(has_all
-                        || defined(name, &seq.names)
-                            && defined(category, &seq.categories)
-                            && defined(location, &seq.locations))
-                    {
-                        return false;
-                    }
-                    let Some(fields) = c.fields else {
-                        return false;
-                    };
-                    return self.begin_written(seq, ts, track, &fields);
-                }
-                _ => return false,
-            },
-            None => {
-                let text = &strings.text;
-                let Some(name) = known(strings.names.hinted_code(text, ev.name, 0), &seq.names)
-                else {
-                    return false;
-                };
-                let category = match ev.category {
-                    "" => 0,
-                    c => match known(strings.categories.hinted_code(text, c, 0), &seq.categories) {
-                        Some(code) => code,
-                        None => return false,
-                    },
-                };
-                let location = match ev.file {
-                    "" => 0,
-                    f => match known(
-                        strings.locations.hinted_code(text, f, ev.line),
-                        &seq.locations,
-                    ) {
-                        Some(code) => code,
-                        None => return false,
-                    },
-                };
-                [category, name, location]
-            }
+        let text = &strings.text;
+        let Some(name) = known(strings.names.hinted_code(text, ev.name, 0), &seq.names) else {
+            return false;
         };
+        let category = match ev.category {
+            "" => 0,
+            c => match known(strings.categories.hinted_code(text, c, 0), &seq.categories) {
+                Some(code) => code,
+                None => return false,
+            },
+        };
+        let location = match ev.file {
+            "" => 0,
+            f => match known(
+                strings.locations.hinted_code(text, f, ev.line),
+                &seq.locations,
+            ) {
+                Some(code) => code,
+                None => return false,
+            },
+        };
+        let iids = [category, name, location];
         if !begin_packet(
             &mut self.out,
             ts - seq.clock,
@@ -369,6 +350,41 @@ impl Emitter {
         self.packets += 1;
         seq.clock = ts & seq.clock_mask;
         true
+    }
+
+    /// [`Emitter::begin_known`] for an event of a key: its fields as
+    /// cached, if that was in this generation, with no lookup.
+    #[inline(always)]
+    fn begin_keyed(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        key: EventKey,
+    ) -> bool {
+        if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
+            return false;
+        }
+        let Some(c) = self.key_cache.get(key.index as usize) else {
+            return false;
+        };
+        if c.generation != self.generation {
+            return false;
+        }
+        // Defined on the sequence: on the writer's only one, by being
+        // interned; on one of several, by its bits, unless it has them all.
+        let has_all = !self.compact || seq.defined == self.strings.len();
+        let [category, name, location] = c.globals;
+        let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
+        let all_defined = has_all
+            || defined(name, &seq.names)
+                && defined(category, &seq.categories)
+                && defined(location, &seq.locations);
+        let Some(fields) = c.fields.filter(|_| all_defined) else {
+            return false;
+        };
+        self.begin_written(seq, ts, track, &fields)
     }
 
     /// The short path of a keyed begin, its fields cached: as
