@@ -40,8 +40,11 @@ pub(crate) mod sealed {
 /// Every call returns [`Error::Io`](crate::Error::Io) when a streaming
 /// writer's sink fails while the writer makes room for the call's packets; the
 /// call then did nothing, and may be retried. The other errors each call can
-/// return are listed with it. A call that returns an error writes nothing and
-/// changes nothing.
+/// return are listed with it; every call that takes an [`Event`] also returns
+/// [`ForeignKey`](crate::Error::ForeignKey) for a key of another writer and
+/// [`KeyAndStrings`](crate::Error::KeyAndStrings) for a keyed event that
+/// names strings of its own ([`Event::from_key`]). A call that returns an
+/// error writes nothing and changes nothing.
 ///
 /// # Timestamps and nesting
 ///
