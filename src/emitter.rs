@@ -8,8 +8,8 @@ use crate::annotations::rich_event_packet;
 use crate::encoding::{
     begin_packet, clock_defaults_packet, clock_snapshot_packet, end_packet, field,
     sequence_start_packet, track_descriptor_packet, track_event_packet, EndTemplate, EventFields,
-    EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
-    SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    EventType, Field, NewCallstack, NewInterned, PacketHeader, TrackKind,
+    SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
 use crate::interning::{Interner, MAX_ENTRIES};
@@ -132,6 +132,10 @@ impl Emitter {
             seq.locations.clear();
             seq.arg_names.clear();
             seq.more.clear();
+            seq.functions.clear();
+            seq.paths.clear();
+            seq.frames.clear();
+            seq.callstacks.clear();
             seq.defined = 0;
         }
     }
@@ -542,6 +546,10 @@ impl Emitter {
             Some(Correlation::Name(s)) => Some(more_iid(s, 1)),
             _ => None,
         };
+        let mut stack = StackEntries::default();
+        if !ev.callstack.is_empty() {
+            fresh_global |= stack.intern(strings, seq, only_sequence, ev);
+        }
         let strings = &*strings;
         // Allocates only when the packet defines new argument names.
         let defined: Vec<(u64, &str)> = new_arg_names
@@ -556,8 +564,16 @@ impl Emitter {
         {
             more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
         }
+        let functions = stack.named(&stack.functions, &strings.callstacks.functions, strings);
+        let paths = stack.named(&stack.paths, &strings.callstacks.paths, strings);
         let new = NewInterned {
             arg_names: &defined,
+            stack: NewCallstack {
+                functions: &functions,
+                paths: &paths,
+                frames: &stack.frames,
+                stack: stack.fresh.then_some((stack.iid, &stack.frame_iids[..])),
+            },
             more: &more,
             ..new
         };
@@ -572,10 +588,78 @@ impl Emitter {
             arg_iids,
             body_iid,
             correlation_iid,
+            (!ev.callstack.is_empty()).then_some(stack.iid),
         );
         if fresh_global {
             self.check_limits();
         }
+    }
+}
+
+/// What an event's callstack interns: its iid, its frames' iids, and the
+/// entries the packet defines on its sequence (function names and paths by
+/// iid, frames whole, the callstack if `fresh`).
+#[derive(Default)]
+struct StackEntries {
+    iid: u64,
+    fresh: bool,
+    frame_iids: Vec<u64>,
+    functions: Vec<u64>,
+    paths: Vec<u64>,
+    frames: Vec<(u64, u64, u64, u32)>,
+}
+
+impl StackEntries {
+    /// Interns `ev`'s callstack on `seq`; whether anything was new to the
+    /// writer (the tables may then have reached their cap).
+    fn intern(
+        &mut self,
+        strings: &mut Strings,
+        seq: &mut SeqState,
+        only_sequence: bool,
+        ev: &Event<'_>,
+    ) -> bool {
+        let Strings {
+            text, callstacks, ..
+        } = strings;
+        let count = &mut seq.defined;
+        let mut fresh_global = false;
+        let mut first_use = |defined: &mut Defined, global: (u64, bool)| {
+            fresh_global |= global.1;
+            defined.first_use(global, only_sequence, false, count)
+        };
+        for f in ev.callstack {
+            let function = callstacks.function(text, f.function);
+            if first_use(&mut seq.functions, function) {
+                self.functions.push(function.0);
+            }
+            let path = match f.file {
+                "" => 0,
+                file => {
+                    let path = callstacks.path(text, file);
+                    if first_use(&mut seq.paths, path) {
+                        self.paths.push(path.0);
+                    }
+                    path.0
+                }
+            };
+            let frame = callstacks.frame((function.0, path, f.line));
+            if first_use(&mut seq.frames, frame) {
+                self.frames.push((frame.0, function.0, path, f.line));
+            }
+            self.frame_iids.push(frame.0);
+        }
+        let stack = callstacks.stack(&self.frame_iids);
+        self.fresh = first_use(&mut seq.callstacks, stack);
+        self.iid = stack.0;
+        fresh_global
+    }
+
+    /// The strings of the iids `of` in `table`.
+    fn named<'s>(&self, of: &[u64], table: &Interner, strings: &'s Strings) -> Vec<(u64, &'s str)> {
+        of.iter()
+            .map(|&iid| (iid, table.get(&strings.text, iid)))
+            .collect()
     }
 }
 
