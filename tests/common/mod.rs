@@ -3,6 +3,9 @@
 //! slices the trace must show, and sinks that misbehave.
 #![allow(dead_code)]
 
+pub mod tp;
+pub mod writers;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 
