@@ -9,8 +9,8 @@ mod common;
 
 use perfetto_trace_writer::inspect::{Frame, Trace};
 use perfetto_trace_writer::{
-    protos, AsyncParent, Error, Event, Options, ParentTrack, StackFrame, TraceWriter,
-    TrackOptions, Writer, MAX_CALLSTACK_DEPTH, MAX_STRING_LEN,
+    protos, AsyncParent, Error, Event, Options, ParentTrack, StackFrame, TraceWriter, TrackOptions,
+    Writer, MAX_CALLSTACK_DEPTH, MAX_STRING_LEN,
 };
 use prost::Message;
 
@@ -45,11 +45,24 @@ fn everywhere<W: TraceWriter>(w: &mut W) {
         w.instant(t, t0 + 20, &Event::new("alloc").callstack(&alloc))
             .unwrap();
         w.span_end(t, t0 + 100).unwrap();
-        w.async_complete_span(lane, i, t0, t0 + 70, None, &Event::new("read").callstack(&[SERVE]))
-            .unwrap();
+        w.async_complete_span(
+            lane,
+            i,
+            t0,
+            t0 + 70,
+            None,
+            &Event::new("read").callstack(&[SERVE]),
+        )
+        .unwrap();
         let parent = AsyncParent::new(lane, i);
-        w.async_child_begin(lane, 100 + i, parent, t0 + 5, &Event::new("seek").callstack(&parse))
-            .unwrap();
+        w.async_child_begin(
+            lane,
+            100 + i,
+            parent,
+            t0 + 5,
+            &Event::new("seek").callstack(&parse),
+        )
+        .unwrap();
         w.async_span_end(lane, 100 + i, t0 + 60).unwrap();
         w.track_span_begin(queue, t0, &Event::new("job").callstack(&request))
             .unwrap();
@@ -60,8 +73,12 @@ fn everywhere<W: TraceWriter>(w: &mut W) {
             .unwrap();
     }
     // A stack alone in the trace, with no frame of another.
-    w.instant(t, 9_000, &Event::new("lonely").callstack(&[StackFrame::new("f", "g.rs", 1)]))
-        .unwrap();
+    w.instant(
+        t,
+        9_000,
+        &Event::new("lonely").callstack(&[StackFrame::new("f", "g.rs", 1)]),
+    )
+    .unwrap();
     w.finish().unwrap();
 }
 
@@ -228,7 +245,11 @@ fn generations<W: TraceWriter>(w: &mut W) {
         w.span_end(th, i * 100 + 50).unwrap();
     }
     w.finish().unwrap();
-    assert!(w.interning_generations() > 3, "{}", w.interning_generations());
+    assert!(
+        w.interning_generations() > 3,
+        "{}",
+        w.interning_generations()
+    );
 }
 
 #[test]
@@ -271,7 +292,10 @@ fn refused<W: TraceWriter>(w: &mut W) {
         Err(Error::CallstackTooDeep(_))
     ));
     let long = "f".repeat(MAX_STRING_LEN + 1);
-    for f in [StackFrame::new(&long, "", 0), StackFrame::new("f", &long, 1)] {
+    for f in [
+        StackFrame::new(&long, "", 0),
+        StackFrame::new("f", &long, 1),
+    ] {
         let e = Event::new("x").callstack(std::slice::from_ref(&f));
         assert!(matches!(
             w.instant(t, 10, &e),
@@ -329,9 +353,7 @@ fn partitions_of_one_trace_each_define_their_callstacks() {
     assert_eq!(t.problems, vec![]);
     let got = stacks(&t);
     assert_eq!(got.len(), 12);
-    assert!(got
-        .iter()
-        .all(|(_, c)| *c == [frame(MAIN), frame(SERVE)]));
+    assert!(got.iter().all(|(_, c)| *c == [frame(MAIN), frame(SERVE)]));
     if let Some(rows) = common::tp::clean_query(&bytes, STACKS_SQL) {
         assert_eq!(rows, as_rows(&got));
     }
