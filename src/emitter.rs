@@ -338,6 +338,14 @@ impl Emitter {
         for_each_name(ev.args, &mut |name| {
             total += cost(&strings.arg_names, &seq.arg_names, name, 0);
         });
+        // A callstack's strings; its frames and itself are a few bytes each.
+        let stacks = &strings.callstacks;
+        for f in ev.callstack {
+            total += cost(&stacks.functions, &seq.functions, f.function, 0);
+            if !f.file.is_empty() {
+                total += cost(&stacks.paths, &seq.paths, f.file, 0);
+            }
+        }
         total
     }
 
@@ -564,8 +572,12 @@ impl Emitter {
         {
             more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
         }
-        let functions = stack.named(&stack.functions, &strings.callstacks.functions, strings);
-        let paths = stack.named(&stack.paths, &strings.callstacks.paths, strings);
+        let functions = named(
+            &stack.functions,
+            &strings.callstacks.functions,
+            &strings.text,
+        );
+        let paths = named(&stack.paths, &strings.callstacks.paths, &strings.text);
         let new = NewInterned {
             arg_names: &defined,
             stack: NewCallstack {
@@ -654,13 +666,11 @@ impl StackEntries {
         self.iid = stack.0;
         fresh_global
     }
+}
 
-    /// The strings of the iids `of` in `table`.
-    fn named<'s>(&self, of: &[u64], table: &Interner, strings: &'s Strings) -> Vec<(u64, &'s str)> {
-        of.iter()
-            .map(|&iid| (iid, table.get(&strings.text, iid)))
-            .collect()
-    }
+/// The strings of the iids `of` in `table`, with them.
+fn named<'s>(of: &[u64], table: &Interner, text: &'s [u8]) -> Vec<(u64, &'s str)> {
+    of.iter().map(|&iid| (iid, table.get(text, iid))).collect()
 }
 
 #[cfg(test)]
