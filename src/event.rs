@@ -53,7 +53,7 @@ pub struct Event<'a> {
     /// (`TrackEvent.callstack_iid`: the callstack, its frames, function
     /// names and source paths are interned per sequence, as names are): the
     /// UI shows it in the slice's details and in flamegraphs of a selection.
-    /// At most [`MAX_CALLSTACK_DEPTH`](crate::MAX_CALLSTACK_DEPTH) frames
+    /// At most [`MAX_CALLSTACK_DEPTH`] frames
     /// ([`CallstackTooDeep`](crate::Error::CallstackTooDeep) past it).
     pub callstack: &'a [StackFrame<'a>],
 }
