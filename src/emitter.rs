@@ -31,6 +31,9 @@ pub(crate) struct Emitter {
     /// The iid of every argument name of the packet being written, in
     /// encoding order: each name is looked up once. Kept between packets.
     arg_iids: Vec<u64>,
+    /// What the callstack of the packet being written interns. Kept between
+    /// packets.
+    stack: StackEntries,
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -64,6 +67,7 @@ impl Emitter {
             strings: Strings::default(),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
+            stack: StackEntries::default(),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
@@ -523,6 +527,7 @@ impl Emitter {
             strings,
             new_arg_names,
             arg_iids,
+            stack,
             ..
         } = self;
         new_arg_names.clear();
@@ -554,7 +559,7 @@ impl Emitter {
             Some(Correlation::Name(s)) => Some(more_iid(s, 1)),
             _ => None,
         };
-        let mut stack = StackEntries::default();
+        stack.clear();
         if !ev.callstack.is_empty() {
             fresh_global |= stack.intern(strings, seq, only_sequence, ev);
         }
@@ -622,6 +627,14 @@ struct StackEntries {
 }
 
 impl StackEntries {
+    fn clear(&mut self) {
+        self.fresh = false;
+        self.frame_iids.clear();
+        self.functions.clear();
+        self.paths.clear();
+        self.frames.clear();
+    }
+
     /// Interns `ev`'s callstack on `seq`; whether anything was new to the
     /// writer (the tables may then have reached their cap).
     fn intern(

@@ -547,9 +547,6 @@ fn read_state(packet: &TracePacket, seq: &mut Sequence, problem: &mut impl FnMut
                 _ => {}
             },
         }
-        if f.mapping_id.is_some_and(|m| m != 0) {
-            problem("frame with a mapping".into());
-        }
     }
     for c in &data.callstacks {
         match c.iid {
