@@ -637,8 +637,9 @@ pub trait TraceWriter: sealed::Sink {
 
     /// A track of the caller's own under the root, a process or a thread,
     /// for instants and spans ([`track_span_begin`](Self::track_span_begin)
-    /// and the calls after it). The same parent and name give the same
-    /// track; the options say how the UI orders and merges it.
+    /// and the calls after it), which nest there by a thread's rules (time
+    /// order included). The same parent and name give the same track; the
+    /// options say how the UI orders and merges it.
     ///
     /// # Errors
     /// [`ForeignHandle`](crate::Error::ForeignHandle),

@@ -84,7 +84,7 @@ impl Bytes<'_> {
             7 => Op::Complete { on: self.on(index)?, ts: self.ts()?, dur: self.u16()? % 3000, meta: self.meta()? },
             8 => Op::AsyncBegin { lane: index, id: self.u8()? % 8, ts: self.ts()?, meta: self.meta()? },
             9 => Op::AsyncEnd { lane: index, id: self.u8()? % 8, ts: self.ts()? },
-            10 => Op::Foreign { which: self.u8()? % 4 },
+            10 => Op::Foreign { which: self.u8()? % 5 },
             11 => Op::Close { ts: self.ts()? },
             12 => [Op::Flush, Op::Finish, Op::Deep { thread: index }][self.u8()? as usize % 3].clone(),
             13 => Op::Instant { target: self.u8()?, index, ts: self.ts()?, meta: self.meta()? },

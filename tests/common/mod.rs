@@ -297,7 +297,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         4 => (on(), ts(), prop_oneof![Just(0u16), any::<u16>()], 0u8..6, meta()).prop_map(|(on, ts, dur, depth, meta)| Op::CompleteAtDepth { on, ts, dur: dur % 3000, depth, meta }),
         8 => (any::<usize>(), 0u8..8, ts(), meta()).prop_map(|(lane, id, ts, meta)| Op::AsyncBegin { lane, id, ts, meta }),
         8 => (any::<usize>(), 0u8..8, ts()).prop_map(|(lane, id, ts)| Op::AsyncEnd { lane, id, ts }),
-        1 => (0u8..4).prop_map(|which| Op::Foreign { which }),
+        1 => (0u8..5).prop_map(|which| Op::Foreign { which }),
         1 => ts().prop_map(|ts| Op::Close { ts }),
         1 => Just(Op::Flush),
         1 => Just(Op::Finish),
@@ -450,10 +450,12 @@ pub struct Driver {
     thread_stacks: Vec<usize>,
     named_stacks: Vec<usize>,
     pub counter_tracks: Vec<(CounterTrack, u8)>,
-    foreign: (ProcessTrack, ThreadTrack, AsyncLane),
+    foreign: (ProcessTrack, ThreadTrack, AsyncLane, NamedTrack),
     clock: u64,
     pub model: Model,
     pub outcomes: Vec<Outcome>,
+    /// The outcomes of span ops on named tracks, also in `outcomes`.
+    pub named_outcomes: Vec<Outcome>,
 }
 
 impl Default for Driver {
@@ -468,6 +470,7 @@ impl Driver {
         let p = other.process("other", None, "other", &[]).unwrap();
         let t = other.thread(p, "other", None, "other").unwrap();
         let l = other.async_lane(p, "other").unwrap();
+        let n = other.track(p, "other", &TrackOptions::default()).unwrap();
         Driver {
             processes: vec![],
             threads: vec![],
@@ -476,10 +479,11 @@ impl Driver {
             thread_stacks: vec![],
             named_stacks: vec![],
             counter_tracks: vec![],
-            foreign: (p, t, l),
+            foreign: (p, t, l, n),
             clock: 1_000,
             model: Model::default(),
             outcomes: vec![],
+            named_outcomes: vec![],
         }
     }
 
@@ -494,6 +498,15 @@ impl Driver {
             let i = on.index % self.threads.len().max(1);
             let h = *self.threads.get(i)?;
             Some((SpanTrack::Thread(h), self.thread_stacks[i]))
+        }
+    }
+
+    /// [`Driver::record`] for a span op, noted apart if on a named track.
+    fn record_span(&mut self, got: Result<(), Error>, want: Outcome, op: &Op, named: bool) {
+        self.record(got, want, op);
+        if named {
+            self.named_outcomes
+                .push(self.outcomes[self.outcomes.len() - 1].clone());
         }
     }
 
@@ -662,7 +675,7 @@ impl Driver {
                     m.push(ti, h.uuid(), t, end, meta);
                     self.clock = t;
                 }
-                self.record(got, want, op);
+                self.record_span(got, want, op, on.named);
             }
             Op::CompleteAtDepth {
                 on,
@@ -693,7 +706,7 @@ impl Driver {
                     m.push_kept(ti, h.uuid(), t, Some(end), meta);
                     self.clock = t;
                 }
-                self.record(got, want, op);
+                self.record_span(got, want, op, on.named);
             }
             Op::End { on, ts } => {
                 let Some((h, ti)) = self.span_track(*on) else {
@@ -710,7 +723,7 @@ impl Driver {
                     m.end(ti, t);
                     self.clock = t;
                 }
-                self.record(got, want, op);
+                self.record_span(got, want, op, on.named);
             }
             Op::AsyncBegin { lane, id, ts, meta } => {
                 let Some(&h) = pick(&self.lanes, *lane) else {
@@ -766,11 +779,12 @@ impl Driver {
                 self.record(got, want, op);
             }
             Op::Foreign { which } => {
-                let (p, t, l) = self.foreign;
+                let (p, t, l, n) = self.foreign;
                 let got = match which {
                     0 => w.thread(p, "x", None, "x").map(drop),
                     1 => w.span_begin(t, self.clock, "x", "", "", 0),
                     2 => w.async_span_begin(l, 1, self.clock, "x", "", "", 0),
+                    4 => w.track_span_begin(n, self.clock, &Event::new("x")),
                     _ => w.async_lane(t, "x").map(drop),
                 };
                 self.record(got, err("ForeignHandle"), op);
