@@ -358,3 +358,38 @@ fn partitions_of_one_trace_each_define_their_callstacks() {
         assert_eq!(rows, as_rows(&got));
     }
 }
+
+/// An event given by its key carries a callstack like one given by its
+/// strings, on a thread and on a named track.
+fn keyed<W: TraceWriter>(w: &mut W) {
+    let p = w.process("p", Some(10), "svc", &[]).unwrap();
+    let t = w.thread(p, "t", Some(11), "main").unwrap();
+    let queue = w
+        .track(ParentTrack::Root, "queue", &TrackOptions::default())
+        .unwrap();
+    let site = w.event_key("job", "work", "src/job.rs", 7).unwrap();
+    for i in 0..6u64 {
+        let ev = Event::from_key(site).callstack(&[MAIN, SERVE]);
+        w.span_begin_with(t, 100 * i, &ev).unwrap();
+        w.span_end(t, 100 * i + 50).unwrap();
+        w.track_complete_span(queue, 100 * i, 100 * i + 10, &ev)
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn events_given_by_key_carry_callstacks() {
+    let traces = on_every_writer!(keyed);
+    let got = stacks(&traces.decoded[0]);
+    assert_eq!(got.len(), 12);
+    for (name, c) in &got {
+        assert_eq!(name, "job");
+        assert_eq!(*c, [frame(MAIN), frame(SERVE)]);
+    }
+    for bytes in &traces.bytes {
+        if let Some(rows) = common::tp::clean_query(bytes, STACKS_SQL) {
+            assert_eq!(rows, as_rows(&got));
+        }
+    }
+}
