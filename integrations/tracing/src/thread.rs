@@ -24,18 +24,57 @@ use crate::output::{Output, ON_WRITER_THREAD};
 /// The sink of a thread's writer: each write is a chunk of whole packets
 /// (the streaming writer only ever hands over whole packets), passed on to
 /// the writer thread.
+///
+/// It also keeps count of the slices open on the thread's track, as written
+/// and as the reader of the trace will see them: after a lost chunk, the
+/// slices the delivered chunks left open that have since ended must be
+/// ended on the next sequence, or every later slice on the thread nests one
+/// level deeper, until the trace processor drops them all (it nests at most
+/// 512 deep).
 pub(crate) struct ChunkOut {
     output: Arc<Output>,
     /// A chunk was dropped: the sequence's incremental state is lost.
     lost: bool,
-    /// Writes are thrown away (a writer retired after a loss).
+    /// Writes are thrown away: after a loss (what follows refers to strings
+    /// the lost chunk defined, and the reader would take it for whole), and
+    /// in a writer retired after one.
     discard: bool,
+    /// Slices open on the thread's track after what was written here, those
+    /// inherited from the writer before it included.
+    open: u32,
+    /// Of those, the slices open after the last chunk delivered.
+    delivered_open: u32,
+    /// The fewest slices open since that chunk: the ones below are the
+    /// same slices then and now.
+    low: u32,
+}
+
+impl ChunkOut {
+    /// Counts a slice begun on the thread's track.
+    #[inline]
+    fn began(&mut self) {
+        self.open += 1;
+    }
+
+    /// Counts a slice ended on the thread's track.
+    #[inline]
+    fn ended(&mut self) {
+        self.open = self.open.saturating_sub(1);
+        self.low = self.low.min(self.open);
+    }
 }
 
 impl Write for ChunkOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.discard && !self.output.submit(buf) {
+        if self.discard {
+            return Ok(buf.len());
+        }
+        if self.output.submit(buf) {
+            self.delivered_open = self.open;
+            self.low = self.open;
+        } else {
             self.lost = true;
+            self.discard = true;
         }
         Ok(buf.len())
     }
@@ -87,6 +126,10 @@ pub(crate) struct ThreadState {
 /// Serial numbers: the thread's index above this many bits, its count below.
 const SERIAL_BITS: u32 = 40;
 
+/// The most slices open at once on a thread's track: the trace processor
+/// drops slices (and instants) nested 512 deep or more.
+const MAX_OPEN: u32 = 511;
+
 impl ThreadState {
     fn new(inner: &Inner) -> Option<Self> {
         let tid = identity::os_tid();
@@ -120,6 +163,9 @@ impl ThreadState {
             output: Arc::clone(&inner.output),
             lost: false,
             discard: false,
+            open: 0,
+            delivered_open: 0,
+            low: 0,
         };
         (
             StreamingPerfettoWriter::with_options(out, options),
@@ -152,6 +198,28 @@ impl ThreadState {
         Some(track.uuid())
     }
 
+    /// Begins a slice on the thread's track (by its uuid: the layer keeps
+    /// the nesting, and a slice may outlive the writer that began it, see
+    /// [`recover`](Self::recover)); whether it began.
+    #[inline]
+    pub(crate) fn begin_slice(&mut self, ts: u64, ev: &Event<'_>) -> bool {
+        begin_slice(&mut self.writer, self.thread.uuid(), ts, ev)
+    }
+
+    /// Ends the innermost slice on the thread's track.
+    #[inline]
+    pub(crate) fn end_slice(&mut self, ts: u64) {
+        if self.writer.end_on(self.thread.uuid(), ts).is_ok() {
+            self.writer.get_mut().ended();
+        }
+    }
+
+    /// An instant on the thread's track.
+    #[inline]
+    pub(crate) fn thread_instant(&mut self, ts: u64, ev: &Event<'_>) {
+        let _ = self.writer.instant_on(self.thread.uuid(), ts, ev);
+    }
+
     /// Writes the creation waiting on this thread, if any: called before
     /// anything else is written here.
     #[inline]
@@ -165,8 +233,7 @@ impl ThreadState {
     fn write_pending(&mut self, p: Pending) {
         let flows = [p.flow];
         let ev = event(p.meta, p.meta.name()).flows(&flows);
-        let thread = self.thread;
-        let _ = self.writer.instant(thread, p.ts, &ev);
+        self.thread_instant(p.ts, &ev);
     }
 
     /// Hands what the writer holds to the writer thread (called there).
@@ -183,11 +250,21 @@ impl ThreadState {
 
     /// After a dropped chunk: a new sequence (its incremental state starts
     /// afresh), its first packet marked `previous_packet_dropped`, the
-    /// thread described again, the spans entered here begun again so that
-    /// their exits match, and an instant saying what was lost.
+    /// thread described again, and an instant saying what was lost. The
+    /// thread's slices are mended so that they nest as they do here: those
+    /// the delivered chunks left open that have ended since end now, and
+    /// those begun in what was lost that are still open begin again, so
+    /// that their exits match.
     #[cold]
     pub(crate) fn recover(&mut self, inner: &Inner, ts: u64) {
+        let (delivered, still_open) = {
+            let out = self.writer.get_ref();
+            (out.delivered_open, out.low)
+        };
         let (mut fresh, sequence) = Self::writer(inner);
+        // What the reader has open carries over to the new sequence.
+        let out = fresh.get_mut();
+        (out.open, out.delivered_open, out.low) = (delivered, delivered, delivered);
         std::mem::swap(&mut self.writer, &mut fresh);
         // What the old writer still holds refers to strings it defined in
         // the lost chunk: thrown away.
@@ -200,14 +277,23 @@ impl ThreadState {
         };
         (self.process, self.thread) = (process, thread);
         self.named.clear();
-        // A creation made before the loss comes before the begins below.
+        // A creation made before the loss comes before the slices below.
         self.settle();
-        for e in &mut self.stack {
-            e.began = e.began
-                && self
-                    .writer
-                    .span_begin(thread, ts, e.meta.name(), "", "", 0)
-                    .is_ok();
+        for _ in still_open..delivered {
+            self.end_slice(ts);
+        }
+        // The slices begun here, counted from the outermost: below
+        // `still_open`, the reader has them open already.
+        let mut rank = 0;
+        for i in 0..self.stack.len() {
+            let e = self.stack[i];
+            if !e.began {
+                continue;
+            }
+            if rank >= still_open {
+                self.stack[i].began = self.begin_slice(ts, &event(e.meta, e.meta.name()));
+            }
+            rank += 1;
         }
         let chunks = inner.output.dropped_chunks.load(Ordering::Relaxed);
         let bytes = inner.output.dropped_bytes.load(Ordering::Relaxed);
@@ -218,8 +304,28 @@ impl ThreadState {
         let event = Event::new("chunks dropped")
             .category("perfetto_tracing")
             .args(&args);
-        let _ = self.writer.instant(thread, ts, &event);
+        self.thread_instant(ts, &event);
     }
+}
+
+/// [`ThreadState::begin_slice`] on the thread's writer and track, for an
+/// event that borrows the rest of the state.
+#[inline]
+pub(crate) fn begin_slice(
+    writer: &mut StreamingPerfettoWriter<ChunkOut>,
+    thread: TrackUuid,
+    ts: u64,
+    ev: &Event<'_>,
+) -> bool {
+    if writer.get_ref().open >= MAX_OPEN {
+        return false;
+    }
+    // A chunk this call hands over ends before the begin: counted after.
+    let began = writer.begin_on(thread, ts, ev).is_ok();
+    if began {
+        writer.get_mut().began();
+    }
+    began
 }
 
 impl Drop for ThreadState {
