@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::output::{Output, Overflow};
 use crate::spans::{FlowsIn, SpanInfo, SpanTable};
-use crate::thread::{begin_slice, with_state, Entered, Pending, ThreadState};
+use crate::thread::{begin_slice_with, with_state, Entered, Pending, ThreadState};
 
 /// Where spans are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -517,19 +517,20 @@ where
             st.settle();
             let meta = info.metadata();
             let began = if !fields && flows.is_empty() {
-                st.begin_slice(ts, &event(meta, meta.name()))
+                st.begin_slice(ts, meta)
             } else {
                 let mut buf = [0; 2];
                 let ends = flow_ids(flows, &mut buf);
                 let args = if fields { st.args.args() } else { &[] };
                 let ev = event(meta, meta.name()).args(args).terminating_flows(ends);
-                let track = st.thread.uuid();
-                begin_slice(&mut st.writer, track, ts, &ev)
+                let thread = st.thread;
+                begin_slice_with(&mut st.writer, thread, ts, &ev)
             };
             st.stack.push(Entered {
                 id: key,
                 meta,
                 began,
+                adopted: false,
             });
         });
     }
@@ -548,9 +549,7 @@ where
             // Spans exited out of order end with it: slices must nest.
             while st.stack.len() > at {
                 if let Some(e) = st.stack.pop() {
-                    if e.began {
-                        st.end_slice(ts);
-                    }
+                    st.end_slice(ts, &e);
                 }
             }
         });

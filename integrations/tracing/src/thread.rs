@@ -89,8 +89,13 @@ impl Write for ChunkOut {
 pub(crate) struct Entered {
     pub id: u64,
     pub meta: &'static Metadata<'static>,
-    /// Whether its slice began (a thread nests at most 512 deep).
+    /// Whether its slice began (the trace processor nests at most 512
+    /// deep).
     pub began: bool,
+    /// Whether the slice was begun by a writer before a loss and carried
+    /// over (see [`ThreadState::recover`]): this writer never saw its begin,
+    /// so it ends on the thread's track by uuid.
+    pub adopted: bool,
 }
 
 /// A span created on this thread, in a view with thread slices, whose
@@ -198,18 +203,42 @@ impl ThreadState {
         Some(track.uuid())
     }
 
-    /// Begins a slice on the thread's track (by its uuid: the layer keeps
-    /// the nesting, and a slice may outlive the writer that began it, see
-    /// [`recover`](Self::recover)); whether it began.
+    /// Begins a slice of a callsite on the thread; whether it began.
     #[inline]
-    pub(crate) fn begin_slice(&mut self, ts: u64, ev: &Event<'_>) -> bool {
-        begin_slice(&mut self.writer, self.thread.uuid(), ts, ev)
+    pub(crate) fn begin_slice(&mut self, ts: u64, meta: &'static Metadata<'static>) -> bool {
+        if self.writer.get_ref().open >= MAX_OPEN {
+            return false;
+        }
+        // A chunk this call hands over ends before the begin: counted after.
+        let began = self
+            .writer
+            .span_begin(
+                self.thread,
+                ts,
+                meta.name(),
+                crate::callsites::category(meta),
+                meta.file().unwrap_or(""),
+                meta.line().unwrap_or(0),
+            )
+            .is_ok();
+        if began {
+            self.writer.get_mut().began();
+        }
+        began
     }
 
-    /// Ends the innermost slice on the thread's track.
+    /// Ends the slice of `e`, entered on this thread.
     #[inline]
-    pub(crate) fn end_slice(&mut self, ts: u64) {
-        if self.writer.end_on(self.thread.uuid(), ts).is_ok() {
+    pub(crate) fn end_slice(&mut self, ts: u64, e: &Entered) {
+        if !e.began {
+            return;
+        }
+        let ended = if e.adopted {
+            self.writer.end_on(self.thread.uuid(), ts)
+        } else {
+            self.writer.span_end(self.thread, ts)
+        };
+        if ended.is_ok() {
             self.writer.get_mut().ended();
         }
     }
@@ -279,8 +308,11 @@ impl ThreadState {
         self.named.clear();
         // A creation made before the loss comes before the slices below.
         self.settle();
+        let track = self.thread.uuid();
         for _ in still_open..delivered {
-            self.end_slice(ts);
+            if self.writer.end_on(track, ts).is_ok() {
+                self.writer.get_mut().ended();
+            }
         }
         // The slices begun here, counted from the outermost: below
         // `still_open`, the reader has them open already.
@@ -290,8 +322,11 @@ impl ThreadState {
             if !e.began {
                 continue;
             }
-            if rank >= still_open {
-                self.stack[i].began = self.begin_slice(ts, &event(e.meta, e.meta.name()));
+            if rank < still_open {
+                self.stack[i].adopted = true;
+            } else {
+                self.stack[i].adopted = false;
+                self.stack[i].began = self.begin_slice(ts, e.meta);
             }
             rank += 1;
         }
@@ -308,20 +343,19 @@ impl ThreadState {
     }
 }
 
-/// [`ThreadState::begin_slice`] on the thread's writer and track, for an
+/// [`ThreadState::begin_slice`] of an event on the thread's writer, for an
 /// event that borrows the rest of the state.
 #[inline]
-pub(crate) fn begin_slice(
+pub(crate) fn begin_slice_with(
     writer: &mut StreamingPerfettoWriter<ChunkOut>,
-    thread: TrackUuid,
+    thread: ThreadTrack,
     ts: u64,
     ev: &Event<'_>,
 ) -> bool {
     if writer.get_ref().open >= MAX_OPEN {
         return false;
     }
-    // A chunk this call hands over ends before the begin: counted after.
-    let began = writer.begin_on(thread, ts, ev).is_ok();
+    let began = writer.span_begin_with(thread, ts, ev).is_ok();
     if began {
         writer.get_mut().began();
     }
