@@ -3,7 +3,7 @@
 //! region.
 #![allow(dead_code)]
 
-use perfetto_trace_writer::{Result, ThreadTrack, TraceWriter};
+use perfetto_trace_writer::{EventKey, Result, ThreadTrack, TraceWriter};
 
 /// SplitMix64: a tiny deterministic generator, so workloads are the same on
 /// every machine and run.
@@ -162,6 +162,101 @@ pub fn async_spans(spans: usize, in_flight: usize, seed: u64) -> Workload {
         events,
         spans,
     }
+}
+
+/// A workload's events as from 256 call sites: each begin's category and
+/// location follow from its name (site `i` is name `i`, category `i % 16`,
+/// location `i`), as in instrumented code, where a span's name, category
+/// and source location are one call site. Everything else the same.
+pub fn as_sites(mut wl: Workload) -> Workload {
+    for e in wl.events.iter_mut() {
+        e.category = (e.name % 16) as u8;
+        e.location = e.name;
+    }
+    wl
+}
+
+/// The keys of the 256 call sites of [`as_sites`], registered with `w`.
+pub fn site_keys(w: &mut impl TraceWriter, pools: &Pools) -> Result<Vec<EventKey>> {
+    (0..pools.names.len())
+        .map(|i| {
+            let (file, line) = &pools.locations[i % pools.locations.len()];
+            let category = &pools.categories[i % pools.categories.len()];
+            w.event_key(&pools.names[i], category, file, *line)
+        })
+        .collect()
+}
+
+/// Replays a thread workload of call sites ([`as_sites`]) with event keys:
+/// the bytes [`replay_threads`] writes for it.
+pub fn replay_threads_keyed(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
+    replay_part_keyed(w, &wl.pools, &wl.events)
+}
+
+/// [`replay_part`] with event keys, for events of call sites ([`as_sites`]).
+pub fn replay_part_keyed(w: &mut impl TraceWriter, pools: &Pools, events: &[Event]) -> Result<()> {
+    let threads = bench_threads(w)?;
+    let keys = site_keys(w, pools)?;
+    for e in events {
+        let thread = threads[e.track as usize];
+        if e.begin {
+            w.span_begin_key(thread, e.ts, keys[e.name as usize])?;
+        } else {
+            w.span_end(thread, e.ts)?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// Replays an async workload of call sites ([`as_sites`]) with event keys:
+/// the bytes [`replay_async`] writes for it.
+pub fn replay_async_keyed(w: &mut impl TraceWriter, wl: &Workload) -> Result<()> {
+    let p = w.process("bench-process", Some(1000), "bench", &[])?;
+    let lane = w.async_lane(p, "Async Operations")?;
+    let keys = site_keys(w, &wl.pools)?;
+    for e in &wl.events {
+        if e.begin {
+            w.async_span_begin_key(lane, u64::from(e.track), e.ts, keys[e.name as usize])?;
+        } else {
+            w.async_span_end(lane, u64::from(e.track), e.ts)?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// [`replay_complete`] with event keys, for spans of call sites
+/// ([`as_sites`]).
+pub fn replay_complete_keyed(
+    w: &mut impl TraceWriter,
+    pools: &Pools,
+    spans: &[CompleteSpan],
+) -> Result<()> {
+    let threads = bench_threads(w)?;
+    let keys = site_keys(w, pools)?;
+    for s in spans {
+        let key = keys[s.name as usize];
+        w.complete_span_key(threads[s.thread as usize], s.begin, s.end, key)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// [`small_trace`] with event keys: its three call sites registered, then
+/// used.
+pub fn small_trace_keyed(w: &mut impl TraceWriter) -> Result<()> {
+    let p = w.process("svc", Some(7), "svc", &[])?;
+    let a = w.thread(p, "a", Some(8), "a")?;
+    let b = w.thread(p, "b", Some(9), "b")?;
+    let request = w.event_key("request", "http", "src/main.rs", 10)?;
+    let query = w.event_key("query", "db", "src/db.rs", 20)?;
+    let background = w.event_key("background", "jobs", "src/jobs.rs", 30)?;
+    w.complete_span_key(a, 100, 400, request)?;
+    w.complete_span_key(a, 150, 300, query)?;
+    w.complete_span_key(b, 200, 350, background)?;
+    w.finish()?;
+    Ok(())
 }
 
 /// Replays a thread workload through any writer of this crate.

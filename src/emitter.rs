@@ -6,13 +6,15 @@
 
 use crate::annotations::rich_event_packet;
 use crate::encoding::{
-    begin_packet, clock_defaults_packet, clock_snapshot_packet, end_packet, field,
+    begin_packet, clock_defaults_packet, clock_snapshot_packet, end_packet, field, iid_code,
     sequence_start_packet, track_descriptor_packet, track_event_packet, EndTemplate, EventFields,
     EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
     SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
+use crate::ids::Owner;
 use crate::interning::{Interner, MAX_ENTRIES};
+use crate::keys::{Cached, EventKey, Keys};
 use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
@@ -25,6 +27,9 @@ pub(crate) struct Emitter {
     /// tracks and timestamps as deltas on an incremental clock.
     pub(crate) compact: bool,
     pub(crate) strings: Strings,
+    /// The writer's event keys, with the ids their strings have in
+    /// `strings` (the core sets their owner).
+    pub(crate) keys: Keys,
     /// The iids of the argument names first used by the packet being
     /// written. Kept between packets so that it does not allocate again.
     new_arg_names: Vec<u64>,
@@ -62,6 +67,7 @@ impl Emitter {
             packets: 0,
             compact,
             strings: Strings::default(),
+            keys: Keys::new(Owner(0)),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
@@ -276,31 +282,52 @@ impl Emitter {
             Some((g, code)) if has_all || defined.has(g) => Some(code),
             _ => None,
         };
-        let text = &strings.text;
-        let Some(name) = known(strings.names.hinted_code(text, ev.name, 0), &seq.names) else {
-            return false;
-        };
-        let category = match ev.category {
-            "" => 0,
-            c => match known(strings.categories.hinted_code(text, c, 0), &seq.categories) {
-                Some(code) => code,
-                None => return false,
+        let iids = match ev.key {
+            // A key's iids as last interned, if that was in this generation.
+            Some(key) => match self.keys.cached(key) {
+                Some(c) if c.generation == self.generation => {
+                    let [category, name, location] = c.globals;
+                    let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
+                    if !(has_all
+                        || defined(name, &seq.names)
+                            && defined(category, &seq.categories)
+                            && defined(location, &seq.locations))
+                    {
+                        return false;
+                    }
+                    c.codes
+                }
+                _ => return false,
             },
-        };
-        let location = match ev.file {
-            "" => 0,
-            f => match known(
-                strings.locations.hinted_code(text, f, ev.line),
-                &seq.locations,
-            ) {
-                Some(code) => code,
-                None => return false,
-            },
+            None => {
+                let text = &strings.text;
+                let Some(name) = known(strings.names.hinted_code(text, ev.name, 0), &seq.names)
+                else {
+                    return false;
+                };
+                let category = match ev.category {
+                    "" => 0,
+                    c => match known(strings.categories.hinted_code(text, c, 0), &seq.categories) {
+                        Some(code) => code,
+                        None => return false,
+                    },
+                };
+                let location = match ev.file {
+                    "" => 0,
+                    f => match known(
+                        strings.locations.hinted_code(text, f, ev.line),
+                        &seq.locations,
+                    ) {
+                        Some(code) => code,
+                        None => return false,
+                    },
+                };
+                [category, name, location]
+            }
         };
         // A begin uses interned strings, and on a track's own sequence its
         // clock and default track.
         let flags = SEQ_NEEDS_INCREMENTAL_STATE as u8;
-        let iids = [category, name, location];
         if !begin_packet(&mut self.out, ts - seq.clock, &seq.id, track, iids, flags) {
             return false;
         }
@@ -324,12 +351,16 @@ impl Emitter {
                 _ => s.len() as u64 + ENTRY,
             }
         };
-        let mut total = cost(&strings.names, &seq.names, ev.name, 0);
-        if !ev.category.is_empty() {
-            total += cost(&strings.categories, &seq.categories, ev.category, 0);
+        let (name, category, file, line) = match ev.key {
+            Some(key) => self.keys.strings(key),
+            None => (ev.name, ev.category, ev.file, ev.line),
+        };
+        let mut total = cost(&strings.names, &seq.names, name, 0);
+        if !category.is_empty() {
+            total += cost(&strings.categories, &seq.categories, category, 0);
         }
-        if !ev.file.is_empty() {
-            total += cost(&strings.locations, &seq.locations, ev.file, ev.line);
+        if !file.is_empty() {
+            total += cost(&strings.locations, &seq.locations, file, line);
         }
         for_each_name(ev.args, &mut |name| {
             total += cost(&strings.arg_names, &seq.arg_names, name, 0);
@@ -411,6 +442,9 @@ impl Emitter {
         ev: Option<&Event<'_>>,
         counter: Option<CounterSample>,
     ) {
+        if let Some((ev, key)) = ev.and_then(|e| Some((e, e.key?))) {
+            return self.keyed_event(seq, ts, kind, track, ev, key);
+        }
         // One copy for each mode: what only compact mode does (several
         // sequences, each with its bits of defined strings) costs default
         // mode nothing, not even its checks.
@@ -419,6 +453,48 @@ impl Emitter {
         } else {
             self.event_in::<false>(seq, ts, kind, track, ev, counter);
         }
+    }
+
+    /// [`Emitter::event`] for an event of a key: written as its strings
+    /// would be, and the key's cache set to what they are now.
+    #[cold]
+    #[inline(never)]
+    fn keyed_event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        key: EventKey,
+    ) {
+        // Out of the emitter while its strings are in use, which the
+        // packet's definitions borrow.
+        let mut keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
+        let (name, category, file, line) = keys.strings(key);
+        let ev = Event {
+            name,
+            category,
+            file,
+            line,
+            key: None,
+            ..*ev
+        };
+        let globals = match self.compact {
+            true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
+            false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
+        };
+        if kind != EventType::SliceEnd {
+            // Below 2^31 (`MAX_ENTRIES`).
+            let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
+            let cached = Cached {
+                generation: self.generation,
+                globals,
+                codes: globals.map(iid_code),
+            };
+            keys.store(key, cached);
+        }
+        self.keys = keys;
     }
 
     #[inline(always)]
@@ -430,7 +506,7 @@ impl Emitter {
         track: Option<&Field>,
         ev: Option<&Event<'_>>,
         counter: Option<CounterSample>,
-    ) {
+    ) -> [u64; 3] {
         self.enforce_limits();
         self.sync(seq);
         let only_sequence = !COMPACT;
@@ -493,6 +569,7 @@ impl Emitter {
             Some(ev) if ev.has_extras() => self.rich_event(seq, header, &fields, new, ev),
             _ => track_event_packet(&mut self.out, header, &fields, &new),
         }
+        [category_iid, name_iid, location_iid]
     }
 
     /// An event with flows or arguments: the general path.

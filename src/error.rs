@@ -123,6 +123,22 @@ pub enum Error {
     #[error("the handle for track {0} was made by another writer")]
     ForeignHandle(TrackUuid),
 
+    /// An [`EventKey`](crate::EventKey) made by another writer: keys are
+    /// registered with one writer, whose interning tables their events use.
+    #[error("the event key was registered with another writer")]
+    ForeignKey,
+
+    /// An event given both a key and strings of its own: a keyed event
+    /// ([`Event::from_key`](crate::Event::from_key)) takes its name, category and
+    /// source location from its key, so its `name`, `category` and `file`
+    /// must be empty.
+    #[error("an event with a key names a string of its own: its name, category and location come from the key")]
+    KeyAndStrings,
+
+    /// More than `u32::MAX` event keys registered with one writer.
+    #[error("more than 4294967295 event keys registered with one writer")]
+    TooManyKeys,
+
     /// Pid or tid 0: the trace processor reserves it for the idle task.
     #[error("pid and tid 0 are reserved for the idle task")]
     ZeroId,

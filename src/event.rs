@@ -3,6 +3,7 @@
 
 use crate::error::{check_len, Error, Result};
 use crate::ids::CounterTrack;
+use crate::keys::EventKey;
 use crate::limits::{MAX_ARG_DEPTH, MAX_CALLSTACK_DEPTH, MAX_STRING_LEN};
 use crate::track_options::CounterSample;
 
@@ -53,6 +54,12 @@ pub struct Event<'a> {
     /// (`TrackEvent.callstack`, inline): the UI shows it in the slice's
     /// details and in flamegraphs of a selection.
     pub callstack: &'a [StackFrame<'a>],
+    /// The registered call site this event is of
+    /// ([`TraceWriter::event_key`](crate::TraceWriter::event_key)), which
+    /// gives its name, category and source location: `name`, `category`
+    /// and `file` are then empty ([`Error::KeyAndStrings`] otherwise). Set
+    /// by [`Event::from_key`].
+    pub key: Option<EventKey>,
 }
 
 /// One frame of a callstack: a function, and where in the source it is.
@@ -128,7 +135,31 @@ impl<'a> Event<'a> {
             log: None,
             counters: &[],
             callstack: &[],
+            key: None,
         }
+    }
+
+    /// An event of a registered call site: its name, category and source
+    /// location are the key's, and the writer need not look them up. The
+    /// setters add flows, arguments and the rest as to any event.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Arg, Event, TraceWriter, Value, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let query = w.event_key("query", "sql", file!(), line!())?;
+    /// let args = [Arg::new("rows", Value::Uint(42))];
+    /// w.complete_span_with(t, 10, 50, &Event::from_key(query).args(&args))?;
+    /// w.finish()?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!((trace.slices[0].name.as_str(), &trace.slices[0].categories[..]), ("query", &["sql".to_owned()][..]));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn from_key(key: EventKey) -> Event<'static> {
+        let mut e = Event::new("");
+        e.key = Some(key);
+        e
     }
 
     /// Sets the category.
@@ -268,6 +299,9 @@ impl<'a> Event<'a> {
         let lens = self.name.len() | self.category.len() | self.file.len();
         if lens > MAX_STRING_LEN {
             check_len([self.name, self.category, self.file])?;
+        }
+        if self.key.is_some() && lens != 0 {
+            return Err(Error::KeyAndStrings);
         }
         if !self.args.is_empty() {
             check_args(self.args, 0)?;

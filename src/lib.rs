@@ -8,6 +8,7 @@
 mod error;
 mod event;
 mod ids;
+mod keys;
 mod limits;
 mod options;
 mod track_options;
@@ -37,6 +38,7 @@ pub use crate::ids::{
     AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
     ThreadTrack, TrackUuid,
 };
+pub use crate::keys::EventKey;
 pub use crate::limits::{
     MAX_ARG_DEPTH, MAX_CALLSTACK_DEPTH, MAX_EVENT_COUNTERS, MAX_SPAN_DEPTH, MAX_STRING_LEN,
 };

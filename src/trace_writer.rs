@@ -8,6 +8,7 @@ use crate::ids::{
     AsyncLane, AsyncParent, CounterTrack, InstantTrack, NamedTrack, ParentTrack, ProcessTrack,
     ThreadTrack, TrackUuid,
 };
+use crate::keys::EventKey;
 use crate::model::OpenSpan;
 use crate::track_options::{
     Clock, CounterOptions, CounterSample, LaneOptions, ProcessOptions, ThreadOptions, TrackOptions,
@@ -750,6 +751,138 @@ pub trait TraceWriter: sealed::Sink {
     fn clock_snapshot(&mut self, readings: &[(Clock, u64)]) -> Result<()> {
         self.make_room()?;
         self.core_mut().clock_snapshot(readings)
+    }
+
+    /// Registers a call site (a span or instant's name, category and
+    /// source location) and returns its key, which begins, complete spans
+    /// and instants take in place of the three strings
+    /// ([`span_begin_key`](Self::span_begin_key),
+    /// [`complete_span_key`](Self::complete_span_key),
+    /// [`async_span_begin_key`](Self::async_span_begin_key),
+    /// [`instant_key`](Self::instant_key), and every `_with` call through
+    /// [`Event::from_key`]). The trace is byte for byte the one the strings
+    /// give; the writer skips looking them up, which is most of what a
+    /// begin costs beyond writing it. Register each site once, when first
+    /// seen (a `tracing` callsite, a function name in a database export):
+    /// registering one again returns its key. Writes nothing.
+    ///
+    /// A key stays valid for the writer's life, whatever happens to its
+    /// interning tables ([`Options::intern_limit`](crate::Options::intern_limit))
+    /// or its sequences (compact mode).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let (file, line) = (file!(), line!());
+    /// let parse = w.event_key("parse", "sql", file, line)?;
+    /// for i in 0..3 {
+    ///     w.span_begin_key(t, 100 * i, parse)?;
+    ///     w.span_end(t, 100 * i + 50)?;
+    /// }
+    /// // The same bytes as the strings give.
+    /// let mut s = Writer::new();
+    /// let p = s.process("svc", Some(7), "service", &[])?;
+    /// let t = s.thread(p, "main", Some(7), "main")?;
+    /// for i in 0..3 {
+    ///     s.span_begin(t, 100 * i, "parse", "sql", file, line)?;
+    ///     s.span_end(t, 100 * i + 50)?;
+    /// }
+    /// assert_eq!(w.bytes(), s.bytes());
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`TooManyKeys`](crate::Error::TooManyKeys).
+    fn event_key(&mut self, name: &str, category: &str, file: &str, line: u32) -> Result<EventKey> {
+        self.core_mut().event_key(name, category, file, line)
+    }
+
+    /// [`span_begin`](Self::span_begin) of a registered call site
+    /// ([`event_key`](Self::event_key)).
+    ///
+    /// # Errors
+    /// As [`span_begin`](Self::span_begin), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    #[inline]
+    fn span_begin_key(&mut self, thread: ThreadTrack, ts: u64, key: EventKey) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .span_begin(thread, ts, &Event::from_key(key))
+    }
+
+    /// [`complete_span`](Self::complete_span) of a registered call site
+    /// ([`event_key`](Self::event_key)).
+    ///
+    /// # Errors
+    /// As [`complete_span`](Self::complete_span), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    fn complete_span_key(
+        &mut self,
+        thread: ThreadTrack,
+        begin: u64,
+        end: u64,
+        key: EventKey,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .complete_span(thread, begin, end, &Event::from_key(key))
+    }
+
+    /// [`async_span_begin`](Self::async_span_begin) of a registered call
+    /// site ([`event_key`](Self::event_key)).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let io = w.async_lane(p, "io")?;
+    /// let read = w.event_key("read", "io", "", 0)?;
+    /// w.async_span_begin_key(io, 1, 10, read)?;
+    /// w.async_span_begin_key(io, 2, 15, read)?;
+    /// w.async_span_end(io, 1, 20)?;
+    /// w.async_span_end(io, 2, 30)?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert!(trace.slices.iter().all(|s| s.name == "read"));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`async_span_begin`](Self::async_span_begin), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    #[inline]
+    fn async_span_begin_key(
+        &mut self,
+        lane: AsyncLane,
+        span_id: u64,
+        ts: u64,
+        key: EventKey,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .async_span_begin(lane, span_id, ts, &Event::from_key(key))
+    }
+
+    /// [`instant`](Self::instant) of a registered call site
+    /// ([`event_key`](Self::event_key)).
+    ///
+    /// # Errors
+    /// As [`instant`](Self::instant), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    fn instant_key(&mut self, track: impl Into<InstantTrack>, ts: u64, key: EventKey) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.make_room()?;
+        self.core_mut()
+            .instant(track.into(), ts, &Event::from_key(key))
+    }
+
+    /// Event keys registered so far ([`event_key`](Self::event_key)).
+    fn key_count(&self) -> usize {
+        self.core().key_count()
     }
 
     /// Describes the track [`TrackUuid::keyed(parent, key)`](TrackUuid::keyed)

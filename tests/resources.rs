@@ -118,6 +118,51 @@ fn no_allocation_per_event_once_names_are_interned() {
     );
 }
 
+/// The same with event keys: thread spans, async spans and complete spans
+/// of call sites.
+#[test]
+fn no_allocation_per_keyed_event() {
+    let threads = workload::as_sites(workload::thread_spans(50_000, 7));
+    let asyncs = workload::as_sites(workload::async_spans(50_000, 64, 8));
+    let mut w = StreamingPerfettoWriter::new(io::sink());
+    let p = w.process("p", Some(1), "p", &[]).unwrap();
+    let ts: Vec<_> = (0..workload::THREADS)
+        .map(|t| {
+            w.thread(p, &format!("t{t}"), Some(i64::from(t) + 2), "t")
+                .unwrap()
+        })
+        .collect();
+    let lane = w.async_lane(p, "lane").unwrap();
+    let keys = workload::site_keys(&mut w, &threads.pools).unwrap();
+    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+        for e in &threads.events {
+            let t = ts[e.track as usize];
+            match e.begin {
+                true => w.span_begin_key(t, e.ts + offset, keys[e.name as usize]),
+                false => w.span_end(t, e.ts + offset),
+            }
+            .unwrap();
+        }
+        for e in &asyncs.events {
+            let id = u64::from(e.track);
+            match e.begin {
+                true => w.async_span_begin_key(lane, id, e.ts + offset, keys[e.name as usize]),
+                false => w.async_span_end(lane, id, e.ts + offset),
+            }
+            .unwrap();
+        }
+        let t = ts[0];
+        for (i, k) in keys.iter().enumerate() {
+            let at = offset + (1 << 38) + 10 * i as u64;
+            w.complete_span_key(t, at, at + 5, *k).unwrap();
+        }
+    };
+    replay(&mut w, 0);
+    let before = allocations();
+    replay(&mut w, 1 << 40);
+    assert_eq!(allocations() - before, 0, "allocations over keyed events");
+}
+
 /// The same for counter samples, thread instants and spans with typed
 /// arguments (a number and a string).
 #[test]

@@ -9,7 +9,9 @@ use super::{ImportConfig, ImportError, SpanKinds, Table, Window};
 use crate::error::Error;
 use crate::event::{Arg, Event, Value};
 use crate::ids::{AsyncLane, AsyncParent, ProcessTrack, ThreadTrack};
+use crate::keys::EventKey;
 use crate::trace_writer::TraceWriter;
+use xxhash_rust::xxh3::Xxh3;
 
 /// The name of the lane of async spans under each thread.
 pub const ASYNC_LANE: &str = "async";
@@ -146,6 +148,69 @@ struct AsyncState {
     closed: bool,
 }
 
+/// The event keys of the call sites (name, target, file, line) the rows
+/// named so far: rows repeat a bounded set of functions, and a key spares
+/// the writer looking up three strings that sit at a new address in every
+/// row.
+#[derive(Default)]
+struct Sites {
+    /// By a hash of the site: its strings end to end, the lengths of the
+    /// first two and the line, to confirm the hash.
+    by_hash: HashMap<u64, (Box<str>, [u32; 3], EventKey)>,
+}
+
+impl Sites {
+    /// The key of a site, registered with `w` the first time; none if the
+    /// writer refuses it (a string too long), for the call to refuse with
+    /// the strings.
+    fn key<W: TraceWriter>(
+        &mut self,
+        w: &mut W,
+        name: &str,
+        target: &str,
+        file: &str,
+        line: u32,
+    ) -> Option<EventKey> {
+        let mut hasher = Xxh3::new();
+        for s in [name, target, file] {
+            hasher.update(&(s.len() as u64).to_le_bytes());
+            hasher.update(s.as_bytes());
+        }
+        hasher.update(&line.to_le_bytes());
+        let hash = hasher.digest();
+        let lens = [name.len() as u32, target.len() as u32, line];
+        if let Some((text, l, key)) = self.by_hash.get(&hash) {
+            let (n, rest) = text.split_at(l[0] as usize);
+            let (t, f) = rest.split_at(l[1] as usize);
+            if (n, t, f, l[2]) == (name, target, file, line) {
+                return Some(*key);
+            }
+        }
+        let key = w.event_key(name, target, file, line).ok()?;
+        // A site whose hash another took is registered on each use; the
+        // writer gives its key again.
+        self.by_hash
+            .entry(hash)
+            .or_insert_with(|| ([name, target, file].concat().into(), lens, key));
+        Some(key)
+    }
+}
+
+/// The event of a site: its key, or its strings where the writer refused
+/// the key (the call then refuses the strings likewise).
+fn site_event<'a>(
+    key: Option<EventKey>,
+    name: &'a str,
+    target: &'a str,
+    file: &'a str,
+    line: u32,
+) -> Event<'a> {
+    match key {
+        Some(k) => Event::from_key(k),
+        None => Event::new(name).category(target).location(file, line),
+    }
+}
+
 /// Writes rows through a writer; see the [module docs](super).
 pub struct Importer<'w, W: TraceWriter> {
     writer: &'w mut W,
@@ -159,6 +224,7 @@ pub struct Importer<'w, W: TraceWriter> {
     async_rows: u64,
     /// Held rows' buffers, reused.
     spare: Vec<OwnedSpan>,
+    sites: Sites,
 }
 
 /// What a writer call's error means for the import: a sink failure stops
@@ -195,6 +261,7 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
             thread_rows: 0,
             async_rows: 0,
             spare: Vec::new(),
+            sites: Sites::default(),
         })
     }
 
@@ -519,9 +586,10 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
         let Some(thread) = stream.thread else {
             return Ok(());
         };
-        let event = Event::new(&h.name)
-            .category(&h.target)
-            .location(&h.filename, h.line);
+        let key = self
+            .sites
+            .key(&mut *self.writer, &h.name, &h.target, &h.filename, h.line);
+        let event = site_event(key, &h.name, &h.target, &h.filename, h.line);
         if self
             .call(stream_key, |w| {
                 w.complete_span_at_depth(thread, depth, h.begin, h.end, &event)
@@ -758,10 +826,10 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
             Arg::new("parent_span_id", Value::Uint(e.parent.unwrap_or(0))),
         ];
         let n = if e.parent.is_some() { 2 } else { 1 };
-        let event = Event::new(e.name)
-            .category(e.target)
-            .location(e.filename, e.line)
-            .args(&args[..n]);
+        let key = self
+            .sites
+            .key(&mut *self.writer, e.name, e.target, e.filename, e.line);
+        let event = site_event(key, e.name, e.target, e.filename, e.line).args(&args[..n]);
         let what = || format!("async span {id} {:?} at {ts}", e.name);
         let done = match parent {
             Some((pid, f)) => self.call(what, |w| {
@@ -947,10 +1015,10 @@ impl<'w, W: TraceWriter> Importer<'w, W> {
             };
             let id = e.span_id;
             let args = [Arg::new("span_id", Value::Uint(id))];
-            let event = Event::new(&e.name)
-                .category(&e.target)
-                .location(&e.filename, e.line)
-                .args(&args);
+            let key = self
+                .sites
+                .key(&mut *self.writer, &e.name, &e.target, &e.filename, e.line);
+            let event = site_event(key, &e.name, &e.target, &e.filename, e.line).args(&args);
             let what = || format!("async span {id} {:?} ending at {}", e.name, e.time);
             if self
                 .call(what, |w| w.async_span_begin_with(lane, id, begin, &event))?

@@ -39,6 +39,7 @@ use crate::ids::{
     track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack,
     ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
+use crate::keys::{EventKey, Keys};
 use crate::limits::MAX_TS;
 use crate::options::Options;
 use crate::out::Out;
@@ -93,9 +94,12 @@ pub struct Core {
 
 impl Core {
     pub(crate) fn new(options: &Options) -> Self {
+        let registry = Registry::new();
+        let mut out = Output::new(options);
+        out.emitter.keys = Keys::new(registry.owner());
         Core {
-            out: Output::new(options),
-            registry: Registry::new(),
+            out,
+            registry,
             asyncs: AsyncSpans::default(),
             totals: Totals::default(),
             root: None,
@@ -286,7 +290,11 @@ impl Core {
     /// nothing written, false.
     #[inline]
     fn span_begin_fast(&mut self, thread: ThreadTrack, ts: u64, ev: &Event<'_>) -> bool {
-        if thread.owner != self.registry.owner() || ev.check().is_err() || !ev.counters.is_empty() {
+        if thread.owner != self.registry.owner()
+            || ev.check().is_err()
+            || !ev.counters.is_empty()
+            || !self.out.emitter.keys.holds(ev.key)
+        {
             return false;
         }
         let Some(th) = self.registry.thread(thread.index) else {
@@ -307,7 +315,26 @@ impl Core {
     /// counter values only on this writer's absolute counters.
     fn check_event(&self, ev: &Event<'_>) -> Result<()> {
         ev.check()?;
+        self.out.emitter.keys.check(ev.key)?;
         self.registry.check_counters(ev.counters)
+    }
+
+    /// The key of a call site, registered now if new (see
+    /// `TraceWriter::event_key`). Writes nothing: its strings are interned
+    /// by its first event, as strings would be.
+    pub(crate) fn event_key(
+        &mut self,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<EventKey> {
+        self.out.emitter.keys.register(name, category, file, line)
+    }
+
+    /// Event keys registered.
+    pub(crate) fn key_count(&self) -> usize {
+        self.out.emitter.keys.len()
     }
 
     /// [`Core::check_event`] for an event on `thread`, which must be this
@@ -478,6 +505,7 @@ impl Core {
             || ev.check().is_err()
             || ev.log.is_some()
             || !ev.counters.is_empty()
+            || !self.out.emitter.keys.holds(ev.key)
         {
             return false;
         }
@@ -506,6 +534,7 @@ impl Core {
     /// threads), counter values on this writer's absolute counters.
     fn check_async_event(&self, lane: AsyncLane, ev: &Event<'_>) -> Result<()> {
         ev.check()?;
+        self.out.emitter.keys.check(ev.key)?;
         if ev.log.is_some() {
             return Err(Error::LogOffThread(lane.uuid));
         }
@@ -810,6 +839,7 @@ impl Core {
     ) -> Result<()> {
         if let Some(ev) = ev {
             ev.check()?;
+            self.out.emitter.keys.check(ev.key)?;
         }
         check_ts(ts)?;
         let field = Field::uint(field::EVENT_TRACK_UUID, track.0);

@@ -9,8 +9,8 @@ use std::io::{self, Write};
 use perfetto_trace_writer::inspect::{self, ArgValue, TrackKind};
 use perfetto_trace_writer::{
     Arg, AsyncLane, ChildOrdering, CounterOptions, CounterTrack, CounterUnit, Error, Event,
-    InstantTrack, NamedTrack, ParentTrack, ProcessTrack, SiblingMerge, ThreadTrack, TraceWriter,
-    TrackOptions, Value, Writer, MAX_SPAN_DEPTH,
+    EventKey, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, SiblingMerge, ThreadTrack,
+    TraceWriter, TrackOptions, Value, Writer, MAX_SPAN_DEPTH,
 };
 use proptest::prelude::*;
 
@@ -91,6 +91,15 @@ impl Meta {
         let e = Event::new(&self.name)
             .category(&self.category)
             .location(&self.file, self.line);
+        self.with_extras(e)
+    }
+
+    /// [`Meta::event`] with the strings given by `key`, registered for them.
+    pub fn keyed_event(&self, key: EventKey) -> Event<'static> {
+        self.with_extras(Event::from_key(key))
+    }
+
+    fn with_extras<'a>(&self, e: Event<'a>) -> Event<'a> {
         match self.extras {
             1 => e.flows(&[1, 2]),
             2 => e.terminating_flows(&[1]),
@@ -124,20 +133,30 @@ impl Meta {
 
 fn meta() -> impl Strategy<Value = Meta> {
     let extras = prop_oneof![6 => Just(0u8), 1 => 1u8..5];
-    (
+    let any_site = (
         text(),
         text(),
         prop_oneof![Just(String::new()), text()],
         any::<u32>(),
-        extras,
-    )
-        .prop_map(|(name, category, file, line, extras)| Meta {
+    );
+    // Most events come from a few call sites, as in instrumented code.
+    let sites = vec![
+        ("query", "sql", "db.rs", 10),
+        ("parse", "sql", "db.rs", 20),
+        ("query", "", "", 0),
+        ("é漢字🎉", "io", "db.rs", 10),
+    ];
+    let site = prop::sample::select(sites)
+        .prop_map(|(n, c, f, l)| (n.to_owned(), c.to_owned(), f.to_owned(), l));
+    (prop_oneof![2 => any_site, 3 => site], extras).prop_map(
+        |((name, category, file, line), extras)| Meta {
             name,
             category,
             file,
             line,
             extras,
-        })
+        },
+    )
 }
 
 /// One call. Indices pick among the handles obtained so far (modulo).
@@ -233,6 +252,12 @@ pub enum Op {
         value: i64,
         double: bool,
     },
+    /// A key of another writer on a thread (0), a lane (1) or an instant
+    /// on a thread (2); or (3) a key of this writer with a name of its own.
+    BadKey {
+        which: u8,
+        index: usize,
+    },
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -260,6 +285,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..4, any::<usize>(), 0u8..3, 0u8..4).prop_map(|(parent, index, name, options)| Op::Named { parent, index, name, options }),
         1 => (0u8..4, any::<usize>(), 0u8..3, 0u8..3).prop_map(|(parent, index, name, kind)| Op::CounterTrack { parent, index, name, kind }),
         4 => (any::<usize>(), ts(), -50i64..50, any::<bool>()).prop_map(|(index, ts, value, double)| Op::Counter { index, ts, value, double }),
+        1 => (0u8..4, any::<usize>()).prop_map(|(which, index)| Op::BadKey { which, index }),
     ]
 }
 
@@ -402,6 +428,13 @@ pub struct Driver {
     pub named: Vec<NamedTrack>,
     pub counter_tracks: Vec<(CounterTrack, u8)>,
     foreign: (ProcessTrack, ThreadTrack, AsyncLane),
+    foreign_key: EventKey,
+    /// Whether begins, complete spans and instants without extras are
+    /// given as event keys, mixed with the string form (two in three).
+    keyed: bool,
+    /// The keys registered, by site, and how many events could have had one.
+    keys: HashMap<(String, String, String, u32), EventKey>,
+    turn: u32,
     clock: u64,
     pub model: Model,
     pub outcomes: Vec<Outcome>,
@@ -419,7 +452,12 @@ impl Driver {
         let p = other.process("other", None, "other", &[]).unwrap();
         let t = other.thread(p, "other", None, "other").unwrap();
         let l = other.async_lane(p, "other").unwrap();
+        let foreign_key = other.event_key("x", "", "", 0).unwrap();
         Driver {
+            foreign_key,
+            keyed: false,
+            keys: HashMap::new(),
+            turn: 0,
             processes: vec![],
             threads: vec![],
             lanes: vec![],
@@ -430,6 +468,48 @@ impl Driver {
             model: Model::default(),
             outcomes: vec![],
         }
+    }
+
+    /// A driver that gives two in three events as keys (see `keyed`).
+    pub fn with_keys() -> Self {
+        Driver {
+            keyed: true,
+            ..Self::new()
+        }
+    }
+
+    /// The key of `meta`'s site, for an event to be given as a key; none
+    /// for the string form.
+    fn key_for<W: TraceWriter>(&mut self, w: &mut W, meta: &Meta) -> Option<EventKey> {
+        if !self.keyed {
+            return None;
+        }
+        self.turn += 1;
+        if self.turn % 3 == 0 {
+            return None;
+        }
+        let site = (
+            meta.name.clone(),
+            meta.category.clone(),
+            meta.file.clone(),
+            meta.line,
+        );
+        let key = match self.keys.get(&site) {
+            // Registering a site again gives its key.
+            Some(&k) if self.turn % 5 == 0 => {
+                let again = w.event_key(&meta.name, &meta.category, &meta.file, meta.line);
+                assert_eq!(again.unwrap(), k);
+                k
+            }
+            Some(&k) => k,
+            None => {
+                let k = w.event_key(&meta.name, &meta.category, &meta.file, meta.line);
+                let k = k.expect("sites of strings under the limit are accepted");
+                self.keys.insert(site, k);
+                k
+            }
+        };
+        Some(key)
     }
 
     fn record(&mut self, got: Result<(), Error>, want: Outcome, op: &Op) {
@@ -455,6 +535,14 @@ impl Driver {
     }
 
     fn step<W: TraceWriter>(&mut self, w: &mut W, op: &Op) {
+        let key = match op {
+            Op::Begin { meta, .. }
+            | Op::Complete { meta, .. }
+            | Op::CompleteAtDepth { meta, .. }
+            | Op::AsyncBegin { meta, .. }
+            | Op::Instant { meta, .. } => self.key_for(w, meta),
+            _ => None,
+        };
         let m = &mut self.model;
         match op {
             Op::Process {
@@ -579,15 +667,19 @@ impl Driver {
                     _ => None,
                 };
                 let want = m.check_begin(ti, t, end);
-                let got = match (end, meta.extras) {
-                    (Some(e), 0) => {
+                let got = match (key, end, meta.extras) {
+                    (Some(k), Some(e), 0) => w.complete_span_key(h, t, e, k),
+                    (Some(k), None, 0) => w.span_begin_key(h, t, k),
+                    (Some(k), Some(e), _) => w.complete_span_with(h, t, e, &meta.keyed_event(k)),
+                    (Some(k), None, _) => w.span_begin_with(h, t, &meta.keyed_event(k)),
+                    (None, Some(e), 0) => {
                         w.complete_span(h, t, e, &meta.name, &meta.category, &meta.file, meta.line)
                     }
-                    (None, 0) => {
+                    (None, None, 0) => {
                         w.span_begin(h, t, &meta.name, &meta.category, &meta.file, meta.line)
                     }
-                    (Some(e), _) => w.complete_span_with(h, t, e, &meta.event()),
-                    (None, _) => w.span_begin_with(h, t, &meta.event()),
+                    (None, Some(e), _) => w.complete_span_with(h, t, e, &meta.event()),
+                    (None, None, _) => w.span_begin_with(h, t, &meta.event()),
                 };
                 if want.is_ok() {
                     m.push(ti, h.uuid().get(), t, end, meta);
@@ -610,7 +702,10 @@ impl Driver {
                 let end = t.saturating_add(u64::from(*dur));
                 let depth = usize::from(*depth);
                 let want = m.check_at_depth(ti, t, end, depth);
-                let got = w.complete_span_at_depth(h, depth, t, end, &meta.event());
+                let got = match key {
+                    Some(k) => w.complete_span_at_depth(h, depth, t, end, &meta.keyed_event(k)),
+                    None => w.complete_span_at_depth(h, depth, t, end, &meta.event()),
+                };
                 if want.is_ok() {
                     // The frames below `depth` stay, even ended ones.
                     m.pop_to(ti, depth);
@@ -646,7 +741,12 @@ impl Driver {
                 } else {
                     Ok(())
                 };
-                let got = if meta.extras == 0 {
+                let got = if let Some(k) = key {
+                    match meta.extras {
+                        0 => w.async_span_begin_key(h, u64::from(*id), t, k),
+                        _ => w.async_span_begin_with(h, u64::from(*id), t, &meta.keyed_event(k)),
+                    }
+                } else if meta.extras == 0 {
                     w.async_span_begin(
                         h,
                         u64::from(*id),
@@ -695,6 +795,37 @@ impl Driver {
                     _ => w.async_lane(t, "x").map(drop),
                 };
                 self.record(got, err("ForeignHandle"), op);
+            }
+            Op::BadKey { which, index } => {
+                let (foreign, t) = (self.foreign_key, self.clock);
+                let got = match which {
+                    0 | 2 | 3 => {
+                        let Some(&h) = pick(&self.threads, *index) else {
+                            return;
+                        };
+                        match which {
+                            0 => w.span_begin_key(h, t, foreign),
+                            2 => w.instant_key(h, t, foreign),
+                            _ => {
+                                let own = w.event_key("x", "", "", 0).unwrap();
+                                let named = Event {
+                                    name: "x",
+                                    ..Event::from_key(own)
+                                };
+                                let got = w.span_begin_with(h, t, &named);
+                                self.record(got, err("KeyAndStrings"), op);
+                                return;
+                            }
+                        }
+                    }
+                    _ => {
+                        let Some(&h) = pick(&self.lanes, *index) else {
+                            return;
+                        };
+                        w.async_span_begin_key(h, 1, t, foreign)
+                    }
+                };
+                self.record(got, err("ForeignKey"), op);
             }
             Op::Close { ts } => {
                 let t = ts.at(self.clock);
@@ -774,7 +905,11 @@ impl Driver {
                         )
                     }
                 };
-                let got = w.instant(track, t, &meta.event());
+                let got = match (key, meta.extras) {
+                    (Some(k), 0) => w.instant_key(track, t, k),
+                    (Some(k), _) => w.instant(track, t, &meta.keyed_event(k)),
+                    (None, _) => w.instant(track, t, &meta.event()),
+                };
                 if want.is_ok() {
                     let depth = match track {
                         InstantTrack::Thread(_) => {

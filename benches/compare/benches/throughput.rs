@@ -342,8 +342,157 @@ fn other_events_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Event keys against the string form, on the thread and async workloads
+/// as from 256 call sites (`workload::as_sites`: each span's category and
+/// location follow from its name), in one run with the baselines given the
+/// same events. Both forms write the same bytes (checked here).
+fn event_keys_bench(c: &mut Criterion) {
+    use workload::{
+        as_sites, replay_async_keyed, replay_complete_keyed, replay_part_keyed,
+        replay_threads_keyed, small_trace_keyed,
+    };
+    let threads = as_sites(thread_spans(1_000_000, 0x5eed));
+    let asyncs = as_sites(async_spans(200_000, 64, 0xa57c));
+    let mut keyed = Writer::new();
+    replay_threads_keyed(&mut keyed, &threads).unwrap();
+    let mut strings = Writer::new();
+    replay_threads(&mut strings, &threads).unwrap();
+    assert_eq!(keyed.bytes(), strings.bytes());
+    println!(
+        "event_keys: thread spans {}",
+        per_event(keyed.len(), threads.events.len())
+    );
+    drop((keyed, strings));
+
+    let mut g = c.benchmark_group("event_keys");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(threads.events.len() as u64));
+    g.bench_function("thread_spans_keys_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_threads_keyed(&mut w, &threads).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("thread_spans_strings_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_threads(&mut w, &threads).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("thread_spans_keys_into_sink_compact", |b| {
+        b.iter(|| {
+            let options = Options::new().compact(true);
+            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
+            replay_threads_keyed(&mut w, &threads).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("thread_spans_baseline_prost_per_packet_into_sink", |b| {
+        b.iter(|| baselines::prost_per_packet_threads(io::sink(), &threads).unwrap())
+    });
+    g.bench_function("thread_spans_baseline_protozero_perfetto_sdk", |b| {
+        b.iter(|| baselines::protozero_threads(&threads))
+    });
+    for writers in [1u16, 2] {
+        let parts = workload::split_threads(&threads, u32::from(writers));
+        g.bench_function(
+            format!("thread_spans_keys_{writers}_writers_into_sink"),
+            |b| {
+                b.iter(|| {
+                    std::thread::scope(|s| {
+                        for (i, part) in parts.iter().enumerate() {
+                            let pools = &threads.pools;
+                            s.spawn(move || {
+                                let options = Options::new().partition(i as u16);
+                                let mut w =
+                                    StreamingPerfettoWriter::with_options(io::sink(), options);
+                                replay_part_keyed(&mut w, pools, part).unwrap();
+                            });
+                        }
+                    })
+                })
+            },
+        );
+    }
+    let spans = complete_spans(&threads);
+    g.throughput(Throughput::Elements(spans.len() as u64 * 2));
+    g.bench_function("complete_spans_keys_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_complete_keyed(&mut w, &threads.pools, &spans).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("complete_spans_strings_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_complete(&mut w, &threads.pools, &spans).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.throughput(Throughput::Elements(asyncs.events.len() as u64));
+    g.bench_function("async_spans_keys_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_async_keyed(&mut w, &asyncs).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    g.bench_function("async_spans_strings_into_sink", |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::new(io::sink());
+            replay_async(&mut w, &asyncs).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+    const TRACES: u64 = 100_000;
+    g.throughput(Throughput::Elements(TRACES));
+    g.bench_function("small_traces_keys_buffered_writer", |b| {
+        b.iter(|| {
+            for _ in 0..TRACES {
+                let mut w = Writer::new();
+                small_trace_keyed(&mut w).unwrap();
+                black_box(w.into_bytes());
+            }
+        })
+    });
+    g.bench_function("small_traces_strings_buffered_writer", |b| {
+        b.iter(|| {
+            for _ in 0..TRACES {
+                let mut w = Writer::new();
+                small_trace(&mut w).unwrap();
+                black_box(w.into_bytes());
+            }
+        })
+    });
+    g.finish();
+}
+
+/// This machine's memory bandwidth for a plain copy, the bound on any
+/// writer's bytes per second: 64 MiB copied from one buffer into another
+/// (larger than the caches, as a long trace's buffer is).
+fn memory_copy_bench(c: &mut Criterion) {
+    const LEN: usize = 64 << 20;
+    let from: Vec<u8> = (0..LEN).map(|i| i as u8).collect();
+    let mut to = vec![0u8; LEN];
+    let mut g = c.benchmark_group("memory_copy");
+    g.throughput(Throughput::Bytes(LEN as u64));
+    g.sample_size(10);
+    g.bench_function("copy_64_mib", |b| {
+        b.iter(|| {
+            to.copy_from_slice(black_box(&from));
+            black_box(&to);
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    event_keys_bench,
+    memory_copy_bench,
     parallel_bench,
     thread_spans_bench,
     seed_crate_bench,

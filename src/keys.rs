@@ -1,0 +1,269 @@
+//! Event keys: a call site's name, category and source location registered
+//! once with a writer, and the iids they had when last written.
+//!
+//! A key holds no iids of its own: the writer's string tables assign them
+//! in order of first use, as for strings, so a key's events write the bytes
+//! the same strings would. What a key saves is the lookup: each key caches
+//! the global ids and iid codes its strings have in the current generation
+//! of the tables, and a begin that finds its cache current (one comparison)
+//! writes them without looking anything up. A cache from an older
+//! generation (the tables were emptied at `Options::intern_limit`) is
+//! refreshed by the next event that interns the key's strings again.
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::error::{check_len, Error, Result};
+use crate::ids::Owner;
+
+/// A call site registered with a writer
+/// ([`TraceWriter::event_key`](crate::TraceWriter::event_key)): its name,
+/// category and source location, given to begins, complete spans and
+/// instants in place of the three strings
+/// ([`span_begin_key`](crate::TraceWriter::span_begin_key),
+/// [`Event::from_key`](crate::Event::from_key)). The trace is byte for byte the
+/// one the strings would give; the writer skips looking them up.
+///
+/// Valid only for the writer that made it, in every generation of its
+/// interning tables and on every sequence; another writer answers
+/// [`Error::ForeignKey`](crate::Error::ForeignKey).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EventKey {
+    pub(crate) owner: Owner,
+    pub(crate) index: u32,
+}
+
+/// A key's site: where its strings lie in the keys' text (name, category
+/// and file end to end), its line, and what its strings were when last
+/// interned.
+struct Site {
+    cache: Cached,
+    start: usize,
+    lens: [u32; 3],
+    line: u32,
+}
+
+impl Site {
+    fn strings<'t>(&self, text: &'t str) -> (&'t str, &'t str, &'t str, u32) {
+        let [n, c, f] = self.lens.map(|l| l as usize);
+        let at = self.start;
+        let part = |from: usize, len: usize| text.get(from..from + len).unwrap_or("");
+        (part(at, n), part(at + n, c), part(at + n + c, f), self.line)
+    }
+}
+
+/// Keys found by a scan up to this many; past it, through a hash map.
+const SCAN_UP_TO: usize = 8;
+
+/// What a key's strings are in one generation of the writer's tables:
+/// their global ids (0 for none), for the bits of defined strings a
+/// sequence keeps, and their iids as the short begin encoder takes them
+/// (`iid_code`). Ordered category, name, location, as `begin_packet` takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cached {
+    /// The generation of the tables these ids belong to; `u64::MAX` for
+    /// none.
+    pub(crate) generation: u64,
+    pub(crate) globals: [u32; 3],
+    pub(crate) codes: [u32; 3],
+}
+
+impl Cached {
+    const NONE: Cached = Cached {
+        generation: u64::MAX,
+        globals: [0; 3],
+        codes: [0; 3],
+    };
+}
+
+/// A writer's keys, in order of registration; never removed, so a key of
+/// this writer always indexes one. Their strings share one text, so that a
+/// few keys cost a few allocations, as a small trace's writer has them.
+pub(crate) struct Keys {
+    owner: Owner,
+    text: String,
+    sites: Vec<Site>,
+    /// Keys by a hash of their site, so that registering a site again
+    /// gives its key, once there are more than [`SCAN_UP_TO`]. (Of two
+    /// sites whose hashes collide, only the first is found again; the
+    /// other gets a key each time.)
+    by_hash: HashMap<u64, u32>,
+}
+
+fn site_hash(name: &str, category: &str, file: &str, line: u32) -> u64 {
+    // The lengths are hashed too: "ab" + "c" is not "a" + "bc".
+    let seed = (name.len() as u64) << 32 ^ category.len() as u64;
+    xxh3_64_with_seed(name.as_bytes(), seed)
+        ^ xxh3_64_with_seed(category.as_bytes(), seed).rotate_left(21)
+        ^ xxh3_64_with_seed(file.as_bytes(), u64::from(line)).rotate_left(42)
+}
+
+impl Keys {
+    pub(crate) fn new(owner: Owner) -> Self {
+        Keys {
+            owner,
+            text: String::new(),
+            sites: Vec::new(),
+            by_hash: HashMap::new(),
+        }
+    }
+
+    fn key(&self, index: u32) -> EventKey {
+        EventKey {
+            owner: self.owner,
+            index,
+        }
+    }
+
+    /// The key of a site, registered now if it is new.
+    ///
+    /// # Errors
+    /// [`Error::StringTooLong`]; [`Error::TooManyKeys`] past `u32::MAX` keys.
+    pub(crate) fn register(
+        &mut self,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<EventKey> {
+        check_len([name, category, file])?;
+        let site = (name, category, file, line);
+        let text = &self.text;
+        let hash = match self.sites.len() < SCAN_UP_TO {
+            true => {
+                if let Some(i) = self.sites.iter().position(|s| s.strings(text) == site) {
+                    return Ok(self.key(i as u32));
+                }
+                None
+            }
+            false => {
+                let hash = site_hash(name, category, file, line);
+                if let Some(&i) = self.by_hash.get(&hash) {
+                    if self.sites[i as usize].strings(text) == site {
+                        return Ok(self.key(i));
+                    }
+                }
+                Some(hash)
+            }
+        };
+        let index = u32::try_from(self.sites.len()).map_err(|_| Error::TooManyKeys)?;
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push_str(category);
+        self.text.push_str(file);
+        self.sites.push(Site {
+            cache: Cached::NONE,
+            start,
+            // Each at most `MAX_STRING_LEN`, checked above.
+            lens: [name.len(), category.len(), file.len()].map(|l| l as u32),
+            line,
+        });
+        match hash {
+            Some(hash) => {
+                self.by_hash.entry(hash).or_insert(index);
+            }
+            None if self.sites.len() == SCAN_UP_TO => {
+                // From now on through the map: the keys so far go in.
+                for (i, s) in self.sites.iter().enumerate() {
+                    let (n, c, f, l) = s.strings(&self.text);
+                    self.by_hash
+                        .entry(site_hash(n, c, f, l))
+                        .or_insert(i as u32);
+                }
+            }
+            None => {}
+        }
+        Ok(self.key(index))
+    }
+
+    /// Whether `key` (if any) is one of this writer's: the fast paths'
+    /// check, which [`Keys::check`] turns into an error.
+    #[inline(always)]
+    pub(crate) fn holds(&self, key: Option<EventKey>) -> bool {
+        key.is_none_or(|k| k.owner == self.owner)
+    }
+
+    /// [`Error::ForeignKey`] for a key of another writer.
+    pub(crate) fn check(&self, key: Option<EventKey>) -> Result<()> {
+        match key {
+            Some(k) if k.owner != self.owner || k.index as usize >= self.sites.len() => {
+                Err(Error::ForeignKey)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A key's name, category, file and line ("" and 0 for a foreign key,
+    /// which the core refuses before anything is written).
+    pub(crate) fn strings(&self, key: EventKey) -> (&str, &str, &str, u32) {
+        match self.sites.get(key.index as usize) {
+            Some(site) if key.owner == self.owner => site.strings(&self.text),
+            _ => ("", "", "", 0),
+        }
+    }
+
+    /// What the key's strings were when last interned.
+    #[inline(always)]
+    pub(crate) fn cached(&self, key: EventKey) -> Option<&Cached> {
+        self.sites.get(key.index as usize).map(|s| &s.cache)
+    }
+
+    /// Records what the key's strings are now.
+    pub(crate) fn store(&mut self, key: EventKey, cached: Cached) {
+        if let Some(s) = self.sites.get_mut(key.index as usize) {
+            s.cache = cached;
+        }
+    }
+
+    /// Keys registered.
+    pub(crate) fn len(&self) -> usize {
+        self.sites.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_registered_again_has_its_key() {
+        let mut keys = Keys::new(Owner(7));
+        let a = keys.register("query", "sql", "db.rs", 10).unwrap();
+        let b = keys.register("parse", "sql", "db.rs", 10).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(keys.register("query", "sql", "db.rs", 10).unwrap(), a);
+        // Same text, cut elsewhere; or another line: other sites.
+        let c = keys.register("querys", "ql", "db.rs", 10).unwrap();
+        let d = keys.register("query", "sql", "db.rs", 11).unwrap();
+        assert_eq!(keys.len(), 4);
+        assert_eq!(keys.strings(c), ("querys", "ql", "db.rs", 10));
+        assert_eq!(keys.strings(d), ("query", "sql", "db.rs", 11));
+        assert_eq!(keys.strings(a), ("query", "sql", "db.rs", 10));
+        // Past the scan, through the map: every site found again.
+        let more: Vec<_> = (0..100)
+            .map(|i| keys.register(&format!("op{i}"), "c", "f", i).unwrap())
+            .collect();
+        for (i, &k) in more.iter().enumerate() {
+            let again = keys
+                .register(&format!("op{i}"), "c", "f", i as u32)
+                .unwrap();
+            assert_eq!(again, k);
+            assert_eq!(keys.strings(k), (&*format!("op{i}"), "c", "f", i as u32));
+        }
+        assert_eq!(keys.register("query", "sql", "db.rs", 10).unwrap(), a);
+        assert_eq!(keys.len(), 104);
+    }
+
+    #[test]
+    fn keys_of_another_writer_are_refused() {
+        let mut mine = Keys::new(Owner(1));
+        let mut theirs = Keys::new(Owner(2));
+        let k = theirs.register("x", "", "", 0).unwrap();
+        mine.register("x", "", "", 0).unwrap();
+        assert!(!mine.holds(Some(k)));
+        assert!(matches!(mine.check(Some(k)), Err(Error::ForeignKey)));
+        assert_eq!(mine.strings(k), ("", "", "", 0));
+        assert!(mine.holds(None) && mine.check(None).is_ok());
+    }
+}
