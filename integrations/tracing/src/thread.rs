@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use perfetto_trace_writer::{
-    Arg, Event, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
+    Arg, Event, EventKey, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
     TraceWriter, TrackOptions, TrackUuid, Value,
 };
 use tracing_core::Metadata;
@@ -122,6 +122,10 @@ pub(crate) struct ThreadState {
     pub pending: Option<Pending>,
     /// Named tracks (the `perfetto.track` field) described by this writer.
     named: Vec<(Box<str>, TrackUuid)>,
+    /// Each callsite's event key with this writer, found by the metadata's
+    /// address (direct-mapped): registered the first time the thread
+    /// begins a slice of it.
+    keys: Box<[Option<(usize, EventKey)>; KEY_SLOTS]>,
     serial_base: u64,
     next_serial: u64,
     tid: i64,
@@ -130,6 +134,10 @@ pub(crate) struct ThreadState {
 
 /// Serial numbers: the thread's index above this many bits, its count below.
 const SERIAL_BITS: u32 = 40;
+
+/// The callsites whose keys a thread finds at once (more are registered
+/// again, which the writer answers from its own table).
+const KEY_SLOTS: usize = 256;
 
 /// The most slices open at once on a thread's track: the trace processor
 /// drops slices (and instants) nested 512 deep or more.
@@ -150,6 +158,7 @@ impl ThreadState {
             args: ArgBuf::default(),
             pending: None,
             named: Vec::new(),
+            keys: Box::new([None; KEY_SLOTS]),
             serial_base: (u64::from(index) + 1) << SERIAL_BITS,
             next_serial: 0,
             tid,
@@ -209,22 +218,41 @@ impl ThreadState {
         if self.writer.get_ref().open >= MAX_OPEN {
             return false;
         }
+        let Some(key) = self.key(meta) else {
+            return false;
+        };
         // A chunk this call hands over ends before the begin: counted after.
-        let began = self
+        let began = self.writer.span_begin_key(self.thread, ts, key).is_ok();
+        if began {
+            self.writer.get_mut().began();
+        }
+        began
+    }
+
+    /// The callsite's event key with this writer.
+    #[inline]
+    fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        let addr = meta as *const Metadata<'static> as usize;
+        let slot = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
+        match self.keys[slot] {
+            Some((a, key)) if a == addr => Some(key),
+            _ => self.register_key(slot, meta),
+        }
+    }
+
+    #[cold]
+    fn register_key(&mut self, slot: usize, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        let key = self
             .writer
-            .span_begin(
-                self.thread,
-                ts,
+            .event_key(
                 meta.name(),
                 crate::callsites::category(meta),
                 meta.file().unwrap_or(""),
                 meta.line().unwrap_or(0),
             )
-            .is_ok();
-        if began {
-            self.writer.get_mut().began();
-        }
-        began
+            .ok()?;
+        self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key));
+        Some(key)
     }
 
     /// Ends the slice of `e`, entered on this thread.
@@ -306,6 +334,8 @@ impl ThreadState {
         };
         (self.process, self.thread) = (process, thread);
         self.named.clear();
+        // Keys belong to the writer that made them.
+        self.keys.fill(None);
         // A creation made before the loss comes before the slices below.
         self.settle();
         let track = self.thread.uuid();

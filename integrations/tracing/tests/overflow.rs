@@ -35,6 +35,8 @@ fn run(overflow: Overflow, events: u64) -> (Vec<u8>, u64) {
         .build(sink.clone())
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        // Open across every loss: its slice outlives the writers.
+        let _outer = info_span!("outer").entered();
         for i in 0..events {
             let _s = info_span!("work", i).entered();
             info!(i, "step");
@@ -100,13 +102,20 @@ fn the_trace_processor_shows_every_mark_and_slices_nest_as_spans_do() {
         return;
     };
     assert_eq!(shown, marks);
-    // `work` at depth 0; `step`, and a mark made inside `work`, at 1.
+    // `outer` at depth 0, `work` at 1; `step`, and a mark made inside
+    // `work`, at 2.
     let rows = common::query(
         &bytes,
         "select max(s.depth) as d from slice s join thread_track t on s.track_id = t.id;",
     )
     .unwrap();
-    assert_eq!(rows[1], "1", "thread slices nest deeper than spans");
+    assert_eq!(rows[1], "2", "thread slices nest deeper than spans");
+    let rows = common::query(
+        &bytes,
+        "select count(*) from slice where name = 'outer' and dur > 0;",
+    )
+    .unwrap();
+    assert_eq!(rows[1], "2", "one slice on the thread, one on its own track");
     let rows = common::query(
         &bytes,
         "select count(*) from stats where name = 'slice_max_depth_exceeded' and value > 0;",
