@@ -233,7 +233,7 @@ impl ThreadState {
     #[inline]
     fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
         let addr = meta as *const Metadata<'static> as usize;
-        let slot = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
+        let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
         match self.keys[slot] {
             Some((a, key)) if a == addr => Some(key),
             _ => self.register_key(slot, meta),

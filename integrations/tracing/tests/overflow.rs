@@ -115,7 +115,10 @@ fn the_trace_processor_shows_every_mark_and_slices_nest_as_spans_do() {
         "select count(*) from slice where name = 'outer' and dur > 0;",
     )
     .unwrap();
-    assert_eq!(rows[1], "2", "one slice on the thread, one on its own track");
+    assert_eq!(
+        rows[1], "2",
+        "one slice on the thread, one on its own track"
+    );
     let rows = common::query(
         &bytes,
         "select count(*) from stats where name = 'slice_max_depth_exceeded' and value > 0;",
