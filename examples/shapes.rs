@@ -200,7 +200,7 @@ fn features(w: &mut Writer) -> Result<()> {
 
 /// What Perfetto's SDK says beyond spans: descriptions on every kind of
 /// track, correlation ids, log lines, counter values on slices, wall-clock
-/// time, process labels and ranks, callstacks.
+/// time, process labels and ranks, callstacks (interned).
 ///
 /// Not here: `order_explicitly`, whose root descriptor (uuid 0, as upstream
 /// defines it) the trace processor (v58) reads without an error but
@@ -437,6 +437,41 @@ fn realtime(w: &mut Writer) -> Result<()> {
 }
 
 /// 2026-01-01T00:00:00Z, in nanoseconds since the Unix epoch.
+/// Spans on the caller's own named tracks (under the root, a process and a
+/// thread: begun, complete in begin order, at explicit depths, with
+/// instants inside), and callstacks on them and on a thread's, many of
+/// them distinct (with the cap below, through generations of interning).
+fn named_spans_and_callstacks(w: &mut Writer) -> Result<()> {
+    let p = w.process("stacks", Some(500), "stacks", &[])?;
+    let t = w.thread(p, "main", Some(501), "main")?;
+    let gpu = w.track(ParentTrack::Root, "gpu queue", &TrackOptions::default())?;
+    let requests = w.track(p, "requests", &TrackOptions::default())?;
+    let phases = w.track(t, "phases", &TrackOptions::default())?;
+    let functions: Vec<String> = (0..30).map(|i| format!("handler_{i}")).collect();
+    for i in 0..300u64 {
+        let t0 = 1_000 + i * 1_000;
+        let k = (i % 30) as usize;
+        let stack = [
+            StackFrame::new("main", "src/main.rs", 3),
+            StackFrame::new("serve", "src/serve.rs", 40),
+            StackFrame::new(&functions[k], "src/handlers.rs", 10 + k as u32),
+        ];
+        w.track_span_begin(gpu, t0, &Event::new("frame").callstack(&stack[..2]))?;
+        w.track_complete_span(gpu, t0 + 10, t0 + 400, &Event::new("draw"))?;
+        w.instant(gpu, t0 + 20, &Event::new("fence").callstack(&stack))?;
+        w.track_span_end(gpu, t0 + 900)?;
+        let request = Event::new("request").callstack(&stack);
+        w.track_complete_span_at_depth(requests, 0, t0, t0 + 500, &request)?;
+        w.track_complete_span_at_depth(requests, 1, t0 + 500, t0 + 500, &Event::new("reply"))?;
+        w.track_span_begin(phases, t0 + 100, &Event::new("parse"))?;
+        w.span_begin_with(t, t0 + 150, &Event::new("work").callstack(&stack))?;
+        w.track_span_end(phases, t0 + 200)?;
+        w.span_end(t, t0 + 300)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
 const NEW_YEAR: u64 = 1_767_225_600_000_000_000;
 
 fn write(dir: &Path, name: &str, build: impl Fn(&mut Writer) -> Result<()>) -> Result<()> {
@@ -486,6 +521,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         realtime,
     )?;
     write(&dir, "async-tree", async_tree)?;
+    write(&dir, "named-spans", named_spans_and_callstacks)?;
+    write_with(
+        &dir,
+        "named-spans-capped",
+        Options::new().intern_limit(40, 1 << 20),
+        named_spans_and_callstacks,
+    )?;
     // A tiny interning cap: many generations of incremental state.
     write_with(
         &dir,

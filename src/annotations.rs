@@ -1,6 +1,6 @@
 //! The wire encoding of what an event may carry besides its name and
 //! interned strings: debug annotations, extra counter values, a log line,
-//! flows, a correlation id and a callstack, in field-number order around
+//! flows, a correlation id and a callstack's iid, in field-number order around
 //! the fields every event has.
 
 use crate::encoding::{
@@ -80,7 +80,8 @@ fn put_value(buf: &mut Out, value: &Value<'_>, next_iid: &mut impl FnMut() -> u6
 /// Appends a framed packet holding one `TrackEvent` with what `ev` carries
 /// besides its strings: `arg_iids` are the iids of its argument names in
 /// the order of [`for_each_name`](crate::event::for_each_name), `body_iid`
-/// its log line's body, `correlation_iid` its correlation name.
+/// its log line's body, `correlation_iid` its correlation name,
+/// `callstack_iid` its callstack.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rich_event_packet(
     buf: &mut Out,
@@ -91,6 +92,7 @@ pub(crate) fn rich_event_packet(
     arg_iids: &[u64],
     body_iid: Option<u64>,
     correlation_iid: Option<u64>,
+    callstack_iid: Option<u64>,
 ) {
     // The names come back in the order they were interned.
     let mut iids = arg_iids.iter().copied();
@@ -156,20 +158,8 @@ pub(crate) fn rich_event_packet(
                 }
                 _ => {}
             }
-            if !ev.callstack.is_empty() {
-                let stack = open(buf, field::EVENT_CALLSTACK);
-                for f in ev.callstack {
-                    let frame = open(buf, field::CALLSTACK_FRAMES);
-                    put_str(buf, field::FRAME_FUNCTION_NAME, f.function);
-                    if !f.file.is_empty() {
-                        put_str(buf, field::FRAME_SOURCE_FILE, f.file);
-                    }
-                    if f.line != 0 {
-                        put_uint(buf, field::FRAME_LINE_NUMBER, u64::from(f.line));
-                    }
-                    close(buf, frame);
-                }
-                close(buf, stack);
+            if let Some(iid) = callstack_iid {
+                put_uint(buf, field::EVENT_CALLSTACK_IID, iid);
             }
         },
     );

@@ -8,8 +8,8 @@ use crate::annotations::rich_event_packet;
 use crate::encoding::{
     begin_packet, clock_defaults_packet, clock_snapshot_packet, end_packet, field, iid_code,
     sequence_start_packet, track_descriptor_packet, track_event_packet, EndTemplate, EventFields,
-    EventType, Field, NewInterned, PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED,
-    SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    EventType, Field, NewCallstack, NewInterned, PacketHeader, TrackKind,
+    SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
@@ -36,6 +36,9 @@ pub(crate) struct Emitter {
     /// The iid of every argument name of the packet being written, in
     /// encoding order: each name is looked up once. Kept between packets.
     arg_iids: Vec<u64>,
+    /// What the callstack of the packet being written interns. Kept between
+    /// packets.
+    stack: StackEntries,
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -70,6 +73,7 @@ impl Emitter {
             keys: Keys::new(Owner(0)),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
+            stack: StackEntries::default(),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
@@ -138,6 +142,10 @@ impl Emitter {
             seq.locations.clear();
             seq.arg_names.clear();
             seq.more.clear();
+            seq.functions.clear();
+            seq.paths.clear();
+            seq.frames.clear();
+            seq.callstacks.clear();
             seq.defined = 0;
         }
     }
@@ -365,6 +373,14 @@ impl Emitter {
         for_each_name(ev.args, &mut |name| {
             total += cost(&strings.arg_names, &seq.arg_names, name, 0);
         });
+        // A callstack's strings; its frames and itself are a few bytes each.
+        let stacks = &strings.callstacks;
+        for f in ev.callstack {
+            total += cost(&stacks.functions, &seq.functions, f.function, 0);
+            if !f.file.is_empty() {
+                total += cost(&stacks.paths, &seq.paths, f.file, 0);
+            }
+        }
         total
     }
 
@@ -588,6 +604,7 @@ impl Emitter {
             strings,
             new_arg_names,
             arg_iids,
+            stack,
             ..
         } = self;
         new_arg_names.clear();
@@ -619,6 +636,10 @@ impl Emitter {
             Some(Correlation::Name(s)) => Some(more_iid(s, 1)),
             _ => None,
         };
+        stack.clear();
+        if !ev.callstack.is_empty() {
+            fresh_global |= stack.intern(strings, seq, only_sequence, ev);
+        }
         let strings = &*strings;
         // Allocates only when the packet defines new argument names.
         let defined: Vec<(u64, &str)> = new_arg_names
@@ -633,8 +654,20 @@ impl Emitter {
         {
             more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
         }
+        let functions = named(
+            &stack.functions,
+            &strings.callstacks.functions,
+            &strings.text,
+        );
+        let paths = named(&stack.paths, &strings.callstacks.paths, &strings.text);
         let new = NewInterned {
             arg_names: &defined,
+            stack: NewCallstack {
+                functions: &functions,
+                paths: &paths,
+                frames: &stack.frames,
+                stack: stack.fresh.then_some((stack.iid, &stack.frame_iids[..])),
+            },
             more: &more,
             ..new
         };
@@ -649,11 +682,85 @@ impl Emitter {
             arg_iids,
             body_iid,
             correlation_iid,
+            (!ev.callstack.is_empty()).then_some(stack.iid),
         );
         if fresh_global {
             self.check_limits();
         }
     }
+}
+
+/// What an event's callstack interns: its iid, its frames' iids, and the
+/// entries the packet defines on its sequence (function names and paths by
+/// iid, frames whole, the callstack if `fresh`).
+#[derive(Default)]
+struct StackEntries {
+    iid: u64,
+    fresh: bool,
+    frame_iids: Vec<u64>,
+    functions: Vec<u64>,
+    paths: Vec<u64>,
+    frames: Vec<(u64, u64, u64, u32)>,
+}
+
+impl StackEntries {
+    fn clear(&mut self) {
+        self.fresh = false;
+        self.frame_iids.clear();
+        self.functions.clear();
+        self.paths.clear();
+        self.frames.clear();
+    }
+
+    /// Interns `ev`'s callstack on `seq`; whether anything was new to the
+    /// writer (the tables may then have reached their cap).
+    fn intern(
+        &mut self,
+        strings: &mut Strings,
+        seq: &mut SeqState,
+        only_sequence: bool,
+        ev: &Event<'_>,
+    ) -> bool {
+        let Strings {
+            text, callstacks, ..
+        } = strings;
+        let count = &mut seq.defined;
+        let mut fresh_global = false;
+        let mut first_use = |defined: &mut Defined, global: (u64, bool)| {
+            fresh_global |= global.1;
+            defined.first_use(global, only_sequence, false, count)
+        };
+        for f in ev.callstack {
+            let function = callstacks.function(text, f.function);
+            if first_use(&mut seq.functions, function) {
+                self.functions.push(function.0);
+            }
+            let path = match f.file {
+                "" => 0,
+                file => {
+                    let path = callstacks.path(text, file);
+                    if first_use(&mut seq.paths, path) {
+                        self.paths.push(path.0);
+                    }
+                    path.0
+                }
+            };
+            let frame = callstacks.frame((function.0, path, f.line));
+            if first_use(&mut seq.frames, frame) {
+                self.frames.push((frame.0, function.0, path, f.line));
+            }
+            self.frame_iids.push(frame.0);
+        }
+        let stack = callstacks.stack(&self.frame_iids);
+        self.fresh = first_use(&mut seq.callstacks, stack);
+        self.iid = stack.0;
+        fresh_global
+    }
+}
+
+/// The strings of the iids `of` in `table`, with them.
+fn named<'s>(of: &[u64], table: &Interner, text: &'s [u8]) -> Vec<(u64, &'s str)> {
+    of.iter().map(|&iid| (iid, table.get(text, iid))).collect()
 }
 
 #[cfg(test)]

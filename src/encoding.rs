@@ -61,11 +61,7 @@ pub(crate) mod field {
     pub const EVENT_EXTRA_DOUBLE_COUNTER_VALUES: u32 = 46;
     pub const EVENT_CORRELATION_ID: u32 = 52;
     pub const EVENT_CORRELATION_ID_STR_IID: u32 = 54;
-    pub const EVENT_CALLSTACK: u32 = 55;
-    pub const CALLSTACK_FRAMES: u32 = 1;
-    pub const FRAME_FUNCTION_NAME: u32 = 1;
-    pub const FRAME_SOURCE_FILE: u32 = 2;
-    pub const FRAME_LINE_NUMBER: u32 = 3;
+    pub const EVENT_CALLSTACK_IID: u32 = 56;
 
     pub const LOG_SOURCE_LOCATION_IID: u32 = 1;
     pub const LOG_BODY_IID: u32 = 2;
@@ -84,12 +80,20 @@ pub(crate) mod field {
     pub const INTERNED_EVENT_NAMES: u32 = 2;
     pub const INTERNED_DEBUG_ANNOTATION_NAMES: u32 = 3;
     pub const INTERNED_SOURCE_LOCATIONS: u32 = 4;
+    pub const INTERNED_FUNCTION_NAMES: u32 = 5;
+    pub const INTERNED_FRAMES: u32 = 6;
+    pub const INTERNED_CALLSTACKS: u32 = 7;
+    pub const INTERNED_SOURCE_PATHS: u32 = 18;
     pub const INTERNED_LOG_MESSAGE_BODY: u32 = 20;
     pub const INTERNED_CORRELATION_ID_STR: u32 = 43;
     pub const INTERNED_IID: u32 = 1;
     pub const INTERNED_NAME: u32 = 2;
     pub const LOCATION_FILE_NAME: u32 = 2;
     pub const LOCATION_LINE_NUMBER: u32 = 4;
+    pub const FRAME_FUNCTION_NAME_ID: u32 = 2;
+    pub const FRAME_SOURCE_PATH_IID: u32 = 5;
+    pub const FRAME_LINE_NUMBER: u32 = 6;
+    pub const CALLSTACK_FRAME_IDS: u32 = 2;
 
     pub const TRACK_UUID: u32 = 1;
     pub const TRACK_NAME: u32 = 2;
@@ -377,10 +381,33 @@ pub(crate) struct NewInterned<'a> {
     pub location: Option<(u64, &'a str, u32)>,
     /// Argument names: (iid, name).
     pub arg_names: &'a [(u64, &'a str)],
-    /// Entries of the `InternedData` fields after source locations, each an
+    /// What a callstack defines, written between source locations and
+    /// `more`.
+    pub stack: NewCallstack<'a>,
+    /// Entries of the `InternedData` fields after source paths, each an
     /// iid (field 1) and a string (field 2): (field, iid, string), in
     /// field-number order.
     pub more: &'a [(u32, u64, &'a str)],
+}
+
+/// The callstack entries a packet defines: function names and source paths
+/// (iid, string), frames (iid, function iid, path iid, line; 0 for none),
+/// and the callstack itself (iid, frame iids).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct NewCallstack<'a> {
+    pub functions: &'a [(u64, &'a str)],
+    pub paths: &'a [(u64, &'a str)],
+    pub frames: &'a [(u64, u64, u64, u32)],
+    pub stack: Option<(u64, &'a [u64])>,
+}
+
+impl NewCallstack<'_> {
+    fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+            && self.paths.is_empty()
+            && self.frames.is_empty()
+            && self.stack.is_none()
+    }
 }
 
 impl NewInterned<'_> {
@@ -390,6 +417,7 @@ impl NewInterned<'_> {
             && self.name.is_none()
             && self.location.is_none()
             && self.arg_names.is_empty()
+            && self.stack.is_empty()
             && self.more.is_empty()
     }
 }
@@ -865,6 +893,39 @@ fn interned_data(buf: &mut Out, new: &NewInterned<'_>) {
         put_uint(buf, INTERNED_IID, iid);
         put_str(buf, LOCATION_FILE_NAME, file);
         put_uint(buf, LOCATION_LINE_NUMBER, u64::from(line));
+        close(buf, entry);
+    }
+    let stack = &new.stack;
+    for &(iid, name) in stack.functions {
+        let entry = open(buf, INTERNED_FUNCTION_NAMES);
+        put_uint(buf, INTERNED_IID, iid);
+        put_str(buf, INTERNED_NAME, name);
+        close(buf, entry);
+    }
+    for &(iid, function, path, line) in stack.frames {
+        let entry = open(buf, INTERNED_FRAMES);
+        put_uint(buf, INTERNED_IID, iid);
+        put_uint(buf, FRAME_FUNCTION_NAME_ID, function);
+        if path != 0 {
+            put_uint(buf, FRAME_SOURCE_PATH_IID, path);
+        }
+        if line != 0 {
+            put_uint(buf, FRAME_LINE_NUMBER, u64::from(line));
+        }
+        close(buf, entry);
+    }
+    if let Some((iid, frames)) = stack.stack {
+        let entry = open(buf, INTERNED_CALLSTACKS);
+        put_uint(buf, INTERNED_IID, iid);
+        for &frame in frames {
+            put_uint(buf, CALLSTACK_FRAME_IDS, frame);
+        }
+        close(buf, entry);
+    }
+    for &(iid, path) in stack.paths {
+        let entry = open(buf, INTERNED_SOURCE_PATHS);
+        put_uint(buf, INTERNED_IID, iid);
+        put_str(buf, INTERNED_NAME, path);
         close(buf, entry);
     }
     for &(field, iid, text) in new.more {

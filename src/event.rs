@@ -51,8 +51,11 @@ pub struct Event<'a> {
     /// call.
     pub counters: &'a [(CounterTrack, CounterSample)],
     /// Where in the code the event happened, outermost frame first
-    /// (`TrackEvent.callstack`, inline): the UI shows it in the slice's
-    /// details and in flamegraphs of a selection.
+    /// (`TrackEvent.callstack_iid`: the callstack, its frames, function
+    /// names and source paths are interned per sequence, as names are): the
+    /// UI shows it in the slice's details and in flamegraphs of a selection.
+    /// At most [`MAX_CALLSTACK_DEPTH`] frames
+    /// ([`CallstackTooDeep`](crate::Error::CallstackTooDeep) past it).
     pub callstack: &'a [StackFrame<'a>],
     /// The registered call site this event is of
     /// ([`TraceWriter::event_key`](crate::TraceWriter::event_key)), which

@@ -260,6 +260,12 @@ struct Sequence {
     /// Running sums of incremental counters, by track.
     sums: HashMap<u64, f64>,
     locations: HashMap<u64, (String, u32)>,
+    function_names: HashMap<u64, String>,
+    source_paths: HashMap<u64, String>,
+    /// Interned frames: their function name's iid, source path's iid, line.
+    frames: HashMap<u64, (u64, Option<u64>, Option<u32>)>,
+    /// Interned callstacks: their frames' iids.
+    callstacks: HashMap<u64, Vec<u64>>,
     default_track: Option<u64>,
     default_clock: Option<u32>,
     clocks: HashMap<u32, Clock>,
@@ -438,6 +444,7 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
                 source,
             });
         }
+        let callstack = callstack(seq, event, &mut problem);
         extra_counters(&mut out, seq, event, ts, index);
         events.push(Event {
             ts,
@@ -451,16 +458,7 @@ pub fn rebuild(trace: &protos::Trace) -> Trace {
             flows: event.flow_ids.clone(),
             terminating: event.terminating_flow_ids.clone(),
             correlation,
-            callstack: event.callstack.as_ref().map_or_else(Vec::new, |c| {
-                c.frames
-                    .iter()
-                    .map(|f| Frame {
-                        function: f.function_name.clone().unwrap_or_default(),
-                        file: f.source_file.clone(),
-                        line: f.line_number,
-                    })
-                    .collect()
-            }),
+            callstack,
         });
     }
     replay(events, &mut out);
@@ -522,12 +520,44 @@ fn read_state(packet: &TracePacket, seq: &mut Sequence, problem: &mut impl FnMut
     for e in &data.log_message_body {
         define(&mut seq.log_bodies, e.iid, &e.body);
     }
-    for e in &data.correlation_id_str {
-        let text = e
-            .str
+    let text = |e: &protos::InternedString| {
+        e.str
             .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned());
-        define(&mut seq.correlations, e.iid, &text);
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    for e in &data.correlation_id_str {
+        define(&mut seq.correlations, e.iid, &text(e));
+    }
+    for e in &data.function_names {
+        define(&mut seq.function_names, e.iid, &text(e));
+    }
+    for e in &data.source_paths {
+        define(&mut seq.source_paths, e.iid, &text(e));
+    }
+    for f in &data.frames {
+        let value = (
+            f.function_name_id.unwrap_or(0),
+            f.source_path_iid,
+            f.line_number,
+        );
+        match f.iid {
+            None | Some(0) => problem("frame without iid".into()),
+            Some(iid) => match seq.frames.insert(iid, value) {
+                Some(old) if old != value => problem(format!("frame iid {iid} redefined")),
+                _ => {}
+            },
+        }
+    }
+    for c in &data.callstacks {
+        match c.iid {
+            None | Some(0) => problem("callstack without iid".into()),
+            Some(iid) => match seq.callstacks.insert(iid, c.frame_ids.clone()) {
+                Some(old) if old != c.frame_ids => {
+                    problem(format!("callstack iid {iid} redefined"))
+                }
+                _ => {}
+            },
+        }
     }
     for l in &data.source_locations {
         let Some(iid) = l.iid else {
@@ -544,6 +574,62 @@ fn read_state(packet: &TracePacket, seq: &mut Sequence, problem: &mut impl FnMut
             None => {
                 seq.locations.insert(iid, value);
             }
+        }
+    }
+}
+
+/// An event's callstack, inline or interned.
+fn callstack(
+    seq: &Sequence,
+    event: &protos::TrackEvent,
+    problem: &mut impl FnMut(String),
+) -> Vec<Frame> {
+    match (&event.callstack, event.callstack_iid) {
+        (Some(c), None) => c
+            .frames
+            .iter()
+            .map(|f| Frame {
+                function: f.function_name.clone().unwrap_or_default(),
+                file: f.source_file.clone(),
+                line: f.line_number,
+            })
+            .collect(),
+        (None, Some(iid)) => {
+            let Some(frames) = seq.callstacks.get(&iid) else {
+                problem(format!("unresolved callstack iid {iid}"));
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for f in frames {
+                let Some(&(function, path, line)) = seq.frames.get(f) else {
+                    problem(format!("unresolved frame iid {f}"));
+                    continue;
+                };
+                let function = match function {
+                    0 => String::new(),
+                    iid => seq.function_names.get(&iid).cloned().unwrap_or_else(|| {
+                        problem(format!("unresolved function name iid {iid}"));
+                        String::new()
+                    }),
+                };
+                let file = path.and_then(|iid| {
+                    seq.source_paths.get(&iid).cloned().or_else(|| {
+                        problem(format!("unresolved source path iid {iid}"));
+                        None
+                    })
+                });
+                out.push(Frame {
+                    function,
+                    file,
+                    line,
+                });
+            }
+            out
+        }
+        (None, None) => Vec::new(),
+        (Some(_), Some(_)) => {
+            problem("both an inline and an interned callstack".into());
+            Vec::new()
         }
     }
 }

@@ -17,6 +17,7 @@ mod annotations;
 mod encoding;
 mod out;
 // State: interning, sequences, the emitter.
+mod callstacks;
 mod emitter;
 mod interning;
 mod sequence;

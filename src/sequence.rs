@@ -8,6 +8,7 @@
 //! it. So a cache of string addresses serves every sequence, and each
 //! sequence defines only what it uses.
 
+use crate::callstacks::Callstacks;
 use crate::encoding::{field, Field};
 use crate::interning::{Interner, Text};
 
@@ -24,6 +25,8 @@ pub(crate) struct Strings {
     /// Log message bodies (extra key 0) and correlation names (1): one
     /// table, whose ids are iids in either `InternedData` field.
     pub(crate) more: Interner,
+    /// Callstacks and what they are made of.
+    pub(crate) callstacks: Callstacks,
 }
 
 impl Strings {
@@ -33,6 +36,7 @@ impl Strings {
             + self.locations.len()
             + self.arg_names.len()
             + self.more.len()
+            + self.callstacks.len()
     }
 
     /// Bytes of the strings held.
@@ -42,6 +46,7 @@ impl Strings {
             + self.locations.bytes()
             + self.arg_names.bytes()
             + self.more.bytes()
+            + self.callstacks.bytes()
     }
 }
 
@@ -175,6 +180,12 @@ pub(crate) struct SeqState {
     pub(crate) locations: Defined,
     pub(crate) arg_names: Defined,
     pub(crate) more: Defined,
+    /// The callstack tables' entries: function names, source paths,
+    /// frames, callstacks.
+    pub(crate) functions: Defined,
+    pub(crate) paths: Defined,
+    pub(crate) frames: Defined,
+    pub(crate) callstacks: Defined,
     /// How many strings the sets of bits hold (compact mode). Once it
     /// is the writer's count, every string is defined here, and an event
     /// that names none new to the writer skips the bits: most events of a
@@ -201,6 +212,10 @@ impl SeqState {
             locations: Defined::default(),
             arg_names: Defined::default(),
             more: Defined::default(),
+            functions: Defined::default(),
+            paths: Defined::default(),
+            frames: Defined::default(),
+            callstacks: Defined::default(),
             defined: 0,
             opening_bytes: 0,
         }

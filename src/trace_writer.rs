@@ -612,8 +612,8 @@ pub trait TraceWriter: sealed::Sink {
     }
 
     /// An instant event on a process, thread, lane or named track. On a
-    /// thread it nests under the spans open there and follows the thread's
-    /// ordering rules. Instants at the same time on one track stack (see
+    /// thread or a named track it nests under the spans open there and
+    /// follows the thread's ordering rules. Instants at the same time on one track stack (see
     /// "Timestamps and nesting" above): the second shows one level below the
     /// first.
     ///
@@ -621,7 +621,8 @@ pub trait TraceWriter: sealed::Sink {
     /// [`ForeignHandle`](crate::Error::ForeignHandle),
     /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
     /// [`StringTooLong`](crate::Error::StringTooLong),
-    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep); on a thread also
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep); on a thread or a named
+    /// track also
     /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
     /// [`NotNested`](crate::Error::NotNested), [`TooDeep`](crate::Error::TooDeep);
     /// elsewhere [`LogOffThread`](crate::Error::LogOffThread) for an event
@@ -636,7 +637,9 @@ pub trait TraceWriter: sealed::Sink {
     }
 
     /// A track of the caller's own under the root, a process or a thread,
-    /// for instants. The same parent and name give the same track; the
+    /// for instants and spans ([`track_span_begin`](Self::track_span_begin)
+    /// and the calls after it), which nest there by a thread's rules (time
+    /// order included). The same parent and name give the same track; the
     /// options say how the UI orders and merges it.
     ///
     /// # Errors
@@ -654,6 +657,118 @@ pub trait TraceWriter: sealed::Sink {
     {
         self.make_room()?;
         self.core_mut().track(parent.into(), name, options)
+    }
+
+    /// Begins a span on a named track (one of [`track`](Self::track)'s),
+    /// for work that belongs to no thread, or to a lane of its own beside
+    /// one; [`track_span_end`](Self::track_span_end) ends it. Spans,
+    /// complete spans and instants on a named track nest by the rules of a
+    /// thread's (see "Timestamps and nesting" above), with the same errors;
+    /// spans left open are reported by [`open_spans`](Self::open_spans)
+    /// and [`finish`](Self::finish), and ended by
+    /// [`close_open_spans`](Self::close_open_spans), like a thread's.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Event, ParentTrack, TraceWriter, TrackOptions, Writer};
+    /// let mut w = Writer::new();
+    /// let gpu = w.track(ParentTrack::Root, "gpu queue", &TrackOptions::default())?;
+    /// w.track_span_begin(gpu, 10, &Event::new("frame"))?;
+    /// w.track_complete_span(gpu, 20, 30, &Event::new("draw"))?;
+    /// w.track_span_end(gpu, 50)?;
+    /// w.finish()?;
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// let slices: Vec<_> = trace.slices.iter().map(|s| (s.name.as_str(), s.depth, s.dur)).collect();
+    /// assert_eq!(slices, [("frame", 0, Some(40)), ("draw", 1, Some(10))]);
+    /// assert!(trace.slices.iter().all(|s| s.track == gpu.uuid().get()));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
+    /// [`NotNested`](crate::Error::NotNested) (beginning after the end of an
+    /// enclosing complete span), [`TooDeep`](crate::Error::TooDeep),
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`ArgsTooDeep`](crate::Error::ArgsTooDeep),
+    /// [`CallstackTooDeep`](crate::Error::CallstackTooDeep), the errors of
+    /// the counter values it carries (see [`Event::counters`]), and
+    /// [`LogOffThread`](crate::Error::LogOffThread) for a log line on a
+    /// track under no thread.
+    fn track_span_begin(&mut self, track: NamedTrack, ts: u64, event: &Event<'_>) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().track_span_begin(track, ts, None, event)
+    }
+
+    /// Ends the innermost span begun with
+    /// [`track_span_begin`](Self::track_span_begin) on a named track.
+    ///
+    /// # Errors
+    /// [`ForeignHandle`](crate::Error::ForeignHandle),
+    /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
+    /// [`NoOpenSpan`](crate::Error::NoOpenSpan),
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin),
+    /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
+    /// [`NotNested`](crate::Error::NotNested) (a complete span inside it, or
+    /// one enclosing it, would be crossed).
+    fn track_span_end(&mut self, track: NamedTrack, ts: u64) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().track_span_end(track, ts, &[])
+    }
+
+    /// [`track_span_end`](Self::track_span_end) with counter values on the
+    /// end event, as [`span_end_with_counters`](Self::span_end_with_counters).
+    ///
+    /// # Errors
+    /// As [`track_span_end`](Self::track_span_end), and those of the counter
+    /// values (see [`Event::counters`]).
+    fn track_span_end_with_counters(
+        &mut self,
+        track: NamedTrack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().track_span_end(track, ts, counters)
+    }
+
+    /// A span on a named track whose begin and end are both known, as
+    /// [`complete_span_with`](Self::complete_span_with) on a thread: its end
+    /// event is written once a later call on the track passes it, or by
+    /// [`finish`](Self::finish).
+    ///
+    /// # Errors
+    /// As [`track_span_begin`](Self::track_span_begin), and
+    /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin).
+    fn track_complete_span(
+        &mut self,
+        track: NamedTrack,
+        begin: u64,
+        end: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .track_span_begin(track, begin, Some(end), event)
+    }
+
+    /// A complete span at an explicit `depth` on a named track, as
+    /// [`complete_span_at_depth`](Self::complete_span_at_depth) on a thread.
+    ///
+    /// # Errors
+    /// As [`track_complete_span`](Self::track_complete_span), and
+    /// [`DepthOutOfRange`](crate::Error::DepthOutOfRange).
+    fn track_complete_span_at_depth(
+        &mut self,
+        track: NamedTrack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .track_complete_span_at_depth(track, depth, begin, end, event)
     }
 
     /// A counter track under the root, a process or a thread. Its

@@ -107,6 +107,7 @@ fn generated_sequences_cover_every_outcome() {
 
     let mut runner = TestRunner::deterministic();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut on_named: BTreeMap<String, usize> = BTreeMap::new();
     let mut moved = 0;
     for _ in 0..200 {
         let ops = prop::collection::vec(op(), 1..120)
@@ -117,6 +118,11 @@ fn generated_sequences_cover_every_outcome() {
         let (compact, _) = run(Writer::with_options(Options::new().compact(true)), &ops);
         moved += usize::from(compact.sequence_count() > 1);
         let (_, d) = run(Writer::new(), &ops);
+        for o in d.named_outcomes {
+            *on_named
+                .entry(o.err().unwrap_or_else(|| "Ok".into()))
+                .or_default() += 1;
+        }
         for o in d.outcomes {
             *seen
                 .entry(o.err().unwrap_or_else(|| "Ok".into()))
@@ -146,6 +152,20 @@ fn generated_sequences_cover_every_outcome() {
         assert!(
             seen.get(kind).is_some_and(|&n| n > 0),
             "{kind} never happens: {seen:?}"
+        );
+    }
+    // Spans on named tracks, accepted and refused.
+    for kind in [
+        "Ok",
+        "EndBeforeBegin",
+        "TimestampBackwards",
+        "NotNested",
+        "NoOpenSpan",
+        "DepthOutOfRange",
+    ] {
+        assert!(
+            on_named.get(kind).is_some_and(|&n| n > 0),
+            "{kind} never happens on a named track: {on_named:?}"
         );
     }
     assert!(

@@ -163,6 +163,42 @@ fn no_allocation_per_keyed_event() {
     assert_eq!(allocations() - before, 0, "allocations over keyed events");
 }
 
+/// The same for events with callstacks (their frames and stacks interned
+/// once) and for spans on a named track.
+#[test]
+fn no_allocation_per_callstack_or_named_track_event() {
+    use perfetto_trace_writer::{Event, ParentTrack, StackFrame, TrackOptions};
+    let mut w = StreamingPerfettoWriter::new(io::sink());
+    let p = w.process("p", Some(1), "p", &[]).unwrap();
+    let t = w.thread(p, "t", Some(2), "t").unwrap();
+    let queue = w
+        .track(ParentTrack::Root, "queue", &TrackOptions::default())
+        .unwrap();
+    let functions: Vec<String> = (0..50).map(|i| format!("handler_{i}")).collect();
+    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+        for i in 0..20_000u64 {
+            let ts = offset + i * 100;
+            let k = (i % 50) as usize;
+            let stack = [
+                StackFrame::new("main", "src/main.rs", 3),
+                StackFrame::new(&functions[k], "src/handlers.rs", k as u32),
+            ];
+            let ev = Event::new("work").callstack(&stack);
+            w.span_begin_with(t, ts, &ev).unwrap();
+            w.instant(t, ts + 10, &ev).unwrap();
+            w.span_end(t, ts + 20).unwrap();
+            w.track_span_begin(queue, ts, &Event::new("job")).unwrap();
+            w.track_complete_span(queue, ts + 5, ts + 15, &Event::new("step"))
+                .unwrap();
+            w.track_span_end(queue, ts + 30).unwrap();
+        }
+    };
+    replay(&mut w, 0);
+    let before = allocations();
+    replay(&mut w, 1 << 40);
+    assert_eq!(allocations() - before, 0, "allocations over 120,000 events");
+}
+
 /// The same for counter samples, thread instants and spans with typed
 /// arguments (a number and a string).
 #[test]

@@ -11,7 +11,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::{Driver, Meta, Op, Trickle, Ts};
+use common::{Driver, Meta, On, Op, Trickle, Ts};
 use libfuzzer_sys::fuzz_target;
 use perfetto_trace_writer::{protos, Options, StreamingPerfettoWriter, Writer};
 use prost::Message;
@@ -56,8 +56,12 @@ impl Bytes<'_> {
             category: self.text()?,
             file: self.text()?,
             line: u32::from(self.u16()?),
-            extras: self.u8()? % 5,
+            extras: self.u8()? % 7,
         })
+    }
+    /// A thread or (one time in four) a named track.
+    fn on(&mut self, index: usize) -> Option<On> {
+        Some(On { named: self.u8()? % 4 == 0, index })
     }
     fn op(&mut self) -> Option<Op> {
         let index = usize::from(self.u8()?);
@@ -75,17 +79,17 @@ impl Bytes<'_> {
                 name: self.text()?,
             },
             2 => Op::Lane { parent: index, on_thread: self.u8()? % 2 == 0, name: self.u8()? % 3 },
-            3 | 4 => Op::Begin { thread: index, ts: self.ts()?, meta: self.meta()? },
-            5 | 6 => Op::End { thread: index, ts: self.ts()? },
-            7 => Op::Complete { thread: index, ts: self.ts()?, dur: self.u16()? % 3000, meta: self.meta()? },
+            3 | 4 => Op::Begin { on: self.on(index)?, ts: self.ts()?, meta: self.meta()? },
+            5 | 6 => Op::End { on: self.on(index)?, ts: self.ts()? },
+            7 => Op::Complete { on: self.on(index)?, ts: self.ts()?, dur: self.u16()? % 3000, meta: self.meta()? },
             8 => Op::AsyncBegin { lane: index, id: self.u8()? % 8, ts: self.ts()?, meta: self.meta()? },
             9 => Op::AsyncEnd { lane: index, id: self.u8()? % 8, ts: self.ts()? },
-            10 => Op::Foreign { which: self.u8()? % 4 },
+            10 => Op::Foreign { which: self.u8()? % 5 },
             11 => Op::Close { ts: self.ts()? },
             12 => [Op::Flush, Op::Finish, Op::Deep { thread: index }][self.u8()? as usize % 3].clone(),
             13 => Op::Instant { target: self.u8()?, index, ts: self.ts()?, meta: self.meta()? },
             14 => Op::Named { parent: self.u8()?, index, name: self.u8()? % 3, options: self.u8()? % 4 },
-            16 => Op::CompleteAtDepth { thread: index, ts: self.ts()?, dur: self.u16()? % 3000, depth: self.u8()? % 6, meta: self.meta()? },
+            16 => Op::CompleteAtDepth { on: self.on(index)?, ts: self.ts()?, dur: self.u16()? % 3000, depth: self.u8()? % 6, meta: self.meta()? },
             15 => Op::CounterTrack { parent: self.u8()?, index, name: self.u8()? % 3, kind: self.u8()? % 3 },
             _ => Op::Counter { index, ts: self.ts()?, value: i64::from(self.u8()?) - 128, double: self.u8()? % 2 == 0 },
         })

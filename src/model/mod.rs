@@ -5,7 +5,8 @@
 //!
 //! - `registry`: processes, threads, lanes and custom tracks by uuid and id;
 //!   handle ownership.
-//! - `threads`: each thread's stack of open spans and its nesting checks.
+//! - `threads`: each thread's (and named track's) stack of open spans and
+//!   its nesting checks.
 //! - `async_spans` (with `open_async`, the table of spans in flight):
 //!   lanes, the slots their spans run on, complete async spans.
 //! - `output`: the emitter and sequences, and each track's output state;
@@ -52,7 +53,7 @@ use async_spans::AsyncSpans;
 use counters::Totals;
 use open_async::AsyncOpen;
 use output::{Output, TrackOutput};
-use registry::{digest, IdKind, Registered, Registry};
+use registry::{digest, IdKind, Registered, Registry, Stack};
 use threads::Thread;
 
 /// A span still open, as reported by `finish`.
@@ -65,6 +66,15 @@ pub enum OpenSpan {
         /// Its begin.
         begin: u64,
         /// Its depth on the thread (0 is outermost).
+        depth: usize,
+    },
+    /// A span begun on a named track (`track_span_begin`) and not ended.
+    Track {
+        /// Its track.
+        track: NamedTrack,
+        /// Its begin.
+        begin: u64,
+        /// Its depth on the track (0 is outermost).
         depth: usize,
     },
     /// An async span begun and not ended.
@@ -364,11 +374,8 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn span_begin_slow(&mut self, thread: ThreadTrack, ts: u64, ev: Event<'_>) -> Result<()> {
-        let t = self.check_span_begin(thread, ts, None, &ev)?;
-        self.registry
-            .thread_mut(t)
-            .push_span(&mut self.out, ts, None, &ev);
-        Ok(())
+        let t = self.check_thread_event(thread, &ev)?;
+        self.begin_on_stack(Stack::Thread(t), ts, None, &ev)
     }
 
     pub(crate) fn complete_span(
@@ -378,11 +385,8 @@ impl Core {
         end: u64,
         ev: &Event<'_>,
     ) -> Result<()> {
-        let t = self.check_span_begin(thread, begin, Some(end), ev)?;
-        self.registry
-            .thread_mut(t)
-            .push_span(&mut self.out, begin, Some(end), ev);
-        Ok(())
+        let t = self.check_thread_event(thread, ev)?;
+        self.begin_on_stack(Stack::Thread(t), begin, Some(end), ev)
     }
 
     /// A complete span at an explicit depth: the frames at `depth` and
@@ -398,13 +402,7 @@ impl Core {
         ev: &Event<'_>,
     ) -> Result<()> {
         let t = self.check_thread_event(thread, ev)?;
-        self.registry
-            .thread_at(t)
-            .check_at_depth(depth, begin, end)?;
-        self.registry
-            .thread_mut(t)
-            .push_at_depth(&mut self.out, depth, begin, end, ev);
-        Ok(())
+        self.at_depth_on_stack(Stack::Thread(t), depth, begin, end, ev)
     }
 
     /// Ends the innermost explicit span on a thread: inlined, the common
@@ -452,11 +450,118 @@ impl Core {
         ts: u64,
         counters: &[(CounterTrack, CounterSample)],
     ) -> Result<()> {
-        let t = self.check_span_end(thread, ts, counters)?;
+        let t = self.thread_index(thread)?;
+        self.end_on_stack(Stack::Thread(t), ts, counters)
+    }
+
+    /// A span `[ts, end]` (`end` None: an explicit one) on a stack, checked
+    /// (but for the event, which the caller checked) and begun.
+    fn begin_on_stack(
+        &mut self,
+        stack: Stack,
+        ts: u64,
+        end: Option<u64>,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        self.registry.stack(stack).check_begin(ts, end)?;
         self.registry
-            .thread_mut(t)
+            .stack_mut(stack)
+            .push_span(&mut self.out, ts, end, ev);
+        Ok(())
+    }
+
+    /// A complete span at an explicit depth on a stack, checked (but for the
+    /// event) and begun.
+    fn at_depth_on_stack(
+        &mut self,
+        stack: Stack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        self.registry
+            .stack(stack)
+            .check_at_depth(depth, begin, end)?;
+        self.registry
+            .stack_mut(stack)
+            .push_at_depth(&mut self.out, depth, begin, end, ev);
+        Ok(())
+    }
+
+    /// Ends the innermost explicit span of a stack at `ts`, its end event
+    /// carrying `counters`, once checked.
+    fn end_on_stack(
+        &mut self,
+        stack: Stack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<()> {
+        self.registry.check_counters(counters)?;
+        self.registry.stack(stack).check_end(ts)?;
+        self.registry
+            .stack_mut(stack)
             .end_checked(&mut self.out, ts, counters);
         Ok(())
+    }
+
+    /// An instant on a stack, checked (but for the event) and written:
+    /// nested like a zero-length span, instants already at `ts` stacked
+    /// below it.
+    fn instant_on_stack(&mut self, stack: Stack, ts: u64, ev: &Event<'_>) -> Result<()> {
+        let stacked = self.registry.stack(stack).check_instant(ts)?;
+        self.registry
+            .stack_mut(stack)
+            .instant(&mut self.out, ts, stacked, ev);
+        Ok(())
+    }
+
+    /// [`Core::check_event`] for an event on a named track, which must be
+    /// this writer's, with a log line only under a thread; the track's stack.
+    fn check_track_event(&self, track: NamedTrack, ev: &Event<'_>) -> Result<Stack> {
+        self.registry.check_owner(track.owner, track.uuid)?;
+        self.check_event(ev)?;
+        if ev.log.is_some() && !self.registry.custom_on_thread(track.index) {
+            return Err(Error::LogOffThread(track.uuid));
+        }
+        Ok(self.registry.track_stack(track.index))
+    }
+
+    /// Begins a span on a named track (`end` None) or writes a complete one.
+    pub(crate) fn track_span_begin(
+        &mut self,
+        track: NamedTrack,
+        ts: u64,
+        end: Option<u64>,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        let stack = self.check_track_event(track, ev)?;
+        self.begin_on_stack(stack, ts, end, ev)
+    }
+
+    /// A complete span at an explicit depth on a named track.
+    pub(crate) fn track_complete_span_at_depth(
+        &mut self,
+        track: NamedTrack,
+        depth: usize,
+        begin: u64,
+        end: u64,
+        ev: &Event<'_>,
+    ) -> Result<()> {
+        let stack = self.check_track_event(track, ev)?;
+        self.at_depth_on_stack(stack, depth, begin, end, ev)
+    }
+
+    /// Ends the innermost explicit span of a named track.
+    pub(crate) fn track_span_end(
+        &mut self,
+        track: NamedTrack,
+        ts: u64,
+        counters: &[(CounterTrack, CounterSample)],
+    ) -> Result<()> {
+        self.registry.check_owner(track.owner, track.uuid)?;
+        let stack = self.registry.track_stack(track.index);
+        self.end_on_stack(stack, ts, counters)
     }
 
     /// The checks of [`Core::span_end_with_counters`]; the thread's index.
@@ -700,7 +805,7 @@ impl Core {
         name: &str,
         options: &TrackOptions<'_>,
         counter: Option<&CounterOptions<'_>>,
-    ) -> Result<(TrackUuid, u32)> {
+    ) -> Result<(TrackUuid, u32, bool)> {
         let on_thread = self.registry.parent_on_thread(parent);
         let parent = self.registry.parent_uuid(parent)?;
         let key = match options.merge {
@@ -729,7 +834,7 @@ impl Core {
             };
             self.out.descriptor(uuid.0, &kind);
         }
-        Ok((uuid, index))
+        Ok((uuid, index, new))
     }
 
     pub(crate) fn track(
@@ -738,7 +843,11 @@ impl Core {
         name: &str,
         options: &TrackOptions<'_>,
     ) -> Result<NamedTrack> {
-        let (uuid, index) = self.custom_track(Domain::Named, parent, name, options, None)?;
+        let (uuid, index, new) = self.custom_track(Domain::Named, parent, name, options, None)?;
+        if new {
+            let stack = Thread::new(TrackOutput::new(&self.out, uuid.0));
+            self.registry.add_track_stack(index, stack);
+        }
         Ok(NamedTrack {
             uuid,
             index,
@@ -755,7 +864,7 @@ impl Core {
         if options.incremental && self.shares_trace {
             return Err(Error::SharedIncrementalCounter);
         }
-        let (uuid, index) =
+        let (uuid, index, _) =
             self.custom_track(Domain::Counter, parent, name, &options.track, Some(options))?;
         if options.incremental {
             self.totals.track(index);
@@ -867,21 +976,15 @@ impl Core {
         let field = match track {
             InstantTrack::Thread(thread) => {
                 let t = self.check_thread_event(thread, ev)?;
-                // A zero-length span that pushes nothing: the same rules,
-                // and instants already at `ts` stack below it.
-                let stacked = self.registry.thread_at(t).check_instant(ts)?;
-                self.registry
-                    .thread_mut(t)
-                    .instant(&mut self.out, ts, stacked, ev);
-                return Ok(());
+                return self.instant_on_stack(Stack::Thread(t), ts, ev);
+            }
+            InstantTrack::Named(n) => {
+                let stack = self.check_track_event(n, ev)?;
+                return self.instant_on_stack(stack, ts, ev);
             }
             InstantTrack::Process(p) => {
                 self.registry.check_owner(p.owner, p.uuid)?;
                 Field::uint(field::EVENT_TRACK_UUID, p.uuid.0)
-            }
-            InstantTrack::Named(n) => {
-                self.registry.check_owner(n.owner, n.uuid)?;
-                self.registry.custom_field(n.index)
             }
             InstantTrack::Lane(lane) => {
                 self.lane_index(lane)?;
@@ -889,15 +992,11 @@ impl Core {
             }
         };
         self.check_event(ev)?;
-        let thread_owned = match track {
-            InstantTrack::Named(n) => self.registry.custom_on_thread(n.index),
-            _ => false,
-        };
-        if ev.log.is_some() && !thread_owned {
+        if ev.log.is_some() {
             let uuid = match track {
                 InstantTrack::Process(p) => p.uuid,
-                InstantTrack::Named(n) => n.uuid,
                 InstantTrack::Lane(l) => l.uuid,
+                InstantTrack::Named(n) => n.uuid,
                 InstantTrack::Thread(t) => t.uuid,
             };
             return Err(Error::LogOffThread(uuid));
@@ -915,7 +1014,7 @@ impl Core {
     /// Writes the ends of complete spans that nothing open encloses, and
     /// lists the spans still open.
     pub(crate) fn finish(&mut self) -> Vec<OpenSpan> {
-        for th in self.registry.threads_mut() {
+        for th in self.registry.stacks_mut() {
             th.pop_due(&mut self.out, u64::MAX);
         }
         self.asyncs.pop_all(&mut self.out);
@@ -941,6 +1040,22 @@ impl Core {
                 }
             }
         }
+        for (index, th) in self.registry.track_stacks() {
+            let track = NamedTrack {
+                uuid: th.uuid(),
+                index,
+                owner,
+            };
+            for (depth, f) in th.stack.iter().enumerate() {
+                if f.end.is_none() {
+                    open.push(OpenSpan::Track {
+                        track,
+                        begin: f.begin,
+                        depth,
+                    });
+                }
+            }
+        }
         for (index, span_id, begin) in self.asyncs.open_spans() {
             let lane = AsyncLane {
                 uuid: self.asyncs.lane_uuid(index),
@@ -960,12 +1075,12 @@ impl Core {
     /// nothing.
     pub(crate) fn close_open_spans(&mut self, ts: u64) -> Result<usize> {
         check_ts(ts)?;
-        for th in self.registry.threads() {
+        for th in self.registry.stacks() {
             th.check_close(ts)?;
         }
         self.asyncs.check_close(ts)?;
         let mut closed = 0;
-        for th in self.registry.threads_mut() {
+        for th in self.registry.stacks_mut() {
             closed += th.close(&mut self.out, ts);
         }
         closed += self.asyncs.close(&mut self.out, ts);

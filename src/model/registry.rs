@@ -106,6 +106,17 @@ struct CustomTrack {
     /// A thread is among its ancestors: its events belong to that thread,
     /// log lines included.
     on_thread: bool,
+    /// A named track's index in the stacks of named tracks; none for a
+    /// counter track.
+    stack: Option<u32>,
+}
+
+/// A stack of spans, by index into its kind's list: a thread's, or a
+/// named track's (whose spans nest by the same rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stack {
+    Thread(u32),
+    Track(u32),
 }
 
 /// Outcome of [`Registry::claim`].
@@ -132,6 +143,9 @@ pub(crate) struct Registry<T> {
     processes: Vec<Described<()>>,
     threads: Vec<Described<T>>,
     custom: Vec<CustomTrack>,
+    /// The model's state of each named track, with the track's index in
+    /// `custom`: the same state as a thread's, since spans nest alike there.
+    tracks: Vec<(u32, T)>,
     /// Process, thread, lane and custom indices by uuid (domains keep them
     /// apart), and the pids and tids taken: one map, one allocation.
     keys: FastMap<Key, u32>,
@@ -144,6 +158,7 @@ impl<T> Registry<T> {
             processes: Vec::new(),
             threads: Vec::new(),
             custom: Vec::new(),
+            tracks: Vec::new(),
             // A process and two threads (six keys) without growing.
             keys: FastMap::with_capacity_and_hasher(7, Default::default()),
         }
@@ -327,11 +342,6 @@ impl<T> Registry<T> {
         self.threads.iter().map(|d| &d.state)
     }
 
-    /// [`Registry::threads`], mutably.
-    pub(crate) fn threads_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.threads.iter_mut().map(|d| &mut d.state)
-    }
-
     /// A registered process's pid.
     pub(crate) fn pid(&self, index: u32) -> i32 {
         // Registered pids are i32s.
@@ -365,9 +375,58 @@ impl<T> Registry<T> {
             digest,
             incremental,
             on_thread,
+            stack: None,
         });
         self.keys.insert(Key::Uuid(uuid.0), index);
         Ok((index, true))
+    }
+
+    /// Gives the new named track `custom` its state (once, right after
+    /// [`Registry::register_custom`]).
+    pub(crate) fn add_track_stack(&mut self, custom: u32, state: T) {
+        self.custom[custom as usize].stack = Some(self.tracks.len() as u32);
+        self.tracks.push((custom, state));
+    }
+
+    /// The stack of the named track `custom`, a registered one.
+    pub(crate) fn track_stack(&self, custom: u32) -> Stack {
+        // Every named track got one when it was registered.
+        Stack::Track(self.custom[custom as usize].stack.unwrap_or(u32::MAX))
+    }
+
+    /// The model's state of a stack.
+    #[inline(always)]
+    pub(crate) fn stack(&self, stack: Stack) -> &T {
+        match stack {
+            Stack::Thread(i) => &self.threads[i as usize].state,
+            Stack::Track(i) => &self.tracks[i as usize].1,
+        }
+    }
+
+    /// [`Registry::stack`], mutably.
+    #[inline(always)]
+    pub(crate) fn stack_mut(&mut self, stack: Stack) -> &mut T {
+        match stack {
+            Stack::Thread(i) => &mut self.threads[i as usize].state,
+            Stack::Track(i) => &mut self.tracks[i as usize].1,
+        }
+    }
+
+    /// Every stack's state: the threads', then the named tracks', each in
+    /// registration order.
+    pub(crate) fn stacks(&self) -> impl Iterator<Item = &T> {
+        self.threads().chain(self.tracks.iter().map(|(_, t)| t))
+    }
+
+    /// [`Registry::stacks`], mutably.
+    pub(crate) fn stacks_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        let tracks = self.tracks.iter_mut().map(|(_, t)| t);
+        self.threads.iter_mut().map(|d| &mut d.state).chain(tracks)
+    }
+
+    /// Every named track's state, with its index in the custom tracks.
+    pub(crate) fn track_stacks(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.tracks.iter().map(|(i, t)| (*i, t))
     }
 
     /// A custom track's `track_uuid` field.

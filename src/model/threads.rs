@@ -1,5 +1,6 @@
-//! Thread nesting: each thread's stack of open spans, the checks that keep
-//! its slices nesting like a stack in time order, and the ends of complete
+//! Thread nesting: each thread's stack of open spans (and each named
+//! track's, whose spans nest by the same rules), the checks that keep its
+//! slices nesting like a stack in time order, and the ends of complete
 //! spans that wait until nothing can begin inside them any more.
 
 use crate::error::{check_ts, Error, Result};
@@ -20,7 +21,7 @@ pub(crate) struct Frame {
     limit: u64,
 }
 
-/// A thread's nesting state and output.
+/// A thread's nesting state and output; a named track's too.
 pub(crate) struct Thread {
     pub(crate) out: TrackOutput,
     /// Open spans, outermost first.

@@ -3,14 +3,17 @@
 //! slices the trace must show, and sinks that misbehave.
 #![allow(dead_code)]
 
+pub mod tp;
+pub mod writers;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 
 use perfetto_trace_writer::inspect::{self, ArgValue, TrackKind};
 use perfetto_trace_writer::{
     Arg, AsyncLane, ChildOrdering, CounterOptions, CounterTrack, CounterUnit, Error, Event,
-    EventKey, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, SiblingMerge, ThreadTrack,
-    TraceWriter, TrackOptions, Value, Writer, MAX_SPAN_DEPTH,
+    EventKey, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, SiblingMerge, StackFrame,
+    ThreadTrack, TraceWriter, TrackOptions, Value, Writer, MAX_SPAN_DEPTH,
 };
 use proptest::prelude::*;
 
@@ -83,6 +86,11 @@ const REQ: [Arg<'static>; 2] = [
     Arg::new("ids", Value::Array(&IDS)),
 ];
 const NESTED: [Arg<'static>; 1] = [Arg::new("req", Value::Dict(&REQ))];
+const STACK: [StackFrame<'static>; 3] = [
+    StackFrame::new("main", "src/main.rs", 3),
+    StackFrame::new("serve", "src/serve.rs", 40),
+    StackFrame::new("é漢字", "", 0),
+];
 
 impl Meta {
     /// The event these fields describe, with the flows and arguments of
@@ -99,12 +107,22 @@ impl Meta {
         self.with_extras(Event::from_key(key))
     }
 
+    /// [`Meta::keyed_event`] if given a key, [`Meta::event`] if not.
+    pub fn any_event(&self, key: Option<EventKey>) -> Event<'_> {
+        match key {
+            Some(k) => self.keyed_event(k),
+            None => self.event(),
+        }
+    }
+
     fn with_extras<'a>(&self, e: Event<'a>) -> Event<'a> {
         match self.extras {
             1 => e.flows(&[1, 2]),
             2 => e.terminating_flows(&[1]),
             3 => e.args(&USER),
             4 => e.args(&NESTED).flows(&[2]),
+            5 => e.callstack(&STACK[..2]),
+            6 => e.callstack(&STACK).args(&USER),
             _ => e,
         }
     }
@@ -114,6 +132,10 @@ impl Meta {
     fn expected_args(&self) -> Vec<(String, String)> {
         let pairs: Vec<(&str, ArgValue)> = match self.extras {
             3 => vec![
+                ("user", ArgValue::Str("ann".into())),
+                ("n", ArgValue::Int(-3)),
+            ],
+            6 => vec![
                 ("user", ArgValue::Str("ann".into())),
                 ("n", ArgValue::Int(-3)),
             ],
@@ -132,7 +154,7 @@ impl Meta {
 }
 
 fn meta() -> impl Strategy<Value = Meta> {
-    let extras = prop_oneof![6 => Just(0u8), 1 => 1u8..5];
+    let extras = prop_oneof![6 => Just(0u8), 1 => 1u8..7];
     let any_site = (
         text(),
         text(),
@@ -159,6 +181,38 @@ fn meta() -> impl Strategy<Value = Meta> {
     )
 }
 
+/// The track a span op is on: a thread, or a named track (`named`), picked
+/// among those obtained so far by `index` (modulo).
+#[derive(Clone, Copy, Debug)]
+pub struct On {
+    pub named: bool,
+    pub index: usize,
+}
+
+fn on() -> impl Strategy<Value = On> {
+    (
+        prop_oneof![3 => Just(false), 1 => Just(true)],
+        any::<usize>(),
+    )
+        .prop_map(|(named, index)| On { named, index })
+}
+
+/// A track that takes spans, as the driver holds it.
+#[derive(Clone, Copy)]
+enum SpanTrack {
+    Thread(ThreadTrack),
+    Named(NamedTrack),
+}
+
+impl SpanTrack {
+    fn uuid(self) -> u64 {
+        match self {
+            SpanTrack::Thread(t) => t.uuid().get(),
+            SpanTrack::Named(n) => n.uuid().get(),
+        }
+    }
+}
+
 /// One call. Indices pick among the handles obtained so far (modulo).
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -180,23 +234,23 @@ pub enum Op {
         name: u8,
     },
     Begin {
-        thread: usize,
+        on: On,
         ts: Ts,
         meta: Meta,
     },
     End {
-        thread: usize,
+        on: On,
         ts: Ts,
     },
     Complete {
-        thread: usize,
+        on: On,
         ts: Ts,
         dur: u16,
         meta: Meta,
     },
     /// A complete span at an explicit depth.
     CompleteAtDepth {
-        thread: usize,
+        on: On,
         ts: Ts,
         dur: u16,
         depth: u8,
@@ -270,13 +324,13 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..4, pid, text(), cmdline).prop_map(|(key, pid, name, cmdline)| Op::Process { key, pid, name, cmdline }),
         3 => (any::<usize>(), 0u8..4, tid, text()).prop_map(|(process, key, tid, name)| Op::Thread { process, key, tid, name }),
         2 => (any::<usize>(), any::<bool>(), 0u8..3).prop_map(|(parent, on_thread, name)| Op::Lane { parent, on_thread, name }),
-        12 => (any::<usize>(), ts(), meta()).prop_map(|(thread, ts, meta)| Op::Begin { thread, ts, meta }),
-        10 => (any::<usize>(), ts()).prop_map(|(thread, ts)| Op::End { thread, ts }),
-        8 => (any::<usize>(), ts(), any::<u16>(), meta()).prop_map(|(thread, ts, dur, meta)| Op::Complete { thread, ts, dur: dur % 3000, meta }),
-        4 => (any::<usize>(), ts(), prop_oneof![Just(0u16), any::<u16>()], 0u8..6, meta()).prop_map(|(thread, ts, dur, depth, meta)| Op::CompleteAtDepth { thread, ts, dur: dur % 3000, depth, meta }),
+        12 => (on(), ts(), meta()).prop_map(|(on, ts, meta)| Op::Begin { on, ts, meta }),
+        10 => (on(), ts()).prop_map(|(on, ts)| Op::End { on, ts }),
+        8 => (on(), ts(), any::<u16>(), meta()).prop_map(|(on, ts, dur, meta)| Op::Complete { on, ts, dur: dur % 3000, meta }),
+        4 => (on(), ts(), prop_oneof![Just(0u16), any::<u16>()], 0u8..6, meta()).prop_map(|(on, ts, dur, depth, meta)| Op::CompleteAtDepth { on, ts, dur: dur % 3000, depth, meta }),
         8 => (any::<usize>(), 0u8..8, ts(), meta()).prop_map(|(lane, id, ts, meta)| Op::AsyncBegin { lane, id, ts, meta }),
         8 => (any::<usize>(), 0u8..8, ts()).prop_map(|(lane, id, ts)| Op::AsyncEnd { lane, id, ts }),
-        1 => (0u8..4).prop_map(|which| Op::Foreign { which }),
+        1 => (0u8..5).prop_map(|which| Op::Foreign { which }),
         1 => ts().prop_map(|ts| Op::Close { ts }),
         1 => Just(Op::Flush),
         1 => Just(Op::Finish),
@@ -426,8 +480,11 @@ pub struct Driver {
     pub threads: Vec<ThreadTrack>,
     pub lanes: Vec<AsyncLane>,
     pub named: Vec<NamedTrack>,
+    /// Each thread's and named track's stack in the model (`thread_state`).
+    thread_stacks: Vec<usize>,
+    named_stacks: Vec<usize>,
     pub counter_tracks: Vec<(CounterTrack, u8)>,
-    foreign: (ProcessTrack, ThreadTrack, AsyncLane),
+    foreign: (ProcessTrack, ThreadTrack, AsyncLane, NamedTrack),
     foreign_key: EventKey,
     /// Whether begins, complete spans and instants without extras are
     /// given as event keys, mixed with the string form (two in three).
@@ -438,6 +495,8 @@ pub struct Driver {
     clock: u64,
     pub model: Model,
     pub outcomes: Vec<Outcome>,
+    /// The outcomes of span ops on named tracks, also in `outcomes`.
+    pub named_outcomes: Vec<Outcome>,
 }
 
 impl Default for Driver {
@@ -452,6 +511,7 @@ impl Driver {
         let p = other.process("other", None, "other", &[]).unwrap();
         let t = other.thread(p, "other", None, "other").unwrap();
         let l = other.async_lane(p, "other").unwrap();
+        let n = other.track(p, "other", &TrackOptions::default()).unwrap();
         let foreign_key = other.event_key("x", "", "", 0).unwrap();
         Driver {
             foreign_key,
@@ -462,11 +522,37 @@ impl Driver {
             threads: vec![],
             lanes: vec![],
             named: vec![],
+            thread_stacks: vec![],
+            named_stacks: vec![],
             counter_tracks: vec![],
-            foreign: (p, t, l),
+            foreign: (p, t, l, n),
             clock: 1_000,
             model: Model::default(),
             outcomes: vec![],
+            named_outcomes: vec![],
+        }
+    }
+
+    /// The track an op's `On` names and its stack in the model, if there is
+    /// such a track yet.
+    fn span_track(&self, on: On) -> Option<(SpanTrack, usize)> {
+        if on.named {
+            let i = on.index % self.named.len().max(1);
+            let h = *self.named.get(i)?;
+            Some((SpanTrack::Named(h), self.named_stacks[i]))
+        } else {
+            let i = on.index % self.threads.len().max(1);
+            let h = *self.threads.get(i)?;
+            Some((SpanTrack::Thread(h), self.thread_stacks[i]))
+        }
+    }
+
+    /// [`Driver::record`] for a span op, noted apart if on a named track.
+    fn record_span(&mut self, got: Result<(), Error>, want: Outcome, op: &Op, named: bool) {
+        self.record(got, want, op);
+        if named {
+            self.named_outcomes
+                .push(self.outcomes[self.outcomes.len() - 1].clone());
         }
     }
 
@@ -622,6 +708,7 @@ impl Driver {
                         }
                         m.threads
                             .insert((pi, *key), (*tid, name.clone(), self.threads.len()));
+                        self.thread_stacks.push(m.thread_state.len());
                         m.thread_state.push(ThreadModel::default());
                         let pid = w.pid(p).unwrap();
                         m.tracks.push((
@@ -653,80 +740,96 @@ impl Driver {
                 }
                 self.outcomes.push(Ok(()));
             }
-            Op::Begin { thread, ts, meta }
-            | Op::Complete {
-                thread, ts, meta, ..
-            } => {
-                let Some(&h) = pick(&self.threads, *thread) else {
+            Op::Begin { on, ts, meta } | Op::Complete { on, ts, meta, .. } => {
+                let Some((h, ti)) = self.span_track(*on) else {
                     return;
                 };
-                let ti = thread % self.threads.len();
+                let m = &mut self.model;
                 let t = ts.at(self.clock);
                 let end = match op {
                     Op::Complete { dur, .. } => Some(t.saturating_add(u64::from(*dur))),
                     _ => None,
                 };
                 let want = m.check_begin(ti, t, end);
-                let got = match (key, end, meta.extras) {
-                    (Some(k), Some(e), 0) => w.complete_span_key(h, t, e, k),
-                    (Some(k), None, 0) => w.span_begin_key(h, t, k),
-                    (Some(k), Some(e), _) => w.complete_span_with(h, t, e, &meta.keyed_event(k)),
-                    (Some(k), None, _) => w.span_begin_with(h, t, &meta.keyed_event(k)),
-                    (None, Some(e), 0) => {
+                let got = match (h, key, end, meta.extras) {
+                    (SpanTrack::Named(h), k, Some(e), _) => {
+                        w.track_complete_span(h, t, e, &meta.any_event(k))
+                    }
+                    (SpanTrack::Named(h), k, None, _) => {
+                        w.track_span_begin(h, t, &meta.any_event(k))
+                    }
+                    (SpanTrack::Thread(h), Some(k), Some(e), 0) => w.complete_span_key(h, t, e, k),
+                    (SpanTrack::Thread(h), Some(k), None, 0) => w.span_begin_key(h, t, k),
+                    (SpanTrack::Thread(h), Some(k), Some(e), _) => {
+                        w.complete_span_with(h, t, e, &meta.keyed_event(k))
+                    }
+                    (SpanTrack::Thread(h), Some(k), None, _) => {
+                        w.span_begin_with(h, t, &meta.keyed_event(k))
+                    }
+                    (SpanTrack::Thread(h), None, Some(e), 0) => {
                         w.complete_span(h, t, e, &meta.name, &meta.category, &meta.file, meta.line)
                     }
-                    (None, None, 0) => {
+                    (SpanTrack::Thread(h), None, None, 0) => {
                         w.span_begin(h, t, &meta.name, &meta.category, &meta.file, meta.line)
                     }
-                    (None, Some(e), _) => w.complete_span_with(h, t, e, &meta.event()),
-                    (None, None, _) => w.span_begin_with(h, t, &meta.event()),
+                    (SpanTrack::Thread(h), None, Some(e), _) => {
+                        w.complete_span_with(h, t, e, &meta.event())
+                    }
+                    (SpanTrack::Thread(h), None, None, _) => w.span_begin_with(h, t, &meta.event()),
                 };
                 if want.is_ok() {
-                    m.push(ti, h.uuid().get(), t, end, meta);
+                    m.push(ti, h.uuid(), t, end, meta);
                     self.clock = t;
                 }
-                self.record(got, want, op);
+                self.record_span(got, want, op, on.named);
             }
             Op::CompleteAtDepth {
-                thread,
+                on,
                 ts,
                 dur,
                 depth,
                 meta,
             } => {
-                let Some(&h) = pick(&self.threads, *thread) else {
+                let Some((h, ti)) = self.span_track(*on) else {
                     return;
                 };
-                let ti = thread % self.threads.len();
+                let m = &mut self.model;
                 let t = ts.at(self.clock);
                 let end = t.saturating_add(u64::from(*dur));
                 let depth = usize::from(*depth);
                 let want = m.check_at_depth(ti, t, end, depth);
-                let got = match key {
-                    Some(k) => w.complete_span_at_depth(h, depth, t, end, &meta.keyed_event(k)),
-                    None => w.complete_span_at_depth(h, depth, t, end, &meta.event()),
+                let got = match h {
+                    SpanTrack::Thread(h) => {
+                        w.complete_span_at_depth(h, depth, t, end, &meta.any_event(key))
+                    }
+                    SpanTrack::Named(h) => {
+                        w.track_complete_span_at_depth(h, depth, t, end, &meta.any_event(key))
+                    }
                 };
                 if want.is_ok() {
                     // The frames below `depth` stay, even ended ones.
                     m.pop_to(ti, depth);
-                    m.push_kept(ti, h.uuid().get(), t, Some(end), meta);
+                    m.push_kept(ti, h.uuid(), t, Some(end), meta);
                     self.clock = t;
                 }
-                self.record(got, want, op);
+                self.record_span(got, want, op, on.named);
             }
-            Op::End { thread, ts } => {
-                let Some(&h) = pick(&self.threads, *thread) else {
+            Op::End { on, ts } => {
+                let Some((h, ti)) = self.span_track(*on) else {
                     return;
                 };
-                let ti = thread % self.threads.len();
+                let m = &mut self.model;
                 let t = ts.at(self.clock);
                 let want = m.check_end(ti, t);
-                let got = w.span_end(h, t);
+                let got = match h {
+                    SpanTrack::Thread(h) => w.span_end(h, t),
+                    SpanTrack::Named(h) => w.track_span_end(h, t),
+                };
                 if want.is_ok() {
                     m.end(ti, t);
                     self.clock = t;
                 }
-                self.record(got, want, op);
+                self.record_span(got, want, op, on.named);
             }
             Op::AsyncBegin { lane, id, ts, meta } => {
                 let Some(&h) = pick(&self.lanes, *lane) else {
@@ -787,11 +890,12 @@ impl Driver {
                 self.record(got, want, op);
             }
             Op::Foreign { which } => {
-                let (p, t, l) = self.foreign;
+                let (p, t, l, n) = self.foreign;
                 let got = match which {
                     0 => w.thread(p, "x", None, "x").map(drop),
                     1 => w.span_begin(t, self.clock, "x", "", "", 0),
                     2 => w.async_span_begin(l, 1, self.clock, "x", "", "", 0),
+                    4 => w.track_span_begin(n, self.clock, &Event::new("x")),
                     _ => w.async_lane(t, "x").map(drop),
                 };
                 self.record(got, err("ForeignHandle"), op);
@@ -853,12 +957,16 @@ impl Driver {
                 meta,
             } => {
                 let t = ts.at(self.clock);
+                let on = On {
+                    named: target % 4 == 3,
+                    index: *index,
+                };
                 let (track, want, place) = match target % 4 {
-                    0 => {
-                        let Some(&h) = pick(&self.threads, *index) else {
+                    0 | 3 => {
+                        let Some((h, ti)) = self.span_track(on) else {
                             return;
                         };
-                        let ti = index % self.threads.len();
+                        let m = &mut self.model;
                         let th = &m.thread_state[ti];
                         // Instants already at `t` stack below this one.
                         let run = match th.run {
@@ -871,11 +979,11 @@ impl Driver {
                             }
                             other => other,
                         };
-                        (
-                            InstantTrack::Thread(h),
-                            want,
-                            (h.uuid().get(), String::new()),
-                        )
+                        let track = match h {
+                            SpanTrack::Thread(h) => InstantTrack::Thread(h),
+                            SpanTrack::Named(h) => InstantTrack::Named(h),
+                        };
+                        (track, want, (h.uuid(), String::new()))
                     }
                     1 => {
                         let Some(&h) = pick(&self.lanes, *index) else {
@@ -894,17 +1002,10 @@ impl Driver {
                             (h.uuid().get(), String::new()),
                         )
                     }
-                    _ => {
-                        let Some(&h) = pick(&self.named, *index) else {
-                            return;
-                        };
-                        (
-                            InstantTrack::Named(h),
-                            ok_ts(t),
-                            (h.uuid().get(), String::new()),
-                        )
-                    }
+                    _ => unreachable!(),
                 };
+                let stack = self.span_track(on).map(|(_, ti)| ti);
+                let m = &mut self.model;
                 let got = match (key, meta.extras) {
                     (Some(k), 0) => w.instant_key(track, t, k),
                     (Some(k), _) => w.instant(track, t, &meta.keyed_event(k)),
@@ -912,8 +1013,8 @@ impl Driver {
                 };
                 if want.is_ok() {
                     let depth = match track {
-                        InstantTrack::Thread(_) => {
-                            let ti = index % self.threads.len();
+                        InstantTrack::Thread(_) | InstantTrack::Named(_) => {
+                            let ti = stack.unwrap();
                             m.pop_due(ti, t);
                             let th = &mut m.thread_state[ti];
                             th.last = t;
@@ -928,8 +1029,9 @@ impl Driver {
                             let uuid = match other {
                                 InstantTrack::Lane(l) => l.uuid().get(),
                                 InstantTrack::Process(p) => p.uuid().get(),
-                                InstantTrack::Named(n) => n.uuid().get(),
-                                InstantTrack::Thread(t) => t.uuid().get(),
+                                InstantTrack::Named(_) | InstantTrack::Thread(_) => {
+                                    unreachable!()
+                                }
                             };
                             let n = m.instant_runs.entry((uuid, t)).or_default();
                             *n += 1;
@@ -963,6 +1065,8 @@ impl Driver {
                 if let Ok(h) = got {
                     if m.custom_defs.insert(key, *options).is_none() {
                         self.named.push(h);
+                        self.named_stacks.push(m.thread_state.len());
+                        m.thread_state.push(ThreadModel::default());
                         let p = parent.uuid().get();
                         m.custom.push((
                             h.uuid().get(),
@@ -1046,7 +1150,7 @@ impl Driver {
                 let Some(&h) = pick(&self.threads, *thread) else {
                     return;
                 };
-                let ti = thread % self.threads.len();
+                let ti = self.thread_stacks[thread % self.threads.len()];
                 let t = self.clock;
                 let meta = Meta {
                     name: "deep".into(),
