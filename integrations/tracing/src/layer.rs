@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::output::{Output, Overflow};
 use crate::spans::{FlowsIn, SpanInfo, SpanTable};
-use crate::thread::{with_state, Entered, Pending, ThreadState};
+use crate::thread::{begin_slice_with, with_state, Entered, Pending, ThreadState};
 
 /// Where spans are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -418,8 +418,7 @@ where
             } else if !inserted && view.threads() && !st.args.is_empty() {
                 // No room in the table: its fields where it is created.
                 let ev = event(meta, meta.name()).args(st.args.args());
-                let thread = st.thread;
-                let _ = st.writer.instant(thread, ts, &ev);
+                let _ = st.writer.instant_on(st.thread.uuid(), ts, &ev);
             }
             if inserted && flow != 0 {
                 st.pending = Some(Pending {
@@ -445,14 +444,12 @@ where
             let meta = info.metadata();
             st.args.clear();
             values.record(&mut st.args);
-            let thread = st.thread;
-            let ev = event(meta, meta.name()).args(st.args.args());
-            let _ = if info.track != 0 {
-                st.writer
-                    .instant_on(TrackUuid::from_raw(info.track), ts, &ev)
-            } else {
-                st.writer.instant(thread, ts, &ev)
+            let track = match info.track {
+                0 => st.thread.uuid(),
+                t => TrackUuid::from_raw(t),
             };
+            let ev = event(meta, meta.name()).args(st.args.args());
+            let _ = st.writer.instant_on(track, ts, &ev);
         });
     }
 
@@ -484,8 +481,7 @@ where
             } else if view.threads() && inner.spans.set_follows_flow(id.into_u64(), flow[0]) {
                 // From here (inside the cause, usually) to the span's next
                 // slice on a thread, or its close.
-                let thread = st.thread;
-                let _ = st.writer.instant(thread, ts, &ev.flows(&flow));
+                st.thread_instant(ts, &ev.flows(&flow));
             }
         });
     }
@@ -520,29 +516,21 @@ where
             }
             st.settle();
             let meta = info.metadata();
-            let thread = st.thread;
             let began = if !fields && flows.is_empty() {
-                st.writer
-                    .span_begin(
-                        thread,
-                        ts,
-                        meta.name(),
-                        crate::callsites::category(meta),
-                        meta.file().unwrap_or(""),
-                        meta.line().unwrap_or(0),
-                    )
-                    .is_ok()
+                st.begin_slice(ts, meta)
             } else {
                 let mut buf = [0; 2];
                 let ends = flow_ids(flows, &mut buf);
                 let args = if fields { st.args.args() } else { &[] };
                 let ev = event(meta, meta.name()).args(args).terminating_flows(ends);
-                st.writer.span_begin_with(thread, ts, &ev).is_ok()
+                let thread = st.thread;
+                begin_slice_with(&mut st.writer, thread, ts, &ev)
             };
             st.stack.push(Entered {
                 id: key,
                 meta,
                 began,
+                adopted: false,
             });
         });
     }
@@ -558,13 +546,10 @@ where
             };
             let ts = now();
             st.settle();
-            let thread = st.thread;
             // Spans exited out of order end with it: slices must nest.
             while st.stack.len() > at {
                 if let Some(e) = st.stack.pop() {
-                    if e.began {
-                        let _ = st.writer.span_end(thread, ts);
-                    }
+                    st.end_slice(ts, &e);
                 }
             }
         });
@@ -594,8 +579,7 @@ where
                         .writer
                         .instant_on(TrackUuid::from_raw(info.track), ts, &ev);
                 } else if view.threads() {
-                    let thread = st.thread;
-                    let _ = st.writer.instant(thread, ts, &ev);
+                    st.thread_instant(ts, &ev);
                 }
             }
             if info.track != 0 {

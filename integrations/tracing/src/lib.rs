@@ -96,7 +96,10 @@
 //! counts them ([`FlushGuard::dropped_chunks`]) and says so in the trace:
 //! the thread's next packets start a new sequence whose first packet has
 //! `previous_packet_dropped` set, and an instant `chunks dropped` with the
-//! counts. Slices cut by a lost chunk may then show unfinished or unmatched.
+//! counts. The thread's slices keep nesting as its spans do: a slice whose
+//! end was lost ends where the loss is noticed, and one whose begin was lost
+//! begins again there. Slices on span tracks cut by a lost chunk may show
+//! unfinished.
 //!
 //! The sink's errors do not stop recording; the first one is returned by the
 //! next [`FlushGuard::flush`] or [`FlushGuard::finish`].

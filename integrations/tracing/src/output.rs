@@ -22,8 +22,10 @@ pub enum Overflow {
     /// thread's next chunk starts a new packet sequence whose first packet
     /// says `previous_packet_dropped`, and an instant `chunks dropped` on
     /// the thread's track records how many chunks and bytes were lost.
-    /// Slices that began in a lost chunk may show as unfinished, or their
-    /// ends as unmatched, in the trace processor's stats.
+    /// A thread's slices still nest as its spans do (one whose end was lost
+    /// ends where the loss is noticed, one whose begin was lost begins
+    /// again there); a span track's slice cut by a loss may show
+    /// unfinished.
     Drop,
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use perfetto_trace_writer::{
-    Arg, Event, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
+    Arg, Event, EventKey, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
     TraceWriter, TrackOptions, TrackUuid, Value,
 };
 use tracing_core::Metadata;
@@ -24,18 +24,57 @@ use crate::output::{Output, ON_WRITER_THREAD};
 /// The sink of a thread's writer: each write is a chunk of whole packets
 /// (the streaming writer only ever hands over whole packets), passed on to
 /// the writer thread.
+///
+/// It also keeps count of the slices open on the thread's track, as written
+/// and as the reader of the trace will see them: after a lost chunk, the
+/// slices the delivered chunks left open that have since ended must be
+/// ended on the next sequence, or every later slice on the thread nests one
+/// level deeper, until the trace processor drops them all (it nests at most
+/// 512 deep).
 pub(crate) struct ChunkOut {
     output: Arc<Output>,
     /// A chunk was dropped: the sequence's incremental state is lost.
     lost: bool,
-    /// Writes are thrown away (a writer retired after a loss).
+    /// Writes are thrown away: after a loss (what follows refers to strings
+    /// the lost chunk defined, and the reader would take it for whole), and
+    /// in a writer retired after one.
     discard: bool,
+    /// Slices open on the thread's track after what was written here, those
+    /// inherited from the writer before it included.
+    open: u32,
+    /// Of those, the slices open after the last chunk delivered.
+    delivered_open: u32,
+    /// The fewest slices open since that chunk: the ones below are the
+    /// same slices then and now.
+    low: u32,
+}
+
+impl ChunkOut {
+    /// Counts a slice begun on the thread's track.
+    #[inline]
+    fn began(&mut self) {
+        self.open += 1;
+    }
+
+    /// Counts a slice ended on the thread's track.
+    #[inline]
+    fn ended(&mut self) {
+        self.open = self.open.saturating_sub(1);
+        self.low = self.low.min(self.open);
+    }
 }
 
 impl Write for ChunkOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.discard && !self.output.submit(buf) {
+        if self.discard {
+            return Ok(buf.len());
+        }
+        if self.output.submit(buf) {
+            self.delivered_open = self.open;
+            self.low = self.open;
+        } else {
             self.lost = true;
+            self.discard = true;
         }
         Ok(buf.len())
     }
@@ -50,8 +89,13 @@ impl Write for ChunkOut {
 pub(crate) struct Entered {
     pub id: u64,
     pub meta: &'static Metadata<'static>,
-    /// Whether its slice began (a thread nests at most 512 deep).
+    /// Whether its slice began (the trace processor nests at most 512
+    /// deep).
     pub began: bool,
+    /// Whether the slice was begun by a writer before a loss and carried
+    /// over (see [`ThreadState::recover`]): this writer never saw its begin,
+    /// so it ends on the thread's track by uuid.
+    pub adopted: bool,
 }
 
 /// A span created on this thread, in a view with thread slices, whose
@@ -78,6 +122,10 @@ pub(crate) struct ThreadState {
     pub pending: Option<Pending>,
     /// Named tracks (the `perfetto.track` field) described by this writer.
     named: Vec<(Box<str>, TrackUuid)>,
+    /// Each callsite's event key with this writer, found by the metadata's
+    /// address (direct-mapped): registered the first time the thread
+    /// begins a slice of it.
+    keys: Box<[Option<(usize, EventKey)>; KEY_SLOTS]>,
     serial_base: u64,
     next_serial: u64,
     tid: i64,
@@ -86,6 +134,14 @@ pub(crate) struct ThreadState {
 
 /// Serial numbers: the thread's index above this many bits, its count below.
 const SERIAL_BITS: u32 = 40;
+
+/// The callsites whose keys a thread finds at once (more are registered
+/// again, which the writer answers from its own table).
+const KEY_SLOTS: usize = 256;
+
+/// The most slices open at once on a thread's track: the trace processor
+/// drops slices (and instants) nested 512 deep or more.
+const MAX_OPEN: u32 = 511;
 
 impl ThreadState {
     fn new(inner: &Inner) -> Option<Self> {
@@ -102,6 +158,7 @@ impl ThreadState {
             args: ArgBuf::default(),
             pending: None,
             named: Vec::new(),
+            keys: Box::new([None; KEY_SLOTS]),
             serial_base: (u64::from(index) + 1) << SERIAL_BITS,
             next_serial: 0,
             tid,
@@ -120,6 +177,9 @@ impl ThreadState {
             output: Arc::clone(&inner.output),
             lost: false,
             discard: false,
+            open: 0,
+            delivered_open: 0,
+            low: 0,
         };
         (
             StreamingPerfettoWriter::with_options(out, options),
@@ -152,6 +212,71 @@ impl ThreadState {
         Some(track.uuid())
     }
 
+    /// Begins a slice of a callsite on the thread; whether it began.
+    #[inline]
+    pub(crate) fn begin_slice(&mut self, ts: u64, meta: &'static Metadata<'static>) -> bool {
+        if self.writer.get_ref().open >= MAX_OPEN {
+            return false;
+        }
+        let Some(key) = self.key(meta) else {
+            return false;
+        };
+        // A chunk this call hands over ends before the begin: counted after.
+        let began = self.writer.span_begin_key(self.thread, ts, key).is_ok();
+        if began {
+            self.writer.get_mut().began();
+        }
+        began
+    }
+
+    /// The callsite's event key with this writer.
+    #[inline]
+    fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        let addr = meta as *const Metadata<'static> as usize;
+        let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
+        match self.keys[slot] {
+            Some((a, key)) if a == addr => Some(key),
+            _ => self.register_key(slot, meta),
+        }
+    }
+
+    #[cold]
+    fn register_key(&mut self, slot: usize, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        let key = self
+            .writer
+            .event_key(
+                meta.name(),
+                crate::callsites::category(meta),
+                meta.file().unwrap_or(""),
+                meta.line().unwrap_or(0),
+            )
+            .ok()?;
+        self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key));
+        Some(key)
+    }
+
+    /// Ends the slice of `e`, entered on this thread.
+    #[inline]
+    pub(crate) fn end_slice(&mut self, ts: u64, e: &Entered) {
+        if !e.began {
+            return;
+        }
+        let ended = if e.adopted {
+            self.writer.end_on(self.thread.uuid(), ts)
+        } else {
+            self.writer.span_end(self.thread, ts)
+        };
+        if ended.is_ok() {
+            self.writer.get_mut().ended();
+        }
+    }
+
+    /// An instant on the thread's track.
+    #[inline]
+    pub(crate) fn thread_instant(&mut self, ts: u64, ev: &Event<'_>) {
+        let _ = self.writer.instant_on(self.thread.uuid(), ts, ev);
+    }
+
     /// Writes the creation waiting on this thread, if any: called before
     /// anything else is written here.
     #[inline]
@@ -165,8 +290,7 @@ impl ThreadState {
     fn write_pending(&mut self, p: Pending) {
         let flows = [p.flow];
         let ev = event(p.meta, p.meta.name()).flows(&flows);
-        let thread = self.thread;
-        let _ = self.writer.instant(thread, p.ts, &ev);
+        self.thread_instant(p.ts, &ev);
     }
 
     /// Hands what the writer holds to the writer thread (called there).
@@ -183,11 +307,21 @@ impl ThreadState {
 
     /// After a dropped chunk: a new sequence (its incremental state starts
     /// afresh), its first packet marked `previous_packet_dropped`, the
-    /// thread described again, the spans entered here begun again so that
-    /// their exits match, and an instant saying what was lost.
+    /// thread described again, and an instant saying what was lost. The
+    /// thread's slices are mended so that they nest as they do here: those
+    /// the delivered chunks left open that have ended since end now, and
+    /// those begun in what was lost that are still open begin again, so
+    /// that their exits match.
     #[cold]
     pub(crate) fn recover(&mut self, inner: &Inner, ts: u64) {
+        let (delivered, still_open) = {
+            let out = self.writer.get_ref();
+            (out.delivered_open, out.low)
+        };
         let (mut fresh, sequence) = Self::writer(inner);
+        // What the reader has open carries over to the new sequence.
+        let out = fresh.get_mut();
+        (out.open, out.delivered_open, out.low) = (delivered, delivered, delivered);
         std::mem::swap(&mut self.writer, &mut fresh);
         // What the old writer still holds refers to strings it defined in
         // the lost chunk: thrown away.
@@ -200,14 +334,31 @@ impl ThreadState {
         };
         (self.process, self.thread) = (process, thread);
         self.named.clear();
-        // A creation made before the loss comes before the begins below.
+        // Keys belong to the writer that made them.
+        self.keys.fill(None);
+        // A creation made before the loss comes before the slices below.
         self.settle();
-        for e in &mut self.stack {
-            e.began = e.began
-                && self
-                    .writer
-                    .span_begin(thread, ts, e.meta.name(), "", "", 0)
-                    .is_ok();
+        let track = self.thread.uuid();
+        for _ in still_open..delivered {
+            if self.writer.end_on(track, ts).is_ok() {
+                self.writer.get_mut().ended();
+            }
+        }
+        // The slices begun here, counted from the outermost: below
+        // `still_open`, the reader has them open already.
+        let mut rank = 0;
+        for i in 0..self.stack.len() {
+            let e = self.stack[i];
+            if !e.began {
+                continue;
+            }
+            if rank < still_open {
+                self.stack[i].adopted = true;
+            } else {
+                self.stack[i].adopted = false;
+                self.stack[i].began = self.begin_slice(ts, e.meta);
+            }
+            rank += 1;
         }
         let chunks = inner.output.dropped_chunks.load(Ordering::Relaxed);
         let bytes = inner.output.dropped_bytes.load(Ordering::Relaxed);
@@ -218,8 +369,27 @@ impl ThreadState {
         let event = Event::new("chunks dropped")
             .category("perfetto_tracing")
             .args(&args);
-        let _ = self.writer.instant(thread, ts, &event);
+        self.thread_instant(ts, &event);
     }
+}
+
+/// [`ThreadState::begin_slice`] of an event on the thread's writer, for an
+/// event that borrows the rest of the state.
+#[inline]
+pub(crate) fn begin_slice_with(
+    writer: &mut StreamingPerfettoWriter<ChunkOut>,
+    thread: ThreadTrack,
+    ts: u64,
+    ev: &Event<'_>,
+) -> bool {
+    if writer.get_ref().open >= MAX_OPEN {
+        return false;
+    }
+    let began = writer.span_begin_with(thread, ts, ev).is_ok();
+    if began {
+        writer.get_mut().began();
+    }
+    began
 }
 
 impl Drop for ThreadState {

@@ -35,6 +35,8 @@ fn run(overflow: Overflow, events: u64) -> (Vec<u8>, u64) {
         .build(sink.clone())
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        // Open across every loss: its slice outlives the writers.
+        let _outer = info_span!("outer").entered();
         for i in 0..events {
             let _s = info_span!("work", i).entered();
             info!(i, "step");
@@ -76,32 +78,53 @@ fn dropping_counts_what_it_lost_in_the_trace() {
         marks.len(),
         "each mark says how many chunks were lost"
     );
-    if let Some(shown) = marks_shown(&bytes) {
-        assert!(
-            shown > 0 && shown <= marks.len(),
-            "{shown} of {}",
-            marks.len()
-        );
-    }
+    // What the trace processor shows of them: the test below.
 }
 
-/// Every mark in the file is also a slice for the trace processor. Now and
-/// then (a few runs in a hundred, under load) it shows a fifth fewer marks
-/// than the file holds; not yet understood, so kept apart from the test
-/// above until it is.
+/// Every mark in the file is also a slice for the trace processor, and the
+/// thread's slices nest no deeper than the program's spans: a slice that a
+/// delivered chunk left open and whose end was lost is ended on the next
+/// sequence. (Left open, each loss nested every later slice one level
+/// deeper, until past 512 the trace processor dropped them, marks
+/// included.)
 #[test]
-#[ignore = "intermittent: the trace processor sometimes shows fewer marks than the file holds"]
-fn the_trace_processor_shows_every_mark() {
-    let (bytes, _) = run(Overflow::Drop, 50_000);
+fn the_trace_processor_shows_every_mark_and_slices_nest_as_spans_do() {
+    let (bytes, dropped) = run(Overflow::Drop, 50_000);
+    assert!(dropped > 0);
     let t = perfetto_trace_writer::inspect::decode(&bytes).expect("whole packets");
     let marks = t
         .slices
         .iter()
         .filter(|s| s.name == "chunks dropped")
         .count();
-    if let Some(shown) = marks_shown(&bytes) {
-        assert_eq!(shown, marks);
-    }
+    assert!(marks > 0);
+    let Some(shown) = marks_shown(&bytes) else {
+        return;
+    };
+    assert_eq!(shown, marks);
+    // `outer` at depth 0, `work` at 1; `step`, and a mark made inside
+    // `work`, at 2.
+    let rows = common::query(
+        &bytes,
+        "select max(s.depth) as d from slice s join thread_track t on s.track_id = t.id;",
+    )
+    .unwrap();
+    assert_eq!(rows[1], "2", "thread slices nest deeper than spans");
+    let rows = common::query(
+        &bytes,
+        "select count(*) from slice where name = 'outer' and dur > 0;",
+    )
+    .unwrap();
+    assert_eq!(
+        rows[1], "2",
+        "one slice on the thread, one on its own track"
+    );
+    let rows = common::query(
+        &bytes,
+        "select count(*) from stats where name = 'slice_max_depth_exceeded' and value > 0;",
+    )
+    .unwrap();
+    assert_eq!(rows[1], "0");
 }
 
 /// How many `chunks dropped` marks the trace processor shows, if it is here.
