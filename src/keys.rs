@@ -28,7 +28,7 @@ use crate::ids::Owner;
 ///
 /// Valid only for the writer that made it, in every generation of its
 /// interning tables and on every sequence; another writer answers
-/// [`Error::ForeignKey`](crate::Error::ForeignKey).
+/// [`Error::ForeignKey`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EventKey {
     pub(crate) owner: Owner,
