@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::{concat, direct_trace, generate, slices, Lake, Times};
 use datafusion::execution::context::SessionConfig;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -439,48 +438,6 @@ async fn chunks_arrive_while_rows_are_read_and_dropping_the_stream_stops_the_wor
     );
     assert!((stopped as usize) < total, "{stopped} of {total} rows read");
     assert_eq!(progress.parts_done(), 0);
-}
-
-/// A Parquet lake whose rows are several times DataFusion's memory pool:
-/// the sorts spill to disk, and the trace is still the importer's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lake_larger_than_the_memory_pool_gives_the_whole_trace() {
-    let lake = generate(13, 1, 4, 4000, 20_000);
-    let dir = tempfile::tempdir().unwrap();
-    lake.write(dir.path(), Format::Parquet, Times::Nanos, false);
-    let in_memory: usize = lake
-        .batches(Times::Nanos)
-        .iter()
-        .map(|(_, b)| b.get_array_memory_size())
-        .sum();
-    let pool = 2 << 20;
-    assert!(
-        in_memory > 3 * pool,
-        "the lake ({in_memory} bytes as Arrow) is well past the pool ({pool} bytes)"
-    );
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(pool, 1.0)
-        .build_arc()
-        .unwrap();
-    let ctx = SessionContext::new_with_config_rt(
-        SessionConfig::new()
-            .with_target_partitions(2)
-            .with_batch_size(1024),
-        runtime,
-    );
-    register_lake(&ctx, dir.path(), &TableNames::default())
-        .await
-        .unwrap();
-    PerfettoTraceChunks::new()
-        .chunk_size(16 * 1024)
-        .register(&ctx);
-    let (_, chunks) = run(
-        &ctx,
-        "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-0', 'both', NULL, NULL) ORDER BY chunk_id",
-    )
-    .await;
-    let (direct, _) = direct_trace(&lake, "proc-0", ImportKinds::Both, None);
-    assert_eq!(slices(&joined(&chunks)), slices(&direct));
 }
 
 #[tokio::test]
