@@ -9,10 +9,13 @@ use perfetto_trace_writer::inspect::{self, ArgValue, Frame, Trace};
 use perfetto_trace_writer::{
     Arg, AsyncParent, ChunkedWriter, Clock, Correlation, CounterOptions, CounterSample, Error,
     Event, LaneOptions, LogSeverity, Options, ParentTrack, ProcessOptions, StackFrame,
-    StreamingPerfettoWriter, ThreadOptions, TraceWriter, TrackOptions, Value, Writer,
+    ThreadOptions, TraceWriter, TrackOptions, Value, Writer,
 };
 
-type Streaming = StreamingPerfettoWriter<Vec<u8>>;
+#[path = "common/writers.rs"]
+mod writers;
+
+use writers::Streaming;
 
 /// Runs a scenario on every writer in both modes; each mode's trace.
 fn run(
@@ -32,39 +35,14 @@ fn run_with(
     streaming: fn(&mut Streaming),
     chunked: fn(&mut ChunkedWriter),
 ) -> [Trace; 2] {
-    let traces = [false, true].map(|compact| {
-        let options = base.compact(compact);
-        let mut w = Writer::with_options(options);
-        buffered(&mut w);
-        let mut s = StreamingPerfettoWriter::with_options(Vec::new(), options.flush_threshold(100));
-        streaming(&mut s);
-        assert_eq!(s.into_inner().unwrap(), w.bytes(), "streaming agrees");
-        let mut c = ChunkedWriter::with_options(64, options);
-        chunked(&mut c);
-        let chunks: Vec<u8> = c
-            .finish_chunks()
-            .unwrap()
-            .into_iter()
-            .flat_map(|c| c.data)
-            .collect();
-        assert_eq!(chunks, w.bytes(), "chunks agree");
-        if let Some(dir) = std::env::var_os("SDK_FEATURES_OUT") {
-            let mode = if compact { "compact" } else { "default" };
+    let traces = writers::run_all(base, buffered, streaming, chunked);
+    if let Some(dir) = std::env::var_os("SDK_FEATURES_OUT") {
+        for (mode, bytes) in ["default", "compact"].iter().zip(&traces.bytes) {
             let path = std::path::Path::new(&dir).join(format!("{name}-{mode}.pftrace"));
-            std::fs::write(path, w.bytes()).unwrap();
+            std::fs::write(path, bytes).unwrap();
         }
-        let t = inspect::decode(w.bytes()).unwrap();
-        assert_eq!(t.problems, vec![], "{name}");
-        t
-    });
-    assert_eq!(
-        traces[0].slices, traces[1].slices,
-        "both modes show the same"
-    );
-    assert_eq!(traces[0].tracks, traces[1].tracks);
-    assert_eq!(traces[0].counters, traces[1].counters);
-    assert_eq!(traces[0].logs, traces[1].logs);
-    traces
+    }
+    traces.decoded
 }
 
 macro_rules! all_writers {
