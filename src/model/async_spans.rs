@@ -531,15 +531,12 @@ impl AsyncSpans {
         if lane as usize >= self.lanes.len() {
             return false;
         }
-        match self.open.remove(lane, span_id) {
-            Some(open) if Self::ends_now(Some(open), ts) => {
+        // Otherwise left in place: the slow path reports it.
+        let ends = |o: &AsyncOpen| Self::ends_now(Some(*o), ts);
+        match self.open.remove_if(lane, span_id, ends) {
+            Some(open) => {
                 self.end_slot(out, open.lane as usize, open.slot, ts, None);
                 true
-            }
-            Some(open) => {
-                // Put back: the slow path reports it.
-                self.open.insert(lane, span_id, open);
-                false
             }
             None => false,
         }

@@ -47,12 +47,16 @@ struct Entry {
     id: u64,
     /// The lane's index plus one; 0 marks an empty place.
     lane: u32,
+    /// Where its probe starts, kept so that a removal moving later entries
+    /// back does not hash each of them again.
+    home: u32,
     open: AsyncOpen,
 }
 
 const EMPTY: Entry = Entry {
     id: 0,
     lane: 0,
+    home: 0,
     open: AsyncOpen {
         lane: 0,
         slot: 0,
@@ -68,7 +72,8 @@ const MIN_BITS: u32 = 5;
 pub(crate) struct OpenAsync {
     entries: Vec<Entry>,
     len: usize,
-    /// `entries.len()` is 2^bits (or 0).
+    /// `entries.len()` is 2^bits (or 0); at most 32, so that a place fits
+    /// `Entry::home` (a table of 2^32 entries would not fit in memory).
     bits: u32,
 }
 
@@ -76,7 +81,10 @@ impl OpenAsync {
     #[inline(always)]
     fn home(&self, lane: u32, id: u64) -> usize {
         let h = (id ^ u64::from(lane).rotate_right(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - self.bits)) as usize
+        // `bits` is at least `MIN_BITS` once the table has places (the
+        // mask, which the shift instruction applies anyway, only keeps an
+        // empty table's shift in range).
+        (h >> ((64 - self.bits) & 63)) as usize
     }
 
     #[inline(always)]
@@ -111,27 +119,41 @@ impl OpenAsync {
     }
 
     /// Adds (lane, id) unless it is there: then returns what it holds and
-    /// changes nothing.
+    /// changes nothing. One probe: it ends at the entry or at the empty
+    /// place the entry goes (no tombstones, so nothing lies beyond one).
     #[inline(always)]
     pub(crate) fn insert(&mut self, lane: u32, id: u64, open: AsyncOpen) -> Option<AsyncOpen> {
-        if let Some(i) = self.find(lane, id) {
-            return Some(self.entries[i].open);
-        }
+        // Grown first, even if the key is there: at most once too early.
         if (self.len + 1) * 2 > self.entries.len() {
             self.grow();
         }
-        self.place(Entry {
-            id,
-            lane: lane.wrapping_add(1),
-            open,
-        });
-        self.len += 1;
+        let tag = lane.wrapping_add(1);
+        let home = self.home(lane, id);
+        let mask = self.mask();
+        let mut i = home;
+        while let Some(e) = self.entries.get_mut(i) {
+            if e.lane == 0 {
+                *e = Entry {
+                    id,
+                    lane: tag,
+                    home: home as u32,
+                    open,
+                };
+                self.len += 1;
+                return None;
+            }
+            if e.lane == tag && e.id == id {
+                return Some(e.open);
+            }
+            i = (i + 1) & mask;
+        }
         None
     }
 
-    #[inline(always)]
-    fn place(&mut self, entry: Entry) {
+    /// Puts an entry of the old table at its place in a grown one.
+    fn place(&mut self, mut entry: Entry) {
         let mut i = self.home(entry.lane.wrapping_sub(1), entry.id);
+        entry.home = i as u32;
         let mask = self.mask();
         while let Some(e) = self.entries.get_mut(i) {
             if e.lane == 0 {
@@ -144,7 +166,7 @@ impl OpenAsync {
 
     #[cold]
     fn grow(&mut self) {
-        self.bits = (self.bits + 1).max(MIN_BITS);
+        self.bits = (self.bits + 1).clamp(MIN_BITS, 32);
         let old = std::mem::replace(&mut self.entries, vec![EMPTY; 1 << self.bits]);
         for e in old.into_iter().filter(|e| e.lane != 0) {
             self.place(e);
@@ -154,7 +176,29 @@ impl OpenAsync {
     /// Removes (lane, id); what it held.
     #[inline]
     pub(crate) fn remove(&mut self, lane: u32, id: u64) -> Option<AsyncOpen> {
-        let mut hole = self.find(lane, id)?;
+        let at = self.find(lane, id)?;
+        Some(self.remove_at(at))
+    }
+
+    /// Removes (lane, id) if `take` accepts what it holds; what it held.
+    /// Otherwise changes nothing.
+    #[inline(always)]
+    pub(crate) fn remove_if(
+        &mut self,
+        lane: u32,
+        id: u64,
+        take: impl FnOnce(&AsyncOpen) -> bool,
+    ) -> Option<AsyncOpen> {
+        let at = self.find(lane, id)?;
+        if !take(&self.entries.get(at)?.open) {
+            return None;
+        }
+        Some(self.remove_at(at))
+    }
+
+    /// Removes the entry at `hole`, a place that holds one; what it held.
+    #[inline(always)]
+    fn remove_at(&mut self, mut hole: usize) -> AsyncOpen {
         let removed = self.entries[hole].open;
         self.len -= 1;
         // Later entries of the same run move back into the hole when their
@@ -164,11 +208,11 @@ impl OpenAsync {
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let e = self.entries[j];
+            let Some(e) = self.entries.get(j) else { break };
             if e.lane == 0 {
                 break;
             }
-            let home = self.home(e.lane - 1, e.id);
+            let home = e.home as usize;
             // Whether `home` lies cyclically in (hole, j]: then e stays.
             let stays = if hole <= j {
                 hole < home && home <= j
@@ -176,12 +220,13 @@ impl OpenAsync {
                 hole < home || home <= j
             };
             if !stays {
-                self.entries[hole] = e;
+                self.entries[hole] = *e;
                 hole = j;
             }
         }
-        self.entries[hole] = EMPTY;
-        Some(removed)
+        // Only the tag marks a place empty.
+        self.entries[hole].lane = 0;
+        removed
     }
 
     /// Every span in flight: (lane, id) and what it holds, in no order.
