@@ -20,24 +20,24 @@ use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
-/// What a key's strings are in one generation of the writer's tables:
-/// their global ids (category, name, location; 0 for none), for the bits
-/// of defined strings a sequence keeps, and a begin's fields of their iids
-/// (none if `begin_packet` cannot take them).
+/// What a key's strings are in one generation of the writer's tables: a
+/// begin's fields of their iids, and their global ids (category, name,
+/// location; 0 for none), for the bits of defined strings a sequence keeps.
 #[derive(Clone, Copy)]
 struct KeyCache {
     /// The generation of the tables these ids belong to; `u64::MAX` for
-    /// none.
+    /// none, or for iids `begin_packet_fields` cannot take: the short path
+    /// then never takes it.
     generation: u64,
+    fields: BeginFields,
     globals: [u32; 3],
-    fields: Option<BeginFields>,
 }
 
 impl KeyCache {
     const NONE: KeyCache = KeyCache {
         generation: u64::MAX,
+        fields: BeginFields::EMPTY,
         globals: [0; 3],
-        fields: None,
     };
 }
 
@@ -390,9 +390,10 @@ impl Emitter {
             || defined(name, &seq.names)
                 && defined(category, &seq.categories)
                 && defined(location, &seq.locations);
-        let Some(fields) = c.fields.filter(|_| all_defined) else {
+        if !all_defined {
             return false;
-        };
+        }
+        let fields = c.fields;
         self.begin_written(seq, ts, track, &fields)
     }
 
@@ -573,10 +574,13 @@ impl Emitter {
         if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
             let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
-            let cached = KeyCache {
-                generation: self.generation,
-                globals,
-                fields: BeginFields::new(globals.map(iid_code), BEGIN_FLAGS),
+            let cached = match BeginFields::new(globals.map(iid_code), BEGIN_FLAGS) {
+                Some(fields) => KeyCache {
+                    generation: self.generation,
+                    fields,
+                    globals,
+                },
+                None => KeyCache::NONE,
             };
             let i = key.index as usize;
             if self.key_cache.len() <= i {

@@ -664,6 +664,17 @@ pub(crate) struct BeginFields {
 }
 
 impl BeginFields {
+    /// Fields of no begin: a placeholder that nothing writes.
+    pub(crate) const EMPTY: BeginFields = BeginFields {
+        head: 0,
+        head_len: 0,
+        name: 0,
+        name_len: 0,
+        tail: 0,
+        tail_len: 0,
+        location_len: 0,
+    };
+
     /// The fields of a begin with the category, name and location iids as
     /// their [`iid_code`]s (0: none), and `flags`; none for codes
     /// `begin_packet` cannot take.

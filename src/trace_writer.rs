@@ -327,6 +327,7 @@ pub trait TraceWriter: sealed::Sink {
     /// [`TimestampBackwards`](crate::Error::TimestampBackwards),
     /// [`NotNested`](crate::Error::NotNested) (a complete span inside it, or
     /// one enclosing it, would be crossed).
+    #[inline(always)]
     fn span_end(&mut self, thread: ThreadTrack, ts: u64) -> Result<()> {
         self.make_room()?;
         self.core_mut().span_end(thread, ts)
@@ -432,6 +433,7 @@ pub trait TraceWriter: sealed::Sink {
     /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
     /// [`AsyncSpanNotOpen`](crate::Error::AsyncSpanNotOpen),
     /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin).
+    #[inline]
     fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
         self.make_room()?;
         self.core_mut().async_span_end(lane, span_id, ts)

@@ -417,7 +417,7 @@ impl Core {
 
     /// The common case of [`Core::span_end`]: written, true; otherwise
     /// nothing written, false.
-    #[inline]
+    #[inline(always)]
     fn span_end_fast(&mut self, thread: ThreadTrack, ts: u64) -> bool {
         if thread.owner != self.registry.owner() {
             return false;
