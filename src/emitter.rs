@@ -89,6 +89,7 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
+    #[inline]
     pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
         Emitter {
             // Room for a small trace whole, so that one never reallocates;
@@ -584,7 +585,10 @@ impl Emitter {
             };
             let i = key.index as usize;
             if self.key_cache.len() <= i {
-                self.key_cache.resize(i + 1, KeyCache::NONE);
+                // Room for every key registered so far: they are usually
+                // registered together, before their first events.
+                let all = keys.len().max(i + 1);
+                self.key_cache.resize(all, KeyCache::NONE);
             }
             self.key_cache[i] = cached;
         }

@@ -190,6 +190,7 @@ pub(crate) struct Interner {
 }
 
 impl Default for Interner {
+    #[inline]
     fn default() -> Self {
         Interner {
             bytes: 0,

@@ -77,6 +77,9 @@ impl Hasher for Prehashed {
 /// Keys found by a scan up to this many; past it, through a hash map.
 const SCAN_UP_TO: usize = 8;
 
+/// Bytes of the keys' text allocated with the first key.
+const FIRST_TEXT: usize = 256;
+
 /// A writer's keys, in order of registration; never removed, so a key of
 /// this writer always indexes one. Their strings share one text, so that a
 /// few keys cost a few allocations, as a small trace's writer has them.
@@ -100,6 +103,7 @@ fn site_hash(name: &str, category: &str, file: &str, line: u32) -> u64 {
 }
 
 impl Keys {
+    #[inline]
     pub(crate) fn new(owner: Owner) -> Self {
         Keys {
             owner,
@@ -148,6 +152,13 @@ impl Keys {
             }
         };
         let index = u32::try_from(self.sites.len()).map_err(|_| Error::TooManyKeys)?;
+        if self.sites.is_empty() {
+            // Room for a few sites at once: a writer registers its call
+            // sites together, and a small trace's few would otherwise grow
+            // the text and the sites a step per key.
+            self.text.reserve(FIRST_TEXT);
+            self.sites.reserve(SCAN_UP_TO);
+        }
         let start = self.text.len();
         self.text.push_str(name);
         self.text.push_str(category);

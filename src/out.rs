@@ -170,6 +170,7 @@ impl Out {
     }
 
     /// The bytes written, as a `Vec` (its spare capacity is the room).
+    #[inline]
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
         self.bytes.truncate(self.len);
         self.bytes

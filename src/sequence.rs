@@ -197,6 +197,7 @@ pub(crate) struct SeqState {
 }
 
 impl SeqState {
+    #[inline]
     pub(crate) fn new(id: u32, default_track: Option<u64>) -> Self {
         SeqState {
             id: Field::uint(field::PACKET_SEQUENCE_ID, u64::from(id)),
@@ -236,6 +237,7 @@ pub(crate) struct Sequences {
 
 impl Sequences {
     /// The writer's own sequence, `base_id`, and room for `span - 1` more.
+    #[inline]
     pub(crate) fn new(base_id: u32, span: u32) -> Self {
         Sequences {
             first: SeqState::new(base_id, None),

@@ -23,11 +23,13 @@ impl Default for Writer {
 
 impl Writer {
     /// A writer with default [`Options`].
+    #[inline]
     pub fn new() -> Self {
         Self::with_options(Options::default())
     }
 
     /// A writer with the given options.
+    #[inline]
     pub fn with_options(options: Options) -> Self {
         // The core's buffer starts with room for a small trace.
         Writer {
@@ -61,6 +63,7 @@ impl Writer {
 
     /// The trace's bytes. Call [`finish`](TraceWriter::finish) first to
     /// write the pending ends of complete spans.
+    #[inline]
     pub fn into_bytes(self) -> Vec<u8> {
         self.core.into_buffer().into_vec()
     }

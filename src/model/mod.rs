@@ -103,6 +103,7 @@ pub struct Core {
 }
 
 impl Core {
+    #[inline]
     pub(crate) fn new(options: &Options) -> Self {
         let registry = Registry::new();
         let mut out = Output::new(options);
@@ -131,6 +132,7 @@ impl Core {
     }
 
     /// The buffer, the core done with.
+    #[inline]
     pub(crate) fn into_buffer(self) -> Out {
         self.out.emitter.out
     }

@@ -20,6 +20,7 @@ pub(crate) struct Output {
 }
 
 impl Output {
+    #[inline]
     pub(crate) fn new(options: &Options) -> Self {
         let mut emitter = Emitter::new(options.compact, options.intern_limits);
         emitter.clock = options.clock as u32;

@@ -152,6 +152,7 @@ pub(crate) struct Registry<T> {
 }
 
 impl<T> Registry<T> {
+    #[inline]
     pub(crate) fn new() -> Self {
         Registry {
             owner: Owner::next(),
