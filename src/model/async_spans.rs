@@ -208,10 +208,13 @@ impl AsyncSpans {
         if self.open.insert(lane, span_id, open).is_some() {
             return false;
         }
+        // The lane and slot once: `reusable_slot` found both.
         let lane_state = &mut self.lanes[l];
         lane_state.free.pop();
-        lane_state.slots[slot as usize].streaming = true;
-        self.begin_in_slot(out, l, slot, ts, ev);
+        let s = &mut lane_state.slots[slot as usize];
+        s.streaming = true;
+        s.out.count_span(out);
+        s.out.begin(out, ts, ev);
         true
     }
 
