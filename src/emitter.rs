@@ -350,6 +350,7 @@ impl Emitter {
         if !begin_packet(
             &mut self.out,
             ts - seq.clock,
+            &mut seq.time_high,
             &seq.id,
             track,
             iids,
@@ -408,7 +409,14 @@ impl Emitter {
         track: Option<&Field>,
         fields: &BeginFields,
     ) -> bool {
-        if !begin_packet_fields(&mut self.out, ts - seq.clock, &seq.id, track, fields) {
+        if !begin_packet_fields(
+            &mut self.out,
+            ts - seq.clock,
+            &mut seq.time_high,
+            &seq.id,
+            track,
+            fields,
+        ) {
             return false;
         }
         self.packets += 1;
@@ -475,7 +483,7 @@ impl Emitter {
     ) {
         // The template holds when the sequence is set up in this generation
         // and the time can be written plainly.
-        if self.ready(seq) && ts >= seq.clock && end_packet(&mut self.out, ts - seq.clock, template)
+        if self.ready(seq) && ts >= seq.clock && end_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, template)
         {
             self.packets += 1;
             seq.clock = ts & seq.clock_mask;

@@ -594,6 +594,58 @@ const CONTINUED: [u64; 8] = {
     t
 };
 
+/// The varint of a time's groups above its low four (bits 28 and up), kept
+/// per sequence from the last time written: times within a quarter second
+/// of each other (2^28 ns) share them, so the next time's varint is its
+/// low four groups spread into bytes, then these. Cheaper than
+/// [`varint_word`], which must find the varint's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimeHigh {
+    /// `v >> 28` of the times it serves; `u64::MAX` (no time's) for none.
+    /// Times below 2^28 have no high groups and never use it.
+    high: u64,
+    /// The varint's bytes from the fifth on, in place in a word, with the
+    /// continuation bits of the four bytes before them.
+    word: u64,
+    len: usize,
+}
+
+impl TimeHigh {
+    pub(crate) const NONE: TimeHigh = TimeHigh {
+        high: u64::MAX,
+        word: 0,
+        len: 0,
+    };
+
+    /// `v` (below 2^56) as [`varint_word`] gives it.
+    #[inline(always)]
+    pub(crate) fn varint_word(&mut self, v: u64) -> (u64, usize) {
+        debug_assert!(v < 1 << 56);
+        if v >> 28 != self.high {
+            return self.refill(v);
+        }
+        let x = (v & 0x3fff) | (v & 0x0fff_c000) << 2;
+        let x = (x & 0x007f_007f) | (x & 0x3f80_3f80) << 1;
+        (x | self.word, self.len)
+    }
+
+    /// The varint of a time whose high groups are not the kept ones, kept
+    /// in their place if it has some.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, v: u64) -> (u64, usize) {
+        let (word, len) = varint_word(v);
+        if v >> 28 != 0 {
+            *self = TimeHigh {
+                high: v >> 28,
+                word: word & !0x7f7f_7f7f,
+                len,
+            };
+        }
+        (word, len)
+    }
+}
+
 /// Writes `v` as a varint at the start of `dst` (ten bytes), leaving what
 /// follows its length to be overwritten or cut off; its length. Below 2^56
 /// (every time delta, iid and absolute time of this century) it is one word
@@ -711,6 +763,7 @@ impl BeginFields {
 pub(crate) fn begin_packet(
     buf: &mut Out,
     ts: u64,
+    high: &mut TimeHigh,
     sequence: &Field,
     track: Option<&Field>,
     [category, name, location]: [u32; 3],
@@ -740,7 +793,7 @@ pub(crate) fn begin_packet(
     }
     // The packet's length is filled in below.
     word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
-    let (t, t_len) = varint_word(ts);
+    let (t, t_len) = high.varint_word(ts);
     word!(t, t_len);
     field!(sequence);
     // The event (its length filled in below), its category and its type.
@@ -777,6 +830,7 @@ pub(crate) fn begin_packet(
 pub(crate) fn begin_packet_fields(
     buf: &mut Out,
     ts: u64,
+    high: &mut TimeHigh,
     sequence: &Field,
     track: Option<&Field>,
     fields: &BeginFields,
@@ -805,7 +859,7 @@ pub(crate) fn begin_packet_fields(
     }
     // The packet's length is filled in below.
     word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
-    let (t, t_len) = varint_word(ts);
+    let (t, t_len) = high.varint_word(ts);
     word!(t, t_len);
     field!(sequence);
     // The event (its length filled in below), its category and its type,
@@ -876,7 +930,12 @@ impl EndTemplate {
 /// [`track_event_packet`] writes for it. Returns false, writing nothing,
 /// if the buffer has not the room (see [`Out::window_in_room`]).
 #[inline(always)]
-pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) -> bool {
+pub(crate) fn end_packet(
+    buf: &mut Out,
+    ts: u64,
+    high: &mut TimeHigh,
+    template: &EndTemplate,
+) -> bool {
     const MASK: usize = 15;
     let Some(b) = buf.window_in_room::<{ 8 + MASK + 1 + TEMPLATE_CAP }>() else {
         return false;
@@ -884,7 +943,14 @@ pub(crate) fn end_packet(buf: &mut Out, ts: u64, template: &EndTemplate) -> bool
     // The packet's length is filled in below.
     const HEAD: Bytes = key::PACKET_HEAD;
     b[..8].copy_from_slice(&u64::to_le_bytes(HEAD.word));
-    let n = (HEAD.len + varint_into(&mut b[HEAD.len..HEAD.len + 10], ts)) & MASK;
+    let time_len = if ts < 1 << 56 {
+        let (t, len) = high.varint_word(ts);
+        b[HEAD.len..HEAD.len + 8].copy_from_slice(&t.to_le_bytes());
+        len
+    } else {
+        varint_into(&mut b[HEAD.len..HEAD.len + 10], ts)
+    };
+    let n = (HEAD.len + time_len) & MASK;
     b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
     let n = n + usize::from(template.len);
     b[1] = (n - 2) as u8;
@@ -1422,6 +1488,32 @@ mod tests {
         }
     }
 
+    /// A sequence's kept high groups give every time's varint as
+    /// `varint_word` does, whether times share them, change them, go back
+    /// or drop below 2^28.
+    #[test]
+    fn kept_high_groups_give_the_same_varints() {
+        let mut high = TimeHigh::NONE;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut ts = 1u64 << 28;
+        for step in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ts = match step % 997 {
+                0 => x >> 8,            // anywhere below 2^56
+                1 => x % (1 << 28),     // no high groups
+                2 => ts.saturating_sub(x % (1 << 30)),
+                _ => (ts + x % 20_000) % (1 << 56),
+            };
+            assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x}");
+        }
+        for ts in [0, 1, (1 << 28) - 1, 1 << 28, (1 << 35) - 1, 1 << 35, (1 << 56) - 1] {
+            assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x}");
+            assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x} again");
+        }
+    }
+
     /// Ends from templates are byte for byte the general encoder's.
     #[test]
     fn end_templates_match_the_general_encoding() {
@@ -1435,10 +1527,10 @@ mod tests {
                     for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
                         let mut fast = Out::from(vec![7]);
                         // Without room, nothing; with it, the packet.
-                        assert!(!end_packet(&mut fast, ts, &template));
+                        assert!(!end_packet(&mut fast, ts, &mut TimeHigh::NONE, &template));
                         assert_eq!(fast[..], [7]);
                         fast.reserve_exact(64);
-                        assert!(end_packet(&mut fast, ts, &template));
+                        assert!(end_packet(&mut fast, ts, &mut TimeHigh::NONE, &template));
                         let mut general = Out::from(vec![7]);
                         let header = PacketHeader {
                             sequence,
@@ -1545,6 +1637,7 @@ mod tests {
                             assert!(begin_packet(
                                 &mut words,
                                 ts,
+                                &mut TimeHigh::NONE,
                                 &sequence,
                                 track.as_ref(),
                                 iids.map(code),
@@ -1572,6 +1665,7 @@ mod tests {
                             let written = begin_packet_fields(
                                 &mut kept,
                                 ts,
+                                &mut TimeHigh::NONE,
                                 &sequence,
                                 track.as_ref(),
                                 &fields,
@@ -1597,11 +1691,12 @@ mod tests {
         let code = iid_code(1);
         let mut buf = Out::from(vec![9]);
         // No room: the general path will write it.
-        assert!(!begin_packet(&mut buf, 0, &seq, None, [0, code, 0], 2));
+        assert!(!begin_packet(&mut buf, 0, &mut TimeHigh::NONE, &seq, None, [0, code, 0], 2));
         buf.reserve_exact(128);
         assert!(!begin_packet(
             &mut buf,
             1 << 56,
+            &mut TimeHigh::NONE,
             &seq,
             None,
             [0, code, 0],
@@ -1610,6 +1705,7 @@ mod tests {
         assert!(!begin_packet(
             &mut buf,
             0,
+            &mut TimeHigh::NONE,
             &seq,
             None,
             [NO_CODE, code, 0],
@@ -1618,10 +1714,11 @@ mod tests {
         assert_eq!(BeginFields::new([NO_CODE, code, 0], 2), None);
         assert_eq!(BeginFields::new([0, code, NO_CODE], 2), None);
         let fields = BeginFields::new([0, code, 0], 2).unwrap();
-        assert!(!begin_packet_fields(&mut buf, 1 << 56, &seq, None, &fields));
+        assert!(!begin_packet_fields(&mut buf, 1 << 56, &mut TimeHigh::NONE, &seq, None, &fields));
         assert!(!begin_packet(
             &mut buf,
             0,
+            &mut TimeHigh::NONE,
             &seq,
             None,
             [0, code, NO_CODE],

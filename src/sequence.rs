@@ -9,7 +9,7 @@
 //! sequence defines only what it uses.
 
 use crate::callstacks::Callstacks;
-use crate::encoding::{field, Field};
+use crate::encoding::{field, Field, TimeHigh};
 use crate::interning::{Interner, Text};
 
 /// The writer-wide string tables: string to a global id (from 1). Source
@@ -175,6 +175,8 @@ pub(crate) struct SeqState {
     /// deltas, nothing where they are absolute. One code path, no branch on
     /// the kind of sequence (tracks of both kinds interleave in compact mode).
     pub(crate) clock_mask: u64,
+    /// The high groups of the last time written on it (see [`TimeHigh`]).
+    pub(crate) time_high: TimeHigh,
     pub(crate) names: Defined,
     pub(crate) categories: Defined,
     pub(crate) locations: Defined,
@@ -208,6 +210,7 @@ impl SeqState {
             default_track,
             clock: 0,
             clock_mask: if default_track.is_some() { u64::MAX } else { 0 },
+            time_high: TimeHigh::NONE,
             names: Defined::default(),
             categories: Defined::default(),
             locations: Defined::default(),
