@@ -622,7 +622,12 @@ impl TimeHigh {
     pub(crate) fn varint_word(&mut self, v: u64) -> (u64, usize) {
         debug_assert!(v < 1 << 56);
         if v >> 28 != self.high {
-            return self.refill(v);
+            // Small times (deltas on an incremental clock) have no high
+            // groups: the plain varint, inline.
+            return match v >> 28 {
+                0 => varint_word(v),
+                _ => self.refill(v),
+            };
         }
         let x = (v & 0x3fff) | (v & 0x0fff_c000) << 2;
         let x = (x & 0x007f_007f) | (x & 0x3f80_3f80) << 1;
@@ -630,18 +635,16 @@ impl TimeHigh {
     }
 
     /// The varint of a time whose high groups are not the kept ones, kept
-    /// in their place if it has some.
+    /// in their place.
     #[cold]
     #[inline(never)]
     fn refill(&mut self, v: u64) -> (u64, usize) {
         let (word, len) = varint_word(v);
-        if v >> 28 != 0 {
-            *self = TimeHigh {
-                high: v >> 28,
-                word: word & !0x7f7f_7f7f,
-                len,
-            };
-        }
+        *self = TimeHigh {
+            high: v >> 28,
+            word: word & !0x7f7f_7f7f,
+            len,
+        };
         (word, len)
     }
 }
