@@ -175,3 +175,65 @@ fn registering_a_site_again_gives_its_key() {
         Err(Error::StringTooLong(_))
     ));
 }
+
+/// Times that cross quarter-second boundaries (2^28 ns), jump far ahead
+/// (up to the largest time accepted) and keys registered after others were
+/// first used: both forms write the same bytes, and every slice keeps its
+/// times.
+#[test]
+fn keys_write_the_bytes_of_strings_across_time_jumps_and_late_keys() {
+    const LAST: u64 = i64::MAX as u64;
+    let times: Vec<u64> = (0..40u64)
+        .map(|i| match i {
+            0..=9 => (1 << 28) - 50 + 30 * i,
+            10..=19 => (5 << 28) + (1 << 27) * i,
+            20..=29 => (1 << 55) + (1 << 40) * i,
+            _ => LAST - 2_000 + 40 * (i - 30),
+        })
+        .collect();
+    let sites = [
+        ("query", "sql", "src/db.rs", 10),
+        ("parse", "sql", "src/db.rs", 20),
+        ("read", "io", "", 0),
+    ];
+    let write = |w: &mut Writer, keyed: bool| {
+        let p = w.process("svc", Some(7), "service", &[]).unwrap();
+        let t = w.thread(p, "main", Some(7), "main").unwrap();
+        let lane = w.async_lane(p, "io").unwrap();
+        let mut keys = Vec::new();
+        for (i, &ts) in times.iter().enumerate() {
+            // One more key every few spans, after the first were used.
+            if keys.len() < sites.len() && i % 7 == 0 {
+                let (n, c, f, l) = sites[keys.len()];
+                keys.push(w.event_key(n, c, f, l).unwrap());
+            }
+            let k = i % keys.len();
+            let (name, category, file, line) = sites[k];
+            if keyed {
+                w.span_begin_key(t, ts, keys[k]).unwrap();
+                w.async_span_begin_key(lane, i as u64, ts, keys[k]).unwrap();
+            } else {
+                w.span_begin(t, ts, name, category, file, line).unwrap();
+                w.async_span_begin(lane, i as u64, ts, name, category, file, line)
+                    .unwrap();
+            }
+            w.span_end(t, ts + 20).unwrap();
+            w.async_span_end(lane, i as u64, ts + 30).unwrap();
+        }
+        w.finish().unwrap();
+    };
+    for compact in [false, true] {
+        let options = Options::new().compact(compact);
+        let mut strings = Writer::with_options(options);
+        write(&mut strings, false);
+        let mut keyed = Writer::with_options(options);
+        write(&mut keyed, true);
+        assert_eq!(keyed.bytes(), strings.bytes(), "compact {compact}");
+        let trace = inspect::decode(keyed.bytes()).unwrap();
+        let mut begins: Vec<u64> = trace.slices.iter().map(|s| s.ts).collect();
+        begins.sort_unstable();
+        begins.dedup();
+        assert_eq!(begins, times, "compact {compact}");
+        assert_eq!(trace.slices.len(), 2 * times.len());
+    }
+}
