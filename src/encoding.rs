@@ -700,18 +700,15 @@ fn iid_field(key: Bytes, code: u32) -> (u64, usize) {
 }
 
 /// The fields of a slice-begin packet that follow from its iids and
-/// flags alone, assembled into words: what [`begin_packet_fields`] stores
-/// around the timestamp, sequence and track. Built per begin by
-/// [`begin_packet`], or once per event key and kept.
+/// flags alone, assembled: what [`begin_packet_fields`] stores around the
+/// timestamp, sequence and track. Built once per event key and kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BeginFields {
-    /// The event's key and length byte (filled in per packet), its category
-    /// and its type.
-    head: u64,
+    /// The event's key and length byte (filled in per packet), its
+    /// category, its type and its name (at most 10 bytes), stored with one
+    /// copy.
+    head: [u8; 16],
     head_len: u8,
-    /// The name's field.
-    name: u64,
-    name_len: u8,
     /// The location's field, the event's last, then the packet's flags.
     tail: u64,
     tail_len: u8,
@@ -721,10 +718,8 @@ pub(crate) struct BeginFields {
 impl BeginFields {
     /// Fields of no begin: a placeholder that nothing writes.
     pub(crate) const EMPTY: BeginFields = BeginFields {
-        head: 0,
+        head: [0; 16],
         head_len: 0,
-        name: 0,
-        name_len: 0,
         tail: 0,
         tail_len: 0,
         location_len: 0,
@@ -744,11 +739,12 @@ impl BeginFields {
         let (c, c_len) = iid_field(key::CATEGORY_IID, category);
         let (v, v_len) = iid_field(key::NAME_IID, name);
         let (l, l_len) = iid_field(key::LOCATION_IID, location);
+        let head = HEAD.word | c << (8 * HEAD.len) | TYPE.word << (8 * (HEAD.len + c_len));
+        let head_len = HEAD.len + c_len + TYPE.len;
+        let head = u128::from(head) | u128::from(v) << (8 * head_len);
         Some(BeginFields {
-            head: HEAD.word | c << (8 * HEAD.len) | TYPE.word << (8 * (HEAD.len + c_len)),
-            head_len: (HEAD.len + c_len + TYPE.len) as u8,
-            name: v,
-            name_len: v_len as u8,
+            head: head.to_le_bytes(),
+            head_len: (head_len + v_len) as u8,
             tail: l | (FLAGS.word | u64::from(flags) << (8 * FLAGS.len)) << (8 * l_len),
             tail_len: (l_len + FLAGS.len + 1) as u8,
             location_len: l_len as u8,
@@ -868,8 +864,9 @@ pub(crate) fn begin_packet_fields(
     // The event (its length filled in below), its category and its type,
     // its name, its track.
     let event = n;
-    word!(fields.head, usize::from(fields.head_len));
-    word!(fields.name, usize::from(fields.name_len));
+    let at = n & MASK;
+    b[at..at + 16].copy_from_slice(&fields.head);
+    n += usize::from(fields.head_len);
     if let Some(track) = track {
         field!(track);
     }
