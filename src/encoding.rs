@@ -321,7 +321,7 @@ pub(crate) struct Field {
     len: u8,
 }
 
-const FIELD_CAP: usize = 16;
+pub(crate) const FIELD_CAP: usize = 16;
 
 impl Field {
     pub(crate) fn uint(field: u32, v: u64) -> Self {
@@ -347,6 +347,13 @@ impl Field {
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    /// The field's bytes and the padding after them: [`Field::len`] of
+    /// them are the field.
+    #[inline(always)]
+    pub(crate) fn padded(&self) -> &[u8; FIELD_CAP] {
+        &self.bytes
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {

@@ -9,7 +9,7 @@
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
 
 use crate::encoding::{
-    field, varint_len, varint_word, EventType, Field, SEQ_NEEDS_INCREMENTAL_STATE,
+    field, varint_len, varint_word, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
@@ -50,10 +50,15 @@ mod key {
     pub const ARG_STRING: u8 = k(f::ARG_STRING, 2);
 }
 
-/// Bytes of a field of varint `v` whose key is one byte.
+/// Bytes of a field of varint `v` whose key is one byte. Most are iids and
+/// lengths below 128: one comparison.
 #[inline(always)]
 fn uint_len(v: u64) -> usize {
-    1 + varint_len(v)
+    if v < 0x80 {
+        2
+    } else {
+        1 + varint_len(v)
+    }
 }
 
 /// Bytes of an argument's value field (flat values only).
@@ -84,17 +89,24 @@ fn defined_id(
     (has_all || bits.has(id as u32)).then_some(id)
 }
 
-/// Appends bytes to a window known to hold them (sized before), with a
-/// word to spare past the packet: varints are stored as whole words.
+/// Appends bytes to a window known to hold them (sized before), with
+/// room to spare past the packet: varints are stored as whole words.
+/// Indices are masked to the window, which the compiler then sees are in
+/// bounds (the packet is at most [`WINDOW`] bytes, so the mask never cuts).
 struct Cursor<'a> {
-    b: &'a mut [u8; WINDOW + 8],
+    b: &'a mut [u8; WINDOW + SPARE],
     n: usize,
 }
+
+/// Room past the window: a word for a varint, or an encoded field whole.
+const SPARE: usize = FIELD_CAP;
+
+const MASK: usize = WINDOW - 1;
 
 impl Cursor<'_> {
     #[inline(always)]
     fn byte(&mut self, v: u8) {
-        self.b[self.n] = v;
+        self.b[self.n & MASK] = v;
         self.n += 1;
     }
 
@@ -106,7 +118,8 @@ impl Cursor<'_> {
         }
         if v < 1 << 56 {
             let (word, len) = varint_word(v);
-            self.b[self.n..self.n + 8].copy_from_slice(&word.to_le_bytes());
+            let at = self.n & MASK;
+            self.b[at..at + 8].copy_from_slice(&word.to_le_bytes());
             self.n += len;
             return;
         }
@@ -119,8 +132,20 @@ impl Cursor<'_> {
 
     #[inline(always)]
     fn bytes(&mut self, s: &[u8]) {
-        self.b[self.n..self.n + s.len()].copy_from_slice(s);
+        let at = self.n & MASK;
+        if let Some(dst) = self.b.get_mut(at..at + s.len()) {
+            dst.copy_from_slice(s);
+        }
         self.n += s.len();
+    }
+
+    /// A field encoded once: its padded bytes copied whole (a few moves,
+    /// no call to memcpy) and the padding written over next.
+    #[inline(always)]
+    fn field(&mut self, f: &Field) {
+        let at = self.n & MASK;
+        self.b[at..at + FIELD_CAP].copy_from_slice(f.padded());
+        self.n += f.len();
     }
 
     #[inline(always)]
@@ -238,13 +263,13 @@ impl Emitter {
             return false;
         }
         // Without growing the buffer: the general path grows it as it needs.
-        let Some(b) = self.out.window_in_room::<{ WINDOW + 8 }>() else {
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
             return false;
         };
         let mut c = Cursor { b, n: 0 };
         c.uint(key::PACKET, packet_len as u64);
         c.uint(key::TIMESTAMP, delta);
-        c.bytes(seq.id.as_bytes());
+        c.field(&seq.id);
         c.uint(key::TRACK_EVENT, event_len as u64);
         if category != 0 {
             c.uint(key::CATEGORY_IID, category);
@@ -255,7 +280,7 @@ impl Emitter {
         c.uint(key::TYPE, kind as u64);
         c.uint(key::NAME_IID, name);
         if let Some(track) = track {
-            c.bytes(track.as_bytes());
+            c.field(track);
         }
         if location != 0 {
             c.bytes(&key::LOCATION_IID);
@@ -293,8 +318,10 @@ fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
     }
 }
 
-// Field numbers this path writes with one-byte keys.
+// Field numbers this path writes with one-byte keys; the mask needs a
+// power of two.
 const _: () = assert!(field::PACKET_SEQUENCE_FLAGS < 16 && field::ARG_STRING < 16);
+const _: () = assert!(WINDOW.is_power_of_two());
 
 #[cfg(test)]
 mod tests {
