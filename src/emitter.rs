@@ -20,15 +20,20 @@ use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
+mod annotated;
+
 /// What a key's strings are in one generation of the writer's tables: a
 /// begin's fields of their iids, and their global ids (category, name,
 /// location; 0 for none), for the bits of defined strings a sequence keeps.
 #[derive(Clone, Copy)]
 struct KeyCache {
-    /// The generation of the tables these ids belong to; `u64::MAX` for
-    /// none, or for iids `begin_packet_fields` cannot take: the short path
-    /// then never takes it.
+    /// The generation of the tables `globals` belong to; `u64::MAX` for
+    /// none.
     generation: u64,
+    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
+    /// `begin_packet_fields` cannot take, so that the begin's short path
+    /// tests one word and never takes them.
+    begin_generation: u64,
     fields: BeginFields,
     globals: [u32; 3],
 }
@@ -36,6 +41,7 @@ struct KeyCache {
 impl KeyCache {
     const NONE: KeyCache = KeyCache {
         generation: u64::MAX,
+        begin_generation: u64::MAX,
         fields: BeginFields::EMPTY,
         globals: [0; 3],
     };
@@ -380,7 +386,7 @@ impl Emitter {
         let Some(c) = self.key_cache.get(key.index as usize) else {
             return false;
         };
-        if c.generation != self.generation {
+        if c.begin_generation != self.generation {
             return false;
         }
         // Defined on the sequence: on the writer's only one, by being
@@ -538,6 +544,25 @@ impl Emitter {
         ev: Option<&Event<'_>>,
         counter: Option<CounterSample>,
     ) {
+        if let Some(ev) = ev {
+            if counter.is_none() && self.annotated_known(seq, ts, kind, track, ev) {
+                return;
+            }
+        }
+        self.event_general(seq, ts, kind, track, ev, counter);
+    }
+
+    /// [`Emitter::event`] without the short path of events with arguments.
+    #[inline]
+    fn event_general(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterSample>,
+    ) {
         if let Some((ev, key)) = ev.and_then(|e| Some((e, e.key?))) {
             return self.keyed_event(seq, ts, kind, track, ev, key);
         }
@@ -583,13 +608,12 @@ impl Emitter {
         if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
             let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
-            let cached = match BeginFields::new(globals.map(iid_code), BEGIN_FLAGS) {
-                Some(fields) => KeyCache {
-                    generation: self.generation,
-                    fields,
-                    globals,
-                },
-                None => KeyCache::NONE,
+            let fields = BeginFields::new(globals.map(iid_code), BEGIN_FLAGS);
+            let cached = KeyCache {
+                generation: self.generation,
+                begin_generation: fields.map_or(u64::MAX, |_| self.generation),
+                fields: fields.unwrap_or(BeginFields::EMPTY),
+                globals,
             };
             let i = key.index as usize;
             if self.key_cache.len() <= i {
