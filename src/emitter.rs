@@ -489,7 +489,9 @@ impl Emitter {
     ) {
         // The template holds when the sequence is set up in this generation
         // and the time can be written plainly.
-        if self.ready(seq) && ts >= seq.clock && end_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, template)
+        if self.ready(seq)
+            && ts >= seq.clock
+            && end_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, template)
         {
             self.packets += 1;
             seq.clock = ts & seq.clock_mask;

@@ -1399,6 +1399,11 @@ pub(crate) fn track_descriptor_packet(
 mod tests {
     use super::*;
 
+    /// No high groups kept: each packet of these tests finds its own.
+    fn no_high() -> TimeHigh {
+        TimeHigh::NONE
+    }
+
     /// Packets that define strings, short and long (lengths of one, two and
     /// three bytes): prost reads back every string, iid and line, and
     /// re-encodes the packet to the same bytes (so every length is exact,
@@ -1508,14 +1513,22 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             ts = match step % 997 {
-                0 => x >> 8,            // anywhere below 2^56
-                1 => x % (1 << 28),     // no high groups
+                0 => x >> 8,        // anywhere below 2^56
+                1 => x % (1 << 28), // no high groups
                 2 => ts.saturating_sub(x % (1 << 30)),
                 _ => (ts + x % 20_000) % (1 << 56),
             };
             assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x}");
         }
-        for ts in [0, 1, (1 << 28) - 1, 1 << 28, (1 << 35) - 1, 1 << 35, (1 << 56) - 1] {
+        for ts in [
+            0,
+            1,
+            (1 << 28) - 1,
+            1 << 28,
+            (1 << 35) - 1,
+            1 << 35,
+            (1 << 56) - 1,
+        ] {
             assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x}");
             assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x} again");
         }
@@ -1534,10 +1547,10 @@ mod tests {
                     for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
                         let mut fast = Out::from(vec![7]);
                         // Without room, nothing; with it, the packet.
-                        assert!(!end_packet(&mut fast, ts, &mut TimeHigh::NONE, &template));
+                        assert!(!end_packet(&mut fast, ts, &mut no_high(), &template));
                         assert_eq!(fast[..], [7]);
                         fast.reserve_exact(64);
-                        assert!(end_packet(&mut fast, ts, &mut TimeHigh::NONE, &template));
+                        assert!(end_packet(&mut fast, ts, &mut no_high(), &template));
                         let mut general = Out::from(vec![7]);
                         let header = PacketHeader {
                             sequence,
@@ -1644,7 +1657,7 @@ mod tests {
                             assert!(begin_packet(
                                 &mut words,
                                 ts,
-                                &mut TimeHigh::NONE,
+                                &mut no_high(),
                                 &sequence,
                                 track.as_ref(),
                                 iids.map(code),
@@ -1672,7 +1685,7 @@ mod tests {
                             let written = begin_packet_fields(
                                 &mut kept,
                                 ts,
-                                &mut TimeHigh::NONE,
+                                &mut no_high(),
                                 &sequence,
                                 track.as_ref(),
                                 &fields,
@@ -1698,12 +1711,20 @@ mod tests {
         let code = iid_code(1);
         let mut buf = Out::from(vec![9]);
         // No room: the general path will write it.
-        assert!(!begin_packet(&mut buf, 0, &mut TimeHigh::NONE, &seq, None, [0, code, 0], 2));
+        assert!(!begin_packet(
+            &mut buf,
+            0,
+            &mut no_high(),
+            &seq,
+            None,
+            [0, code, 0],
+            2
+        ));
         buf.reserve_exact(128);
         assert!(!begin_packet(
             &mut buf,
             1 << 56,
-            &mut TimeHigh::NONE,
+            &mut no_high(),
             &seq,
             None,
             [0, code, 0],
@@ -1712,7 +1733,7 @@ mod tests {
         assert!(!begin_packet(
             &mut buf,
             0,
-            &mut TimeHigh::NONE,
+            &mut no_high(),
             &seq,
             None,
             [NO_CODE, code, 0],
@@ -1721,11 +1742,18 @@ mod tests {
         assert_eq!(BeginFields::new([NO_CODE, code, 0], 2), None);
         assert_eq!(BeginFields::new([0, code, NO_CODE], 2), None);
         let fields = BeginFields::new([0, code, 0], 2).unwrap();
-        assert!(!begin_packet_fields(&mut buf, 1 << 56, &mut TimeHigh::NONE, &seq, None, &fields));
+        assert!(!begin_packet_fields(
+            &mut buf,
+            1 << 56,
+            &mut no_high(),
+            &seq,
+            None,
+            &fields
+        ));
         assert!(!begin_packet(
             &mut buf,
             0,
-            &mut TimeHigh::NONE,
+            &mut no_high(),
             &seq,
             None,
             [0, code, NO_CODE],
