@@ -252,8 +252,11 @@ fn asc(column: &str) -> SortExpr {
     col(quoted(column)).sort(true, false)
 }
 
-/// The thread spans of `streams` overlapping the window, by stream and
-/// begin (the outer of two spans beginning together first).
+/// The thread spans of `streams` overlapping the window, by `begin`: the
+/// importer wants each stream's rows in `begin` order and sorts rows of
+/// one stream that begin together itself, and one integer key sorts and
+/// merges much faster than (stream, begin, depth) with its string. The
+/// partition's writer then also writes in time order.
 async fn thread_rows(
     ctx: &SessionContext,
     t: &Checked,
@@ -270,10 +273,11 @@ async fn thread_rows(
         .await?
         .filter(filter)?
         .select(t.reads.clone())?
-        .sort(vec![asc("stream_id"), asc("begin"), asc("depth")])
+        .sort(vec![asc("begin")])
 }
 
-/// The async events of `streams` in time order. With a window: the events
+/// The async events of `streams` by `time` (the importer takes the rows of
+/// one time in any order). With a window: the events
 /// inside it, and the begins before it of spans not ended before it (so
 /// that a span crossing the whole window is shown).
 async fn async_rows(
@@ -315,7 +319,7 @@ async fn async_rows(
             open.union(inside)?
         }
     };
-    rows.sort(vec![asc("time"), asc("stream_id"), asc("span_id")])
+    rows.sort(vec![asc("time")])
 }
 
 /// The window's ends as the `Int64` nanoseconds of the tables (a window
