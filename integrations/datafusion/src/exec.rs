@@ -125,7 +125,7 @@ impl DisplayAs for PerfettoChunksExec {
                 write!(
                     f,
                     "; part {i} ({what} of '{}'): {}",
-                    p.process_id,
+                    p.process_ids.join("', '"),
                     plan.trim().replace('\n', " <- ")
                 )?;
             }

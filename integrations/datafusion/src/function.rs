@@ -76,9 +76,12 @@ impl PerfettoTraceChunks {
         self
     }
 
-    /// Splits a process's thread spans into at most `parts` partitions,
-    /// each a writer of its own (default: the session's
-    /// `target_partitions`). The async spans of a process are one more.
+    /// Writes the trace with about `parts` writers for the thread spans,
+    /// each a partition of its own (default: the session's
+    /// `target_partitions`): one process's streams split among them, or
+    /// many processes grouped so that at most `parts` groups remain, each
+    /// with one more writer for its async spans. Each writer's rows are one
+    /// query with (unless the lake declares their order) one sort.
     pub fn thread_parts(mut self, parts: usize) -> Self {
         self.thread_parts = Some(parts.max(1));
         self
