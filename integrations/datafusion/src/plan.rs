@@ -9,9 +9,11 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
 use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::logical_expr::{col, in_list, lit, Expr, SortExpr};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Error;
@@ -203,22 +205,30 @@ pub(crate) async fn plan(
     Ok(Planned { parts: planned })
 }
 
-/// The session the parts' rows are planned in: one partition each, and
-/// with a finite memory pool a merge reservation of at most a quarter of
-/// each sort's even share of it. A sort that may spill first reserves
-/// `sort_spill_reservation_bytes` for its final merge; DataFusion's
-/// default (10 MiB) for each of a dozen sorts would take a pool of 100 MiB
-/// before a row is sorted.
-pub(crate) fn part_state(state: &SessionState, sorts: usize) -> SessionState {
-    let mut state = state.clone();
-    let limit = state.runtime_env().memory_pool.memory_limit();
-    let config = state.config_mut();
-    config.options_mut().execution.target_partitions = 1;
-    if let MemoryLimit::Finite(pool) = limit {
-        let fair = pool / (4 * sorts.max(1));
-        let reservation = &mut config.options_mut().execution.sort_spill_reservation_bytes;
+/// The config the parts' rows are planned and run in: one partition each,
+/// and with a finite memory pool a merge reservation of at most a quarter
+/// of each of the `sorts` sorts' even share of it. A sort that may spill
+/// first reserves `sort_spill_reservation_bytes` for its final merge;
+/// DataFusion's default (10 MiB) for each of a dozen sorts would take a
+/// pool of 100 MiB before a row is sorted. (A sort reads it when it runs,
+/// so the parts run with this config too.)
+pub(crate) fn part_config(config: &SessionConfig, pool: MemoryLimit, sorts: usize) -> SessionConfig {
+    let mut config = config.clone();
+    let options = config.options_mut();
+    options.execution.target_partitions = 1;
+    if let MemoryLimit::Finite(bytes) = pool {
+        let fair = bytes / (4 * sorts.max(1));
+        let reservation = &mut options.execution.sort_spill_reservation_bytes;
         *reservation = (*reservation).min(fair);
     }
+    config
+}
+
+/// The session of [`part_config`].
+fn part_state(state: &SessionState, sorts: usize) -> SessionState {
+    let mut state = state.clone();
+    let pool = state.runtime_env().memory_pool.memory_limit();
+    *state.config_mut() = part_config(state.config(), pool, sorts);
     state
 }
 
@@ -243,11 +253,9 @@ async fn read_processes(
     if let Some(p) = process {
         df = df.filter(col(quoted("process_id")).eq(lit(p)))?;
     }
-    let batches = df
-        .select(t.reads.clone())?
-        .sort(vec![col(quoted("process_id")).sort(true, false)])?
-        .collect()
-        .await?;
+    // Sorted here: a DataFusion sort would reserve its merge memory from a
+    // pool meant for the spans.
+    let batches = df.select(t.reads.clone())?.collect().await?;
     let mut rows = Vec::new();
     for b in &batches {
         let c = Columns::new(&PROCESSES, &t.name, b);
@@ -262,6 +270,7 @@ async fn read_processes(
             });
         }
     }
+    rows.sort_by(|a, b| a.process_id.cmp(&b.process_id));
     Ok(rows)
 }
 
@@ -274,11 +283,7 @@ async fn read_streams(
     if let Some(f) = filter {
         df = df.filter(f)?;
     }
-    let batches: Vec<RecordBatch> = df
-        .select(t.reads.clone())?
-        .sort(vec![col(quoted("stream_id")).sort(true, false)])?
-        .collect()
-        .await?;
+    let batches: Vec<RecordBatch> = df.select(t.reads.clone())?.collect().await?;
     let mut rows = Vec::new();
     for b in &batches {
         let c = Columns::new(&STREAMS, &t.name, b);
@@ -291,6 +296,7 @@ async fn read_streams(
             });
         }
     }
+    rows.sort_by(|a, b| a.stream_id.cmp(&b.stream_id));
     Ok(rows)
 }
 
@@ -306,8 +312,9 @@ fn asc(column: &str) -> SortExpr {
 /// The thread spans of `streams` overlapping the window, by `begin`: the
 /// importer wants each stream's rows in `begin` order and sorts rows of
 /// one stream that begin together itself, and one integer key sorts and
-/// merges much faster than (stream, begin, depth) with its string. The
-/// partition's writer then also writes in time order.
+/// merges much faster than (stream, begin, depth) with its string. Sorted
+/// on the column as stored, so that files declared in `begin` order need
+/// no sort.
 async fn thread_rows(
     ctx: &SessionContext,
     t: &Checked,
@@ -323,14 +330,21 @@ async fn thread_rows(
     ctx.table(t.name.as_str())
         .await?
         .filter(filter)?
-        .select(t.reads.clone())?
-        .sort(vec![asc("begin")])
+        .sort(vec![asc("begin")])?
+        .select(t.reads.clone())
 }
 
 /// The async events of `streams` by `time` (the importer takes the rows of
-/// one time in any order). With a window: the events
+/// one time in any order), sorted on the column as stored.
+///
+/// With a window: when the table's rows come in `time` order (a declared
+/// file order), every row up to the window's end, no sort: the importer
+/// reads those before the window to know what is in flight when it
+/// opens, in memory bounded by the spans in flight. Otherwise the events
 /// inside it, and the begins before it of spans not ended before it (so
-/// that a span crossing the whole window is shown).
+/// that a span crossing the whole window is shown), sorted: a smaller
+/// sort, but a join whose memory grows with the spans ended before the
+/// window.
 async fn async_rows(
     ctx: &SessionContext,
     t: &Checked,
@@ -341,36 +355,56 @@ async fn async_rows(
         .table(t.name.as_str())
         .await?
         .filter(of_streams(streams))?;
-    let rows = match window {
-        None => all.select(t.reads.clone())?,
-        Some(w) => {
-            let inside = all
-                .clone()
-                .filter(
-                    t.time_bound("time", Bound::AtLeast, begin_of(w))
-                        .and(t.time_bound("time", Bound::AtMost, end_of(w))),
-                )?
-                .select(t.reads.clone())?;
-            let before = all.filter(t.time_bound("time", Bound::Below, begin_of(w)))?;
-            let ended = before
-                .clone()
-                .filter(col(quoted("event_type")).eq(lit("end")))?
-                .select(t.reads.clone())?
-                .select(vec![col(quoted("span_id")).alias("ended_span_id")])?;
-            let open = before
-                .filter(col(quoted("event_type")).eq(lit("begin")))?
-                .select(t.reads.clone())?
-                .join(
-                    ended,
-                    JoinType::LeftAnti,
-                    &["span_id"],
-                    &["ended_span_id"],
-                    None,
-                )?;
-            open.union(inside)?
-        }
+    let Some(w) = window else {
+        return all.sort(vec![asc("time")])?.select(t.reads.clone());
     };
-    rows.sort(vec![asc("time")])
+    let streamed = all
+        .clone()
+        .filter(t.time_bound("time", Bound::AtMost, end_of(w)))?
+        .sort(vec![asc("time")])?
+        .select(t.reads.clone())?;
+    if !sorts(&part_state(&ctx.state(), 1), &streamed).await? {
+        return Ok(streamed);
+    }
+    let inside = all
+        .clone()
+        .filter(
+            t.time_bound("time", Bound::AtLeast, begin_of(w))
+                .and(t.time_bound("time", Bound::AtMost, end_of(w))),
+        )?
+        .select(t.reads.clone())?;
+    let before = all.filter(t.time_bound("time", Bound::Below, begin_of(w)))?;
+    let ended = before
+        .clone()
+        .filter(col(quoted("event_type")).eq(lit("end")))?
+        .select(t.reads.clone())?
+        .select(vec![col(quoted("span_id")).alias("ended_span_id")])?;
+    let open = before
+        .filter(col(quoted("event_type")).eq(lit("begin")))?
+        .select(t.reads.clone())?
+        .join(
+            ended,
+            JoinType::LeftAnti,
+            &["span_id"],
+            &["ended_span_id"],
+            None,
+        )?;
+    open.union(inside)?.sort(vec![asc("time")])
+}
+
+/// Whether `rows`, planned in `state`, sort (rather than merely read rows
+/// already in order).
+async fn sorts(state: &SessionState, rows: &DataFrame) -> DfResult<bool> {
+    let plan = state.create_physical_plan(rows.logical_plan()).await?;
+    let mut found = false;
+    plan.apply(|node| {
+        found |= node.downcast_ref::<SortExec>().is_some();
+        Ok(match found {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    })?;
+    Ok(found)
 }
 
 /// The window's ends as the `Int64` nanoseconds of the tables (a window
