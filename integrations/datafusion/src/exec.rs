@@ -303,7 +303,10 @@ impl Task {
             u16::try_from(self.index).map_err(|_| Error::TooManyParts(self.parts.len()))?;
         let queue = ChunkQueue::default();
         let mut writer = import::writer(writer_index, self.settings.chunk_size, &queue);
-        let mut rows = execute_stream(Arc::clone(&part.rows), part_context(&context, self.parts.len()))?;
+        let mut rows = execute_stream(
+            Arc::clone(&part.rows),
+            part_context(&context, self.parts.len()),
+        )?;
         let report = {
             let config = import::config(part, self.settings.request.window);
             let mut importer = Importer::new(&mut writer, config).map_err(Error::from)?;

@@ -32,6 +32,13 @@ use crate::tables::TableNames;
 ///
 /// Bad arguments, missing tables or columns, columns of the wrong type and
 /// an unknown process are plan errors whose message names them.
+///
+/// Memory: the function holds per part a batch of rows, the spans in
+/// flight and a few chunks; DataFusion's sorts of each part's rows are
+/// what grows with the lake. Tables that declare their rows in time order
+/// (see [`RowOrder`](crate::RowOrder)) need no sort at all; otherwise give
+/// the session a `FairSpillPool` so that the sorts spill (the crate's
+/// README says what else a small pool needs).
 #[derive(Clone, Debug)]
 pub struct PerfettoTraceChunks {
     tables: TableNames,

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
 use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::logical_expr::{col, in_list, lit, Expr, SortExpr};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -152,7 +152,8 @@ pub(crate) async fn plan(
     let threads_per_group = parts.div_ceil(groups.max(1));
     let mut drafts = Vec::new();
     for g in 0..groups {
-        let ids = &process_ids[g * process_ids.len() / groups..(g + 1) * process_ids.len() / groups];
+        let ids =
+            &process_ids[g * process_ids.len() / groups..(g + 1) * process_ids.len() / groups];
         let group_processes: Vec<ProcessRow> = process_rows
             .iter()
             .filter(|p| ids.contains(&p.process_id.as_str()))
@@ -212,7 +213,11 @@ pub(crate) async fn plan(
 /// DataFusion's default (10 MiB) for each of a dozen sorts would take a
 /// pool of 100 MiB before a row is sorted. (A sort reads it when it runs,
 /// so the parts run with this config too.)
-pub(crate) fn part_config(config: &SessionConfig, pool: MemoryLimit, sorts: usize) -> SessionConfig {
+pub(crate) fn part_config(
+    config: &SessionConfig,
+    pool: MemoryLimit,
+    sorts: usize,
+) -> SessionConfig {
     let mut config = config.clone();
     let options = config.options_mut();
     options.execution.target_partitions = 1;

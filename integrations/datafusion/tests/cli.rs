@@ -118,6 +118,10 @@ fn the_tool_explains_its_options_and_names_bad_input() {
         "--sql",
         "--chunk-size",
         "--memory-limit",
+        "--batch-size",
+        "--sorted",
+        "temporary files",
+        "Resources exhausted",
         "RFC 3339",
     ] {
         assert!(help.contains(option), "--help explains {option}:\n{help}");

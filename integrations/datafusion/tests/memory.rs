@@ -8,7 +8,9 @@ mod common;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use common::{concat, direct_trace, generate, processor_view, slices, trace_processor, Lake, Times};
+use common::{
+    concat, direct_trace, generate, processor_view, slices, trace_processor, Lake, Times,
+};
 use datafusion::execution::context::SessionConfig;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -100,7 +102,10 @@ async fn plan_text(ctx: &SessionContext, sql: &str) -> String {
 async fn a_lake_several_times_the_pool_gives_the_unlimited_trace_through_the_function() {
     let lake = big_lake();
     let b = lake.batches(Times::Nanos);
-    let (threads, asyncs) = (b[2].1.get_array_memory_size(), b[3].1.get_array_memory_size());
+    let (threads, asyncs) = (
+        b[2].1.get_array_memory_size(),
+        b[3].1.get_array_memory_size(),
+    );
     let tool = TOOL_MIB << 20;
     assert!(
         threads.min(asyncs) > 3 * POOL.max(tool),
@@ -171,10 +176,18 @@ fn the_tool_under_a_memory_limit_writes_the_unlimited_trace() {
     let (batch, chunk) = (BATCH.to_string(), CHUNK.to_string());
     for (lake_dir, extra) in [
         (&unsorted, vec!["--memory-limit", mib.as_str()]),
-        (&sorted, vec!["--memory-limit", sorted_mib.as_str(), "--sorted"]),
+        (
+            &sorted,
+            vec!["--memory-limit", sorted_mib.as_str(), "--sorted"],
+        ),
     ] {
         let out = lake_dir.join("out.pftrace");
-        let mut args = vec![lake_dir.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"];
+        let mut args = vec![
+            lake_dir.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ];
         args.extend(["--batch-size", &batch, "--chunk-size", &chunk]);
         args.extend(extra.iter().copied());
         let (ok, err) = tool(&args);
