@@ -20,6 +20,8 @@ use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
+mod annotated;
+
 /// What a key's strings are in one generation of the writer's tables:
 /// their global ids (category, name, location; 0 for none), for the bits
 /// of defined strings a sequence keeps, and a begin's fields of their iids
@@ -520,6 +522,25 @@ impl Emitter {
     /// same packet.
     #[inline]
     pub(crate) fn event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<&Event<'_>>,
+        counter: Option<CounterSample>,
+    ) {
+        if let Some(ev) = ev {
+            if counter.is_none() && self.annotated_known(seq, ts, kind, track, ev) {
+                return;
+            }
+        }
+        self.event_general(seq, ts, kind, track, ev, counter);
+    }
+
+    /// [`Emitter::event`] without the short path of events with arguments.
+    #[inline]
+    fn event_general(
         &mut self,
         seq: &mut SeqState,
         ts: u64,

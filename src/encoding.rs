@@ -321,7 +321,7 @@ pub(crate) struct Field {
     len: u8,
 }
 
-const FIELD_CAP: usize = 16;
+pub(crate) const FIELD_CAP: usize = 16;
 
 impl Field {
     pub(crate) fn uint(field: u32, v: u64) -> Self {
@@ -345,11 +345,18 @@ impl Field {
     }
 
     #[inline(always)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         usize::from(self.len)
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    /// The field's bytes and the padding after them: [`Field::len`] of
+    /// them are the field.
+    #[inline(always)]
+    pub(crate) fn padded(&self) -> &[u8; FIELD_CAP] {
+        &self.bytes
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len()]
     }
 

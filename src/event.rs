@@ -285,6 +285,19 @@ impl<'a> Event<'a> {
             && self.log.is_none())
     }
 
+    /// Whether the event carries arguments and nothing else besides its
+    /// strings.
+    #[inline(always)]
+    pub(crate) fn only_args(&self) -> bool {
+        !self.args.is_empty()
+            && self.flows.is_empty()
+            && self.terminating_flows.is_empty()
+            && self.counters.is_empty()
+            && self.callstack.is_empty()
+            && self.correlation.is_none()
+            && self.log.is_none()
+    }
+
     /// The strings of the correlation and log line, which `check` bounds.
     fn more_strings(&self) -> [&'a str; 2] {
         let correlation = match self.correlation {

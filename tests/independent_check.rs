@@ -9,8 +9,8 @@ use prost::Message;
 
 use perfetto_trace_writer::inspect::{self, Trace};
 use perfetto_trace_writer::{
-    ChunkedWriter, CounterOptions, Error, Event, Options, StreamingPerfettoWriter, TraceWriter,
-    TrackOptions, Writer,
+    ChunkedWriter, CounterOptions, CounterSample, Error, Event, Options, StreamingPerfettoWriter,
+    TraceWriter, TrackOptions, Writer,
 };
 
 fn modes() -> [(Options, &'static str); 2] {
@@ -469,6 +469,49 @@ fn same_time_instants_stop_at_the_depth_limit() {
         assert_eq!(deepest, perfetto_trace_writer::MAX_SPAN_DEPTH - 1, "{mode}");
         let after = t.slices.iter().find(|s| s.name == "after").unwrap();
         assert_eq!(after.depth, 1);
+    }
+}
+
+/// An end at the instants' time closes them, whether or not it carries
+/// counters: as many instants fit after it either way.
+#[test]
+fn an_end_with_counters_closes_same_time_instants_as_a_plain_end_does() {
+    for (options, mode) in modes() {
+        let mut fitted = Vec::new();
+        for with_counters in [false, true] {
+            let mut after = 0;
+            let bytes = all_writers!(options, |w| {
+                let p = w.process("p", Some(4), "p", &[]).unwrap();
+                let t = w.thread(p, "t", Some(4), "t").unwrap();
+                let c = w.counter_track(p, "c", &CounterOptions::default()).unwrap();
+                w.span_begin(t, 50, "outer", "", "", 0).unwrap();
+                w.span_begin(t, 60, "inner", "", "", 0).unwrap();
+                while w.instant(t, 100, &Event::new("before")).is_ok() {}
+                match with_counters {
+                    true => w
+                        .span_end_with_counters(t, 100, &[(c, CounterSample::Int(1))])
+                        .unwrap(),
+                    false => w.span_end(t, 100).unwrap(),
+                }
+                after = 0;
+                while w.instant(t, 100, &Event::new("after")).is_ok() {
+                    after += 1;
+                }
+                w.span_end(t, 200).unwrap();
+                w.finish().unwrap();
+            });
+            keep(&format!("instants-end-{with_counters}-{mode}"), &bytes);
+            let t = read(&bytes);
+            let deepest = t.slices.iter().map(|s| s.depth).max().unwrap();
+            assert!(deepest < perfetto_trace_writer::MAX_SPAN_DEPTH, "{mode}");
+            fitted.push(after);
+        }
+        assert_eq!(fitted[0], fitted[1], "{mode}");
+        assert_eq!(
+            fitted[0],
+            perfetto_trace_writer::MAX_SPAN_DEPTH - 1,
+            "{mode}"
+        );
     }
 }
 

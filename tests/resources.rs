@@ -222,6 +222,51 @@ fn no_allocation_per_counter_instant_or_argument_event() {
     assert_eq!(allocations() - before, 0, "allocations over 60,000 events");
 }
 
+/// The same for instants and slices with typed arguments on tracks named
+/// by uuid (`instant_on`, `begin_on`, `end_on`: what the `tracing` layer
+/// writes per event and per span), by strings and by key, each argument of
+/// every kind, short strings and long.
+#[test]
+fn no_allocation_per_argument_event_on_a_uuid_track() {
+    use perfetto_trace_writer::{Arg, Event, TrackOptions, TrackUuid, Value};
+    let mut w = StreamingPerfettoWriter::new(io::sink());
+    let p = w.process("p", Some(1), "p", &[]).unwrap();
+    let t = w.thread(p, "t", Some(2), "t").unwrap();
+    let span_key = w.event_key("span", "info,app", "src/app.rs", 10).unwrap();
+    let long = "y".repeat(700);
+    let messages: Vec<String> = (0..8).map(|i| format!("message {i}")).collect();
+    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+        for i in 0..20_000u64 {
+            let ts = offset + i * 100;
+            let text: &str = if i % 97 == 0 { &long } else { "ready" };
+            let args = [
+                Arg::new("index", Value::Uint(i)),
+                Arg::new("delta", Value::Int(-(i as i64))),
+                Arg::new("ratio", Value::Double(i as f64 / 3.0)),
+                Arg::new("ok", Value::Bool(i % 2 == 0)),
+                Arg::new("state", Value::Str(text)),
+            ];
+            let message = &messages[(i % 8) as usize];
+            let event = Event::new(message)
+                .category("info,app")
+                .location("src/app.rs", 20)
+                .args(&args[..1 + (i % 5) as usize]);
+            w.instant_on(t.uuid(), ts, &event).unwrap();
+            let track = w
+                .keyed_track(t.uuid(), i % 64, "span", &TrackOptions::default())
+                .unwrap();
+            let begin = Event::from_key(span_key).args(&args[..2]);
+            w.begin_on(track, ts + 10, &begin).unwrap();
+            w.end_on(TrackUuid::keyed(t.uuid(), i % 64), ts + 20)
+                .unwrap();
+        }
+    };
+    replay(&mut w, 0);
+    let before = allocations();
+    replay(&mut w, 1 << 40);
+    assert_eq!(allocations() - before, 0, "allocations over 60,000 events");
+}
+
 fn streaming_peak(spans: usize) -> i64 {
     let wl = workload::thread_spans(spans, 11);
     peak_during(|| {

@@ -393,6 +393,7 @@ impl Thread {
             self.stack.pop();
             self.explicit -= 1;
             self.last_ts = ts;
+            self.instants = 0;
             let ev = Event::new("").counters(counters);
             self.out.end_with(out, ts, &ev);
         }

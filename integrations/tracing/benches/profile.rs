@@ -23,6 +23,14 @@ fn measured(work: fn(u64), iters: u64) {
     (0..iters).for_each(work);
 }
 
+/// Not `measured`'s body, which the compiler would then call for both.
+#[inline(never)]
+fn warm_up(work: fn(u64), iters: u64) {
+    for i in (0..iters).rev() {
+        work(i);
+    }
+}
+
 fn main() {
     use perfetto_tracing::View;
     use tracing_perfetto_file::SpanMode;
@@ -47,7 +55,7 @@ fn main() {
         if varied {
             other_callsites();
         }
-        (0..iters.min(20_000)).for_each(work);
+        warm_up(work, iters.min(20_000));
         measured(work, iters);
     });
     drop(subject);

@@ -24,8 +24,10 @@ static CACHE: [AtomicPtr<Category>; CACHE_SLOTS] =
 static ALL: Mutex<Option<HashMap<usize, &'static Category>>> = Mutex::new(None);
 
 fn slot(meta: &'static Metadata<'static>) -> usize {
-    let addr = meta as *const Metadata<'static> as usize;
-    (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % CACHE_SLOTS
+    // In 64 bits whatever `usize` is: the product's high bits are the
+    // well-mixed ones.
+    let addr = meta as *const Metadata<'static> as usize as u64;
+    (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % CACHE_SLOTS
 }
 
 /// The category of a callsite's spans and events.

@@ -413,7 +413,13 @@ where
                 .spans
                 .insert(key, info, flow, keep.then_some(&st.args));
             if inserted && track != 0 {
-                let ev = event(meta, meta.name()).args(st.args.args());
+                // By the callsite's key: the writer need not look up its
+                // strings.
+                let ev = match st.key(meta) {
+                    Some(key) => Event::from_key(key),
+                    None => event(meta, meta.name()),
+                };
+                let ev = ev.args(st.args.args());
                 let _ = st.writer.begin_on(TrackUuid::from_raw(track), ts, &ev);
             } else if !inserted && view.threads() && !st.args.is_empty() {
                 // No room in the table: its fields where it is created.

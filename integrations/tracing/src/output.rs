@@ -100,6 +100,7 @@ impl Output {
                     rx,
                     output: shared,
                     error: None,
+                    requests: Vec::new(),
                 }
                 .run(flush_interval)
             })?;
@@ -175,12 +176,24 @@ impl Output {
     }
 }
 
+/// A result for one more caller: the first error, described again.
+fn copy(r: &io::Result<()>) -> io::Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
 struct WriterThread<W> {
     sink: W,
     rx: Receiver<Message>,
     output: Weak<Output>,
     /// The first sink error, reported by the next flush.
     error: Option<io::Error>,
+    /// Flushes and the stop asked for and not answered yet: met in the
+    /// queue while a flush is under way, they are answered by a flush that
+    /// begins after it (which then covers what their callers recorded).
+    requests: Vec<Message>,
 }
 
 impl<W: Write> WriterThread<W> {
@@ -188,27 +201,13 @@ impl<W: Write> WriterThread<W> {
         let timeout = interval.unwrap_or(Duration::from_secs(3600));
         loop {
             match self.rx.recv_timeout(timeout) {
-                Ok(Message::Chunk(chunk)) => self.write(chunk),
-                Ok(Message::Flush(answer)) => {
-                    let r = self.flush_all();
-                    let _ = answer.send(r);
-                }
-                Ok(Message::Stop(answer)) => {
-                    let r = self.flush_all();
-                    if let Some(o) = self.output.upgrade() {
-                        o.stopped.store(true, Ordering::Relaxed);
-                    }
-                    // Chunks sent before `stopped` was seen still arrive.
-                    while let Ok(m) = self.rx.try_recv() {
-                        self.take(m);
-                    }
-                    let r = r.and_then(|()| self.sink_flush());
-                    let _ = answer.send(r);
-                    return;
-                }
+                Ok(m) => self.take(m),
                 Err(RecvTimeoutError::Timeout) => {
                     if interval.is_some() {
-                        let _ = self.flush_all();
+                        // Its error waits for the next flush asked for.
+                        if let Err(e) = self.flush_all() {
+                            self.error.get_or_insert(e);
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -216,15 +215,50 @@ impl<W: Write> WriterThread<W> {
                     return;
                 }
             }
+            if !self.answer_requests() {
+                return;
+            }
         }
     }
 
+    /// Answers the requests met so far, each with a flush that begins now,
+    /// until none arrives during one; false once a stop was answered.
+    fn answer_requests(&mut self) -> bool {
+        while !self.requests.is_empty() {
+            let requests = std::mem::take(&mut self.requests);
+            let stop = requests.iter().any(|m| matches!(m, Message::Stop(_)));
+            let mut r = self.flush_all();
+            if stop {
+                if let Some(o) = self.output.upgrade() {
+                    o.stopped.store(true, Ordering::Relaxed);
+                }
+                // Chunks sent before `stopped` was seen still arrive.
+                while let Ok(m) = self.rx.try_recv() {
+                    self.take(m);
+                }
+                r = r.and_then(|()| self.sink_flush());
+            }
+            let late = match stop {
+                true => std::mem::take(&mut self.requests),
+                false => Vec::new(),
+            };
+            for m in requests.into_iter().chain(late) {
+                if let Message::Flush(a) | Message::Stop(a) = m {
+                    let _ = a.send(copy(&r));
+                }
+            }
+            if stop {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A chunk is written; a request waits for the next flush.
     fn take(&mut self, m: Message) {
         match m {
             Message::Chunk(c) => self.write(c),
-            Message::Flush(a) | Message::Stop(a) => {
-                let _ = a.send(Ok(()));
-            }
+            request => self.requests.push(request),
         }
     }
 
@@ -239,17 +273,7 @@ impl<W: Write> WriterThread<W> {
 
     fn drain_queue(&mut self) {
         while let Ok(m) = self.rx.try_recv() {
-            match m {
-                Message::Chunk(c) => self.write(c),
-                // Answered after this flush: it covers theirs too.
-                Message::Flush(a) => {
-                    let _ = a.send(Ok(()));
-                }
-                Message::Stop(a) => {
-                    // Stops are only sent once, by the guard, which waits.
-                    let _ = a.send(Ok(()));
-                }
-            }
+            self.take(m);
         }
     }
 

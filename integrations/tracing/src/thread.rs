@@ -231,7 +231,7 @@ impl ThreadState {
 
     /// The callsite's event key with this writer.
     #[inline]
-    fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
+    pub(crate) fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
         let addr = meta as *const Metadata<'static> as usize;
         let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
         match self.keys[slot] {

@@ -1,0 +1,537 @@
+//! The short path of an instant or slice begin that carries typed
+//! arguments and nothing else (no flows, counters, log line, correlation or
+//! callstack): the common event of a `tracing` program. When every string
+//! it names is defined on its sequence already (its name, category and
+//! source location, by its key's cache or looked up without adding, and
+//! each argument's name), the packet is sized first and then written in one
+//! pass, every length in place: no definitions to gather, no lengths to
+//! back-fill. Anything else is left to the general path, whose bytes this
+//! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
+
+use crate::encoding::{
+    field, varint_len, varint_word, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+};
+use crate::event::{Arg, Event, Value};
+use crate::interning::Interner;
+use crate::sequence::{Defined, SeqState};
+
+use super::Emitter;
+
+/// The most arguments the short path takes (most call sites have a few);
+/// more go the general way.
+const MAX_ARGS: usize = 16;
+
+/// The most bytes a packet of the short path takes; a longer one (a long
+/// string argument) goes the general way.
+const WINDOW: usize = 512;
+
+/// Keys of the fields the packet writes (field number and wire type).
+mod key {
+    use crate::encoding::field as f;
+
+    const fn k(field: u32, wire: u32) -> u8 {
+        (field << 3 | wire) as u8
+    }
+    pub const PACKET: u8 = k(f::TRACE_PACKET, 2);
+    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, 0);
+    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, 2);
+    pub const CATEGORY_IID: u8 = k(f::EVENT_CATEGORY_IIDS, 0);
+    pub const ANNOTATION: u8 = k(f::EVENT_DEBUG_ANNOTATIONS, 2);
+    pub const TYPE: u8 = k(f::EVENT_TYPE, 0);
+    pub const NAME_IID: u8 = k(f::EVENT_NAME_IID, 0);
+    /// Field 34 takes two bytes: 0x90 0x02.
+    pub const LOCATION_IID: [u8; 2] = [(f::EVENT_SOURCE_LOCATION_IID << 3) as u8 | 0x80, 2];
+    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, 0);
+    pub const ARG_NAME_IID: u8 = k(f::ARG_NAME_IID, 0);
+    pub const ARG_BOOL: u8 = k(f::ARG_BOOL, 0);
+    pub const ARG_UINT: u8 = k(f::ARG_UINT, 0);
+    pub const ARG_INT: u8 = k(f::ARG_INT, 0);
+    pub const ARG_DOUBLE: u8 = k(f::ARG_DOUBLE, 1);
+    pub const ARG_STRING: u8 = k(f::ARG_STRING, 2);
+}
+
+/// Bytes of a field of varint `v` whose key is one byte. Most are iids and
+/// lengths below 128: one comparison.
+#[inline(always)]
+fn uint_len(v: u64) -> usize {
+    if v < 0x80 {
+        2
+    } else {
+        1 + varint_len(v)
+    }
+}
+
+/// Bytes of an argument's value field (flat values only).
+#[inline(always)]
+fn value_len(value: &Value<'_>) -> Option<usize> {
+    Some(match *value {
+        Value::Bool(_) => 2,
+        Value::Uint(v) => uint_len(v),
+        Value::Int(v) => uint_len(v as u64),
+        Value::Double(_) => 9,
+        Value::Str(s) => uint_len(s.len() as u64) + s.len(),
+        Value::Dict(_) | Value::Array(_) => return None,
+    })
+}
+
+/// The id of a string interned already and defined on the sequence, found
+/// without adding it.
+#[inline(always)]
+fn defined_id(
+    table: &Interner,
+    text: &[u8],
+    s: &str,
+    extra: u32,
+    bits: &Defined,
+    has_all: bool,
+) -> Option<u64> {
+    let id = table.find(text, s, extra)?;
+    (has_all || bits.has(id as u32)).then_some(id)
+}
+
+/// Appends bytes to a window known to hold them (sized before), with
+/// room to spare past the packet: varints are stored as whole words.
+/// Indices are masked to the window, which the compiler then sees are in
+/// bounds (the packet is at most [`WINDOW`] bytes, so the mask never cuts).
+struct Cursor<'a> {
+    b: &'a mut [u8; WINDOW + SPARE],
+    n: usize,
+}
+
+/// Room past the window: a word for a varint, or an encoded field whole.
+const SPARE: usize = FIELD_CAP;
+
+const MASK: usize = WINDOW - 1;
+
+impl Cursor<'_> {
+    #[inline(always)]
+    fn byte(&mut self, v: u8) {
+        self.b[self.n & MASK] = v;
+        self.n += 1;
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut v: u64) {
+        // Most are iids and lengths below 128; times take a word.
+        if v < 0x80 {
+            return self.byte(v as u8);
+        }
+        if v < 1 << 56 {
+            let (word, len) = varint_word(v);
+            let at = self.n & MASK;
+            self.b[at..at + 8].copy_from_slice(&word.to_le_bytes());
+            self.n += len;
+            return;
+        }
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline(always)]
+    fn bytes(&mut self, s: &[u8]) {
+        let at = self.n & MASK;
+        if let Some(dst) = self.b.get_mut(at..at + s.len()) {
+            dst.copy_from_slice(s);
+        }
+        self.n += s.len();
+    }
+
+    /// A field encoded once: its padded bytes copied whole (a few moves,
+    /// no call to memcpy) and the padding written over next.
+    #[inline(always)]
+    fn field(&mut self, f: &Field) {
+        let at = self.n & MASK;
+        self.b[at..at + FIELD_CAP].copy_from_slice(f.padded());
+        self.n += f.len();
+    }
+
+    #[inline(always)]
+    fn uint(&mut self, key: u8, v: u64) {
+        self.byte(key);
+        self.varint(v);
+    }
+}
+
+impl Emitter {
+    /// Writes an instant or slice begin that carries only arguments, all of
+    /// whose strings `seq` has defined, and returns true; otherwise writes
+    /// nothing and returns false. The caller checked the event.
+    #[inline]
+    pub(crate) fn annotated_known(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) -> bool {
+        if ev.args.is_empty()
+            || ev.args.len() > MAX_ARGS
+            || !matches!(kind, EventType::Instant | EventType::SliceBegin)
+            || !self.ready(seq)
+            || ts < seq.clock
+            || !ev.only_args()
+        {
+            return false;
+        }
+        self.annotated_write(seq, ts, kind, track, ev)
+    }
+
+    fn annotated_write(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) -> bool {
+        let strings = &self.strings;
+        let text = &strings.text[..];
+        // On the writer's only sequence a string interned is defined; on
+        // one of several, by its bits unless it has them all.
+        let has_all = !self.compact || seq.defined == strings.len();
+        let [category, name, location] = match ev.key {
+            Some(key) => {
+                let Some(c) = self.key_cache.get(key.index as usize) else {
+                    return false;
+                };
+                let [c_, n_, l_] = c.globals;
+                let defined = |g: u32, bits: &Defined| g == 0 || has_all || bits.has(g);
+                if c.generation != self.generation
+                    || !(defined(n_, &seq.names)
+                        && defined(c_, &seq.categories)
+                        && defined(l_, &seq.locations))
+                {
+                    return false;
+                }
+                [c_, n_, l_].map(u64::from)
+            }
+            None => {
+                let find = |table: &Interner, s: &str, extra, bits: &Defined| match s {
+                    "" => Some(0),
+                    s => defined_id(table, text, s, extra, bits, has_all),
+                };
+                let (Some(n), Some(c), Some(l)) = (
+                    defined_id(&strings.names, text, ev.name, 0, &seq.names, has_all),
+                    find(&strings.categories, ev.category, 0, &seq.categories),
+                    find(&strings.locations, ev.file, ev.line, &seq.locations),
+                ) else {
+                    return false;
+                };
+                [c, n, l]
+            }
+        };
+        // Each argument: its name's iid and its length as a DebugAnnotation.
+        let mut arg_iids = [0u32; MAX_ARGS];
+        let mut event_len = 0;
+        for (arg, iid) in ev.args.iter().zip(&mut arg_iids) {
+            let Some(id) = defined_id(
+                &strings.arg_names,
+                text,
+                arg.name,
+                0,
+                &seq.arg_names,
+                has_all,
+            ) else {
+                return false;
+            };
+            let Some(value) = value_len(&arg.value) else {
+                return false;
+            };
+            // Below 2^31 (`MAX_ENTRIES`).
+            *iid = id as u32;
+            let len = uint_len(id) + value;
+            event_len += uint_len(len as u64) + len;
+        }
+        if category != 0 {
+            event_len += uint_len(category);
+        }
+        event_len += 2; // the type
+        event_len += uint_len(name);
+        event_len += track.map_or(0, Field::len);
+        if location != 0 {
+            event_len += 1 + uint_len(location);
+        }
+        let delta = ts - seq.clock;
+        let packet_len =
+            uint_len(delta) + seq.id.len() + uint_len(event_len as u64) + event_len + 2;
+        let total = uint_len(packet_len as u64) + packet_len;
+        if total > WINDOW {
+            return false;
+        }
+        // Without growing the buffer: the general path grows it as it needs.
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        let mut c = Cursor { b, n: 0 };
+        c.uint(key::PACKET, packet_len as u64);
+        c.uint(key::TIMESTAMP, delta);
+        c.field(&seq.id);
+        c.uint(key::TRACK_EVENT, event_len as u64);
+        if category != 0 {
+            c.uint(key::CATEGORY_IID, category);
+        }
+        for (arg, &iid) in ev.args.iter().zip(&arg_iids) {
+            put_annotation(&mut c, arg, u64::from(iid));
+        }
+        c.uint(key::TYPE, kind as u64);
+        c.uint(key::NAME_IID, name);
+        if let Some(track) = track {
+            c.field(track);
+        }
+        if location != 0 {
+            c.bytes(&key::LOCATION_IID);
+            c.varint(location);
+        }
+        c.uint(key::FLAGS, u64::from(SEQ_NEEDS_INCREMENTAL_STATE));
+        debug_assert_eq!(c.n, total);
+        let n = c.n;
+        self.out.commit(n);
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+}
+
+/// One `DebugAnnotation` field: its length, name iid and value.
+#[inline(always)]
+fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
+    let value = value_len(&arg.value).unwrap_or(0);
+    c.uint(key::ANNOTATION, (uint_len(iid) + value) as u64);
+    c.uint(key::ARG_NAME_IID, iid);
+    match arg.value {
+        Value::Bool(v) => c.uint(key::ARG_BOOL, u64::from(v)),
+        Value::Uint(v) => c.uint(key::ARG_UINT, v),
+        Value::Int(v) => c.uint(key::ARG_INT, v as u64),
+        Value::Double(v) => {
+            c.byte(key::ARG_DOUBLE);
+            c.bytes(&v.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            c.uint(key::ARG_STRING, s.len() as u64);
+            c.bytes(s.as_bytes());
+        }
+        Value::Dict(_) | Value::Array(_) => {}
+    }
+}
+
+// Field numbers this path writes with one-byte keys; the mask needs a
+// power of two.
+const _: () = assert!(field::PACKET_SEQUENCE_FLAGS < 16 && field::ARG_STRING < 16);
+const _: () = assert!(WINDOW.is_power_of_two());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::field;
+    use crate::ids::Owner;
+    use crate::keys::Keys;
+    use crate::protos;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    const NAMES: [&str; 4] = [
+        "query",
+        "parse",
+        "",
+        "a name that is longer than the others",
+    ];
+    const CATEGORIES: [&str; 3] = ["", "info,db", "warn"];
+    const FILES: [&str; 3] = ["", "src/db.rs", "src/main.rs"];
+    const ARG_NAMES: [&str; 5] = ["rows", "table", "", "ok", "ratio"];
+
+    /// A long string argument: over the short path's window when there are
+    /// two of them, or one and some more.
+    fn long() -> &'static str {
+        static LONG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        LONG.get_or_init(|| "x".repeat(300))
+    }
+
+    #[derive(Clone, Debug)]
+    enum V {
+        Bool(bool),
+        Int(i64),
+        Uint(u64),
+        Double(f64),
+        Str(usize),
+        Nested,
+    }
+
+    fn value() -> impl Strategy<Value = V> {
+        prop_oneof![
+            any::<bool>().prop_map(V::Bool),
+            any::<i64>().prop_map(V::Int),
+            any::<u64>().prop_map(V::Uint),
+            any::<f64>().prop_map(V::Double),
+            (0..4usize).prop_map(V::Str),
+            Just(V::Nested),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    struct Op {
+        instant: bool,
+        keyed: bool,
+        name: usize,
+        category: usize,
+        file: usize,
+        line: u32,
+        args: Vec<(usize, V)>,
+        /// Time forward (or, now and then, back).
+        step: i64,
+        track: Option<u64>,
+        /// The sequence, in compact mode.
+        seq: usize,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        (
+            (
+                any::<bool>(),
+                any::<bool>(),
+                0..4usize,
+                0..3usize,
+                0..3usize,
+                0..3u32,
+            ),
+            prop::collection::vec((0..5usize, value()), 0..5),
+            prop_oneof![9 => 0..1i64 << 40, 1 => -1000..0i64],
+            prop::option::of(prop_oneof![Just(1u64), Just(u64::MAX), Just(1 << 40)]),
+            0..2usize,
+        )
+            .prop_map(
+                |((instant, keyed, name, category, file, line), args, step, track, seq)| Op {
+                    instant,
+                    keyed,
+                    name,
+                    category,
+                    file,
+                    line,
+                    args,
+                    step,
+                    track,
+                    seq,
+                },
+            )
+    }
+
+    /// Runs `ops` on an emitter, through `event` (`short`, which takes this
+    /// path where it can) or its general path alone; the bytes, the packet
+    /// count, and how many took the short path.
+    fn run(
+        ops: &[Op],
+        compact: bool,
+        limits: (usize, usize),
+        short: bool,
+    ) -> (Vec<u8>, u64, usize) {
+        let mut enc = Emitter::new(compact, limits);
+        // Room for every packet: the short path never grows the buffer.
+        enc.out.reserve_exact(1 << 20);
+        enc.keys = Keys::new(Owner(1));
+        let mut seqs = [SeqState::new(1, None), SeqState::new(2, Some(77))];
+        let nested = [Arg::new("inner", Value::Uint(1))];
+        let strs = ["", "users", long(), "ready"];
+        let mut ts = 1_000_000u64;
+        let mut shorts = 0;
+        for op in ops {
+            ts = ts.saturating_add_signed(op.step);
+            let args: Vec<Arg<'_>> = op
+                .args
+                .iter()
+                .map(|(n, v)| {
+                    let value = match *v {
+                        V::Bool(b) => Value::Bool(b),
+                        V::Int(i) => Value::Int(i),
+                        V::Uint(u) => Value::Uint(u),
+                        V::Double(d) => Value::Double(d),
+                        V::Str(s) => Value::Str(strs[s]),
+                        V::Nested => Value::Dict(&nested),
+                    };
+                    Arg::new(ARG_NAMES[*n], value)
+                })
+                .collect();
+            let (name, category, file) = (NAMES[op.name], CATEGORIES[op.category], FILES[op.file]);
+            let ev = match op.keyed {
+                true => Event::from_key(enc.keys.register(name, category, file, op.line).unwrap()),
+                false => Event::new(name).category(category).location(file, op.line),
+            }
+            .args(&args);
+            let kind = match op.instant {
+                true => EventType::Instant,
+                false => EventType::SliceBegin,
+            };
+            let track = op.track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
+            let seq = &mut seqs[if compact { op.seq } else { 0 }];
+            let (before, packets) = (enc.out.len(), enc.packets);
+            let took = short && enc.annotated_known(seq, ts, kind, track.as_ref(), &ev);
+            if took {
+                shorts += 1;
+                assert_eq!(enc.packets, packets + 1);
+                assert!(enc.out.len() > before);
+            } else {
+                assert_eq!(
+                    (enc.out.len(), enc.packets),
+                    (before, packets),
+                    "wrote and refused"
+                );
+                enc.event_general(seq, ts, kind, track.as_ref(), Some(&ev), None);
+            }
+        }
+        (enc.out[..].to_vec(), enc.packets, shorts)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any run of events, in either mode, with tables that fill (new
+        /// generations) or not: the same bytes and packets either way.
+        #[test]
+        fn the_short_path_writes_what_the_general_one_does(
+            ops in prop::collection::vec(op(), 1..60),
+            compact in any::<bool>(),
+            small in any::<bool>(),
+        ) {
+            let limits = if small { (12, 400) } else { (usize::MAX, usize::MAX) };
+            let (general, packets, _) = run(&ops, compact, limits, false);
+            let (short, short_packets, _) = run(&ops, compact, limits, true);
+            prop_assert_eq!(&short, &general);
+            prop_assert_eq!(short_packets, packets);
+            let trace = protos::Trace::decode(&short[..]).unwrap();
+            prop_assert_eq!(trace.packet.len() as u64, packets);
+        }
+    }
+
+    /// The path is taken: an event repeated once its strings are defined,
+    /// keyed or not, on either kind of sequence.
+    #[test]
+    fn repeated_events_with_arguments_take_the_short_path() {
+        for compact in [false, true] {
+            for keyed in [false, true] {
+                let op = Op {
+                    instant: keyed,
+                    keyed,
+                    name: 0,
+                    category: 1,
+                    file: 1,
+                    line: 7,
+                    args: vec![
+                        (0, V::Uint(12)),
+                        (1, V::Str(1)),
+                        (3, V::Bool(true)),
+                        (4, V::Double(0.5)),
+                    ],
+                    step: 100,
+                    track: Some(1 << 40),
+                    seq: 1,
+                };
+                let ops = vec![op; 10];
+                let (bytes, _, shorts) = run(&ops, compact, (usize::MAX, usize::MAX), true);
+                assert_eq!(shorts, 9, "compact {compact}, keyed {keyed}");
+                assert_eq!(bytes, run(&ops, compact, (usize::MAX, usize::MAX), false).0);
+            }
+        }
+    }
+}
