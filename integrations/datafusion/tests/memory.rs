@@ -37,8 +37,7 @@ const SORTED_POOL: usize = 1 << 20;
 /// make in a debug build.
 const BATCH: usize = 256;
 
-/// Chunks of the trace: what the final `ORDER BY chunk_id` holds per part
-/// counts against the pool too.
+/// Small chunks: the trace comes in many.
 const CHUNK: usize = 32 * 1024;
 
 /// One process of 4 streams with about 65,000 thread spans and 55,000

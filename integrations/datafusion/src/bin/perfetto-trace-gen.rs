@@ -88,7 +88,7 @@ struct Cli {
     /// merges them at the end, so the trace is the same, only slower. The
     /// limit counts what the sorts and merges hold, not the Parquet
     /// reader's buffers, the spans in flight or the chunks being written
-    /// (a few times --chunk-size per part). Too small for even one batch
+    /// (a few times --chunk-size per part). Too small for a few batches
     /// of rows per sort, the tool stops with "Resources exhausted" naming
     /// what asked; with --sorted nothing sorts and the limit hardly matters.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
