@@ -289,7 +289,9 @@ impl Interner {
         (word(8) == key && same(bytes, s.as_bytes())).then_some((h.id, word(0) as u32))
     }
 
-    fn search(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
+    /// The id of (`s`, `extra`) if the table holds it, by scan or index:
+    /// [`Interner::find`] without the hint, for callers that tried it.
+    pub(crate) fn search(&self, text: &[u8], s: &str, extra: u32) -> Option<u32> {
         if self.index.slots.is_empty() {
             let mut id = 0;
             while (id as usize) < self.entries.len() {

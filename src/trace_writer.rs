@@ -1077,6 +1077,8 @@ pub trait TraceWriter: sealed::Sink {
     /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin),
     /// [`TimestampBackwards`](crate::Error::TimestampBackwards) or
     /// [`NotNested`](crate::Error::NotNested) if `ts` cannot end one of them.
+    /// The error is the first track's that cannot: threads, then named
+    /// tracks, each in the order they were described, then async spans.
     fn close_open_spans(&mut self, ts: u64) -> Result<usize> {
         self.make_room()?;
         self.core_mut().close_open_spans(ts)

@@ -85,7 +85,12 @@ fn defined_id(
     bits: &Defined,
     has_all: bool,
 ) -> Option<u64> {
-    let id = table.find(text, s, extra)?;
+    // The hint inline (it answers for a string passed again at the same
+    // address), the search out of line.
+    let id = match table.hinted(text, s, extra) {
+        Some(id) => u64::from(id),
+        None => u64::from(table.search(text, s, extra)?),
+    };
     (has_all || bits.has(id as u32)).then_some(id)
 }
 

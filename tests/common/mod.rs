@@ -933,7 +933,15 @@ impl Driver {
             }
             Op::Close { ts } => {
                 let t = ts.at(self.clock);
-                let want = m.check_close(t);
+                // The writer checks threads, then named tracks, each in the
+                // order they were described, and reports the first failure.
+                let order: Vec<usize> = self
+                    .thread_stacks
+                    .iter()
+                    .chain(&self.named_stacks)
+                    .copied()
+                    .collect();
+                let want = m.check_close(t, &order);
                 let got = w.close_open_spans(t).map(drop);
                 if want.is_ok() {
                     m.close(t);
@@ -1428,11 +1436,11 @@ impl Model {
         self.slices[i].dur = Some(t - b);
     }
 
-    fn check_close(&self, t: u64) -> Outcome {
+    fn check_close(&self, t: u64, order: &[usize]) -> Outcome {
         if t > MAX_TS {
             return err("TimestampOutOfRange");
         }
-        for th in &self.thread_state {
+        for th in order.iter().map(|&i| &self.thread_state[i]) {
             let Some(lowest) = th.stack.iter().position(|f| f.1.is_none()) else {
                 continue;
             };

@@ -257,10 +257,11 @@ fn bench(c: &mut Criterion) {
         .map(|i| stages.import(i, &collected[i], io::sink()).unwrap())
         .sum();
     eprintln!(
-        "lake_to_trace: {rows} rows, {} parts; trace {} bytes through sql, {imported} through import, {} through encode",
+        "lake_to_trace: {rows} rows, {} parts; trace {} bytes through sql, {imported} through import, {} through encode, {} from one writer",
         stages.len(),
         sql(),
         encode(&lake),
+        common::direct_trace(&lake, "bench", perfetto_trace_writer::import::SpanKinds::Both, None).0.len(),
     );
 
     let mut g = c.benchmark_group("lake_to_trace");

@@ -1,6 +1,7 @@
 //! The execution plan: one partition per part of the trace, each a writer
 //! of its own that turns its rows into chunks while they are read.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,11 +22,11 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use perfetto_trace_writer::import::Importer;
 use perfetto_trace_writer::TraceWriter;
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::{self, Receiver, Sender};
 
 use crate::error::Error;
 use crate::import::{self, ChunkQueue};
-use crate::plan::{Part, PartKind};
+use crate::plan::{part_config, Part, PartKind};
 use crate::progress::Progress;
 use crate::request::TraceRequest;
 
@@ -45,12 +46,18 @@ pub(crate) struct Settings {
     pub progress: Option<Arc<Progress>>,
 }
 
-/// Writes the trace: partition `i` runs the query of part `i` and writes its
-/// rows through a writer of its own (`Options::partition(i)`), yielding
-/// chunks as they fill. Partition `i`'s `k`-th chunk has id `k * n + i` for
-/// `n` partitions, so each partition is sorted by `chunk_id` and the chunks
-/// of all of them in `chunk_id` order (or any order that keeps each
-/// partition's order) make one trace.
+/// Writes the trace: part `i` runs its query and writes its rows through a
+/// writer of its own (`Options::partition(i)`), each part a task of its
+/// own, all at once. Their chunks come out of one partition, taken from
+/// the parts in turn (a chunk of each part that has one left, part 0
+/// first) and numbered in that order: each part's in its own order, so
+/// the output in `chunk_id` order (its own order) is one trace, the same
+/// bytes on every run.
+///
+/// One partition rather than one per part: over several, `ORDER BY
+/// chunk_id` is a `SortPreservingMergeExec`, which holds `batch_size` rows
+/// (8192 chunks by default, the whole of most traces) before it emits any.
+/// Here it needs nothing, and each chunk is out as soon as its turn comes.
 #[derive(Debug)]
 pub(crate) struct PerfettoChunksExec {
     parts: Arc<Vec<Part>>,
@@ -60,8 +67,9 @@ pub(crate) struct PerfettoChunksExec {
     cache: Arc<PlanProperties>,
 }
 
-/// Output batches a partition may have ready before its reader takes them:
-/// memory is this many chunks' worth beyond what the writer holds.
+/// Batches of chunks each part, and the merge, may have ready before they
+/// are taken: memory is this many batches of chunks per part beyond what
+/// the writers hold.
 const CHANNEL_BATCHES: usize = 2;
 
 impl PerfettoChunksExec {
@@ -88,7 +96,7 @@ impl PerfettoChunksExec {
         }
         let cache = Arc::new(PlanProperties::new(
             eq,
-            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -125,7 +133,7 @@ impl DisplayAs for PerfettoChunksExec {
                 write!(
                     f,
                     "; part {i} ({what} of '{}'): {}",
-                    p.process_id,
+                    p.process_ids.join("', '"),
                     plan.trim().replace('\n', " <- ")
                 )?;
             }
@@ -168,20 +176,115 @@ impl ExecutionPlan for PerfettoChunksExec {
     ) -> DfResult<SendableRecordBatchStream> {
         let mut builder =
             RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), CHANNEL_BATCHES);
-        if partition < self.parts.len() {
-            let task = Task {
-                parts: Arc::clone(&self.parts),
-                index: partition,
-                settings: Arc::clone(&self.settings),
+        if partition == 0 {
+            let mut parts = Vec::with_capacity(self.parts.len());
+            for index in 0..self.parts.len() {
+                let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+                let task = Task {
+                    parts: Arc::clone(&self.parts),
+                    index,
+                    settings: Arc::clone(&self.settings),
+                    tx,
+                };
+                // Aborted when the stream is dropped; it also stops at its
+                // next send once the merge is gone.
+                builder.spawn(task.run(Arc::clone(&context)));
+                parts.push(rx);
+            }
+            let merge = Merge {
+                parts,
                 projection: self.projection.clone(),
                 tx: builder.tx(),
             };
-            // Aborted when the stream is dropped; it also stops at its next
-            // send once nobody receives.
-            builder.spawn(task.run(context));
+            builder.spawn(merge.run());
         }
         Ok(builder.build())
     }
+}
+
+/// Takes the parts' chunks in turn into the output, numbering them.
+struct Merge {
+    parts: Vec<Receiver<Vec<Vec<u8>>>>,
+    projection: Option<Vec<usize>>,
+    tx: Sender<DfResult<RecordBatch>>,
+}
+
+impl Merge {
+    async fn run(mut self) -> DfResult<()> {
+        let mut held: Vec<VecDeque<Vec<u8>>> = vec![VecDeque::new(); self.parts.len()];
+        let mut live: Vec<usize> = (0..self.parts.len()).collect();
+        let mut numbered = 0i32;
+        let mut turn = 0;
+        let mut ready = Vec::new();
+        while !live.is_empty() {
+            turn %= live.len();
+            let i = live[turn];
+            if held[i].is_empty() {
+                // Out with what is ready before waiting for this part.
+                if !self.send(&mut ready, &mut numbered).await? {
+                    return Ok(());
+                }
+                match self.parts[i].recv().await {
+                    Some(chunks) => held[i].extend(chunks),
+                    None => {
+                        // Finished (or failed: its task reports why).
+                        live.remove(turn);
+                        continue;
+                    }
+                }
+                if held[i].is_empty() {
+                    continue;
+                }
+            }
+            ready.extend(held[i].pop_front());
+            turn += 1;
+        }
+        self.send(&mut ready, &mut numbered).await?;
+        Ok(())
+    }
+
+    /// Sends `ready` as one batch, numbered from `*numbered`; `false` once
+    /// nobody receives.
+    async fn send(&self, ready: &mut Vec<Vec<u8>>, numbered: &mut i32) -> DfResult<bool> {
+        if ready.is_empty() {
+            return Ok(!self.tx.is_closed());
+        }
+        let first = *numbered;
+        let next = i32::try_from(ready.len())
+            .ok()
+            .and_then(|n| first.checked_add(n))
+            .ok_or(Error::TooManyChunks)?;
+        let ids: Int32Array = (first..next).collect();
+        let data: BinaryArray = ready.iter().map(|c| Some(c.as_slice())).collect();
+        ready.clear();
+        let full = RecordBatch::try_new(chunk_schema(), vec![Arc::new(ids), Arc::new(data)])?;
+        let batch = match &self.projection {
+            Some(p) => full.project(p)?,
+            None => full,
+        };
+        *numbered = next;
+        Ok(self.tx.send(Ok(batch)).await.is_ok())
+    }
+}
+
+/// The context a part's rows run in: `context` with the config they were
+/// planned in (see [`part_config`]).
+fn part_context(context: &TaskContext, parts: usize) -> Arc<TaskContext> {
+    let config = part_config(
+        context.session_config(),
+        context.memory_pool().memory_limit(),
+        parts,
+    );
+    Arc::new(TaskContext::new(
+        context.task_id(),
+        context.session_id(),
+        config,
+        context.scalar_functions().clone(),
+        context.higher_order_functions().clone(),
+        context.aggregate_functions().clone(),
+        context.window_functions().clone(),
+        context.runtime_env(),
+    ))
 }
 
 /// One partition's work.
@@ -189,8 +292,7 @@ struct Task {
     parts: Arc<Vec<Part>>,
     index: usize,
     settings: Arc<Settings>,
-    projection: Option<Vec<usize>>,
-    tx: Sender<DfResult<RecordBatch>>,
+    tx: Sender<Vec<Vec<u8>>>,
 }
 
 impl Task {
@@ -201,8 +303,10 @@ impl Task {
             u16::try_from(self.index).map_err(|_| Error::TooManyParts(self.parts.len()))?;
         let queue = ChunkQueue::default();
         let mut writer = import::writer(writer_index, self.settings.chunk_size, &queue);
-        let mut rows = execute_stream(Arc::clone(&part.rows), context)?;
-        let mut numbered = 0u64;
+        let mut rows = execute_stream(
+            Arc::clone(&part.rows),
+            part_context(&context, self.parts.len()),
+        )?;
         let report = {
             let config = import::config(part, self.settings.request.window);
             let mut importer = Importer::new(&mut writer, config).map_err(Error::from)?;
@@ -213,7 +317,7 @@ impl Task {
                 if let Some(p) = &self.settings.progress {
                     p.add_rows(batch.num_rows());
                 }
-                if !self.send(queue.take(), &mut numbered).await? {
+                if !self.send(queue.take()).await? {
                     return Ok(());
                 }
             }
@@ -221,44 +325,23 @@ impl Task {
         };
         writer.finish().map_err(Error::from)?;
         drop(writer);
-        self.send(queue.take(), &mut numbered).await?;
+        self.send(queue.take()).await?;
         if let Some(p) = &self.settings.progress {
             p.part_done(part.counts_definitions, report);
         }
         Ok(())
     }
 
-    /// Sends chunks as one batch, numbering them from `*numbered` on;
-    /// `false` once nobody receives.
-    async fn send(&self, chunks: Vec<Vec<u8>>, numbered: &mut u64) -> DfResult<bool> {
+    /// Hands chunks to the merge; `false` once it is gone.
+    async fn send(&self, chunks: Vec<Vec<u8>>) -> DfResult<bool> {
         if chunks.is_empty() {
             return Ok(!self.tx.is_closed());
         }
-        let n = self.parts.len() as u64;
-        let mut ids = Vec::with_capacity(chunks.len());
-        for _ in &chunks {
-            let id = numbered
-                .checked_mul(n)
-                .and_then(|x| x.checked_add(self.index as u64))
-                .and_then(|x| i32::try_from(x).ok())
-                .ok_or(Error::TooManyChunks)?;
-            ids.push(id);
-            *numbered += 1;
-        }
-        let data: BinaryArray = chunks.iter().map(|c| Some(c.as_slice())).collect();
-        let full = RecordBatch::try_new(
-            chunk_schema(),
-            vec![Arc::new(Int32Array::from(ids)), Arc::new(data)],
-        )?;
-        let batch = match &self.projection {
-            Some(p) => full.project(p)?,
-            None => full,
-        };
         if let Some(p) = &self.settings.progress {
             for c in &chunks {
                 p.add_chunk(c.len());
             }
         }
-        Ok(self.tx.send(Ok(batch)).await.is_ok())
+        Ok(self.tx.send(chunks).await.is_ok())
     }
 }

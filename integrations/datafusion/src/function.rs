@@ -32,6 +32,13 @@ use crate::tables::TableNames;
 ///
 /// Bad arguments, missing tables or columns, columns of the wrong type and
 /// an unknown process are plan errors whose message names them.
+///
+/// Memory: the function holds per part a batch of rows, the spans in
+/// flight and a few chunks; DataFusion's sorts of each part's rows are
+/// what grows with the lake. Tables that declare their rows in time order
+/// (see [`RowOrder`](crate::RowOrder)) need no sort at all; otherwise give
+/// the session a `FairSpillPool` so that the sorts spill (the crate's
+/// README says what else a small pool needs).
 #[derive(Clone, Debug)]
 pub struct PerfettoTraceChunks {
     tables: TableNames,
@@ -76,9 +83,12 @@ impl PerfettoTraceChunks {
         self
     }
 
-    /// Splits a process's thread spans into at most `parts` partitions,
-    /// each a writer of its own (default: the session's
-    /// `target_partitions`). The async spans of a process are one more.
+    /// Writes the trace with about `parts` writers for the thread spans,
+    /// each a partition of its own (default: the session's
+    /// `target_partitions`): one process's streams split among them, or
+    /// many processes grouped so that at most `parts` groups remain, each
+    /// with one more writer for its async spans. Each writer's rows are one
+    /// query with (unless the lake declares their order) one sort.
     pub fn thread_parts(mut self, parts: usize) -> Self {
         self.thread_parts = Some(parts.max(1));
         self

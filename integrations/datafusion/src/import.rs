@@ -81,12 +81,12 @@ pub(crate) fn config(part: &Part, window: Option<Window>) -> ImportConfig {
     }
 }
 
-/// Describes the part's process and streams.
+/// Describes the part's processes and streams.
 pub(crate) fn describe<W: TraceWriter>(
     importer: &mut Importer<'_, W>,
     part: &Part,
 ) -> Result<(), Error> {
-    if let Some(p) = &part.process {
+    for p in &part.processes {
         let key = p.process_id.as_str();
         let time = |column: &'static str, value: i64| {
             u64::try_from(value).map_err(|_| Error::OutOfRange {

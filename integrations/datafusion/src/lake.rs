@@ -6,8 +6,27 @@ use std::path::{Path, PathBuf};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::options::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
+use datafusion::logical_expr::{col, SortExpr};
 
-use crate::tables::TableNames;
+use crate::tables::{quoted, TableNames};
+
+/// What a lake's files promise about the order of their rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowOrder {
+    /// Nothing: the function sorts the rows of each part of the trace
+    /// (spilling to disk under a memory limit).
+    #[default]
+    Unknown,
+    /// Each file of `thread_spans` holds its rows in non-decreasing
+    /// `begin`, and each file of `async_events` in non-decreasing `time`
+    /// (ties in any order), as a service writing its telemetry as it comes
+    /// stores them. Declared to DataFusion as the files' sort order, so the
+    /// function's queries merge the files as they read them instead of
+    /// sorting: memory stays bounded by batches, chunks and spans in flight
+    /// however large the lake. Rows that break the promise are an
+    /// execution error naming the first row out of order.
+    ByTime,
+}
 
 /// A file format of the lake, from a file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +62,20 @@ impl Format {
 /// A table with two candidates or a folder with files of no known
 /// format or of several, and DataFusion's own (schema inference).
 pub async fn register_lake(ctx: &SessionContext, dir: &Path, names: &TableNames) -> DfResult<()> {
+    register_lake_in_order(ctx, dir, names, RowOrder::Unknown).await
+}
+
+/// [`register_lake`], declaring the order of the span tables' files (see
+/// [`RowOrder`]).
+///
+/// # Errors
+/// As [`register_lake`].
+pub async fn register_lake_in_order(
+    ctx: &SessionContext,
+    dir: &Path,
+    names: &TableNames,
+    order: RowOrder,
+) -> DfResult<()> {
     if !dir.is_dir() {
         return Err(DataFusionError::Plan(format!(
             "the lake {} is not a folder",
@@ -59,22 +92,39 @@ pub async fn register_lake(ctx: &SessionContext, dir: &Path, names: &TableNames)
             continue;
         };
         let path = path.to_string_lossy().into_owned();
+        let sorted = match order {
+            RowOrder::Unknown => Vec::new(),
+            RowOrder::ByTime if name == &names.thread_spans => vec![ascending("begin")],
+            RowOrder::ByTime if name == &names.async_events => vec![ascending("time")],
+            RowOrder::ByTime => Vec::new(),
+        };
         match format {
             Format::Parquet => {
-                ctx.register_parquet(name, &path, ParquetReadOptions::new().file_extension(ext))
-                    .await?
+                let options = ParquetReadOptions::new()
+                    .file_extension(ext)
+                    .file_sort_order(sorted);
+                ctx.register_parquet(name, &path, options).await?
             }
             Format::Csv => {
-                ctx.register_csv(name, &path, CsvReadOptions::new().file_extension(ext))
-                    .await?
+                let options = CsvReadOptions::new()
+                    .file_extension(ext)
+                    .file_sort_order(sorted);
+                ctx.register_csv(name, &path, options).await?
             }
             Format::JsonLines => {
-                ctx.register_json(name, &path, JsonReadOptions::default().file_extension(ext))
-                    .await?
+                let options = JsonReadOptions::default()
+                    .file_extension(ext)
+                    .file_sort_order(sorted);
+                ctx.register_json(name, &path, options).await?
             }
         }
     }
     Ok(())
+}
+
+/// One sort order: `column` ascending, nulls last (as the function sorts).
+fn ascending(column: &str) -> Vec<SortExpr> {
+    vec![col(quoted(column)).sort(true, false)]
 }
 
 /// The file or folder of table `name` in `dir`, with its format.

@@ -18,7 +18,7 @@ mod tables;
 pub use crate::error::Error;
 pub use crate::exec::chunk_schema;
 pub use crate::function::PerfettoTraceChunks;
-pub use crate::lake::{register_lake, Format};
+pub use crate::lake::{register_lake, register_lake_in_order, Format, RowOrder};
 pub use crate::progress::Progress;
 pub use crate::request::{parse_time, window, SpanKinds, TraceRequest};
 pub use crate::tables::TableNames;

@@ -6,11 +6,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::context::SessionContext;
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
+use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::logical_expr::{col, in_list, lit, Expr, SortExpr};
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Error;
@@ -54,13 +57,14 @@ pub(crate) enum PartKind {
 #[derive(Debug)]
 pub(crate) struct Part {
     pub kind: PartKind,
-    /// The process's id.
-    pub process_id: String,
-    /// Its row; none for streams that name a process with no row (the
-    /// importer counts them and shows them under a process of that id).
-    pub process: Option<ProcessRow>,
+    /// The ids of the processes it covers, for `EXPLAIN VERBOSE`.
+    pub process_ids: Vec<String>,
+    /// Their rows; a process whose streams name it but that has no row has
+    /// none (the importer counts its streams and shows them under a process
+    /// of that id).
+    pub processes: Vec<ProcessRow>,
     /// The streams it describes: those whose spans it writes, or for async
-    /// spans every stream of the process (a top-level span lies beneath
+    /// spans every stream of its processes (a top-level span lies beneath
     /// the stream that began it).
     pub streams: Vec<StreamRow>,
     /// The rows: thread spans or async events, in spec order and read types.
@@ -68,7 +72,7 @@ pub(crate) struct Part {
     /// The table the rows come from, for errors.
     pub table: String,
     /// Whether its importer's process and stream anomalies count: true for
-    /// the first part of each process.
+    /// the first part of each group of processes.
     pub counts_definitions: bool,
 }
 
@@ -78,9 +82,31 @@ pub(crate) struct Planned {
     pub parts: Vec<Part>,
 }
 
+/// A part before its rows are planned physically.
+struct Draft {
+    kind: PartKind,
+    process_ids: Vec<String>,
+    processes: Vec<ProcessRow>,
+    streams: Vec<StreamRow>,
+    rows: DataFrame,
+    table: String,
+    counts_definitions: bool,
+}
+
 /// Checks the tables the request needs, reads its processes and streams, and
-/// plans a query per part: the async events of each process, and its
-/// streams' thread spans split in at most `thread_parts` groups.
+/// plans a query per part. The processes (those with streams) fall into at
+/// most `parts` groups of consecutive ids; each group has a part for its
+/// async events and splits its streams' thread spans into
+/// `parts / groups` (rounded up) parts. So the parts, and the sorts running
+/// at once, number about `2 * parts` at most however many processes the
+/// lake holds, and one process alone still has `parts` writers for its
+/// threads.
+///
+/// Each part's rows are planned as one partition (the parts are the
+/// parallelism: one sort each, not one per partition of each), and with a
+/// finite memory pool a sort's merge reservation
+/// (`sort_spill_reservation_bytes`) is cut to fit the pool shared by all
+/// the parts' sorts (see [`part_state`]).
 ///
 /// # Errors
 /// [`Error::MissingTable`], [`Error::MissingColumn`], [`Error::ColumnType`],
@@ -89,7 +115,7 @@ pub(crate) async fn plan(
     ctx: &SessionContext,
     names: &TableNames,
     request: &TraceRequest,
-    thread_parts: usize,
+    parts: usize,
 ) -> DfResult<Planned> {
     let processes = checked(ctx, &PROCESSES, &names.processes).await?;
     let streams = checked(ctx, &STREAMS, &names.streams).await?;
@@ -116,59 +142,99 @@ pub(crate) async fn plan(
         .as_deref()
         .map(|p| col(quoted("process_id")).eq(lit(p)));
     let stream_rows = read_streams(ctx, &streams, filter).await?;
-    let mut process_ids: Vec<&str> = process_rows.iter().map(|p| p.process_id.as_str()).collect();
-    process_ids.extend(stream_rows.iter().map(|s| s.process_id.as_str()));
+    // The processes that have streams (a process without any shows nothing).
+    let mut process_ids: Vec<&str> = stream_rows.iter().map(|s| s.process_id.as_str()).collect();
     process_ids.sort_unstable();
     process_ids.dedup();
 
-    let per_process = thread_parts.div_ceil(process_ids.len().max(1)).max(1);
-    let mut parts = Vec::new();
-    for process_id in process_ids {
-        let process = process_rows
+    let parts = parts.max(1);
+    let groups = parts.min(process_ids.len());
+    let threads_per_group = parts.div_ceil(groups.max(1));
+    let mut drafts = Vec::new();
+    for g in 0..groups {
+        let ids =
+            &process_ids[g * process_ids.len() / groups..(g + 1) * process_ids.len() / groups];
+        let group_processes: Vec<ProcessRow> = process_rows
             .iter()
-            .find(|p| p.process_id == process_id)
-            .cloned();
-        let own: Vec<StreamRow> = stream_rows
-            .iter()
-            .filter(|s| s.process_id == process_id)
+            .filter(|p| ids.contains(&p.process_id.as_str()))
             .cloned()
             .collect();
-        if own.is_empty() {
-            continue;
-        }
+        let own: Vec<StreamRow> = stream_rows
+            .iter()
+            .filter(|s| ids.contains(&s.process_id.as_str()))
+            .cloned()
+            .collect();
+        let draft = |kind, streams: Vec<StreamRow>, rows, table: &Checked, first| Draft {
+            kind,
+            process_ids: ids.iter().map(|&i| i.to_owned()).collect(),
+            processes: group_processes.clone(),
+            streams,
+            rows,
+            table: table.name.clone(),
+            counts_definitions: first,
+        };
         if let Some(t) = &async_events {
             let rows = async_rows(ctx, t, &own, request.window).await?;
-            parts.push(Part {
-                kind: PartKind::Async,
-                process_id: process_id.to_owned(),
-                process: process.clone(),
-                streams: own.clone(),
-                rows: rows.create_physical_plan().await?,
-                table: t.name.clone(),
-                counts_definitions: true,
-            });
+            drafts.push(draft(PartKind::Async, own.clone(), rows, t, true));
         }
         if let Some(t) = &thread_spans {
-            let groups = per_process.min(own.len());
-            for g in 0..groups {
+            let split = threads_per_group.min(own.len());
+            for k in 0..split {
                 // Contiguous groups of about equal size, in stream id order.
-                let lo = g * own.len() / groups;
-                let hi = (g + 1) * own.len() / groups;
-                let group = own[lo..hi].to_vec();
+                let group = own[k * own.len() / split..(k + 1) * own.len() / split].to_vec();
                 let rows = thread_rows(ctx, t, &group, request.window).await?;
-                parts.push(Part {
-                    kind: PartKind::Threads,
-                    process_id: process_id.to_owned(),
-                    process: process.clone(),
-                    streams: group,
-                    rows: rows.create_physical_plan().await?,
-                    table: t.name.clone(),
-                    counts_definitions: g == 0 && async_events.is_none(),
-                });
+                let first = k == 0 && async_events.is_none();
+                drafts.push(draft(PartKind::Threads, group, rows, t, first));
             }
         }
     }
-    Ok(Planned { parts })
+
+    let state = part_state(&ctx.state(), drafts.len());
+    let mut planned = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let (_, logical) = d.rows.into_parts();
+        planned.push(Part {
+            kind: d.kind,
+            process_ids: d.process_ids,
+            processes: d.processes,
+            streams: d.streams,
+            rows: state.create_physical_plan(&logical).await?,
+            table: d.table,
+            counts_definitions: d.counts_definitions,
+        });
+    }
+    Ok(Planned { parts: planned })
+}
+
+/// The config the parts' rows are planned and run in: one partition each,
+/// and with a finite memory pool a merge reservation of at most a quarter
+/// of each of the `sorts` sorts' even share of it. A sort that may spill
+/// first reserves `sort_spill_reservation_bytes` for its final merge;
+/// DataFusion's default (10 MiB) for each of a dozen sorts would take a
+/// pool of 100 MiB before a row is sorted. (A sort reads it when it runs,
+/// so the parts run with this config too.)
+pub(crate) fn part_config(
+    config: &SessionConfig,
+    pool: MemoryLimit,
+    sorts: usize,
+) -> SessionConfig {
+    let mut config = config.clone();
+    let options = config.options_mut();
+    options.execution.target_partitions = 1;
+    if let MemoryLimit::Finite(bytes) = pool {
+        let fair = bytes / (4 * sorts.max(1));
+        let reservation = &mut options.execution.sort_spill_reservation_bytes;
+        *reservation = (*reservation).min(fair);
+    }
+    config
+}
+
+/// The session of [`part_config`].
+fn part_state(state: &SessionState, sorts: usize) -> SessionState {
+    let mut state = state.clone();
+    let pool = state.runtime_env().memory_pool.memory_limit();
+    *state.config_mut() = part_config(state.config(), pool, sorts);
+    state
 }
 
 async fn checked(ctx: &SessionContext, spec: &Spec, name: &str) -> DfResult<Checked> {
@@ -192,11 +258,9 @@ async fn read_processes(
     if let Some(p) = process {
         df = df.filter(col(quoted("process_id")).eq(lit(p)))?;
     }
-    let batches = df
-        .select(t.reads.clone())?
-        .sort(vec![col(quoted("process_id")).sort(true, false)])?
-        .collect()
-        .await?;
+    // Sorted here: a DataFusion sort would reserve its merge memory from a
+    // pool meant for the spans.
+    let batches = df.select(t.reads.clone())?.collect().await?;
     let mut rows = Vec::new();
     for b in &batches {
         let c = Columns::new(&PROCESSES, &t.name, b);
@@ -211,6 +275,7 @@ async fn read_processes(
             });
         }
     }
+    rows.sort_by(|a, b| a.process_id.cmp(&b.process_id));
     Ok(rows)
 }
 
@@ -223,11 +288,7 @@ async fn read_streams(
     if let Some(f) = filter {
         df = df.filter(f)?;
     }
-    let batches: Vec<RecordBatch> = df
-        .select(t.reads.clone())?
-        .sort(vec![col(quoted("stream_id")).sort(true, false)])?
-        .collect()
-        .await?;
+    let batches: Vec<RecordBatch> = df.select(t.reads.clone())?.collect().await?;
     let mut rows = Vec::new();
     for b in &batches {
         let c = Columns::new(&STREAMS, &t.name, b);
@@ -240,6 +301,7 @@ async fn read_streams(
             });
         }
     }
+    rows.sort_by(|a, b| a.stream_id.cmp(&b.stream_id));
     Ok(rows)
 }
 
@@ -252,8 +314,12 @@ fn asc(column: &str) -> SortExpr {
     col(quoted(column)).sort(true, false)
 }
 
-/// The thread spans of `streams` overlapping the window, by stream and
-/// begin (the outer of two spans beginning together first).
+/// The thread spans of `streams` overlapping the window, by `begin`: the
+/// importer wants each stream's rows in `begin` order and sorts rows of
+/// one stream that begin together itself, and one integer key sorts and
+/// merges much faster than (stream, begin, depth) with its string. Sorted
+/// on the column as stored, so that files declared in `begin` order need
+/// no sort.
 async fn thread_rows(
     ctx: &SessionContext,
     t: &Checked,
@@ -269,13 +335,21 @@ async fn thread_rows(
     ctx.table(t.name.as_str())
         .await?
         .filter(filter)?
-        .select(t.reads.clone())?
-        .sort(vec![asc("stream_id"), asc("begin"), asc("depth")])
+        .sort(vec![asc("begin")])?
+        .select(t.reads.clone())
 }
 
-/// The async events of `streams` in time order. With a window: the events
+/// The async events of `streams` by `time` (the importer takes the rows of
+/// one time in any order), sorted on the column as stored.
+///
+/// With a window: when the table's rows come in `time` order (a declared
+/// file order), every row up to the window's end, no sort: the importer
+/// reads those before the window to know what is in flight when it
+/// opens, in memory bounded by the spans in flight. Otherwise the events
 /// inside it, and the begins before it of spans not ended before it (so
-/// that a span crossing the whole window is shown).
+/// that a span crossing the whole window is shown), sorted: a smaller
+/// sort, but a join whose memory grows with the spans ended before the
+/// window.
 async fn async_rows(
     ctx: &SessionContext,
     t: &Checked,
@@ -286,36 +360,56 @@ async fn async_rows(
         .table(t.name.as_str())
         .await?
         .filter(of_streams(streams))?;
-    let rows = match window {
-        None => all.select(t.reads.clone())?,
-        Some(w) => {
-            let inside = all
-                .clone()
-                .filter(
-                    t.time_bound("time", Bound::AtLeast, begin_of(w))
-                        .and(t.time_bound("time", Bound::AtMost, end_of(w))),
-                )?
-                .select(t.reads.clone())?;
-            let before = all.filter(t.time_bound("time", Bound::Below, begin_of(w)))?;
-            let ended = before
-                .clone()
-                .filter(col(quoted("event_type")).eq(lit("end")))?
-                .select(t.reads.clone())?
-                .select(vec![col(quoted("span_id")).alias("ended_span_id")])?;
-            let open = before
-                .filter(col(quoted("event_type")).eq(lit("begin")))?
-                .select(t.reads.clone())?
-                .join(
-                    ended,
-                    JoinType::LeftAnti,
-                    &["span_id"],
-                    &["ended_span_id"],
-                    None,
-                )?;
-            open.union(inside)?
-        }
+    let Some(w) = window else {
+        return all.sort(vec![asc("time")])?.select(t.reads.clone());
     };
-    rows.sort(vec![asc("time"), asc("stream_id"), asc("span_id")])
+    let streamed = all
+        .clone()
+        .filter(t.time_bound("time", Bound::AtMost, end_of(w)))?
+        .sort(vec![asc("time")])?
+        .select(t.reads.clone())?;
+    if !sorts(&part_state(&ctx.state(), 1), &streamed).await? {
+        return Ok(streamed);
+    }
+    let inside = all
+        .clone()
+        .filter(
+            t.time_bound("time", Bound::AtLeast, begin_of(w))
+                .and(t.time_bound("time", Bound::AtMost, end_of(w))),
+        )?
+        .select(t.reads.clone())?;
+    let before = all.filter(t.time_bound("time", Bound::Below, begin_of(w)))?;
+    let ended = before
+        .clone()
+        .filter(col(quoted("event_type")).eq(lit("end")))?
+        .select(t.reads.clone())?
+        .select(vec![col(quoted("span_id")).alias("ended_span_id")])?;
+    let open = before
+        .filter(col(quoted("event_type")).eq(lit("begin")))?
+        .select(t.reads.clone())?
+        .join(
+            ended,
+            JoinType::LeftAnti,
+            &["span_id"],
+            &["ended_span_id"],
+            None,
+        )?;
+    open.union(inside)?.sort(vec![asc("time")])
+}
+
+/// Whether `rows`, planned in `state`, sort (rather than merely read rows
+/// already in order).
+async fn sorts(state: &SessionState, rows: &DataFrame) -> DfResult<bool> {
+    let plan = state.create_physical_plan(rows.logical_plan()).await?;
+    let mut found = false;
+    plan.apply(|node| {
+        found |= node.downcast_ref::<SortExec>().is_some();
+        Ok(match found {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    })?;
+    Ok(found)
 }
 
 /// The window's ends as the `Int64` nanoseconds of the tables (a window

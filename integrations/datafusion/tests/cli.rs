@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{direct_trace, generate, slices, Times};
+use common::{direct_trace, generate, processor_view, slices, trace_processor, Times};
 use perfetto_trace_writer::import::SpanKinds;
 use perfetto_trace_writer_datafusion::Format;
 
@@ -20,53 +19,6 @@ fn run(args: &[&str]) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// The trace processor beside the project, if there is one.
-fn trace_processor() -> Option<PathBuf> {
-    let tp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/tp");
-    tp.exists().then_some(tp)
-}
-
-/// Loads `trace` in the trace processor: its error stats (none expected)
-/// and how many slices it shows.
-fn processor_view(tp: &Path, trace: &Path) -> (String, usize) {
-    let dir = trace.parent().unwrap();
-    let q = dir.join("q.sql");
-    std::fs::write(
-        &q,
-        "select name || ':' || idx || '=' || value as e from stats \
-         where value > 0 and severity in ('error', 'data_loss');",
-    )
-    .unwrap();
-    let out = Command::new(tp)
-        .arg("query")
-        .arg("-f")
-        .arg(&q)
-        .arg(trace)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let errors = String::from_utf8_lossy(&out.stdout).into_owned();
-    std::fs::write(&q, "select count(*) as n from slice;").unwrap();
-    let out = Command::new(tp)
-        .arg("query")
-        .arg("-f")
-        .arg(&q)
-        .arg(trace)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let n = text
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().trim_matches('"').parse().ok())
-        .unwrap_or(0);
-    (errors, n)
 }
 
 #[test]
@@ -166,6 +118,10 @@ fn the_tool_explains_its_options_and_names_bad_input() {
         "--sql",
         "--chunk-size",
         "--memory-limit",
+        "--batch-size",
+        "--sorted",
+        "temporary files",
+        "Resources exhausted",
         "RFC 3339",
     ] {
         assert!(help.contains(option), "--help explains {option}:\n{help}");

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,13 +14,15 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::col;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use perfetto_trace_writer_datafusion::{
-    parse_time, register_lake, window, PerfettoTraceChunks, Progress, SpanKinds, TableNames,
-    TraceRequest,
+    parse_time, register_lake_in_order, window, PerfettoTraceChunks, Progress, RowOrder, SpanKinds,
+    TableNames, TraceRequest,
 };
 
 /// Writes a Perfetto trace (for ui.perfetto.dev or the trace processor)
@@ -79,15 +82,43 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = PerfettoTraceChunks::DEFAULT_CHUNK_SIZE)]
     chunk_size: usize,
 
-    /// Memory DataFusion may use for sorting rows before it spills to
-    /// temporary files, in MiB.
+    /// Memory DataFusion may use for sorting rows, in MiB. The sorts of
+    /// the parts of the trace share it evenly; a sort that reaches its
+    /// share writes its sorted rows to temporary files (in TMPDIR) and
+    /// merges them at the end, so the trace is the same, only slower. The
+    /// limit counts what the sorts and merges hold, not the Parquet
+    /// reader's buffers, the spans in flight or the chunks being written
+    /// (a few times --chunk-size per part). Too small for a few batches
+    /// of rows per sort, the tool stops with "Resources exhausted" naming
+    /// what asked; with --sorted nothing sorts and the limit hardly matters.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     memory_limit: usize,
+
+    /// Rows DataFusion reads and sorts at a time. Each sort holds at least
+    /// one such batch (and its sort keys) in memory; a smaller batch lets
+    /// a smaller --memory-limit work, at some cost in speed.
+    #[arg(long, value_name = "ROWS", default_value_t = 8192)]
+    batch_size: usize,
+
+    /// The lake's thread_spans files each hold their rows in begin order,
+    /// and its async_events files in time order (as a service appending
+    /// its telemetry writes them). Nothing is sorted: rows stream from the
+    /// files to the trace, in memory bounded by batches, chunks and spans
+    /// in flight however large the lake. A row out of that order stops
+    /// the tool with an error naming it.
+    #[arg(long)]
+    sorted: bool,
 
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
 }
+
+/// How many of the largest memory consumers an out-of-memory error names.
+const CONSUMERS_NAMED: NonZeroUsize = NonZeroUsize::new(5).unwrap();
+
+/// How many spill files one merge pass of a sort reads at once.
+const SPILL_MERGE_FAN_IN: usize = 4;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -111,12 +142,28 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> DfResult<()> {
+    // A fair pool: each of the parts' sorts may hold an even share before it
+    // spills (DataFusion's greedy pool lets the first sorts take it all and
+    // the next ones fail). Errors name the largest consumers.
+    let pool = FairSpillPool::new(cli.memory_limit.saturating_mul(1 << 20));
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(cli.memory_limit.saturating_mul(1 << 20), 1.0)
+        .with_memory_pool(Arc::new(TrackConsumersPool::new(pool, CONSUMERS_NAMED)))
+        // A merge of spill files reserves memory for each file it reads at
+        // once; unbounded, one sort's merge starves the others.
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN),
+        )
         .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new().with_batch_size(cli.batch_size.max(1)),
+        runtime,
+    );
     let names = TableNames::default();
-    register_lake(&ctx, &cli.lake, &names).await?;
+    let order = match cli.sorted {
+        true => RowOrder::ByTime,
+        false => RowOrder::Unknown,
+    };
+    register_lake_in_order(&ctx, &cli.lake, &names, order).await?;
     let progress = Arc::new(Progress::new());
     let function = PerfettoTraceChunks::new()
         .tables(names)

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -371,6 +372,16 @@ impl Lake {
         ]
     }
 
+    /// The lake with its span tables in time order (thread spans by
+    /// `begin`, async events by `time`; ties as they were), as a service
+    /// appending its telemetry stores them.
+    pub fn by_time(&self) -> Lake {
+        let mut lake = self.clone();
+        lake.thread_spans.sort_by_key(|s| s.begin);
+        lake.async_events.sort_by_key(|e| e.time);
+        lake
+    }
+
     /// Writes the lake into `dir`, each table as one file (`split`: as a
     /// folder of two files).
     pub fn write(&self, dir: &Path, format: Format, t: Times, split: bool) {
@@ -584,4 +595,51 @@ pub fn concat(batches: &[RecordBatch]) -> (Vec<i32>, Vec<Vec<u8>>) {
 
 pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// The trace processor beside the project, if there is one.
+pub fn trace_processor() -> Option<PathBuf> {
+    let tp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/tp");
+    tp.exists().then_some(tp)
+}
+
+/// Loads `trace` in the trace processor: its error stats (none expected)
+/// and how many slices it shows.
+pub fn processor_view(tp: &Path, trace: &Path) -> (String, usize) {
+    let dir = trace.parent().unwrap();
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "select name || ':' || idx || '=' || value as e from stats \
+         where value > 0 and severity in ('error', 'data_loss');",
+    )
+    .unwrap();
+    let out = Command::new(tp)
+        .arg("query")
+        .arg("-f")
+        .arg(&q)
+        .arg(trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(&q, "select count(*) as n from slice;").unwrap();
+    let out = Command::new(tp)
+        .arg("query")
+        .arg("-f")
+        .arg(&q)
+        .arg(trace)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().trim_matches('"').parse().ok())
+        .unwrap_or(0);
+    (errors, n)
 }
