@@ -203,3 +203,30 @@ fn the_tool_under_a_memory_limit_writes_the_unlimited_trace() {
         }
     }
 }
+
+/// A lake declared in time order whose files are not: the query fails with
+/// the importer's error naming the first row out of order, rather than
+/// writing a trace that is not what the rows say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_declared_in_time_order_that_is_not_is_an_error_naming_the_row() {
+    let mut lake = generate(5, 1, 2, 20, 40).by_time();
+    lake.thread_spans.reverse();
+    lake.async_events.reverse();
+    let dir = tempfile::tempdir().unwrap();
+    lake.write(dir.path(), Format::Parquet, Times::Nanos, false);
+    for kinds in ["thread", "async"] {
+        let ctx = session(64 << 20);
+        register_lake_in_order(&ctx, dir.path(), &TableNames::default(), RowOrder::ByTime)
+            .await
+            .unwrap();
+        let sql = format!(
+            "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-0', '{kinds}', NULL, NULL) ORDER BY chunk_id"
+        );
+        let err = ctx.sql(&sql).await.unwrap().collect().await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("must come in time order") && text.contains(" row "),
+            "{kinds}: {text}"
+        );
+    }
+}
