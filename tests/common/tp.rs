@@ -4,14 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The trace processor, if there is one; says so once when there is not.
+/// The trace processor, if there is one; says so when there is not. It
+/// sits in `shared/` beside the repository, looked for above the crate's
+/// folder so that the workspace's other members (which include this file)
+/// find it too.
 pub fn tp() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/tp");
-    if !p.exists() {
-        eprintln!("skipped: no trace processor at {}", p.display());
-        return None;
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = crate_dir
+        .ancestors()
+        .map(|d| d.join("../shared/tools/tp"))
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!(
+            "skipped: no trace processor in a shared/tools beside {} or above",
+            crate_dir.display()
+        );
     }
-    Some(p)
+    found
 }
 
 /// Runs `sql` over `trace`: its rows as text lines (each statement's header

@@ -3,8 +3,6 @@
 #![allow(dead_code)]
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// A sink the test keeps a handle to.
@@ -28,47 +26,10 @@ impl Write for SharedBuf {
     }
 }
 
-/// The trace processor beside the project, if there is one.
-pub fn tp() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/tp");
-    p.exists().then_some(p)
-}
-
-/// Runs `sql` over `trace` in the trace processor: its rows as text lines
-/// (header first), or `None` when there is no trace processor here.
-pub fn query(trace: &[u8], sql: &str) -> Option<Vec<String>> {
-    let tp = tp()?;
-    let dir = std::env::temp_dir().join(format!(
-        "perfetto-tracing-{}-{}",
-        std::process::id(),
-        rand()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("trace.pftrace");
-    std::fs::write(&file, trace).unwrap();
-    let q = dir.join("q.sql");
-    std::fs::write(&q, sql).unwrap();
-    let out = Command::new(tp)
-        .arg("query")
-        .arg("-f")
-        .arg(&q)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "tp failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
-}
+// The root crate's trace-processor helper, shared rather than copied.
+#[path = "../../../../tests/common/tp.rs"]
+mod tp;
+pub use tp::query;
 
 /// Asserts the trace processor counts no error, data loss or import
 /// problem in the trace (when it is there to ask).
@@ -77,12 +38,6 @@ pub fn assert_clean(trace: &[u8]) {
     if let Some(rows) = query(trace, sql) {
         assert!(rows.len() <= 1, "trace processor stats: {rows:#?}");
     }
-}
-
-fn rand() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The trace read back by `inspect`, which must find nothing wrong but
