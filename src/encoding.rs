@@ -1057,22 +1057,13 @@ fn interned_data(buf: &mut Out, new: &NewInterned<'_>) {
     use field::*;
     let data = open(buf, PACKET_INTERNED_DATA);
     if let Some((iid, name)) = new.category {
-        let entry = open(buf, INTERNED_EVENT_CATEGORIES);
-        put_uint(buf, INTERNED_IID, iid);
-        put_str(buf, INTERNED_NAME, name);
-        close(buf, entry);
+        interned_name(buf, INTERNED_EVENT_CATEGORIES, iid, name);
     }
     if let Some((iid, name)) = new.name {
-        let entry = open(buf, INTERNED_EVENT_NAMES);
-        put_uint(buf, INTERNED_IID, iid);
-        put_str(buf, INTERNED_NAME, name);
-        close(buf, entry);
+        interned_name(buf, INTERNED_EVENT_NAMES, iid, name);
     }
     for &(iid, name) in new.arg_names {
-        let entry = open(buf, INTERNED_DEBUG_ANNOTATION_NAMES);
-        put_uint(buf, INTERNED_IID, iid);
-        put_str(buf, INTERNED_NAME, name);
-        close(buf, entry);
+        interned_name(buf, INTERNED_DEBUG_ANNOTATION_NAMES, iid, name);
     }
     if let Some((iid, file, line)) = new.location {
         let entry = open(buf, INTERNED_SOURCE_LOCATIONS);
@@ -1083,10 +1074,7 @@ fn interned_data(buf: &mut Out, new: &NewInterned<'_>) {
     }
     let stack = &new.stack;
     for &(iid, name) in stack.functions {
-        let entry = open(buf, INTERNED_FUNCTION_NAMES);
-        put_uint(buf, INTERNED_IID, iid);
-        put_str(buf, INTERNED_NAME, name);
-        close(buf, entry);
+        interned_name(buf, INTERNED_FUNCTION_NAMES, iid, name);
     }
     for &(iid, function, path, line) in stack.frames {
         let entry = open(buf, INTERNED_FRAMES);
@@ -1109,18 +1097,22 @@ fn interned_data(buf: &mut Out, new: &NewInterned<'_>) {
         close(buf, entry);
     }
     for &(iid, path) in stack.paths {
-        let entry = open(buf, INTERNED_SOURCE_PATHS);
-        put_uint(buf, INTERNED_IID, iid);
-        put_str(buf, INTERNED_NAME, path);
-        close(buf, entry);
+        interned_name(buf, INTERNED_SOURCE_PATHS, iid, path);
     }
     for &(field, iid, text) in new.more {
-        let entry = open(buf, field);
-        put_uint(buf, INTERNED_IID, iid);
-        put_str(buf, INTERNED_NAME, text);
-        close(buf, entry);
+        interned_name(buf, field, iid, text);
     }
     close(buf, data);
+}
+
+/// One interned string entry (`iid` and `name`) in field `field` of
+/// `InternedData`: every kind of interned name has this shape.
+#[inline]
+fn interned_name(buf: &mut Out, field: u32, iid: u64, name: &str) {
+    let entry = open(buf, field);
+    put_uint(buf, field::INTERNED_IID, iid);
+    put_str(buf, field::INTERNED_NAME, name);
+    close(buf, entry);
 }
 
 #[inline]
