@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{direct_trace, generate, processor_view, slices, trace_processor, Times};
+use common::{direct_trace, generate, processor_view, slices, Times};
 use perfetto_trace_writer::import::SpanKinds;
 use perfetto_trace_writer_datafusion::Format;
 
@@ -48,8 +48,7 @@ fn the_tool_writes_the_importers_trace_from_each_format() {
         assert!(err.contains("rows"), "a progress line on stderr: {err}");
         let trace = std::fs::read(&out).unwrap();
         assert_eq!(slices(&trace), want, "{format:?}");
-        if let Some(tp) = trace_processor() {
-            let (errors, n) = processor_view(&tp, &out);
+        if let Some((errors, n)) = processor_view(&out) {
             assert!(
                 !errors.lines().any(|l| l.contains('=')),
                 "error stats: {errors}"
@@ -95,8 +94,7 @@ fn the_tool_runs_a_query_and_every_process_by_default() {
     }
     want.sort();
     assert_eq!(slices(&std::fs::read(&all).unwrap()), want);
-    if let Some(tp) = trace_processor() {
-        let (errors, n) = processor_view(&tp, &all);
+    if let Some((errors, n)) = processor_view(&all) {
         assert!(
             !errors.lines().any(|l| l.contains('=')),
             "error stats: {errors}"

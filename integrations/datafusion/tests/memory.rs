@@ -8,9 +8,7 @@ mod common;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use common::{
-    concat, direct_trace, generate, processor_view, slices, trace_processor, Lake, Times,
-};
+use common::{concat, direct_trace, generate, processor_view, slices, Lake, Times};
 use datafusion::execution::context::SessionConfig;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -193,8 +191,7 @@ fn the_tool_under_a_memory_limit_writes_the_unlimited_trace() {
         assert!(ok, "{args:?}: {err}");
         let trace = std::fs::read(&out).unwrap();
         assert!(slices(&trace) == want_all(), "{args:?}: the slices differ");
-        if let Some(tp) = trace_processor() {
-            let (errors, n) = processor_view(&tp, &out);
+        if let Some((errors, n)) = processor_view(&out) {
             assert!(
                 !errors.lines().any(|l| l.contains('=')),
                 "error stats: {errors}"

@@ -4,8 +4,7 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -24,6 +23,10 @@ use perfetto_trace_writer_datafusion::Format;
 /// The importer's seeded simulation of an instrumented service.
 #[path = "../../../../examples/lake_sim/mod.rs"]
 pub mod sim;
+
+// The root crate's trace-processor helper, shared rather than copied.
+#[path = "../../../../tests/common/tp.rs"]
+mod tp;
 
 #[derive(Clone, Debug)]
 pub struct Process {
@@ -597,49 +600,21 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
-/// The trace processor beside the project, if there is one.
-pub fn trace_processor() -> Option<PathBuf> {
-    let tp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/tp");
-    tp.exists().then_some(tp)
-}
-
-/// Loads `trace` in the trace processor: its error stats (none expected)
-/// and how many slices it shows.
-pub fn processor_view(tp: &Path, trace: &Path) -> (String, usize) {
-    let dir = trace.parent().unwrap();
-    let q = dir.join("q.sql");
-    std::fs::write(
-        &q,
+/// Loads `trace` in the trace processor, when it is beside the project:
+/// its error stats (none expected) and how many slices it shows.
+pub fn processor_view(trace: &Path) -> Option<(String, usize)> {
+    let bytes = std::fs::read(trace).unwrap();
+    let errors = tp::query(
+        &bytes,
         "select name || ':' || idx || '=' || value as e from stats \
          where value > 0 and severity in ('error', 'data_loss');",
-    )
-    .unwrap();
-    let out = Command::new(tp)
-        .arg("query")
-        .arg("-f")
-        .arg(&q)
-        .arg(trace)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let errors = String::from_utf8_lossy(&out.stdout).into_owned();
-    std::fs::write(&q, "select count(*) as n from slice;").unwrap();
-    let out = Command::new(tp)
-        .arg("query")
-        .arg("-f")
-        .arg(&q)
-        .arg(trace)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let n = text
-        .lines()
+    )?
+    .join("\n");
+    let counted = tp::query(&bytes, "select count(*) as n from slice;")?;
+    let n = counted
+        .iter()
         .rev()
         .find_map(|l| l.trim().trim_matches('"').parse().ok())
         .unwrap_or(0);
-    (errors, n)
+    Some((errors, n))
 }
