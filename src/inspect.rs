@@ -948,7 +948,11 @@ fn counter_point(
     ts: u64,
     index: usize,
 ) {
-    match event.counter_value.map(|v| v as f64).or(event.double_counter_value) {
+    match event
+        .counter_value
+        .map(|v| v as f64)
+        .or(event.double_counter_value)
+    {
         Some(raw) => push_counter(out, seq, track, ts, raw, index),
         None => out.problems.push(Problem {
             packet: index,
