@@ -35,24 +35,42 @@ fn rows_where(bytes: &[u8], sql: &str, finished: bool) -> Option<Vec<String>> {
         std::fs::write(format!("{dir}/{name}-{n}.pftrace"), bytes).unwrap();
     }
     common::assert_flows_whole(bytes);
+    let stats = "select name, idx, value from stats \
+                 where value > 0 and severity in ('error', 'data_loss');";
     let unfinished = "select count(*) from slice where dur < 0;";
     let outside = "select count(*) from slice c join slice p on c.parent_id = p.id \
                    where c.ts < p.ts or c.depth != p.depth + 1 \
                    or (p.dur >= 0 and c.dur >= 0 and c.ts + c.dur > p.ts + p.dur);";
-    for check in [unfinished, outside]
+    // One run of the trace processor: statements apart by a marker row.
+    let statements: Vec<&str> = [stats, unfinished, outside]
         .into_iter()
-        .skip(usize::from(!finished))
-    {
-        let r = common::tp::clean_query(bytes, check)?;
-        assert_eq!(r, ["0"], "{check}");
+        .chain(sql.split_inclusive(";\n"))
+        .collect();
+    let all = common::tp::query(bytes, &statements.join("\nselect '@@' as marker;\n"))?;
+    let mut results = vec![Vec::new()];
+    let mut lines = all.iter().peekable();
+    while let Some(line) = lines.next() {
+        if line == "\"marker\"" && lines.peek().is_some_and(|l| *l == "\"@@\"") {
+            lines.next();
+            results.push(Vec::new());
+        } else {
+            results.last_mut().unwrap().push(line.clone());
+        }
     }
-    let mut all = Vec::new();
-    for statement in sql.split_inclusive(";\n") {
-        let mut r = common::tp::query(bytes, statement)?;
-        r.remove(0);
-        all.extend(r);
+    assert_eq!(results.len(), statements.len(), "{all:?}");
+    let mut results = results.into_iter().map(|r| r[1..].to_vec());
+    let stats = results.next().unwrap();
+    assert!(stats.is_empty(), "trace processor stats: {stats:?}");
+    let unfinished = results.next().unwrap();
+    if finished {
+        assert_eq!(unfinished, ["0"], "unfinished slices");
     }
-    Some(all)
+    assert_eq!(
+        results.next().unwrap(),
+        ["0"],
+        "slices outside their parents"
+    );
+    Some(results.flatten().collect())
 }
 
 /// The rows of `sql`, joined by `|`.
@@ -575,5 +593,216 @@ fn layers_one_after_another_and_two_at_once() {
                    where s.name = 'tick' and p.name = 'step';";
         let Some(r) = one(&bytes, sql) else { return };
         assert_eq!(r, ticks.to_string());
+    }
+}
+
+/// A `Debug` value that panics while the layer formats it.
+struct Exploding;
+
+impl std::fmt::Debug for Exploding {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Debug of Exploding")
+    }
+}
+
+/// The args of the slices named `name`, as `key=value` (the key without
+/// its `debug.` or `args.` prefix), in the order of the slices.
+fn args_of(t: &perfetto_trace_writer::inspect::Trace, name: &str) -> Vec<Vec<(String, String)>> {
+    t.slices
+        .iter()
+        .filter(|s| s.name == name)
+        .map(|s| {
+            s.args
+                .iter()
+                .map(|(k, v)| {
+                    let k = k.rsplit_once('.').map_or(k.as_str(), |(_, k)| k);
+                    (k.to_owned(), format!("{v:?}"))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn awkward_field_values_arrive_typed_and_whole() {
+    let long = "x".repeat(1 << 20);
+    for view in VIEWS {
+        let bytes = record(view, |_| {
+            let span = info_span!(
+                "fields",
+                max = u64::MAX,
+                min = i64::MIN,
+                big = u128::MAX,
+                neg = i128::MIN,
+                small = 5u128,
+                nan = f64::NAN,
+                inf = f64::INFINITY,
+                empty = "",
+                unicode = "żółw 🐢 \u{0}",
+            );
+            let _e = span.enter();
+            info!(len = long.len() as u64, long = long.as_str(), "long");
+            info!(message = 5u64, "not the message");
+            info!(message = 5u64);
+            tracing::info!(
+                a0 = 0,
+                a1 = 1,
+                a2 = 2,
+                a3 = 3,
+                a4 = 4,
+                a5 = 5,
+                a6 = 6,
+                a7 = 7,
+                a8 = 8,
+                a9 = 9,
+                b0 = 0,
+                b1 = 1,
+                b2 = 2,
+                b3 = 3,
+                b4 = 4,
+                b5 = 5,
+                b6 = 6,
+                b7 = 7,
+                b8 = 8,
+                b9 = 9,
+                c0 = 0,
+                c1 = 1,
+                c2 = 2,
+                c3 = 3,
+                c4 = 4,
+                c5 = 5,
+                c6 = 6,
+                c7 = 7,
+                c8 = 8,
+                c9 = 9,
+                d0 = 0,
+                d1 = 1,
+                d2 = 2,
+                d3 = 3,
+                d4 = 4,
+                d5 = 5,
+                d6 = 6,
+                d7 = 7,
+                d8 = 8,
+                d9 = 9,
+                e0 = 0,
+                e1 = 1,
+                "forty two"
+            );
+        });
+        let t = common::decode(&bytes);
+        let fields = args_of(&t, "fields");
+        let first = fields
+            .iter()
+            .find(|a| !a.is_empty())
+            .expect("the span's fields");
+        let want: Vec<(String, String)> = [
+            ("max", "Uint(18446744073709551615)"),
+            ("min", "Int(-9223372036854775808)"),
+            ("big", "Str(\"340282366920938463463374607431768211455\")"),
+            ("neg", "Str(\"-170141183460469231731687303715884105728\")"),
+            ("small", "Uint(5)"),
+            ("nan", "Double(NaN)"),
+            ("inf", "Double(inf)"),
+            ("empty", "Str(\"\")"),
+            ("unicode", "Str(\"żółw 🐢 \\0\")"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(first, &want, "{view:?}");
+        let long_args = args_of(&t, "long");
+        assert_eq!(long_args.len(), 1, "{view:?}");
+        assert!(long_args[0]
+            .iter()
+            .any(|(k, v)| k == "long" && v.len() == long.len() + 7));
+        assert_eq!(args_of(&t, "forty two")[0].len(), 42, "{view:?}");
+        // A `message` that is no text names nothing: it is an arg.
+        assert!(t.slices.iter().filter(|s| s.dur == Some(0)).any(|s| s
+            .args
+            .iter()
+            .any(|(k, v)| k.ends_with("message")
+                && *v == perfetto_trace_writer::inspect::ArgValue::Uint(5))));
+        let sql = "select count(*) from slice where name = 'long';";
+        let Some(r) = one(&bytes, sql) else { continue };
+        assert_eq!(r, "1", "{view:?}");
+    }
+}
+
+/// A `Debug` impl that panics inside the layer, caught by the program:
+/// the layer goes on recording on that thread, and the trace is whole.
+#[test]
+fn a_panicking_debug_value_leaves_the_layer_usable() {
+    for view in VIEWS {
+        let bytes = record(view, |_| {
+            // A span whose fields panic is made in the registry but never
+            // handed back, so never closed: it keeps its parent open for
+            // good. Made outside `outer`, it leaves only itself unclosed,
+            // and nothing is written of it.
+            let r =
+                std::panic::catch_unwind(|| drop(info_span!("exploding span", bad = ?Exploding)));
+            assert!(r.is_err());
+            let outer = info_span!("outer").entered();
+            for place in 0..2 {
+                let r = std::panic::catch_unwind(|| match place {
+                    0 => info!(bad = ?Exploding, "exploding event"),
+                    _ => {
+                        let s = info_span!("recorded", bad = tracing::field::Empty);
+                        let _e = s.enter();
+                        s.record("bad", tracing::field::debug(Exploding));
+                    }
+                });
+                assert!(r.is_err());
+            }
+            info_span!("after").in_scope(|| info!(ok = true, "still recording"));
+            drop(outer);
+        });
+        let sql = "select s.name, p.name from slice s join slice p on s.parent_id = p.id \
+                   where s.name = 'still recording';";
+        let Some(r) = rows(&bytes, sql) else { continue };
+        assert_eq!(r, ["\"still recording\",\"after\""], "{view:?}");
+    }
+}
+
+/// 500 spans nested (deeper than the trace processor takes tracks: the
+/// deepest span tracks go beside their parents'), and 200,000 spans one
+/// after another.
+#[test]
+fn deep_nesting_and_many_spans() {
+    fn nest(depth: u32) {
+        if depth > 0 {
+            let _s = info_span!("level", depth).entered();
+            nest(depth - 1);
+        } else {
+            info!("bottom");
+        }
+    }
+    for view in VIEWS {
+        let bytes = record(view, |_| {
+            nest(500);
+        });
+        let sql = "select count(*), count(distinct track_id) from slice where name = 'level';\n\
+                   select max(s.depth) from slice s join track t on s.track_id = t.id \
+                   where s.name = 'level' and t.name is null;\n\
+                   select depth from slice where name = 'bottom';";
+        let Some(r) = rows(&bytes, sql) else { continue };
+        let want = match view {
+            View::Threads => ["500,1", "499", "500"],
+            View::SpanTracks => ["500,500", "\"[NULL]\"", "1"],
+            View::Both => ["1000,501", "499", "500"],
+        };
+        assert_eq!(r, want, "{view:?}");
+    }
+    // Many spans: on threads, where they cost the trace least (every view
+    // writes the same thread slices; the span tracks are checked above).
+    let bytes = record(View::Threads, |_| {
+        for i in 0..200_000u64 {
+            let _s = info_span!("many", i).entered();
+        }
+    });
+    let sql =
+        "select count(*), count(distinct track_id), max(depth) from slice where name = 'many';";
+    if let Some(r) = common::tp::clean_query(&bytes, sql) {
+        assert_eq!(r, ["200000,1,0"]);
     }
 }
