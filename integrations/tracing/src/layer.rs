@@ -390,6 +390,7 @@ where
             let parent_info = parent.and_then(|p| inner.spans.get(p));
             st.args.clear();
             attrs.record(&mut st.args);
+            st.args.message_as_arg();
             let serial = st.next_serial();
             let named = match st.args.track() {
                 Some(name) => {
@@ -470,6 +471,7 @@ where
             let meta = info.metadata();
             st.args.clear();
             values.record(&mut st.args);
+            st.args.message_as_arg();
             let track = match info.track {
                 0 => st.thread.uuid(),
                 t => TrackUuid::from_raw(t),

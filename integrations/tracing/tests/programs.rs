@@ -729,6 +729,28 @@ fn awkward_field_values_arrive_typed_and_whole() {
     }
 }
 
+/// A span's `message` field, given at creation or recorded later, is an
+/// arg like the others (only an event's message names what it shows as).
+#[test]
+fn a_spans_message_is_kept() {
+    for view in VIEWS {
+        let bytes = record(view, |_| {
+            drop(info_span!("said", message = "hello", n = 1u64).entered());
+            let later = info_span!("told", message = tracing::field::Empty);
+            let _e = later.enter();
+            later.record("message", "later");
+        });
+        let t = common::decode(&bytes);
+        let has = |name: &str, text: &str| {
+            let message = ("message".to_owned(), format!("Str({text:?})"));
+            args_of(&t, name).iter().any(|a| a.contains(&message))
+        };
+        assert!(has("said", "hello"), "{view:?}: {:?}", args_of(&t, "said"));
+        assert!(has("told", "later"), "{view:?}: {:?}", args_of(&t, "told"));
+        let _ = rows(&bytes, "select 1;");
+    }
+}
+
 /// A `Debug` impl that panics inside the layer, caught by the program:
 /// the layer goes on recording on that thread, and the trace is whole.
 #[test]
