@@ -392,13 +392,7 @@ where
             attrs.record(&mut st.args);
             st.args.message_as_arg();
             let serial = st.next_serial();
-            let named = match st.args.track() {
-                Some(name) => {
-                    let name = name.to_owned();
-                    st.named_track(&name)
-                }
-                None => None,
-            };
+            let named = st.named_track();
             let (mut track, mut under, mut depth) = (0, 0, 0);
             if view.span_tracks() || named.is_some() {
                 (under, depth) = track_place(named, parent_info, st.thread.uuid());
@@ -627,8 +621,11 @@ where
             st.settle();
             st.args.clear();
             event_.record(&mut st.args);
-            // On the span's own track when threads are not shown.
-            let track = if view.threads() {
+            // On the named track it asks for; else on the span's own track
+            // when threads are not shown.
+            let track = if let Some(named) = st.named_track() {
+                Some(named.get())
+            } else if view.threads() {
                 None
             } else {
                 ctx.event_span(event_)

@@ -751,6 +751,33 @@ fn a_spans_message_is_kept() {
     }
 }
 
+/// Events that name a track go on it, in every view; a span's track named
+/// by `%` of a number is that number's text, and a plain number stays an
+/// arg.
+#[test]
+fn events_and_spans_on_named_tracks() {
+    for view in VIEWS {
+        let bytes = record(view, |_| {
+            let _s = info_span!("work").entered();
+            info!(perfetto.track = "audit", user = "ana", "logged in");
+            drop(info_span!("job", perfetto.track = %7u64).entered());
+            drop(info_span!("plain", perfetto.track = 7u64).entered());
+        });
+        let sql = "select s.name, t.name from slice s join track t on s.track_id = t.id \
+                   where s.name in ('logged in', 'job') and t.name is not null order by 1, 2;\n\
+                   select count(*) from slice s join track t on s.track_id = t.id \
+                   join track p on t.parent_id = p.id where s.name = 'job' and p.name = '7';\n\
+                   select count(*) from slice s join args a using (arg_set_id) \
+                   where s.name in ('logged in', 'plain') and (a.key like '%user' or a.key like '%track');";
+        let Some(r) = rows(&bytes, sql) else { continue };
+        assert_eq!(
+            r,
+            ["\"job\",\"job\"", "\"logged in\",\"audit\"", "1", "2"],
+            "{view:?}"
+        );
+    }
+}
+
 /// A `Debug` impl that panics inside the layer, caught by the program:
 /// the layer goes on recording on that thread, and the trace is whole.
 #[test]
