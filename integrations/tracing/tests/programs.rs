@@ -855,3 +855,174 @@ fn deep_nesting_and_many_spans() {
         assert_eq!(r, ["200000,1,0"]);
     }
 }
+
+/// Spans still open when the guard finishes, on the main thread and on
+/// others: the trace ends with them open, and reads cleanly.
+#[test]
+fn spans_still_open_when_the_guard_finishes() {
+    for view in VIEWS {
+        let sink = SharedBuf::default();
+        let (layer, guard) = PerfettoLayer::builder()
+            .view(view)
+            .build(sink.clone())
+            .unwrap();
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        let (opened, finished) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let d = dispatch.clone();
+        let (o, f) = (opened.clone(), finished.clone());
+        let other = std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || {
+                let _s = info_span!("open elsewhere").entered();
+                info!("before");
+                o.wait();
+                f.wait();
+                info!("after the end");
+            })
+        });
+        tracing::dispatcher::with_default(&dispatch, || {
+            let _main = info_span!("main").entered();
+            let _inner = info_span!("inner").entered();
+            info!("working");
+            opened.wait();
+            guard.finish().unwrap();
+            finished.wait();
+            info!("after the end");
+        });
+        other.join().unwrap();
+        let bytes = sink.bytes();
+        let sql = "select name from slice where dur < 0 group by name order by name;\n\
+                   select count(*) from slice where name = 'after the end';";
+        let Some(r) = rows_where(&bytes, sql, false) else {
+            continue;
+        };
+        assert_eq!(
+            r,
+            ["\"inner\"", "\"main\"", "\"open elsewhere\"", "0"],
+            "{view:?}"
+        );
+    }
+}
+
+const KILLED_CHILD: &str = "PERFETTO_TRACING_PROGRAMS_KILLED_CHILD";
+
+/// The child: a tokio service under the global default subscriber (as a
+/// program sets it), threads spinning, blocking tasks, until it is killed.
+#[test]
+fn child_serves_until_killed() {
+    let Ok(path) = std::env::var(KILLED_CHILD) else {
+        return;
+    };
+    let (layer, _guard) = PerfettoLayer::builder()
+        .chunk_size(16 << 10)
+        .flush_interval(Some(Duration::from_millis(5)))
+        .build_file(&path)
+        .unwrap();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    for t in 0..4u64 {
+        std::thread::spawn(move || loop {
+            let _s = info_span!("thread work", t).entered();
+            info!(t, "spin");
+        });
+    }
+    rt.block_on(async {
+        for id in 0u64.. {
+            tokio::spawn(handle(id));
+            tokio::task::spawn_blocking(move || info_span!("blocking", id).in_scope(|| info!("b")));
+            if id % 16 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+}
+
+/// Killed while many threads write: the file is a trace up to its last
+/// whole chunk, which the trace processor reads without an error, with
+/// what every thread recorded up to about a flush interval before.
+#[test]
+fn a_program_killed_while_many_threads_write_leaves_a_trace() {
+    if std::env::var(KILLED_CHILD).is_ok() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("perfetto-programs-killed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("killed.pftrace");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_serves_until_killed", "--nocapture"])
+        .env(KILLED_CHILD, &path)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 << 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the child wrote too little"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    perfetto_trace_writer::inspect::decode(&bytes).expect("whole packets to the last byte");
+    let sql = "select count(*) > 1000 from slice where name = 'spin';\n\
+               select count(*) > 100 from slice where name = 'step';\n\
+               select count(*) > 10 from slice where name = 'b';";
+    if let Some(r) = common::tp::clean_query(&bytes, &sql.replace(";\n", " union all ")) {
+        assert_eq!(r, ["1", "1", "1"]);
+    }
+}
+
+/// A quiet thread's events reach the sink within about a flush interval
+/// even while a busy thread keeps handing over chunks (the timed flush
+/// once waited for a quiet spell in the queue that never came).
+#[test]
+fn a_quiet_threads_events_are_flushed_while_another_floods() {
+    /// A sink slower than the flood: the queue to it is never empty.
+    struct Slow(SharedBuf);
+    impl std::io::Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_micros(500));
+            self.0.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .chunk_size(4 << 10)
+        .queue_chunks(4)
+        .flush_interval(Some(Duration::from_millis(10)))
+        .build(Slow(sink.clone()))
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (d, stop) = (dispatch.clone(), seen.clone());
+    let busy = std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&d, || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                info!(n = 1u64, "flood");
+            }
+        })
+    });
+    // Once the flood is on, the quiet thread says one thing.
+    while sink.0.lock().unwrap().len() < 64 << 10 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    tracing::dispatcher::with_default(&dispatch, || info!("the quiet one"));
+    let start = std::time::Instant::now();
+    let holds = |bytes: &[u8]| bytes.windows(13).any(|w| w == b"the quiet one");
+    while !holds(&sink.0.lock().unwrap()) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+    let waited = start.elapsed();
+    guard.finish().unwrap();
+    assert!(waited < Duration::from_secs(5), "not flushed in {waited:?}");
+}
