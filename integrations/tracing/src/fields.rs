@@ -73,6 +73,15 @@ impl ArgBuf {
         self.args.is_empty()
     }
 
+    /// Makes the `message` field an argument like the others: only an
+    /// event's message names what it is shown as; a span's would be lost.
+    pub(crate) fn message_as_arg(&mut self) {
+        if let Some((start, end)) = self.message.take() {
+            self.texts.push((self.args.len() as u32, start, end));
+            self.push("message", UNPOINTED);
+        }
+    }
+
     /// The message and the other fields as arguments.
     pub(crate) fn message_and_args(&mut self) -> (Option<&str>, &[Arg<'_>]) {
         self.point();
@@ -208,6 +217,9 @@ mod tests {
         buf.record_str(&f("a"), "later");
         assert_eq!(buf.args()[5], Arg::new("a", Value::Str("later")));
         assert_eq!(buf.args()[4], Arg::new("e", Value::Str("Some(\"x\")")));
+        buf.message_as_arg();
+        assert_eq!(buf.message_and_args().0, None);
+        assert_eq!(buf.args()[6], Arg::new("message", Value::Str("hello 7")));
         let mut copy = ArgBuf::default();
         copy.copy_from(&buf);
         drop(buf);

@@ -299,6 +299,28 @@ const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
     description: None,
 };
 
+/// How many tracks from the root a track may be: the trace processor drops
+/// a track with more ancestors, and every event on it, with an error
+/// (`track_event_track_hierarchy_too_deep`; it walks 100 tracks up at most).
+const MAX_TRACK_DEPTH: u32 = 100;
+
+/// Where a span's own track goes, and how deep it is from the root: beneath
+/// the named track it asks for (beneath the process), else its parent's
+/// track, else its thread's (beneath the process). Past
+/// [`MAX_TRACK_DEPTH`], beside its parent's track instead.
+fn track_place(
+    named: Option<TrackUuid>,
+    parent: Option<SpanInfo>,
+    thread: TrackUuid,
+) -> (u64, u32) {
+    match (named, parent.filter(|p| p.track != 0)) {
+        (Some(named), _) => (named.get(), 3),
+        (None, Some(p)) if p.depth < MAX_TRACK_DEPTH => (p.track, p.depth + 1),
+        (None, Some(p)) => (p.under, p.depth),
+        (None, None) => (thread.get(), 3),
+    }
+}
+
 /// The flow from a span's creation to its first slice on a thread.
 fn creation_flow(serial: u64) -> u64 {
     serial.wrapping_mul(2)
@@ -368,29 +390,20 @@ where
             let parent_info = parent.and_then(|p| inner.spans.get(p));
             st.args.clear();
             attrs.record(&mut st.args);
+            st.args.message_as_arg();
             let serial = st.next_serial();
-            let named = match st.args.track() {
-                Some(name) => {
-                    let name = name.to_owned();
-                    st.named_track(&name)
-                }
-                None => None,
-            };
-            let mut track = 0;
+            let named = st.named_track();
+            let (mut track, mut under, mut depth) = (0, 0, 0);
             if view.span_tracks() || named.is_some() {
-                let under = named
-                    .or_else(|| {
-                        parent_info
-                            .filter(|p| p.track != 0)
-                            .map(|p| TrackUuid::from_raw(p.track))
-                    })
-                    .unwrap_or(st.thread.uuid());
+                (under, depth) = track_place(named, parent_info, st.thread.uuid());
                 // Described before the table has room for it, perhaps in
                 // vain: a track without slices is harmless.
-                if let Ok(uuid) = st
-                    .writer
-                    .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
-                {
+                if let Ok(uuid) = st.writer.keyed_track(
+                    TrackUuid::from_raw(under),
+                    serial,
+                    meta.name(),
+                    &SPAN_TRACK,
+                ) {
                     track = uuid.get();
                 }
             }
@@ -405,6 +418,8 @@ where
                 serial,
                 parent: parent.unwrap_or(0),
                 meta: meta as *const _ as usize,
+                under,
+                depth,
             };
             // Without a track of its own, a span's fields wait for its
             // first slice on a thread.
@@ -450,6 +465,7 @@ where
             let meta = info.metadata();
             st.args.clear();
             values.record(&mut st.args);
+            st.args.message_as_arg();
             let track = match info.track {
                 0 => st.thread.uuid(),
                 t => TrackUuid::from_raw(t),
@@ -605,8 +621,11 @@ where
             st.settle();
             st.args.clear();
             event_.record(&mut st.args);
-            // On the span's own track when threads are not shown.
-            let track = if view.threads() {
+            // On the named track it asks for; else on the span's own track
+            // when threads are not shown.
+            let track = if let Some(named) = st.named_track() {
+                Some(named.get())
+            } else if view.threads() {
                 None
             } else {
                 ctx.event_span(event_)

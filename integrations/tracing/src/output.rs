@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::thread::ThreadSlot;
 
@@ -101,6 +101,7 @@ impl Output {
                     output: shared,
                     error: None,
                     requests: Vec::new(),
+                    queue_chunks: queue_chunks.max(1),
                 }
                 .run(flush_interval)
             })?;
@@ -194,26 +195,35 @@ struct WriterThread<W> {
     /// queue while a flush is under way, they are answered by a flush that
     /// begins after it (which then covers what their callers recorded).
     requests: Vec<Message>,
+    /// How many messages the queue holds at most.
+    queue_chunks: usize,
 }
 
 impl<W: Write> WriterThread<W> {
     fn run(mut self, interval: Option<Duration>) {
-        let timeout = interval.unwrap_or(Duration::from_secs(3600));
+        let interval = interval.unwrap_or(Duration::MAX);
+        // On a clock, not after a quiet spell: busy threads' chunks keep
+        // the queue from ever being quiet, and what quiet threads hold
+        // must still reach the sink every interval.
+        let mut next_flush = Instant::now().checked_add(interval);
         loop {
-            match self.rx.recv_timeout(timeout) {
+            let wait = next_flush.map_or(Duration::MAX, |t| {
+                t.saturating_duration_since(Instant::now())
+            });
+            match self.rx.recv_timeout(wait) {
                 Ok(m) => self.take(m),
-                Err(RecvTimeoutError::Timeout) => {
-                    if interval.is_some() {
-                        // Its error waits for the next flush asked for.
-                        if let Err(e) = self.flush_all() {
-                            self.error.get_or_insert(e);
-                        }
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.sink_flush();
                     return;
                 }
+            }
+            if next_flush.is_some_and(|t| Instant::now() >= t) {
+                // Its error waits for the next flush asked for.
+                if let Err(e) = self.flush_all(false) {
+                    self.error.get_or_insert(e);
+                }
+                next_flush = Instant::now().checked_add(interval);
             }
             if !self.answer_requests() {
                 return;
@@ -227,7 +237,7 @@ impl<W: Write> WriterThread<W> {
         while !self.requests.is_empty() {
             let requests = std::mem::take(&mut self.requests);
             let stop = requests.iter().any(|m| matches!(m, Message::Stop(_)));
-            let mut r = self.flush_all();
+            let mut r = self.flush_all(true);
             if stop {
                 if let Some(o) = self.output.upgrade() {
                     o.stopped.store(true, Ordering::Relaxed);
@@ -271,9 +281,15 @@ impl<W: Write> WriterThread<W> {
         }
     }
 
+    /// Takes what the queue holds now: at most as many messages as it
+    /// holds, so that threads refilling it as fast as it drains (a slow
+    /// sink) cannot keep the writer thread here for good.
     fn drain_queue(&mut self) {
-        while let Ok(m) = self.rx.try_recv() {
-            self.take(m);
+        for _ in 0..self.queue_chunks {
+            match self.rx.try_recv() {
+                Ok(m) => self.take(m),
+                Err(_) => return,
+            }
         }
     }
 
@@ -286,8 +302,13 @@ impl<W: Write> WriterThread<W> {
     }
 
     /// Writes every thread's buffered packets, in order: a thread's chunks
-    /// already queued first, then what it still holds.
-    fn flush_all(&mut self) -> io::Result<()> {
+    /// already queued first, then what it still holds. With `wait` false
+    /// (the timed flush), a thread in the middle of a call is passed over:
+    /// it is recording, so its chunks come by themselves, while waiting
+    /// for it can starve every other thread's flush (a thread flooding a
+    /// slow sink holds its state, waiting on the full queue, nearly all
+    /// the time).
+    fn flush_all(&mut self, wait: bool) -> io::Result<()> {
         let Some(output) = self.output.upgrade() else {
             return self.sink_flush();
         };
@@ -313,7 +334,7 @@ impl<W: Write> WriterThread<W> {
                     }
                     DIRECT.with(|d| *d.borrow_mut() = recycle_direct(bytes));
                 });
-                if taken.is_some() {
+                if taken.is_some() || !wait {
                     break;
                 }
                 self.drain_queue();

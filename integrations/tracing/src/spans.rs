@@ -38,6 +38,10 @@ pub(crate) struct SpanInfo {
     pub parent: u64,
     /// Its callsite's `&'static Metadata`, as an address.
     pub meta: usize,
+    /// The uuid of the track its own track sits beneath (0 without one).
+    pub under: u64,
+    /// How many tracks its own track is from the root, itself included.
+    pub depth: u32,
 }
 
 impl SpanInfo {
@@ -77,6 +81,8 @@ struct Entry {
     serial: AtomicU64,
     parent: AtomicU64,
     meta: AtomicU64,
+    under: AtomicU64,
+    depth: AtomicU64,
     creation_flow: AtomicU64,
     follows_flow: AtomicU64,
     /// Whether `fields` holds the live span's creation fields, not yet
@@ -149,6 +155,8 @@ impl SpanTable {
                 e.serial.store(info.serial, Ordering::Relaxed);
                 e.parent.store(info.parent, Ordering::Relaxed);
                 e.meta.store(info.meta as u64, Ordering::Relaxed);
+                e.under.store(info.under, Ordering::Relaxed);
+                e.depth.store(u64::from(info.depth), Ordering::Relaxed);
                 e.creation_flow.store(creation_flow, Ordering::Relaxed);
                 e.follows_flow.store(0, Ordering::Relaxed);
                 if let Some(fields) = fields {
@@ -185,6 +193,8 @@ impl SpanTable {
             serial: e.serial.load(Ordering::Relaxed),
             parent: e.parent.load(Ordering::Relaxed),
             meta: e.meta.load(Ordering::Relaxed) as usize,
+            under: e.under.load(Ordering::Relaxed),
+            depth: e.depth.load(Ordering::Relaxed) as u32,
         }
     }
 
@@ -264,6 +274,8 @@ mod tests {
             serial: n,
             parent: n / 2,
             meta: 0,
+            under: n * 5,
+            depth: n as u32,
         }
     }
 

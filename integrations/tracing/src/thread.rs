@@ -194,21 +194,24 @@ impl ThreadState {
         self.serial_base | self.next_serial
     }
 
-    /// The uuid of the named track `name` under the process, described on
-    /// this writer the first time.
-    pub(crate) fn named_track(&mut self, name: &str) -> Option<TrackUuid> {
+    /// The uuid of the named track under the process that the fields in
+    /// `args` ask for ([`crate::TRACK_FIELD`]), described on this writer the
+    /// first time; `None` if they ask for none.
+    pub(crate) fn named_track(&mut self) -> Option<TrackUuid> {
+        let name = self.args.track()?;
         if let Some((_, uuid)) = self.named.iter().find(|(n, _)| &**n == name) {
             return Some(*uuid);
         }
+        let name: Box<str> = name.into();
         let track = self
             .writer
             .track(
                 ParentTrack::Process(self.process),
-                name,
+                &name,
                 &TrackOptions::default(),
             )
             .ok()?;
-        self.named.push((name.into(), track.uuid()));
+        self.named.push((name, track.uuid()));
         Some(track.uuid())
     }
 

@@ -10,39 +10,13 @@ use perfetto_tracing::{PerfettoLayer, View};
 use tracing::{info, info_span, Dispatch, Instrument as _};
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Runs `f` with the layer as the default subscriber of this thread and of
-/// the threads `f` starts through `on_thread` (std threads and tokio workers
-/// do not inherit a thread's default).
-fn record(view: View, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
-    let sink = SharedBuf::default();
-    let (layer, guard) = PerfettoLayer::builder()
-        .view(view)
-        .build(sink.clone())
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || f(&dispatch));
-    drop(dispatch);
-    guard.finish().unwrap();
-    sink.bytes()
-}
-
-fn runtime(dispatch: &Dispatch) -> tokio::runtime::Runtime {
-    let d = dispatch.clone();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&d)))
-        .build()
-        .unwrap()
-}
-
 fn slices<'a>(t: &'a inspect::Trace, name: &str) -> Vec<&'a inspect::Slice> {
     t.slices.iter().filter(|s| s.name == name).collect()
 }
 
 #[test]
 fn spans_and_events_on_threads_and_span_tracks() {
-    let bytes = record(View::Both, |_| {
+    let bytes = common::record(View::Both, |_| {
         let outer = info_span!("outer", user = "ana", attempt = 3u64);
         let _o = outer.enter();
         {
@@ -104,7 +78,7 @@ fn spans_and_events_on_threads_and_span_tracks() {
 
 #[test]
 fn a_span_entered_on_several_threads_stays_one_span() {
-    let bytes = record(View::Both, |dispatch| {
+    let bytes = common::record(View::Both, |dispatch| {
         let span = info_span!("moving");
         for _ in 0..3 {
             let s = span.clone();
@@ -139,8 +113,8 @@ fn a_span_entered_on_several_threads_stays_one_span() {
 
 #[test]
 fn overlapping_async_tasks_never_mis_nest() {
-    let bytes = record(View::Both, |dispatch| {
-        let rt = runtime(dispatch);
+    let bytes = common::record(View::Both, |dispatch| {
+        let rt = common::runtime(dispatch);
         rt.block_on(async {
             let mut tasks = Vec::new();
             for i in 0..20u64 {
@@ -184,41 +158,6 @@ fn overlapping_async_tasks_never_mis_nest() {
     common::assert_clean(&bytes);
 }
 
-/// The flow ids the trace's events start and end, from the packets
-/// themselves: (started, ended), each sorted.
-fn flow_ends(bytes: &[u8]) -> (Vec<u64>, Vec<u64>) {
-    use prost::Message as _;
-    let trace = perfetto_trace_writer::protos::Trace::decode(bytes).unwrap();
-    let (mut started, mut ended) = (Vec::new(), Vec::new());
-    for p in &trace.packet {
-        if let Some(e) = &p.track_event {
-            started.extend(&e.flow_ids);
-            ended.extend(&e.terminating_flow_ids);
-        }
-    }
-    started.sort_unstable();
-    ended.sort_unstable();
-    (started, ended)
-}
-
-/// Every flow the trace starts ends once, and the trace processor links
-/// each one (its `flow` table has a row per flow): none left dangling.
-fn assert_flows_whole(bytes: &[u8]) -> usize {
-    let (started, ended) = flow_ends(bytes);
-    assert_eq!(started, ended, "flows with one end");
-    let mut distinct = started.clone();
-    distinct.dedup();
-    assert_eq!(distinct.len(), started.len(), "a flow id used twice");
-    if let Some(rows) = common::query(bytes, "select count(*) from flow;") {
-        assert_eq!(
-            rows[1],
-            started.len().to_string(),
-            "flows the trace processor links"
-        );
-    }
-    started.len()
-}
-
 /// The flows as (from, to) slice names.
 fn flow_edges(t: &inspect::Trace) -> Vec<(&str, &str)> {
     let name = |i: usize| t.slices[i].name.as_str();
@@ -230,7 +169,7 @@ fn flow_edges(t: &inspect::Trace) -> Vec<(&str, &str)> {
 #[test]
 fn flows_link_what_the_hierarchy_does_not_show() {
     for view in [View::Both, View::Threads] {
-        let bytes = record(view, |dispatch| {
+        let bytes = common::record(view, |dispatch| {
             let parent = info_span!("parent");
             let _p = parent.enter();
             // Created inside its parent, first run on another thread.
@@ -281,7 +220,7 @@ fn flows_link_what_the_hierarchy_does_not_show() {
                 "{view:?}: {name}"
             );
         }
-        assert_eq!(assert_flows_whole(&bytes), edges.len());
+        assert_eq!(common::assert_flows_whole(&bytes), edges.len());
         common::assert_clean(&bytes);
     }
 }
@@ -289,8 +228,8 @@ fn flows_link_what_the_hierarchy_does_not_show() {
 #[test]
 fn spawned_tasks_link_to_where_they_were_spawned_and_every_flow_is_whole() {
     for view in [View::Both, View::Threads, View::SpanTracks] {
-        let bytes = record(view, |dispatch| {
-            let rt = runtime(dispatch);
+        let bytes = common::record(view, |dispatch| {
+            let rt = common::runtime(dispatch);
             rt.block_on(
                 async {
                     let mut tasks = Vec::new();
@@ -311,7 +250,7 @@ fn spawned_tasks_link_to_where_they_were_spawned_and_every_flow_is_whole() {
                 .instrument(info_span!("main")),
             );
         });
-        let flows = assert_flows_whole(&bytes);
+        let flows = common::assert_flows_whole(&bytes);
         let t = common::decode(&bytes);
         let edges = flow_edges(&t);
         match view {
@@ -329,7 +268,7 @@ fn spawned_tasks_link_to_where_they_were_spawned_and_every_flow_is_whole() {
 
 #[test]
 fn in_the_thread_view_a_spans_fields_are_on_its_first_slice() {
-    let bytes = record(View::Threads, |dispatch| {
+    let bytes = common::record(View::Threads, |dispatch| {
         let outer = info_span!("outer", user = "ana", attempt = 3u64);
         drop(outer.enter());
         drop(outer.enter());
@@ -370,7 +309,7 @@ fn in_the_thread_view_a_spans_fields_are_on_its_first_slice() {
 
 #[test]
 fn the_track_field_puts_a_span_on_a_named_track() {
-    let bytes = record(View::Threads, |_| {
+    let bytes = common::record(View::Threads, |_| {
         drop(info_span!("query", perfetto.track = "db", table = "users").entered());
         drop(info_span!("query", perfetto.track = "db").entered());
         drop(info_span!("plain").entered());
@@ -416,7 +355,7 @@ fn the_track_field_puts_a_span_on_a_named_track() {
 #[test]
 fn the_real_process_and_thread_ids_and_names() {
     let mut tid = 0;
-    let bytes = record(View::Threads, |dispatch| {
+    let bytes = common::record(View::Threads, |dispatch| {
         let d = dispatch.clone();
         tid = std::thread::Builder::new()
             .name("named-worker".into())
@@ -469,7 +408,7 @@ fn a_guard_dropped_while_workers_idle_still_collects_their_events() {
         .build(sink.clone())
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-    let rt = runtime(&dispatch);
+    let rt = common::runtime(&dispatch);
     rt.block_on(async move {
         for i in 0..8u64 {
             tokio::spawn(async move { info!(i, "on a worker") }.instrument(info_span!("job", i)))

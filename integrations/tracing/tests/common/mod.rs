@@ -5,6 +5,10 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+use perfetto_tracing::{PerfettoLayer, View};
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt;
+
 /// A sink the test keeps a handle to.
 #[derive(Clone, Default)]
 pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
@@ -28,7 +32,7 @@ impl Write for SharedBuf {
 
 // The root crate's trace-processor helper, shared rather than copied.
 #[path = "../../../../tests/common/tp.rs"]
-mod tp;
+pub mod tp;
 pub use tp::query;
 
 /// Asserts the trace processor counts no error, data loss or import
@@ -58,4 +62,65 @@ pub fn decode(bytes: &[u8]) -> perfetto_trace_writer::inspect::Trace {
         .collect();
     assert!(wrong.is_empty(), "{wrong:?}");
     t
+}
+
+/// Runs `f` with the layer as the default subscriber of this thread and of
+/// the threads `f` starts through `on_thread` (std threads and tokio workers
+/// do not inherit a thread's default).
+pub fn record(view: View, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .view(view)
+        .build(sink.clone())
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || f(&dispatch));
+    drop(dispatch);
+    guard.finish().unwrap();
+    sink.bytes()
+}
+
+pub fn runtime(dispatch: &Dispatch) -> tokio::runtime::Runtime {
+    let d = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&d)))
+        .build()
+        .unwrap()
+}
+
+/// The flow ids the trace's events start and end, from the packets
+/// themselves: (started, ended), each sorted.
+pub fn flow_ends(bytes: &[u8]) -> (Vec<u64>, Vec<u64>) {
+    use prost::Message as _;
+    let trace = perfetto_trace_writer::protos::Trace::decode(bytes).unwrap();
+    let (mut started, mut ended) = (Vec::new(), Vec::new());
+    for p in &trace.packet {
+        if let Some(e) = &p.track_event {
+            started.extend(&e.flow_ids);
+            ended.extend(&e.terminating_flow_ids);
+        }
+    }
+    started.sort_unstable();
+    ended.sort_unstable();
+    (started, ended)
+}
+
+/// Every flow the trace starts ends once, and the trace processor links
+/// each one (its `flow` table has a row per flow): none left dangling.
+pub fn assert_flows_whole(bytes: &[u8]) -> usize {
+    let (started, ended) = flow_ends(bytes);
+    assert_eq!(started, ended, "flows with one end");
+    let mut distinct = started.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), started.len(), "a flow id used twice");
+    if let Some(rows) = query(bytes, "select count(*) from flow;") {
+        assert_eq!(
+            rows[1],
+            started.len().to_string(),
+            "flows the trace processor links"
+        );
+    }
+    started.len()
 }
