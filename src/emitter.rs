@@ -16,6 +16,7 @@ use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
 use crate::interning::{Interner, MAX_ENTRIES};
 use crate::keys::{EventKey, Keys};
+use crate::options::Options;
 use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
@@ -95,17 +96,33 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    #[inline]
+    /// An emitter of default options but `compact` and `limits`, its keys
+    /// of no writer (for tests of the emitter alone).
+    #[cfg(test)]
     pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
+        let options = Options {
+            compact,
+            intern_limits: limits,
+            ..Options::default()
+        };
+        Self::with_options(&options, Owner(0))
+    }
+
+    /// The emitter of a writer of `options`, whose handles `owner` marks.
+    /// Every field set here, in one literal: a writer's state is built in
+    /// place, not built apart and copied in.
+    #[inline]
+    pub(crate) fn with_options(options: &Options, owner: Owner) -> Self {
+        let limits = options.intern_limits;
         Emitter {
             // Room for a small trace whole, so that one never reallocates;
             // not a power of two, which the allocator served slower once
             // doubled to tens of MB (see BENCHMARKS.md).
             out: Out::with_room(1000),
             packets: 0,
-            compact,
+            compact: options.compact,
             strings: Strings::default(),
-            keys: Keys::new(Owner(0)),
+            keys: Keys::new(owner),
             key_cache: Vec::new(),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
@@ -114,8 +131,8 @@ impl Emitter {
             full: false,
             generation: 0,
             fill_epoch: 1,
-            clock: TRACE_CLOCK,
-            clock_reading: (0, 0),
+            clock: options.clock as u32,
+            clock_reading: options.clock_reading,
         }
     }
 

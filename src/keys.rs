@@ -50,6 +50,14 @@ impl Site {
         let part = |from: usize, len: usize| text.get(from..from + len).unwrap_or("");
         (part(at, n), part(at + n, c), part(at + n + c, f), self.line)
     }
+
+    /// Whether the site is `site`: its lengths and line first, which tell
+    /// most sites apart without reading their text.
+    fn is(&self, text: &str, site: (&str, &str, &str, u32)) -> bool {
+        let (name, category, file, line) = site;
+        let lens = [name.len(), category.len(), file.len()].map(|l| l as u32);
+        self.line == line && self.lens == lens && self.strings(text) == site
+    }
 }
 
 /// The hasher of a map whose keys are hashes already: it keeps them.
@@ -136,7 +144,7 @@ impl Keys {
         let text = &self.text;
         let hash = match self.sites.len() < SCAN_UP_TO {
             true => {
-                if let Some(i) = self.sites.iter().position(|s| s.strings(text) == site) {
+                if let Some(i) = self.sites.iter().position(|s| s.is(text, site)) {
                     return Ok(self.key(i as u32));
                 }
                 None
@@ -144,7 +152,7 @@ impl Keys {
             false => {
                 let hash = site_hash(name, category, file, line);
                 if let Some(&i) = self.by_hash.get(&hash) {
-                    if self.sites[i as usize].strings(text) == site {
+                    if self.sites[i as usize].is(text, site) {
                         return Ok(self.key(i));
                     }
                 }

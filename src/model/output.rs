@@ -6,6 +6,7 @@
 use crate::emitter::Emitter;
 use crate::encoding::{field, EndTemplate, EventType, Field, TrackKind};
 use crate::event::Event;
+use crate::ids::Owner;
 use crate::model::compact::{Budget, BUSY_FROM};
 use crate::options::Options;
 use crate::sequence::Sequences;
@@ -20,13 +21,11 @@ pub(crate) struct Output {
 }
 
 impl Output {
+    /// The output of a writer of `options`, whose handles `owner` marks.
     #[inline]
-    pub(crate) fn new(options: &Options) -> Self {
-        let mut emitter = Emitter::new(options.compact, options.intern_limits);
-        emitter.clock = options.clock as u32;
-        emitter.clock_reading = options.clock_reading;
+    pub(crate) fn new(options: &Options, owner: Owner) -> Self {
         Output {
-            emitter,
+            emitter: Emitter::with_options(options, owner),
             seqs: Sequences::new(options.sequence_id.get(), options.sequence_span),
         }
     }
