@@ -15,38 +15,13 @@ use crate::encoding::{
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
 use crate::interning::{Interner, MAX_ENTRIES};
-use crate::keys::{EventKey, Keys};
+use crate::keys::{EventKey, KeyCache, Keys};
 use crate::options::Options;
 use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
 mod annotated;
-
-/// What a key's strings are in one generation of the writer's tables: a
-/// begin's fields of their iids, and their global ids (category, name,
-/// location; 0 for none), for the bits of defined strings a sequence keeps.
-#[derive(Clone, Copy)]
-struct KeyCache {
-    /// The generation of the tables `globals` belong to; `u64::MAX` for
-    /// none.
-    generation: u64,
-    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
-    /// `begin_packet_fields` cannot take, so that the begin's short path
-    /// tests one word and never takes them.
-    begin_generation: u64,
-    fields: BeginFields,
-    globals: [u32; 3],
-}
-
-impl KeyCache {
-    const NONE: KeyCache = KeyCache {
-        generation: u64::MAX,
-        begin_generation: u64::MAX,
-        fields: BeginFields::EMPTY,
-        globals: [0; 3],
-    };
-}
 
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
@@ -60,11 +35,9 @@ pub(crate) struct Emitter {
     /// tracks and timestamps as deltas on an incremental clock.
     pub(crate) compact: bool,
     pub(crate) strings: Strings,
-    /// The writer's event keys, with the ids their strings have in
-    /// `strings` (the core sets their owner).
+    /// The writer's event keys, each with what its strings are in
+    /// `strings` (its cache).
     pub(crate) keys: Keys,
-    /// Each key's cache, by its index: grown as keys are first written.
-    key_cache: Vec<KeyCache>,
     /// The iids of the argument names first used by the packet being
     /// written. Kept between packets so that it does not allocate again.
     new_arg_names: Vec<u64>,
@@ -123,7 +96,6 @@ impl Emitter {
             compact: options.compact,
             strings: Strings::default(),
             keys: Keys::new(owner),
-            key_cache: Vec::new(),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
@@ -400,7 +372,7 @@ impl Emitter {
         if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
             return false;
         }
-        let Some(c) = self.key_cache.get(key.index as usize) else {
+        let Some(c) = self.keys.cache(key) else {
             return false;
         };
         if c.begin_generation != self.generation {
@@ -610,7 +582,7 @@ impl Emitter {
     ) {
         // Out of the emitter while its strings are in use, which the
         // packet's definitions borrow.
-        let keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
+        let mut keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
         let (name, category, file, line) = keys.strings(key);
         let ev = Event {
             name,
@@ -634,14 +606,7 @@ impl Emitter {
                 fields: fields.unwrap_or(BeginFields::EMPTY),
                 globals,
             };
-            let i = key.index as usize;
-            if self.key_cache.len() <= i {
-                // Room for every key registered so far: they are usually
-                // registered together, before their first events.
-                let all = keys.len().max(i + 1);
-                self.key_cache.resize(all, KeyCache::NONE);
-            }
-            self.key_cache[i] = cached;
+            keys.set_cache(key, cached);
         }
         self.keys = keys;
     }

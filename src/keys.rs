@@ -5,7 +5,7 @@
 //! in order of first use, as for strings, so a key's events write the bytes
 //! the same strings would. What a key saves is the lookup: the emitter
 //! caches, per key, what its strings are in the current generation of the
-//! tables (`emitter::KeyCache`), and a begin that finds the cache current
+//! tables ([`KeyCache`]), and a begin that finds the cache current
 //! (one comparison) writes them without looking anything up. A cache from
 //! an older generation (the tables were emptied at `Options::intern_limit`)
 //! is refreshed by the next event that interns the key's strings again.
@@ -15,6 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::encoding::BeginFields;
 use crate::error::{check_len, Error, Result};
 use crate::ids::Owner;
 
@@ -35,9 +36,37 @@ pub struct EventKey {
     pub(crate) index: u32,
 }
 
+/// What a key's strings are in one generation of the writer's tables: a
+/// begin's fields of their iids, and their global ids (category, name,
+/// location; 0 for none), for the bits of defined strings a sequence keeps.
+/// The emitter sets it when it writes the key's strings.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyCache {
+    /// The generation of the tables `globals` belong to; `u64::MAX` for
+    /// none.
+    pub(crate) generation: u64,
+    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
+    /// `begin_packet_fields` cannot take, so that the begin's short path
+    /// tests one word and never takes them.
+    pub(crate) begin_generation: u64,
+    pub(crate) fields: BeginFields,
+    pub(crate) globals: [u32; 3],
+}
+
+impl KeyCache {
+    const NONE: KeyCache = KeyCache {
+        generation: u64::MAX,
+        begin_generation: u64::MAX,
+        fields: BeginFields::EMPTY,
+        globals: [0; 3],
+    };
+}
+
 /// A key's site: where its strings lie in the keys' text (name, category
-/// and file end to end), and its line.
+/// and file end to end), and its line; and its cache, kept beside it so
+/// that keys cost one list, not two.
 struct Site {
+    cache: KeyCache,
     start: usize,
     lens: [u32; 3],
     line: u32,
@@ -172,6 +201,7 @@ impl Keys {
         self.text.push_str(category);
         self.text.push_str(file);
         self.sites.push(Site {
+            cache: KeyCache::NONE,
             start,
             // Each at most `MAX_STRING_LEN`, checked above.
             lens: [name.len(), category.len(), file.len()].map(|l| l as u32),
@@ -224,6 +254,19 @@ impl Keys {
     /// Keys registered.
     pub(crate) fn len(&self) -> usize {
         self.sites.len()
+    }
+
+    /// The cache of a key of this writer (whose owner the caller checked).
+    #[inline(always)]
+    pub(crate) fn cache(&self, key: EventKey) -> Option<&KeyCache> {
+        self.sites.get(key.index as usize).map(|s| &s.cache)
+    }
+
+    /// Sets the cache of a key of this writer.
+    pub(crate) fn set_cache(&mut self, key: EventKey, cache: KeyCache) {
+        if let Some(site) = self.sites.get_mut(key.index as usize) {
+            site.cache = cache;
+        }
     }
 }
 
