@@ -582,8 +582,8 @@ impl Emitter {
     ) {
         // Out of the emitter while its strings are in use, which the
         // packet's definitions borrow.
-        let mut keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
-        let (name, category, file, line) = keys.strings(key);
+        let text = self.keys.lend_text();
+        let (name, category, file, line) = self.keys.strings_in(key, &text);
         let ev = Event {
             name,
             category,
@@ -606,9 +606,9 @@ impl Emitter {
                 fields: fields.unwrap_or(BeginFields::EMPTY),
                 globals,
             };
-            keys.set_cache(key, cached);
+            self.keys.set_cache(key, cached);
         }
-        self.keys = keys;
+        self.keys.give_back(text);
     }
 
     #[inline(always)]

@@ -245,10 +245,32 @@ impl Keys {
     /// A key's name, category, file and line ("" and 0 for a foreign key,
     /// which the core refuses before anything is written).
     pub(crate) fn strings(&self, key: EventKey) -> (&str, &str, &str, u32) {
+        self.strings_in(key, &self.text)
+    }
+
+    /// [`Keys::strings`] read from the keys' text lent out
+    /// ([`Keys::lend_text`]).
+    pub(crate) fn strings_in<'t>(
+        &self,
+        key: EventKey,
+        text: &'t str,
+    ) -> (&'t str, &'t str, &'t str, u32) {
         match self.sites.get(key.index as usize) {
-            Some(site) if key.owner == self.owner => site.strings(&self.text),
+            Some(site) if key.owner == self.owner => site.strings(text),
             _ => ("", "", "", 0),
         }
+    }
+
+    /// The keys' text, lent out while an event of a key is written: its
+    /// strings borrow it while the emitter changes. Until it is given back
+    /// ([`Keys::give_back`]), a key's strings read as empty.
+    pub(crate) fn lend_text(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+
+    /// Gives back the text [`Keys::lend_text`] lent.
+    pub(crate) fn give_back(&mut self, text: String) {
+        self.text = text;
     }
 
     /// Keys registered.
