@@ -15,37 +15,13 @@ use crate::encoding::{
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
 use crate::interning::{Interner, MAX_ENTRIES};
-use crate::keys::{EventKey, Keys};
+use crate::keys::{EventKey, KeyCache, Keys};
+use crate::options::Options;
 use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
 mod annotated;
-
-/// What a key's strings are in one generation of the writer's tables: a
-/// begin's fields of their iids, and their global ids (category, name,
-/// location; 0 for none), for the bits of defined strings a sequence keeps.
-#[derive(Clone, Copy)]
-struct KeyCache {
-    /// The generation of the tables `globals` belong to; `u64::MAX` for
-    /// none.
-    generation: u64,
-    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
-    /// `begin_packet_fields` cannot take, so that the begin's short path
-    /// tests one word and never takes them.
-    begin_generation: u64,
-    fields: BeginFields,
-    globals: [u32; 3],
-}
-
-impl KeyCache {
-    const NONE: KeyCache = KeyCache {
-        generation: u64::MAX,
-        begin_generation: u64::MAX,
-        fields: BeginFields::EMPTY,
-        globals: [0; 3],
-    };
-}
 
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
@@ -59,11 +35,9 @@ pub(crate) struct Emitter {
     /// tracks and timestamps as deltas on an incremental clock.
     pub(crate) compact: bool,
     pub(crate) strings: Strings,
-    /// The writer's event keys, with the ids their strings have in
-    /// `strings` (the core sets their owner).
+    /// The writer's event keys, each with what its strings are in
+    /// `strings` (its cache).
     pub(crate) keys: Keys,
-    /// Each key's cache, by its index: grown as keys are first written.
-    key_cache: Vec<KeyCache>,
     /// The iids of the argument names first used by the packet being
     /// written. Kept between packets so that it does not allocate again.
     new_arg_names: Vec<u64>,
@@ -95,18 +69,33 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    #[inline]
+    /// An emitter of default options but `compact` and `limits`, its keys
+    /// of no writer (for tests of the emitter alone).
+    #[cfg(test)]
     pub(crate) fn new(compact: bool, limits: (usize, usize)) -> Self {
+        let options = Options {
+            compact,
+            intern_limits: limits,
+            ..Options::default()
+        };
+        Self::with_options(&options, Owner(0))
+    }
+
+    /// The emitter of a writer of `options`, whose handles `owner` marks.
+    /// Every field set here, in one literal: a writer's state is built in
+    /// place, not built apart and copied in.
+    #[inline]
+    pub(crate) fn with_options(options: &Options, owner: Owner) -> Self {
+        let limits = options.intern_limits;
         Emitter {
             // Room for a small trace whole, so that one never reallocates;
             // not a power of two, which the allocator served slower once
             // doubled to tens of MB (see BENCHMARKS.md).
             out: Out::with_room(1000),
             packets: 0,
-            compact,
+            compact: options.compact,
             strings: Strings::default(),
-            keys: Keys::new(Owner(0)),
-            key_cache: Vec::new(),
+            keys: Keys::new(owner),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
@@ -114,8 +103,8 @@ impl Emitter {
             full: false,
             generation: 0,
             fill_epoch: 1,
-            clock: TRACE_CLOCK,
-            clock_reading: (0, 0),
+            clock: options.clock as u32,
+            clock_reading: options.clock_reading,
         }
     }
 
@@ -383,7 +372,7 @@ impl Emitter {
         if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
             return false;
         }
-        let Some(c) = self.key_cache.get(key.index as usize) else {
+        let Some(c) = self.keys.cache(key) else {
             return false;
         };
         if c.begin_generation != self.generation {
@@ -593,8 +582,8 @@ impl Emitter {
     ) {
         // Out of the emitter while its strings are in use, which the
         // packet's definitions borrow.
-        let keys = std::mem::replace(&mut self.keys, Keys::new(Owner(0)));
-        let (name, category, file, line) = keys.strings(key);
+        let text = self.keys.lend_text();
+        let (name, category, file, line) = self.keys.strings_in(key, &text);
         let ev = Event {
             name,
             category,
@@ -617,16 +606,9 @@ impl Emitter {
                 fields: fields.unwrap_or(BeginFields::EMPTY),
                 globals,
             };
-            let i = key.index as usize;
-            if self.key_cache.len() <= i {
-                // Room for every key registered so far: they are usually
-                // registered together, before their first events.
-                let all = keys.len().max(i + 1);
-                self.key_cache.resize(all, KeyCache::NONE);
-            }
-            self.key_cache[i] = cached;
+            self.keys.set_cache(key, cached);
         }
-        self.keys = keys;
+        self.keys.give_back(text);
     }
 
     #[inline(always)]

@@ -31,13 +31,20 @@ struct Entry {
     extra: u32,
 }
 
+impl Entry {
+    const EMPTY: Entry = Entry {
+        start: 0,
+        len: 0,
+        extra: 0,
+    };
+}
+
 /// Entries kept inline before a table allocates.
 const INLINE: usize = 4;
 
 /// A table's entries: the first few inline, the rest in a `Vec`. A small
 /// trace's tables hold a handful of strings each, and their three `Vec`s
 /// were three of its ten allocations. Only the slow paths read entries.
-#[derive(Default)]
 struct Entries {
     inline: [Entry; INLINE],
     rest: Vec<Entry>,
@@ -45,6 +52,12 @@ struct Entries {
 }
 
 impl Entries {
+    const EMPTY: Entries = Entries {
+        inline: [Entry::EMPTY; INLINE],
+        rest: Vec::new(),
+        len: 0,
+    };
+
     fn len(&self) -> usize {
         self.len
     }
@@ -125,12 +138,13 @@ struct HintSet([Hint; 2]);
 
 /// Open addressing with linear probing, at most half full: slot = (the high
 /// half of the key's hash, id), id 0 marking an empty slot.
-#[derive(Default)]
 struct Index {
     slots: Vec<(u32, u32)>,
 }
 
 impl Index {
+    const EMPTY: Index = Index { slots: Vec::new() };
+
     #[inline]
     fn find(&self, hash: u64, mut is: impl FnMut(u32) -> bool) -> Option<u32> {
         if self.slots.is_empty() {
@@ -189,18 +203,24 @@ pub(crate) struct Interner {
     hint_bits: u32,
 }
 
+impl Interner {
+    /// An empty table: a constant, so that a writer's tables are set up by
+    /// plain stores, not built apart and copied into place.
+    pub(crate) const EMPTY: Interner = Interner {
+        bytes: 0,
+        entries: Entries::EMPTY,
+        index: Index::EMPTY,
+        // The cache is allocated once the table holds `HINTS_FROM`
+        // entries; until then no set is found in it.
+        hints: Vec::new(),
+        hint_bits: HINT_SETS_BITS,
+    };
+}
+
 impl Default for Interner {
     #[inline]
     fn default() -> Self {
-        Interner {
-            bytes: 0,
-            entries: Entries::default(),
-            index: Index::default(),
-            // The cache is allocated once the table holds `HINTS_FROM`
-            // entries; until then no set is found in it.
-            hints: Vec::new(),
-            hint_bits: HINT_SETS_BITS,
-        }
+        Interner::EMPTY
     }
 }
 
@@ -544,7 +564,7 @@ mod tests {
     /// Keys whose hashes collide are told apart by their contents.
     #[test]
     fn colliding_hashes_are_told_apart() {
-        let mut index = Index::default();
+        let mut index = Index::EMPTY;
         for id in 1..=100u32 {
             index.insert(0xdead_beef_0000_0000, id, id as usize);
         }

@@ -5,7 +5,7 @@
 //! in order of first use, as for strings, so a key's events write the bytes
 //! the same strings would. What a key saves is the lookup: the emitter
 //! caches, per key, what its strings are in the current generation of the
-//! tables (`emitter::KeyCache`), and a begin that finds the cache current
+//! tables ([`KeyCache`]), and a begin that finds the cache current
 //! (one comparison) writes them without looking anything up. A cache from
 //! an older generation (the tables were emptied at `Options::intern_limit`)
 //! is refreshed by the next event that interns the key's strings again.
@@ -15,6 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::encoding::BeginFields;
 use crate::error::{check_len, Error, Result};
 use crate::ids::Owner;
 
@@ -35,9 +36,37 @@ pub struct EventKey {
     pub(crate) index: u32,
 }
 
+/// What a key's strings are in one generation of the writer's tables: a
+/// begin's fields of their iids, and their global ids (category, name,
+/// location; 0 for none), for the bits of defined strings a sequence keeps.
+/// The emitter sets it when it writes the key's strings.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyCache {
+    /// The generation of the tables `globals` belong to; `u64::MAX` for
+    /// none.
+    pub(crate) generation: u64,
+    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
+    /// `begin_packet_fields` cannot take, so that the begin's short path
+    /// tests one word and never takes them.
+    pub(crate) begin_generation: u64,
+    pub(crate) fields: BeginFields,
+    pub(crate) globals: [u32; 3],
+}
+
+impl KeyCache {
+    const NONE: KeyCache = KeyCache {
+        generation: u64::MAX,
+        begin_generation: u64::MAX,
+        fields: BeginFields::EMPTY,
+        globals: [0; 3],
+    };
+}
+
 /// A key's site: where its strings lie in the keys' text (name, category
-/// and file end to end), and its line.
+/// and file end to end), and its line; and its cache, kept beside it so
+/// that keys cost one list, not two.
 struct Site {
+    cache: KeyCache,
     start: usize,
     lens: [u32; 3],
     line: u32,
@@ -49,6 +78,14 @@ impl Site {
         let at = self.start;
         let part = |from: usize, len: usize| text.get(from..from + len).unwrap_or("");
         (part(at, n), part(at + n, c), part(at + n + c, f), self.line)
+    }
+
+    /// Whether the site is `site`: its lengths and line first, which tell
+    /// most sites apart without reading their text.
+    fn is(&self, text: &str, site: (&str, &str, &str, u32)) -> bool {
+        let (name, category, file, line) = site;
+        let lens = [name.len(), category.len(), file.len()].map(|l| l as u32);
+        self.line == line && self.lens == lens && self.strings(text) == site
     }
 }
 
@@ -136,7 +173,7 @@ impl Keys {
         let text = &self.text;
         let hash = match self.sites.len() < SCAN_UP_TO {
             true => {
-                if let Some(i) = self.sites.iter().position(|s| s.strings(text) == site) {
+                if let Some(i) = self.sites.iter().position(|s| s.is(text, site)) {
                     return Ok(self.key(i as u32));
                 }
                 None
@@ -144,7 +181,7 @@ impl Keys {
             false => {
                 let hash = site_hash(name, category, file, line);
                 if let Some(&i) = self.by_hash.get(&hash) {
-                    if self.sites[i as usize].strings(text) == site {
+                    if self.sites[i as usize].is(text, site) {
                         return Ok(self.key(i));
                     }
                 }
@@ -164,6 +201,7 @@ impl Keys {
         self.text.push_str(category);
         self.text.push_str(file);
         self.sites.push(Site {
+            cache: KeyCache::NONE,
             start,
             // Each at most `MAX_STRING_LEN`, checked above.
             lens: [name.len(), category.len(), file.len()].map(|l| l as u32),
@@ -207,15 +245,50 @@ impl Keys {
     /// A key's name, category, file and line ("" and 0 for a foreign key,
     /// which the core refuses before anything is written).
     pub(crate) fn strings(&self, key: EventKey) -> (&str, &str, &str, u32) {
+        self.strings_in(key, &self.text)
+    }
+
+    /// [`Keys::strings`] read from the keys' text lent out
+    /// ([`Keys::lend_text`]).
+    pub(crate) fn strings_in<'t>(
+        &self,
+        key: EventKey,
+        text: &'t str,
+    ) -> (&'t str, &'t str, &'t str, u32) {
         match self.sites.get(key.index as usize) {
-            Some(site) if key.owner == self.owner => site.strings(&self.text),
+            Some(site) if key.owner == self.owner => site.strings(text),
             _ => ("", "", "", 0),
         }
+    }
+
+    /// The keys' text, lent out while an event of a key is written: its
+    /// strings borrow it while the emitter changes. Until it is given back
+    /// ([`Keys::give_back`]), a key's strings read as empty.
+    pub(crate) fn lend_text(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+
+    /// Gives back the text [`Keys::lend_text`] lent.
+    pub(crate) fn give_back(&mut self, text: String) {
+        self.text = text;
     }
 
     /// Keys registered.
     pub(crate) fn len(&self) -> usize {
         self.sites.len()
+    }
+
+    /// The cache of a key of this writer (whose owner the caller checked).
+    #[inline(always)]
+    pub(crate) fn cache(&self, key: EventKey) -> Option<&KeyCache> {
+        self.sites.get(key.index as usize).map(|s| &s.cache)
+    }
+
+    /// Sets the cache of a key of this writer.
+    pub(crate) fn set_cache(&mut self, key: EventKey, cache: KeyCache) {
+        if let Some(site) = self.sites.get_mut(key.index as usize) {
+            site.cache = cache;
+        }
     }
 }
 

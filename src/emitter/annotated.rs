@@ -200,7 +200,7 @@ impl Emitter {
         let has_all = !self.compact || seq.defined == strings.len();
         let [category, name, location] = match ev.key {
             Some(key) => {
-                let Some(c) = self.key_cache.get(key.index as usize) else {
+                let Some(c) = self.keys.cache(key) else {
                     return false;
                 };
                 let [c_, n_, l_] = c.globals;

@@ -37,10 +37,10 @@ use crate::encoding::{field, EventType, Field, TrackKind};
 use crate::error::{check_len, check_ts, Error, Result};
 use crate::event::Event;
 use crate::ids::{
-    track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack,
+    track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
     ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
-use crate::keys::{EventKey, Keys};
+use crate::keys::EventKey;
 use crate::limits::MAX_TS;
 use crate::options::Options;
 use crate::out::Out;
@@ -105,12 +105,10 @@ pub struct Core {
 impl Core {
     #[inline]
     pub(crate) fn new(options: &Options) -> Self {
-        let registry = Registry::new();
-        let mut out = Output::new(options);
-        out.emitter.keys = Keys::new(registry.owner());
+        let owner = Owner::next();
         Core {
-            out,
-            registry,
+            out: Output::new(options, owner),
+            registry: Registry::new(owner),
             asyncs: AsyncSpans::default(),
             totals: Totals::default(),
             root: None,

@@ -6,6 +6,7 @@
 use crate::emitter::Emitter;
 use crate::encoding::{field, EndTemplate, EventType, Field, TrackKind};
 use crate::event::Event;
+use crate::ids::Owner;
 use crate::model::compact::{Budget, BUSY_FROM};
 use crate::options::Options;
 use crate::sequence::Sequences;
@@ -20,13 +21,11 @@ pub(crate) struct Output {
 }
 
 impl Output {
+    /// The output of a writer of `options`, whose handles `owner` marks.
     #[inline]
-    pub(crate) fn new(options: &Options) -> Self {
-        let mut emitter = Emitter::new(options.compact, options.intern_limits);
-        emitter.clock = options.clock as u32;
-        emitter.clock_reading = options.clock_reading;
+    pub(crate) fn new(options: &Options, owner: Owner) -> Self {
         Output {
-            emitter,
+            emitter: Emitter::with_options(options, owner),
             seqs: Sequences::new(options.sequence_id.get(), options.sequence_span),
         }
     }
@@ -136,15 +135,22 @@ impl TrackOutput {
     #[inline(never)]
     fn begin_general(&mut self, out: &mut Output, ts: u64, ev: Event<'_>) {
         let seq = self.event_sequence(out, &ev);
-        let named = Field::uint(field::EVENT_TRACK_UUID, self.uuid);
-        let track = match seq == self.seq {
-            true => self.track.as_ref(),
-            false => Some(&named),
-        };
+        let mut named = None;
+        let track = self.track_on(seq, &mut named);
         let on = &mut out.seqs[seq];
         if seq == self.seq || !out.emitter.begin_known(on, ts, track, &ev) {
             out.emitter.begin_general(on, ts, track, ev);
         }
+    }
+
+    /// The `track_uuid` field of the track's events on sequence `seq`: its
+    /// own as kept on its sequence, or the track named, encoded into
+    /// `named` only then (a uuid's varint is ten bytes built one by one).
+    fn track_on<'a>(&'a self, seq: usize, named: &'a mut Option<Field>) -> Option<&'a Field> {
+        if seq == self.seq {
+            return self.track.as_ref();
+        }
+        Some(named.insert(Field::uint(field::EVENT_TRACK_UUID, self.uuid)))
     }
 
     /// The sequence an event of the track that names strings goes on: the
@@ -176,11 +182,8 @@ impl TrackOutput {
     /// Writes an instant on the track, on the sequence its strings pay for.
     pub(crate) fn instant(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
         let seq = self.event_sequence(out, ev);
-        let named = Field::uint(field::EVENT_TRACK_UUID, self.uuid);
-        let track = match seq == self.seq {
-            true => self.track.as_ref(),
-            false => Some(&named),
-        };
+        let mut named = None;
+        let track = self.track_on(seq, &mut named);
         let kind = EventType::Instant;
         out.emitter
             .event(&mut out.seqs[seq], ts, kind, track, Some(ev), None);

@@ -136,6 +136,58 @@ impl Registered {
     }
 }
 
+/// Keys held in place before [`TrackKeys`] uses its map: a process and a
+/// few threads (two keys each).
+const FEW_KEYS: usize = 8;
+
+/// The registry's keys: the first [`FEW_KEYS`] in a list searched in place,
+/// the rest in a map. A small trace's process and threads then cost no
+/// hashing and no allocation.
+struct TrackKeys {
+    few: [(Key, u32); FEW_KEYS],
+    /// Keys held in `few`.
+    len: usize,
+    more: FastMap<Key, u32>,
+}
+
+impl TrackKeys {
+    #[inline]
+    fn new() -> Self {
+        TrackKeys {
+            few: [(Key::Uuid(0), 0); FEW_KEYS],
+            len: 0,
+            more: FastMap::default(),
+        }
+    }
+
+    fn get(&self, key: Key) -> Option<u32> {
+        let few = self.few[..self.len].iter().find(|(k, _)| *k == key);
+        match few {
+            Some(&(_, v)) => Some(v),
+            None if self.more.is_empty() => None,
+            None => self.more.get(&key).copied(),
+        }
+    }
+
+    fn contains(&self, key: Key) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Records `key` (new to the registry: each is inserted once).
+    fn insert(&mut self, key: Key, value: u32) {
+        debug_assert!(!self.contains(key));
+        match self.few.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (key, value);
+                self.len += 1;
+            }
+            None => {
+                self.more.insert(key, value);
+            }
+        }
+    }
+}
+
 /// Every track a writer described, by uuid and id; `T` is the model's state
 /// of a thread.
 pub(crate) struct Registry<T> {
@@ -147,21 +199,21 @@ pub(crate) struct Registry<T> {
     /// `custom`: the same state as a thread's, since spans nest alike there.
     tracks: Vec<(u32, T)>,
     /// Process, thread, lane and custom indices by uuid (domains keep them
-    /// apart), and the pids and tids taken: one map, one allocation.
-    keys: FastMap<Key, u32>,
+    /// apart), and the pids and tids taken.
+    keys: TrackKeys,
 }
 
 impl<T> Registry<T> {
+    /// An empty registry, whose handles `owner` marks.
     #[inline]
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(owner: Owner) -> Self {
         Registry {
-            owner: Owner::next(),
+            owner,
             processes: Vec::new(),
             threads: Vec::new(),
             custom: Vec::new(),
             tracks: Vec::new(),
-            // A process and two threads (six keys) without growing.
-            keys: FastMap::with_capacity_and_hasher(7, Default::default()),
+            keys: TrackKeys::new(),
         }
     }
 
@@ -194,7 +246,7 @@ impl<T> Registry<T> {
 
     /// The index of the track described under `uuid`, if any.
     pub(crate) fn index_of(&self, uuid: TrackUuid) -> Option<u32> {
-        self.keys.get(&Key::Uuid(uuid.0)).copied()
+        self.keys.get(Key::Uuid(uuid.0))
     }
 
     /// Records a track described under `uuid`, at `index` of its kind.
@@ -218,8 +270,8 @@ impl<T> Registry<T> {
     }
 
     fn id_taken(&self, id: i64) -> bool {
-        self.keys.contains_key(&Key::Tid(id))
-            || i32::try_from(id).is_ok_and(|p| self.keys.contains_key(&Key::Pid(p)))
+        self.keys.contains(Key::Tid(id))
+            || i32::try_from(id).is_ok_and(|p| self.keys.contains(Key::Pid(p)))
     }
 
     /// An id for a track that asked for none, derived from its key and
@@ -275,12 +327,12 @@ impl<T> Registry<T> {
                 if p < 0 {
                     return Err(Error::NegativePid(p));
                 }
-                if self.keys.contains_key(&Key::Pid(p)) {
+                if self.keys.contains(Key::Pid(p)) {
                     return Err(Error::PidInUse(p));
                 }
                 i64::from(p)
             }
-            (IdKind::Tid, Some(t)) if self.keys.contains_key(&Key::Tid(t)) => {
+            (IdKind::Tid, Some(t)) if self.keys.contains(Key::Tid(t)) => {
                 return Err(Error::TidInUse(t))
             }
             (IdKind::Tid, Some(t)) => t,
