@@ -21,6 +21,7 @@ use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
 mod annotated;
+mod descriptor;
 
 /// What a key's strings are in one generation of the writer's tables: a
 /// begin's fields of their iids, and their global ids (category, name,
@@ -265,6 +266,17 @@ impl Emitter {
     }
 
     pub(crate) fn descriptor(&mut self, seq: &mut SeqState, uuid: u64, kind: &TrackKind<'_>) {
+        if let TrackKind::Named {
+            parent,
+            name,
+            options,
+            counter: None,
+        } = *kind
+        {
+            if self.named_descriptor_known(seq, uuid, parent, name, options) {
+                return;
+            }
+        }
         let header = self.header(seq, false, 0);
         track_descriptor_packet(&mut self.out, header, uuid, kind);
     }

@@ -14,9 +14,9 @@ use crate::track_options::{
 };
 
 /// Wire types.
-const VARINT: u32 = 0;
-const I64: u32 = 1;
-const LEN: u32 = 2;
+pub(crate) const VARINT: u32 = 0;
+pub(crate) const I64: u32 = 1;
+pub(crate) const LEN: u32 = 2;
 
 /// Field numbers of the upstream schema (see `protos/`).
 pub(crate) mod field {
@@ -152,6 +152,18 @@ impl Bytes {
         }
     }
 
+    /// The key's bytes, at compile time; `N` must be its length.
+    const fn array<const N: usize>(self) -> [u8; N] {
+        assert!(self.len == N);
+        let mut out = [0; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = (self.word >> (8 * i)) as u8;
+            i += 1;
+        }
+        out
+    }
+
     /// One byte: a value below 128, or a length to be filled in later.
     const fn byte(v: u8) -> Bytes {
         Bytes {
@@ -177,6 +189,13 @@ impl Bytes {
 
 /// The keys and fixed fields of the assembled encoders, each derived from
 /// its field number in [`field`].
+/// A field's key (`field << 3 | wire` as a varint) as the `N` bytes it
+/// takes, at compile time: for encoders that write keys as constants (a
+/// wrong `N` fails the build).
+pub(crate) const fn key_bytes<const N: usize>(field: u32, wire: u32) -> [u8; N] {
+    Bytes::key(field, wire).array()
+}
+
 mod key {
     use super::{field, Bytes, EventType, I64, LEN, VARINT};
 

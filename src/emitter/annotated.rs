@@ -9,7 +9,7 @@
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
 
 use crate::encoding::{
-    field, varint_len, varint_word, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+    varint_len, varint_word, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
@@ -23,37 +23,36 @@ const MAX_ARGS: usize = 16;
 
 /// The most bytes a packet of the short path takes; a longer one (a long
 /// string argument) goes the general way.
-const WINDOW: usize = 512;
+pub(super) const WINDOW: usize = 512;
 
 /// Keys of the fields the packet writes (field number and wire type).
 mod key {
-    use crate::encoding::field as f;
+    use crate::encoding::{field as f, key_bytes, I64, LEN, VARINT};
 
     const fn k(field: u32, wire: u32) -> u8 {
-        (field << 3 | wire) as u8
+        key_bytes::<1>(field, wire)[0]
     }
-    pub const PACKET: u8 = k(f::TRACE_PACKET, 2);
-    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, 0);
-    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, 2);
-    pub const CATEGORY_IID: u8 = k(f::EVENT_CATEGORY_IIDS, 0);
-    pub const ANNOTATION: u8 = k(f::EVENT_DEBUG_ANNOTATIONS, 2);
-    pub const TYPE: u8 = k(f::EVENT_TYPE, 0);
-    pub const NAME_IID: u8 = k(f::EVENT_NAME_IID, 0);
-    /// Field 34 takes two bytes: 0x90 0x02.
-    pub const LOCATION_IID: [u8; 2] = [(f::EVENT_SOURCE_LOCATION_IID << 3) as u8 | 0x80, 2];
-    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, 0);
-    pub const ARG_NAME_IID: u8 = k(f::ARG_NAME_IID, 0);
-    pub const ARG_BOOL: u8 = k(f::ARG_BOOL, 0);
-    pub const ARG_UINT: u8 = k(f::ARG_UINT, 0);
-    pub const ARG_INT: u8 = k(f::ARG_INT, 0);
-    pub const ARG_DOUBLE: u8 = k(f::ARG_DOUBLE, 1);
-    pub const ARG_STRING: u8 = k(f::ARG_STRING, 2);
+    pub const PACKET: u8 = k(f::TRACE_PACKET, LEN);
+    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, VARINT);
+    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, LEN);
+    pub const CATEGORY_IID: u8 = k(f::EVENT_CATEGORY_IIDS, VARINT);
+    pub const ANNOTATION: u8 = k(f::EVENT_DEBUG_ANNOTATIONS, LEN);
+    pub const TYPE: u8 = k(f::EVENT_TYPE, VARINT);
+    pub const NAME_IID: u8 = k(f::EVENT_NAME_IID, VARINT);
+    pub const LOCATION_IID: [u8; 2] = key_bytes(f::EVENT_SOURCE_LOCATION_IID, VARINT);
+    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, VARINT);
+    pub const ARG_NAME_IID: u8 = k(f::ARG_NAME_IID, VARINT);
+    pub const ARG_BOOL: u8 = k(f::ARG_BOOL, VARINT);
+    pub const ARG_UINT: u8 = k(f::ARG_UINT, VARINT);
+    pub const ARG_INT: u8 = k(f::ARG_INT, VARINT);
+    pub const ARG_DOUBLE: u8 = k(f::ARG_DOUBLE, I64);
+    pub const ARG_STRING: u8 = k(f::ARG_STRING, LEN);
 }
 
 /// Bytes of a field of varint `v` whose key is one byte. Most are iids and
 /// lengths below 128: one comparison.
 #[inline(always)]
-fn uint_len(v: u64) -> usize {
+pub(super) fn uint_len(v: u64) -> usize {
     if v < 0x80 {
         2
     } else {
@@ -98,25 +97,25 @@ fn defined_id(
 /// room to spare past the packet: varints are stored as whole words.
 /// Indices are masked to the window, which the compiler then sees are in
 /// bounds (the packet is at most [`WINDOW`] bytes, so the mask never cuts).
-struct Cursor<'a> {
-    b: &'a mut [u8; WINDOW + SPARE],
-    n: usize,
+pub(super) struct Cursor<'a> {
+    pub(super) b: &'a mut [u8; WINDOW + SPARE],
+    pub(super) n: usize,
 }
 
 /// Room past the window: a word for a varint, or an encoded field whole.
-const SPARE: usize = FIELD_CAP;
+pub(super) const SPARE: usize = FIELD_CAP;
 
 const MASK: usize = WINDOW - 1;
 
 impl Cursor<'_> {
     #[inline(always)]
-    fn byte(&mut self, v: u8) {
+    pub(super) fn byte(&mut self, v: u8) {
         self.b[self.n & MASK] = v;
         self.n += 1;
     }
 
     #[inline(always)]
-    fn varint(&mut self, mut v: u64) {
+    pub(super) fn varint(&mut self, mut v: u64) {
         // Most are iids and lengths below 128; times take a word.
         if v < 0x80 {
             return self.byte(v as u8);
@@ -136,7 +135,7 @@ impl Cursor<'_> {
     }
 
     #[inline(always)]
-    fn bytes(&mut self, s: &[u8]) {
+    pub(super) fn bytes(&mut self, s: &[u8]) {
         let at = self.n & MASK;
         if let Some(dst) = self.b.get_mut(at..at + s.len()) {
             dst.copy_from_slice(s);
@@ -147,14 +146,14 @@ impl Cursor<'_> {
     /// A field encoded once: its padded bytes copied whole (a few moves,
     /// no call to memcpy) and the padding written over next.
     #[inline(always)]
-    fn field(&mut self, f: &Field) {
+    pub(super) fn field(&mut self, f: &Field) {
         let at = self.n & MASK;
         self.b[at..at + FIELD_CAP].copy_from_slice(f.padded());
         self.n += f.len();
     }
 
     #[inline(always)]
-    fn uint(&mut self, key: u8, v: u64) {
+    pub(super) fn uint(&mut self, key: u8, v: u64) {
         self.byte(key);
         self.varint(v);
     }
@@ -323,9 +322,7 @@ fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
     }
 }
 
-// Field numbers this path writes with one-byte keys; the mask needs a
-// power of two.
-const _: () = assert!(field::PACKET_SEQUENCE_FLAGS < 16 && field::ARG_STRING < 16);
+// The mask needs a power of two.
 const _: () = assert!(WINDOW.is_power_of_two());
 
 #[cfg(test)]
