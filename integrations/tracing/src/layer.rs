@@ -616,7 +616,12 @@ where
             };
             let thread = st.thread;
             let (message, args) = st.args.message_and_args();
-            let ev = event(meta, message.unwrap_or(meta.name())).args(args);
+            let name = message.unwrap_or(meta.name());
+            let ev = match st.messages.get(&mut st.writer, meta, name) {
+                Some(key) => Event::from_key(key),
+                None => event(meta, name),
+            }
+            .args(args);
             let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
             let _ = st.writer.instant_on(track, ts, &ev);
         });
