@@ -347,16 +347,8 @@ impl Field {
         // A key (field numbers < 2^29: at most 5 bytes) and a value (at
         // most 10): 15 bytes.
         let mut bytes = [0; FIELD_CAP];
-        let mut len = 0;
-        for mut v in [u64::from(field << 3 | VARINT), v] {
-            while v >= 0x80 {
-                bytes[len & 15] = v as u8 | 0x80;
-                len += 1;
-                v >>= 7;
-            }
-            bytes[len & 15] = v as u8;
-            len += 1;
-        }
+        let key = varint_into(&mut bytes, u64::from(field << 3 | VARINT));
+        let len = key + varint_into(&mut bytes[key & 7..], v);
         Field {
             bytes,
             len: len as u8,
@@ -678,21 +670,24 @@ impl TimeHigh {
 /// Writes `v` as a varint at the start of `dst` (ten bytes), leaving what
 /// follows its length to be overwritten or cut off; its length. Below 2^56
 /// (every time delta, iid and absolute time of this century) it is one word
-/// (`varint_word`); larger values write all ten bytes and clear the
-/// continuation bit of the last one needed: no loop on the length.
+/// (`varint_word`); larger values write ten bytes, the first eight as one
+/// word, the last one kept only for the top bit: no loop on the length.
 #[inline(always)]
-fn varint_into(dst: &mut [u8], v: u64) -> usize {
+pub(crate) fn varint_into(dst: &mut [u8], v: u64) -> usize {
     if v < 1 << 56 {
         let (w, len) = varint_word(v);
         dst[..8].copy_from_slice(&w.to_le_bytes());
         return len;
     }
-    for (i, byte) in dst[..10].iter_mut().enumerate() {
-        *byte = (v >> (7 * i)) as u8 | 0x80;
-    }
-    let len = varint_len(v);
-    dst[len - 1] &= 0x7f;
-    len
+    // Eight groups, all continued, then the top eight bits in one byte or
+    // two (hashes, such as most track uuids, take ten).
+    let (w, _) = varint_word(v & ((1 << 56) - 1));
+    dst[..8].copy_from_slice(&(w | 0x8080_8080_8080_8080).to_le_bytes());
+    let top = v >> 56;
+    let wide = top >> 7;
+    dst[8] = (top & 0x7f | wide << 7) as u8;
+    dst[9] = wide as u8;
+    9 + wide as usize
 }
 
 /// An iid below 2^14 as the varint `begin_packet` writes, in the low two
@@ -1589,7 +1584,11 @@ mod tests {
     #[test]
     fn fields_encode_like_put_uint() {
         for f in [1, 10, 15, 16, 2047, 2048, (1 << 29) - 1] {
-            for v in [0, 1, 127, 128, 1 << 35, u64::MAX] {
+            // Around the widths' edges: seven bits, 56 (the last of one
+            // word), 63 (nine bytes or ten).
+            let edges = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56];
+            let wide = [(1 << 63) - 1, 1 << 63, 0x7f << 56 | 5, 0xff << 56, u64::MAX];
+            for v in edges.into_iter().chain(wide) {
                 let mut b = Out::from(Vec::new());
                 put_uint(&mut b, f, v);
                 let field = Field::uint(f, v);
@@ -1608,6 +1607,10 @@ mod tests {
                 let mut b = Out::from(Vec::new());
                 put_key(&mut b, f, wire);
                 let k = Bytes::key(f, wire);
+                match k.len {
+                    1 => assert_eq!(key_bytes::<1>(f, wire)[..], b[..]),
+                    _ => assert_eq!(key_bytes::<2>(f, wire)[..], b[..]),
+                }
                 let bytes = k.word.to_le_bytes();
                 assert_eq!(&bytes[..k.len], &b[..], "field {f}, wire type {wire}");
                 assert_eq!(k.word >> (8 * k.len), 0);

@@ -9,7 +9,7 @@
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
 
 use crate::encoding::{
-    varint_len, varint_word, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+    varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
@@ -115,23 +115,13 @@ impl Cursor<'_> {
     }
 
     #[inline(always)]
-    pub(super) fn varint(&mut self, mut v: u64) {
+    pub(super) fn varint(&mut self, v: u64) {
         // Most are iids and lengths below 128; times take a word.
         if v < 0x80 {
             return self.byte(v as u8);
         }
-        if v < 1 << 56 {
-            let (word, len) = varint_word(v);
-            let at = self.n & MASK;
-            self.b[at..at + 8].copy_from_slice(&word.to_le_bytes());
-            self.n += len;
-            return;
-        }
-        while v >= 0x80 {
-            self.byte(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.byte(v as u8);
+        let at = self.n & MASK;
+        self.n += varint_into(&mut self.b[at..at + 10], v);
     }
 
     #[inline(always)]
