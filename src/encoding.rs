@@ -915,30 +915,31 @@ pub(crate) struct EndTemplate {
 const TEMPLATE_CAP: usize = 32;
 
 impl EndTemplate {
+    #[inline]
     pub(crate) fn new(sequence: &Field, track: Option<&Field>, flags: u32) -> Self {
         debug_assert!(flags < 0x80);
         let event_len = key::TYPE_END.len + track.map_or(0, Field::len);
         let event = key::TRACK_EVENT
             .then(Bytes::byte(event_len as u8))
             .then(key::TYPE_END);
-        let flags = key::SEQUENCE_FLAGS.then(Bytes::byte(flags as u8));
-        let (event, flags) = (event.word.to_le_bytes(), flags.word.to_le_bytes());
-        let parts: [&[u8]; 4] = [
-            sequence.as_bytes(),
-            &event[..key::TRACK_EVENT.len + 1 + key::TYPE_END.len],
-            track.map_or(&[], Field::as_bytes),
-            if flags[key::SEQUENCE_FLAGS.len] != 0 {
-                &flags[..key::SEQUENCE_FLAGS.len + 1]
-            } else {
-                &[]
-            },
-        ];
+        let flags = match flags {
+            0 => Bytes { word: 0, len: 0 },
+            f => key::SEQUENCE_FLAGS.then(Bytes::byte(f as u8)),
+        };
+        // Each part copied whole at a fixed size over the padding of the
+        // one before (a few moves, no call to memcpy): the parts end by
+        // byte 23, and the last copy by byte 32.
         let mut bytes = [0; TEMPLATE_CAP];
-        let mut len = 0;
-        for part in parts {
-            bytes[len..len + part.len()].copy_from_slice(part);
-            len += part.len();
+        bytes[..FIELD_CAP].copy_from_slice(sequence.padded());
+        let mut len = sequence.len();
+        bytes[len..len + 8].copy_from_slice(&event.word.to_le_bytes());
+        len += event.len;
+        if let Some(track) = track {
+            bytes[len..len + FIELD_CAP].copy_from_slice(track.padded());
+            len += track.len();
         }
+        bytes[len..len + 8].copy_from_slice(&flags.word.to_le_bytes());
+        len += flags.len;
         EndTemplate {
             bytes,
             len: len as u8,
