@@ -218,6 +218,20 @@ impl Emitter {
                 [c, n, l]
             }
         };
+        let iids = [category, name, location];
+        // Most events are small: every length then takes one byte, and the
+        // packet is written forward with its lengths filled in after.
+        let mut bound = SMALL_HEAD + seq.id.len() + track.map_or(0, Field::len);
+        for arg in ev.args {
+            bound += SMALL_ARG
+                + match arg.value {
+                    Value::Str(s) => s.len(),
+                    _ => 0,
+                };
+        }
+        if bound < 0x80 {
+            return self.annotated_small(seq, ts, kind, track, ev, iids, has_all);
+        }
         // Each argument: its name's iid and its length as a DebugAnnotation.
         let mut arg_iids = [0u32; MAX_ARGS];
         let mut event_len = 0;
@@ -290,13 +304,100 @@ impl Emitter {
     }
 }
 
+impl Emitter {
+    /// [`Emitter::annotated_write`] of a packet under 128 bytes (`iids`:
+    /// category, name, location): each length a byte, left blank and
+    /// filled in once what it measures is written, so nothing is sized
+    /// twice.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn annotated_small(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        [category, name, location]: [u64; 3],
+        has_all: bool,
+    ) -> bool {
+        let strings = &self.strings;
+        let text = &strings.text[..];
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        let mut c = Cursor { b, n: 0 };
+        // A refusal below leaves the window written and nothing committed.
+        c.byte(key::PACKET);
+        c.byte(0);
+        c.uint(key::TIMESTAMP, ts - seq.clock);
+        c.field(&seq.id);
+        c.byte(key::TRACK_EVENT);
+        let event_at = c.n;
+        c.byte(0);
+        if category != 0 {
+            c.uint(key::CATEGORY_IID, category);
+        }
+        for arg in ev.args {
+            let names = &strings.arg_names;
+            let Some(id) = defined_id(names, text, arg.name, 0, &seq.arg_names, has_all) else {
+                return false;
+            };
+            c.byte(key::ANNOTATION);
+            let at = c.n;
+            c.byte(0);
+            c.uint(key::ARG_NAME_IID, id);
+            if !put_value(&mut c, &arg.value) {
+                return false;
+            }
+            c.b[at & MASK] = (c.n - at - 1) as u8;
+        }
+        c.uint(key::TYPE, kind as u64);
+        c.uint(key::NAME_IID, name);
+        if let Some(track) = track {
+            c.field(track);
+        }
+        if location != 0 {
+            c.bytes(&key::LOCATION_IID);
+            c.varint(location);
+        }
+        c.b[event_at & MASK] = (c.n - event_at - 1) as u8;
+        c.uint(key::FLAGS, u64::from(SEQ_NEEDS_INCREMENTAL_STATE));
+        c.b[1] = (c.n - 2) as u8;
+        let n = c.n;
+        self.out.commit(n);
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+}
+
+/// The most bytes of a packet of [`Emitter::annotated_small`] beside its
+/// arguments, the sequence id and the track: the packet's key and length
+/// (2), the time (11), the event's key and length (2), the category (6),
+/// type (2), name (6) and location (7), and the flags (2). Iids are below
+/// 2^31 (`MAX_ENTRIES`): five bytes.
+const SMALL_HEAD: usize = 38;
+
+/// The most bytes of an argument beside a string's text: the annotation's
+/// key and length (2), its name (6) and its value (11: an integer of ten
+/// bytes, or a string's key and length of one).
+const SMALL_ARG: usize = 19;
+
 /// One `DebugAnnotation` field: its length, name iid and value.
 #[inline(always)]
 fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
     let value = value_len(&arg.value).unwrap_or(0);
     c.uint(key::ANNOTATION, (uint_len(iid) + value) as u64);
     c.uint(key::ARG_NAME_IID, iid);
-    match arg.value {
+    put_value(c, &arg.value);
+}
+
+/// An argument's value field; false for a nested one, which the short path
+/// does not write.
+#[inline(always)]
+fn put_value(c: &mut Cursor<'_>, value: &Value<'_>) -> bool {
+    match *value {
         Value::Bool(v) => c.uint(key::ARG_BOOL, u64::from(v)),
         Value::Uint(v) => c.uint(key::ARG_UINT, v),
         Value::Int(v) => c.uint(key::ARG_INT, v as u64),
@@ -308,8 +409,9 @@ fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
             c.uint(key::ARG_STRING, s.len() as u64);
             c.bytes(s.as_bytes());
         }
-        Value::Dict(_) | Value::Array(_) => {}
+        Value::Dict(_) | Value::Array(_) => return false,
     }
+    true
 }
 
 // The mask needs a power of two.
