@@ -367,10 +367,6 @@ impl Field {
         &self.bytes
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len()]
-    }
-
     /// Appends the field. The whole fixed-size array is copied (a few
     /// register moves instead of a call to memcpy) and the excess cut off.
     #[inline(always)]

@@ -211,8 +211,7 @@ mod tests {
                 description: d.description.as_deref(),
             };
             let before = (enc.out.len(), enc.packets);
-            if short && enc.named_descriptor_known(&mut seq, d.uuid, d.parent, &d.name, &options)
-            {
+            if short && enc.named_descriptor_known(&mut seq, d.uuid, d.parent, &d.name, &options) {
                 shorts += 1;
                 continue;
             }

@@ -411,7 +411,7 @@ where
             let keep = track == 0 && !st.args.is_empty();
             let inserted = inner
                 .spans
-                .insert(key, info, flow, keep.then_some(&st.args));
+                .insert(key, info, flow, keep.then_some(&mut st.args));
             if inserted && track != 0 {
                 // By the callsite's key: the writer need not look up its
                 // strings.
@@ -527,8 +527,12 @@ where
             } else {
                 let mut buf = [0; 2];
                 let ends = flow_ids(flows, &mut buf);
+                let ev = match st.key(meta) {
+                    Some(key) => Event::from_key(key),
+                    None => event(meta, meta.name()),
+                };
                 let args = if fields { st.args.args() } else { &[] };
-                let ev = event(meta, meta.name()).args(args).terminating_flows(ends);
+                let ev = ev.args(args).terminating_flows(ends);
                 let thread = st.thread;
                 begin_slice_with(&mut st.writer, thread, ts, &ev)
             };

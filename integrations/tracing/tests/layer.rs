@@ -550,8 +550,15 @@ fn events_of_one_callsite_are_named_by_each_ones_message() {
     assert!(names[6].starts_with("event "), "{names:?}");
     for (i, ev) in events.iter().enumerate() {
         assert_eq!(ev.categories, vec!["info,layer".to_owned()]);
-        assert!(ev.source.as_ref().is_some_and(|(f, _)| f.ends_with("layer.rs")));
-        let n = ev.args.iter().find(|(k, _)| k == "n" || k.ends_with(".n")).map(|(_, v)| v);
+        assert!(ev
+            .source
+            .as_ref()
+            .is_some_and(|(f, _)| f.ends_with("layer.rs")));
+        let n = ev
+            .args
+            .iter()
+            .find(|(k, _)| k == "n" || k.ends_with(".n"))
+            .map(|(_, v)| v);
         let want = if i < 6 { i as u64 } else { 9 };
         assert_eq!(n, Some(&ArgValue::Uint(want)), "{} {:?}", ev.name, ev.args);
     }
