@@ -52,7 +52,7 @@ mod key {
 /// Bytes of a field of varint `v` whose key is one byte. Most are iids and
 /// lengths below 128: one comparison.
 #[inline(always)]
-pub(super) fn uint_len(v: u64) -> usize {
+fn uint_len(v: u64) -> usize {
     if v < 0x80 {
         2
     } else {

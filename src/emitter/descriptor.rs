@@ -1,16 +1,16 @@
 //! The short path of a named track's descriptor (no counter) on a sequence
-//! set up in this generation: the packet sized first, then written in one
-//! pass with every length in place, where the general encoder back-fills
-//! them. A `tracing` program describes a track per span this way
+//! set up in this generation, under 128 bytes: written forward, each
+//! length a byte, with none of the general encoder's header work and
+//! length checks. A `tracing` program describes a track per span this way
 //! ([`TraceWriter::keyed_track`](crate::TraceWriter::keyed_track)). Its
 //! bytes are the general path's
 //! (`tests::the_short_path_writes_what_the_general_one_does`).
 
-use crate::encoding::{field as f, key_bytes, varint_len, LEN, VARINT};
+use crate::encoding::{field as f, key_bytes, LEN, VARINT};
 use crate::sequence::SeqState;
 use crate::track_options::{SiblingMerge, TrackOptions};
 
-use super::annotated::{uint_len, Cursor, SPARE, WINDOW};
+use super::annotated::{Cursor, SPARE, WINDOW};
 use super::Emitter;
 
 mod key {
@@ -31,12 +31,6 @@ mod key {
     pub const MERGE_KEY: [u8; 2] = key_bytes(f::TRACK_SIBLING_MERGE_KEY, LEN);
 }
 
-/// Bytes of a string field whose key is one byte.
-#[inline(always)]
-fn str_len(s: &str) -> usize {
-    uint_len(s.len() as u64) + s.len()
-}
-
 /// `sibling_merge_behavior` as the descriptor writes it, and the key.
 #[inline(always)]
 fn merge<'a>(options: &TrackOptions<'a>) -> Option<(u64, Option<&'a str>)> {
@@ -50,8 +44,9 @@ fn merge<'a>(options: &TrackOptions<'a>) -> Option<(u64, Option<&'a str>)> {
 impl Emitter {
     /// Writes the descriptor of a named track that is not a counter and
     /// returns true, if `seq` is set up in this generation (the packet then
-    /// needs no header work) and the packet fits the window; otherwise
-    /// writes nothing and returns false.
+    /// needs no header work) and the packet is under 128 bytes (each
+    /// length a byte, filled in once what it measures is written);
+    /// otherwise writes nothing and returns false.
     #[inline]
     pub(crate) fn named_descriptor_known(
         &mut self,
@@ -65,38 +60,25 @@ impl Emitter {
             return false;
         }
         let merge = merge(options);
-        let mut desc = uint_len(uuid) + str_len(name);
-        if parent != 0 {
-            desc += uint_len(parent);
-        }
-        if let Some(o) = options.child_ordering {
-            desc += uint_len(o as u64);
-        }
-        if let Some(rank) = options.sibling_rank {
-            desc += uint_len(i64::from(rank) as u64);
-        }
-        if let Some(d) = options.description {
-            desc += str_len(d);
-        }
-        if let Some((behaviour, merge_key)) = merge {
-            desc += uint_len(behaviour);
-            if let Some(k) = merge_key {
-                desc += 1 + str_len(k);
-            }
-        }
-        let packet = seq.id.len() + key::DESCRIPTOR.len() + varint_len(desc as u64) + desc;
-        let total = uint_len(packet as u64) + packet;
-        if total > WINDOW {
+        let text = |s: Option<&str>| s.map_or(0, str::len);
+        let bound = SMALL
+            + seq.id.len()
+            + name.len()
+            + text(options.description)
+            + text(merge.and_then(|(_, k)| k));
+        if bound >= 0x80 {
             return false;
         }
         let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
             return false;
         };
         let mut c = Cursor { b, n: 0 };
-        c.uint(key::PACKET, packet as u64);
+        c.byte(key::PACKET);
+        c.byte(0);
         c.field(&seq.id);
         c.bytes(&key::DESCRIPTOR);
-        c.varint(desc as u64);
+        let desc_at = c.n;
+        c.byte(0);
         c.uint(key::UUID, uuid);
         c.uint(key::NAME, name.len() as u64);
         c.bytes(name.as_bytes());
@@ -121,13 +103,21 @@ impl Emitter {
                 c.bytes(k.as_bytes());
             }
         }
-        debug_assert_eq!(c.n, total);
+        c.b[desc_at] = (c.n - desc_at - 1) as u8;
+        c.b[1] = (c.n - 2) as u8;
         let n = c.n;
         self.out.commit(n);
         self.packets += 1;
         true
     }
 }
+
+/// The most bytes of a descriptor beside its sequence id and texts: the
+/// packet's key and length (2), the descriptor's (3), the uuid (11), the
+/// name's key and length (2), the parent (11), the ordering (2), the rank
+/// (11), the description's key and length (2), the merge behaviour (2) and
+/// its key's key and length (3).
+const SMALL: usize = 49;
 
 #[cfg(test)]
 mod tests {
@@ -246,7 +236,7 @@ mod tests {
     }
 
     /// The path is taken once the sequence is set up, and refuses a packet
-    /// over its window.
+    /// of 128 bytes or more.
     #[test]
     fn descriptors_after_the_first_take_the_short_path() {
         let d = |name: &str| Desc {

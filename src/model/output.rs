@@ -47,7 +47,9 @@ impl Output {
     ) {
         let seq = &mut self.seqs[0];
         match (kind, ev) {
-            (EventType::SliceBegin, Some(ev)) => {
+            // A begin with arguments never takes `begin_known`: straight to
+            // `Emitter::event`, whose first try is their short path.
+            (EventType::SliceBegin, Some(ev)) if ev.args.is_empty() => {
                 if !self.emitter.begin_known(seq, ts, Some(track), ev) {
                     self.emitter.begin_general(seq, ts, Some(track), *ev);
                 }

@@ -333,7 +333,10 @@ mod tests {
         tracing_core::field::Visit::record_u64(&mut fields, &f.field("a").unwrap(), 7);
         tracing_core::field::Visit::record_str(&mut fields, &f.field("b").unwrap(), "x");
         use perfetto_trace_writer::{Arg, Value};
-        let want = [Arg::new("a", Value::Uint(7)), Arg::new("b", Value::Str("x"))];
+        let want = [
+            Arg::new("a", Value::Uint(7)),
+            Arg::new("b", Value::Str("x")),
+        ];
         assert!(t.insert(3, info(3), 0, Some(&mut fields)));
         assert!(fields.is_empty(), "the place's empty buffer in exchange");
         let mut got = ArgBuf::default();
