@@ -948,31 +948,13 @@ fn counter_point(
     ts: u64,
     index: usize,
 ) {
-    let Some(info) = out.tracks.get(&track).and_then(|t| t.counter.clone()) else {
-        out.problems.push(Problem {
+    match event.counter_value.map(|v| v as f64).or(event.double_counter_value) {
+        Some(raw) => push_counter(out, seq, track, ts, raw, index),
+        None => out.problems.push(Problem {
             packet: index,
-            what: format!("counter value on non-counter track {track:#x}"),
-        });
-        return;
-    };
-    let raw = match (event.counter_value, event.double_counter_value) {
-        (Some(v), _) => v as f64,
-        (None, Some(v)) => v,
-        (None, None) => {
-            out.problems.push(Problem {
-                packet: index,
-                what: "counter event without value".into(),
-            });
-            return;
-        }
-    };
-    let mut value = raw * info.multiplier as f64;
-    if info.incremental {
-        let sum = seq.sums.entry(track).or_insert(0.0);
-        *sum += value;
-        value = *sum;
+            what: "counter event without value".into(),
+        }),
     }
-    out.counters.push(CounterPoint { track, ts, value });
 }
 
 /// Flattens a debug annotation into `key = value` pairs.

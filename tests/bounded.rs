@@ -1,44 +1,13 @@
 //! Bounded interning: a writer fed endless distinct names stays within its
 //! cap, and every name still resolves.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting.rs"]
+mod counting;
+
 use std::fmt::Write as _;
 use std::io;
 
 use perfetto_trace_writer::{inspect, Options, StreamingPerfettoWriter, TraceWriter, Writer};
-
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    static PEAK: Cell<i64> = const { Cell::new(0) };
-}
-
-fn track(delta: i64) {
-    let _ = LIVE.try_with(|l| {
-        l.set(l.get() + delta);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        track(layout.size() as i64);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        track(new_size as i64 - layout.size() as i64);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const CAP: usize = 1_000;
 
@@ -69,15 +38,14 @@ fn distinct_names(w: &mut impl TraceWriter, n: u64) {
 }
 
 fn peak(n: u64, compact: bool) -> i64 {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let options = Options::new().compact(compact).intern_limit(CAP, 1 << 20);
-    let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
-    distinct_names(&mut w, n);
-    assert!(w.interning_generations() > n / CAP as u64);
-    assert!(w.interned_count() <= CAP + 3);
-    w.into_inner().unwrap();
-    PEAK.with(Cell::get) - base
+    counting::peak_during(|| {
+        let options = Options::new().compact(compact).intern_limit(CAP, 1 << 20);
+        let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
+        distinct_names(&mut w, n);
+        assert!(w.interning_generations() > n / CAP as u64);
+        assert!(w.interned_count() <= CAP + 3);
+        w.into_inner().unwrap();
+    })
 }
 
 #[test]

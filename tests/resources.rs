@@ -3,63 +3,15 @@
 //! against other writers are compared in `benches/compare`; times are
 //! measured in benchmarks, never in tests.)
 
+#[path = "common/counting.rs"]
+mod counting;
 #[path = "../benches/workload.rs"]
 mod workload;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io;
 
+use counting::{allocations, peak_during};
 use perfetto_trace_writer::{StreamingPerfettoWriter, TraceWriter, Writer};
-
-/// Counts this thread's allocations and live bytes: tests run in parallel,
-/// and each measures only its own thread.
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    static PEAK: Cell<i64> = const { Cell::new(0) };
-}
-
-fn track(delta: i64, alloc: bool) {
-    let _ = ALLOCS.try_with(|a| a.set(a.get() + u64::from(alloc)));
-    let _ = LIVE.try_with(|l| {
-        let now = l.get() + delta;
-        l.set(now);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        track(layout.size() as i64, true);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as i64), false);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        track(new_size as i64 - layout.size() as i64, true);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-/// Runs `f` and returns its peak heap above what was live before it.
-fn peak_during(f: impl FnOnce()) -> i64 {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    f();
-    PEAK.with(Cell::get) - base
-}
 
 #[test]
 fn no_allocation_per_event_once_names_are_interned() {

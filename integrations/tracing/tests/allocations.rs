@@ -2,57 +2,15 @@
 //! global allocator on the recording thread (counts are deterministic;
 //! speed is for the benchmarks).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "../../../tests/common/counting.rs"]
+mod counting;
+
 use std::io::{self, Write};
 
+use counting::allocations_during;
 use perfetto_tracing::{PerfettoLayer, View};
 use tracing::{info, info_span};
 use tracing_subscriber::layer::SubscriberExt;
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the allocator also runs while thread-locals are torn down.
-    let _ = COUNTING.try_with(|c| {
-        if c.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations on this thread while `f` runs.
-fn allocations(f: impl FnOnce()) -> u64 {
-    ALLOCS.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCS.with(Cell::get)
-}
 
 struct Null;
 
@@ -100,7 +58,7 @@ fn events_and_spans_allocate_nothing_once_warm() {
                 // calls need, then is emptied (keeping its capacity).
                 (0..20_000).for_each(workload);
                 guard.flush().unwrap();
-                let n = allocations(|| (0..10_000).for_each(workload));
+                let n = allocations_during(|| (0..10_000).for_each(workload));
                 assert_eq!(n, 0, "{view:?}: {n} allocations in 10,000 calls");
             }
         });
@@ -124,7 +82,7 @@ fn chunk_buffers_are_bounded_by_the_queue_not_the_trace() {
         // at most a queue's worth is ever made, and the channel's waits
         // (when the writer thread is behind) allocate now and then: far
         // fewer than one per chunk, not one per event.
-        let n = allocations(|| (0..100_000).for_each(nested));
+        let n = allocations_during(|| (0..100_000).for_each(nested));
         assert!(
             n <= 4 * queue as u64 + 16,
             "{n} allocations for about 2,000 chunks"
