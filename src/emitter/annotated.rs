@@ -124,13 +124,28 @@ impl Cursor<'_> {
         self.n += varint_into(&mut self.b[at..at + 10], v);
     }
 
+    /// Appends `s`. Up to 16 bytes (names, short values) as two
+    /// overlapping words or halves, no call to memcpy: the window has room
+    /// past the packet for what they write beyond `s`.
     #[inline(always)]
     pub(super) fn bytes(&mut self, s: &[u8]) {
         let at = self.n & MASK;
-        if let Some(dst) = self.b.get_mut(at..at + s.len()) {
+        let len = s.len();
+        let b = &mut self.b[at..at + SPARE];
+        if (8..=16).contains(&len) {
+            b[..8].copy_from_slice(&s[..8]);
+            b[len - 8..len].copy_from_slice(&s[len - 8..]);
+        } else if (4..8).contains(&len) {
+            b[..4].copy_from_slice(&s[..4]);
+            b[len - 4..len].copy_from_slice(&s[len - 4..]);
+        } else if len < 4 {
+            for (d, &c) in b.iter_mut().zip(s) {
+                *d = c;
+            }
+        } else if let Some(dst) = self.b.get_mut(at..at + len) {
             dst.copy_from_slice(s);
         }
-        self.n += s.len();
+        self.n += len;
     }
 
     /// A field encoded once: its padded bytes copied whole (a few moves,
