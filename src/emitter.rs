@@ -22,6 +22,7 @@ use crate::sequence::{Defined, Scope, SeqState, Strings};
 use crate::track_options::CounterSample;
 
 mod annotated;
+mod descriptor;
 
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
@@ -254,6 +255,17 @@ impl Emitter {
     }
 
     pub(crate) fn descriptor(&mut self, seq: &mut SeqState, uuid: u64, kind: &TrackKind<'_>) {
+        if let TrackKind::Named {
+            parent,
+            name,
+            options,
+            counter: None,
+        } = *kind
+        {
+            if self.named_descriptor_known(seq, uuid, parent, name, options) {
+                return;
+            }
+        }
         let header = self.header(seq, false, 0);
         track_descriptor_packet(&mut self.out, header, uuid, kind);
     }

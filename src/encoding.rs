@@ -14,9 +14,9 @@ use crate::track_options::{
 };
 
 /// Wire types.
-const VARINT: u32 = 0;
-const I64: u32 = 1;
-const LEN: u32 = 2;
+pub(crate) const VARINT: u32 = 0;
+pub(crate) const I64: u32 = 1;
+pub(crate) const LEN: u32 = 2;
 
 /// Field numbers of the upstream schema (see `protos/`).
 pub(crate) mod field {
@@ -152,6 +152,18 @@ impl Bytes {
         }
     }
 
+    /// The key's bytes, at compile time; `N` must be its length.
+    const fn array<const N: usize>(self) -> [u8; N] {
+        assert!(self.len == N);
+        let mut out = [0; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = (self.word >> (8 * i)) as u8;
+            i += 1;
+        }
+        out
+    }
+
     /// One byte: a value below 128, or a length to be filled in later.
     const fn byte(v: u8) -> Bytes {
         Bytes {
@@ -177,6 +189,13 @@ impl Bytes {
 
 /// The keys and fixed fields of the assembled encoders, each derived from
 /// its field number in [`field`].
+/// A field's key (`field << 3 | wire` as a varint) as the `N` bytes it
+/// takes, at compile time: for encoders that write keys as constants (a
+/// wrong `N` fails the build).
+pub(crate) const fn key_bytes<const N: usize>(field: u32, wire: u32) -> [u8; N] {
+    Bytes::key(field, wire).array()
+}
+
 mod key {
     use super::{field, Bytes, EventType, I64, LEN, VARINT};
 
@@ -328,16 +347,8 @@ impl Field {
         // A key (field numbers < 2^29: at most 5 bytes) and a value (at
         // most 10): 15 bytes.
         let mut bytes = [0; FIELD_CAP];
-        let mut len = 0;
-        for mut v in [u64::from(field << 3 | VARINT), v] {
-            while v >= 0x80 {
-                bytes[len & 15] = v as u8 | 0x80;
-                len += 1;
-                v >>= 7;
-            }
-            bytes[len & 15] = v as u8;
-            len += 1;
-        }
+        let key = varint_into(&mut bytes, u64::from(field << 3 | VARINT));
+        let len = key + varint_into(&mut bytes[key & 7..], v);
         Field {
             bytes,
             len: len as u8,
@@ -354,10 +365,6 @@ impl Field {
     #[inline(always)]
     pub(crate) fn padded(&self) -> &[u8; FIELD_CAP] {
         &self.bytes
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len()]
     }
 
     /// Appends the field. The whole fixed-size array is copied (a few
@@ -659,21 +666,24 @@ impl TimeHigh {
 /// Writes `v` as a varint at the start of `dst` (ten bytes), leaving what
 /// follows its length to be overwritten or cut off; its length. Below 2^56
 /// (every time delta, iid and absolute time of this century) it is one word
-/// (`varint_word`); larger values write all ten bytes and clear the
-/// continuation bit of the last one needed: no loop on the length.
+/// (`varint_word`); larger values write ten bytes, the first eight as one
+/// word, the last one kept only for the top bit: no loop on the length.
 #[inline(always)]
-fn varint_into(dst: &mut [u8], v: u64) -> usize {
+pub(crate) fn varint_into(dst: &mut [u8], v: u64) -> usize {
     if v < 1 << 56 {
         let (w, len) = varint_word(v);
         dst[..8].copy_from_slice(&w.to_le_bytes());
         return len;
     }
-    for (i, byte) in dst[..10].iter_mut().enumerate() {
-        *byte = (v >> (7 * i)) as u8 | 0x80;
-    }
-    let len = varint_len(v);
-    dst[len - 1] &= 0x7f;
-    len
+    // Eight groups, all continued, then the top eight bits in one byte or
+    // two (hashes, such as most track uuids, take ten).
+    let (w, _) = varint_word(v & ((1 << 56) - 1));
+    dst[..8].copy_from_slice(&(w | 0x8080_8080_8080_8080).to_le_bytes());
+    let top = v >> 56;
+    let wide = top >> 7;
+    dst[8] = (top & 0x7f | wide << 7) as u8;
+    dst[9] = wide as u8;
+    9 + wide as usize
 }
 
 /// An iid below 2^14 as the varint `begin_packet` writes, in the low two
@@ -901,30 +911,31 @@ pub(crate) struct EndTemplate {
 const TEMPLATE_CAP: usize = 32;
 
 impl EndTemplate {
+    #[inline]
     pub(crate) fn new(sequence: &Field, track: Option<&Field>, flags: u32) -> Self {
         debug_assert!(flags < 0x80);
         let event_len = key::TYPE_END.len + track.map_or(0, Field::len);
         let event = key::TRACK_EVENT
             .then(Bytes::byte(event_len as u8))
             .then(key::TYPE_END);
-        let flags = key::SEQUENCE_FLAGS.then(Bytes::byte(flags as u8));
-        let (event, flags) = (event.word.to_le_bytes(), flags.word.to_le_bytes());
-        let parts: [&[u8]; 4] = [
-            sequence.as_bytes(),
-            &event[..key::TRACK_EVENT.len + 1 + key::TYPE_END.len],
-            track.map_or(&[], Field::as_bytes),
-            if flags[key::SEQUENCE_FLAGS.len] != 0 {
-                &flags[..key::SEQUENCE_FLAGS.len + 1]
-            } else {
-                &[]
-            },
-        ];
+        let flags = match flags {
+            0 => Bytes { word: 0, len: 0 },
+            f => key::SEQUENCE_FLAGS.then(Bytes::byte(f as u8)),
+        };
+        // Each part copied whole at a fixed size over the padding of the
+        // one before (a few moves, no call to memcpy): the parts end by
+        // byte 23, and the last copy by byte 32.
         let mut bytes = [0; TEMPLATE_CAP];
-        let mut len = 0;
-        for part in parts {
-            bytes[len..len + part.len()].copy_from_slice(part);
-            len += part.len();
+        bytes[..FIELD_CAP].copy_from_slice(sequence.padded());
+        let mut len = sequence.len();
+        bytes[len..len + 8].copy_from_slice(&event.word.to_le_bytes());
+        len += event.len;
+        if let Some(track) = track {
+            bytes[len..len + FIELD_CAP].copy_from_slice(track.padded());
+            len += track.len();
         }
+        bytes[len..len + 8].copy_from_slice(&flags.word.to_le_bytes());
+        len += flags.len;
         EndTemplate {
             bytes,
             len: len as u8,
@@ -1570,7 +1581,11 @@ mod tests {
     #[test]
     fn fields_encode_like_put_uint() {
         for f in [1, 10, 15, 16, 2047, 2048, (1 << 29) - 1] {
-            for v in [0, 1, 127, 128, 1 << 35, u64::MAX] {
+            // Around the widths' edges: seven bits, 56 (the last of one
+            // word), 63 (nine bytes or ten).
+            let edges = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56];
+            let wide = [(1 << 63) - 1, 1 << 63, 0x7f << 56 | 5, 0xff << 56, u64::MAX];
+            for v in edges.into_iter().chain(wide) {
                 let mut b = Out::from(Vec::new());
                 put_uint(&mut b, f, v);
                 let field = Field::uint(f, v);
@@ -1589,6 +1604,10 @@ mod tests {
                 let mut b = Out::from(Vec::new());
                 put_key(&mut b, f, wire);
                 let k = Bytes::key(f, wire);
+                match k.len {
+                    1 => assert_eq!(key_bytes::<1>(f, wire)[..], b[..]),
+                    _ => assert_eq!(key_bytes::<2>(f, wire)[..], b[..]),
+                }
                 let bytes = k.word.to_le_bytes();
                 assert_eq!(&bytes[..k.len], &b[..], "field {f}, wire type {wire}");
                 assert_eq!(k.word >> (8 * k.len), 0);

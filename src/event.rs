@@ -375,7 +375,27 @@ pub enum Value<'a> {
     Array(&'a [Value<'a>]),
 }
 
+/// [`Error::StringTooLong`] or [`Error::ArgsTooDeep`] for arguments the
+/// writer cannot take. Most are flat with short strings: one pass over
+/// them answers, without a call per argument.
+#[inline]
 fn check_args(args: &[Arg<'_>], depth: usize) -> Result<()> {
+    let flat_and_short = args.iter().all(|a| {
+        let value = match a.value {
+            Value::Str(s) => s.len(),
+            Value::Dict(_) | Value::Array(_) => usize::MAX,
+            _ => 0,
+        };
+        a.name.len() <= MAX_STRING_LEN && value <= MAX_STRING_LEN
+    });
+    if flat_and_short {
+        return Ok(());
+    }
+    check_each_arg(args, depth)
+}
+
+#[cold]
+fn check_each_arg(args: &[Arg<'_>], depth: usize) -> Result<()> {
     for arg in args {
         check_len([arg.name])?;
         check_value(&arg.value, depth)?;

@@ -9,7 +9,7 @@
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
 
 use crate::encoding::{
-    field, varint_len, varint_word, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+    varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
@@ -23,31 +23,30 @@ const MAX_ARGS: usize = 16;
 
 /// The most bytes a packet of the short path takes; a longer one (a long
 /// string argument) goes the general way.
-const WINDOW: usize = 512;
+pub(super) const WINDOW: usize = 512;
 
 /// Keys of the fields the packet writes (field number and wire type).
 mod key {
-    use crate::encoding::field as f;
+    use crate::encoding::{field as f, key_bytes, I64, LEN, VARINT};
 
     const fn k(field: u32, wire: u32) -> u8 {
-        (field << 3 | wire) as u8
+        key_bytes::<1>(field, wire)[0]
     }
-    pub const PACKET: u8 = k(f::TRACE_PACKET, 2);
-    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, 0);
-    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, 2);
-    pub const CATEGORY_IID: u8 = k(f::EVENT_CATEGORY_IIDS, 0);
-    pub const ANNOTATION: u8 = k(f::EVENT_DEBUG_ANNOTATIONS, 2);
-    pub const TYPE: u8 = k(f::EVENT_TYPE, 0);
-    pub const NAME_IID: u8 = k(f::EVENT_NAME_IID, 0);
-    /// Field 34 takes two bytes: 0x90 0x02.
-    pub const LOCATION_IID: [u8; 2] = [(f::EVENT_SOURCE_LOCATION_IID << 3) as u8 | 0x80, 2];
-    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, 0);
-    pub const ARG_NAME_IID: u8 = k(f::ARG_NAME_IID, 0);
-    pub const ARG_BOOL: u8 = k(f::ARG_BOOL, 0);
-    pub const ARG_UINT: u8 = k(f::ARG_UINT, 0);
-    pub const ARG_INT: u8 = k(f::ARG_INT, 0);
-    pub const ARG_DOUBLE: u8 = k(f::ARG_DOUBLE, 1);
-    pub const ARG_STRING: u8 = k(f::ARG_STRING, 2);
+    pub const PACKET: u8 = k(f::TRACE_PACKET, LEN);
+    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, VARINT);
+    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, LEN);
+    pub const CATEGORY_IID: u8 = k(f::EVENT_CATEGORY_IIDS, VARINT);
+    pub const ANNOTATION: u8 = k(f::EVENT_DEBUG_ANNOTATIONS, LEN);
+    pub const TYPE: u8 = k(f::EVENT_TYPE, VARINT);
+    pub const NAME_IID: u8 = k(f::EVENT_NAME_IID, VARINT);
+    pub const LOCATION_IID: [u8; 2] = key_bytes(f::EVENT_SOURCE_LOCATION_IID, VARINT);
+    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, VARINT);
+    pub const ARG_NAME_IID: u8 = k(f::ARG_NAME_IID, VARINT);
+    pub const ARG_BOOL: u8 = k(f::ARG_BOOL, VARINT);
+    pub const ARG_UINT: u8 = k(f::ARG_UINT, VARINT);
+    pub const ARG_INT: u8 = k(f::ARG_INT, VARINT);
+    pub const ARG_DOUBLE: u8 = k(f::ARG_DOUBLE, I64);
+    pub const ARG_STRING: u8 = k(f::ARG_STRING, LEN);
 }
 
 /// Bytes of a field of varint `v` whose key is one byte. Most are iids and
@@ -98,63 +97,68 @@ fn defined_id(
 /// room to spare past the packet: varints are stored as whole words.
 /// Indices are masked to the window, which the compiler then sees are in
 /// bounds (the packet is at most [`WINDOW`] bytes, so the mask never cuts).
-struct Cursor<'a> {
-    b: &'a mut [u8; WINDOW + SPARE],
-    n: usize,
+pub(super) struct Cursor<'a> {
+    pub(super) b: &'a mut [u8; WINDOW + SPARE],
+    pub(super) n: usize,
 }
 
 /// Room past the window: a word for a varint, or an encoded field whole.
-const SPARE: usize = FIELD_CAP;
+pub(super) const SPARE: usize = FIELD_CAP;
 
 const MASK: usize = WINDOW - 1;
 
 impl Cursor<'_> {
     #[inline(always)]
-    fn byte(&mut self, v: u8) {
+    pub(super) fn byte(&mut self, v: u8) {
         self.b[self.n & MASK] = v;
         self.n += 1;
     }
 
     #[inline(always)]
-    fn varint(&mut self, mut v: u64) {
+    pub(super) fn varint(&mut self, v: u64) {
         // Most are iids and lengths below 128; times take a word.
         if v < 0x80 {
             return self.byte(v as u8);
         }
-        if v < 1 << 56 {
-            let (word, len) = varint_word(v);
-            let at = self.n & MASK;
-            self.b[at..at + 8].copy_from_slice(&word.to_le_bytes());
-            self.n += len;
-            return;
-        }
-        while v >= 0x80 {
-            self.byte(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.byte(v as u8);
+        let at = self.n & MASK;
+        self.n += varint_into(&mut self.b[at..at + 10], v);
     }
 
+    /// Appends `s`. Up to 16 bytes (names, short values) as two
+    /// overlapping words or halves, no call to memcpy: the window has room
+    /// past the packet for what they write beyond `s`.
     #[inline(always)]
-    fn bytes(&mut self, s: &[u8]) {
+    pub(super) fn bytes(&mut self, s: &[u8]) {
         let at = self.n & MASK;
-        if let Some(dst) = self.b.get_mut(at..at + s.len()) {
+        let len = s.len();
+        let b = &mut self.b[at..at + SPARE];
+        if (8..=16).contains(&len) {
+            b[..8].copy_from_slice(&s[..8]);
+            b[len - 8..len].copy_from_slice(&s[len - 8..]);
+        } else if (4..8).contains(&len) {
+            b[..4].copy_from_slice(&s[..4]);
+            b[len - 4..len].copy_from_slice(&s[len - 4..]);
+        } else if len < 4 {
+            for (d, &c) in b.iter_mut().zip(s) {
+                *d = c;
+            }
+        } else if let Some(dst) = self.b.get_mut(at..at + len) {
             dst.copy_from_slice(s);
         }
-        self.n += s.len();
+        self.n += len;
     }
 
     /// A field encoded once: its padded bytes copied whole (a few moves,
     /// no call to memcpy) and the padding written over next.
     #[inline(always)]
-    fn field(&mut self, f: &Field) {
+    pub(super) fn field(&mut self, f: &Field) {
         let at = self.n & MASK;
         self.b[at..at + FIELD_CAP].copy_from_slice(f.padded());
         self.n += f.len();
     }
 
     #[inline(always)]
-    fn uint(&mut self, key: u8, v: u64) {
+    pub(super) fn uint(&mut self, key: u8, v: u64) {
         self.byte(key);
         self.varint(v);
     }
@@ -229,6 +233,20 @@ impl Emitter {
                 [c, n, l]
             }
         };
+        let iids = [category, name, location];
+        // Most events are small: every length then takes one byte, and the
+        // packet is written forward with its lengths filled in after.
+        let mut bound = SMALL_HEAD + seq.id.len() + track.map_or(0, Field::len);
+        for arg in ev.args {
+            bound += SMALL_ARG
+                + match arg.value {
+                    Value::Str(s) => s.len(),
+                    _ => 0,
+                };
+        }
+        if bound < 0x80 {
+            return self.annotated_small(seq, ts, kind, track, ev, iids, has_all);
+        }
         // Each argument: its name's iid and its length as a DebugAnnotation.
         let mut arg_iids = [0u32; MAX_ARGS];
         let mut event_len = 0;
@@ -301,13 +319,100 @@ impl Emitter {
     }
 }
 
+impl Emitter {
+    /// [`Emitter::annotated_write`] of a packet under 128 bytes (`iids`:
+    /// category, name, location): each length a byte, left blank and
+    /// filled in once what it measures is written, so nothing is sized
+    /// twice.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn annotated_small(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        [category, name, location]: [u64; 3],
+        has_all: bool,
+    ) -> bool {
+        let strings = &self.strings;
+        let text = &strings.text[..];
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        let mut c = Cursor { b, n: 0 };
+        // A refusal below leaves the window written and nothing committed.
+        c.byte(key::PACKET);
+        c.byte(0);
+        c.uint(key::TIMESTAMP, ts - seq.clock);
+        c.field(&seq.id);
+        c.byte(key::TRACK_EVENT);
+        let event_at = c.n;
+        c.byte(0);
+        if category != 0 {
+            c.uint(key::CATEGORY_IID, category);
+        }
+        for arg in ev.args {
+            let names = &strings.arg_names;
+            let Some(id) = defined_id(names, text, arg.name, 0, &seq.arg_names, has_all) else {
+                return false;
+            };
+            c.byte(key::ANNOTATION);
+            let at = c.n;
+            c.byte(0);
+            c.uint(key::ARG_NAME_IID, id);
+            if !put_value(&mut c, &arg.value) {
+                return false;
+            }
+            c.b[at & MASK] = (c.n - at - 1) as u8;
+        }
+        c.uint(key::TYPE, kind as u64);
+        c.uint(key::NAME_IID, name);
+        if let Some(track) = track {
+            c.field(track);
+        }
+        if location != 0 {
+            c.bytes(&key::LOCATION_IID);
+            c.varint(location);
+        }
+        c.b[event_at & MASK] = (c.n - event_at - 1) as u8;
+        c.uint(key::FLAGS, u64::from(SEQ_NEEDS_INCREMENTAL_STATE));
+        c.b[1] = (c.n - 2) as u8;
+        let n = c.n;
+        self.out.commit(n);
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+}
+
+/// The most bytes of a packet of [`Emitter::annotated_small`] beside its
+/// arguments, the sequence id and the track: the packet's key and length
+/// (2), the time (11), the event's key and length (2), the category (6),
+/// type (2), name (6) and location (7), and the flags (2). Iids are below
+/// 2^31 (`MAX_ENTRIES`): five bytes.
+const SMALL_HEAD: usize = 38;
+
+/// The most bytes of an argument beside a string's text: the annotation's
+/// key and length (2), its name (6) and its value (11: an integer of ten
+/// bytes, or a string's key and length of one).
+const SMALL_ARG: usize = 19;
+
 /// One `DebugAnnotation` field: its length, name iid and value.
 #[inline(always)]
 fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
     let value = value_len(&arg.value).unwrap_or(0);
     c.uint(key::ANNOTATION, (uint_len(iid) + value) as u64);
     c.uint(key::ARG_NAME_IID, iid);
-    match arg.value {
+    put_value(c, &arg.value);
+}
+
+/// An argument's value field; false for a nested one, which the short path
+/// does not write.
+#[inline(always)]
+fn put_value(c: &mut Cursor<'_>, value: &Value<'_>) -> bool {
+    match *value {
         Value::Bool(v) => c.uint(key::ARG_BOOL, u64::from(v)),
         Value::Uint(v) => c.uint(key::ARG_UINT, v),
         Value::Int(v) => c.uint(key::ARG_INT, v as u64),
@@ -319,13 +424,12 @@ fn put_annotation(c: &mut Cursor<'_>, arg: &Arg<'_>, iid: u64) {
             c.uint(key::ARG_STRING, s.len() as u64);
             c.bytes(s.as_bytes());
         }
-        Value::Dict(_) | Value::Array(_) => {}
+        Value::Dict(_) | Value::Array(_) => return false,
     }
+    true
 }
 
-// Field numbers this path writes with one-byte keys; the mask needs a
-// power of two.
-const _: () = assert!(field::PACKET_SEQUENCE_FLAGS < 16 && field::ARG_STRING < 16);
+// The mask needs a power of two.
 const _: () = assert!(WINDOW.is_power_of_two());
 
 #[cfg(test)]

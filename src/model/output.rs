@@ -46,10 +46,18 @@ impl Output {
     ) {
         let seq = &mut self.seqs[0];
         match (kind, ev) {
-            (EventType::SliceBegin, Some(ev)) => {
+            // A begin with arguments never takes `begin_known`: straight to
+            // `Emitter::event`, whose first try is their short path.
+            (EventType::SliceBegin, Some(ev)) if ev.args.is_empty() => {
                 if !self.emitter.begin_known(seq, ts, Some(track), ev) {
                     self.emitter.begin_general(seq, ts, Some(track), *ev);
                 }
+            }
+            // From a template made here: a few bytes copied, where the
+            // general path of an end costs ten times as much.
+            (EventType::SliceEnd, None) => {
+                let template = self.emitter.end_template(seq, Some(track));
+                self.emitter.end(seq, ts, &Some(*track), &template);
             }
             _ => self.emitter.event(seq, ts, kind, Some(track), ev, counter),
         }

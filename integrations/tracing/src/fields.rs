@@ -42,16 +42,6 @@ impl ArgBuf {
         self.track = None;
     }
 
-    /// Makes this buffer hold `other`'s fields (its message and track
-    /// aside), reusing its capacity.
-    pub(crate) fn copy_from(&mut self, other: &ArgBuf) {
-        self.clear();
-        self.text.push_str(&other.text);
-        self.args.extend_from_slice(&other.args);
-        self.texts.extend_from_slice(&other.texts);
-        self.unpoint();
-    }
-
     /// Sets text values back to [`UNPOINTED`], before `text` changes.
     fn unpoint(&mut self) {
         for &(i, _, _) in &self.texts {
@@ -99,9 +89,9 @@ impl ArgBuf {
             let text: &str = &self.text[s as usize..e as usize];
             // SAFETY: `args` holds the reference only while `text` stays as
             // it is: before `text` changes, `clear` empties `args` and
-            // `text_field` and `copy_from` set text values back
-            // (`unpoint`); and callers reach it only through a borrow of
-            // this buffer.
+            // `text_field` sets text values back (`unpoint`); moving the
+            // buffer moves `text`'s heap block with it, unmoved; and
+            // callers reach it only through a borrow of this buffer.
             let text = unsafe { std::mem::transmute::<&str, &'static str>(text) };
             self.args[i as usize].value = Value::Str(text);
         }
@@ -220,8 +210,10 @@ mod tests {
         buf.message_as_arg();
         assert_eq!(buf.message_and_args().0, None);
         assert_eq!(buf.args()[6], Arg::new("message", Value::Str("hello 7")));
+        // Moved (as the span table swaps them), the values still point at
+        // the buffer's text.
         let mut copy = ArgBuf::default();
-        copy.copy_from(&buf);
+        std::mem::swap(&mut copy, &mut buf);
         drop(buf);
         assert_eq!(copy.args()[5], Arg::new("a", Value::Str("later")));
         copy.clear();

@@ -426,7 +426,7 @@ where
             let keep = track == 0 && !st.args.is_empty();
             let inserted = inner
                 .spans
-                .insert(key, info, flow, keep.then_some(&st.args));
+                .insert(key, info, flow, keep.then_some(&mut st.args));
             if inserted && track != 0 {
                 // By the callsite's key: the writer need not look up its
                 // strings.
@@ -543,8 +543,12 @@ where
             } else {
                 let mut buf = [0; 2];
                 let ends = flow_ids(flows, &mut buf);
+                let ev = match st.key(meta) {
+                    Some(key) => Event::from_key(key),
+                    None => event(meta, meta.name()),
+                };
                 let args = if fields { st.args.args() } else { &[] };
-                let ev = event(meta, meta.name()).args(args).terminating_flows(ends);
+                let ev = ev.args(args).terminating_flows(ends);
                 let thread = st.thread;
                 begin_slice_with(&mut st.writer, thread, ts, &ev)
             };
@@ -635,7 +639,12 @@ where
             };
             let thread = st.thread;
             let (message, args) = st.args.message_and_args();
-            let ev = event(meta, message.unwrap_or(meta.name())).args(args);
+            let name = message.unwrap_or(meta.name());
+            let ev = match st.messages.get(&mut st.writer, meta, name) {
+                Some(key) => Event::from_key(key),
+                None => event(meta, name),
+            }
+            .args(args);
             let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
             let _ = st.writer.instant_on(track, ts, &ev);
         });

@@ -6,6 +6,7 @@ mod clock;
 mod fields;
 mod identity;
 mod layer;
+mod messages;
 mod output;
 mod spans;
 mod thread;

@@ -100,10 +100,12 @@ pub(crate) struct SpanTable {
 
 // A place's field buffer is written only by the thread that holds the
 // place as FILLING (no other thread can reach it then), before the key is
-// published with a release store; and read only by the one thread that
-// swaps `has_fields` from true to false while the span is live (it holds a
-// handle to the span, so the place cannot be removed and refilled under
-// it). That is what makes the `unsafe` accesses below exclusive.
+// published with a release store; and otherwise only by the one thread
+// that swaps `has_fields` from true to false while the span is live (it
+// holds a handle to the span, so the place cannot be removed and refilled
+// under it, and its handle's release orders its access before the close
+// that frees the place). That is what makes the `unsafe` accesses below
+// exclusive.
 
 impl Drop for SpanTable {
     fn drop(&mut self) {
@@ -134,14 +136,15 @@ impl SpanTable {
     }
 
     /// Adds a span, with the flow its first thread slice ends and the
-    /// fields it carries there (thread view); false if its neighbourhood of
-    /// the table is full.
+    /// fields it carries there (thread view: moved into the place, whose
+    /// buffer `fields` gets in exchange); false if its neighbourhood of the
+    /// table is full (then `fields` is left as it is).
     pub(crate) fn insert(
         &self,
         id: u64,
         info: SpanInfo,
         creation_flow: u64,
-        fields: Option<&ArgBuf>,
+        fields: Option<&mut ArgBuf>,
     ) -> bool {
         debug_assert!(id != EMPTY && id < FILLING);
         for e in self.places(id) {
@@ -159,16 +162,18 @@ impl SpanTable {
                 e.depth.store(u64::from(info.depth), Ordering::Relaxed);
                 e.creation_flow.store(creation_flow, Ordering::Relaxed);
                 e.follows_flow.store(0, Ordering::Relaxed);
+                let has_fields = fields.is_some();
                 if let Some(fields) = fields {
                     let mut p = e.fields.load(Ordering::Relaxed);
                     if p.is_null() {
                         p = Box::into_raw(Box::new(UnsafeCell::new(ArgBuf::default())));
                         e.fields.store(p, Ordering::Relaxed);
                     }
+                    // Swapped, not copied: both buffers keep their room.
                     // SAFETY: this thread holds the place (see `Sync`).
-                    unsafe { (*(*p).get()).copy_from(fields) };
+                    std::mem::swap(unsafe { &mut *(*p).get() }, fields);
                 }
-                e.has_fields.store(fields.is_some(), Ordering::Relaxed);
+                e.has_fields.store(has_fields, Ordering::Relaxed);
                 e.key.store(id, Ordering::Release);
                 return true;
             }
@@ -204,7 +209,8 @@ impl SpanTable {
 
     /// What a span's next thread slice needs, in one lookup: its info, the
     /// flows it ends (taken) and, the first time, its creation fields
-    /// (moved into `fields`).
+    /// (swapped into `fields`, whose buffer the place keeps: give an
+    /// empty one).
     pub(crate) fn entering(&self, id: u64, fields: &mut ArgBuf) -> Option<Entering> {
         let e = self.find(id)?;
         let flows = FlowsIn {
@@ -218,7 +224,7 @@ impl SpanTable {
             let p = e.fields.load(Ordering::Relaxed);
             // SAFETY: this thread took the buffer (see `Sync`); it was
             // made before `has_fields` was set.
-            fields.copy_from(unsafe { &*(*p).get() });
+            std::mem::swap(fields, unsafe { &mut *(*p).get() });
         }
         Some(Entering {
             info: Self::info(e),
@@ -338,10 +344,16 @@ mod tests {
         let f = tracing::callsite::Callsite::metadata(cs).fields();
         tracing_core::field::Visit::record_u64(&mut fields, &f.field("a").unwrap(), 7);
         tracing_core::field::Visit::record_str(&mut fields, &f.field("b").unwrap(), "x");
-        assert!(t.insert(3, info(3), 0, Some(&fields)));
+        use perfetto_trace_writer::{Arg, Value};
+        let want = [
+            Arg::new("a", Value::Uint(7)),
+            Arg::new("b", Value::Str("x")),
+        ];
+        assert!(t.insert(3, info(3), 0, Some(&mut fields)));
+        assert!(fields.is_empty(), "the place's empty buffer in exchange");
         let mut got = ArgBuf::default();
         assert!(t.entering(3, &mut got).unwrap().fields);
-        assert_eq!(got.args(), fields.args());
+        assert_eq!(got.args(), want);
         let mut again = ArgBuf::default();
         assert!(!t.entering(3, &mut again).unwrap().fields);
         assert!(again.is_empty());

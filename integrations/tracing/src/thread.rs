@@ -19,6 +19,7 @@ use crate::callsites::event;
 use crate::fields::ArgBuf;
 use crate::identity;
 use crate::layer::Inner;
+use crate::messages::MessageKeys;
 use crate::output::{Output, ON_WRITER_THREAD};
 
 /// The sink of a thread's writer: each write is a chunk of whole packets
@@ -126,6 +127,8 @@ pub(crate) struct ThreadState {
     /// address (direct-mapped): registered the first time the thread
     /// begins a slice of it.
     keys: Box<[Option<(usize, EventKey)>; KEY_SLOTS]>,
+    /// Each event callsite's key named by its message, with this writer.
+    pub messages: MessageKeys,
     serial_base: u64,
     next_serial: u64,
     tid: i64,
@@ -137,7 +140,16 @@ const SERIAL_BITS: u32 = 40;
 
 /// The callsites whose keys a thread finds at once (more are registered
 /// again, which the writer answers from its own table).
-const KEY_SLOTS: usize = 256;
+pub(crate) const KEY_SLOTS: usize = 256;
+
+/// A callsite's address, and its place in a table of [`KEY_SLOTS`]
+/// direct-mapped by it.
+#[inline(always)]
+pub(crate) fn key_slot(meta: &'static Metadata<'static>) -> (usize, usize) {
+    let addr = meta as *const Metadata<'static> as usize;
+    let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
+    (addr, slot)
+}
 
 /// The most slices open at once on a thread's track: the trace processor
 /// drops slices (and instants) nested 512 deep or more.
@@ -159,6 +171,7 @@ impl ThreadState {
             pending: None,
             named: Vec::new(),
             keys: Box::new([None; KEY_SLOTS]),
+            messages: MessageKeys::default(),
             serial_base: (u64::from(index) + 1) << SERIAL_BITS,
             next_serial: 0,
             tid,
@@ -235,8 +248,7 @@ impl ThreadState {
     /// The callsite's event key with this writer.
     #[inline]
     pub(crate) fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
-        let addr = meta as *const Metadata<'static> as usize;
-        let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % KEY_SLOTS;
+        let (addr, slot) = key_slot(meta);
         match self.keys[slot] {
             Some((a, key)) if a == addr => Some(key),
             _ => self.register_key(slot, meta),
@@ -339,6 +351,7 @@ impl ThreadState {
         self.named.clear();
         // Keys belong to the writer that made them.
         self.keys.fill(None);
+        self.messages.clear();
         // A creation made before the loss comes before the slices below.
         self.settle();
         let track = self.thread.uuid();

@@ -468,3 +468,38 @@ fn spans_beyond_the_table_still_show_on_threads() {
         .all(|s| s.args.iter().any(|(k, _)| k == "i" || k.ends_with(".i"))));
     common::assert_clean(&bytes);
 }
+
+#[test]
+fn events_of_one_callsite_are_named_by_each_ones_message() {
+    // Most messages repeat, some differ: each instant has its own name, and
+    // every one the callsite's category, location and fields.
+    let messages = ["ready", "ready", "step 1", "ready", "step 2", "ready"];
+    let bytes = record(View::Threads, |_| {
+        for (i, m) in messages.iter().enumerate() {
+            info!(n = i as u64, "{m}");
+        }
+        info!(n = 9u64);
+    });
+    let t = common::decode(&bytes);
+    let mut events: Vec<_> = t.slices.iter().filter(|s| s.dur == Some(0)).collect();
+    events.sort_by_key(|s| s.ts);
+    let names: Vec<&str> = events.iter().map(|s| s.name.as_str()).collect();
+    // The last names no message: its callsite's name.
+    assert_eq!(names[..6], messages);
+    assert!(names[6].starts_with("event "), "{names:?}");
+    for (i, ev) in events.iter().enumerate() {
+        assert_eq!(ev.categories, vec!["info,layer".to_owned()]);
+        assert!(ev
+            .source
+            .as_ref()
+            .is_some_and(|(f, _)| f.ends_with("layer.rs")));
+        let n = ev
+            .args
+            .iter()
+            .find(|(k, _)| k == "n" || k.ends_with(".n"))
+            .map(|(_, v)| v);
+        let want = if i < 6 { i as u64 } else { 9 };
+        assert_eq!(n, Some(&ArgValue::Uint(want)), "{} {:?}", ev.name, ev.args);
+    }
+    common::assert_clean(&bytes);
+}

@@ -1,0 +1,86 @@
+//! Each event callsite's event key with a thread's writer, named by the
+//! message of its events: a callsite's message is usually the same text
+//! every time, so one comparison with the text its key was made for lets
+//! the writer skip looking up the event's name, category and location.
+
+use perfetto_trace_writer::{EventKey, TraceWriter};
+use tracing_core::Metadata;
+
+use crate::callsites::category;
+use crate::thread::{key_slot, KEY_SLOTS};
+
+/// Keys a writer makes for events at most: past it, events go by their
+/// strings. Keys are never freed, and callsites that share a place in the
+/// table and whose messages vary would otherwise make one for each message.
+const MAX_KEYS: u32 = 4 * KEY_SLOTS as u32;
+
+/// A callsite's key and the message it names.
+struct Slot {
+    meta: usize,
+    message: Box<str>,
+    key: EventKey,
+}
+
+/// The keys, direct-mapped by the callsite's address.
+#[derive(Default)]
+pub(crate) struct MessageKeys {
+    /// [`KEY_SLOTS`] places, made with the first event.
+    slots: Vec<Option<Slot>>,
+    /// Keys made so far.
+    made: u32,
+}
+
+impl MessageKeys {
+    /// The key of `meta`'s events named `message`, if it has one: the key
+    /// made for the first message its events had here (`None` for any
+    /// other, which then goes by its strings).
+    #[inline]
+    pub(crate) fn get(
+        &mut self,
+        writer: &mut impl TraceWriter,
+        meta: &'static Metadata<'static>,
+        message: &str,
+    ) -> Option<EventKey> {
+        let (addr, i) = key_slot(meta);
+        match self.slots.get(i) {
+            Some(Some(s)) if s.meta == addr => (*s.message == *message).then_some(s.key),
+            _ => self.make(writer, i, meta, message),
+        }
+    }
+
+    #[cold]
+    fn make(
+        &mut self,
+        writer: &mut impl TraceWriter,
+        i: usize,
+        meta: &'static Metadata<'static>,
+        message: &str,
+    ) -> Option<EventKey> {
+        if self.made >= MAX_KEYS {
+            return None;
+        }
+        let key = writer
+            .event_key(
+                message,
+                category(meta),
+                meta.file().unwrap_or(""),
+                meta.line().unwrap_or(0),
+            )
+            .ok()?;
+        self.made += 1;
+        if self.slots.is_empty() {
+            self.slots.resize_with(KEY_SLOTS, || None);
+        }
+        self.slots[i] = Some(Slot {
+            meta: meta as *const Metadata<'static> as usize,
+            message: message.into(),
+            key,
+        });
+        Some(key)
+    }
+
+    /// Forgets every key (they belong to a writer that is gone).
+    pub(crate) fn clear(&mut self) {
+        *self = MessageKeys::default();
+    }
+}
