@@ -293,7 +293,11 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let (v, seed) = (if i % 5 == 0 { i } else { x }, x.rotate_left(17) ^ i);
-            assert_eq!(xxh64_word(v, seed), xxh64(&v.to_le_bytes(), seed), "{v} {seed}");
+            assert_eq!(
+                xxh64_word(v, seed),
+                xxh64(&v.to_le_bytes(), seed),
+                "{v} {seed}"
+            );
         }
     }
 

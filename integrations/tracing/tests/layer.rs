@@ -474,7 +474,7 @@ fn events_of_one_callsite_are_named_by_each_ones_message() {
     // Most messages repeat, some differ: each instant has its own name, and
     // every one the callsite's category, location and fields.
     let messages = ["ready", "ready", "step 1", "ready", "step 2", "ready"];
-    let bytes = record(View::Threads, |_| {
+    let bytes = common::record(View::Threads, |_| {
         for (i, m) in messages.iter().enumerate() {
             info!(n = i as u64, "{m}");
         }
