@@ -23,6 +23,7 @@ use crate::track_options::CounterSample;
 
 mod annotated;
 mod descriptor;
+mod keyed;
 
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.

@@ -1050,8 +1050,7 @@ pub trait TraceWriter: sealed::Sink {
     /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange).
     fn end_on(&mut self, track: TrackUuid, ts: u64) -> Result<()> {
         self.make_room()?;
-        self.core_mut()
-            .event_on(track, ts, EventType::SliceEnd, None)
+        self.core_mut().end_on(track, ts)
     }
 
     /// An instant event on a track named by its uuid.

@@ -937,6 +937,29 @@ impl Core {
         Ok(uuid)
     }
 
+    /// A slice end on a track named by its uuid: written forward where the
+    /// sequence is set up (`Emitter::end_on_known`), else by the template
+    /// path of [`Output::event`].
+    #[inline]
+    pub(crate) fn end_on(&mut self, track: TrackUuid, ts: u64) -> Result<()> {
+        check_ts(ts)?;
+        if !self
+            .out
+            .emitter
+            .end_on_known(&mut self.out.seqs[0], ts, track.0)
+        {
+            self.end_on_general(track, ts);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_on_general(&mut self, track: TrackUuid, ts: u64) {
+        let field = Field::uint(field::EVENT_TRACK_UUID, track.0);
+        self.out.event(ts, EventType::SliceEnd, &field, None, None);
+    }
+
     /// A slice begin, slice end or instant on a track named by its uuid.
     /// Nesting there is the caller's to keep: nothing here tracks it.
     pub(crate) fn event_on(

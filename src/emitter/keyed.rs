@@ -1,0 +1,136 @@
+//! The short path of a slice end on a track named by its uuid
+//! ([`TraceWriter::end_on`](crate::TraceWriter::end_on)), on a sequence set
+//! up in this generation: the packet written forward, with no template to
+//! build and no general encoder. A `tracing` program ends a span's
+//! lifetime slice this way. Its bytes are the general path's
+//! (`tests::the_short_path_writes_what_the_general_one_does`).
+
+use crate::encoding::{field as f, key_bytes, varint_len, EventType, LEN, VARINT};
+use crate::encoding::{SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK};
+use crate::sequence::SeqState;
+
+use super::annotated::{Cursor, SPARE, WINDOW};
+use super::Emitter;
+
+mod key {
+    use super::*;
+
+    const fn k(field: u32, wire: u32) -> u8 {
+        key_bytes::<1>(field, wire)[0]
+    }
+    pub const PACKET: u8 = k(f::TRACE_PACKET, LEN);
+    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, VARINT);
+    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, LEN);
+    pub const TYPE: u8 = k(f::EVENT_TYPE, VARINT);
+    pub const TRACK_UUID: u8 = k(f::EVENT_TRACK_UUID, VARINT);
+    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, VARINT);
+}
+
+impl Emitter {
+    /// Writes a slice end on the track `uuid` and returns true, if `seq` is
+    /// set up in this generation and `ts` is no earlier than its clock (the
+    /// time is then written plainly); otherwise writes nothing and returns
+    /// false. At most 36 bytes: each length a byte.
+    #[inline]
+    pub(crate) fn end_on_known(&mut self, seq: &mut SeqState, ts: u64, uuid: u64) -> bool {
+        if !self.ready(seq) || ts < seq.clock {
+            return false;
+        }
+        // As `end_template`: a writer whose defaults name its clock, or a
+        // track's own sequence, needs its incremental state.
+        let needs_state = seq.default_track.is_some() || self.clock != TRACE_CLOCK;
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        let mut c = Cursor { b, n: 0 };
+        c.byte(key::PACKET);
+        c.byte(0);
+        c.uint(key::TIMESTAMP, ts - seq.clock);
+        c.field(&seq.id);
+        c.byte(key::TRACK_EVENT);
+        // The type (2 bytes) and the uuid's key (1) and varint.
+        c.byte((3 + varint_len(uuid)) as u8);
+        c.byte(key::TYPE);
+        c.byte(EventType::SliceEnd as u8);
+        c.uint(key::TRACK_UUID, uuid);
+        if needs_state {
+            c.byte(key::FLAGS);
+            c.byte(SEQ_NEEDS_INCREMENTAL_STATE as u8);
+        }
+        c.b[1] = (c.n - 2) as u8;
+        let n = c.n;
+        self.out.commit(n);
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::{field, Field};
+    use crate::event::Event;
+    use crate::protos;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    /// Ends on `(uuid, ts)` after a begin that sets the sequence up, on a
+    /// sequence with or without a default track and a writer whose clock is
+    /// the trace's or not: through the short path (`short`) or the general
+    /// one alone; the bytes and how many took the short path.
+    fn run(ends: &[(u64, u64)], default_track: bool, clock: u32, short: bool) -> (Vec<u8>, usize) {
+        let mut enc = Emitter::new(false, (usize::MAX, usize::MAX));
+        enc.clock = clock;
+        enc.out.reserve_exact(1 << 16);
+        let mut seq = SeqState::new(7, default_track.then_some(99));
+        enc.event(
+            &mut seq,
+            5,
+            EventType::Instant,
+            None,
+            Some(&Event::new("a")),
+            None,
+        );
+        let mut shorts = 0;
+        for &(uuid, ts) in ends {
+            let before = (enc.out.len(), enc.packets);
+            if short && enc.end_on_known(&mut seq, ts, uuid) {
+                shorts += 1;
+                continue;
+            }
+            assert_eq!((enc.out.len(), enc.packets), before, "wrote and refused");
+            let track = Field::uint(field::EVENT_TRACK_UUID, uuid);
+            enc.event(&mut seq, ts, EventType::SliceEnd, Some(&track), None, None);
+        }
+        (enc.out[..].to_vec(), shorts)
+    }
+
+    fn uuid() -> impl Strategy<Value = u64> {
+        prop_oneof![0..200u64, 1u64 << 55..1 << 56, any::<u64>()]
+    }
+
+    fn ts() -> impl Strategy<Value = u64> {
+        prop_oneof![0..300u64, 1u64 << 40..1 << 41, 1u64 << 56..1 << 63]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any run of ends, times in any order: the same bytes either way.
+        #[test]
+        fn the_short_path_writes_what_the_general_one_does(
+            ends in prop::collection::vec((uuid(), ts()), 1..20),
+            default_track in any::<bool>(),
+            boottime in any::<bool>(),
+        ) {
+            let clock = if boottime { TRACE_CLOCK } else { 1 };
+            let (general, _) = run(&ends, default_track, clock, false);
+            let (short, shorts) = run(&ends, default_track, clock, true);
+            prop_assert_eq!(&short, &general);
+            prop_assert!(shorts > 0 || default_track, "ends on the writer's sequence take it");
+            let trace = protos::Trace::decode(&short[..]).unwrap();
+            prop_assert_eq!(trace.packet.len(), ends.len() + 1 + usize::from(default_track || !boottime));
+        }
+    }
+}
