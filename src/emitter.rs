@@ -305,6 +305,19 @@ impl Emitter {
         self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
     }
 
+    /// A slice begin with arguments: [`Emitter::event`], whose first try is
+    /// their short path, out of line (the callers' paths are inlined).
+    #[inline(never)]
+    pub(crate) fn begin_with_args(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
+    }
+
     /// The short path of a slice begin: writes the packet and returns
     /// true, or writes nothing and returns false.
     #[inline(always)]

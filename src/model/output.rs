@@ -131,6 +131,14 @@ impl TrackOutput {
     pub(crate) fn begin(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
         // Borrowed, not copied: the encoded track is 17 bytes.
         let seq = &mut out.seqs[self.seq];
+        // A begin with arguments on the writer's sequence (where
+        // `begin_general` would send it) goes straight to their short path:
+        // `begin_known` never takes it, and the cold path copies the event.
+        if self.seq == 0 && !ev.args.is_empty() {
+            return out
+                .emitter
+                .begin_with_args(seq, ts, self.track.as_ref(), ev);
+        }
         if !out.emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
             self.begin_general(out, ts, *ev);
         }
