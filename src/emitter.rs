@@ -68,6 +68,8 @@ pub(crate) struct Emitter {
     /// this generation, with tables not full (see `ready`). Starts at 1, so
     /// that a sequence never set up (`ready_at` 0) is not ready.
     fill_epoch: u64,
+    /// The encoded uuids of the last keyed track and parent described.
+    pub(crate) keyed: descriptor::KeyedFields,
 }
 
 impl Emitter {
@@ -107,6 +109,7 @@ impl Emitter {
             fill_epoch: 1,
             clock: options.clock as u32,
             clock_reading: options.clock_reading,
+            keyed: descriptor::KeyedFields::new(),
         }
     }
 
@@ -267,6 +270,18 @@ impl Emitter {
                 return;
             }
         }
+        self.descriptor_general(seq, uuid, kind);
+    }
+
+    /// [`Emitter::descriptor`] by the general encoder.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn descriptor_general(
+        &mut self,
+        seq: &mut SeqState,
+        uuid: u64,
+        kind: &TrackKind<'_>,
+    ) {
         let header = self.header(seq, false, 0);
         track_descriptor_packet(&mut self.out, header, uuid, kind);
     }

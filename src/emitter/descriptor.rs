@@ -6,7 +6,7 @@
 //! bytes are the general path's
 //! (`tests::the_short_path_writes_what_the_general_one_does`).
 
-use crate::encoding::{field as f, key_bytes, LEN, VARINT};
+use crate::encoding::{field as f, key_bytes, Field, LEN, VARINT};
 use crate::sequence::SeqState;
 use crate::track_options::{SiblingMerge, TrackOptions};
 
@@ -23,7 +23,6 @@ mod key {
     pub const DESCRIPTOR: [u8; 2] = key_bytes(f::PACKET_TRACK_DESCRIPTOR, LEN);
     pub const UUID: u8 = k(f::TRACK_UUID, VARINT);
     pub const NAME: u8 = k(f::TRACK_NAME, LEN);
-    pub const PARENT: u8 = k(f::TRACK_PARENT_UUID, VARINT);
     pub const CHILD_ORDERING: u8 = k(f::TRACK_CHILD_ORDERING, VARINT);
     pub const RANK: u8 = k(f::TRACK_SIBLING_ORDER_RANK, VARINT);
     pub const DESCRIPTION: u8 = k(f::TRACK_DESCRIPTION, LEN);
@@ -40,6 +39,48 @@ fn merge<'a>(options: &TrackOptions<'a>) -> Option<(u64, Option<&'a str>)> {
         SiblingMerge::ByKey(k) => (3, Some(k)),
     })
 }
+
+/// Encodings that tracks described one after another share, kept between
+/// calls: the `track_uuid` field of events on the track described (or
+/// ended) last, which its begin follows, and the `parent_uuid` field of
+/// the last parent, which a thread's spans share. Each pair always holds a
+/// uuid and its field, so a hit or a miss writes the same bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyedFields {
+    track: (u64, Field),
+    parent: (u64, Field),
+}
+
+impl KeyedFields {
+    pub(crate) fn new() -> Self {
+        KeyedFields {
+            track: (0, Field::uint(f::EVENT_TRACK_UUID, 0)),
+            parent: (0, Field::uint(f::TRACK_PARENT_UUID, 0)),
+        }
+    }
+
+    /// The `track_uuid` field of events on the track `uuid`.
+    #[inline(always)]
+    pub(crate) fn track(&mut self, uuid: u64) -> &Field {
+        if self.track.0 != uuid {
+            self.track = (uuid, Field::uint(f::EVENT_TRACK_UUID, uuid));
+        }
+        &self.track.1
+    }
+
+    /// The `parent_uuid` field of a descriptor under `parent`.
+    #[inline(always)]
+    fn parent(&mut self, parent: u64) -> &Field {
+        if self.parent.0 != parent {
+            self.parent = (parent, Field::uint(f::TRACK_PARENT_UUID, parent));
+        }
+        &self.parent.1
+    }
+}
+
+// The descriptor's uuid is the event's `track_uuid` with its key replaced:
+// both keys are a byte.
+const _: () = assert!(f::TRACK_UUID < 16 && f::EVENT_TRACK_UUID < 16);
 
 impl Emitter {
     /// Writes the descriptor of a named track that is not a counter and
@@ -79,11 +120,13 @@ impl Emitter {
         c.bytes(&key::DESCRIPTOR);
         let desc_at = c.n;
         c.byte(0);
-        c.uint(key::UUID, uuid);
+        let uuid_at = c.n;
+        c.field(self.keyed.track(uuid));
+        c.b[uuid_at] = key::UUID;
         c.uint(key::NAME, name.len() as u64);
         c.bytes(name.as_bytes());
         if parent != 0 {
-            c.uint(key::PARENT, parent);
+            c.field(self.keyed.parent(parent));
         }
         if let Some(o) = options.child_ordering {
             c.uint(key::CHILD_ORDERING, o as u64);

@@ -927,13 +927,16 @@ impl Core {
         check_len([name, merge_key])?;
         check_len(options.description)?;
         let uuid = TrackUuid::keyed(parent, key);
-        let kind = TrackKind::Named {
-            parent: parent.0,
-            name,
-            options,
-            counter: None,
-        };
-        self.out.descriptor(uuid.0, &kind);
+        let (emitter, seq) = (&mut self.out.emitter, &mut self.out.seqs[0]);
+        if !emitter.named_descriptor_known(seq, uuid.0, parent.0, name, options) {
+            let kind = TrackKind::Named {
+                parent: parent.0,
+                name,
+                options,
+                counter: None,
+            };
+            emitter.descriptor_general(seq, uuid.0, &kind);
+        }
         Ok(uuid)
     }
 
@@ -974,7 +977,8 @@ impl Core {
             self.out.emitter.keys.check(ev.key)?;
         }
         check_ts(ts)?;
-        let field = Field::uint(field::EVENT_TRACK_UUID, track.0);
+        // Most often the track described last (a span's lifetime slice).
+        let field = *self.out.emitter.keyed.track(track.0);
         self.out.event(ts, kind, &field, ev, None);
         Ok(())
     }
