@@ -321,6 +321,12 @@ fn track_place(
     }
 }
 
+/// The time kept in `ts`, read now the first time.
+#[inline]
+fn time(ts: &mut Option<u64>) -> u64 {
+    *ts.get_or_insert_with(now)
+}
+
 /// The flow from a span's creation to its first slice on a thread.
 fn creation_flow(serial: u64) -> u64 {
     serial.wrapping_mul(2)
@@ -384,7 +390,12 @@ where
         };
         let view = self.inner.config.view;
         self.with(|st, inner| {
-            let ts = now();
+            // Read when the span is created, unless nothing here is timed: a
+            // thread view's root span writes nothing until it is entered.
+            let mut ts = None;
+            if view.span_tracks() || parent.is_some() {
+                time(&mut ts);
+            }
             st.settle();
             let key = id.into_u64();
             let parent_info = parent.and_then(|p| inner.spans.get(p));
@@ -435,16 +446,18 @@ where
                     None => event(meta, meta.name()),
                 };
                 let ev = ev.args(st.args.args());
-                let _ = st.writer.begin_on(TrackUuid::from_raw(track), ts, &ev);
+                let _ = st
+                    .writer
+                    .begin_on(TrackUuid::from_raw(track), time(&mut ts), &ev);
             } else if !inserted && view.threads() && !st.args.is_empty() {
                 // No room in the table: its fields where it is created.
                 let ev = event(meta, meta.name()).args(st.args.args());
-                let _ = st.writer.instant_on(st.thread.uuid(), ts, &ev);
+                let _ = st.writer.instant_on(st.thread.uuid(), time(&mut ts), &ev);
             }
             if inserted && flow != 0 {
                 st.pending = Some(Pending {
                     key,
-                    ts,
+                    ts: time(&mut ts),
                     meta,
                     flow,
                 });
@@ -593,6 +606,11 @@ where
             };
             // Created and closed with nothing in between: nothing to link.
             st.cancel_pending(key, &mut flows);
+            // A thread view's span without flows writes nothing here: no
+            // time to read, nothing to settle first.
+            if info.track == 0 && (flows.is_empty() || !view.threads()) {
+                return;
+            }
             let ts = now();
             st.settle();
             let meta = info.metadata();

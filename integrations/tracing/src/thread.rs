@@ -210,7 +210,16 @@ impl ThreadState {
     /// The uuid of the named track under the process that the fields in
     /// `args` ask for ([`crate::TRACK_FIELD`]), described on this writer the
     /// first time; `None` if they ask for none.
+    #[inline]
     pub(crate) fn named_track(&mut self) -> Option<TrackUuid> {
+        // Most spans and events ask for none: the check inline, the search
+        // out of line.
+        self.args.track()?;
+        self.find_named_track()
+    }
+
+    #[inline(never)]
+    fn find_named_track(&mut self) -> Option<TrackUuid> {
         let name = self.args.track()?;
         if let Some((_, uuid)) = self.named.iter().find(|(n, _)| &**n == name) {
             return Some(*uuid);
