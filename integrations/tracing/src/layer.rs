@@ -29,8 +29,11 @@ pub enum View {
     /// one.
     Threads,
     /// Each span's lifetime (creation to close) as one slice on a track of
-    /// its own, beneath its parent span's track or, for a root span, the
-    /// thread that created it. Overlapping async spans never mis-nest.
+    /// its own while it lives, beneath its parent span's track or, for a
+    /// root span, the thread that created it. Overlapping async spans
+    /// never mis-nest; a span closed on the thread that made it leaves its
+    /// track to the next span of its callsite made there beneath the same
+    /// track.
     SpanTracks,
     /// Both: where a span lived, and when and on which thread it ran. The
     /// default.
@@ -289,9 +292,9 @@ impl PerfettoLayer {
     }
 }
 
-/// A span's own track: never merged with its siblings, so that each span
-/// stays a track of its own in the trace processor (which merges
-/// same-named siblings by default) and in the UI.
+/// A span's own track: never merged with its siblings, so that spans
+/// alive at once stay on tracks of their own in the trace processor (which
+/// merges same-named siblings by default) and in the UI.
 const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
     sibling_rank: None,
@@ -407,16 +410,16 @@ where
             let (mut track, mut under, mut depth) = (0, 0, 0);
             if view.span_tracks() || named.is_some() {
                 (under, depth) = track_place(named, parent_info, st.thread.uuid());
-                // Described before the table has room for it, perhaps in
-                // vain: a track without slices is harmless.
-                if let Ok(uuid) = st.writer.keyed_track(
-                    TrackUuid::from_raw(under),
-                    serial,
-                    meta.name(),
-                    &SPAN_TRACK,
-                ) {
-                    track = uuid.get();
-                }
+                // A track of its callsite beneath the same track that a
+                // span closed here left free, else a new one, described
+                // before the table has room for it (if not, it is free).
+                track = match st.reuse_track(under, meta as *const _ as usize) {
+                    Some(uuid) => uuid,
+                    None => st
+                        .writer
+                        .keyed_track(TrackUuid::from_raw(under), serial, meta.name(), &SPAN_TRACK)
+                        .map_or(0, TrackUuid::get),
+                };
             }
             // Where a child first runs links back to where it was created,
             // unless the thread's nesting shows it (see `Pending`).
@@ -438,7 +441,15 @@ where
             let inserted = inner
                 .spans
                 .insert(key, info, flow, keep.then_some(&mut st.args));
-            if inserted && track != 0 {
+            if !inserted {
+                // Its track never had a slice: free for the next span.
+                st.free_track(&info);
+                if view.threads() && !st.args.is_empty() {
+                    // No room in the table: its fields where it is created.
+                    let ev = event(meta, meta.name()).args(st.args.args());
+                    let _ = st.writer.instant_on(st.thread.uuid(), time(&mut ts), &ev);
+                }
+            } else if track != 0 {
                 // By the callsite's key: the writer need not look up its
                 // strings.
                 let ev = match st.key(meta) {
@@ -449,10 +460,6 @@ where
                 let _ = st
                     .writer
                     .begin_on(TrackUuid::from_raw(track), time(&mut ts), &ev);
-            } else if !inserted && view.threads() && !st.args.is_empty() {
-                // No room in the table: its fields where it is created.
-                let ev = event(meta, meta.name()).args(st.args.args());
-                let _ = st.writer.instant_on(st.thread.uuid(), time(&mut ts), &ev);
             }
             if inserted && flow != 0 {
                 st.pending = Some(Pending {
@@ -628,6 +635,10 @@ where
             }
             if info.track != 0 {
                 let _ = st.writer.end_on(TrackUuid::from_raw(info.track), ts);
+                // Free: tracing closes a span only once its children have
+                // closed (each holds its parent), so no track beneath it
+                // has a slice still to come.
+                st.free_track(&info);
             }
         });
     }

@@ -21,6 +21,7 @@ use crate::identity;
 use crate::layer::Inner;
 use crate::messages::MessageKeys;
 use crate::output::{Output, ON_WRITER_THREAD};
+use crate::spans::SpanInfo;
 
 /// The sink of a thread's writer: each write is a chunk of whole packets
 /// (the streaming writer only ever hands over whole packets), passed on to
@@ -131,9 +132,28 @@ pub(crate) struct ThreadState {
     pub messages: MessageKeys,
     serial_base: u64,
     next_serial: u64,
+    /// Span tracks this writer described whose spans closed here, free for
+    /// the next span of their callsite beneath the same track.
+    free: Vec<FreeTrack>,
+    /// Serials (counts) up to this one are of spans made before this
+    /// writer's sequence began (after a lost chunk): their tracks'
+    /// descriptors may have been lost, so they are not used again.
+    fresh_from: u64,
     tid: i64,
     name: String,
 }
+
+/// A span track free again: described by this thread's writer beneath
+/// `under` for a span of the callsite `meta` (an address), which closed.
+#[derive(Clone, Copy)]
+struct FreeTrack {
+    under: u64,
+    meta: usize,
+    uuid: u64,
+}
+
+/// The most free span tracks a thread keeps (more are not used again).
+const FREE_TRACKS: usize = 64;
 
 /// Serial numbers: the thread's index above this many bits, its count below.
 const SERIAL_BITS: u32 = 40;
@@ -174,6 +194,8 @@ impl ThreadState {
             messages: MessageKeys::default(),
             serial_base: (u64::from(index) + 1) << SERIAL_BITS,
             next_serial: 0,
+            free: Vec::with_capacity(FREE_TRACKS),
+            fresh_from: 0,
             tid,
             name,
         })
@@ -205,6 +227,33 @@ impl ThreadState {
     pub(crate) fn next_serial(&mut self) -> u64 {
         self.next_serial += 1;
         self.serial_base | self.next_serial
+    }
+
+    /// A free span track for a span of `meta` beneath `under`, taken.
+    #[inline]
+    pub(crate) fn reuse_track(&mut self, under: u64, meta: usize) -> Option<u64> {
+        let at = self
+            .free
+            .iter()
+            .rposition(|f| f.under == under && f.meta == meta)?;
+        Some(self.free.swap_remove(at).uuid)
+    }
+
+    /// Keeps the track of a span whose lifetime slice has ended (or never
+    /// began) for a later span of its callsite beneath the same track, if
+    /// this writer described it: a span made on this thread since its
+    /// sequence began.
+    #[inline]
+    pub(crate) fn free_track(&mut self, info: &SpanInfo) {
+        let mine = info.serial > (self.serial_base | self.fresh_from)
+            && info.serial <= (self.serial_base | self.next_serial);
+        if mine && info.track != 0 && self.free.len() < FREE_TRACKS {
+            self.free.push(FreeTrack {
+                under: info.under,
+                meta: info.meta,
+                uuid: info.track,
+            });
+        }
     }
 
     /// The uuid of the named track under the process that the fields in
@@ -358,6 +407,9 @@ impl ThreadState {
         };
         (self.process, self.thread) = (process, thread);
         self.named.clear();
+        // Their descriptors may be in what was lost.
+        self.free.clear();
+        self.fresh_from = self.next_serial;
         // Keys belong to the writer that made them.
         self.keys.fill(None);
         self.messages.clear();

@@ -153,6 +153,80 @@ fn instrumented_tasks_across_workers_are_whole_on_tracks_of_their_own() {
     }
 }
 
+/// A span's track serves the next span of its callsite beneath the same
+/// track once the span closed on the thread that made it: one after
+/// another, each lifetime whole and alone on it while it lives. Not while
+/// a child dropped first still lives (tracing closes the parent after it),
+/// nor a track whose span another thread closed (that thread's writer did
+/// not describe it), nor across callsites.
+#[test]
+fn span_tracks_are_used_again_once_free() {
+    for view in [View::SpanTracks, View::Both] {
+        let bytes = record(view, |dispatch| {
+            for i in 0..10u64 {
+                drop(info_span!("seq", i).entered());
+                drop(info_span!("other").entered());
+            }
+            // One callsite each, made twice.
+            let (parent, away, hop) = (
+                || info_span!("parent"),
+                || info_span!("away"),
+                || info_span!("hop"),
+            );
+            let child = {
+                let _p = parent().entered();
+                info_span!("child")
+            };
+            drop(parent().entered());
+            drop(child);
+            let first = away();
+            let d = dispatch.clone();
+            std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(first)))
+                .join()
+                .unwrap();
+            drop(away().entered());
+            let hub = info_span!("hub");
+            let first = hub.in_scope(hop);
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    drop(first);
+                    let _in = hub.enter();
+                    drop(hop().entered());
+                })
+            })
+            .join()
+            .unwrap();
+        });
+        // Lifetime slices (at depth 0: a span closed without running ends
+        // its creation flow on its track, an instant above it).
+        let sql = "select s.name, count(*), count(distinct s.track_id) from slice s \
+                   join track t on s.track_id = t.id where t.name = s.name and s.depth = 0 \
+                   group by 1 order by 1;\n\
+                   select count(*) from slice c join track ct on c.track_id = ct.id \
+                   join slice p on p.track_id = ct.parent_id \
+                   where c.name = 'child' and c.depth = 0 and p.name = 'parent';\n\
+                   select count(*) from slice a join slice b on a.track_id = b.track_id \
+                   and a.id < b.id and b.ts < a.ts + a.dur where a.name = 'seq';";
+        let Some(r) = rows(&bytes, sql) else { return };
+        assert_eq!(
+            r,
+            [
+                "\"away\",2,2",
+                "\"child\",1,1",
+                "\"hop\",2,2",
+                "\"hub\",1,1",
+                "\"other\",10,1",
+                "\"parent\",2,2",
+                "\"seq\",10,1",
+                "1",
+                "0"
+            ],
+            "{view:?}"
+        );
+    }
+}
+
 /// A clone of one span entered on two threads at the same time.
 #[test]
 fn a_span_entered_on_two_threads_at_once_is_one_span_with_a_slice_on_each() {
