@@ -369,6 +369,82 @@ impl ThreadState {
     }
 }
 
+impl PerfettoLayer {
+    /// A thread slice of the span `id`, entered on this thread.
+    #[inline(never)]
+    fn enter<S>(&self, id: &Id, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.with(|st, inner| {
+            let key = id.into_u64();
+            let ts = now();
+            st.args.clear();
+            let (info, mut flows, fields) = match inner.spans.entering(key, &mut st.args) {
+                Some(e) => (e.info, e.flows, e.fields),
+                // A span the table had no room for is still a thread slice.
+                None => match ctx.metadata(id) {
+                    Some(meta) => (
+                        SpanInfo {
+                            meta: meta as *const Metadata<'static> as usize,
+                            ..SpanInfo::default()
+                        },
+                        FlowsIn::default(),
+                        false,
+                    ),
+                    None => return,
+                },
+            };
+            // Entered in its parent's slice right where it was created: the
+            // nesting shows the link, no flow.
+            if info.parent != 0 && st.stack.last().is_some_and(|e| e.id == info.parent) {
+                st.cancel_pending(key, &mut flows);
+            }
+            st.settle();
+            let meta = info.metadata();
+            let began = if !fields && flows.is_empty() {
+                st.begin_slice(ts, meta)
+            } else {
+                let mut buf = [0; 2];
+                let ends = flow_ids(flows, &mut buf);
+                let ev = match st.key(meta) {
+                    Some(key) => Event::from_key(key),
+                    None => event(meta, meta.name()),
+                };
+                let args = if fields { st.args.args() } else { &[] };
+                let ev = ev.args(args).terminating_flows(ends);
+                let thread = st.thread;
+                begin_slice_with(&mut st.writer, thread, ts, &ev)
+            };
+            st.stack.push(Entered {
+                id: key,
+                meta,
+                began,
+                adopted: false,
+            });
+        });
+    }
+
+    /// Ends the thread slice of the span `id` (and of any entered after it).
+    #[inline(never)]
+    fn exit(&self, id: &Id) {
+        self.with(|st, _| {
+            let key = id.into_u64();
+            let Some(at) = st.stack.iter().rposition(|e| e.id == key) else {
+                return;
+            };
+            let ts = now();
+            st.settle();
+            // Spans exited out of order end with it: slices must nest.
+            while st.stack.len() > at {
+                if let Some(e) = st.stack.pop() {
+                    st.end_slice(ts, &e);
+                }
+            }
+        });
+    }
+}
+
 impl<S> Layer<S> for PerfettoLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -529,76 +605,17 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if !self.on() || !self.inner.config.view.threads() {
-            return;
+        // The checks inline, the work out of line: span tracks alone skip
+        // it at the cost of a call.
+        if self.on() && self.inner.config.view.threads() {
+            self.enter(id, ctx);
         }
-        self.with(|st, inner| {
-            let key = id.into_u64();
-            let ts = now();
-            st.args.clear();
-            let (info, mut flows, fields) = match inner.spans.entering(key, &mut st.args) {
-                Some(e) => (e.info, e.flows, e.fields),
-                // A span the table had no room for is still a thread slice.
-                None => match ctx.metadata(id) {
-                    Some(meta) => (
-                        SpanInfo {
-                            meta: meta as *const Metadata<'static> as usize,
-                            ..SpanInfo::default()
-                        },
-                        FlowsIn::default(),
-                        false,
-                    ),
-                    None => return,
-                },
-            };
-            // Entered in its parent's slice right where it was created: the
-            // nesting shows the link, no flow.
-            if info.parent != 0 && st.stack.last().is_some_and(|e| e.id == info.parent) {
-                st.cancel_pending(key, &mut flows);
-            }
-            st.settle();
-            let meta = info.metadata();
-            let began = if !fields && flows.is_empty() {
-                st.begin_slice(ts, meta)
-            } else {
-                let mut buf = [0; 2];
-                let ends = flow_ids(flows, &mut buf);
-                let ev = match st.key(meta) {
-                    Some(key) => Event::from_key(key),
-                    None => event(meta, meta.name()),
-                };
-                let args = if fields { st.args.args() } else { &[] };
-                let ev = ev.args(args).terminating_flows(ends);
-                let thread = st.thread;
-                begin_slice_with(&mut st.writer, thread, ts, &ev)
-            };
-            st.stack.push(Entered {
-                id: key,
-                meta,
-                began,
-                adopted: false,
-            });
-        });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        if !self.on() || !self.inner.config.view.threads() {
-            return;
+        if self.on() && self.inner.config.view.threads() {
+            self.exit(id);
         }
-        self.with(|st, _| {
-            let key = id.into_u64();
-            let Some(at) = st.stack.iter().rposition(|e| e.id == key) else {
-                return;
-            };
-            let ts = now();
-            st.settle();
-            // Spans exited out of order end with it: slices must nest.
-            while st.stack.len() > at {
-                if let Some(e) = st.stack.pop() {
-                    st.end_slice(ts, &e);
-                }
-            }
-        });
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
