@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::output::{Output, Overflow};
 use crate::spans::{FlowsIn, SpanInfo, SpanTable};
-use crate::thread::{begin_slice_with, with_state, Entered, Pending, ThreadState};
+use crate::thread::{begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState};
 
 /// Where spans are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -206,12 +206,16 @@ pub struct FlushGuard {
 
 impl FlushGuard {
     /// Writes everything recorded so far, on every thread, to the sink and
-    /// flushes it.
+    /// flushes it. A thread in the middle of a call hands its buffer over
+    /// as the call ends, and the flush waits for it.
     ///
     /// # Errors
     /// The sink failed (the first error since the last flush), or the
-    /// writer thread has stopped.
+    /// writer thread has stopped, or the call comes from inside one of the
+    /// layer's callbacks (a field's `Debug` impl): that thread's call
+    /// cannot end while the flush waits for it.
     pub fn flush(&self) -> io::Result<()> {
+        not_inside_layer()?;
         self.inner.output.request(false)
     }
 
@@ -230,12 +234,15 @@ impl FlushGuard {
     /// not recorded. What dropping the guard does, with its error.
     ///
     /// # Errors
-    /// As [`flush`](Self::flush).
+    /// As [`flush`](Self::flush). From inside the layer's callbacks
+    /// nothing is stopped, and dropping the guard there leaves the writer
+    /// thread running until the layer is dropped.
     pub fn finish(self) -> io::Result<()> {
         self.stop()
     }
 
     fn stop(&self) -> io::Result<()> {
+        not_inside_layer()?;
         let Some(handle) = self.handle.lock().ok().and_then(|mut h| h.take()) else {
             return Ok(());
         };
@@ -243,6 +250,17 @@ impl FlushGuard {
         self.inner.enabled.store(false, Ordering::Relaxed);
         let _ = handle.join();
         r
+    }
+}
+
+/// The guard's calls wait for every thread's call in progress to end.
+fn not_inside_layer() -> io::Result<()> {
+    match inside_layer() {
+        true => Err(io::Error::other(
+            "a flush was asked for from inside the tracing layer's own callback \
+             (a field's Debug impl?), which cannot end while the flush waits for it",
+        )),
+        false => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,15 +31,24 @@ pub enum Overflow {
 
 pub(crate) enum Message {
     Chunk(Vec<u8>),
+    /// A request was sent: wakes the writer thread if it waits for chunks.
+    Wake,
+}
+
+/// What the guard asks of the writer thread, on a channel of its own: in
+/// the chunks' queue, a request would wait for a free place against
+/// threads that keep it full.
+enum Request {
     /// Flush every thread's buffer and the sink, then answer.
-    Flush(mpsc::Sender<io::Result<()>>),
+    Flush(Sender<io::Result<()>>),
     /// Flush as `Flush` does, answer, and stop.
-    Stop(mpsc::Sender<io::Result<()>>),
+    Stop(Sender<io::Result<()>>),
 }
 
 /// What the layer's threads share about the output.
 pub(crate) struct Output {
     queue: SyncSender<Message>,
+    requests: Sender<Request>,
     overflow: Overflow,
     /// The capacity of a new chunk buffer.
     chunk_room: usize,
@@ -78,8 +87,10 @@ impl Output {
         flush_interval: Option<Duration>,
     ) -> io::Result<(Arc<Output>, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::sync_channel(queue_chunks.max(1));
+        let (requests, asked) = mpsc::channel();
         let output = Arc::new(Output {
             queue: tx,
+            requests,
             overflow,
             chunk_room: chunk_size
                 .saturating_add(chunk_size / 4)
@@ -98,6 +109,7 @@ impl Output {
                 WriterThread {
                     sink,
                     rx,
+                    asked,
                     output: shared,
                     error: None,
                     requests: Vec::new(),
@@ -164,14 +176,17 @@ impl Output {
     /// Asks the writer thread to flush everything; waits for it.
     pub(crate) fn request(&self, stop: bool) -> io::Result<()> {
         let (tx, rx) = mpsc::channel();
-        let message = if stop {
-            Message::Stop(tx)
+        let request = if stop {
+            Request::Stop(tx)
         } else {
-            Message::Flush(tx)
+            Request::Flush(tx)
         };
-        if self.queue.send(message).is_err() {
+        if self.requests.send(request).is_err() {
             return Err(io::Error::other("the trace writer thread has stopped"));
         }
+        // A full queue needs no wake: the writer thread looks at the
+        // requests after every chunk it takes.
+        let _ = self.queue.try_send(Message::Wake);
         rx.recv()
             .unwrap_or_else(|_| Err(io::Error::other("the trace writer thread has stopped")))
     }
@@ -188,13 +203,14 @@ fn copy(r: &io::Result<()>) -> io::Result<()> {
 struct WriterThread<W> {
     sink: W,
     rx: Receiver<Message>,
+    asked: Receiver<Request>,
     output: Weak<Output>,
     /// The first sink error, reported by the next flush.
     error: Option<io::Error>,
     /// Flushes and the stop asked for and not answered yet: met in the
     /// queue while a flush is under way, they are answered by a flush that
     /// begins after it (which then covers what their callers recorded).
-    requests: Vec<Message>,
+    requests: Vec<Request>,
     /// How many messages the queue holds at most.
     queue_chunks: usize,
 }
@@ -218,6 +234,7 @@ impl<W: Write> WriterThread<W> {
                     return;
                 }
             }
+            self.collect_requests();
             if next_flush.is_some_and(|t| Instant::now() >= t) {
                 // Its error waits for the next flush asked for.
                 if let Err(e) = self.flush_all(false) {
@@ -236,7 +253,7 @@ impl<W: Write> WriterThread<W> {
     fn answer_requests(&mut self) -> bool {
         while !self.requests.is_empty() {
             let requests = std::mem::take(&mut self.requests);
-            let stop = requests.iter().any(|m| matches!(m, Message::Stop(_)));
+            let stop = requests.iter().any(|m| matches!(m, Request::Stop(_)));
             let mut r = self.flush_all(true);
             if stop {
                 if let Some(o) = self.output.upgrade() {
@@ -248,14 +265,14 @@ impl<W: Write> WriterThread<W> {
                 }
                 r = r.and_then(|()| self.sink_flush());
             }
+            self.collect_requests();
             let late = match stop {
                 true => std::mem::take(&mut self.requests),
                 false => Vec::new(),
             };
             for m in requests.into_iter().chain(late) {
-                if let Message::Flush(a) | Message::Stop(a) = m {
-                    let _ = a.send(copy(&r));
-                }
+                let (Request::Flush(a) | Request::Stop(a)) = m;
+                let _ = a.send(copy(&r));
             }
             if stop {
                 return false;
@@ -264,11 +281,15 @@ impl<W: Write> WriterThread<W> {
         true
     }
 
-    /// A chunk is written; a request waits for the next flush.
+    /// Requests sent so far wait for the next flush.
+    fn collect_requests(&mut self) {
+        self.requests.extend(self.asked.try_iter());
+    }
+
     fn take(&mut self, m: Message) {
         match m {
             Message::Chunk(c) => self.write(c),
-            request => self.requests.push(request),
+            Message::Wake => {}
         }
     }
 
@@ -302,12 +323,13 @@ impl<W: Write> WriterThread<W> {
     }
 
     /// Writes every thread's buffered packets, in order: a thread's chunks
-    /// already queued first, then what it still holds. With `wait` false
-    /// (the timed flush), a thread in the middle of a call is passed over:
-    /// it is recording, so its chunks come by themselves, while waiting
-    /// for it can starve every other thread's flush (a thread flooding a
-    /// slow sink holds its state, waiting on the full queue, nearly all
-    /// the time).
+    /// already queued first, then what it still holds. A thread in the
+    /// middle of a call is asked to hand its buffer over as the call ends
+    /// (it holds its state through the call, and back to back calls of a
+    /// thread flooding a slow sink leave no moment to take it between
+    /// them). With `wait` (a flush asked for), until it has; without (the
+    /// timed flush), the thread is passed over, so that no thread waits
+    /// on another.
     fn flush_all(&mut self, wait: bool) -> io::Result<()> {
         let Some(output) = self.output.upgrade() else {
             return self.sink_flush();
@@ -321,8 +343,9 @@ impl<W: Write> WriterThread<W> {
         };
         drop(output);
         for slot in slots {
-            // A thread waiting on a full queue holds its buffer: keep the
-            // queue moving until it lets go.
+            let handed = slot.ask_hand_over();
+            // A thread handing over into a full queue waits on it: keep the
+            // queue moving until it has.
             loop {
                 let taken = slot.try_with(|state| {
                     // Whatever the thread queued comes before what it holds.
@@ -334,13 +357,14 @@ impl<W: Write> WriterThread<W> {
                     }
                     DIRECT.with(|d| *d.borrow_mut() = recycle_direct(bytes));
                 });
-                if taken.is_some() || !wait {
+                if taken.is_some() || !wait || slot.handed_over_since(handed) {
                     break;
                 }
                 self.drain_queue();
                 std::thread::yield_now();
             }
         }
+        // What a thread handed over is among the messages queued now.
         self.drain_queue();
         self.sink_flush()
     }

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::io::{self, Write};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use perfetto_trace_writer::{
@@ -366,7 +366,8 @@ impl ThreadState {
         self.thread_instant(p.ts, &ev);
     }
 
-    /// Hands what the writer holds to the writer thread (called there).
+    /// Hands what the writer holds to the writer thread (called there, or
+    /// by the owner when the writer thread asks).
     pub(crate) fn flush_to_writer_thread(&mut self) {
         self.settle();
         let _ = self.writer.flush();
@@ -516,6 +517,11 @@ fn dropped_marker(sequence: u32) -> Vec<u8> {
 /// taken, so the owner's cost is one uncontended swap: no shared lock.
 pub(crate) struct ThreadSlot {
     busy: AtomicBool,
+    /// Set by the writer thread to flush while the owner is in a call:
+    /// the owner hands its buffer over as the call ends.
+    hand_over_wanted: AtomicBool,
+    /// How many times the owner has handed its buffer over so far.
+    handed_over: AtomicU64,
     layer: u64,
     state: UnsafeCell<Option<ThreadState>>,
 }
@@ -535,7 +541,8 @@ impl Drop for Release<'_> {
 }
 
 impl ThreadSlot {
-    /// Runs `f` on the state, waiting while a flush holds it.
+    /// Runs `f` on the state, waiting while a flush holds it; then hands
+    /// the buffer over if the writer thread asked for it meanwhile.
     #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
         while self.busy.swap(true, Ordering::Acquire) {
@@ -543,15 +550,50 @@ impl ThreadSlot {
         }
         let _release = Release(&self.busy);
         // SAFETY: the flag is held (see the `Sync` impl).
-        unsafe { (*self.state.get()).as_mut() }.map(f)
+        let r = unsafe { (*self.state.get()).as_mut() }.map(f);
+        if self.hand_over_wanted.load(Ordering::Relaxed) {
+            self.hand_over();
+        }
+        r
     }
 
-    /// Runs `f` on the state unless it is taken (then `None`).
+    /// Queues what the state holds for the writer thread, which asked.
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self) {
+        // Cleared first: a request made while this runs asks again.
+        self.hand_over_wanted.store(false, Ordering::Relaxed);
+        // SAFETY: called from `with`, the flag held.
+        if let Some(state) = unsafe { (*self.state.get()).as_mut() } {
+            state.flush_to_writer_thread();
+        }
+        self.handed_over.fetch_add(1, Ordering::Release);
+    }
+
+    /// Asks the owner to hand its buffer over at the end of its call in
+    /// progress, if any; the count to give
+    /// [`handed_over_since`](Self::handed_over_since).
+    pub(crate) fn ask_hand_over(&self) -> u64 {
+        let seen = self.handed_over.load(Ordering::Acquire);
+        self.hand_over_wanted.store(true, Ordering::Release);
+        seen
+    }
+
+    /// Whether the owner has handed its buffer over since
+    /// [`ask_hand_over`](Self::ask_hand_over) returned `seen`: then its
+    /// chunks are all queued.
+    pub(crate) fn handed_over_since(&self, seen: u64) -> bool {
+        self.handed_over.load(Ordering::Acquire) != seen
+    }
+
+    /// Runs `f` on the state to flush it, unless it is taken (then
+    /// `None`); a hand-over asked for is then no longer wanted.
     pub(crate) fn try_with<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> Option<Option<R>> {
         if self.busy.swap(true, Ordering::Acquire) {
             return None;
         }
         let _release = Release(&self.busy);
+        self.hand_over_wanted.store(false, Ordering::Relaxed);
         // SAFETY: the flag is held.
         Some(unsafe { (*self.state.get()).as_mut() }.map(f))
     }
@@ -594,6 +636,12 @@ thread_local! {
             inside: Cell::new(false),
         }
     };
+}
+
+/// Whether this thread is inside one of the layer's callbacks (in a
+/// field's `Debug` impl, say).
+pub(crate) fn inside_layer() -> bool {
+    LOCAL.try_with(|l| l.inside.get()).unwrap_or(false)
 }
 
 /// Clears `inside` on the way out, even on a panic.
@@ -647,6 +695,8 @@ impl Local {
             None => {
                 let slot = Arc::new(ThreadSlot {
                     busy: AtomicBool::new(false),
+                    hand_over_wanted: AtomicBool::new(false),
+                    handed_over: AtomicU64::new(0),
                     layer: inner.id,
                     state: UnsafeCell::new(Some(ThreadState::new(inner)?)),
                 });

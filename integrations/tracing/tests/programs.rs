@@ -1003,6 +1003,24 @@ fn child_serves_until_killed() {
             info!(t, "spin");
         });
     }
+    // What the parent looks for: a known count of events from a task and
+    // from a blocking thread that then go quiet, and a file saying so.
+    let quiet = rt.spawn(async {
+        for i in 0..QUIET_STEPS {
+            tokio::task::yield_now().await;
+            info_span!("quiet task", i).in_scope(|| info!(i, "quiet step"));
+        }
+    });
+    let blocking = rt.spawn_blocking(|| {
+        for i in 0..QUIET_STEPS {
+            info!(i, "quiet blocking");
+        }
+    });
+    rt.block_on(async {
+        quiet.await.unwrap();
+        blocking.await.unwrap();
+    });
+    std::fs::write(quiet_marker(std::path::Path::new(&path)), b"").unwrap();
     rt.block_on(async {
         for id in 0u64.. {
             tokio::spawn(handle(id));
@@ -1014,9 +1032,19 @@ fn child_serves_until_killed() {
     });
 }
 
+/// How many events the killed child's quiet task and blocking thread
+/// record before it says they have.
+const QUIET_STEPS: u64 = 200;
+
+/// The file the killed child writes once its quiet events are recorded.
+fn quiet_marker(trace: &std::path::Path) -> std::path::PathBuf {
+    trace.with_extension("quiet")
+}
+
 /// Killed while many threads write: the file is a trace up to its last
 /// whole chunk, which the trace processor reads without an error, with
-/// what every thread recorded up to about a flush interval before.
+/// what every thread recorded up to about a flush interval before (the
+/// events of threads gone quiet well before the kill, all of them).
 #[test]
 fn a_program_killed_while_many_threads_write_leaves_a_trace() {
     if std::env::var(KILLED_CHILD).is_ok() {
@@ -1031,23 +1059,31 @@ fn a_program_killed_while_many_threads_write_leaves_a_trace() {
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
-    while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 << 20 {
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 << 20 || !quiet_marker(&path).exists()
+    {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the child wrote too little"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Sixty flush intervals after the quiet ones went quiet, the others
+    // still flooding.
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     perfetto_trace_writer::inspect::decode(&bytes).expect("whole packets to the last byte");
     let sql = "select count(*) > 1000 from slice where name = 'spin';\n\
-               select count(*) > 100 from slice where name = 'step';\n\
-               select count(*) > 10 from slice where name = 'b';";
+               select count(*) from slice where name = 'quiet step';\n\
+               select count(*) from slice where name = 'quiet task' and dur >= 0;\n\
+               select count(*) from slice where name = 'quiet blocking';";
     if let Some(r) = common::tp::clean_query(&bytes, &sql.replace(";\n", " union all ")) {
-        assert_eq!(r, ["1", "1", "1"]);
+        // Each quiet span twice, the default view showing both its slice on
+        // the thread and its lifetime on its own track, ended.
+        let (n, twice) = (QUIET_STEPS.to_string(), (2 * QUIET_STEPS).to_string());
+        assert_eq!(r, ["1", &n, &twice, &n]);
     }
 }
 

@@ -139,3 +139,131 @@ fn a_flush_during_a_timed_flush_covers_what_came_before_it() {
     drop(dispatch);
     guard.finish().unwrap();
 }
+
+/// A sink slower than the program: each write waits a little, and the
+/// writes are counted.
+struct Slow {
+    bytes: SharedBuf,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Write for Slow {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        std::thread::sleep(Duration::from_micros(200));
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.bytes.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A flush asked for while another thread floods a slow sink returns after
+/// a few of the flood's chunks, with what the asking thread recorded: the
+/// flooding thread holds its state through back to back calls, each
+/// waiting on the full queue, and once held the flush until a gap between
+/// two calls happened to come (seconds, thousands of chunks), behind a
+/// request that itself queued behind the flood's chunks.
+#[test]
+fn a_flush_returns_while_another_thread_floods_a_slow_sink() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const QUEUE: usize = 2;
+    let bytes = SharedBuf::default();
+    let writes = Arc::new(AtomicUsize::new(0));
+    let sink = Slow {
+        bytes: bytes.clone(),
+        writes: writes.clone(),
+    };
+    let (layer, guard) = PerfettoLayer::builder()
+        .chunk_size(4 << 10)
+        .queue_chunks(QUEUE)
+        .flush_interval(None)
+        .build(sink)
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (d, stop) = (dispatch.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            tracing::dispatcher::with_default(&d, || {
+                // Bounded, so that a stalled flush fails the test rather
+                // than hangs it.
+                while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+                    info!(n = 1u64, "flood");
+                }
+            })
+        })
+    };
+    while writes.load(Ordering::Relaxed) < 50 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    tracing::dispatcher::with_default(&dispatch, || info!("asked for a flush"));
+    let before = writes.load(Ordering::Relaxed);
+    guard.flush().unwrap();
+    let during = writes.load(Ordering::Relaxed) - before;
+    let flushed = holds(&bytes.bytes(), b"asked for a flush");
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
+    guard.finish().unwrap();
+    assert!(
+        flushed,
+        "the flush returned before the asking thread's event was written"
+    );
+    // The write under way, the queue drained a few times while the
+    // flooding thread ends its call and hands its buffer over, the asking
+    // thread's buffer.
+    assert!(
+        during <= 4 * QUEUE + 4,
+        "the flush waited for {during} of the flood's chunks"
+    );
+}
+
+/// A field whose `Debug` impl asks the guard for a flush: the thread is
+/// inside the layer, whose call cannot end while the flush waits for it,
+/// so the flush is refused with an error instead of waiting for ever, and
+/// the event and the layer carry on.
+#[test]
+fn a_flush_from_inside_the_layer_is_refused_not_waited_for() {
+    use std::sync::{Arc, Mutex};
+    struct Flushes {
+        guard: Arc<perfetto_tracing::FlushGuard>,
+        errors: Arc<Mutex<Vec<String>>>,
+    }
+    impl std::fmt::Debug for Flushes {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            if let Err(e) = self.guard.flush() {
+                self.errors.lock().unwrap().push(e.to_string());
+            }
+            f.write_str("asked")
+        }
+    }
+    let bytes = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .flush_interval(None)
+        .build(bytes.clone())
+        .unwrap();
+    let guard = Arc::new(guard);
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let value = Flushes {
+        guard: guard.clone(),
+        errors: errors.clone(),
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        info!(v = ?value, "flushing from a field");
+        info!("after it");
+    });
+    drop(value);
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("inside the tracing layer"), "{errors:?}");
+    // Outside the layer the same guard flushes.
+    guard.flush().unwrap();
+    let written = bytes.bytes();
+    assert!(holds(&written, b"flushing from a field") && holds(&written, b"after it"));
+    Arc::into_inner(guard).unwrap().finish().unwrap();
+}
