@@ -125,6 +125,16 @@ fn the_trace_processor_shows_every_mark_and_slices_nest_as_spans_do() {
     )
     .unwrap();
     assert_eq!(rows[1], "0");
+    // The `work` spans' tracks serve one span after another, never one
+    // inside another, across every loss: a track is used again only by the
+    // writer that described it, since its sequence began.
+    let rows = common::query(
+        &bytes,
+        "select count(distinct s.track_id) > 0, sum(s.depth > 0) from slice s \
+         join track t on s.track_id = t.id where t.name = 'work';",
+    )
+    .unwrap();
+    assert_eq!(rows[1], "1,0", "span tracks nest after a loss");
 }
 
 /// How many `chunks dropped` marks the trace processor shows, if it is here.
