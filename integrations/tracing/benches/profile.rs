@@ -9,14 +9,15 @@
 //!     target/release/deps/profile-* ours-both event 100000
 //! ```
 //!
-//! Subjects: `ours-both`, `ours-threads`, `ours-spans`, `file-both`,
+//! Subjects: `ours-both`, `ours-threads`, `ours-spans` (and
+//! `ours-both-reuse`, `ours-spans-reuse`: `reuse_span_tracks`), `file-both`,
 //! `file-threads`, `file-spans` (tracing-perfetto-file's span modes);
 //! workloads: `event`, `span`; a fourth argument `varied` first records
 //! from other callsites (see `common::other_callsites`).
 
 mod common;
 
-use common::{event, other_callsites, ours, perfetto_file, span, Subject};
+use common::{event, other_callsites, ours, ours_with, perfetto_file, span, Subject};
 
 #[inline(never)]
 fn measured(work: fn(u64), iters: u64) {
@@ -39,6 +40,16 @@ fn main() {
         "ours-both" => ours(View::Both, "ours-both"),
         "ours-threads" => ours(View::Threads, "ours-threads"),
         "ours-spans" => ours(View::SpanTracks, "ours-spans"),
+        "ours-both-reuse" | "ours-spans-reuse" => {
+            let view = match args[0].as_str() {
+                "ours-both-reuse" => View::Both,
+                _ => View::SpanTracks,
+            };
+            let settings = perfetto_tracing::PerfettoLayer::builder()
+                .view(view)
+                .reuse_span_tracks(true);
+            ours_with(settings, "ours-reuse")
+        }
         "file-both" => perfetto_file(SpanMode::Both, "file-both"),
         "file-threads" => perfetto_file(SpanMode::ThreadTracks, "file-threads"),
         "file-spans" => perfetto_file(SpanMode::SpanTracks, "file-spans"),

@@ -29,10 +29,9 @@ pub enum View {
     /// one.
     Threads,
     /// Each span's lifetime (creation to close) as one slice on a track of
-    /// its own while it lives, beneath its parent span's track or, for a
-    /// root span, the thread that created it. Overlapping async spans
-    /// never mis-nest; a span closed on the thread that made it leaves its
-    /// track to the next span of its callsite made there beneath the same
+    /// its own, beneath its parent span's track or, for a root span, the
+    /// thread that created it. Overlapping async spans never mis-nest.
+    /// [`Builder::reuse_span_tracks`] lets spans one after another share a
     /// track.
     SpanTracks,
     /// Both: where a span lived, and when and on which thread it ran. The
@@ -62,6 +61,7 @@ pub struct Builder {
     pub(crate) max_live_spans: usize,
     pub(crate) intern_entries: usize,
     pub(crate) intern_bytes: usize,
+    pub(crate) reuse_span_tracks: bool,
 }
 
 impl Default for Builder {
@@ -75,6 +75,7 @@ impl Default for Builder {
             max_live_spans: 1 << 16,
             intern_entries: 1 << 14,
             intern_bytes: 1 << 20,
+            reuse_span_tracks: false,
         }
     }
 }
@@ -133,6 +134,20 @@ impl Builder {
     pub fn intern_limit(mut self, entries: usize, bytes: usize) -> Self {
         self.intern_entries = entries.max(1);
         self.intern_bytes = bytes.max(1);
+        self
+    }
+
+    /// Whether a span's track, once the span closed on the thread that
+    /// made it, serves the next span of its callsite made there beneath the
+    /// same track (default off: every span a track of its own). On, spans
+    /// one after another share a track, each alone on it while it lives,
+    /// and a program makes as many span tracks as it had spans alive at
+    /// once: for services whose millions of requests would otherwise each
+    /// add a track to the UI. tracing closes a span only after its children
+    /// (each holds its parent), so nothing beneath a track given to the next
+    /// span is still to come.
+    pub fn reuse_span_tracks(mut self, reuse: bool) -> Self {
+        self.reuse_span_tracks = reuse;
         self
     }
 
@@ -537,7 +552,9 @@ where
                 .insert(key, info, flow, keep.then_some(&mut st.args));
             if !inserted {
                 // Its track never had a slice: free for the next span.
-                st.free_track(&info);
+                if inner.config.reuse_span_tracks {
+                    st.free_track(&info);
+                }
                 if view.threads() && !st.args.is_empty() {
                     // No room in the table: its fields where it is created.
                     let ev = event(meta, meta.name()).args(st.args.args());
@@ -673,7 +690,9 @@ where
                 // Free: tracing closes a span only once its children have
                 // closed (each holds its parent), so no track beneath it
                 // has a slice still to come.
-                st.free_track(&info);
+                if inner.config.reuse_span_tracks {
+                    st.free_track(&info);
+                }
             }
         });
     }

@@ -32,6 +32,7 @@ fn run(overflow: Overflow, events: u64) -> (Vec<u8>, u64) {
         .overflow(overflow)
         .chunk_size(2048)
         .queue_chunks(2)
+        .reuse_span_tracks(true)
         .build(sink.clone())
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {

@@ -11,7 +11,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{record, runtime, SharedBuf};
+use common::{record, record_with, runtime, SharedBuf};
 use perfetto_tracing::{PerfettoLayer, View};
 use tracing::{debug_span, info, info_span, Dispatch, Instrument as _, Span};
 use tracing_subscriber::layer::SubscriberExt;
@@ -153,16 +153,22 @@ fn instrumented_tasks_across_workers_are_whole_on_tracks_of_their_own() {
     }
 }
 
-/// A span's track serves the next span of its callsite beneath the same
-/// track once the span closed on the thread that made it: one after
-/// another, each lifetime whole and alone on it while it lives. Not while
-/// a child dropped first still lives (tracing closes the parent after it),
-/// nor a track whose span another thread closed (that thread's writer did
-/// not describe it), nor across callsites.
+/// With `reuse_span_tracks`, a span's track serves the next span of its
+/// callsite beneath the same track once the span closed on the thread that
+/// made it: one after another, each lifetime whole and alone on it while
+/// it lives. Not while a child dropped first still lives (tracing closes
+/// the parent after it), nor a track whose span another thread closed
+/// (that thread's writer did not describe it), nor across callsites.
+/// Without it (the default), every span has a track of its own.
 #[test]
 fn span_tracks_are_used_again_once_free() {
-    for view in [View::SpanTracks, View::Both] {
-        let bytes = record(view, |dispatch| {
+    for (view, reuse) in [
+        (View::SpanTracks, true),
+        (View::Both, true),
+        (View::Both, false),
+    ] {
+        let settings = PerfettoLayer::builder().view(view).reuse_span_tracks(reuse);
+        let bytes = record_with(settings, |dispatch| {
             for i in 0..10u64 {
                 drop(info_span!("seq", i).entered());
                 drop(info_span!("other").entered());
@@ -209,6 +215,10 @@ fn span_tracks_are_used_again_once_free() {
                    select count(*) from slice a join slice b on a.track_id = b.track_id \
                    and a.id < b.id and b.ts < a.ts + a.dur where a.name = 'seq';";
         let Some(r) = rows(&bytes, sql) else { return };
+        let sequential = match reuse {
+            true => ["\"other\",10,1", "\"seq\",10,1"],
+            false => ["\"other\",10,10", "\"seq\",10,10"],
+        };
         assert_eq!(
             r,
             [
@@ -216,13 +226,13 @@ fn span_tracks_are_used_again_once_free() {
                 "\"child\",1,1",
                 "\"hop\",2,2",
                 "\"hub\",1,1",
-                "\"other\",10,1",
+                sequential[0],
                 "\"parent\",2,2",
-                "\"seq\",10,1",
+                sequential[1],
                 "1",
                 "0"
             ],
-            "{view:?}"
+            "{view:?}, reuse {reuse}"
         );
     }
 }

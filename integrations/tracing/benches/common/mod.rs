@@ -16,10 +16,11 @@ pub struct Subject {
 }
 
 pub fn ours(view: perfetto_tracing::View, name: &'static str) -> Subject {
-    let (layer, guard) = perfetto_tracing::PerfettoLayer::builder()
-        .view(view)
-        .build(std::io::sink())
-        .unwrap();
+    ours_with(perfetto_tracing::PerfettoLayer::builder().view(view), name)
+}
+
+pub fn ours_with(settings: perfetto_tracing::Builder, name: &'static str) -> Subject {
+    let (layer, guard) = settings.build(std::io::sink()).unwrap();
     Subject {
         name,
         dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),

@@ -68,11 +68,13 @@ pub fn decode(bytes: &[u8]) -> perfetto_trace_writer::inspect::Trace {
 /// the threads `f` starts through `on_thread` (std threads and tokio workers
 /// do not inherit a thread's default).
 pub fn record(view: View, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
+    record_with(PerfettoLayer::builder().view(view), f)
+}
+
+/// [`record`] with a layer of these settings.
+pub fn record_with(settings: perfetto_tracing::Builder, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
     let sink = SharedBuf::default();
-    let (layer, guard) = PerfettoLayer::builder()
-        .view(view)
-        .build(sink.clone())
-        .unwrap();
+    let (layer, guard) = settings.build(sink.clone()).unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || f(&dispatch));
     drop(dispatch);
