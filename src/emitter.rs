@@ -6,9 +6,9 @@
 
 use crate::annotations::rich_event_packet;
 use crate::encoding::{
-    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, end_packet,
+    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, tail_packet,
     field, iid_code, sequence_start_packet, track_descriptor_packet, track_event_packet,
-    BeginFields, EndTemplate, EventFields, EventType, Field, NewCallstack, NewInterned,
+    BeginFields, PacketTail, EventFields, EventType, Field, NewCallstack, NewInterned,
     PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
     TRACE_CLOCK,
 };
@@ -107,6 +107,13 @@ impl Emitter {
             clock: options.clock as u32,
             clock_reading: options.clock_reading,
         }
+    }
+
+    /// The generation of interned state the tables are in (0 until a cap
+    /// is reached): what iids the strings of keys have.
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Generations of interned state so far (1 until a cap is reached).
@@ -476,7 +483,7 @@ impl Emitter {
         !seq.started || seq.generation != self.next_generation()
     }
 
-    /// A slice end on `track`, whose [`EndTemplate`] (from
+    /// A slice end on `track`, whose [`PacketTail`] (from
     /// [`Emitter::end_template`]) is `template`. `track` is only read on the
     /// general path: the caller's `Option`, so that no `Option` is built for
     /// the call.
@@ -486,19 +493,28 @@ impl Emitter {
         seq: &mut SeqState,
         ts: u64,
         track: &Option<Field>,
-        template: &EndTemplate,
+        template: &PacketTail,
     ) {
-        // The template holds when the sequence is set up in this generation
-        // and the time can be written plainly.
+        if !self.tail_known(seq, ts, template) {
+            self.end_general(seq, ts, track.as_ref());
+        }
+    }
+
+    /// Writes a packet of `seq` at `ts` from its tail (an end's template, or
+    /// a keyed begin's kept tail, see `TrackOutput`), if the tail holds: the
+    /// sequence set up in this generation, and the time written plainly.
+    /// Writes nothing and returns false otherwise.
+    #[inline(always)]
+    pub(crate) fn tail_known(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
         if self.ready(seq)
             && ts >= seq.clock
-            && end_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, template)
+            && tail_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, tail)
         {
             self.packets += 1;
             seq.clock = ts & seq.clock_mask;
-        } else {
-            self.end_general(seq, ts, track.as_ref());
+            return true;
         }
+        false
     }
 
     /// The general path of a slice end, out of line (see `begin_general`).
@@ -523,7 +539,7 @@ impl Emitter {
     }
 
     /// The template of slice ends on `track` in `seq`.
-    pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
+    pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> PacketTail {
         // Events on a track's own sequence need its defaults and clock, as
         // do those of a writer whose clock its defaults name.
         let flags = if seq.default_track.is_some() || self.clock != TRACE_CLOCK {
@@ -531,7 +547,7 @@ impl Emitter {
         } else {
             0
         };
-        EndTemplate::new(&seq.id, track, flags)
+        PacketTail::new(&seq.id, track, flags)
     }
 
     /// One track event: a slice begin or an instant (with `ev`), a slice end,

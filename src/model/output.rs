@@ -4,9 +4,10 @@
 //! sequence and, in compact mode, whether it moved to one of its own.
 
 use crate::emitter::Emitter;
-use crate::encoding::{field, EndTemplate, EventType, Field, TrackKind};
+use crate::encoding::{field, EventType, Field, PacketTail, TrackKind};
 use crate::event::Event;
 use crate::ids::Owner;
+use crate::keys::EventKey;
 use crate::model::compact::{Budget, BUSY_FROM};
 use crate::options::Options;
 use crate::sequence::Sequences;
@@ -72,7 +73,7 @@ pub(crate) struct TrackOutput {
     /// track's own sequence names it (compact mode, once moved).
     track: Option<Field>,
     /// Its slice ends, encoded but for the timestamp.
-    end: EndTemplate,
+    end: PacketTail,
     /// Its sequence: the writer's own (0) or, in compact mode once it has
     /// proved busy, one whose default track it is.
     seq: usize,
@@ -81,6 +82,76 @@ pub(crate) struct TrackOutput {
     spans: u32,
     /// What it spent on its own sequence (compact mode).
     budget: Budget,
+    /// Its keyed begins' tails, by key.
+    begins: BeginTails,
+}
+
+/// Keyed begins on a track kept whole but for their timestamp (their
+/// [`PacketTail`]s), by key. What such a begin writes after its time
+/// follows from the key's iids, the track and its sequence alone, all fixed
+/// within a generation of the string tables until the track moves to
+/// another sequence: a begin found here is a time and one copy, where
+/// assembling it from the key's fields took three copies and the lengths
+/// between them.
+///
+/// Direct-mapped by the key's index, up to [`BeginTails::MAX_PLACES`]
+/// places (40 bytes each): a track's tails cost at most 10 KiB, however
+/// many keys the writer has.
+#[derive(Default)]
+struct BeginTails {
+    /// The generation of the string tables the tails are of.
+    generation: u64,
+    /// (the key's index + 1, its tail): 0 marks an empty place. A power of
+    /// two long, or empty.
+    places: Vec<(u32, PacketTail)>,
+    /// Keyed begins written the short way before any tail is kept, so that
+    /// a track of a few spans allocates none (a small trace's).
+    seen: u32,
+}
+
+impl BeginTails {
+    /// Places at most.
+    const MAX_PLACES: usize = 256;
+
+    /// Keyed begins the short way before the first tail is kept.
+    const KEEP_FROM: u32 = 8;
+
+    /// The tail kept of `key`'s begins, if it is of `generation`.
+    #[inline(always)]
+    fn get(&self, key: EventKey, generation: u64) -> Option<&PacketTail> {
+        let at = key.index as usize & self.places.len().wrapping_sub(1);
+        let (tag, tail) = self.places.get(at)?;
+        // In 64 bits: no key's index and 1 make 0, an empty place's tag.
+        let mine = u64::from(*tag) == u64::from(key.index) + 1;
+        (mine && self.generation == generation).then_some(tail)
+    }
+
+    /// Keeps the tail of `packet`, a begin of `key` just written the short
+    /// way in `generation`, the writer having `keys` keys.
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, key: EventKey, generation: u64, keys: usize, packet: &[u8]) {
+        if self.seen < Self::KEEP_FROM {
+            self.seen += 1;
+            return;
+        }
+        let want = keys.next_power_of_two().min(Self::MAX_PLACES);
+        if self.places.len() < want {
+            // Grown only as keys are registered: at most eight times.
+            self.places = vec![(0, PacketTail::EMPTY); want];
+            self.generation = generation;
+        }
+        if self.generation != generation {
+            self.places.fill((0, PacketTail::EMPTY));
+            self.generation = generation;
+        }
+        let at = key.index as usize & (self.places.len() - 1);
+        let tag = key.index.checked_add(1);
+        let place = self.places.get_mut(at);
+        if let (Some(tag), Some(place), Some(tail)) = (tag, place, PacketTail::of_packet(packet)) {
+            *place = (tag, tail);
+        }
+    }
 }
 
 impl TrackOutput {
@@ -97,6 +168,7 @@ impl TrackOutput {
             seq: 0,
             spans: 0,
             budget: Budget::default(),
+            begins: BeginTails::default(),
         }
     }
 
@@ -122,6 +194,8 @@ impl TrackOutput {
             self.end = out.emitter.end_template(&out.seqs[seq], None);
             (self.seq, self.track) = (seq, None);
             self.budget.moved_at = self.spans;
+            // Their sequence id and track are no longer the track's.
+            self.begins = BeginTails::default();
         }
     }
 
@@ -131,9 +205,39 @@ impl TrackOutput {
     pub(crate) fn begin(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
         // Borrowed, not copied: the encoded track is 17 bytes.
         let seq = &mut out.seqs[self.seq];
-        if !out.emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
+        // Known at compile time where the call gives strings or a key.
+        let written = match ev.key {
+            Some(key) => self.begin_keyed(out, ts, ev, key),
+            None => out.emitter.begin_known(seq, ts, self.track.as_ref(), ev),
+        };
+        if !written {
             self.begin_general(out, ts, *ev);
         }
+    }
+
+    /// The short paths of a keyed begin: its tail kept on the track, or its
+    /// key's fields (whose packet's tail is then kept). Written, true;
+    /// otherwise nothing written, false.
+    #[inline(always)]
+    fn begin_keyed(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>, key: EventKey) -> bool {
+        let seq = &mut out.seqs[self.seq];
+        let emitter = &mut out.emitter;
+        if ev.has_extras() {
+            return false;
+        }
+        if let Some(tail) = self.begins.get(key, emitter.generation()) {
+            if emitter.tail_known(seq, ts, tail) {
+                return true;
+            }
+        }
+        let at = emitter.out.len();
+        if !emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
+            return false;
+        }
+        let keys = emitter.keys.len();
+        let packet = &emitter.out[at..];
+        self.begins.keep(key, emitter.generation(), keys, packet);
+        true
     }
 
     /// A begin that defines strings (or opens a sequence), out of line: on
