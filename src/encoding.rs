@@ -650,29 +650,6 @@ impl TimeHigh {
         Some((x | self.word, self.len))
     }
 
-    /// [`TimeHigh::varint_word`] of a time known below 2^56, where the
-    /// caller tested it already (the string form's begin, whose registers
-    /// were tuned with the test first).
-    #[inline(always)]
-    pub(crate) fn varint_word_below_2_56(&mut self, v: u64) -> (u64, usize) {
-        debug_assert!(v < 1 << 56);
-        if v >> 28 != self.high {
-            return match v >> 28 {
-                0 => varint_word(v),
-                _ => self.refill_below_2_56(v),
-            };
-        }
-        let x = (v & 0x3fff) | (v & 0x0fff_c000) << 2;
-        let x = (x & 0x007f_007f) | (x & 0x3f80_3f80) << 1;
-        (x | self.word, self.len)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn refill_below_2_56(&mut self, v: u64) -> (u64, usize) {
-        self.refill(v).unwrap_or_default()
-    }
-
     /// The varint of a time whose high groups are not the kept ones, kept
     /// in their place; none from 2^56 on, the kept ones left.
     #[cold]
@@ -813,9 +790,12 @@ pub(crate) fn begin_packet(
     [category, name, location]: [u32; 3],
     flags: u8,
 ) -> bool {
-    if (category | name | location) > 0xffff || ts >= 1 << 56 {
+    if (category | name | location) > 0xffff {
         return false;
     }
+    let Some((t, t_len)) = high.varint_word(ts) else {
+        return false;
+    };
     const MASK: usize = 63;
     let Some(b) = buf.window_in_room::<{ MASK + 1 + FIELD_CAP }>() else {
         return false;
@@ -837,7 +817,6 @@ pub(crate) fn begin_packet(
     }
     // The packet's length is filled in below.
     word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
-    let (t, t_len) = high.varint_word_below_2_56(ts);
     word!(t, t_len);
     field!(sequence);
     // The event (its length filled in below), its category and its type.

@@ -103,7 +103,7 @@ struct BeginTails {
     generation: u64,
     /// (the key's index + 1, its tail): 0 marks an empty place. A power of
     /// two long, or empty.
-    places: Vec<(u32, PacketTail)>,
+    places: Box<[(u32, PacketTail)]>,
     /// Keyed begins written the short way before any tail is kept, so that
     /// a track of a few spans allocates none (a small trace's).
     seen: u32,
@@ -138,7 +138,7 @@ impl BeginTails {
         let want = keys.next_power_of_two().min(Self::MAX_PLACES);
         if self.places.len() < want {
             // Grown only as keys are registered: at most eight times.
-            self.places = vec![(0, PacketTail::EMPTY); want];
+            self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
             self.generation = generation;
         }
         if self.generation != generation {
