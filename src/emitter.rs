@@ -6,11 +6,10 @@
 
 use crate::annotations::rich_event_packet;
 use crate::encoding::{
-    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, tail_packet,
-    field, iid_code, sequence_start_packet, track_descriptor_packet, track_event_packet,
-    BeginFields, PacketTail, EventFields, EventType, Field, NewCallstack, NewInterned,
-    PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
-    TRACE_CLOCK,
+    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, field,
+    iid_code, sequence_start_packet, tail_packet, track_descriptor_packet, track_event_packet,
+    BeginFields, EventFields, EventType, Field, NewCallstack, NewInterned, PacketHeader,
+    PacketTail, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;

@@ -935,7 +935,10 @@ impl PacketTail {
     pub(crate) fn of_packet(packet: &[u8]) -> Option<Self> {
         const HEAD: Bytes = key::PACKET_HEAD;
         debug_assert_eq!(packet.first(), Some(&(HEAD.word as u8)));
-        debug_assert_eq!(packet.get(1).map(|&l| usize::from(l) + 2), Some(packet.len()));
+        debug_assert_eq!(
+            packet.get(1).map(|&l| usize::from(l) + 2),
+            Some(packet.len())
+        );
         let time = packet.get(HEAD.len..)?;
         let time_len = time.iter().position(|&b| b < 0x80)? + 1;
         let rest = time.get(time_len..)?;
@@ -1742,6 +1745,28 @@ mod tests {
                             );
                             assert!(written);
                             assert_eq!(kept[..], words[..], "ts {ts} iids {iids:?}");
+                            // Its tail, kept, writes the same begin at any
+                            // other time, past 2^56 too.
+                            let tail = PacketTail::of_packet(&kept[1..]);
+                            assert!(tail.is_some() || sequence.len() > 4, "{iids:?} {track:?}");
+                            for later in tail.map_or(vec![], |_| vec![ts / 3, 1 << 56, 1 << 62]) {
+                                let mut from_tail = Out::from(vec![9]);
+                                from_tail.reserve_exact(128);
+                                let tail = tail.as_ref().unwrap();
+                                assert!(tail_packet(&mut from_tail, later, &mut no_high(), tail));
+                                let mut general = Out::from(vec![9]);
+                                let ev = EventFields { ts: later, ..ev };
+                                let new = NewInterned::default();
+                                track_event_packet_with(
+                                    &mut general,
+                                    header,
+                                    &ev,
+                                    &new,
+                                    |_| {},
+                                    |_| {},
+                                );
+                                assert_eq!(from_tail[..], general[..], "at {later}, {iids:?}");
+                            }
                             let mut general = Out::from(vec![9]);
                             track_event_packet_with(
                                 &mut general,
