@@ -108,11 +108,11 @@ impl Emitter {
         }
     }
 
-    /// The generation of interned state the tables are in (0 until a cap
-    /// is reached): what iids the strings of keys have.
+    /// The fill epoch (see `fill_epoch`): while it stays, the tables keep
+    /// their iids, and a sequence set up in it stays ready.
     #[inline(always)]
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
+    pub(crate) fn fill_epoch(&self) -> u64 {
+        self.fill_epoch
     }
 
     /// Generations of interned state so far (1 until a cap is reached).
@@ -499,16 +499,21 @@ impl Emitter {
         }
     }
 
-    /// Writes a packet of `seq` at `ts` from its tail (an end's template, or
-    /// a keyed begin's kept tail, see `TrackOutput`), if the tail holds: the
-    /// sequence set up in this generation, and the time written plainly.
-    /// Writes nothing and returns false otherwise.
+    /// Writes a packet of `seq` at `ts` from its tail (an end's template),
+    /// if the tail holds: the sequence set up in this generation, and the
+    /// time written plainly. Writes nothing and returns false otherwise.
     #[inline(always)]
-    pub(crate) fn tail_known(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
-        if self.ready(seq)
-            && ts >= seq.clock
-            && tail_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, tail)
-        {
+    fn tail_known(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
+        self.ready(seq) && self.tail_kept(seq, ts, tail)
+    }
+
+    /// [`Emitter::tail_known`] for a sequence known ready: the tail of a
+    /// keyed begin kept on it in the current fill epoch (see `BeginTails`),
+    /// since a sequence set up in an epoch stays so until the epoch ends.
+    #[inline(always)]
+    pub(crate) fn tail_kept(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
+        debug_assert!(self.ready(seq));
+        if ts >= seq.clock && tail_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, tail) {
             self.packets += 1;
             seq.clock = ts & seq.clock_mask;
             return true;

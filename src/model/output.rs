@@ -89,18 +89,19 @@ pub(crate) struct TrackOutput {
 /// Keyed begins on a track kept whole but for their timestamp (their
 /// [`PacketTail`]s), by key. What such a begin writes after its time
 /// follows from the key's iids, the track and its sequence alone, all fixed
-/// within a generation of the string tables until the track moves to
-/// another sequence: a begin found here is a time and one copy, where
-/// assembling it from the key's fields took three copies and the lengths
-/// between them.
+/// within a fill epoch of the string tables (see `Emitter::ready`) until
+/// the track moves to another sequence; and the sequence, set up when the
+/// tail was kept, stays so for the epoch. So a begin found here is a time
+/// and one copy, where assembling it from the key's fields took three
+/// copies, the lengths between them and a look at the sequence.
 ///
 /// Direct-mapped by the key's index, up to [`BeginTails::MAX_PLACES`]
 /// places (40 bytes each): a track's tails cost at most 10 KiB, however
 /// many keys the writer has.
 #[derive(Default)]
 struct BeginTails {
-    /// The generation of the string tables the tails are of.
-    generation: u64,
+    /// The fill epoch of the string tables the tails are of.
+    epoch: u64,
     /// (the key's index + 1, its tail): 0 marks an empty place. A power of
     /// two long, or empty.
     places: Box<[(u32, PacketTail)]>,
@@ -116,21 +117,21 @@ impl BeginTails {
     /// Keyed begins the short way before the first tail is kept.
     const KEEP_FROM: u32 = 8;
 
-    /// The tail kept of `key`'s begins, if it is of `generation`.
+    /// The tail kept of `key`'s begins, if it is of `epoch`.
     #[inline(always)]
-    fn get(&self, key: EventKey, generation: u64) -> Option<&PacketTail> {
+    fn get(&self, key: EventKey, epoch: u64) -> Option<&PacketTail> {
         let at = key.index as usize & self.places.len().wrapping_sub(1);
         let (tag, tail) = self.places.get(at)?;
         // In 64 bits: no key's index and 1 make 0, an empty place's tag.
         let mine = u64::from(*tag) == u64::from(key.index) + 1;
-        (mine && self.generation == generation).then_some(tail)
+        (mine && self.epoch == epoch).then_some(tail)
     }
 
     /// Keeps the tail of `packet`, a begin of `key` just written the short
-    /// way in `generation`, the writer having `keys` keys.
+    /// way in fill epoch `epoch`, the writer having `keys` keys.
     #[cold]
     #[inline(never)]
-    fn keep(&mut self, key: EventKey, generation: u64, keys: usize, packet: &[u8]) {
+    fn keep(&mut self, key: EventKey, epoch: u64, keys: usize, packet: &[u8]) {
         if self.seen < Self::KEEP_FROM {
             self.seen += 1;
             return;
@@ -139,11 +140,11 @@ impl BeginTails {
         if self.places.len() < want {
             // Grown only as keys are registered: at most eight times.
             self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
-            self.generation = generation;
+            self.epoch = epoch;
         }
-        if self.generation != generation {
+        if self.epoch != epoch {
             self.places.fill((0, PacketTail::EMPTY));
-            self.generation = generation;
+            self.epoch = epoch;
         }
         let at = key.index as usize & (self.places.len() - 1);
         let tag = key.index.checked_add(1);
@@ -225,8 +226,8 @@ impl TrackOutput {
         if ev.has_extras() {
             return false;
         }
-        if let Some(tail) = self.begins.get(key, emitter.generation()) {
-            if emitter.tail_known(seq, ts, tail) {
+        if let Some(tail) = self.begins.get(key, emitter.fill_epoch()) {
+            if emitter.tail_kept(seq, ts, tail) {
                 return true;
             }
         }
@@ -236,7 +237,7 @@ impl TrackOutput {
         }
         let keys = emitter.keys.len();
         let packet = &emitter.out[at..];
-        self.begins.keep(key, emitter.generation(), keys, packet);
+        self.begins.keep(key, emitter.fill_epoch(), keys, packet);
         true
     }
 
