@@ -467,11 +467,15 @@ impl Emitter {
             total += cost(&strings.arg_names, &seq.arg_names, name, 0);
         });
         // A callstack's strings; its frames and itself are a few bytes each.
-        let stacks = &strings.callstacks;
+        let none = Interner::EMPTY;
+        let (functions, paths) = match strings.callstacks.as_deref() {
+            Some(stacks) => (&stacks.functions, &stacks.paths),
+            None => (&none, &none),
+        };
         for f in ev.callstack {
-            total += cost(&stacks.functions, &seq.functions, f.function, 0);
+            total += cost(functions, &seq.functions, f.function, 0);
             if !f.file.is_empty() {
-                total += cost(&stacks.paths, &seq.paths, f.file, 0);
+                total += cost(paths, &seq.paths, f.file, 0);
             }
         }
         total
@@ -754,7 +758,8 @@ impl Emitter {
         // The log body and correlation name: an iid each, and whether this
         // packet defines it.
         let mut more_iid = |s: &str, kind: u32| {
-            let global = strings.more.intern(&mut strings.text, s, kind);
+            let table = strings.more.get_or_insert_with(Box::default);
+            let global = table.intern(&mut strings.text, s, kind);
             fresh_global |= global.1;
             let fresh = seq
                 .more
@@ -784,12 +789,14 @@ impl Emitter {
         {
             more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
         }
-        let functions = named(
-            &stack.functions,
-            &strings.callstacks.functions,
-            &strings.text,
-        );
-        let paths = named(&stack.paths, &strings.callstacks.paths, &strings.text);
+        // Without a callstack, no table is made for one.
+        let (functions, paths) = match strings.callstacks.as_deref() {
+            Some(c) => (
+                named(&stack.functions, &c.functions, &strings.text),
+                named(&stack.paths, &c.paths, &strings.text),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let new = NewInterned {
             arg_names: &defined,
             stack: NewCallstack {
@@ -854,6 +861,7 @@ impl StackEntries {
         let Strings {
             text, callstacks, ..
         } = strings;
+        let callstacks = callstacks.get_or_insert_with(Box::default);
         let count = &mut seq.defined;
         let mut fresh_global = false;
         let mut first_use = |defined: &mut Defined, global: (u64, bool)| {

@@ -23,10 +23,12 @@ pub(crate) struct Strings {
     pub(crate) locations: Interner,
     pub(crate) arg_names: Interner,
     /// Log message bodies (extra key 0) and correlation names (1): one
-    /// table, whose ids are iids in either `InternedData` field.
-    pub(crate) more: Interner,
+    /// table, whose ids are iids in either `InternedData` field. Made with
+    /// its first entry, as `callstacks`: most writers never use either, and
+    /// a writer's state, moved as it is built, stays smaller without them.
+    pub(crate) more: Option<Box<Interner>>,
     /// Callstacks and what they are made of.
-    pub(crate) callstacks: Callstacks,
+    pub(crate) callstacks: Option<Box<Callstacks>>,
 }
 
 impl Strings {
@@ -35,8 +37,8 @@ impl Strings {
             + self.categories.len()
             + self.locations.len()
             + self.arg_names.len()
-            + self.more.len()
-            + self.callstacks.len()
+            + self.more.as_ref().map_or(0, |m| m.len())
+            + self.callstacks.as_ref().map_or(0, |c| c.len())
     }
 
     /// Bytes of the strings held.
@@ -45,8 +47,8 @@ impl Strings {
             + self.categories.bytes()
             + self.locations.bytes()
             + self.arg_names.bytes()
-            + self.more.bytes()
-            + self.callstacks.bytes()
+            + self.more.as_ref().map_or(0, |m| m.bytes())
+            + self.callstacks.as_ref().map_or(0, |c| c.bytes())
     }
 }
 
