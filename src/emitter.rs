@@ -822,6 +822,7 @@ impl Emitter {
             (!ev.callstack.is_empty()).then_some(stack.iid),
         );
         if fresh_global {
+            self.strings.recount();
             self.check_limits();
         }
     }

@@ -29,16 +29,27 @@ pub(crate) struct Strings {
     pub(crate) more: Option<Box<Interner>>,
     /// Callstacks and what they are made of.
     pub(crate) callstacks: Option<Box<Callstacks>>,
+    /// Entries of `more` and `callstacks` ([`Strings::recount`]), so that
+    /// [`Strings::len`], read by every compact-mode begin, looks in neither.
+    rare: usize,
 }
 
 impl Strings {
+    /// Entries of every table; read by every compact-mode begin.
+    #[inline(always)]
     pub(crate) fn len(&self) -> usize {
         self.names.len()
             + self.categories.len()
             + self.locations.len()
             + self.arg_names.len()
-            + self.more.as_ref().map_or(0, |m| m.len())
-            + self.callstacks.as_ref().map_or(0, |c| c.len())
+            + self.rare
+    }
+
+    /// Counts `more` and `callstacks` again: after an event interned
+    /// anything new there.
+    pub(crate) fn recount(&mut self) {
+        self.rare = self.more.as_ref().map_or(0, |m| m.len())
+            + self.callstacks.as_ref().map_or(0, |c| c.len());
     }
 
     /// Bytes of the strings held.
