@@ -793,11 +793,11 @@ pub(crate) fn begin_packet(
     if (category | name | location) > 0xffff {
         return false;
     }
-    let Some((t, t_len)) = high.varint_word(ts) else {
-        return false;
-    };
     const MASK: usize = 63;
     let Some(b) = buf.window_in_room::<{ MASK + 1 + FIELD_CAP }>() else {
+        return false;
+    };
+    let Some((t, t_len)) = high.varint_word(ts) else {
         return false;
     };
     let mut n = 0usize;
