@@ -302,3 +302,97 @@ impl TrackOutput {
             .event(&mut out.seqs[seq], ts, kind, track, Some(ev), None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, TraceWriter, Writer};
+
+    /// Keyed begins taken from kept tails write the bytes of their strings:
+    /// keys whose indices share a place (256 apart), more keys than a
+    /// track has places, repeated often enough that tails are kept and
+    /// found, in both modes (compact mode moves the busy thread to a
+    /// sequence of its own, whose tails start again), and with tables
+    /// emptied every few strings (each fill epoch's tails stale after it).
+    #[test]
+    fn kept_tails_write_the_bytes_of_strings() {
+        let names: Vec<String> = (0..300).map(|i| format!("site{i}")).collect();
+        let order: Vec<usize> = [0, 256, 1, 257, 299, 43, 0, 256]
+            .into_iter()
+            .chain((0..300).step_by(7))
+            .collect();
+        for (compact, limit) in [(false, usize::MAX), (true, usize::MAX), (false, 40)] {
+            let run = |keyed: bool| {
+                let options = Options::new()
+                    .compact(compact)
+                    .intern_limit(limit, usize::MAX);
+                let mut w = Writer::with_options(options);
+                let p = w.process("p", Some(1), "p", &[]).unwrap();
+                let t = w.thread(p, "t", Some(2), "t").unwrap();
+                let keys: Vec<_> = (0..names.len())
+                    .map(|i| w.event_key(&names[i], "c", "f.rs", i as u32).unwrap())
+                    .collect();
+                let mut ts = 0;
+                for _ in 0..4 {
+                    for &i in &order {
+                        ts += 10;
+                        match keyed {
+                            true => w.span_begin_key(t, ts, keys[i]),
+                            false => w.span_begin(t, ts, &names[i], "c", "f.rs", i as u32),
+                        }
+                        .unwrap();
+                        w.span_end(t, ts + 5).unwrap();
+                    }
+                }
+                w.finish().unwrap();
+                w.into_bytes()
+            };
+            assert_eq!(run(true), run(false), "compact {compact}, limit {limit}");
+        }
+    }
+
+    /// Tails kept on one thread go stale when other events fill the tables
+    /// (a new generation, with other iids and a sequence to set up again):
+    /// the keys' next begins write what their strings would.
+    #[test]
+    fn kept_tails_go_stale_with_their_fill_epoch() {
+        for compact in [false, true] {
+            let run = |keyed: bool| {
+                let options = Options::new().compact(compact).intern_limit(30, usize::MAX);
+                let mut w = Writer::with_options(options);
+                let p = w.process("p", Some(1), "p", &[]).unwrap();
+                let t = w.thread(p, "t", Some(2), "t").unwrap();
+                let u = w.thread(p, "u", Some(3), "u").unwrap();
+                let sites = [("a", "x", 1), ("b", "x", 2), ("c", "y", 3)];
+                let keys: Vec<_> = sites
+                    .iter()
+                    .map(|&(n, c, l)| w.event_key(n, c, "f.rs", l).unwrap())
+                    .collect();
+                let mut ts = 0;
+                for phase in 0..6 {
+                    // Keyed begins on `t`, enough for their tails to be kept...
+                    for i in 0..30 {
+                        ts += 10;
+                        let (n, c, l) = sites[i % 3];
+                        match keyed {
+                            true => w.span_begin_key(t, ts, keys[i % 3]),
+                            false => w.span_begin(t, ts, n, c, "f.rs", l),
+                        }
+                        .unwrap();
+                        w.span_end(t, ts + 5).unwrap();
+                    }
+                    // ...then new strings on `u` until the tables fill.
+                    for i in 0..12 {
+                        ts += 10;
+                        let name = format!("fresh{phase}-{i}");
+                        w.span_begin(u, ts, &name, "z", "g.rs", i).unwrap();
+                        w.span_end(u, ts + 5).unwrap();
+                    }
+                }
+                assert!(w.interning_generations() > 4);
+                w.finish().unwrap();
+                w.into_bytes()
+            };
+            assert_eq!(run(true), run(false), "compact {compact}");
+        }
+    }
+}
