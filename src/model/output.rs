@@ -138,7 +138,7 @@ impl BeginTails {
         }
         let want = keys.next_power_of_two().min(Self::MAX_PLACES);
         if self.places.len() < want {
-            // Grown only as keys are registered: at most eight times.
+            // Grown only as keys are registered: at most nine times.
             self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
             self.epoch = epoch;
         }
