@@ -6,11 +6,10 @@
 
 use crate::annotations::rich_event_packet;
 use crate::encoding::{
-    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, end_packet,
-    field, iid_code, sequence_start_packet, track_descriptor_packet, track_event_packet,
-    BeginFields, EndTemplate, EventFields, EventType, Field, NewCallstack, NewInterned,
-    PacketHeader, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE,
-    TRACE_CLOCK,
+    begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, field,
+    iid_code, sequence_start_packet, tail_packet, track_descriptor_packet, track_event_packet,
+    BeginFields, EventFields, EventType, Field, NewCallstack, NewInterned, PacketHeader,
+    PacketTail, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
@@ -111,6 +110,13 @@ impl Emitter {
             clock_reading: options.clock_reading,
             keyed: descriptor::KeyedFields::new(),
         }
+    }
+
+    /// The fill epoch (see `fill_epoch`): while it stays, the tables keep
+    /// their iids, and a sequence set up in it stays ready.
+    #[inline(always)]
+    pub(crate) fn fill_epoch(&self) -> u64 {
+        self.fill_epoch
     }
 
     /// Generations of interned state so far (1 until a cap is reached).
@@ -490,11 +496,15 @@ impl Emitter {
             total += cost(&strings.arg_names, &seq.arg_names, name, 0);
         });
         // A callstack's strings; its frames and itself are a few bytes each.
-        let stacks = &strings.callstacks;
+        let none = Interner::EMPTY;
+        let (functions, paths) = match strings.callstacks.as_deref() {
+            Some(stacks) => (&stacks.functions, &stacks.paths),
+            None => (&none, &none),
+        };
         for f in ev.callstack {
-            total += cost(&stacks.functions, &seq.functions, f.function, 0);
+            total += cost(functions, &seq.functions, f.function, 0);
             if !f.file.is_empty() {
-                total += cost(&stacks.paths, &seq.paths, f.file, 0);
+                total += cost(paths, &seq.paths, f.file, 0);
             }
         }
         total
@@ -505,7 +515,7 @@ impl Emitter {
         !seq.started || seq.generation != self.next_generation()
     }
 
-    /// A slice end on `track`, whose [`EndTemplate`] (from
+    /// A slice end on `track`, whose [`PacketTail`] (from
     /// [`Emitter::end_template`]) is `template`. `track` is only read on the
     /// general path: the caller's `Option`, so that no `Option` is built for
     /// the call.
@@ -515,19 +525,33 @@ impl Emitter {
         seq: &mut SeqState,
         ts: u64,
         track: &Option<Field>,
-        template: &EndTemplate,
+        template: &PacketTail,
     ) {
-        // The template holds when the sequence is set up in this generation
-        // and the time can be written plainly.
-        if self.ready(seq)
-            && ts >= seq.clock
-            && end_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, template)
-        {
-            self.packets += 1;
-            seq.clock = ts & seq.clock_mask;
-        } else {
+        if !self.tail_known(seq, ts, template) {
             self.end_general(seq, ts, track.as_ref());
         }
+    }
+
+    /// Writes a packet of `seq` at `ts` from its tail (an end's template),
+    /// if the tail holds: the sequence set up in this generation, and the
+    /// time written plainly. Writes nothing and returns false otherwise.
+    #[inline(always)]
+    fn tail_known(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
+        self.ready(seq) && self.tail_kept(seq, ts, tail)
+    }
+
+    /// [`Emitter::tail_known`] for a sequence known ready: the tail of a
+    /// keyed begin kept on it in the current fill epoch (see `BeginTails`),
+    /// since a sequence set up in an epoch stays so until the epoch ends.
+    #[inline(always)]
+    pub(crate) fn tail_kept(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
+        debug_assert!(self.ready(seq));
+        if ts >= seq.clock && tail_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, tail) {
+            self.packets += 1;
+            seq.clock = ts & seq.clock_mask;
+            return true;
+        }
+        false
     }
 
     /// The general path of a slice end, out of line (see `begin_general`).
@@ -552,7 +576,7 @@ impl Emitter {
     }
 
     /// The template of slice ends on `track` in `seq`.
-    pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> EndTemplate {
+    pub(crate) fn end_template(&self, seq: &SeqState, track: Option<&Field>) -> PacketTail {
         // Events on a track's own sequence need its defaults and clock, as
         // do those of a writer whose clock its defaults name.
         let flags = if seq.default_track.is_some() || self.clock != TRACE_CLOCK {
@@ -560,7 +584,7 @@ impl Emitter {
         } else {
             0
         };
-        EndTemplate::new(&seq.id, track, flags)
+        PacketTail::new(&seq.id, track, flags)
     }
 
     /// One track event: a slice begin or an instant (with `ev`), a slice end,
@@ -763,7 +787,8 @@ impl Emitter {
         // The log body and correlation name: an iid each, and whether this
         // packet defines it.
         let mut more_iid = |s: &str, kind: u32| {
-            let global = strings.more.intern(&mut strings.text, s, kind);
+            let table = strings.more.get_or_insert_with(Box::default);
+            let global = table.intern(&mut strings.text, s, kind);
             fresh_global |= global.1;
             let fresh = seq
                 .more
@@ -793,12 +818,14 @@ impl Emitter {
         {
             more.push((field::INTERNED_CORRELATION_ID_STR, iid, s));
         }
-        let functions = named(
-            &stack.functions,
-            &strings.callstacks.functions,
-            &strings.text,
-        );
-        let paths = named(&stack.paths, &strings.callstacks.paths, &strings.text);
+        // Without a callstack, no table is made for one.
+        let (functions, paths) = match strings.callstacks.as_deref() {
+            Some(c) => (
+                named(&stack.functions, &c.functions, &strings.text),
+                named(&stack.paths, &c.paths, &strings.text),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let new = NewInterned {
             arg_names: &defined,
             stack: NewCallstack {
@@ -824,6 +851,7 @@ impl Emitter {
             (!ev.callstack.is_empty()).then_some(stack.iid),
         );
         if fresh_global {
+            self.strings.recount();
             self.check_limits();
         }
     }
@@ -863,6 +891,7 @@ impl StackEntries {
         let Strings {
             text, callstacks, ..
         } = strings;
+        let callstacks = callstacks.get_or_insert_with(Box::default);
         let count = &mut seq.defined;
         let mut fresh_global = false;
         let mut first_use = |defined: &mut Defined, global: (u64, bool)| {

@@ -631,35 +631,40 @@ impl TimeHigh {
         len: 0,
     };
 
-    /// `v` (below 2^56) as [`varint_word`] gives it.
+    /// `v` as [`varint_word`] gives it; none from 2^56 on (its varint is
+    /// longer than a word). The common case, the kept high groups, proves
+    /// `v` below 2^56 by itself (they are kept only of such times), so it
+    /// needs no test of its own.
     #[inline(always)]
-    pub(crate) fn varint_word(&mut self, v: u64) -> (u64, usize) {
-        debug_assert!(v < 1 << 56);
+    pub(crate) fn varint_word(&mut self, v: u64) -> Option<(u64, usize)> {
         if v >> 28 != self.high {
             // Small times (deltas on an incremental clock) have no high
             // groups: the plain varint, inline.
             return match v >> 28 {
-                0 => varint_word(v),
+                0 => Some(varint_word(v)),
                 _ => self.refill(v),
             };
         }
         let x = (v & 0x3fff) | (v & 0x0fff_c000) << 2;
         let x = (x & 0x007f_007f) | (x & 0x3f80_3f80) << 1;
-        (x | self.word, self.len)
+        Some((x | self.word, self.len))
     }
 
     /// The varint of a time whose high groups are not the kept ones, kept
-    /// in their place.
+    /// in their place; none from 2^56 on, the kept ones left.
     #[cold]
     #[inline(never)]
-    fn refill(&mut self, v: u64) -> (u64, usize) {
+    fn refill(&mut self, v: u64) -> Option<(u64, usize)> {
+        if v >= 1 << 56 {
+            return None;
+        }
         let (word, len) = varint_word(v);
         *self = TimeHigh {
             high: v >> 28,
             word: word & !0x7f7f_7f7f,
             len,
         };
-        (word, len)
+        Some((word, len))
     }
 }
 
@@ -785,11 +790,14 @@ pub(crate) fn begin_packet(
     [category, name, location]: [u32; 3],
     flags: u8,
 ) -> bool {
-    if (category | name | location) > 0xffff || ts >= 1 << 56 {
+    if (category | name | location) > 0xffff {
         return false;
     }
     const MASK: usize = 63;
     let Some(b) = buf.window_in_room::<{ MASK + 1 + FIELD_CAP }>() else {
+        return false;
+    };
+    let Some((t, t_len)) = high.varint_word(ts) else {
         return false;
     };
     let mut n = 0usize;
@@ -809,7 +817,6 @@ pub(crate) fn begin_packet(
     }
     // The packet's length is filled in below.
     word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
-    let (t, t_len) = high.varint_word(ts);
     word!(t, t_len);
     field!(sequence);
     // The event (its length filled in below), its category and its type.
@@ -851,9 +858,9 @@ pub(crate) fn begin_packet_fields(
     track: Option<&Field>,
     fields: &BeginFields,
 ) -> bool {
-    if ts >= 1 << 56 {
+    let Some((t, t_len)) = high.varint_word(ts) else {
         return false;
-    }
+    };
     const MASK: usize = 63;
     let Some(b) = buf.window_in_room::<{ MASK + 1 + FIELD_CAP }>() else {
         return false;
@@ -875,7 +882,6 @@ pub(crate) fn begin_packet_fields(
     }
     // The packet's length is filled in below.
     word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
-    let (t, t_len) = high.varint_word(ts);
     word!(t, t_len);
     field!(sequence);
     // The event (its length filled in below), its category and its type,
@@ -897,20 +903,53 @@ pub(crate) fn begin_packet_fields(
     true
 }
 
-/// Everything of a slice-end packet after its timestamp, encoded once per
-/// track: the sequence id, the event (type, track uuid) and the sequence
-/// flags. An end is then a timestamp and one fixed-size copy.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct EndTemplate {
+/// Everything of a packet after its timestamp, for packets that differ
+/// only in it: a track's slice ends (the sequence id, the event's type and
+/// track uuid, the sequence flags), encoded once per track, and a track's
+/// begins of one event key, kept as first written
+/// ([`PacketTail::of_packet`]). Such a packet is then a timestamp and one
+/// fixed-size copy ([`tail_packet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PacketTail {
     bytes: [u8; TEMPLATE_CAP],
     len: u8,
 }
 
-/// A sequence id field (at most 6 bytes), the event's key, length and type
-/// (4), its track uuid field (at most 11) and the flags (2): 23.
+/// An end's tail is at most 23 bytes: a sequence id field (at most 6),
+/// the event's key, length and type (4), its track uuid field (at most 11)
+/// and the flags (2). A begin's adds its category, name and location
+/// fields (up to 10 bytes with iids below 2^14): begins whose tail is
+/// longer keep none.
 const TEMPLATE_CAP: usize = 32;
 
-impl EndTemplate {
+impl PacketTail {
+    /// No packet's tail: a placeholder that nothing writes.
+    pub(crate) const EMPTY: PacketTail = PacketTail {
+        bytes: [0; TEMPLATE_CAP],
+        len: 0,
+    };
+
+    /// The tail of `packet`, a whole packet as [`begin_packet`] or
+    /// [`begin_packet_fields`] wrote it (framed, its timestamp first): what
+    /// follows the time's varint; none if that is longer than a tail holds.
+    pub(crate) fn of_packet(packet: &[u8]) -> Option<Self> {
+        const HEAD: Bytes = key::PACKET_HEAD;
+        debug_assert_eq!(packet.first(), Some(&(HEAD.word as u8)));
+        debug_assert_eq!(
+            packet.get(1).map(|&l| usize::from(l) + 2),
+            Some(packet.len())
+        );
+        let time = packet.get(HEAD.len..)?;
+        let time_len = time.iter().position(|&b| b < 0x80)? + 1;
+        let rest = time.get(time_len..)?;
+        let mut bytes = [0; TEMPLATE_CAP];
+        bytes.get_mut(..rest.len())?.copy_from_slice(rest);
+        Some(PacketTail {
+            bytes,
+            len: rest.len() as u8,
+        })
+    }
+
     #[inline]
     pub(crate) fn new(sequence: &Field, track: Option<&Field>, flags: u32) -> Self {
         debug_assert!(flags < 0x80);
@@ -936,24 +975,20 @@ impl EndTemplate {
         }
         bytes[len..len + 8].copy_from_slice(&flags.word.to_le_bytes());
         len += flags.len;
-        EndTemplate {
+        PacketTail {
             bytes,
             len: len as u8,
         }
     }
 }
 
-/// Appends a slice-end packet at `ts` (absolute, or a delta on the
-/// sequence's clock) from its track's template: the same bytes as
-/// [`track_event_packet`] writes for it. Returns false, writing nothing,
-/// if the buffer has not the room (see [`Out::window_in_room`]).
+/// Appends a packet at `ts` (absolute, or a delta on the sequence's clock)
+/// from its tail: the same bytes as [`track_event_packet`] writes for a
+/// slice end from an end's tail, and as the begin the tail was taken from
+/// at another time. Returns false, writing nothing, if the buffer has not
+/// the room (see [`Out::window_in_room`]).
 #[inline(always)]
-pub(crate) fn end_packet(
-    buf: &mut Out,
-    ts: u64,
-    high: &mut TimeHigh,
-    template: &EndTemplate,
-) -> bool {
+pub(crate) fn tail_packet(buf: &mut Out, ts: u64, high: &mut TimeHigh, tail: &PacketTail) -> bool {
     const MASK: usize = 15;
     let Some(b) = buf.window_in_room::<{ 8 + MASK + 1 + TEMPLATE_CAP }>() else {
         return false;
@@ -961,16 +996,16 @@ pub(crate) fn end_packet(
     // The packet's length is filled in below.
     const HEAD: Bytes = key::PACKET_HEAD;
     b[..8].copy_from_slice(&u64::to_le_bytes(HEAD.word));
-    let time_len = if ts < 1 << 56 {
-        let (t, len) = high.varint_word(ts);
-        b[HEAD.len..HEAD.len + 8].copy_from_slice(&t.to_le_bytes());
-        len
-    } else {
-        varint_into(&mut b[HEAD.len..HEAD.len + 10], ts)
+    let time_len = match high.varint_word(ts) {
+        Some((t, len)) => {
+            b[HEAD.len..HEAD.len + 8].copy_from_slice(&t.to_le_bytes());
+            len
+        }
+        None => varint_into(&mut b[HEAD.len..HEAD.len + 10], ts),
     };
     let n = (HEAD.len + time_len) & MASK;
-    b[n..n + TEMPLATE_CAP].copy_from_slice(&template.bytes);
-    let n = n + usize::from(template.len);
+    b[n..n + TEMPLATE_CAP].copy_from_slice(&tail.bytes);
+    let n = n + usize::from(tail.len);
     b[1] = (n - 2) as u8;
     buf.commit(n);
     true
@@ -985,7 +1020,7 @@ pub(crate) fn track_event_packet(
     new: &NewInterned<'_>,
 ) {
     // Counters and instants have one short encoder, begins and ends theirs
-    // (`begin_packet`, `end_packet`): those reach here only off their short
+    // (`begin_packet`, `tail_packet`): those reach here only off their short
     // paths, rarely, so they take the general one.
     if new.is_empty() && matches!(ev.kind, EventType::Counter | EventType::Instant) {
         return small_event_packet(buf, header, ev);
@@ -1521,7 +1556,7 @@ mod tests {
                 2 => ts.saturating_sub(x % (1 << 30)),
                 _ => (ts + x % 20_000) % (1 << 56),
             };
-            assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x}");
+            assert_eq!(high.varint_word(ts), Some(varint_word(ts)), "ts {ts:#x}");
         }
         for ts in [
             0,
@@ -1532,8 +1567,15 @@ mod tests {
             1 << 35,
             (1 << 56) - 1,
         ] {
-            assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x}");
-            assert_eq!(high.varint_word(ts), varint_word(ts), "ts {ts:#x} again");
+            let want = Some(varint_word(ts));
+            assert_eq!(high.varint_word(ts), want, "ts {ts:#x}");
+            assert_eq!(high.varint_word(ts), want, "ts {ts:#x} again");
+        }
+        // From 2^56 on, none, and the kept groups stay.
+        let kept = high;
+        for ts in [1 << 56, 1 << 63, u64::MAX] {
+            assert_eq!(high.varint_word(ts), None, "ts {ts:#x}");
+            assert_eq!(high, kept);
         }
     }
 
@@ -1545,15 +1587,15 @@ mod tests {
             for track in [None, Some(1u64), Some(u64::MAX), Some(0x1234_5678_9abc)] {
                 let track = track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
                 for flags in [0, SEQ_NEEDS_INCREMENTAL_STATE] {
-                    let template = EndTemplate::new(&sequence, track.as_ref(), flags);
+                    let template = PacketTail::new(&sequence, track.as_ref(), flags);
                     let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56, 1 << 63];
                     for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
                         let mut fast = Out::from(vec![7]);
                         // Without room, nothing; with it, the packet.
-                        assert!(!end_packet(&mut fast, ts, &mut no_high(), &template));
+                        assert!(!tail_packet(&mut fast, ts, &mut no_high(), &template));
                         assert_eq!(fast[..], [7]);
                         fast.reserve_exact(64);
-                        assert!(end_packet(&mut fast, ts, &mut no_high(), &template));
+                        assert!(tail_packet(&mut fast, ts, &mut no_high(), &template));
                         let mut general = Out::from(vec![7]);
                         let header = PacketHeader {
                             sequence,
@@ -1703,6 +1745,28 @@ mod tests {
                             );
                             assert!(written);
                             assert_eq!(kept[..], words[..], "ts {ts} iids {iids:?}");
+                            // Its tail, kept, writes the same begin at any
+                            // other time, past 2^56 too.
+                            let tail = PacketTail::of_packet(&kept[1..]);
+                            assert!(tail.is_some() || sequence.len() > 4, "{iids:?} {track:?}");
+                            for later in tail.map_or(vec![], |_| vec![ts / 3, 1 << 56, 1 << 62]) {
+                                let mut from_tail = Out::from(vec![9]);
+                                from_tail.reserve_exact(128);
+                                let tail = tail.as_ref().unwrap();
+                                assert!(tail_packet(&mut from_tail, later, &mut no_high(), tail));
+                                let mut general = Out::from(vec![9]);
+                                let ev = EventFields { ts: later, ..ev };
+                                let new = NewInterned::default();
+                                track_event_packet_with(
+                                    &mut general,
+                                    header,
+                                    &ev,
+                                    &new,
+                                    |_| {},
+                                    |_| {},
+                                );
+                                assert_eq!(from_tail[..], general[..], "at {later}, {iids:?}");
+                            }
                             let mut general = Out::from(vec![9]);
                             track_event_packet_with(
                                 &mut general,

@@ -133,7 +133,11 @@ impl Out {
     /// bounds.
     #[inline(always)]
     pub(crate) fn window_in_room<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
-        self.bytes.get_mut(self.len..)?.first_chunk_mut()
+        // One range: its end within the bytes, and its start (the written
+        // length, far below `usize::MAX - N`) at most its end.
+        self.bytes
+            .get_mut(self.len..self.len + N)?
+            .first_chunk_mut()
     }
 
     /// Keeps `n` more bytes, written through [`Out::window`]: at most its

@@ -23,20 +23,33 @@ pub(crate) struct Strings {
     pub(crate) locations: Interner,
     pub(crate) arg_names: Interner,
     /// Log message bodies (extra key 0) and correlation names (1): one
-    /// table, whose ids are iids in either `InternedData` field.
-    pub(crate) more: Interner,
+    /// table, whose ids are iids in either `InternedData` field. Made with
+    /// its first entry, as `callstacks`: most writers never use either, and
+    /// a writer's state, moved as it is built, stays smaller without them.
+    pub(crate) more: Option<Box<Interner>>,
     /// Callstacks and what they are made of.
-    pub(crate) callstacks: Callstacks,
+    pub(crate) callstacks: Option<Box<Callstacks>>,
+    /// Entries of `more` and `callstacks` ([`Strings::recount`]), so that
+    /// [`Strings::len`], read by every compact-mode begin, looks in neither.
+    rare: usize,
 }
 
 impl Strings {
+    /// Entries of every table; read by every compact-mode begin.
+    #[inline(always)]
     pub(crate) fn len(&self) -> usize {
         self.names.len()
             + self.categories.len()
             + self.locations.len()
             + self.arg_names.len()
-            + self.more.len()
-            + self.callstacks.len()
+            + self.rare
+    }
+
+    /// Counts `more` and `callstacks` again: after an event interned
+    /// anything new there.
+    pub(crate) fn recount(&mut self) {
+        self.rare = self.more.as_ref().map_or(0, |m| m.len())
+            + self.callstacks.as_ref().map_or(0, |c| c.len());
     }
 
     /// Bytes of the strings held.
@@ -45,8 +58,8 @@ impl Strings {
             + self.categories.bytes()
             + self.locations.bytes()
             + self.arg_names.bytes()
-            + self.more.bytes()
-            + self.callstacks.bytes()
+            + self.more.as_ref().map_or(0, |m| m.bytes())
+            + self.callstacks.as_ref().map_or(0, |c| c.bytes())
     }
 }
 

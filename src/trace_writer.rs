@@ -433,7 +433,7 @@ pub trait TraceWriter: sealed::Sink {
     /// [`TimestampOutOfRange`](crate::Error::TimestampOutOfRange),
     /// [`AsyncSpanNotOpen`](crate::Error::AsyncSpanNotOpen),
     /// [`EndBeforeBegin`](crate::Error::EndBeforeBegin).
-    #[inline]
+    #[inline(always)]
     fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
         self.make_room()?;
         self.core_mut().async_span_end(lane, span_id, ts)

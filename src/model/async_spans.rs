@@ -200,18 +200,24 @@ impl AsyncSpans {
         ts: u64,
         ev: &Event<'_>,
     ) -> bool {
-        let l = lane as usize;
-        let Some(slot) = self.reusable_slot(l, ts) else {
+        // The lane and slot looked up once, as `reusable_slot` finds them.
+        let Some(lane_state) = self.lanes.get_mut(lane as usize) else {
             return false;
         };
+        let Some(&slot) = lane_state.free.last() else {
+            return false;
+        };
+        let Some(s) = lane_state.slots.get_mut(slot as usize) else {
+            return false;
+        };
+        if s.last_ts > ts {
+            return false;
+        }
         let open = AsyncOpen::streaming(lane, slot, ts);
         if self.open.insert(lane, span_id, open).is_some() {
             return false;
         }
-        // The lane and slot once: `reusable_slot` found both.
-        let lane_state = &mut self.lanes[l];
         lane_state.free.pop();
-        let s = &mut lane_state.slots[slot as usize];
         s.streaming = true;
         s.out.count_span(out);
         s.out.begin(out, ts, ev);

@@ -727,7 +727,7 @@ impl Core {
 
     /// Ends an async span: inlined, the common case returns in a register
     /// (see [`Core::async_span_begin`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn async_span_end(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> Result<()> {
         if self.async_span_end_fast(lane, span_id, ts) {
             return Ok(());
@@ -750,7 +750,7 @@ impl Core {
 
     /// The common case of [`Core::async_span_end`]: written, true;
     /// otherwise nothing changed, false.
-    #[inline]
+    #[inline(always)]
     fn async_span_end_fast(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> bool {
         if lane.owner != self.registry.owner() || ts > MAX_TS {
             return false;

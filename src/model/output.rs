@@ -4,9 +4,10 @@
 //! sequence and, in compact mode, whether it moved to one of its own.
 
 use crate::emitter::Emitter;
-use crate::encoding::{field, EndTemplate, EventType, Field, TrackKind};
+use crate::encoding::{field, EventType, Field, PacketTail, TrackKind};
 use crate::event::Event;
 use crate::ids::Owner;
+use crate::keys::EventKey;
 use crate::model::compact::{Budget, BUSY_FROM};
 use crate::options::Options;
 use crate::sequence::Sequences;
@@ -72,7 +73,7 @@ pub(crate) struct TrackOutput {
     /// track's own sequence names it (compact mode, once moved).
     track: Option<Field>,
     /// Its slice ends, encoded but for the timestamp.
-    end: EndTemplate,
+    end: PacketTail,
     /// Its sequence: the writer's own (0) or, in compact mode once it has
     /// proved busy, one whose default track it is.
     seq: usize,
@@ -81,6 +82,77 @@ pub(crate) struct TrackOutput {
     spans: u32,
     /// What it spent on its own sequence (compact mode).
     budget: Budget,
+    /// Its keyed begins' tails, by key.
+    begins: BeginTails,
+}
+
+/// Keyed begins on a track kept whole but for their timestamp (their
+/// [`PacketTail`]s), by key. What such a begin writes after its time
+/// follows from the key's iids, the track and its sequence alone, all fixed
+/// within a fill epoch of the string tables (see `Emitter::ready`) until
+/// the track moves to another sequence; and the sequence, set up when the
+/// tail was kept, stays so for the epoch. So a begin found here is a time
+/// and one copy, where assembling it from the key's fields took three
+/// copies, the lengths between them and a look at the sequence.
+///
+/// Direct-mapped by the key's index, up to [`BeginTails::MAX_PLACES`]
+/// places (40 bytes each): a track's tails cost at most 10 KiB, however
+/// many keys the writer has.
+#[derive(Default)]
+struct BeginTails {
+    /// The fill epoch of the string tables the tails are of.
+    epoch: u64,
+    /// (the key's index + 1, its tail): 0 marks an empty place. A power of
+    /// two long, or empty.
+    places: Box<[(u32, PacketTail)]>,
+    /// Keyed begins written the short way before any tail is kept, so that
+    /// a track of a few spans allocates none (a small trace's).
+    seen: u32,
+}
+
+impl BeginTails {
+    /// Places at most.
+    const MAX_PLACES: usize = 256;
+
+    /// Keyed begins the short way before the first tail is kept.
+    const KEEP_FROM: u32 = 8;
+
+    /// The tail kept of `key`'s begins, if it is of `epoch`.
+    #[inline(always)]
+    fn get(&self, key: EventKey, epoch: u64) -> Option<&PacketTail> {
+        let at = key.index as usize & self.places.len().wrapping_sub(1);
+        let (tag, tail) = self.places.get(at)?;
+        // In 64 bits: no key's index and 1 make 0, an empty place's tag.
+        let mine = u64::from(*tag) == u64::from(key.index) + 1;
+        (mine && self.epoch == epoch).then_some(tail)
+    }
+
+    /// Keeps the tail of `packet`, a begin of `key` just written the short
+    /// way in fill epoch `epoch`, the writer having `keys` keys.
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, key: EventKey, epoch: u64, keys: usize, packet: &[u8]) {
+        if self.seen < Self::KEEP_FROM {
+            self.seen += 1;
+            return;
+        }
+        let want = keys.next_power_of_two().min(Self::MAX_PLACES);
+        if self.places.len() < want {
+            // Grown only as keys are registered: at most nine times.
+            self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
+            self.epoch = epoch;
+        }
+        if self.epoch != epoch {
+            self.places.fill((0, PacketTail::EMPTY));
+            self.epoch = epoch;
+        }
+        let at = key.index as usize & (self.places.len() - 1);
+        let tag = key.index.checked_add(1);
+        let place = self.places.get_mut(at);
+        if let (Some(tag), Some(place), Some(tail)) = (tag, place, PacketTail::of_packet(packet)) {
+            *place = (tag, tail);
+        }
+    }
 }
 
 impl TrackOutput {
@@ -97,6 +169,7 @@ impl TrackOutput {
             seq: 0,
             spans: 0,
             budget: Budget::default(),
+            begins: BeginTails::default(),
         }
     }
 
@@ -122,6 +195,8 @@ impl TrackOutput {
             self.end = out.emitter.end_template(&out.seqs[seq], None);
             (self.seq, self.track) = (seq, None);
             self.budget.moved_at = self.spans;
+            // Their sequence id and track are no longer the track's.
+            self.begins = BeginTails::default();
         }
     }
 
@@ -139,9 +214,39 @@ impl TrackOutput {
                 .emitter
                 .begin_with_args(seq, ts, self.track.as_ref(), ev);
         }
-        if !out.emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
+        // Known at compile time where the call gives strings or a key.
+        let written = match ev.key {
+            Some(key) => self.begin_keyed(out, ts, ev, key),
+            None => out.emitter.begin_known(seq, ts, self.track.as_ref(), ev),
+        };
+        if !written {
             self.begin_general(out, ts, *ev);
         }
+    }
+
+    /// The short paths of a keyed begin: its tail kept on the track, or its
+    /// key's fields (whose packet's tail is then kept). Written, true;
+    /// otherwise nothing written, false.
+    #[inline(always)]
+    fn begin_keyed(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>, key: EventKey) -> bool {
+        let seq = &mut out.seqs[self.seq];
+        let emitter = &mut out.emitter;
+        if ev.has_extras() {
+            return false;
+        }
+        if let Some(tail) = self.begins.get(key, emitter.fill_epoch()) {
+            if emitter.tail_kept(seq, ts, tail) {
+                return true;
+            }
+        }
+        let at = emitter.out.len();
+        if !emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
+            return false;
+        }
+        let keys = emitter.keys.len();
+        let packet = &emitter.out[at..];
+        self.begins.keep(key, emitter.fill_epoch(), keys, packet);
+        true
     }
 
     /// A begin that defines strings (or opens a sequence), out of line: on
@@ -203,5 +308,99 @@ impl TrackOutput {
         let kind = EventType::Instant;
         out.emitter
             .event(&mut out.seqs[seq], ts, kind, track, Some(ev), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, TraceWriter, Writer};
+
+    /// Keyed begins taken from kept tails write the bytes of their strings:
+    /// keys whose indices share a place (256 apart), more keys than a
+    /// track has places, repeated often enough that tails are kept and
+    /// found, in both modes (compact mode moves the busy thread to a
+    /// sequence of its own, whose tails start again), and with tables
+    /// emptied every few strings (each fill epoch's tails stale after it).
+    #[test]
+    fn kept_tails_write_the_bytes_of_strings() {
+        let names: Vec<String> = (0..300).map(|i| format!("site{i}")).collect();
+        let order: Vec<usize> = [0, 256, 1, 257, 299, 43, 0, 256]
+            .into_iter()
+            .chain((0..300).step_by(7))
+            .collect();
+        for (compact, limit) in [(false, usize::MAX), (true, usize::MAX), (false, 40)] {
+            let run = |keyed: bool| {
+                let options = Options::new()
+                    .compact(compact)
+                    .intern_limit(limit, usize::MAX);
+                let mut w = Writer::with_options(options);
+                let p = w.process("p", Some(1), "p", &[]).unwrap();
+                let t = w.thread(p, "t", Some(2), "t").unwrap();
+                let keys: Vec<_> = (0..names.len())
+                    .map(|i| w.event_key(&names[i], "c", "f.rs", i as u32).unwrap())
+                    .collect();
+                let mut ts = 0;
+                for _ in 0..4 {
+                    for &i in &order {
+                        ts += 10;
+                        match keyed {
+                            true => w.span_begin_key(t, ts, keys[i]),
+                            false => w.span_begin(t, ts, &names[i], "c", "f.rs", i as u32),
+                        }
+                        .unwrap();
+                        w.span_end(t, ts + 5).unwrap();
+                    }
+                }
+                w.finish().unwrap();
+                w.into_bytes()
+            };
+            assert_eq!(run(true), run(false), "compact {compact}, limit {limit}");
+        }
+    }
+
+    /// Tails kept on one thread go stale when other events fill the tables
+    /// (a new generation, with other iids and a sequence to set up again):
+    /// the keys' next begins write what their strings would.
+    #[test]
+    fn kept_tails_go_stale_with_their_fill_epoch() {
+        for compact in [false, true] {
+            let run = |keyed: bool| {
+                let options = Options::new().compact(compact).intern_limit(30, usize::MAX);
+                let mut w = Writer::with_options(options);
+                let p = w.process("p", Some(1), "p", &[]).unwrap();
+                let t = w.thread(p, "t", Some(2), "t").unwrap();
+                let u = w.thread(p, "u", Some(3), "u").unwrap();
+                let sites = [("a", "x", 1), ("b", "x", 2), ("c", "y", 3)];
+                let keys: Vec<_> = sites
+                    .iter()
+                    .map(|&(n, c, l)| w.event_key(n, c, "f.rs", l).unwrap())
+                    .collect();
+                let mut ts = 0;
+                for phase in 0..6 {
+                    // Keyed begins on `t`, enough for their tails to be kept...
+                    for i in 0..30 {
+                        ts += 10;
+                        let (n, c, l) = sites[i % 3];
+                        match keyed {
+                            true => w.span_begin_key(t, ts, keys[i % 3]),
+                            false => w.span_begin(t, ts, n, c, "f.rs", l),
+                        }
+                        .unwrap();
+                        w.span_end(t, ts + 5).unwrap();
+                    }
+                    // ...then new strings on `u` until the tables fill.
+                    for i in 0..12 {
+                        ts += 10;
+                        let name = format!("fresh{phase}-{i}");
+                        w.span_begin(u, ts, &name, "z", "g.rs", i).unwrap();
+                        w.span_end(u, ts + 5).unwrap();
+                    }
+                }
+                assert!(w.interning_generations() > 4);
+                w.finish().unwrap();
+                w.into_bytes()
+            };
+            assert_eq!(run(true), run(false), "compact {compact}");
+        }
     }
 }
