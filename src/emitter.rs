@@ -24,6 +24,8 @@ use crate::track_options::CounterSample;
 mod annotated;
 mod descriptor;
 
+pub(crate) use annotated::{arg_prefix, EventWords};
+
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
 const BEGIN_FLAGS: u8 = SEQ_NEEDS_INCREMENTAL_STATE as u8;
@@ -48,6 +50,9 @@ pub(crate) struct Emitter {
     /// What the callstack of the packet being written interns. Kept between
     /// packets.
     stack: StackEntries,
+    /// The uuid of the track a keyed event went on last, and its
+    /// `track_uuid` field (`annotated::keyed_args_on`).
+    last_track: (u64, Field),
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -100,6 +105,7 @@ impl Emitter {
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
+            last_track: (0, Field::uint(field::EVENT_TRACK_UUID, 0)),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
@@ -619,6 +625,11 @@ impl Emitter {
                 globals,
             };
             self.keys.set_cache(key, cached);
+            // The argument names' iids, one each when flat: `rich_event`
+            // looked them up in encoding order.
+            let generation = self.generation;
+            self.keys
+                .set_arg_iids(key, ev.args, &self.arg_iids, generation);
         }
         self.keys.give_back(text);
     }

@@ -9,10 +9,12 @@
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
 
 use crate::encoding::{
-    varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+    field, varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
+use crate::keys::EventKey;
+use crate::limits::MAX_TS;
 use crate::sequence::{Defined, SeqState};
 
 use super::Emitter;
@@ -155,6 +157,14 @@ impl Cursor<'_> {
         let at = self.n & MASK;
         self.b[at..at + FIELD_CAP].copy_from_slice(f.padded());
         self.n += f.len();
+    }
+
+    /// Appends the low `len` bytes of `w` (little-endian), at most 8.
+    #[inline(always)]
+    pub(super) fn word(&mut self, w: u64, len: u8) {
+        let at = self.n & MASK;
+        self.b[at..at + 8].copy_from_slice(&w.to_le_bytes());
+        self.n += usize::from(len);
     }
 
     #[inline(always)]
@@ -320,6 +330,114 @@ impl Emitter {
 }
 
 impl Emitter {
+    /// An instant or slice begin (`kind`, which the caller checked) on the
+    /// track `track` (a uuid) of a key registered with its arguments' names,
+    /// carrying those arguments (each named by the very string registered)
+    /// and nothing else: its fields
+    /// but for the time, the values and the track come assembled from the
+    /// key's cache ([`EventWords`], [`ArgName`](crate::keys::ArgName)), nothing is looked up.
+    /// Written (true) only if everything the general path checks holds and
+    /// the packet is under 128 bytes; otherwise nothing is written (false)
+    /// and the event goes the usual way, which writes the same bytes
+    /// (`tests::keyed_arguments_write_what_the_general_path_does`) and
+    /// reports the errors.
+    #[inline(always)]
+    pub(crate) fn keyed_args_on(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        if !self.ready(seq) || ts < seq.clock || ts > MAX_TS || args.is_empty() {
+            return false;
+        }
+        let track = self.track_field(track);
+        let Some((cache, words, names)) = self.keys.cache_with_args(key, self.generation) else {
+            return false;
+        };
+        if names.len() != args.len() {
+            return false;
+        }
+        // Defined on the sequence: on the writer's only one, by being
+        // interned; on one of several, by its bits unless it has them all.
+        let has_all = !self.compact || seq.defined == self.strings.len();
+        if !has_all {
+            let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
+            let [c, n, l] = cache.globals;
+            let known = defined(n, &seq.names)
+                && defined(c, &seq.categories)
+                && defined(l, &seq.locations)
+                && names.iter().all(|a| seq.arg_names.has(a.iid));
+            if !known {
+                return false;
+            }
+        }
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        // Each length a byte, filled in once what it measures is written;
+        // a packet of 128 bytes or more is refused at the end, before
+        // anything is committed (a length past the window wraps in it and
+        // is cut off with the rest).
+        let mut c = Cursor { b, n: 0 };
+        c.byte(key::PACKET);
+        c.byte(0);
+        c.byte(key::TIMESTAMP);
+        let delta = ts - seq.clock;
+        match delta < 1 << 56 {
+            true => {
+                let (w, len) = seq.time_high.varint_word(delta);
+                c.word(w, len as u8);
+            }
+            false => c.varint(delta),
+        }
+        c.field(&seq.id);
+        c.byte(key::TRACK_EVENT);
+        let event_at = c.n;
+        c.byte(0);
+        c.word(words.category, words.lens[0]);
+        for (arg, name) in args.iter().zip(names) {
+            if !name.is(arg.name) {
+                return false;
+            }
+            let at = c.n + 1;
+            c.word(name.prefix, name.prefix_len);
+            if !put_value(&mut c, &arg.value) {
+                return false;
+            }
+            c.b[at & MASK] = (c.n - at - 1) as u8;
+        }
+        c.byte(key::TYPE);
+        c.byte(kind as u8);
+        c.word(words.name, words.lens[1]);
+        c.field(&track);
+        c.word(words.location, words.lens[2]);
+        c.b[event_at & MASK] = (c.n - event_at - 1) as u8;
+        c.uint(key::FLAGS, u64::from(SEQ_NEEDS_INCREMENTAL_STATE));
+        let n = c.n;
+        if n - 2 >= 0x80 {
+            return false;
+        }
+        c.b[1] = (n - 2) as u8;
+        self.out.commit(n);
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+
+    /// `track_uuid` of `uuid` as an event carries it: encoded once for the
+    /// track events went on last, which is most often the next one's.
+    #[inline(always)]
+    fn track_field(&mut self, uuid: u64) -> Field {
+        if self.last_track.0 != uuid {
+            self.last_track = (uuid, Field::uint(field::EVENT_TRACK_UUID, uuid));
+        }
+        self.last_track.1
+    }
+
     /// [`Emitter::annotated_write`] of a packet under 128 bytes (`iids`:
     /// category, name, location): each length a byte, left blank and
     /// filled in once what it measures is written, so nothing is sized
@@ -394,6 +512,59 @@ impl Emitter {
 /// 2^31 (`MAX_ENTRIES`): five bytes.
 const SMALL_HEAD: usize = 38;
 
+/// A keyed event's fields of its iids, assembled once per generation of
+/// the tables (`Emitter::keyed_args_on` writes them whole): its category,
+/// its name and its source location, each the low bytes of a word (none for
+/// no category or location), and their lengths.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EventWords {
+    category: u64,
+    name: u64,
+    location: u64,
+    lens: [u8; 3],
+}
+
+/// The varint field of `key` (its bytes) and `v` as the low bytes of a
+/// word; its length. `v` is an iid, below 2^31: at most 8 bytes in all.
+fn field_word(key: &[u8], v: u64) -> (u64, u8) {
+    let mut b = [0u8; 16];
+    b[..key.len()].copy_from_slice(key);
+    let len = key.len() + varint_into(&mut b[key.len()..], v);
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    (
+        u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * len.min(8))),
+        len as u8,
+    )
+}
+
+impl EventWords {
+    /// The words of iids `[category, name, location]` (0: none).
+    pub(crate) fn new([category, name, location]: [u32; 3]) -> Self {
+        let word = |key: &[u8], iid: u32| match iid {
+            0 => (0, 0),
+            iid => field_word(key, u64::from(iid)),
+        };
+        let (c, cl) = word(&[key::CATEGORY_IID], category);
+        let (n, nl) = field_word(&[key::NAME_IID], u64::from(name));
+        let (l, ll) = word(&key::LOCATION_IID, location);
+        EventWords {
+            category: c,
+            name: n,
+            location: l,
+            lens: [cl, nl, ll],
+        }
+    }
+}
+
+/// An argument's `DebugAnnotation` up to its value, as the low bytes of a
+/// word: its key, a length byte left blank, and its name's iid field; its
+/// length.
+pub(crate) fn arg_prefix(iid: u32) -> (u64, u8) {
+    let (name, len) = field_word(&[key::ARG_NAME_IID], u64::from(iid));
+    (u64::from(key::ANNOTATION) | name << 16, len + 2)
+}
+
 /// The most bytes of an argument beside a string's text: the annotation's
 /// key and length (2), its name (6) and its value (11: an integer of ten
 /// bytes, or a string's key and length of one).
@@ -429,8 +600,8 @@ fn put_value(c: &mut Cursor<'_>, value: &Value<'_>) -> bool {
     true
 }
 
-// The mask needs a power of two.
-const _: () = assert!(WINDOW.is_power_of_two());
+// The masks need powers of two.
+const _: () = assert!(WINDOW.is_power_of_two() && MAX_ARGS.is_power_of_two());
 
 #[cfg(test)]
 mod tests {
@@ -494,6 +665,9 @@ mod tests {
         track: Option<u64>,
         /// The sequence, in compact mode.
         seq: usize,
+        /// A keyed event's key: registered without argument names (0),
+        /// with its arguments' (1), or with them in another order (2).
+        named: u8,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -509,10 +683,16 @@ mod tests {
             prop::collection::vec((0..5usize, value()), 0..5),
             prop_oneof![9 => 0..1i64 << 40, 1 => -1000..0i64],
             prop::option::of(prop_oneof![Just(1u64), Just(u64::MAX), Just(1 << 40)]),
-            0..2usize,
+            (0..2usize, 0..3u8),
         )
             .prop_map(
-                |((instant, keyed, name, category, file, line), args, step, track, seq)| Op {
+                |(
+                    (instant, keyed, name, category, file, line),
+                    args,
+                    step,
+                    track,
+                    (seq, named),
+                )| Op {
                     instant,
                     keyed,
                     name,
@@ -523,19 +703,21 @@ mod tests {
                     step,
                     track,
                     seq,
+                    named,
                 },
             )
     }
 
     /// Runs `ops` on an emitter, through `event` (`short`, which takes this
-    /// path where it can) or its general path alone; the bytes, the packet
-    /// count, and how many took the short path.
+    /// path, or a keyed event on a track that of keys with argument names,
+    /// where it can) or its general path alone; the bytes, the packet
+    /// count, and how many took a short path and how many the keyed one.
     fn run(
         ops: &[Op],
         compact: bool,
         limits: (usize, usize),
         short: bool,
-    ) -> (Vec<u8>, u64, usize) {
+    ) -> (Vec<u8>, u64, usize, usize) {
         let mut enc = Emitter::new(compact, limits);
         // Room for every packet: the short path never grows the buffer.
         enc.out.reserve_exact(1 << 20);
@@ -544,7 +726,7 @@ mod tests {
         let nested = [Arg::new("inner", Value::Uint(1))];
         let strs = ["", "users", long(), "ready"];
         let mut ts = 1_000_000u64;
-        let mut shorts = 0;
+        let (mut shorts, mut keyed_shorts) = (0, 0);
         for op in ops {
             ts = ts.saturating_add_signed(op.step);
             let args: Vec<Arg<'_>> = op
@@ -563,8 +745,18 @@ mod tests {
                 })
                 .collect();
             let (name, category, file) = (NAMES[op.name], CATEGORIES[op.category], FILES[op.file]);
+            let mut names: Vec<&'static str> = op.args.iter().map(|(n, _)| ARG_NAMES[*n]).collect();
+            match op.named {
+                0 => names.clear(),
+                1 => {}
+                _ => names.reverse(),
+            }
+            let key = enc
+                .keys
+                .register_with_args(name, category, file, op.line, &names)
+                .unwrap();
             let ev = match op.keyed {
-                true => Event::from_key(enc.keys.register(name, category, file, op.line).unwrap()),
+                true => Event::from_key(key),
                 false => Event::new(name).category(category).location(file, op.line),
             }
             .args(&args);
@@ -575,7 +767,12 @@ mod tests {
             let track = op.track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
             let seq = &mut seqs[if compact { op.seq } else { 0 }];
             let (before, packets) = (enc.out.len(), enc.packets);
-            let took = short && enc.annotated_known(seq, ts, kind, track.as_ref(), &ev);
+            let keyed = match (op.keyed, op.track) {
+                (true, Some(uuid)) if short => enc.keyed_args_on(seq, ts, kind, uuid, key, &args),
+                _ => false,
+            };
+            keyed_shorts += usize::from(keyed);
+            let took = keyed || short && enc.annotated_known(seq, ts, kind, track.as_ref(), &ev);
             if took {
                 shorts += 1;
                 assert_eq!(enc.packets, packets + 1);
@@ -589,7 +786,7 @@ mod tests {
                 enc.event_general(seq, ts, kind, track.as_ref(), Some(&ev), None);
             }
         }
-        (enc.out[..].to_vec(), enc.packets, shorts)
+        (enc.out[..].to_vec(), enc.packets, shorts, keyed_shorts)
     }
 
     proptest! {
@@ -604,8 +801,8 @@ mod tests {
             small in any::<bool>(),
         ) {
             let limits = if small { (12, 400) } else { (usize::MAX, usize::MAX) };
-            let (general, packets, _) = run(&ops, compact, limits, false);
-            let (short, short_packets, _) = run(&ops, compact, limits, true);
+            let (general, packets, _, _) = run(&ops, compact, limits, false);
+            let (short, short_packets, _, _) = run(&ops, compact, limits, true);
             prop_assert_eq!(&short, &general);
             prop_assert_eq!(short_packets, packets);
             let trace = protos::Trace::decode(&short[..]).unwrap();
@@ -635,11 +832,60 @@ mod tests {
                     step: 100,
                     track: Some(1 << 40),
                     seq: 1,
+                    named: 0,
                 };
                 let ops = vec![op; 10];
-                let (bytes, _, shorts) = run(&ops, compact, (usize::MAX, usize::MAX), true);
+                let (bytes, _, shorts, _) = run(&ops, compact, (usize::MAX, usize::MAX), true);
                 assert_eq!(shorts, 9, "compact {compact}, keyed {keyed}");
                 assert_eq!(bytes, run(&ops, compact, (usize::MAX, usize::MAX), false).0);
+            }
+        }
+    }
+
+    /// Keys with their arguments' names take the keyed path once their
+    /// first event has interned them, on either kind of sequence, instants
+    /// and begins, through new generations of the tables; keys whose names
+    /// are not the arguments' never do. The same bytes as the general path.
+    #[test]
+    fn keyed_arguments_take_their_path_and_write_what_the_general_path_does() {
+        for compact in [false, true] {
+            for named in [1, 2] {
+                let ops: Vec<Op> = (0..40)
+                    .map(|i| Op {
+                        instant: i % 3 != 0,
+                        keyed: true,
+                        name: i % 2,
+                        category: 1,
+                        file: 2,
+                        line: 7,
+                        args: vec![
+                            (0, V::Uint(1 << (i % 40))),
+                            (1, V::Str(3)),
+                            (4, V::Double(0.25)),
+                        ],
+                        step: 1 << 20,
+                        track: Some(if i % 4 == 0 { 1 } else { 1 << 40 }),
+                        seq: i / 2 % 2,
+                        named,
+                    })
+                    .collect();
+                for limits in [(usize::MAX, usize::MAX), (8, usize::MAX)] {
+                    let (bytes, packets, _, keyed) = run(&ops, compact, limits, true);
+                    let (general, general_packets, _, _) = run(&ops, compact, limits, false);
+                    assert_eq!(bytes, general, "compact {compact}, named {named}");
+                    assert_eq!(packets, general_packets);
+                    let want = match (named, limits.0) {
+                        // Each name's first event (on each sequence in
+                        // compact mode) goes the general way.
+                        (1, usize::MAX) => 40 - 2 - 2 * usize::from(compact),
+                        (1, _) => keyed.max(1),
+                        _ => 0,
+                    };
+                    assert_eq!(
+                        keyed, want,
+                        "compact {compact}, named {named}, limits {limits:?}"
+                    );
+                }
             }
         }
     }

@@ -28,6 +28,17 @@ pub(crate) struct ArgBuf {
     track: Option<(u32, u32)>,
 }
 
+/// The names of the arguments of an [`ArgBuf`], as the callsite gives them.
+pub(crate) struct ArgNames<'a>(std::slice::Iter<'a, Arg<'static>>);
+
+impl Iterator for ArgNames<'_> {
+    type Item = &'static str;
+
+    fn next(&mut self) -> Option<&'static str> {
+        self.0.next().map(|a| a.name)
+    }
+}
+
 /// What a text value holds until it is pointed at its text.
 const UNPOINTED: Value<'static> = Value::Str("");
 
@@ -72,10 +83,12 @@ impl ArgBuf {
         }
     }
 
-    /// The message and the other fields as arguments.
-    pub(crate) fn message_and_args(&mut self) -> (Option<&str>, &[Arg<'_>]) {
+    /// The message, the other fields as arguments, and their names (the
+    /// callsite's, `'static`).
+    pub(crate) fn message_and_args(&mut self) -> (Option<&str>, &[Arg<'_>], ArgNames<'_>) {
         self.point();
-        (self.message.map(|r| self.range(r)), &self.args)
+        let names = ArgNames(self.args.iter());
+        (self.message.map(|r| self.range(r)), &self.args, names)
     }
 
     /// The fields as arguments, borrowing this buffer.

@@ -33,18 +33,21 @@ pub(crate) struct MessageKeys {
 impl MessageKeys {
     /// The key of `meta`'s events named `message`, if it has one: the key
     /// made for the first message its events had here (`None` for any
-    /// other, which then goes by its strings).
+    /// other, which then goes by its strings), with the names of the
+    /// fields that event had (`arg_names`), which the writer then need not
+    /// look up while the callsite's events have the same.
     #[inline]
     pub(crate) fn get(
         &mut self,
         writer: &mut impl TraceWriter,
         meta: &'static Metadata<'static>,
         message: &str,
+        arg_names: impl Iterator<Item = &'static str>,
     ) -> Option<EventKey> {
         let (addr, i) = key_slot(meta);
         match self.slots.get(i) {
             Some(Some(s)) if s.meta == addr => (*s.message == *message).then_some(s.key),
-            _ => self.make(writer, i, meta, message),
+            _ => self.make(writer, i, meta, message, arg_names),
         }
     }
 
@@ -55,16 +58,19 @@ impl MessageKeys {
         i: usize,
         meta: &'static Metadata<'static>,
         message: &str,
+        arg_names: impl Iterator<Item = &'static str>,
     ) -> Option<EventKey> {
         if self.made >= MAX_KEYS {
             return None;
         }
+        let names: Vec<&'static str> = arg_names.collect();
         let key = writer
-            .event_key(
+            .event_key_with_args(
                 message,
                 category(meta),
                 meta.file().unwrap_or(""),
                 meta.line().unwrap_or(0),
+                &names,
             )
             .ok()?;
         self.made += 1;
