@@ -210,7 +210,17 @@ impl ThreadState {
     /// The uuid of the named track under the process that the fields in
     /// `args` ask for ([`crate::TRACK_FIELD`]), described on this writer the
     /// first time; `None` if they ask for none.
+    #[inline]
     pub(crate) fn named_track(&mut self) -> Option<TrackUuid> {
+        // Most fields name no track: one test, inline.
+        match self.args.names_track() {
+            true => self.find_named_track(),
+            false => None,
+        }
+    }
+
+    #[cold]
+    fn find_named_track(&mut self) -> Option<TrackUuid> {
         let name = self.args.track()?;
         if let Some((_, uuid)) = self.named.iter().find(|(n, _)| &**n == name) {
             return Some(*uuid);
