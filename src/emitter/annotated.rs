@@ -135,11 +135,16 @@ impl Cursor<'_> {
         let len = s.len();
         let b = &mut self.b[at..at + SPARE];
         if (8..=16).contains(&len) {
-            b[..8].copy_from_slice(&s[..8]);
-            b[len - 8..len].copy_from_slice(&s[len - 8..]);
+            // Both words read before either is written: two loads, two
+            // stores (written one after the other, the compiler calls
+            // memcpy for the second).
+            let (head, tail) = (word::<8>(s.first_chunk()), word::<8>(s.last_chunk()));
+            put(b, 0, head);
+            put(b, len - 8, tail);
         } else if (4..8).contains(&len) {
-            b[..4].copy_from_slice(&s[..4]);
-            b[len - 4..len].copy_from_slice(&s[len - 4..]);
+            let (head, tail) = (word::<4>(s.first_chunk()), word::<4>(s.last_chunk()));
+            put(b, 0, head);
+            put(b, len - 4, tail);
         } else if len < 4 {
             for (d, &c) in b.iter_mut().zip(s) {
                 *d = c;
@@ -598,6 +603,20 @@ fn put_value(c: &mut Cursor<'_>, value: &Value<'_>) -> bool {
         Value::Dict(_) | Value::Array(_) => return false,
     }
     true
+}
+
+/// `N` bytes (if any) by value.
+#[inline(always)]
+fn word<const N: usize>(bytes: Option<&[u8; N]>) -> [u8; N] {
+    bytes.copied().unwrap_or([0; N])
+}
+
+/// `bytes` into `b` at `at`: a copy of a size known at compile time.
+#[inline(always)]
+fn put<const N: usize>(b: &mut [u8], at: usize, bytes: [u8; N]) {
+    if let Some(dst) = b.get_mut(at..at + N) {
+        dst.copy_from_slice(&bytes);
+    }
 }
 
 // The masks need powers of two.
