@@ -490,9 +490,9 @@ pub struct Driver {
     /// given as event keys, mixed with the string form (two in three).
     keyed: bool,
     /// The keys registered, by site, and how many events could have had one.
-    keys: HashMap<(String, String, String, u32), EventKey>,
+    keys: HashMap<Site, EventKey>,
     /// The keys with argument names registered, by site and names.
-    named_keys: HashMap<((String, String, String, u32), [&'static str; 2]), EventKey>,
+    named_keys: HashMap<(Site, [&'static str; 2]), EventKey>,
     turn: u32,
     clock: u64,
     pub model: Model,
@@ -500,6 +500,9 @@ pub struct Driver {
     /// The outcomes of span ops on named tracks, also in `outcomes`.
     pub named_outcomes: Vec<Outcome>,
 }
+
+/// A call site: name, category, file and line.
+type Site = (String, String, String, u32);
 
 impl Default for Driver {
     fn default() -> Self {
