@@ -172,6 +172,14 @@ impl Cursor<'_> {
         self.n += usize::from(len);
     }
 
+    /// Appends the low `len` bytes of `w` (little-endian), at most 16.
+    #[inline(always)]
+    pub(super) fn wide(&mut self, w: u128, len: u8) {
+        let at = self.n & MASK;
+        self.b[at..at + 16].copy_from_slice(&w.to_le_bytes());
+        self.n += usize::from(len);
+    }
+
     #[inline(always)]
     pub(super) fn uint(&mut self, key: u8, v: u64) {
         self.byte(key);
@@ -388,9 +396,8 @@ impl Emitter {
         // anything is committed (a length past the window wraps in it and
         // is cut off with the rest).
         let mut c = Cursor { b, n: 0 };
-        c.byte(key::PACKET);
-        c.byte(0);
-        c.byte(key::TIMESTAMP);
+        // The packet's key, its length's place and the time's key.
+        c.word(u64::from(key::PACKET) | u64::from(key::TIMESTAMP) << 16, 3);
         let delta = ts - seq.clock;
         match delta < 1 << 56 {
             true => {
@@ -400,10 +407,8 @@ impl Emitter {
             false => c.varint(delta),
         }
         c.field(&seq.id);
-        c.byte(key::TRACK_EVENT);
-        let event_at = c.n;
-        c.byte(0);
-        c.word(words.category, words.lens[0]);
+        let event_at = c.n + 1;
+        c.word(words.head, words.lens[0]);
         for (arg, name) in args.iter().zip(names) {
             if !name.is(arg.name) {
                 return false;
@@ -415,13 +420,12 @@ impl Emitter {
             }
             c.b[at & MASK] = (c.n - at - 1) as u8;
         }
-        c.byte(key::TYPE);
-        c.byte(kind as u8);
-        c.word(words.name, words.lens[1]);
+        let kind = u64::from(key::TYPE) | (kind as u64) << 8;
+        c.word(kind | words.name << 16, words.lens[1] + 2);
         c.field(&track);
-        c.word(words.location, words.lens[2]);
-        c.b[event_at & MASK] = (c.n - event_at - 1) as u8;
-        c.uint(key::FLAGS, u64::from(SEQ_NEEDS_INCREMENTAL_STATE));
+        let event_end = c.n + usize::from(words.lens[3]);
+        c.wide(words.tail, words.lens[2]);
+        c.b[event_at & MASK] = (event_end - event_at - 1) as u8;
         let n = c.n;
         if n - 2 >= 0x80 {
             return false;
@@ -518,15 +522,18 @@ impl Emitter {
 const SMALL_HEAD: usize = 38;
 
 /// A keyed event's fields of its iids, assembled once per generation of
-/// the tables (`Emitter::keyed_args_on` writes them whole): its category,
-/// its name and its source location, each the low bytes of a word (none for
-/// no category or location), and their lengths.
+/// the tables (`Emitter::keyed_args_on` writes them whole), each the low
+/// bytes of a word: the track event's key, its length's place and its
+/// category; its name (the event's type goes before it); its source
+/// location and the packet's sequence flags after it.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct EventWords {
-    category: u64,
+    head: u64,
     name: u64,
-    location: u64,
-    lens: [u8; 3],
+    tail: u128,
+    /// The lengths of `head`, `name` and `tail`, and of the location in
+    /// `tail` (where the track event ends).
+    lens: [u8; 4],
 }
 
 /// The varint field of `key` (its bytes) and `v` as the low bytes of a
@@ -553,11 +560,12 @@ impl EventWords {
         let (c, cl) = word(&[key::CATEGORY_IID], category);
         let (n, nl) = field_word(&[key::NAME_IID], u64::from(name));
         let (l, ll) = word(&key::LOCATION_IID, location);
+        let flags = u128::from(key::FLAGS) | u128::from(SEQ_NEEDS_INCREMENTAL_STATE) << 8;
         EventWords {
-            category: c,
+            head: u64::from(key::TRACK_EVENT) | c << 16,
             name: n,
-            location: l,
-            lens: [cl, nl, ll],
+            tail: u128::from(l) | flags << (8 * ll),
+            lens: [cl + 2, nl, ll + 2, ll],
         }
     }
 }
