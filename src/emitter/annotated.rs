@@ -367,12 +367,16 @@ impl Emitter {
         if !self.ready(seq) || ts < seq.clock || ts > MAX_TS || args.is_empty() {
             return false;
         }
-        let track = self.track_field(track);
         let Some((cache, words, names)) = self.keys.cache_with_args(key, self.generation) else {
             return false;
         };
         if names.len() != args.len() {
             return false;
+        }
+        // `track_uuid` encoded once for the track a keyed event went on
+        // last, which is most often the next one's.
+        if self.last_track.0 != track {
+            self.last_track = (track, Field::uint(field::EVENT_TRACK_UUID, track));
         }
         // Defined on the sequence: on the writer's only one, by being
         // interned; on one of several, by its bits unless it has them all.
@@ -422,7 +426,7 @@ impl Emitter {
         }
         let kind = u64::from(key::TYPE) | (kind as u64) << 8;
         c.word(kind | words.name << 16, words.lens[1] + 2);
-        c.field(&track);
+        c.field(&self.last_track.1);
         let event_end = c.n + usize::from(words.lens[3]);
         c.wide(words.tail, words.lens[2]);
         c.b[event_at & MASK] = (event_end - event_at - 1) as u8;
@@ -435,16 +439,6 @@ impl Emitter {
         self.packets += 1;
         seq.clock = ts & seq.clock_mask;
         true
-    }
-
-    /// `track_uuid` of `uuid` as an event carries it: encoded once for the
-    /// track events went on last, which is most often the next one's.
-    #[inline(always)]
-    fn track_field(&mut self, uuid: u64) -> Field {
-        if self.last_track.0 != uuid {
-            self.last_track = (uuid, Field::uint(field::EVENT_TRACK_UUID, uuid));
-        }
-        self.last_track.1
     }
 
     /// [`Emitter::annotated_write`] of a packet under 128 bytes (`iids`:
