@@ -267,13 +267,24 @@ impl ThreadState {
 
     #[cold]
     fn register_key(&mut self, slot: usize, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        // With the names of the callsite's fields as a span records them
+        // (but the message and the track, which are not arguments there):
+        // a lifetime slice whose fields all have values then begins
+        // without a lookup.
+        let names: Vec<&'static str> = meta
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .filter(|&n| n != "message" && n != crate::TRACK_FIELD)
+            .collect();
         let key = self
             .writer
-            .event_key(
+            .event_key_with_args(
                 meta.name(),
                 crate::callsites::category(meta),
                 meta.file().unwrap_or(""),
                 meta.line().unwrap_or(0),
+                &names,
             )
             .ok()?;
         self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key));
