@@ -554,8 +554,20 @@ impl Emitter {
         counter: Option<CounterSample>,
     ) {
         if let Some(ev) = ev {
-            if counter.is_none() && self.annotated_known(seq, ts, kind, track, ev) {
-                return;
+            if counter.is_none() {
+                // A key with its arguments' names, and nothing else (strings
+                // beside a key were refused before).
+                let keyed_only = (ev.name.len() | ev.category.len() | ev.file.len()) == 0;
+                let keyed = match ev.key {
+                    Some(key) if keyed_only && ev.only_args() => {
+                        matches!(kind, EventType::Instant | EventType::SliceBegin)
+                            && self.keyed_args_with(seq, ts, kind, track, key, ev.args)
+                    }
+                    _ => false,
+                };
+                if keyed || self.annotated_known(seq, ts, kind, track, ev) {
+                    return;
+                }
             }
         }
         self.event_general(seq, ts, kind, track, ev, counter);

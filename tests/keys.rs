@@ -288,6 +288,12 @@ fn write_with_args<W: TraceWriter>(w: &mut W, form: u8, rounds: u64) {
             let args = &args[..if r % 5 == 4 { 2 } else { 3 }];
             let track = if i == 1 { span.get() } else { t.uuid().get() };
             let track = perfetto_trace_writer::TrackUuid::from_raw(track);
+            // And on the thread as the model keeps it (its own sequence
+            // once busy, in compact mode): a begin and an instant.
+            let ev = match form {
+                3 => Event::new(name).category(category).location(file, line),
+                _ => Event::from_key(keys[i]),
+            };
             if form < 3 {
                 let k = keys[i];
                 w.instant_on_key(track, ts, k, args).unwrap();
@@ -295,11 +301,13 @@ fn write_with_args<W: TraceWriter>(w: &mut W, form: u8, rounds: u64) {
                 w.instant_on(track, ts + 2, &Event::from_key(k).args(args))
                     .unwrap();
             } else {
-                let ev = Event::new(name).category(category).location(file, line);
                 w.instant_on(track, ts, &ev.args(args)).unwrap();
                 w.begin_on(track, ts + 1, &ev.args(args)).unwrap();
                 w.instant_on(track, ts + 2, &ev.args(args)).unwrap();
             }
+            w.span_begin_with(t, ts + 3, &ev.args(args)).unwrap();
+            w.instant(t, ts + 4, &ev.args(args)).unwrap();
+            w.span_end(t, ts + 4).unwrap();
             w.end_on(track, ts + 5).unwrap();
         }
     }
@@ -344,7 +352,7 @@ fn keys_with_argument_names_write_the_bytes_of_strings() {
                 assert_eq!(joined, strings);
             }
             let trace = inspect::decode(&strings).unwrap();
-            assert_eq!(trace.slices.len(), 30 * 3 * 3);
+            assert_eq!(trace.slices.len(), 30 * 3 * 5);
             let args = &trace.slices[0].args;
             assert!(args.iter().any(|(k, _)| k == "rows"), "{args:?}");
         }

@@ -364,6 +364,35 @@ impl Emitter {
         key: EventKey,
         args: &[Arg<'_>],
     ) -> bool {
+        self.keyed_args(seq, ts, kind, KeyedTrack::Uuid(track), key, args)
+    }
+
+    /// [`Emitter::keyed_args_on`] of an event whose track field is given
+    /// (none on a track's own sequence), as the model's tracks keep it: a
+    /// thread's instants and begins, a lane's.
+    #[inline(always)]
+    pub(crate) fn keyed_args_with(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        self.keyed_args(seq, ts, kind, KeyedTrack::Field(track), key, args)
+    }
+
+    #[inline(always)]
+    fn keyed_args(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: KeyedTrack<'_>,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
         if !self.ready(seq) || ts < seq.clock || ts > MAX_TS || args.is_empty() {
             return false;
         }
@@ -374,9 +403,11 @@ impl Emitter {
             return false;
         }
         // `track_uuid` encoded once for the track a keyed event went on
-        // last, which is most often the next one's.
-        if self.last_track.0 != track {
-            self.last_track = (track, Field::uint(field::EVENT_TRACK_UUID, track));
+        // last by its uuid, which is most often the next one's.
+        if let KeyedTrack::Uuid(uuid) = track {
+            if self.last_track.0 != uuid {
+                self.last_track = (uuid, Field::uint(field::EVENT_TRACK_UUID, uuid));
+            }
         }
         // Defined on the sequence: on the writer's only one, by being
         // interned; on one of several, by its bits unless it has them all.
@@ -426,7 +457,11 @@ impl Emitter {
         }
         let kind = u64::from(key::TYPE) | (kind as u64) << 8;
         c.word(kind | words.name << 16, words.lens[1] + 2);
-        c.field(&self.last_track.1);
+        match track {
+            KeyedTrack::Uuid(_) => c.field(&self.last_track.1),
+            KeyedTrack::Field(Some(f)) => c.field(f),
+            KeyedTrack::Field(None) => {}
+        }
         let event_end = c.n + usize::from(words.lens[3]);
         c.wide(words.tail, words.lens[2]);
         c.b[event_at & MASK] = (event_end - event_at - 1) as u8;
@@ -514,6 +549,14 @@ impl Emitter {
 /// type (2), name (6) and location (7), and the flags (2). Iids are below
 /// 2^31 (`MAX_ENTRIES`): five bytes.
 const SMALL_HEAD: usize = 38;
+
+/// Where a keyed event's track field comes from: its uuid (encoded in
+/// `Emitter::last_track`), or the field its track keeps.
+#[derive(Clone, Copy)]
+enum KeyedTrack<'a> {
+    Uuid(u64),
+    Field(Option<&'a Field>),
+}
 
 /// A keyed event's fields of its iids, assembled once per generation of
 /// the tables (`Emitter::keyed_args_on` writes them whole), each the low
@@ -730,8 +773,7 @@ mod tests {
     }
 
     /// Runs `ops` on an emitter, through `event` (`short`, which takes this
-    /// path, or a keyed event on a track that of keys with argument names,
-    /// where it can) or its general path alone; the bytes, the packet
+    /// path, or that of keys with argument names, where it can) or its general path alone; the bytes, the packet
     /// count, and how many took a short path and how many the keyed one.
     fn run(
         ops: &[Op],
@@ -788,8 +830,14 @@ mod tests {
             let track = op.track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
             let seq = &mut seqs[if compact { op.seq } else { 0 }];
             let (before, packets) = (enc.out.len(), enc.packets);
-            let keyed = match (op.keyed, op.track) {
-                (true, Some(uuid)) if short => enc.keyed_args_on(seq, ts, kind, uuid, key, &args),
+            // Instants by their track's uuid, begins by its field.
+            let keyed = match (op.keyed, op.instant, op.track) {
+                (true, true, Some(uuid)) if short => {
+                    enc.keyed_args_on(seq, ts, kind, uuid, key, &args)
+                }
+                (true, false, _) if short => {
+                    enc.keyed_args_with(seq, ts, kind, track.as_ref(), key, &args)
+                }
                 _ => false,
             };
             keyed_shorts += usize::from(keyed);
