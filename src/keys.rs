@@ -9,6 +9,12 @@
 //! (one comparison) writes them without looking anything up. A cache from
 //! an older generation (the tables were emptied at `Options::intern_limit`)
 //! is refreshed by the next event that interns the key's strings again.
+//!
+//! A key may also name its events' arguments (`'static` names, known by
+//! their address): it then keeps their iids and the event's fields as
+//! words ([`ArgName`], `EventWords`), set by the key's event that interned
+//! them and current for its generation, from which an event with those
+//! arguments is written whole (`emitter::annotated`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -7,6 +7,11 @@
 //! pass, every length in place: no definitions to gather, no lengths to
 //! back-fill. Anything else is left to the general path, whose bytes this
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
+//!
+//! An event of a key registered with its arguments' names goes shorter
+//! still (`Emitter::keyed_args_on`, `Emitter::keyed_args_with`): nothing is
+//! looked up or sized, the fields of its iids are copied as words from the
+//! key's cache, its values written between them.
 
 use crate::encoding::{
     field, varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
