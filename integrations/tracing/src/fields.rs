@@ -16,15 +16,17 @@ pub const TRACK_FIELD: &str = "perfetto.track";
 /// Those pointers stay valid because `text` is only appended to within its
 /// capacity while they exist (no byte they cover is written, its block does
 /// not move); whatever may move it (growing, formatting a `Debug` value,
-/// clearing) first sets every text value back to [`UNPOINTED`], and points
-/// them again after.
+/// clearing) first notes where each text value's text is and sets it back
+/// to [`UNPOINTED`], and points them again after. Every non-empty text
+/// value points into `text`.
 #[derive(Default)]
 pub(crate) struct ArgBuf {
     text: String,
     /// The fields in order; text values point into `text`.
     args: Vec<Arg<'static>>,
-    /// The text values: (index in `args`, range of `text`).
-    texts: Vec<(u32, u32, u32)>,
+    /// The text values while `text` may move: (index in `args`, range of
+    /// `text`). Kept between uses so that it does not allocate again.
+    moving: Vec<(u32, u32, u32)>,
     /// The `message` field's text, apart: nothing points into it, so it is
     /// formatted without a care for the pointers.
     message: String,
@@ -55,24 +57,43 @@ impl ArgBuf {
         // `args` first: nothing points into `text` while it changes.
         self.args.clear();
         self.text.clear();
-        self.texts.clear();
         self.has_message = false;
         self.track = None;
     }
 
-    /// Sets text values back to [`UNPOINTED`], before `text` may move.
+    /// Notes where each text value's text is and sets it back to
+    /// [`UNPOINTED`], before `text` may move.
     fn unpoint(&mut self) {
-        for &(i, _, _) in &self.texts {
-            self.args[i as usize].value = UNPOINTED;
+        self.moving.clear();
+        let base = self.text.as_ptr() as usize;
+        for (i, a) in self.args.iter_mut().enumerate() {
+            if let Value::Str(s) = a.value {
+                if !s.is_empty() {
+                    let start = (s.as_ptr() as usize).wrapping_sub(base);
+                    self.moving
+                        .push((i as u32, start as u32, (start + s.len()) as u32));
+                }
+                a.value = UNPOINTED;
+            }
         }
     }
 
     /// Points every text value at its text again, once `text` is still.
     fn repoint(&mut self) {
-        for k in 0..self.texts.len() {
-            let (i, start, end) = self.texts[k];
-            self.args[i as usize].value = Value::Str(self.pinned(start, end));
+        for k in 0..self.moving.len() {
+            let (i, start, end) = self.moving[k];
+            let value = Value::Str(self.pinned(start, end));
+            if let Some(a) = self.args.get_mut(i as usize) {
+                a.value = value;
+            }
         }
+    }
+
+    /// Whether a text value points into `text`.
+    fn pointed(&self) -> bool {
+        self.args
+            .iter()
+            .any(|a| matches!(a.value, Value::Str(s) if !s.is_empty()))
     }
 
     /// `text[start..end]` as text values hold it.
@@ -149,7 +170,7 @@ impl ArgBuf {
     /// Appends `value`'s text (formatted, which may move `text`); its
     /// range.
     fn push_formatted(&mut self, value: impl FnOnce(&mut String) -> fmt::Result) -> (u32, u32) {
-        let pointed = !self.texts.is_empty();
+        let pointed = self.pointed();
         if pointed {
             self.unpoint();
         }
@@ -188,8 +209,7 @@ impl ArgBuf {
     /// A text argument: `value` appended to `text` and pointed at.
     #[inline(always)]
     fn str_arg(&mut self, name: &'static str, value: &str) {
-        let (start, end) = self.push_str(value);
-        self.texts.push((self.args.len() as u32, start, end));
+        let (start, _) = self.push_str(value);
         let value = Value::Str(self.pinned_tail(start as usize));
         self.push(name, value);
     }
@@ -209,7 +229,6 @@ impl ArgBuf {
                 if name == TRACK_FIELD {
                     self.track = Some(range);
                 } else {
-                    self.texts.push((self.args.len() as u32, range.0, range.1));
                     let value = Value::Str(self.pinned(range.0, range.1));
                     self.push(name, value);
                 }
