@@ -24,6 +24,8 @@ mod annotated;
 mod descriptor;
 mod keyed;
 
+pub(crate) use annotated::{arg_prefix, EventWords};
+
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
 const BEGIN_FLAGS: u8 = SEQ_NEEDS_INCREMENTAL_STATE as u8;
@@ -48,6 +50,9 @@ pub(crate) struct Emitter {
     /// What the callstack of the packet being written interns. Kept between
     /// packets.
     stack: StackEntries,
+    /// The uuid of the track a keyed event went on last, and its
+    /// `track_uuid` field (`annotated::keyed_args_on`).
+    last_track: (u64, Field),
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -102,6 +107,7 @@ impl Emitter {
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
+            last_track: (0, Field::uint(field::EVENT_TRACK_UUID, 0)),
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
@@ -601,8 +607,20 @@ impl Emitter {
         counter: Option<CounterSample>,
     ) {
         if let Some(ev) = ev {
-            if counter.is_none() && self.annotated_known(seq, ts, kind, track, ev) {
-                return;
+            if counter.is_none() {
+                // A key with its arguments' names, and nothing else (strings
+                // beside a key were refused before).
+                let keyed_only = (ev.name.len() | ev.category.len() | ev.file.len()) == 0;
+                let keyed = match ev.key {
+                    Some(key) if keyed_only && ev.only_args() => {
+                        matches!(kind, EventType::Instant | EventType::SliceBegin)
+                            && self.keyed_args_with(seq, ts, kind, track, key, ev.args)
+                    }
+                    _ => false,
+                };
+                if keyed || self.annotated_known(seq, ts, kind, track, ev) {
+                    return;
+                }
             }
         }
         self.event_general(seq, ts, kind, track, ev, counter);
@@ -672,6 +690,11 @@ impl Emitter {
                 globals,
             };
             self.keys.set_cache(key, cached);
+            // The argument names' iids, one each when flat: `rich_event`
+            // looked them up in encoding order.
+            let generation = self.generation;
+            self.keys
+                .set_arg_iids(key, ev.args, &self.arg_iids, generation);
         }
         self.keys.give_back(text);
     }

@@ -9,14 +9,22 @@
 //! (one comparison) writes them without looking anything up. A cache from
 //! an older generation (the tables were emptied at `Options::intern_limit`)
 //! is refreshed by the next event that interns the key's strings again.
+//!
+//! A key may also name its events' arguments (`'static` names, known by
+//! their address): it then keeps their iids and the event's fields as
+//! words ([`ArgName`], `EventWords`), set by the key's event that interned
+//! them and current for its generation, from which an event with those
+//! arguments is written whole (`emitter::annotated`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::emitter::{arg_prefix, EventWords};
 use crate::encoding::BeginFields;
 use crate::error::{check_len, Error, Result};
+use crate::event::Arg;
 use crate::ids::Owner;
 
 /// A call site registered with a writer
@@ -62,14 +70,45 @@ impl KeyCache {
     };
 }
 
+/// An argument name of a key's events, and its iid in the generation its
+/// site's `args_generation` says.
+#[derive(Clone, Copy)]
+pub(crate) struct ArgName {
+    /// The name as registered: `'static`, so that an argument whose name
+    /// is this very string (its address and length) is known to be named
+    /// so, without reading it.
+    pub(crate) name: &'static str,
+    pub(crate) iid: u32,
+    /// Its annotation's bytes up to the value, in a word, and their length
+    /// (`annotated::arg_prefix`).
+    pub(crate) prefix: u64,
+    pub(crate) prefix_len: u8,
+}
+
+impl ArgName {
+    /// Whether `name` is this one at the same address: the short path's
+    /// test, which a copy of the name elsewhere fails (it is then looked
+    /// up).
+    #[inline(always)]
+    pub(crate) fn is(&self, name: &str) -> bool {
+        std::ptr::eq(self.name.as_ptr(), name.as_ptr()) && self.name.len() == name.len()
+    }
+}
+
 /// A key's site: where its strings lie in the keys' text (name, category
-/// and file end to end), and its line; and its cache, kept beside it so
-/// that keys cost one list, not two.
+/// and file end to end), and its line; its argument names (a range of the
+/// keys' list of them); and its cache, kept beside it so that keys cost one
+/// list, not two.
 struct Site {
     cache: KeyCache,
+    /// The generation the iids of its argument names, and `words`, are
+    /// of; `u64::MAX` for none.
+    args_generation: u64,
+    words: EventWords,
     start: usize,
     lens: [u32; 3],
     line: u32,
+    args: (u32, u32),
 }
 
 impl Site {
@@ -80,12 +119,33 @@ impl Site {
         (part(at, n), part(at + n, c), part(at + n + c, f), self.line)
     }
 
-    /// Whether the site is `site`: its lengths and line first, which tell
-    /// most sites apart without reading their text.
-    fn is(&self, text: &str, site: (&str, &str, &str, u32)) -> bool {
+    /// Its argument names, in the keys' list of them.
+    fn arg_names<'a>(&self, all: &'a [ArgName]) -> &'a [ArgName] {
+        let (start, len) = (self.args.0 as usize, self.args.1 as usize);
+        all.get(start..start + len).unwrap_or(&[])
+    }
+
+    /// Whether the site is `site` with argument names `args`: its lengths
+    /// and line first, which tell most sites apart without reading their
+    /// text.
+    fn is(
+        &self,
+        text: &str,
+        all: &[ArgName],
+        site: (&str, &str, &str, u32),
+        args: &[&str],
+    ) -> bool {
         let (name, category, file, line) = site;
         let lens = [name.len(), category.len(), file.len()].map(|l| l as u32);
-        self.line == line && self.lens == lens && self.strings(text) == site
+        self.line == line
+            && self.lens == lens
+            && self.args.1 as usize == args.len()
+            && self.strings(text) == site
+            && self
+                .arg_names(all)
+                .iter()
+                .zip(args)
+                .all(|(a, &b)| a.name == b)
     }
 }
 
@@ -124,6 +184,8 @@ pub(crate) struct Keys {
     owner: Owner,
     text: String,
     sites: Vec<Site>,
+    /// The argument names of every key, each key's a range.
+    args: Vec<ArgName>,
     /// Keys by a hash of their site, so that registering a site again
     /// gives its key, once there are more than [`SCAN_UP_TO`]. (Of two
     /// sites whose hashes collide, only the first is found again; the
@@ -131,12 +193,16 @@ pub(crate) struct Keys {
     by_hash: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
 }
 
-fn site_hash(name: &str, category: &str, file: &str, line: u32) -> u64 {
+fn site_hash(name: &str, category: &str, file: &str, line: u32, args: &[&str]) -> u64 {
     // The lengths are hashed too: "ab" + "c" is not "a" + "bc".
     let seed = (name.len() as u64) << 32 ^ category.len() as u64;
-    xxh3_64_with_seed(name.as_bytes(), seed)
+    let mut h = xxh3_64_with_seed(name.as_bytes(), seed)
         ^ xxh3_64_with_seed(category.as_bytes(), seed).rotate_left(21)
-        ^ xxh3_64_with_seed(file.as_bytes(), u64::from(line)).rotate_left(42)
+        ^ xxh3_64_with_seed(file.as_bytes(), u64::from(line)).rotate_left(42);
+    for (i, a) in args.iter().enumerate() {
+        h = h.rotate_left(7) ^ xxh3_64_with_seed(a.as_bytes(), i as u64 + 1);
+    }
+    h
 }
 
 impl Keys {
@@ -146,6 +212,7 @@ impl Keys {
             owner,
             text: String::new(),
             sites: Vec::new(),
+            args: Vec::new(),
             by_hash: HashMap::default(),
         }
     }
@@ -168,20 +235,39 @@ impl Keys {
         file: &str,
         line: u32,
     ) -> Result<EventKey> {
+        self.register_with_args(name, category, file, line, &[])
+    }
+
+    /// The key of a site whose events carry arguments named `args`, in
+    /// this order, registered now if it is new (the same strings with other
+    /// names are another site).
+    ///
+    /// # Errors
+    /// [`Error::StringTooLong`]; [`Error::TooManyKeys`] past `u32::MAX` keys
+    /// or argument names.
+    pub(crate) fn register_with_args(
+        &mut self,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+        args: &[&'static str],
+    ) -> Result<EventKey> {
         check_len([name, category, file])?;
+        check_len(args.iter().copied())?;
         let site = (name, category, file, line);
-        let text = &self.text;
+        let (text, all) = (&self.text, &self.args[..]);
         let hash = match self.sites.len() < SCAN_UP_TO {
             true => {
-                if let Some(i) = self.sites.iter().position(|s| s.is(text, site)) {
+                if let Some(i) = self.sites.iter().position(|s| s.is(text, all, site, args)) {
                     return Ok(self.key(i as u32));
                 }
                 None
             }
             false => {
-                let hash = site_hash(name, category, file, line);
+                let hash = site_hash(name, category, file, line, args);
                 if let Some(&i) = self.by_hash.get(&hash) {
-                    if self.sites[i as usize].is(text, site) {
+                    if self.sites[i as usize].is(text, all, site, args) {
                         return Ok(self.key(i));
                     }
                 }
@@ -189,6 +275,9 @@ impl Keys {
             }
         };
         let index = u32::try_from(self.sites.len()).map_err(|_| Error::TooManyKeys)?;
+        let args_at = u32::try_from(self.args.len()).map_err(|_| Error::TooManyKeys)?;
+        let args_len = u32::try_from(args.len()).map_err(|_| Error::TooManyKeys)?;
+        args_at.checked_add(args_len).ok_or(Error::TooManyKeys)?;
         if self.sites.is_empty() {
             // Room for a few sites at once: a writer registers its call
             // sites together, and a small trace's few would otherwise grow
@@ -200,12 +289,21 @@ impl Keys {
         self.text.push_str(name);
         self.text.push_str(category);
         self.text.push_str(file);
+        self.args.extend(args.iter().map(|&name| ArgName {
+            name,
+            iid: 0,
+            prefix: 0,
+            prefix_len: 0,
+        }));
         self.sites.push(Site {
             cache: KeyCache::NONE,
+            args_generation: u64::MAX,
+            words: EventWords::default(),
             start,
             // Each at most `MAX_STRING_LEN`, checked above.
             lens: [name.len(), category.len(), file.len()].map(|l| l as u32),
             line,
+            args: (args_at, args_len),
         });
         match hash {
             Some(hash) => {
@@ -215,8 +313,9 @@ impl Keys {
                 // From now on through the map: the keys so far go in.
                 for (i, s) in self.sites.iter().enumerate() {
                     let (n, c, f, l) = s.strings(&self.text);
+                    let names: Vec<&str> = s.arg_names(&self.args).iter().map(|a| a.name).collect();
                     self.by_hash
-                        .entry(site_hash(n, c, f, l))
+                        .entry(site_hash(n, c, f, l, &names))
                         .or_insert(i as u32);
                 }
             }
@@ -289,6 +388,56 @@ impl Keys {
         if let Some(site) = self.sites.get_mut(key.index as usize) {
             site.cache = cache;
         }
+    }
+
+    /// The cache of a key of this writer (`None` for another's), its
+    /// event's words and its argument names with their iids, if all are of
+    /// `generation`.
+    #[inline(always)]
+    pub(crate) fn cache_with_args(
+        &self,
+        key: EventKey,
+        generation: u64,
+    ) -> Option<(&KeyCache, &EventWords, &[ArgName])> {
+        let site = self.sites.get(key.index as usize)?;
+        let current = key.owner == self.owner
+            && site.cache.generation == generation
+            && site.args_generation == generation;
+        current.then(|| (&site.cache, &site.words, site.arg_names(&self.args)))
+    }
+
+    /// Sets the iids of a key's argument names, and its event's words from
+    /// its cache, of `generation` (the cache's), if `args` are its names
+    /// (their text) and `iids` one for each: what an event of the key
+    /// interned.
+    pub(crate) fn set_arg_iids(
+        &mut self,
+        key: EventKey,
+        args: &[Arg<'_>],
+        iids: &[u64],
+        generation: u64,
+    ) {
+        let Some(site) = self.sites.get_mut(key.index as usize) else {
+            return;
+        };
+        let (start, len) = (site.args.0 as usize, site.args.1 as usize);
+        let Some(names) = self.args.get_mut(start..start + len) else {
+            return;
+        };
+        let named = len != 0
+            && args.len() == len
+            && iids.len() == len
+            && names.iter().zip(args).all(|(n, a)| n.name == a.name);
+        if !named {
+            return;
+        }
+        for (n, &iid) in names.iter_mut().zip(iids) {
+            // Below 2^31 (`MAX_ENTRIES`).
+            n.iid = iid as u32;
+            (n.prefix, n.prefix_len) = arg_prefix(n.iid);
+        }
+        site.words = EventWords::new(site.cache.globals);
+        site.args_generation = generation;
     }
 }
 

@@ -920,6 +920,51 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().event_key(name, category, file, line)
     }
 
+    /// [`event_key`](Self::event_key) of a call site whose events carry
+    /// arguments named `arg_names`, in this order (a `tracing` callsite's
+    /// fields, say): the writer then keeps their iids too, and an instant
+    /// or begin of the key ([`Event::from_key`] with arguments, on
+    /// [`instant_on`](Self::instant_on), [`begin_on`](Self::begin_on) or
+    /// any `_with` call) whose arguments are named by these very strings
+    /// (the same `&'static str`s, known by their address) writes without
+    /// looking any string up. The trace is byte for byte the one the
+    /// strings give. Arguments named otherwise (other names, fewer, more,
+    /// or equal text elsewhere in memory) are written by their names, as
+    /// for a key without names. The same site with other argument names is
+    /// another key; registering one again returns its key. Writes nothing.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Arg, Event, TraceWriter, TrackUuid, Value, Writer};
+    /// let (rows, table) = ("rows", "table");
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let done = w.event_key_with_args("query done", "info,db", file!(), line!(), &[rows, table])?;
+    /// for i in 0..3 {
+    ///     let args = [Arg::new(rows, Value::Uint(i)), Arg::new(table, Value::Str("users"))];
+    ///     w.instant_on(t.uuid(), 100 * i, &Event::from_key(done).args(&args))?;
+    /// }
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert!(trace.slices.iter().all(|s| s.name == "query done"));
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StringTooLong`](crate::Error::StringTooLong) (of any of the
+    /// strings or names), [`TooManyKeys`](crate::Error::TooManyKeys) (past
+    /// `u32::MAX` keys, or argument names of all keys together).
+    fn event_key_with_args(
+        &mut self,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+        arg_names: &[&'static str],
+    ) -> Result<EventKey> {
+        self.core_mut()
+            .event_key_with_args(name, category, file, line, arg_names)
+    }
+
     /// [`span_begin`](Self::span_begin) of a registered call site
     /// ([`event_key`](Self::event_key)).
     ///
@@ -1061,6 +1106,62 @@ pub trait TraceWriter: sealed::Sink {
         self.make_room()?;
         self.core_mut()
             .event_on(track, ts, EventType::Instant, Some(event))
+    }
+
+    /// [`instant_on`](Self::instant_on) of
+    /// `Event::from_key(key).args(args)`: the same bytes and errors, without
+    /// an [`Event`] to build and read. With a key of
+    /// [`event_key_with_args`](Self::event_key_with_args) whose names `args`
+    /// carry, the cheapest event the writer writes.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Arg, TraceWriter, Value, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let rows = "rows";
+    /// let done = w.event_key_with_args("query done", "db", file!(), line!(), &[rows])?;
+    /// for i in 0..3 {
+    ///     w.instant_on_key(t.uuid(), 100 * i, done, &[Arg::new(rows, Value::Uint(i))])?;
+    /// }
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices.len(), 3);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`instant_on`](Self::instant_on), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    #[inline]
+    fn instant_on_key(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on_key(track, ts, EventType::Instant, key, args)
+    }
+
+    /// [`begin_on`](Self::begin_on) of `Event::from_key(key).args(args)`, as
+    /// [`instant_on_key`](Self::instant_on_key) is of an instant.
+    ///
+    /// # Errors
+    /// As [`begin_on`](Self::begin_on), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    #[inline]
+    fn begin_on_key(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on_key(track, ts, EventType::SliceBegin, key, args)
     }
 
     /// The spans begun and not yet ended.

@@ -2,7 +2,8 @@
 //! across generations of interning, sequence moves and writer kinds.
 
 use perfetto_trace_writer::{
-    inspect, ChunkedWriter, Error, Event, Options, StreamingPerfettoWriter, TraceWriter, Writer,
+    inspect, Arg, ChunkedWriter, Error, Event, Options, StreamingPerfettoWriter, TraceWriter,
+    Value, Writer,
 };
 
 /// Spans on two threads and an async lane, and instants, each site given
@@ -236,4 +237,218 @@ fn keys_write_the_bytes_of_strings_across_time_jumps_and_late_keys() {
         assert_eq!(begins, times, "compact {compact}");
         assert_eq!(trace.slices.len(), 2 * times.len());
     }
+}
+
+/// Argument names of the keys below: `'static`, as the writer needs them
+/// to know an argument by its name's address.
+const ROWS: &str = "rows";
+const TABLE: &str = "table";
+const RATIO: &str = "ratio";
+
+/// Instants and begins with arguments on uuid tracks (a thread's, a keyed
+/// track's), each site given as a key with its arguments' names, as a key
+/// with other names, as a plain key or as its strings (`form`, 0 to 3):
+/// what every form writes.
+fn write_with_args<W: TraceWriter>(w: &mut W, form: u8, rounds: u64) {
+    let p = w.process("svc", Some(7), "service", &[]).unwrap();
+    let t = w.thread(p, "a", Some(8), "a").unwrap();
+    let span = w
+        .keyed_track(t.uuid(), 1, "span", &Default::default())
+        .unwrap();
+    let sites = [
+        ("query done", "info,db", "src/db.rs", 10),
+        ("parse", "", "", 0),
+        (
+            "a name of some length for the packet",
+            "warn",
+            "src/x.rs",
+            3,
+        ),
+    ];
+    let keys: Vec<_> = sites
+        .iter()
+        .map(|&(n, c, f, l)| match form {
+            0 => w.event_key_with_args(n, c, f, l, &[ROWS, TABLE, RATIO]),
+            1 => w.event_key_with_args(n, c, f, l, &[TABLE, ROWS]),
+            _ => w.event_key(n, c, f, l),
+        })
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let long = "x".repeat(200);
+    for r in 0..rounds {
+        for (i, &(name, category, file, line)) in sites.iter().enumerate() {
+            let ts = 1_000 + r * 1_000 + 10 * i as u64;
+            let value = if r % 7 == 6 { &long[..] } else { "users" };
+            let args = [
+                Arg::new(ROWS, Value::Uint(r << (r % 50))),
+                Arg::new(TABLE, Value::Str(value)),
+                Arg::new(RATIO, Value::Double(0.5)),
+            ];
+            // Fewer arguments now and then: not the key's names.
+            let args = &args[..if r % 5 == 4 { 2 } else { 3 }];
+            let track = if i == 1 { span.get() } else { t.uuid().get() };
+            let track = perfetto_trace_writer::TrackUuid::from_raw(track);
+            // And on the thread as the model keeps it (its own sequence
+            // once busy, in compact mode): a begin and an instant.
+            let ev = match form {
+                3 => Event::new(name).category(category).location(file, line),
+                _ => Event::from_key(keys[i]),
+            };
+            if form < 3 {
+                let k = keys[i];
+                w.instant_on_key(track, ts, k, args).unwrap();
+                w.begin_on_key(track, ts + 1, k, args).unwrap();
+                w.instant_on(track, ts + 2, &Event::from_key(k).args(args))
+                    .unwrap();
+            } else {
+                w.instant_on(track, ts, &ev.args(args)).unwrap();
+                w.begin_on(track, ts + 1, &ev.args(args)).unwrap();
+                w.instant_on(track, ts + 2, &ev.args(args)).unwrap();
+            }
+            w.span_begin_with(t, ts + 3, &ev.args(args)).unwrap();
+            w.instant(t, ts + 4, &ev.args(args)).unwrap();
+            w.span_end(t, ts + 4).unwrap();
+            w.end_on(track, ts + 5).unwrap();
+        }
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn keys_with_argument_names_write_the_bytes_of_strings() {
+    for compact in [false, true] {
+        for limit in [usize::MAX, 5] {
+            let options = Options::new()
+                .compact(compact)
+                .intern_limit(limit, usize::MAX);
+            let mut s = Writer::with_options(options);
+            write_with_args(&mut s, 3, 30);
+            let strings = s.into_bytes();
+            for form in 0..3 {
+                let mut w = Writer::with_options(options);
+                write_with_args(&mut w, form, 30);
+                if limit != usize::MAX {
+                    assert!(w.interning_generations() > 10);
+                }
+                assert_eq!(
+                    w.bytes(),
+                    strings,
+                    "compact {compact}, limit {limit}, form {form}"
+                );
+
+                let streaming = options.flush_threshold(150);
+                let mut w = StreamingPerfettoWriter::with_options(Vec::new(), streaming);
+                write_with_args(&mut w, form, 30);
+                assert_eq!(w.into_inner().unwrap(), strings);
+
+                let mut c = ChunkedWriter::with_options(300, options);
+                write_with_args(&mut c, form, 30);
+                let joined: Vec<u8> = c
+                    .finish_chunks()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.data.iter().copied())
+                    .collect();
+                assert_eq!(joined, strings);
+            }
+            let trace = inspect::decode(&strings).unwrap();
+            assert_eq!(trace.slices.len(), 30 * 3 * 5);
+            let args = &trace.slices[0].args;
+            assert!(args.iter().any(|(k, _)| k == "rows"), "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_key_with_argument_names_of_another_writer_is_refused_and_changes_nothing() {
+    let mut other = Writer::new();
+    let foreign = other.event_key_with_args("x", "", "", 0, &[ROWS]).unwrap();
+    let mut w = Writer::new();
+    let p = w.process("svc", Some(7), "service", &[]).unwrap();
+    let t = w.thread(p, "a", Some(8), "a").unwrap();
+    // The same site here: its key and its cache are this writer's.
+    let own = w.event_key_with_args("x", "", "", 0, &[ROWS]).unwrap();
+    let args = [Arg::new(ROWS, Value::Uint(1))];
+    w.instant_on_key(t.uuid(), 5, own, &args).unwrap();
+    w.instant_on_key(t.uuid(), 6, own, &args).unwrap();
+    let before = w.bytes().to_vec();
+    for r in [
+        w.instant_on_key(t.uuid(), 10, foreign, &args),
+        w.begin_on_key(t.uuid(), 10, foreign, &args),
+        w.instant_on(t.uuid(), 10, &Event::from_key(foreign).args(&args)),
+        w.begin_on(t.uuid(), 10, &Event::from_key(foreign).args(&args)),
+    ] {
+        assert!(matches!(r, Err(Error::ForeignKey)), "{r:?}");
+    }
+    assert_eq!(w.bytes(), before);
+}
+
+#[test]
+fn keyed_events_with_argument_names_report_what_their_strings_would() {
+    let mut w = Writer::new();
+    let p = w.process("svc", Some(7), "service", &[]).unwrap();
+    let t = w.thread(p, "a", Some(8), "a").unwrap();
+    let k = w.event_key_with_args("x", "c", "f.rs", 1, &[ROWS]).unwrap();
+    let args = [Arg::new(ROWS, Value::Uint(1))];
+    w.instant_on_key(t.uuid(), 5, k, &args).unwrap();
+    w.instant_on_key(t.uuid(), 6, k, &args).unwrap();
+    let before = w.bytes().to_vec();
+    let named = Event::from_key(k).args(&args).category("c");
+    assert!(matches!(
+        w.instant_on(t.uuid(), 10, &named),
+        Err(Error::KeyAndStrings)
+    ));
+    assert!(matches!(
+        w.instant_on_key(t.uuid(), u64::MAX, k, &args),
+        Err(Error::TimestampOutOfRange(_))
+    ));
+    let long = "x".repeat(perfetto_trace_writer::MAX_STRING_LEN + 1);
+    let too_long = [Arg::new(ROWS, Value::Str(&long))];
+    assert!(matches!(
+        w.begin_on_key(t.uuid(), 10, k, &too_long),
+        Err(Error::StringTooLong(_))
+    ));
+    assert_eq!(w.bytes(), before);
+}
+
+#[test]
+fn a_site_with_other_argument_names_is_another_key() {
+    let mut w = Writer::new();
+    let plain = w.event_key("q", "c", "f.rs", 1).unwrap();
+    let named = w
+        .event_key_with_args("q", "c", "f.rs", 1, &[ROWS, TABLE])
+        .unwrap();
+    let other = w
+        .event_key_with_args("q", "c", "f.rs", 1, &[TABLE, ROWS])
+        .unwrap();
+    let fewer = w.event_key_with_args("q", "c", "f.rs", 1, &[ROWS]).unwrap();
+    let keys = [plain, named, other, fewer];
+    for (i, a) in keys.iter().enumerate() {
+        assert!(keys[i + 1..].iter().all(|b| a != b), "{keys:?}");
+    }
+    // Names are compared by their text: "rows" from elsewhere is ROWS.
+    let copy: &'static str = String::leak(String::from("rows"));
+    assert_eq!(
+        w.event_key_with_args("q", "c", "f.rs", 1, &[copy, TABLE])
+            .unwrap(),
+        named
+    );
+    assert_eq!(w.event_key("q", "c", "f.rs", 1).unwrap(), plain);
+    // Past the scan, through the map: found again too.
+    for i in 0..20 {
+        w.event_key_with_args("q", "c", "f.rs", 100 + i, &[ROWS])
+            .unwrap();
+    }
+    assert_eq!(
+        w.event_key_with_args("q", "c", "f.rs", 1, &[TABLE, ROWS])
+            .unwrap(),
+        other
+    );
+    assert_eq!(w.key_count(), 24);
+    let long: &'static str = String::leak("x".repeat(perfetto_trace_writer::MAX_STRING_LEN + 1));
+    assert!(matches!(
+        w.event_key_with_args("q", "", "", 0, &[long]),
+        Err(Error::StringTooLong(_))
+    ));
+    assert!(w.bytes().is_empty());
 }

@@ -7,12 +7,19 @@
 //! pass, every length in place: no definitions to gather, no lengths to
 //! back-fill. Anything else is left to the general path, whose bytes this
 //! path writes exactly (`tests::the_short_path_writes_what_the_general_one_does`).
+//!
+//! An event of a key registered with its arguments' names goes shorter
+//! still (`Emitter::keyed_args_on`, `Emitter::keyed_args_with`): nothing is
+//! looked up or sized, the fields of its iids are copied as words from the
+//! key's cache, its values written between them.
 
 use crate::encoding::{
-    varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+    field, varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
+use crate::keys::EventKey;
+use crate::limits::MAX_TS;
 use crate::sequence::{Defined, SeqState};
 
 use super::Emitter;
@@ -133,11 +140,16 @@ impl Cursor<'_> {
         let len = s.len();
         let b = &mut self.b[at..at + SPARE];
         if (8..=16).contains(&len) {
-            b[..8].copy_from_slice(&s[..8]);
-            b[len - 8..len].copy_from_slice(&s[len - 8..]);
+            // Both words read before either is written: two loads, two
+            // stores (written one after the other, the compiler calls
+            // memcpy for the second).
+            let (head, tail) = (word::<8>(s.first_chunk()), word::<8>(s.last_chunk()));
+            put(b, 0, head);
+            put(b, len - 8, tail);
         } else if (4..8).contains(&len) {
-            b[..4].copy_from_slice(&s[..4]);
-            b[len - 4..len].copy_from_slice(&s[len - 4..]);
+            let (head, tail) = (word::<4>(s.first_chunk()), word::<4>(s.last_chunk()));
+            put(b, 0, head);
+            put(b, len - 4, tail);
         } else if len < 4 {
             for (d, &c) in b.iter_mut().zip(s) {
                 *d = c;
@@ -155,6 +167,22 @@ impl Cursor<'_> {
         let at = self.n & MASK;
         self.b[at..at + FIELD_CAP].copy_from_slice(f.padded());
         self.n += f.len();
+    }
+
+    /// Appends the low `len` bytes of `w` (little-endian), at most 8.
+    #[inline(always)]
+    pub(super) fn word(&mut self, w: u64, len: u8) {
+        let at = self.n & MASK;
+        self.b[at..at + 8].copy_from_slice(&w.to_le_bytes());
+        self.n += usize::from(len);
+    }
+
+    /// Appends the low `len` bytes of `w` (little-endian), at most 16.
+    #[inline(always)]
+    pub(super) fn wide(&mut self, w: u128, len: u8) {
+        let at = self.n & MASK;
+        self.b[at..at + 16].copy_from_slice(&w.to_le_bytes());
+        self.n += usize::from(len);
     }
 
     #[inline(always)]
@@ -320,6 +348,136 @@ impl Emitter {
 }
 
 impl Emitter {
+    /// An instant or slice begin (`kind`, which the caller checked) on the
+    /// track `track` (a uuid) of a key registered with its arguments' names,
+    /// carrying those arguments (each named by the very string registered)
+    /// and nothing else: its fields
+    /// but for the time, the values and the track come assembled from the
+    /// key's cache ([`EventWords`], [`ArgName`](crate::keys::ArgName)), nothing is looked up.
+    /// Written (true) only if everything the general path checks holds and
+    /// the packet is under 128 bytes; otherwise nothing is written (false)
+    /// and the event goes the usual way, which writes the same bytes
+    /// (`tests::keyed_arguments_write_what_the_general_path_does`) and
+    /// reports the errors.
+    #[inline(always)]
+    pub(crate) fn keyed_args_on(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        self.keyed_args(seq, ts, kind, KeyedTrack::Uuid(track), key, args)
+    }
+
+    /// [`Emitter::keyed_args_on`] of an event whose track field is given
+    /// (none on a track's own sequence), as the model's tracks keep it: a
+    /// thread's instants and begins, a lane's.
+    #[inline(always)]
+    pub(crate) fn keyed_args_with(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        self.keyed_args(seq, ts, kind, KeyedTrack::Field(track), key, args)
+    }
+
+    #[inline(always)]
+    fn keyed_args(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: KeyedTrack<'_>,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        if !self.ready(seq) || ts < seq.clock || ts > MAX_TS || args.is_empty() {
+            return false;
+        }
+        let Some((cache, words, names)) = self.keys.cache_with_args(key, self.generation) else {
+            return false;
+        };
+        if names.len() != args.len() {
+            return false;
+        }
+        // `track_uuid` encoded once for the track a keyed event went on
+        // last by its uuid, which is most often the next one's.
+        if let KeyedTrack::Uuid(uuid) = track {
+            if self.last_track.0 != uuid {
+                self.last_track = (uuid, Field::uint(field::EVENT_TRACK_UUID, uuid));
+            }
+        }
+        // Defined on the sequence: on the writer's only one, by being
+        // interned; on one of several, by its bits unless it has them all.
+        let has_all = !self.compact || seq.defined == self.strings.len();
+        if !has_all {
+            let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
+            let [c, n, l] = cache.globals;
+            let known = defined(n, &seq.names)
+                && defined(c, &seq.categories)
+                && defined(l, &seq.locations)
+                && names.iter().all(|a| seq.arg_names.has(a.iid));
+            if !known {
+                return false;
+            }
+        }
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        // Each length a byte, filled in once what it measures is written;
+        // a packet of 128 bytes or more is refused at the end, before
+        // anything is committed (a length past the window wraps in it and
+        // is cut off with the rest).
+        let mut c = Cursor { b, n: 0 };
+        // The packet's key, its length's place and the time's key.
+        c.word(u64::from(key::PACKET) | u64::from(key::TIMESTAMP) << 16, 3);
+        let delta = ts - seq.clock;
+        match seq.time_high.varint_word(delta) {
+            Some((w, len)) => c.word(w, len as u8),
+            None => c.varint(delta),
+        }
+        c.field(&seq.id);
+        let event_at = c.n + 1;
+        c.word(words.head, words.lens[0]);
+        for (arg, name) in args.iter().zip(names) {
+            if !name.is(arg.name) {
+                return false;
+            }
+            let at = c.n + 1;
+            c.word(name.prefix, name.prefix_len);
+            if !put_value(&mut c, &arg.value) {
+                return false;
+            }
+            c.b[at & MASK] = (c.n - at - 1) as u8;
+        }
+        let kind = u64::from(key::TYPE) | (kind as u64) << 8;
+        c.word(kind | words.name << 16, words.lens[1] + 2);
+        match track {
+            KeyedTrack::Uuid(_) => c.field(&self.last_track.1),
+            KeyedTrack::Field(Some(f)) => c.field(f),
+            KeyedTrack::Field(None) => {}
+        }
+        let event_end = c.n + usize::from(words.lens[3]);
+        c.wide(words.tail, words.lens[2]);
+        c.b[event_at & MASK] = (event_end - event_at - 1) as u8;
+        let n = c.n;
+        if n - 2 >= 0x80 {
+            return false;
+        }
+        c.b[1] = (n - 2) as u8;
+        self.out.commit(n);
+        self.packets += 1;
+        seq.clock = ts & seq.clock_mask;
+        true
+    }
+
     /// [`Emitter::annotated_write`] of a packet under 128 bytes (`iids`:
     /// category, name, location): each length a byte, left blank and
     /// filled in once what it measures is written, so nothing is sized
@@ -394,6 +552,71 @@ impl Emitter {
 /// 2^31 (`MAX_ENTRIES`): five bytes.
 const SMALL_HEAD: usize = 38;
 
+/// Where a keyed event's track field comes from: its uuid (encoded in
+/// `Emitter::last_track`), or the field its track keeps.
+#[derive(Clone, Copy)]
+enum KeyedTrack<'a> {
+    Uuid(u64),
+    Field(Option<&'a Field>),
+}
+
+/// A keyed event's fields of its iids, assembled once per generation of
+/// the tables (`Emitter::keyed_args_on` writes them whole), each the low
+/// bytes of a word: the track event's key, its length's place and its
+/// category; its name (the event's type goes before it); its source
+/// location and the packet's sequence flags after it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EventWords {
+    head: u64,
+    name: u64,
+    tail: u128,
+    /// The lengths of `head`, `name` and `tail`, and of the location in
+    /// `tail` (where the track event ends).
+    lens: [u8; 4],
+}
+
+/// The varint field of `key` (its bytes) and `v` as the low bytes of a
+/// word; its length. `v` is an iid, below 2^31: at most 8 bytes in all.
+fn field_word(key: &[u8], v: u64) -> (u64, u8) {
+    let mut b = [0u8; 16];
+    b[..key.len()].copy_from_slice(key);
+    let len = key.len() + varint_into(&mut b[key.len()..], v);
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    (
+        u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * len.min(8))),
+        len as u8,
+    )
+}
+
+impl EventWords {
+    /// The words of iids `[category, name, location]` (0: none).
+    pub(crate) fn new([category, name, location]: [u32; 3]) -> Self {
+        let word = |key: &[u8], iid: u32| match iid {
+            0 => (0, 0),
+            iid => field_word(key, u64::from(iid)),
+        };
+        let (c, cl) = word(&[key::CATEGORY_IID], category);
+        let (n, nl) = field_word(&[key::NAME_IID], u64::from(name));
+        let (l, ll) = word(&key::LOCATION_IID, location);
+        let flags = u128::from(key::FLAGS) | u128::from(SEQ_NEEDS_INCREMENTAL_STATE) << 8;
+        EventWords {
+            head: u64::from(key::TRACK_EVENT) | c << 16,
+            name: n,
+            tail: u128::from(l) | flags << (8 * ll),
+            lens: [cl + 2, nl, ll + 2, ll],
+        }
+    }
+}
+
+/// An argument's `DebugAnnotation` up to its value, as the low bytes of a
+/// word: its key, a length byte left blank, and its name's iid field; its
+/// length.
+pub(crate) fn arg_prefix(iid: u32) -> (u64, u8) {
+    let (name, len) = field_word(&[key::ARG_NAME_IID], u64::from(iid));
+    (u64::from(key::ANNOTATION) | name << 16, len + 2)
+}
+
 /// The most bytes of an argument beside a string's text: the annotation's
 /// key and length (2), its name (6) and its value (11: an integer of ten
 /// bytes, or a string's key and length of one).
@@ -429,8 +652,22 @@ fn put_value(c: &mut Cursor<'_>, value: &Value<'_>) -> bool {
     true
 }
 
-// The mask needs a power of two.
-const _: () = assert!(WINDOW.is_power_of_two());
+/// `N` bytes (if any) by value.
+#[inline(always)]
+fn word<const N: usize>(bytes: Option<&[u8; N]>) -> [u8; N] {
+    bytes.copied().unwrap_or([0; N])
+}
+
+/// `bytes` into `b` at `at`: a copy of a size known at compile time.
+#[inline(always)]
+fn put<const N: usize>(b: &mut [u8], at: usize, bytes: [u8; N]) {
+    if let Some(dst) = b.get_mut(at..at + N) {
+        dst.copy_from_slice(&bytes);
+    }
+}
+
+// The masks need powers of two.
+const _: () = assert!(WINDOW.is_power_of_two() && MAX_ARGS.is_power_of_two());
 
 #[cfg(test)]
 mod tests {
@@ -494,6 +731,9 @@ mod tests {
         track: Option<u64>,
         /// The sequence, in compact mode.
         seq: usize,
+        /// A keyed event's key: registered without argument names (0),
+        /// with its arguments' (1), or with them in another order (2).
+        named: u8,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -509,10 +749,16 @@ mod tests {
             prop::collection::vec((0..5usize, value()), 0..5),
             prop_oneof![9 => 0..1i64 << 40, 1 => -1000..0i64],
             prop::option::of(prop_oneof![Just(1u64), Just(u64::MAX), Just(1 << 40)]),
-            0..2usize,
+            (0..2usize, 0..3u8),
         )
             .prop_map(
-                |((instant, keyed, name, category, file, line), args, step, track, seq)| Op {
+                |(
+                    (instant, keyed, name, category, file, line),
+                    args,
+                    step,
+                    track,
+                    (seq, named),
+                )| Op {
                     instant,
                     keyed,
                     name,
@@ -523,19 +769,20 @@ mod tests {
                     step,
                     track,
                     seq,
+                    named,
                 },
             )
     }
 
     /// Runs `ops` on an emitter, through `event` (`short`, which takes this
-    /// path where it can) or its general path alone; the bytes, the packet
-    /// count, and how many took the short path.
+    /// path, or that of keys with argument names, where it can) or its general path alone; the bytes, the packet
+    /// count, and how many took a short path and how many the keyed one.
     fn run(
         ops: &[Op],
         compact: bool,
         limits: (usize, usize),
         short: bool,
-    ) -> (Vec<u8>, u64, usize) {
+    ) -> (Vec<u8>, u64, usize, usize) {
         let mut enc = Emitter::new(compact, limits);
         // Room for every packet: the short path never grows the buffer.
         enc.out.reserve_exact(1 << 20);
@@ -544,7 +791,7 @@ mod tests {
         let nested = [Arg::new("inner", Value::Uint(1))];
         let strs = ["", "users", long(), "ready"];
         let mut ts = 1_000_000u64;
-        let mut shorts = 0;
+        let (mut shorts, mut keyed_shorts) = (0, 0);
         for op in ops {
             ts = ts.saturating_add_signed(op.step);
             let args: Vec<Arg<'_>> = op
@@ -563,8 +810,18 @@ mod tests {
                 })
                 .collect();
             let (name, category, file) = (NAMES[op.name], CATEGORIES[op.category], FILES[op.file]);
+            let mut names: Vec<&'static str> = op.args.iter().map(|(n, _)| ARG_NAMES[*n]).collect();
+            match op.named {
+                0 => names.clear(),
+                1 => {}
+                _ => names.reverse(),
+            }
+            let key = enc
+                .keys
+                .register_with_args(name, category, file, op.line, &names)
+                .unwrap();
             let ev = match op.keyed {
-                true => Event::from_key(enc.keys.register(name, category, file, op.line).unwrap()),
+                true => Event::from_key(key),
                 false => Event::new(name).category(category).location(file, op.line),
             }
             .args(&args);
@@ -575,7 +832,18 @@ mod tests {
             let track = op.track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
             let seq = &mut seqs[if compact { op.seq } else { 0 }];
             let (before, packets) = (enc.out.len(), enc.packets);
-            let took = short && enc.annotated_known(seq, ts, kind, track.as_ref(), &ev);
+            // Instants by their track's uuid, begins by its field.
+            let keyed = match (op.keyed, op.instant, op.track) {
+                (true, true, Some(uuid)) if short => {
+                    enc.keyed_args_on(seq, ts, kind, uuid, key, &args)
+                }
+                (true, false, _) if short => {
+                    enc.keyed_args_with(seq, ts, kind, track.as_ref(), key, &args)
+                }
+                _ => false,
+            };
+            keyed_shorts += usize::from(keyed);
+            let took = keyed || short && enc.annotated_known(seq, ts, kind, track.as_ref(), &ev);
             if took {
                 shorts += 1;
                 assert_eq!(enc.packets, packets + 1);
@@ -589,7 +857,7 @@ mod tests {
                 enc.event_general(seq, ts, kind, track.as_ref(), Some(&ev), None);
             }
         }
-        (enc.out[..].to_vec(), enc.packets, shorts)
+        (enc.out[..].to_vec(), enc.packets, shorts, keyed_shorts)
     }
 
     proptest! {
@@ -604,8 +872,8 @@ mod tests {
             small in any::<bool>(),
         ) {
             let limits = if small { (12, 400) } else { (usize::MAX, usize::MAX) };
-            let (general, packets, _) = run(&ops, compact, limits, false);
-            let (short, short_packets, _) = run(&ops, compact, limits, true);
+            let (general, packets, _, _) = run(&ops, compact, limits, false);
+            let (short, short_packets, _, _) = run(&ops, compact, limits, true);
             prop_assert_eq!(&short, &general);
             prop_assert_eq!(short_packets, packets);
             let trace = protos::Trace::decode(&short[..]).unwrap();
@@ -635,11 +903,60 @@ mod tests {
                     step: 100,
                     track: Some(1 << 40),
                     seq: 1,
+                    named: 0,
                 };
                 let ops = vec![op; 10];
-                let (bytes, _, shorts) = run(&ops, compact, (usize::MAX, usize::MAX), true);
+                let (bytes, _, shorts, _) = run(&ops, compact, (usize::MAX, usize::MAX), true);
                 assert_eq!(shorts, 9, "compact {compact}, keyed {keyed}");
                 assert_eq!(bytes, run(&ops, compact, (usize::MAX, usize::MAX), false).0);
+            }
+        }
+    }
+
+    /// Keys with their arguments' names take the keyed path once their
+    /// first event has interned them, on either kind of sequence, instants
+    /// and begins, through new generations of the tables; keys whose names
+    /// are not the arguments' never do. The same bytes as the general path.
+    #[test]
+    fn keyed_arguments_take_their_path_and_write_what_the_general_path_does() {
+        for compact in [false, true] {
+            for named in [1, 2] {
+                let ops: Vec<Op> = (0..40)
+                    .map(|i| Op {
+                        instant: i % 3 != 0,
+                        keyed: true,
+                        name: i % 2,
+                        category: 1,
+                        file: 2,
+                        line: 7,
+                        args: vec![
+                            (0, V::Uint(1 << (i % 40))),
+                            (1, V::Str(3)),
+                            (4, V::Double(0.25)),
+                        ],
+                        step: 1 << 20,
+                        track: Some(if i % 4 == 0 { 1 } else { 1 << 40 }),
+                        seq: i / 2 % 2,
+                        named,
+                    })
+                    .collect();
+                for limits in [(usize::MAX, usize::MAX), (8, usize::MAX)] {
+                    let (bytes, packets, _, keyed) = run(&ops, compact, limits, true);
+                    let (general, general_packets, _, _) = run(&ops, compact, limits, false);
+                    assert_eq!(bytes, general, "compact {compact}, named {named}");
+                    assert_eq!(packets, general_packets);
+                    let want = match (named, limits.0) {
+                        // Each name's first event (on each sequence in
+                        // compact mode) goes the general way.
+                        (1, usize::MAX) => 40 - 2 - 2 * usize::from(compact),
+                        (1, _) => keyed.max(1),
+                        _ => 0,
+                    };
+                    assert_eq!(
+                        keyed, want,
+                        "compact {compact}, named {named}, limits {limits:?}"
+                    );
+                }
             }
         }
     }

@@ -35,7 +35,7 @@ mod threads;
 
 use crate::encoding::{field, EventType, Field, TrackKind};
 use crate::error::{check_len, check_ts, Error, Result};
-use crate::event::Event;
+use crate::event::{Arg, Event};
 use crate::ids::{
     track_uuid, AsyncLane, AsyncParent, CounterTrack, Domain, InstantTrack, NamedTrack, Owner,
     ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
@@ -340,6 +340,22 @@ impl Core {
         line: u32,
     ) -> Result<EventKey> {
         self.out.emitter.keys.register(name, category, file, line)
+    }
+
+    /// [`Core::event_key`] of a site whose events carry arguments named
+    /// `args` (see `TraceWriter::event_key_with_args`).
+    pub(crate) fn event_key_with_args(
+        &mut self,
+        name: &str,
+        category: &str,
+        file: &str,
+        line: u32,
+        args: &[&'static str],
+    ) -> Result<EventKey> {
+        self.out
+            .emitter
+            .keys
+            .register_with_args(name, category, file, line, args)
     }
 
     /// Event keys registered.
@@ -973,6 +989,22 @@ impl Core {
         ev: Option<&Event<'_>>,
     ) -> Result<()> {
         if let Some(ev) = ev {
+            // A key registered with its arguments' names and only those
+            // (strings beside a key are an error reported below): no lookup.
+            if let Some(key) = ev.key {
+                let keyed_only = (ev.name.len() | ev.category.len() | ev.file.len()) == 0;
+                let seq = &mut self.out.seqs[0];
+                if keyed_only
+                    && kind != EventType::SliceEnd
+                    && ev.only_args()
+                    && self
+                        .out
+                        .emitter
+                        .keyed_args_on(seq, ts, kind, track.0, key, ev.args)
+                {
+                    return Ok(());
+                }
+            }
             ev.check()?;
             self.out.emitter.keys.check(ev.key)?;
         }
@@ -981,6 +1013,43 @@ impl Core {
         let field = *self.out.emitter.keyed.track(track.0);
         self.out.event(ts, kind, &field, ev, None);
         Ok(())
+    }
+
+    /// [`Core::event_on`] of an instant or begin (`kind`) of `key` with
+    /// `args` and nothing else: the key's short path without an `Event` to
+    /// read, the usual way if it does not hold.
+    #[inline]
+    pub(crate) fn event_on_key(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        kind: EventType,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        let seq = &mut self.out.seqs[0];
+        if self
+            .out
+            .emitter
+            .keyed_args_on(seq, ts, kind, track.0, key, args)
+        {
+            return Ok(());
+        }
+        self.event_on_key_slow(track, ts, kind, key, args)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn event_on_key_slow(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        kind: EventType,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        let ev = Event::from_key(key).args(args);
+        self.event_on(track, ts, kind, Some(&ev))
     }
 
     pub(crate) fn counter(

@@ -490,7 +490,9 @@ pub struct Driver {
     /// given as event keys, mixed with the string form (two in three).
     keyed: bool,
     /// The keys registered, by site, and how many events could have had one.
-    keys: HashMap<(String, String, String, u32), EventKey>,
+    keys: HashMap<Site, EventKey>,
+    /// The keys with argument names registered, by site and names.
+    named_keys: HashMap<(Site, [&'static str; 2]), EventKey>,
     turn: u32,
     clock: u64,
     pub model: Model,
@@ -498,6 +500,9 @@ pub struct Driver {
     /// The outcomes of span ops on named tracks, also in `outcomes`.
     pub named_outcomes: Vec<Outcome>,
 }
+
+/// A call site: name, category, file and line.
+type Site = (String, String, String, u32);
 
 impl Default for Driver {
     fn default() -> Self {
@@ -517,6 +522,7 @@ impl Driver {
             foreign_key,
             keyed: false,
             keys: HashMap::new(),
+            named_keys: HashMap::new(),
             turn: 0,
             processes: vec![],
             threads: vec![],
@@ -596,6 +602,27 @@ impl Driver {
             }
         };
         Some(key)
+    }
+
+    /// The key of `meta`'s site with the names of `USER`'s arguments, in
+    /// their order (most often) or another, registered now if new.
+    fn key_with_args<W: TraceWriter>(&mut self, w: &mut W, meta: &Meta) -> EventKey {
+        let names = match self.turn % 3 {
+            0 => [USER[1].name, USER[0].name],
+            _ => [USER[0].name, USER[1].name],
+        };
+        let site = (
+            meta.name.clone(),
+            meta.category.clone(),
+            meta.file.clone(),
+            meta.line,
+        );
+        let k = w.event_key_with_args(&meta.name, &meta.category, &meta.file, meta.line, &names);
+        let k = k.expect("sites of strings under the limit are accepted");
+        // Registering a site again gives its key.
+        let again = self.named_keys.entry((site, names)).or_insert(k);
+        assert_eq!(*again, k);
+        k
     }
 
     fn record(&mut self, got: Result<(), Error>, want: Outcome, op: &Op) {
@@ -1013,11 +1040,25 @@ impl Driver {
                     _ => unreachable!(),
                 };
                 let stack = self.span_track(on).map(|(_, ti)| ti);
+                // On a process, now and then by its uuid and a key with its
+                // arguments' names (`USER`'s, or others), or none.
+                let on_uuid = match (key, meta.extras, track) {
+                    (Some(k), 0 | 3, InstantTrack::Process(h)) if self.turn % 2 == 0 => {
+                        let k = match meta.extras {
+                            3 => self.key_with_args(w, meta),
+                            _ => k,
+                        };
+                        Some((h.uuid(), k))
+                    }
+                    _ => None,
+                };
                 let m = &mut self.model;
-                let got = match (key, meta.extras) {
-                    (Some(k), 0) => w.instant_key(track, t, k),
-                    (Some(k), _) => w.instant(track, t, &meta.keyed_event(k)),
-                    (None, _) => w.instant(track, t, &meta.event()),
+                let got = match (key, meta.extras, on_uuid) {
+                    (_, 3, Some((uuid, k))) => w.instant_on_key(uuid, t, k, &USER),
+                    (_, _, Some((uuid, k))) => w.instant_on_key(uuid, t, k, &[]),
+                    (Some(k), 0, None) => w.instant_key(track, t, k),
+                    (Some(k), _, None) => w.instant(track, t, &meta.keyed_event(k)),
+                    (None, _, None) => w.instant(track, t, &meta.event()),
                 };
                 if want.is_ok() {
                     let depth = match track {

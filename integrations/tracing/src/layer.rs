@@ -721,15 +721,15 @@ where
                     .filter(|&t| t != 0)
             };
             let thread = st.thread;
-            let (message, args) = st.args.message_and_args();
+            let (message, args, names) = st.args.message_and_args();
             let name = message.unwrap_or(meta.name());
-            let ev = match st.messages.get(&mut st.writer, meta, name) {
-                Some(key) => Event::from_key(key),
-                None => event(meta, name),
-            }
-            .args(args);
             let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
-            let _ = st.writer.instant_on(track, ts, &ev);
+            let _ = match st.messages.get(&mut st.writer, meta, name, names) {
+                Some(key) => st.writer.instant_on_key(track, ts, key, args),
+                None => st
+                    .writer
+                    .instant_on(track, ts, &event(meta, name).args(args)),
+            };
         });
     }
 }

@@ -30,21 +30,50 @@ pub(crate) struct MessageKeys {
     made: u32,
 }
 
+/// Whether two texts are equal: up to 32 bytes (most messages of a
+/// callsite that gives them as a literal) by comparing two words or two
+/// halves of them, inline, where `==` calls memcmp.
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        17..=32 => {
+            a.first_chunk::<16>() == b.first_chunk::<16>()
+                && a.last_chunk::<16>() == b.last_chunk::<16>()
+        }
+        8..=16 => {
+            a.first_chunk::<8>() == b.first_chunk::<8>()
+                && a.last_chunk::<8>() == b.last_chunk::<8>()
+        }
+        4..=7 => {
+            a.first_chunk::<4>() == b.first_chunk::<4>()
+                && a.last_chunk::<4>() == b.last_chunk::<4>()
+        }
+        _ => a == b,
+    }
+}
+
 impl MessageKeys {
     /// The key of `meta`'s events named `message`, if it has one: the key
     /// made for the first message its events had here (`None` for any
-    /// other, which then goes by its strings).
+    /// other, which then goes by its strings), with the names of the
+    /// fields that event had (`arg_names`), which the writer then need not
+    /// look up while the callsite's events have the same.
     #[inline]
     pub(crate) fn get(
         &mut self,
         writer: &mut impl TraceWriter,
         meta: &'static Metadata<'static>,
         message: &str,
+        arg_names: impl Iterator<Item = &'static str>,
     ) -> Option<EventKey> {
         let (addr, i) = key_slot(meta);
         match self.slots.get(i) {
-            Some(Some(s)) if s.meta == addr => (*s.message == *message).then_some(s.key),
-            _ => self.make(writer, i, meta, message),
+            Some(Some(s)) if s.meta == addr => same(&s.message, message).then_some(s.key),
+            _ => self.make(writer, i, meta, message, arg_names),
         }
     }
 
@@ -55,16 +84,19 @@ impl MessageKeys {
         i: usize,
         meta: &'static Metadata<'static>,
         message: &str,
+        arg_names: impl Iterator<Item = &'static str>,
     ) -> Option<EventKey> {
         if self.made >= MAX_KEYS {
             return None;
         }
+        let names: Vec<&'static str> = arg_names.collect();
         let key = writer
-            .event_key(
+            .event_key_with_args(
                 message,
                 category(meta),
                 meta.file().unwrap_or(""),
                 meta.line().unwrap_or(0),
+                &names,
             )
             .ok()?;
         self.made += 1;
@@ -82,5 +114,44 @@ impl MessageKeys {
     /// Forgets every key (they belong to a writer that is gone).
     pub(crate) fn clear(&mut self) {
         *self = MessageKeys::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn texts_are_the_same_exactly_when_equal() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abce",
+            "abcdefg",
+            "abcdefh",
+            "event wi",
+            "event with",
+            "event with fields",
+            "event with fieldt",
+            "fvent with fields",
+            "event with fields!",
+            "a longer message than sixteen bytes",
+            "a longer message than sixteen bytez",
+            "b longer message than sixteen bytes",
+            "a message of thirty-two bytes...",
+            "a message of thirty-two bytes..,",
+            "a message of thirty-three bytes..",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            }
+            // Equal text elsewhere in memory.
+            let copy = String::from(a);
+            assert!(same(a, copy.as_str()));
+        }
     }
 }

@@ -261,13 +261,14 @@ impl ThreadState {
     /// first time; `None` if they ask for none.
     #[inline]
     pub(crate) fn named_track(&mut self) -> Option<TrackUuid> {
-        // Most spans and events ask for none: the check inline, the search
-        // out of line.
-        self.args.track()?;
-        self.find_named_track()
+        // Most fields name no track: one test, inline.
+        match self.args.names_track() {
+            true => self.find_named_track(),
+            false => None,
+        }
     }
 
-    #[inline(never)]
+    #[cold]
     fn find_named_track(&mut self) -> Option<TrackUuid> {
         let name = self.args.track()?;
         if let Some((_, uuid)) = self.named.iter().find(|(n, _)| &**n == name) {
@@ -315,13 +316,24 @@ impl ThreadState {
 
     #[cold]
     fn register_key(&mut self, slot: usize, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        // With the names of the callsite's fields as a span records them
+        // (but the message and the track, which are not arguments there):
+        // a lifetime slice whose fields all have values then begins
+        // without a lookup.
+        let names: Vec<&'static str> = meta
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .filter(|&n| n != "message" && n != crate::TRACK_FIELD)
+            .collect();
         let key = self
             .writer
-            .event_key(
+            .event_key_with_args(
                 meta.name(),
                 crate::callsites::category(meta),
                 meta.file().unwrap_or(""),
                 meta.line().unwrap_or(0),
+                &names,
             )
             .ok()?;
         self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key));
