@@ -610,14 +610,18 @@ impl ThreadSlot {
         Some(unsafe { (*self.state.get()).as_mut() }.map(f))
     }
 
-    /// Takes the state out (to drop it on its own thread, which flushes it).
-    fn retire(&self) -> Option<ThreadState> {
+    /// Drops the state, which hands its last chunk over, on its own thread
+    /// and with the flag held: a flush that finds the slot empty then knows
+    /// that chunk is queued. (A scoped thread's thread-locals are dropped
+    /// after its scope has returned, so the guard may be finishing: taken
+    /// out and dropped after, the chunk could come after the stop.)
+    fn retire(&self) {
         while self.busy.swap(true, Ordering::Acquire) {
             std::hint::spin_loop();
         }
         let _release = Release(&self.busy);
         // SAFETY: the flag is held.
-        unsafe { (*self.state.get()).take() }
+        drop(unsafe { (*self.state.get()).take() });
     }
 }
 
@@ -635,7 +639,7 @@ impl Drop for Local {
     fn drop(&mut self) {
         // The thread ends: each writer flushes its last chunk from here.
         for slot in self.slots.borrow().iter() {
-            drop(slot.retire());
+            slot.retire();
         }
     }
 }

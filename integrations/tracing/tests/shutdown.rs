@@ -267,3 +267,35 @@ fn a_flush_from_inside_the_layer_is_refused_not_waited_for() {
     assert!(holds(&written, b"flushing from a field") && holds(&written, b"after it"));
     Arc::into_inner(guard).unwrap().finish().unwrap();
 }
+
+/// Scoped threads that record and end just as the guard finishes: a
+/// scoped thread's thread-locals are dropped after its scope returned, so
+/// its last chunk is handed over while the guard's stop may be under way.
+/// Every thread's event is in the trace, in every round.
+#[test]
+fn threads_ending_as_the_guard_finishes_lose_nothing() {
+    const THREADS: usize = 16;
+    for round in 0..20 {
+        let bytes = SharedBuf::default();
+        let (layer, guard) = PerfettoLayer::builder()
+            .flush_interval(None)
+            .build(bytes.clone())
+            .unwrap();
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let d = dispatch.clone();
+                s.spawn(move || tracing::dispatcher::with_default(&d, || info!(t, "last word")));
+            }
+        });
+        drop(dispatch);
+        guard.finish().unwrap();
+        let trace = common::decode(&bytes.bytes());
+        let said = trace
+            .slices
+            .iter()
+            .filter(|s| s.name == "last word")
+            .count();
+        assert_eq!(said, THREADS, "round {round}");
+    }
+}
