@@ -97,7 +97,7 @@ impl Emitter {
             out: Out::with_room(1000),
             packets: 0,
             compact: options.compact,
-            strings: Strings::default(),
+            strings: Strings::EMPTY,
             keys: Keys::new(owner),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
@@ -136,7 +136,7 @@ impl Emitter {
     fn enforce_limits(&mut self) {
         if self.full {
             self.full = false;
-            self.strings = Strings::default();
+            self.strings = Strings::EMPTY;
             self.generation += 1;
         }
     }
