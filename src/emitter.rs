@@ -323,7 +323,22 @@ impl Emitter {
         track: Option<&Field>,
         ev: Event<'_>,
     ) {
-        self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
+        self.begin_general_ref(seq, ts, track, &ev);
+    }
+
+    /// [`Emitter::begin_general`] for callers on a cold path already, which
+    /// hold the event copied: a second copy cost a small trace's spans 29
+    /// instructions each.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn begin_general_ref(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
     }
 
     /// A slice begin with arguments: [`Emitter::event`], whose first try is
