@@ -276,6 +276,9 @@ impl Emitter {
                 return;
             }
         }
+        if self.process_or_thread_descriptor(seq, uuid, kind) {
+            return;
+        }
         self.descriptor_general(seq, uuid, kind);
     }
 
