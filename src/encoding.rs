@@ -1101,14 +1101,28 @@ fn defining_event_packet(
             n += $f.len();
         }};
     }
+    // A string: up to 16 bytes as two overlapping words or halves (the
+    // window has room past the packet for what they write beyond it), no
+    // call to memcpy; longer ones copied.
     macro_rules! text {
         ($s:expr) => {{
-            let s: &str = $s;
-            let at = n & MASK;
-            if let Some(dst) = b.get_mut(at..at + s.len()) {
-                dst.copy_from_slice(s.as_bytes());
+            let s: &[u8] = $s.as_bytes();
+            let (at, len) = (n & MASK, s.len());
+            let w = &mut b[at..at + FIELD_CAP];
+            if (8..=16).contains(&len) {
+                w[..8].copy_from_slice(&s[..8]);
+                w[len - 8..len].copy_from_slice(&s[len - 8..]);
+            } else if (4..8).contains(&len) {
+                w[..4].copy_from_slice(&s[..4]);
+                w[len - 4..len].copy_from_slice(&s[len - 4..]);
+            } else if len < 4 {
+                for (d, &c) in w.iter_mut().zip(s) {
+                    *d = c;
+                }
+            } else if let Some(dst) = b.get_mut(at..at + len) {
+                dst.copy_from_slice(s);
             }
-            n += s.len();
+            n += len;
         }};
     }
     // An iid's field (nothing for 0), from its code.
