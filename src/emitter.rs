@@ -135,10 +135,19 @@ impl Emitter {
     #[inline(always)]
     fn enforce_limits(&mut self) {
         if self.full {
-            self.full = false;
-            self.strings = Strings::EMPTY;
-            self.generation += 1;
+            self.empty_tables();
         }
+    }
+
+    /// [`Emitter::enforce_limits`]'s work, out of line: inlined, replacing
+    /// the tables (a copy of their 700 bytes and the drop of the old ones)
+    /// cost every general event a few instructions in register moves.
+    #[cold]
+    #[inline(never)]
+    fn empty_tables(&mut self) {
+        self.full = false;
+        self.strings = Strings::EMPTY;
+        self.generation += 1;
     }
 
     /// Notes whether the tables reached a cap; called once an event defined

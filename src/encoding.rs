@@ -1040,11 +1040,15 @@ pub(crate) fn track_event_packet(
     // Counters and instants have one short encoder, begins and ends theirs
     // (`begin_packet`, `tail_packet`): those reach here only off their short
     // paths, rarely, so they take the general one.
-    if new.is_empty() && matches!(ev.kind, EventType::Counter | EventType::Instant) {
-        return small_event_packet(buf, header, ev);
-    }
-    // A first use (a begin defining its strings) is most of a small trace.
-    if ev.counter.is_none() && new.names_only() && defining_event_packet(buf, header, ev, new) {
+    if new.is_empty() {
+        if matches!(ev.kind, EventType::Counter | EventType::Instant) {
+            return small_event_packet(buf, header, ev);
+        }
+    } else if ev.counter.is_none()
+        && new.names_only()
+        && defining_event_packet(buf, header, ev, new)
+    {
+        // A first use (a begin defining its strings): most of a small trace.
         return;
     }
     track_event_packet_with(buf, header, ev, new, |_| {}, |_| {});
