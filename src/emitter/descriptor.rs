@@ -422,12 +422,10 @@ mod tests {
                 description: (i % 3 == 0).then_some(name.as_str()),
                 labels: if i % 2 == 0 { &labels } else { &[] },
                 sibling_rank: (i % 4 == 1).then_some(-(i as i32)),
-                ..Default::default()
             };
             let thread = ThreadOptions {
                 description: (i % 3 == 1).then_some(name.as_str()),
                 sibling_rank: (i % 5 == 2).then_some(i as i32 * 1000),
-                ..Default::default()
             };
             let kind = match i % 2 {
                 0 => TrackKind::Process {
