@@ -102,7 +102,7 @@ impl Emitter {
             out: Out::with_room(1000),
             packets: 0,
             compact: options.compact,
-            strings: Strings::default(),
+            strings: Strings::EMPTY,
             keys: Keys::new(owner),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
@@ -141,10 +141,19 @@ impl Emitter {
     #[inline(always)]
     fn enforce_limits(&mut self) {
         if self.full {
-            self.full = false;
-            self.strings = Strings::default();
-            self.generation += 1;
+            self.empty_tables();
         }
+    }
+
+    /// [`Emitter::enforce_limits`]'s work, out of line: inlined, replacing
+    /// the tables (a copy of their 700 bytes and the drop of the old ones)
+    /// cost every general event a few instructions in register moves.
+    #[cold]
+    #[inline(never)]
+    fn empty_tables(&mut self) {
+        self.full = false;
+        self.strings = Strings::EMPTY;
+        self.generation += 1;
     }
 
     /// Notes whether the tables reached a cap; called once an event defined
@@ -282,6 +291,9 @@ impl Emitter {
                 return;
             }
         }
+        if self.process_or_thread_descriptor(seq, uuid, kind) {
+            return;
+        }
         self.descriptor_general(seq, uuid, kind);
     }
 
@@ -329,7 +341,22 @@ impl Emitter {
         track: Option<&Field>,
         ev: Event<'_>,
     ) {
-        self.event(seq, ts, EventType::SliceBegin, track, Some(&ev), None);
+        self.begin_general_ref(seq, ts, track, &ev);
+    }
+
+    /// [`Emitter::begin_general`] for callers on a cold path already, which
+    /// hold the event copied: a second copy cost a small trace's spans 29
+    /// instructions each.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn begin_general_ref(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+    ) {
+        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
     }
 
     /// A slice begin with arguments: [`Emitter::event`], whose first try is

@@ -221,6 +221,18 @@ mod key {
     pub const EVENT_HEAD: Bytes = TRACK_EVENT.then(LENGTH);
     pub const TYPE_BEGIN: Bytes = TYPE.then(Bytes::byte(EventType::SliceBegin as u8));
     pub const TYPE_END: Bytes = TYPE.then(Bytes::byte(EventType::SliceEnd as u8));
+    /// `TracePacket.interned_data` and its length.
+    pub const INTERNED_HEAD: Bytes = Bytes::key(field::PACKET_INTERNED_DATA, LEN).then(LENGTH);
+    /// `InternedData`'s entries and their lengths.
+    pub const CATEGORY_ENTRY: Bytes =
+        Bytes::key(field::INTERNED_EVENT_CATEGORIES, LEN).then(LENGTH);
+    pub const NAME_ENTRY: Bytes = Bytes::key(field::INTERNED_EVENT_NAMES, LEN).then(LENGTH);
+    pub const LOCATION_ENTRY: Bytes =
+        Bytes::key(field::INTERNED_SOURCE_LOCATIONS, LEN).then(LENGTH);
+    /// An entry's iid, and its string's key (a name's or a file's).
+    pub const ENTRY_IID: Bytes = Bytes::key(field::INTERNED_IID, VARINT);
+    pub const ENTRY_NAME: Bytes = Bytes::key(field::INTERNED_NAME, LEN);
+    pub const LINE: Bytes = Bytes::key(field::LOCATION_LINE_NUMBER, VARINT);
 }
 
 /// `TracePacket.sequence_flags` bits.
@@ -425,6 +437,12 @@ impl NewCallstack<'_> {
 }
 
 impl NewInterned<'_> {
+    /// Whether it defines at most its event's category, name and location.
+    #[inline]
+    pub(crate) fn names_only(&self) -> bool {
+        self.arg_names.is_empty() && self.stack.is_empty() && self.more.is_empty()
+    }
+
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.category.is_none()
@@ -1022,10 +1040,184 @@ pub(crate) fn track_event_packet(
     // Counters and instants have one short encoder, begins and ends theirs
     // (`begin_packet`, `tail_packet`): those reach here only off their short
     // paths, rarely, so they take the general one.
-    if new.is_empty() && matches!(ev.kind, EventType::Counter | EventType::Instant) {
-        return small_event_packet(buf, header, ev);
+    if new.is_empty() {
+        if matches!(ev.kind, EventType::Counter | EventType::Instant) {
+            return small_event_packet(buf, header, ev);
+        }
+    } else if ev.counter.is_none()
+        && new.names_only()
+        && defining_event_packet(buf, header, ev, new)
+    {
+        // A first use (a begin defining its strings): most of a small trace.
+        return;
     }
     track_event_packet_with(buf, header, ev, new, |_| {}, |_| {});
+}
+
+/// A `TrackEvent` packet with no counter value whose interned data, if
+/// any, is its own category, name and location, assembled from words as
+/// [`begin_packet`] assembles a begin: the general encoder's bytes
+/// (tested). For packets under 128 bytes (every length one byte) with
+/// iids below 2^14, times below 2^56, flags and clock ids below 128 and
+/// at most 64 bytes of strings; returns false for any other, having
+/// written nothing (only past the buffer's end, in room not yet taken).
+#[inline(never)]
+fn defining_event_packet(
+    buf: &mut Out,
+    header: PacketHeader,
+    ev: &EventFields<'_>,
+    new: &NewInterned<'_>,
+) -> bool {
+    // Each string's length and iid (an entry's iid is written even if 0,
+    // which no string has: 0 is refused, as 2^14 and above are).
+    let entry = |e: Option<(u64, &str)>| e.map_or((0, 1), |(iid, s)| (s.len(), iid));
+    let (c_text, c_iid) = entry(new.category);
+    let (n_text, n_iid) = entry(new.name);
+    let (l_text, l_iid) = entry(new.location.map(|(iid, file, _)| (iid, file)));
+    let small = |iid: u64| iid.wrapping_sub(1) < (1 << 14) - 1;
+    let iids = ev.category_iid | ev.name_iid | ev.location_iid;
+    if c_text + n_text + l_text > 64
+        || !(small(c_iid) && small(n_iid) && small(l_iid))
+        || iids >= 1 << 14
+        || ev.ts >= 1 << 56
+        || (header.flags | ev.clock_id) >= 0x80
+    {
+        return false;
+    }
+    // The fixed parts take at most 100 bytes, the strings 64: in bounds
+    // without masks' wrapping.
+    const MASK: usize = 255;
+    let Some(b) = buf.window::<{ MASK + 1 + FIELD_CAP }>() else {
+        return false;
+    };
+    let mut n = 0usize;
+    macro_rules! word {
+        ($w:expr, $len:expr) => {{
+            let at = n & MASK;
+            b[at..at + 8].copy_from_slice(&u64::to_le_bytes($w));
+            n += $len;
+        }};
+    }
+    macro_rules! field {
+        ($f:expr) => {{
+            let at = n & MASK;
+            b[at..at + FIELD_CAP].copy_from_slice(&$f.bytes);
+            n += $f.len();
+        }};
+    }
+    // A string: up to 16 bytes as two overlapping words or halves (the
+    // window has room past the packet for what they write beyond it), no
+    // call to memcpy; longer ones copied.
+    macro_rules! text {
+        ($s:expr) => {{
+            let s: &[u8] = $s.as_bytes();
+            let (at, len) = (n & MASK, s.len());
+            let w = &mut b[at..at + FIELD_CAP];
+            if (8..=16).contains(&len) {
+                w[..8].copy_from_slice(&s[..8]);
+                w[len - 8..len].copy_from_slice(&s[len - 8..]);
+            } else if (4..8).contains(&len) {
+                w[..4].copy_from_slice(&s[..4]);
+                w[len - 4..len].copy_from_slice(&s[len - 4..]);
+            } else if len < 4 {
+                for (d, &c) in w.iter_mut().zip(s) {
+                    *d = c;
+                }
+            } else if let Some(dst) = b.get_mut(at..at + len) {
+                dst.copy_from_slice(s);
+            }
+            n += len;
+        }};
+    }
+    // An iid's field (nothing for 0), from its code.
+    #[inline(always)]
+    fn iid(key: Bytes, iid: u64) -> (u64, usize) {
+        iid_field(key, iid_code(iid as u32))
+    }
+    // The length of what was written from `from` on, at `from - 1`.
+    macro_rules! close {
+        ($from:expr) => {{
+            let from: usize = $from;
+            b[(from - 1) & MASK] = (n - from) as u8;
+        }};
+    }
+    word!(key::PACKET_HEAD.word, key::PACKET_HEAD.len);
+    let (t, t_len) = varint_word(ev.ts);
+    word!(t, t_len);
+    field!(header.sequence);
+    word!(key::EVENT_HEAD.word, key::EVENT_HEAD.len);
+    let event = n;
+    let (c, c_len) = iid(key::CATEGORY_IID, ev.category_iid);
+    word!(c, c_len);
+    word!(
+        key::TYPE.then(Bytes::byte(ev.kind as u8)).word,
+        key::TYPE.len + 1
+    );
+    let (v, v_len) = iid(key::NAME_IID, ev.name_iid);
+    word!(v, v_len);
+    if let Some(track) = ev.track {
+        field!(track);
+    }
+    let (l, l_len) = iid(key::LOCATION_IID, ev.location_iid);
+    word!(l, l_len);
+    close!(event);
+    // Only these three: see `names_only`.
+    if new.category.is_some() || new.name.is_some() || new.location.is_some() {
+        word!(key::INTERNED_HEAD.word, key::INTERNED_HEAD.len);
+        let data = n;
+        let names = [
+            (key::CATEGORY_ENTRY, new.category),
+            (key::NAME_ENTRY, new.name),
+        ];
+        for (head, entry) in names {
+            if let Some((id, s)) = entry {
+                word!(head.word, head.len);
+                let at = n;
+                let (i, i_len) = iid(key::ENTRY_IID, id);
+                word!(
+                    i | (key::ENTRY_NAME.word | (s.len() as u64) << 8) << (8 * i_len),
+                    i_len + 2
+                );
+                text!(s);
+                close!(at);
+            }
+        }
+        if let Some((id, file, line)) = new.location {
+            word!(key::LOCATION_ENTRY.word, key::LOCATION_ENTRY.len);
+            let at = n;
+            let (i, i_len) = iid(key::ENTRY_IID, id);
+            word!(
+                i | (key::ENTRY_NAME.word | (file.len() as u64) << 8) << (8 * i_len),
+                i_len + 2
+            );
+            text!(file);
+            word!(key::LINE.word, key::LINE.len);
+            let (w, w_len) = varint_word(line.into());
+            word!(w, w_len);
+            close!(at);
+        }
+        close!(data);
+    }
+    if header.flags != 0 {
+        word!(
+            key::SEQUENCE_FLAGS
+                .then(Bytes::byte(header.flags as u8))
+                .word,
+            2
+        );
+    }
+    if ev.clock_id != 0 {
+        word!(key::CLOCK_ID.then(Bytes::byte(ev.clock_id as u8)).word, 3);
+    }
+    if header.first_on_sequence {
+        word!(key::FIRST_ON_SEQUENCE.then(Bytes::byte(1)).word, 3);
+    }
+    if n - 2 >= 0x80 {
+        return false;
+    }
+    b[1] = (n - 2) as u8;
+    buf.commit(n);
+    true
 }
 
 /// Appends a framed packet holding one `TrackEvent`, the general way:
@@ -1519,6 +1711,71 @@ mod tests {
                 assert_eq!(args, new.arg_names.to_vec());
             }
         }
+    }
+
+    /// The encoder of first uses writes the general encoder's bytes, for
+    /// every shape it takes: each of the three strings defined or not, iids
+    /// and strings on either side of the one-byte boundaries (of entries,
+    /// of the interned data, of the packet), with and without a track,
+    /// flags, a clock and the first-on-sequence mark, each event type.
+    #[test]
+    fn first_uses_encode_like_the_general_encoder() {
+        let long = "y".repeat(300);
+        let kinds = [
+            EventType::SliceBegin,
+            EventType::SliceEnd,
+            EventType::Instant,
+        ];
+        let track = Field::uint(field::EVENT_TRACK_UUID, 1 << 40);
+        let (mut cases, mut shorts) = (0, 0);
+        for len in [0, 1, 10, 30, 60, 120, 127, 128, 300] {
+            let s = &long[..len];
+            for iid in [1u64, 127, 128, 1 << 14, 1 << 35] {
+                for defines in 0..8u8 {
+                    for (i, kind) in kinds.into_iter().enumerate() {
+                        let new = NewInterned {
+                            category: (defines & 1 != 0).then_some((iid, s)),
+                            name: (defines & 2 != 0).then_some((iid + 1, "query")),
+                            location: (defines & 4 != 0).then_some((iid, s, 20 + i as u32 * 500)),
+                            ..Default::default()
+                        };
+                        let header = PacketHeader {
+                            sequence: Field::uint(field::PACKET_SEQUENCE_ID, 1 + iid),
+                            flags: i as u32,
+                            first_on_sequence: defines == 7,
+                        };
+                        let ev = EventFields {
+                            ts: iid * 1000 + len as u64,
+                            clock_id: if i == 2 { 64 } else { 0 },
+                            kind,
+                            track: (defines & 2 == 0).then_some(&track),
+                            category_iid: if defines & 1 != 0 { iid } else { 0 },
+                            name_iid: iid + 1,
+                            location_iid: if i == 1 { 0 } else { iid },
+                            counter: None,
+                        };
+                        let mut fast = Out::from(vec![9]);
+                        let short = defining_event_packet(&mut fast, header, &ev, &new);
+                        if !short {
+                            assert_eq!(fast[..], [9]);
+                            track_event_packet(&mut fast, header, &ev, &new);
+                        }
+                        shorts += usize::from(short);
+                        let mut general = Out::from(vec![9]);
+                        track_event_packet_with(&mut general, header, &ev, &new, |_| {}, |_| {});
+                        assert_eq!(
+                            fast[..],
+                            general[..],
+                            "len {len}, iid {iid}, {defines}, {i}"
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 9 * 5 * 8 * 3);
+        // The short encoder took its share, and left the rest.
+        assert!(shorts > 100 && shorts < cases / 2, "{shorts} of {cases}");
     }
 
     #[test]

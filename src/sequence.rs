@@ -14,7 +14,6 @@ use crate::interning::{Interner, Text};
 
 /// The writer-wide string tables: string to a global id (from 1). Source
 /// locations are keyed by file name and line.
-#[derive(Default)]
 pub(crate) struct Strings {
     /// The text of every table.
     pub(crate) text: Text,
@@ -35,6 +34,19 @@ pub(crate) struct Strings {
 }
 
 impl Strings {
+    /// No strings: a constant, so that a writer's tables are set up by
+    /// plain stores in place, not each built apart and copied in.
+    pub(crate) const EMPTY: Strings = Strings {
+        text: Vec::new(),
+        names: Interner::EMPTY,
+        categories: Interner::EMPTY,
+        locations: Interner::EMPTY,
+        arg_names: Interner::EMPTY,
+        more: None,
+        callstacks: None,
+        rare: 0,
+    };
+
     /// Entries of every table; read by every compact-mode begin.
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {

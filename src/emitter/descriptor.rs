@@ -6,7 +6,9 @@
 //! bytes are the general path's
 //! (`tests::the_short_path_writes_what_the_general_one_does`).
 
-use crate::encoding::{field as f, key_bytes, Field, LEN, VARINT};
+use crate::encoding::{
+    field as f, key_bytes, track_descriptor_packet, Field, TrackKind, LEN, VARINT,
+};
 use crate::sequence::SeqState;
 use crate::track_options::{SiblingMerge, TrackOptions};
 
@@ -28,6 +30,17 @@ mod key {
     pub const DESCRIPTION: u8 = k(f::TRACK_DESCRIPTION, LEN);
     pub const MERGE: u8 = k(f::TRACK_SIBLING_MERGE_BEHAVIOR, VARINT);
     pub const MERGE_KEY: [u8; 2] = key_bytes(f::TRACK_SIBLING_MERGE_KEY, LEN);
+    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, VARINT);
+    pub const FIRST_ON_SEQUENCE: [u8; 2] = key_bytes(f::PACKET_FIRST_ON_SEQUENCE, VARINT);
+    pub const PROCESS: u8 = k(f::TRACK_PROCESS, LEN);
+    pub const THREAD: u8 = k(f::TRACK_THREAD, LEN);
+    pub const PID: u8 = k(f::PROCESS_PID, VARINT);
+    pub const CMDLINE: u8 = k(f::PROCESS_CMDLINE, LEN);
+    pub const PROCESS_NAME: u8 = k(f::PROCESS_NAME, LEN);
+    pub const LABEL: u8 = k(f::PROCESS_LABELS, LEN);
+    pub const THREAD_PID: u8 = k(f::THREAD_PID, VARINT);
+    pub const TID: u8 = k(f::THREAD_TID, VARINT);
+    pub const THREAD_NAME: u8 = k(f::THREAD_NAME, LEN);
 }
 
 /// `sibling_merge_behavior` as the descriptor writes it, and the key.
@@ -155,6 +168,121 @@ impl Emitter {
     }
 }
 
+impl Emitter {
+    /// Writes the descriptor of a process or a thread (after the header's
+    /// work, as the general path does) and returns true, if the packet is
+    /// under 128 bytes; otherwise writes nothing and returns false. The
+    /// general encoder's bytes, assembled forward like a named track's
+    /// (`tests::processes_and_threads_take_the_general_paths_bytes`).
+    #[inline]
+    pub(crate) fn process_or_thread_descriptor(
+        &mut self,
+        seq: &mut SeqState,
+        uuid: u64,
+        kind: &TrackKind<'_>,
+    ) -> bool {
+        let texts = |all: &[&str]| all.iter().map(|s| 2 + s.len()).sum::<usize>();
+        let text = |s: Option<&str>| s.map_or(0, str::len);
+        let bound = match *kind {
+            TrackKind::Process {
+                name,
+                cmdline,
+                options,
+                ..
+            } => name.len() + texts(cmdline) + texts(options.labels) + text(options.description),
+            TrackKind::Thread { name, options, .. } => name.len() + text(options.description),
+            _ => return false,
+        };
+        if bound + SMALL_TASK + seq.id.len() >= 0x80 || self.out.room() < WINDOW + SPARE {
+            return false;
+        }
+        let header = self.header(seq, false, 0);
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            // The header's own packet (a sequence's first, naming a clock)
+            // took the room: the general encoder, after the same header.
+            track_descriptor_packet(&mut self.out, header, uuid, kind);
+            return true;
+        };
+        let mut c = Cursor { b, n: 0 };
+        c.byte(key::PACKET);
+        c.byte(0);
+        c.field(&header.sequence);
+        if header.flags != 0 {
+            c.uint(key::FLAGS, u64::from(header.flags));
+        }
+        c.bytes(&key::DESCRIPTOR);
+        let desc_at = c.n;
+        c.byte(0);
+        c.uint(key::UUID, uuid);
+        let (rank, description) = match *kind {
+            TrackKind::Process {
+                pid,
+                name,
+                cmdline,
+                options,
+            } => {
+                c.byte(key::PROCESS);
+                let at = c.n;
+                c.byte(0);
+                c.uint(key::PID, i64::from(pid) as u64);
+                for arg in cmdline {
+                    c.uint(key::CMDLINE, arg.len() as u64);
+                    c.bytes(arg.as_bytes());
+                }
+                c.uint(key::PROCESS_NAME, name.len() as u64);
+                c.bytes(name.as_bytes());
+                for label in options.labels {
+                    c.uint(key::LABEL, label.len() as u64);
+                    c.bytes(label.as_bytes());
+                }
+                c.b[at] = (c.n - at - 1) as u8;
+                (options.sibling_rank, options.description)
+            }
+            TrackKind::Thread {
+                pid,
+                tid,
+                name,
+                options,
+            } => {
+                c.byte(key::THREAD);
+                let at = c.n;
+                c.byte(0);
+                c.uint(key::THREAD_PID, i64::from(pid) as u64);
+                c.uint(key::TID, tid as u64);
+                c.uint(key::THREAD_NAME, name.len() as u64);
+                c.bytes(name.as_bytes());
+                c.b[at] = (c.n - at - 1) as u8;
+                (options.sibling_rank, options.description)
+            }
+            _ => (None, None),
+        };
+        if let Some(rank) = rank {
+            c.uint(key::RANK, i64::from(rank) as u64);
+        }
+        if let Some(d) = description {
+            c.uint(key::DESCRIPTION, d.len() as u64);
+            c.bytes(d.as_bytes());
+        }
+        c.b[desc_at] = (c.n - desc_at - 1) as u8;
+        if header.first_on_sequence {
+            c.bytes(&key::FIRST_ON_SEQUENCE);
+            c.byte(1);
+        }
+        c.b[1] = (c.n - 2) as u8;
+        let n = c.n;
+        self.out.commit(n);
+        true
+    }
+}
+
+/// The most bytes of a process's or thread's descriptor beside its
+/// sequence id and texts: the packet's key and length (2), the flags (2),
+/// the descriptor's key and length (3), the uuid (11), the process's or
+/// thread's key and length (2), the pid and tid (22), the name's key and
+/// length (2), the rank (11), the description's key and length (2), the
+/// first-on-sequence mark (3).
+const SMALL_TASK: usize = 60;
+
 /// The most bytes of a descriptor beside its sequence id and texts: the
 /// packet's key and length (2), the descriptor's (3), the uuid (11), the
 /// name's key and length (2), the parent (11), the ordering (2), the rank
@@ -167,7 +295,7 @@ mod tests {
     use super::*;
     use crate::encoding::{track_descriptor_packet, TrackKind};
     use crate::protos;
-    use crate::track_options::ChildOrdering;
+    use crate::track_options::{ChildOrdering, ProcessOptions, ThreadOptions};
     use proptest::prelude::*;
     use prost::Message;
 
@@ -275,6 +403,76 @@ mod tests {
             prop_assert_eq!(short_packets, packets);
             let trace = protos::Trace::decode(&short[..]).unwrap();
             prop_assert_eq!(trace.packet.len() as u64, packets);
+        }
+    }
+
+    /// Processes and threads, of any options, on a sequence new or set up,
+    /// with its own clock or not: the same bytes and packets through the
+    /// short path as through the general encoder after the header.
+    fn tasks(short: bool, clock: u32, seq_id: u32, names: &[String]) -> (Vec<u8>, u64, usize) {
+        let mut enc = Emitter::new(false, (usize::MAX, usize::MAX));
+        enc.clock = clock;
+        enc.out.reserve_exact(1 << 20);
+        let mut seq = SeqState::new(seq_id, None);
+        let mut shorts = 0;
+        let labels = ["canary", "eu"];
+        for (i, name) in names.iter().enumerate() {
+            let cmdline = ["svc", "--port", name.as_str()];
+            let process = ProcessOptions {
+                description: (i % 3 == 0).then_some(name.as_str()),
+                labels: if i % 2 == 0 { &labels } else { &[] },
+                sibling_rank: (i % 4 == 1).then_some(-(i as i32)),
+            };
+            let thread = ThreadOptions {
+                description: (i % 3 == 1).then_some(name.as_str()),
+                sibling_rank: (i % 5 == 2).then_some(i as i32 * 1000),
+            };
+            let kind = match i % 2 {
+                0 => TrackKind::Process {
+                    pid: [7, -1, i32::MAX][i % 3],
+                    name,
+                    cmdline: &cmdline[..i % 4],
+                    options: &process,
+                },
+                _ => TrackKind::Thread {
+                    pid: 7,
+                    tid: [8, -9, i64::MAX, 1 << 40][i % 4],
+                    name,
+                    options: &thread,
+                },
+            };
+            let uuid = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let before = (enc.out.len(), enc.packets);
+            if short && enc.process_or_thread_descriptor(&mut seq, uuid, &kind) {
+                shorts += 1;
+                continue;
+            }
+            assert_eq!((enc.out.len(), enc.packets), before, "wrote and refused");
+            let header = enc.header(&mut seq, false, 0);
+            track_descriptor_packet(&mut enc.out, header, uuid, &kind);
+        }
+        (enc.out[..].to_vec(), enc.packets, shorts)
+    }
+
+    #[test]
+    fn processes_and_threads_take_the_general_paths_bytes() {
+        let names: Vec<String> = [0, 1, 5, 16, 40, 70, 127, 300]
+            .iter()
+            .cycle()
+            .take(40)
+            .enumerate()
+            .map(|(i, &n)| "t".repeat(n) + &i.to_string())
+            .collect();
+        for clock in [crate::encoding::TRACE_CLOCK, 1] {
+            for seq_id in [1, 300] {
+                let (general, packets, _) = tasks(false, clock, seq_id, &names);
+                let (short, short_packets, shorts) = tasks(true, clock, seq_id, &names);
+                assert_eq!(short, general, "clock {clock}, sequence {seq_id}");
+                assert_eq!(short_packets, packets);
+                assert!(shorts >= 20, "{shorts} short");
+                let trace = protos::Trace::decode(&short[..]).unwrap();
+                assert_eq!(trace.packet.len() as u64, packets);
+            }
         }
     }
 

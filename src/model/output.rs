@@ -260,7 +260,7 @@ impl TrackOutput {
         let track = self.track_on(seq, &mut named);
         let on = &mut out.seqs[seq];
         if seq == self.seq || !out.emitter.begin_known(on, ts, track, &ev) {
-            out.emitter.begin_general(on, ts, track, ev);
+            out.emitter.begin_general_ref(on, ts, track, &ev);
         }
     }
 
