@@ -32,8 +32,9 @@ const MAX_ARGS: usize = 16;
 /// string argument) goes the general way.
 pub(super) const WINDOW: usize = 512;
 
-/// Keys of the fields the packet writes (field number and wire type).
-mod key {
+/// Keys of the fields the packet writes (field number and wire type),
+/// for the other short paths too.
+pub(super) mod key {
     use crate::encoding::{field as f, key_bytes, I64, LEN, VARINT};
 
     const fn k(field: u32, wire: u32) -> u8 {

@@ -5,25 +5,12 @@
 //! lifetime slice this way. Its bytes are the general path's
 //! (`tests::the_short_path_writes_what_the_general_one_does`).
 
-use crate::encoding::{field as f, key_bytes, varint_len, EventType, LEN, VARINT};
+use crate::encoding::{varint_len, EventType};
 use crate::encoding::{SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK};
 use crate::sequence::SeqState;
 
-use super::annotated::{Cursor, SPARE, WINDOW};
+use super::annotated::{key, Cursor, SPARE, WINDOW};
 use super::Emitter;
-
-mod key {
-    use super::*;
-
-    const fn k(field: u32, wire: u32) -> u8 {
-        key_bytes::<1>(field, wire)[0]
-    }
-    pub const PACKET: u8 = k(f::TRACE_PACKET, LEN);
-    pub const TIMESTAMP: u8 = k(f::PACKET_TIMESTAMP, VARINT);
-    pub const TRACK_EVENT: u8 = k(f::PACKET_TRACK_EVENT, LEN);
-    pub const TYPE: u8 = k(f::EVENT_TYPE, VARINT);
-    pub const FLAGS: u8 = k(f::PACKET_SEQUENCE_FLAGS, VARINT);
-}
 
 impl Emitter {
     /// Writes a slice end on the track `uuid` and returns true, if `seq` is
