@@ -341,28 +341,16 @@ impl Emitter {
         track: Option<&Field>,
         ev: Event<'_>,
     ) {
-        self.begin_general_ref(seq, ts, track, &ev);
+        self.begin_event(seq, ts, track, &ev);
     }
 
-    /// [`Emitter::begin_general`] for callers on a cold path already, which
-    /// hold the event copied: a second copy cost a small trace's spans 29
-    /// instructions each.
-    #[cold]
+    /// A slice begin through [`Emitter::event`], out of line (the callers'
+    /// paths are inlined): for begins with arguments, whose first try there
+    /// is their short path, and for callers on a cold path already, which
+    /// hold the event copied (a second copy cost a small trace's spans 29
+    /// instructions each).
     #[inline(never)]
-    pub(crate) fn begin_general_ref(
-        &mut self,
-        seq: &mut SeqState,
-        ts: u64,
-        track: Option<&Field>,
-        ev: &Event<'_>,
-    ) {
-        self.event(seq, ts, EventType::SliceBegin, track, Some(ev), None);
-    }
-
-    /// A slice begin with arguments: [`Emitter::event`], whose first try is
-    /// their short path, out of line (the callers' paths are inlined).
-    #[inline(never)]
-    pub(crate) fn begin_with_args(
+    pub(crate) fn begin_event(
         &mut self,
         seq: &mut SeqState,
         ts: u64,

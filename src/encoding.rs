@@ -597,6 +597,48 @@ fn short_varint<const N: usize>(v: u64) -> ([u8; N], usize) {
     (bytes, len)
 }
 
+/// `s` into `b` at `at`, for the short encoders: up to 16 bytes (names,
+/// short values) as two overlapping words or halves, no call to memcpy,
+/// into the [`FIELD_CAP`] bytes from `at` (which the caller's window has
+/// room for, past what `s` takes); longer strings copied.
+#[inline(always)]
+pub(crate) fn put_text(b: &mut [u8], at: usize, s: &[u8]) {
+    let len = s.len();
+    let w = &mut b[at..at + FIELD_CAP];
+    if (8..=16).contains(&len) {
+        // Both words read before either is written: two loads, two stores
+        // (written one after the other, the compiler calls memcpy for the
+        // second).
+        let (head, tail) = (chunk::<8>(s.first_chunk()), chunk::<8>(s.last_chunk()));
+        put_chunk(w, 0, head);
+        put_chunk(w, len - 8, tail);
+    } else if (4..8).contains(&len) {
+        let (head, tail) = (chunk::<4>(s.first_chunk()), chunk::<4>(s.last_chunk()));
+        put_chunk(w, 0, head);
+        put_chunk(w, len - 4, tail);
+    } else if len < 4 {
+        for (d, &c) in w.iter_mut().zip(s) {
+            *d = c;
+        }
+    } else if let Some(dst) = b.get_mut(at..at + len) {
+        dst.copy_from_slice(s);
+    }
+}
+
+/// `N` bytes (if any) by value.
+#[inline(always)]
+fn chunk<const N: usize>(bytes: Option<&[u8; N]>) -> [u8; N] {
+    bytes.copied().unwrap_or([0; N])
+}
+
+/// `bytes` into `b` at `at`: a copy of a size known at compile time.
+#[inline(always)]
+fn put_chunk<const N: usize>(b: &mut [u8], at: usize, bytes: [u8; N]) {
+    if let Some(dst) = b.get_mut(at..at + N) {
+        dst.copy_from_slice(&bytes);
+    }
+}
+
 /// `v` (below 2^56) as a varint in the low bytes of a word, and its
 /// length: its 7-bit groups spread to bytes in three steps (halves,
 /// quarters, eighths), continuation bits on all but the last byte. No loop,
@@ -1105,28 +1147,13 @@ fn defining_event_packet(
             n += $f.len();
         }};
     }
-    // A string: up to 16 bytes as two overlapping words or halves (the
-    // window has room past the packet for what they write beyond it), no
-    // call to memcpy; longer ones copied.
+    // A string (the window has room past the packet for what a short copy
+    // writes beyond it).
     macro_rules! text {
         ($s:expr) => {{
             let s: &[u8] = $s.as_bytes();
-            let (at, len) = (n & MASK, s.len());
-            let w = &mut b[at..at + FIELD_CAP];
-            if (8..=16).contains(&len) {
-                w[..8].copy_from_slice(&s[..8]);
-                w[len - 8..len].copy_from_slice(&s[len - 8..]);
-            } else if (4..8).contains(&len) {
-                w[..4].copy_from_slice(&s[..4]);
-                w[len - 4..len].copy_from_slice(&s[len - 4..]);
-            } else if len < 4 {
-                for (d, &c) in w.iter_mut().zip(s) {
-                    *d = c;
-                }
-            } else if let Some(dst) = b.get_mut(at..at + len) {
-                dst.copy_from_slice(s);
-            }
-            n += len;
+            put_text(&mut b[..], n & MASK, s);
+            n += s.len();
         }};
     }
     // An iid's field (nothing for 0), from its code.

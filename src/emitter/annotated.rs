@@ -14,7 +14,8 @@
 //! key's cache, its values written between them.
 
 use crate::encoding::{
-    field, varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
+    field, put_text, varint_into, varint_len, EventType, Field, FIELD_CAP,
+    SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
@@ -132,33 +133,24 @@ impl Cursor<'_> {
         self.n += varint_into(&mut self.b[at..at + 10], v);
     }
 
-    /// Appends `s`. Up to 16 bytes (names, short values) as two
-    /// overlapping words or halves, no call to memcpy: the window has room
-    /// past the packet for what they write beyond `s`.
+    /// The head of a timed event's packet: its key and a length byte to
+    /// fill in (at 1), the time as a delta on the sequence's clock, the
+    /// sequence's id and the event's key.
+    #[inline(always)]
+    pub(super) fn event_packet_head(&mut self, delta: u64, sequence: &Field) {
+        self.byte(key::PACKET);
+        self.byte(0);
+        self.uint(key::TIMESTAMP, delta);
+        self.field(sequence);
+        self.byte(key::TRACK_EVENT);
+    }
+
+    /// Appends `s` ([`put_text`]: the window has room past the packet for
+    /// what a short copy writes beyond `s`).
     #[inline(always)]
     pub(super) fn bytes(&mut self, s: &[u8]) {
-        let at = self.n & MASK;
-        let len = s.len();
-        let b = &mut self.b[at..at + SPARE];
-        if (8..=16).contains(&len) {
-            // Both words read before either is written: two loads, two
-            // stores (written one after the other, the compiler calls
-            // memcpy for the second).
-            let (head, tail) = (word::<8>(s.first_chunk()), word::<8>(s.last_chunk()));
-            put(b, 0, head);
-            put(b, len - 8, tail);
-        } else if (4..8).contains(&len) {
-            let (head, tail) = (word::<4>(s.first_chunk()), word::<4>(s.last_chunk()));
-            put(b, 0, head);
-            put(b, len - 4, tail);
-        } else if len < 4 {
-            for (d, &c) in b.iter_mut().zip(s) {
-                *d = c;
-            }
-        } else if let Some(dst) = self.b.get_mut(at..at + len) {
-            dst.copy_from_slice(s);
-        }
-        self.n += len;
+        put_text(&mut self.b[..], self.n & MASK, s);
+        self.n += s.len();
     }
 
     /// A field encoded once: its padded bytes copied whole (a few moves,
@@ -502,11 +494,7 @@ impl Emitter {
         };
         let mut c = Cursor { b, n: 0 };
         // A refusal below leaves the window written and nothing committed.
-        c.byte(key::PACKET);
-        c.byte(0);
-        c.uint(key::TIMESTAMP, ts - seq.clock);
-        c.field(&seq.id);
-        c.byte(key::TRACK_EVENT);
+        c.event_packet_head(ts - seq.clock, &seq.id);
         let event_at = c.n;
         c.byte(0);
         if category != 0 {
@@ -651,20 +639,6 @@ fn put_value(c: &mut Cursor<'_>, value: &Value<'_>) -> bool {
         Value::Dict(_) | Value::Array(_) => return false,
     }
     true
-}
-
-/// `N` bytes (if any) by value.
-#[inline(always)]
-fn word<const N: usize>(bytes: Option<&[u8; N]>) -> [u8; N] {
-    bytes.copied().unwrap_or([0; N])
-}
-
-/// `bytes` into `b` at `at`: a copy of a size known at compile time.
-#[inline(always)]
-fn put<const N: usize>(b: &mut [u8], at: usize, bytes: [u8; N]) {
-    if let Some(dst) = b.get_mut(at..at + N) {
-        dst.copy_from_slice(&bytes);
-    }
 }
 
 // The masks need powers of two.

@@ -29,11 +29,7 @@ impl Emitter {
             return false;
         };
         let mut c = Cursor { b, n: 0 };
-        c.byte(key::PACKET);
-        c.byte(0);
-        c.uint(key::TIMESTAMP, ts - seq.clock);
-        c.field(&seq.id);
-        c.byte(key::TRACK_EVENT);
+        c.event_packet_head(ts - seq.clock, &seq.id);
         // The type (2 bytes) and the uuid's key (1) and varint.
         c.byte((3 + varint_len(uuid)) as u8);
         c.byte(key::TYPE);

@@ -210,9 +210,7 @@ impl TrackOutput {
         // `begin_general` would send it) goes straight to their short path:
         // `begin_known` never takes it, and the cold path copies the event.
         if self.seq == 0 && !ev.args.is_empty() {
-            return out
-                .emitter
-                .begin_with_args(seq, ts, self.track.as_ref(), ev);
+            return out.emitter.begin_event(seq, ts, self.track.as_ref(), ev);
         }
         // Known at compile time where the call gives strings or a key.
         let written = match ev.key {
@@ -260,7 +258,7 @@ impl TrackOutput {
         let track = self.track_on(seq, &mut named);
         let on = &mut out.seqs[seq];
         if seq == self.seq || !out.emitter.begin_known(on, ts, track, &ev) {
-            out.emitter.begin_general_ref(on, ts, track, &ev);
+            out.emitter.begin_event(on, ts, track, &ev);
         }
     }
 
