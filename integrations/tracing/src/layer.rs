@@ -552,9 +552,7 @@ where
                 .insert(key, info, flow, keep.then_some(&mut st.args));
             if !inserted {
                 // Its track never had a slice: free for the next span.
-                if inner.config.reuse_span_tracks {
-                    st.free_track(&info);
-                }
+                st.free_track(&info);
                 if view.threads() && !st.args.is_empty() {
                     // No room in the table: its fields where it is created.
                     let ev = event(meta, meta.name()).args(st.args.args());
@@ -690,9 +688,7 @@ where
                 // Free: tracing closes a span only once its children have
                 // closed (each holds its parent), so no track beneath it
                 // has a slice still to come.
-                if inner.config.reuse_span_tracks {
-                    st.free_track(&info);
-                }
+                st.free_track(&info);
             }
         });
     }

@@ -135,6 +135,9 @@ pub(crate) struct ThreadState {
     /// Span tracks this writer described whose spans closed here, free for
     /// the next span of their callsite beneath the same track.
     free: Vec<FreeTrack>,
+    /// Whether tracks are used again ([`crate::Builder::reuse_span_tracks`]):
+    /// if not, none is ever free.
+    reuse_tracks: bool,
     /// Serials (counts) up to this one are of spans made before this
     /// writer's sequence began (after a lost chunk): their tracks'
     /// descriptors may have been lost, so they are not used again.
@@ -194,7 +197,12 @@ impl ThreadState {
             messages: MessageKeys::default(),
             serial_base: (u64::from(index) + 1) << SERIAL_BITS,
             next_serial: 0,
-            free: Vec::with_capacity(FREE_TRACKS),
+            // Room for every free track up front (none per span), if any.
+            free: Vec::with_capacity(match inner.config.reuse_span_tracks {
+                true => FREE_TRACKS,
+                false => 0,
+            }),
+            reuse_tracks: inner.config.reuse_span_tracks,
             fresh_from: 0,
             tid,
             name,
@@ -241,10 +249,13 @@ impl ThreadState {
 
     /// Keeps the track of a span whose lifetime slice has ended (or never
     /// began) for a later span of its callsite beneath the same track, if
-    /// this writer described it: a span made on this thread since its
-    /// sequence began.
+    /// tracks are used again and this writer described it: a span made on
+    /// this thread since its sequence began.
     #[inline]
     pub(crate) fn free_track(&mut self, info: &SpanInfo) {
+        if !self.reuse_tracks {
+            return;
+        }
         let mine = info.serial > (self.serial_base | self.fresh_from)
             && info.serial <= (self.serial_base | self.next_serial);
         if mine && info.track != 0 && self.free.len() < FREE_TRACKS {
