@@ -2,6 +2,7 @@
 //! thread reuses, so that recording allocates nothing once they have grown.
 
 use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
 
 use perfetto_trace_writer::{Arg, Value};
 use tracing_core::field::{Field, Visit};
@@ -27,12 +28,24 @@ pub(crate) struct ArgBuf {
     /// The text values while `text` may move: (index in `args`, range of
     /// `text`). Kept between uses so that it does not allocate again.
     moving: Vec<(u32, u32, u32)>,
-    /// The `message` field's text, apart: nothing points into it, so it is
-    /// formatted without a care for the pointers.
+    /// The `message` field's text when it is not static, apart: nothing
+    /// points into it, so it is formatted without a care for the pointers.
     message: String,
-    has_message: bool,
+    /// What the `message` field was.
+    message_is: MessageIs,
     /// The value of [`TRACK_FIELD`], a range of `text`.
     track: Option<(u32, u32)>,
+}
+
+/// An [`ArgBuf`]'s `message` field.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+enum MessageIs {
+    #[default]
+    Absent,
+    /// Static text (`info!("done")`), not copied.
+    Static(&'static str),
+    /// In `message`.
+    Text,
 }
 
 /// The names of the arguments of an [`ArgBuf`], as the callsite gives them.
@@ -57,7 +70,7 @@ impl ArgBuf {
         // `args` first: nothing points into `text` while it changes.
         self.args.clear();
         self.text.clear();
-        self.has_message = false;
+        self.message_is = MessageIs::Absent;
         self.track = None;
     }
 
@@ -141,10 +154,14 @@ impl ArgBuf {
     /// Makes the `message` field an argument like the others: only an
     /// event's message names what it is shown as; a span's would be lost.
     pub(crate) fn message_as_arg(&mut self) {
-        if std::mem::take(&mut self.has_message) {
-            let message = std::mem::take(&mut self.message);
-            self.str_arg("message", &message);
-            self.message = message;
+        match std::mem::take(&mut self.message_is) {
+            MessageIs::Absent => {}
+            MessageIs::Static(text) => self.str_arg("message", text),
+            MessageIs::Text => {
+                let message = std::mem::take(&mut self.message);
+                self.str_arg("message", &message);
+                self.message = message;
+            }
         }
     }
 
@@ -153,7 +170,11 @@ impl ArgBuf {
     #[inline]
     pub(crate) fn message_and_args(&self) -> (Option<&str>, &[Arg<'_>], ArgNames<'_>) {
         let names = ArgNames(self.args.iter());
-        let message = self.has_message.then_some(self.message.as_str());
+        let message = match self.message_is {
+            MessageIs::Absent => None,
+            MessageIs::Static(text) => Some(text),
+            MessageIs::Text => Some(self.message.as_str()),
+        };
         (message, &self.args, names)
     }
 
@@ -222,7 +243,7 @@ impl ArgBuf {
                 self.message.clear();
                 // A failing Debug impl leaves what it wrote.
                 let _ = value(&mut self.message);
-                self.has_message = true;
+                self.message_is = MessageIs::Text;
             }
             name => {
                 let range = self.push_formatted(value);
@@ -273,7 +294,7 @@ impl Visit for ArgBuf {
             "message" => {
                 self.message.clear();
                 self.message.push_str(value);
-                self.has_message = true;
+                self.message_is = MessageIs::Text;
             }
             TRACK_FIELD => self.track = Some(self.push_str(value)),
             name => self.str_arg(name, value),
@@ -285,8 +306,84 @@ impl Visit for ArgBuf {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // The message of `info!("...")` is `format_args!`'s: static text
+        // is taken as it is, other text formatted once (its `Debug` would
+        // format it inside a second `fmt::write`).
+        if field.name() == "message" {
+            if let Some(args) = as_arguments(value) {
+                match args.as_str() {
+                    Some(text) => self.message_is = MessageIs::Static(text),
+                    None => self.formatted_field(field, |t| t.write_fmt(*args)),
+                }
+                return;
+            }
+        }
         self.formatted_field(field, |t| write!(t, "{value:?}"));
     }
+}
+
+/// A `Debug` value's vtable, to tell values of one type (`fmt::Arguments`)
+/// by: only ever compared, never followed.
+#[derive(Clone, Copy)]
+struct Vtable(*const (dyn fmt::Debug + 'static));
+
+// SAFETY: the pointer is only compared (see `as_arguments`).
+unsafe impl Send for Vtable {}
+unsafe impl Sync for Vtable {}
+
+/// The vtable with which `tracing` hands a `format_args!` value (an event's
+/// message) to a visitor's `record_debug`, found once by having it hand one
+/// over.
+static ARGUMENTS: OnceLock<Option<Vtable>> = OnceLock::new();
+
+#[cold]
+fn arguments_vtable() -> Option<Vtable> {
+    struct Probe(Option<Vtable>);
+    impl Visit for Probe {
+        fn record_debug(&mut self, _: &Field, value: &dyn fmt::Debug) {
+            let value: *const (dyn fmt::Debug + '_) = value;
+            // SAFETY: only the trait object's lifetime changes, and the
+            // pointer is never followed.
+            let value = unsafe {
+                std::mem::transmute::<*const (dyn fmt::Debug + '_), *const (dyn fmt::Debug + 'static)>(
+                    value,
+                )
+            };
+            self.0 = Some(Vtable(value));
+        }
+    }
+    let callsite =
+        tracing::callsite!(name: "probe", kind: tracing::metadata::Kind::EVENT, fields: message);
+    let field = tracing::callsite::Callsite::metadata(callsite)
+        .fields()
+        .field("message")?;
+    let mut probe = Probe(None);
+    // Through `dyn Value`, as an event's fields are recorded: the value
+    // reaches `record_debug` as `tracing_core`'s impl makes it.
+    let message: &dyn tracing_core::field::Value = &format_args!("probe");
+    std::hint::black_box(message).record(&field, &mut probe);
+    probe.0
+}
+
+/// `value` as the `fmt::Arguments` it is, when it comes with the vtable
+/// `tracing` hands one over with ([`ARGUMENTS`]); `None` for anything else
+/// (and for an `fmt::Arguments` that comes with another copy of it, as
+/// vtables may be duplicated: then formatted through `Debug`).
+#[inline]
+fn as_arguments<'v>(value: &'v dyn fmt::Debug) -> Option<&'v fmt::Arguments<'v>> {
+    let known = (*ARGUMENTS.get_or_init(arguments_vtable))?;
+    let value: *const (dyn fmt::Debug + 'v) = value;
+    let known: *const (dyn fmt::Debug + 'v) = known.0.with_addr(value.addr());
+    // Both address and vtable.
+    if !std::ptr::eq(value, known) {
+        return None;
+    }
+    // SAFETY: `value` has the vtable of `fmt::Arguments` as `Debug`: its
+    // size, alignment, drop and `fmt` are `fmt::Arguments`'s. A vtable is
+    // shared by another type only when all of these are the same, its
+    // `fmt` the same machine code, which reads the value as an
+    // `fmt::Arguments`: it is one in all but name.
+    Some(unsafe { &*(value as *const fmt::Arguments<'v>) })
 }
 
 #[cfg(test)]
@@ -334,6 +431,49 @@ mod tests {
         assert_eq!(copy.args()[5], Arg::new("a", Value::Str("later")));
         copy.clear();
         assert!(copy.is_empty() && copy.track().is_none() && copy.message_and_args().0.is_none());
+    }
+
+    /// A message of `format_args!` is told from other `Debug` values: as
+    /// it is when static, formatted once when not; anything else through
+    /// its `Debug`.
+    #[test]
+    fn messages_of_format_args_are_taken_as_they_are() {
+        use tracing_core::field::Value as _;
+        let cs =
+            tracing::callsite!(name: "t", kind: tracing::metadata::Kind::EVENT, fields: message, d);
+        let fields = tracing::callsite::Callsite::metadata(cs).fields();
+        let (message, d) = (fields.field("message").unwrap(), fields.field("d").unwrap());
+        let mut buf = ArgBuf::default();
+        // As `tracing`'s macros hand it over: `&dyn Value`.
+        let record = |buf: &mut ArgBuf, value: &dyn tracing_core::field::Value| {
+            buf.clear();
+            value.record(&message, buf);
+        };
+        record(&mut buf, &format_args!("static text"));
+        assert_eq!(buf.message_is, MessageIs::Static("static text"));
+        let n = std::hint::black_box(5);
+        record(&mut buf, &format_args!("{n} rows"));
+        assert_eq!(buf.message_is, MessageIs::Text);
+        assert_eq!(buf.message_and_args().0, Some("5 rows"));
+        // Not `fmt::Arguments`: their `Debug`.
+        record(&mut buf, &tracing::field::debug("quoted"));
+        assert_eq!(buf.message_and_args().0, Some("\"quoted\""));
+        record(&mut buf, &tracing::field::display("shown"));
+        assert_eq!(buf.message_and_args().0, Some("shown"));
+        buf.clear();
+        buf.record_debug(&message, &[1, 2]);
+        assert_eq!(buf.message_and_args().0, Some("[1, 2]"));
+        // An argument of `format_args!` that is not the message: formatted.
+        buf.clear();
+        format_args!("arg").record(&d, &mut buf);
+        assert_eq!(buf.args(), &[Arg::new("d", Value::Str("arg"))]);
+        // A span's static message becomes its argument.
+        record(&mut buf, &format_args!("static text"));
+        buf.message_as_arg();
+        assert_eq!(
+            buf.args(),
+            &[Arg::new("message", Value::Str("static text"))]
+        );
     }
 
     /// Text values keep their text while the buffer's text grows (past its
