@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 use perfetto_trace_writer::{Arg, Value};
 use tracing_core::field::{Field, Visit};
 
+use crate::messages::Name;
+
 /// The field that names the track a span goes on (see the crate docs).
 pub const TRACK_FIELD: &str = "perfetto.track";
 
@@ -167,13 +169,21 @@ impl ArgBuf {
 
     /// The message, the other fields as arguments, and their names (the
     /// callsite's, `'static`).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn message_and_args(&self) -> (Option<&str>, &[Arg<'_>], ArgNames<'_>) {
+        let (message, args, names) = self.message_name_and_args();
+        (message.map(Name::text), args, names)
+    }
+
+    /// [`message_and_args`](Self::message_and_args), the message as a
+    /// [`Name`]: static text, if it is, kept by reference.
+    #[inline]
+    pub(crate) fn message_name_and_args(&self) -> (Option<Name<'_>>, &[Arg<'_>], ArgNames<'_>) {
         let names = ArgNames(self.args.iter());
         let message = match self.message_is {
             MessageIs::Absent => None,
-            MessageIs::Static(text) => Some(text),
-            MessageIs::Text => Some(self.message.as_str()),
+            MessageIs::Static(text) => Some(Name::Static(text)),
+            MessageIs::Text => Some(Name::Made(&self.message)),
         };
         (message, &self.args, names)
     }

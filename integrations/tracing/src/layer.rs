@@ -17,6 +17,7 @@ use tracing_subscriber::Layer;
 use crate::callsites::event;
 use crate::clock::now;
 use crate::identity::ProcessInfo;
+use crate::messages::Name;
 use crate::output::{Output, Overflow};
 use crate::spans::{FlowsIn, SpanInfo, SpanTable};
 use crate::thread::{begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState};
@@ -717,14 +718,14 @@ where
                     .filter(|&t| t != 0)
             };
             let thread = st.thread;
-            let (message, args, names) = st.args.message_and_args();
-            let name = message.unwrap_or(meta.name());
+            let (message, args, names) = st.args.message_name_and_args();
+            let name = message.unwrap_or(Name::Static(meta.name()));
             let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
             let _ = match st.messages.get(&mut st.writer, meta, name, names) {
                 Some(key) => st.writer.instant_on_key(track, ts, key, args),
                 None => st
                     .writer
-                    .instant_on(track, ts, &event(meta, name).args(args)),
+                    .instant_on(track, ts, &event(meta, name.text()).args(args)),
             };
         });
     }
