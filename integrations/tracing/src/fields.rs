@@ -120,7 +120,10 @@ impl ArgBuf {
     /// The text appended last, from `start`, as text values hold it.
     #[inline(always)]
     fn pinned_tail(&self, start: usize) -> &'static str {
-        Self::pin(self.text.get(start..).unwrap_or(""))
+        debug_assert!(self.text.is_char_boundary(start));
+        // SAFETY: `start` is where the text appended last began, the
+        // length `text` had before: within it, on a char boundary.
+        Self::pin(unsafe { self.text.get_unchecked(start..) })
     }
 
     #[inline(always)]
@@ -226,7 +229,7 @@ impl ArgBuf {
         }
         let start = self.text.len();
         // Within the capacity: nothing moves, no byte pointed at changes.
-        self.text.push_str(value);
+        append_within(&mut self.text, value);
         (start as u32, self.text.len() as u32)
     }
 
@@ -329,6 +332,45 @@ impl Visit for ArgBuf {
             }
         }
         self.formatted_field(field, |t| write!(t, "{value:?}"));
+    }
+}
+
+/// Appends `value` to `text`, which has room for it: text of up to 16
+/// bytes (most string fields) by two fixed-size copies that overlap,
+/// inline, where `push_str` calls memcpy.
+#[inline(always)]
+fn append_within(text: &mut String, value: &str) {
+    let n = value.len();
+    if n > 16 || text.capacity() - text.len() < n {
+        text.push_str(value);
+        return;
+    }
+    let src = value.as_ptr();
+    // SAFETY: `text` has room for `n` more bytes (checked above); the
+    // copies read only `value`'s `n` bytes and write only that room, and
+    // the bytes written are `value`'s: its length grows by whole UTF-8.
+    unsafe {
+        let bytes = text.as_mut_vec();
+        let len = bytes.len();
+        let dst = bytes.as_mut_ptr().add(len);
+        if n >= 8 {
+            let (head, tail) = (src.cast::<u64>(), src.add(n - 8).cast::<u64>());
+            dst.cast::<u64>().write_unaligned(head.read_unaligned());
+            dst.add(n - 8)
+                .cast::<u64>()
+                .write_unaligned(tail.read_unaligned());
+        } else if n >= 4 {
+            let (head, tail) = (src.cast::<u32>(), src.add(n - 4).cast::<u32>());
+            dst.cast::<u32>().write_unaligned(head.read_unaligned());
+            dst.add(n - 4)
+                .cast::<u32>()
+                .write_unaligned(tail.read_unaligned());
+        } else if n > 0 {
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
+        }
+        bytes.set_len(len + n);
     }
 }
 
@@ -484,6 +526,39 @@ mod tests {
             buf.args(),
             &[Arg::new("message", Value::Str("static text"))]
         );
+    }
+
+    /// Short texts are copied by fixed-size pieces: every length up to
+    /// past the longest copied so, in ASCII and in multibyte text, next to
+    /// text already there.
+    #[test]
+    fn short_texts_are_copied_whole() {
+        let cs = tracing::callsite!(name: "t", kind: tracing::metadata::Kind::EVENT, fields: s);
+        let fields = tracing::callsite::Callsite::metadata(cs).fields();
+        let field = fields.field("s").unwrap();
+        let mut buf = ArgBuf::default();
+        let texts: Vec<String> = (0..=20)
+            .map(|n| ('a'..='z').cycle().take(n).collect())
+            .chain((0..=7).map(|n| "é✓".repeat(n)))
+            .collect();
+        for text in &texts {
+            buf.record_str(&field, "before");
+            buf.record_str(&field, text);
+            buf.record_str(&field, "after");
+        }
+        let got: Vec<&str> = buf
+            .args()
+            .iter()
+            .map(|a| match a.value {
+                Value::Str(s) => s,
+                _ => "",
+            })
+            .collect();
+        let want: Vec<&str> = texts
+            .iter()
+            .flat_map(|t| ["before", t.as_str(), "after"])
+            .collect();
+        assert_eq!(got, want);
     }
 
     /// Text values keep their text while the buffer's text grows (past its
