@@ -196,8 +196,19 @@ impl ArgBuf {
         &self.args
     }
 
-    #[inline]
+    /// Appends an argument: inline while there is room, the growing out of
+    /// line (so that the callbacks' fast paths keep nothing across a call).
+    #[inline(always)]
     fn push(&mut self, name: &'static str, value: Value<'static>) {
+        if self.args.len() == self.args.capacity() {
+            return self.push_growing(name, value);
+        }
+        self.args.push(Arg::new(name, value));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_growing(&mut self, name: &'static str, value: Value<'static>) {
         self.args.push(Arg::new(name, value));
     }
 
@@ -302,7 +313,47 @@ impl Visit for ArgBuf {
         self.push(field.name(), Value::Double(value));
     }
 
+    #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        // Most string fields: short text with room for it.
+        if value.len() <= SHORT
+            && self.text.capacity() - self.text.len() >= SHORT
+            && name != "message"
+            && name != TRACK_FIELD
+        {
+            let start = self.text.len();
+            // SAFETY: `text` has room for `SHORT` bytes more (checked).
+            unsafe { append_short(&mut self.text, value) };
+            let value = Value::Str(self.pinned_tail(start));
+            self.push(name, value);
+            return;
+        }
+        self.str_field(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.formatted_field(field, |t| write!(t, "{value}"));
+    }
+
+    #[inline]
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // The message of `info!("...")` is `format_args!`'s: static text
+        // is taken as it is.
+        if field.name() == "message" {
+            if let Some(text) = static_message(value) {
+                self.message_is = MessageIs::Static(text);
+                return;
+            }
+        }
+        self.debug_field(field, value);
+    }
+}
+
+impl ArgBuf {
+    /// [`Visit::record_str`] but for short text with room.
+    #[inline(never)]
+    fn str_field(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => {
                 self.message.clear();
@@ -314,14 +365,11 @@ impl Visit for ArgBuf {
         }
     }
 
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.formatted_field(field, |t| write!(t, "{value}"));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // The message of `info!("...")` is `format_args!`'s: static text
-        // is taken as it is, other text formatted once (its `Debug` would
-        // format it inside a second `fmt::write`).
+    /// [`Visit::record_debug`] but for a static message.
+    #[inline(never)]
+    fn debug_field(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // A message of `format_args!` with arguments is formatted once
+        // (its `Debug` would format it inside a second `fmt::write`).
         if field.name() == "message" {
             if let Some(args) = as_arguments(value) {
                 match args.as_str() {
@@ -335,20 +383,34 @@ impl Visit for ArgBuf {
     }
 }
 
-/// Appends `value` to `text`, which has room for it: text of up to 16
-/// bytes (most string fields) by two fixed-size copies that overlap,
-/// inline, where `push_str` calls memcpy.
+/// The longest text [`append_short`] copies.
+const SHORT: usize = 16;
+
+/// Appends `value` to `text`, which has room for it: short text (most
+/// string fields) inline ([`append_short`]), where `push_str` calls memcpy.
 #[inline(always)]
 fn append_within(text: &mut String, value: &str) {
-    let n = value.len();
-    if n > 16 || text.capacity() - text.len() < n {
+    if value.len() <= SHORT && text.capacity() - text.len() >= value.len() {
+        // SAFETY: room for `value` (checked).
+        unsafe { append_short(text, value) };
+    } else {
         text.push_str(value);
-        return;
     }
+}
+
+/// Appends `value`, of at most [`SHORT`] bytes, by two fixed-size copies
+/// that overlap.
+///
+/// # Safety
+/// `text` has room for `value` (`capacity - len >= value.len()`).
+#[inline(always)]
+unsafe fn append_short(text: &mut String, value: &str) {
+    let n = value.len();
+    debug_assert!(n <= SHORT && text.capacity() - text.len() >= n);
     let src = value.as_ptr();
-    // SAFETY: `text` has room for `n` more bytes (checked above); the
-    // copies read only `value`'s `n` bytes and write only that room, and
-    // the bytes written are `value`'s: its length grows by whole UTF-8.
+    // SAFETY: `text` has room for `n` more bytes (the caller's promise);
+    // the copies read only `value`'s `n` bytes and write only that room,
+    // and the bytes written are `value`'s: its length grows by whole UTF-8.
     unsafe {
         let bytes = text.as_mut_vec();
         let len = bytes.len();
@@ -417,13 +479,26 @@ fn arguments_vtable() -> Option<Vtable> {
     probe.0
 }
 
+/// The text of `value` if it is a static `format_args!` message, found
+/// inline once [`ARGUMENTS`] is known (else `None`: see [`as_arguments`]).
+#[inline(always)]
+fn static_message(value: &dyn fmt::Debug) -> Option<&'static str> {
+    let known = (*ARGUMENTS.get()?)?;
+    arguments_with(known, value)?.as_str()
+}
+
 /// `value` as the `fmt::Arguments` it is, when it comes with the vtable
 /// `tracing` hands one over with ([`ARGUMENTS`]); `None` for anything else
 /// (and for an `fmt::Arguments` that comes with another copy of it, as
 /// vtables may be duplicated: then formatted through `Debug`).
 #[inline]
 fn as_arguments<'v>(value: &'v dyn fmt::Debug) -> Option<&'v fmt::Arguments<'v>> {
-    let known = (*ARGUMENTS.get_or_init(arguments_vtable))?;
+    arguments_with((*ARGUMENTS.get_or_init(arguments_vtable))?, value)
+}
+
+/// [`as_arguments`] given the vtable.
+#[inline(always)]
+fn arguments_with<'v>(known: Vtable, value: &'v dyn fmt::Debug) -> Option<&'v fmt::Arguments<'v>> {
     let value: *const (dyn fmt::Debug + 'v) = value;
     let known: *const (dyn fmt::Debug + 'v) = known.0.with_addr(value.addr());
     // Both address and vtable.
@@ -501,8 +576,11 @@ mod tests {
             buf.clear();
             value.record(&message, buf);
         };
-        record(&mut buf, &format_args!("static text"));
-        assert_eq!(buf.message_is, MessageIs::Static("static text"));
+        // Found once (`ARGUMENTS`), then inline.
+        for _ in 0..2 {
+            record(&mut buf, &format_args!("static text"));
+            assert_eq!(buf.message_is, MessageIs::Static("static text"));
+        }
         let n = std::hint::black_box(5);
         record(&mut buf, &format_args!("{n} rows"));
         assert_eq!(buf.message_is, MessageIs::Text);
