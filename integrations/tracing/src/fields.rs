@@ -28,13 +28,18 @@ pub(crate) struct ArgBuf {
     /// The fields in order; text values point into `text`.
     args: Vec<Arg<'static>>,
     /// The text values while `text` may move: (index in `args`, range of
-    /// `text`). Kept between uses so that it does not allocate again.
-    moving: Vec<(u32, u32, u32)>,
+    /// `text`). Kept between uses so that it does not allocate again;
+    /// boxed, made on first use (seldom), so that the buffer is small to
+    /// swap (the span table swaps a span's fields in and out).
+    #[allow(clippy::box_collection)] // one word where a `Vec` is three
+    moving: Option<Box<Vec<(u32, u32, u32)>>>,
     /// The `message` field's text when it is not static, apart: nothing
     /// points into it, so it is formatted without a care for the pointers.
     message: String,
-    /// What the `message` field was.
-    message_is: MessageIs,
+    /// Whether there was a `message` field, and its static text if it was
+    /// (see [`MessageIs`]): apart, where an enum would take a word more.
+    has_message: bool,
+    static_message: Option<&'static str>,
     /// The value of [`TRACK_FIELD`], a range of `text`.
     track: Option<(u32, u32)>,
 }
@@ -72,21 +77,39 @@ impl ArgBuf {
         // `args` first: nothing points into `text` while it changes.
         self.args.clear();
         self.text.clear();
-        self.message_is = MessageIs::Absent;
+        self.set_message(MessageIs::Absent);
         self.track = None;
+    }
+
+    #[inline(always)]
+    fn message_is(&self) -> MessageIs {
+        match (self.has_message, self.static_message) {
+            (false, _) => MessageIs::Absent,
+            (true, Some(text)) => MessageIs::Static(text),
+            (true, None) => MessageIs::Text,
+        }
+    }
+
+    #[inline(always)]
+    fn set_message(&mut self, message: MessageIs) {
+        (self.has_message, self.static_message) = match message {
+            MessageIs::Absent => (false, None),
+            MessageIs::Static(text) => (true, Some(text)),
+            MessageIs::Text => (true, None),
+        };
     }
 
     /// Notes where each text value's text is and sets it back to
     /// [`UNPOINTED`], before `text` may move.
     fn unpoint(&mut self) {
-        self.moving.clear();
+        let moving = self.moving.get_or_insert_with(Box::default);
+        moving.clear();
         let base = self.text.as_ptr() as usize;
         for (i, a) in self.args.iter_mut().enumerate() {
             if let Value::Str(s) = a.value {
                 if !s.is_empty() {
                     let start = (s.as_ptr() as usize).wrapping_sub(base);
-                    self.moving
-                        .push((i as u32, start as u32, (start + s.len()) as u32));
+                    moving.push((i as u32, start as u32, (start + s.len()) as u32));
                 }
                 a.value = UNPOINTED;
             }
@@ -95,13 +118,16 @@ impl ArgBuf {
 
     /// Points every text value at its text again, once `text` is still.
     fn repoint(&mut self) {
-        for k in 0..self.moving.len() {
-            let (i, start, end) = self.moving[k];
+        let Some(moving) = self.moving.take() else {
+            return;
+        };
+        for &(i, start, end) in moving.iter() {
             let value = Value::Str(self.pinned(start, end));
             if let Some(a) = self.args.get_mut(i as usize) {
                 a.value = value;
             }
         }
+        self.moving = Some(moving);
     }
 
     /// Whether a text value points into `text`.
@@ -159,7 +185,9 @@ impl ArgBuf {
     /// Makes the `message` field an argument like the others: only an
     /// event's message names what it is shown as; a span's would be lost.
     pub(crate) fn message_as_arg(&mut self) {
-        match std::mem::take(&mut self.message_is) {
+        let message = self.message_is();
+        self.set_message(MessageIs::Absent);
+        match message {
             MessageIs::Absent => {}
             MessageIs::Static(text) => self.str_arg("message", text),
             MessageIs::Text => {
@@ -183,7 +211,7 @@ impl ArgBuf {
     #[inline]
     pub(crate) fn message_name_and_args(&self) -> (Option<Name<'_>>, &[Arg<'_>], ArgNames<'_>) {
         let names = ArgNames(self.args.iter());
-        let message = match self.message_is {
+        let message = match self.message_is() {
             MessageIs::Absent => None,
             MessageIs::Static(text) => Some(Name::Static(text)),
             MessageIs::Text => Some(Name::Made(&self.message)),
@@ -267,7 +295,7 @@ impl ArgBuf {
                 self.message.clear();
                 // A failing Debug impl leaves what it wrote.
                 let _ = value(&mut self.message);
-                self.message_is = MessageIs::Text;
+                self.set_message(MessageIs::Text);
             }
             name => {
                 let range = self.push_formatted(value);
@@ -342,7 +370,7 @@ impl Visit for ArgBuf {
         // is taken as it is.
         if field.name() == "message" {
             if let Some(text) = static_message(value) {
-                self.message_is = MessageIs::Static(text);
+                self.set_message(MessageIs::Static(text));
                 return;
             }
         }
@@ -358,7 +386,7 @@ impl ArgBuf {
             "message" => {
                 self.message.clear();
                 self.message.push_str(value);
-                self.message_is = MessageIs::Text;
+                self.set_message(MessageIs::Text);
             }
             TRACK_FIELD => self.track = Some(self.push_str(value)),
             name => self.str_arg(name, value),
@@ -373,7 +401,7 @@ impl ArgBuf {
         if field.name() == "message" {
             if let Some(args) = as_arguments(value) {
                 match args.as_str() {
-                    Some(text) => self.message_is = MessageIs::Static(text),
+                    Some(text) => self.set_message(MessageIs::Static(text)),
                     None => self.formatted_field(field, |t| t.write_fmt(*args)),
                 }
                 return;
@@ -579,11 +607,11 @@ mod tests {
         // Found once (`ARGUMENTS`), then inline.
         for _ in 0..2 {
             record(&mut buf, &format_args!("static text"));
-            assert_eq!(buf.message_is, MessageIs::Static("static text"));
+            assert_eq!(buf.message_is(), MessageIs::Static("static text"));
         }
         let n = std::hint::black_box(5);
         record(&mut buf, &format_args!("{n} rows"));
-        assert_eq!(buf.message_is, MessageIs::Text);
+        assert_eq!(buf.message_is(), MessageIs::Text);
         assert_eq!(buf.message_and_args().0, Some("5 rows"));
         // Not `fmt::Arguments`: their `Debug`.
         record(&mut buf, &tracing::field::debug("quoted"));
@@ -604,6 +632,14 @@ mod tests {
             buf.args(),
             &[Arg::new("message", Value::Str("static text"))]
         );
+    }
+
+    /// The span table swaps a span's fields in and out of the thread's
+    /// buffer: each word more is copied twice per span.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_buffer_is_fourteen_words() {
+        assert_eq!(std::mem::size_of::<ArgBuf>(), 14 * 8);
     }
 
     /// Short texts are copied by fixed-size pieces: every length up to
