@@ -358,6 +358,38 @@ fn track_place(
     }
 }
 
+/// The track of the span an event is in, if that span has one. Out of
+/// line: the views with thread slices never call it.
+#[inline(never)]
+fn span_track<S>(
+    inner: &Inner,
+    event: &tracing_core::Event<'_>,
+    ctx: &Context<'_, S>,
+) -> Option<u64>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let track = |id: &Id| inner.spans.get(id.into_u64()).map(|i| i.track);
+    if event.is_contextual() {
+        // The current span: if this layer has it, this layer's filter
+        // enabled it, so it is the one `event_span` would find, without the
+        // registry's lookup of its data (and the references counted there).
+        match ctx.current_span().id() {
+            None => return None,
+            Some(id) => {
+                if let Some(t) = track(id) {
+                    return Some(t).filter(|&t| t != 0);
+                }
+            }
+        }
+    }
+    // A span this layer does not have (filtered out for it: an enabled
+    // one further out, then), or the parent the event names.
+    ctx.event_span(event)
+        .and_then(|s| track(&s.id()))
+        .filter(|&t| t != 0)
+}
+
 /// The time kept in `ts`, read now the first time.
 #[inline]
 fn time(ts: &mut Option<u64>) -> u64 {
@@ -712,10 +744,7 @@ where
             } else if view.threads() {
                 None
             } else {
-                ctx.event_span(event_)
-                    .and_then(|s| inner.spans.get(s.id().into_u64()))
-                    .map(|i| i.track)
-                    .filter(|&t| t != 0)
+                span_track(inner, event_, &ctx)
             };
             let thread = st.thread;
             let (message, args, names) = st.args.message_name_and_args();
