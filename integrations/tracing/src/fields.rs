@@ -379,7 +379,8 @@ impl Visit for ArgBuf {
 }
 
 impl ArgBuf {
-    /// [`Visit::record_str`] but for short text with room.
+    /// [`Visit::record_str`] of what its inline path leaves: the message,
+    /// the track, long text, text without room.
     #[inline(never)]
     fn str_field(&mut self, field: &Field, value: &str) {
         match field.name() {
@@ -393,7 +394,8 @@ impl ArgBuf {
         }
     }
 
-    /// [`Visit::record_debug`] but for a static message.
+    /// [`Visit::record_debug`] of what its inline path leaves: anything but
+    /// a static message of `format_args!` once [`ARGUMENTS`] is known.
     #[inline(never)]
     fn debug_field(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // A message of `format_args!` with arguments is formatted once
