@@ -2,9 +2,12 @@
 //! thread reuses, so that recording allocates nothing once they have grown.
 
 use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
 
 use perfetto_trace_writer::{Arg, Value};
 use tracing_core::field::{Field, Visit};
+
+use crate::messages::Name;
 
 /// The field that names the track a span goes on (see the crate docs).
 pub const TRACK_FIELD: &str = "perfetto.track";
@@ -25,14 +28,31 @@ pub(crate) struct ArgBuf {
     /// The fields in order; text values point into `text`.
     args: Vec<Arg<'static>>,
     /// The text values while `text` may move: (index in `args`, range of
-    /// `text`). Kept between uses so that it does not allocate again.
-    moving: Vec<(u32, u32, u32)>,
-    /// The `message` field's text, apart: nothing points into it, so it is
-    /// formatted without a care for the pointers.
+    /// `text`). Kept between uses so that it does not allocate again;
+    /// boxed, made on first use (seldom), so that the buffer is small to
+    /// swap (the span table swaps a span's fields in and out).
+    #[allow(clippy::box_collection)] // one word where a `Vec` is three
+    moving: Option<Box<Vec<(u32, u32, u32)>>>,
+    /// The `message` field's text when it is not static, apart: nothing
+    /// points into it, so it is formatted without a care for the pointers.
     message: String,
+    /// Whether there was a `message` field, and its static text if it was
+    /// (see [`MessageIs`]): apart, where an enum would take a word more.
     has_message: bool,
+    static_message: Option<&'static str>,
     /// The value of [`TRACK_FIELD`], a range of `text`.
     track: Option<(u32, u32)>,
+}
+
+/// An [`ArgBuf`]'s `message` field.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+enum MessageIs {
+    #[default]
+    Absent,
+    /// Static text (`info!("done")`), not copied.
+    Static(&'static str),
+    /// In `message`.
+    Text,
 }
 
 /// The names of the arguments of an [`ArgBuf`], as the callsite gives them.
@@ -57,21 +77,39 @@ impl ArgBuf {
         // `args` first: nothing points into `text` while it changes.
         self.args.clear();
         self.text.clear();
-        self.has_message = false;
+        self.set_message(MessageIs::Absent);
         self.track = None;
+    }
+
+    #[inline(always)]
+    fn message_is(&self) -> MessageIs {
+        match (self.has_message, self.static_message) {
+            (false, _) => MessageIs::Absent,
+            (true, Some(text)) => MessageIs::Static(text),
+            (true, None) => MessageIs::Text,
+        }
+    }
+
+    #[inline(always)]
+    fn set_message(&mut self, message: MessageIs) {
+        (self.has_message, self.static_message) = match message {
+            MessageIs::Absent => (false, None),
+            MessageIs::Static(text) => (true, Some(text)),
+            MessageIs::Text => (true, None),
+        };
     }
 
     /// Notes where each text value's text is and sets it back to
     /// [`UNPOINTED`], before `text` may move.
     fn unpoint(&mut self) {
-        self.moving.clear();
+        let moving = self.moving.get_or_insert_with(Box::default);
+        moving.clear();
         let base = self.text.as_ptr() as usize;
         for (i, a) in self.args.iter_mut().enumerate() {
             if let Value::Str(s) = a.value {
                 if !s.is_empty() {
                     let start = (s.as_ptr() as usize).wrapping_sub(base);
-                    self.moving
-                        .push((i as u32, start as u32, (start + s.len()) as u32));
+                    moving.push((i as u32, start as u32, (start + s.len()) as u32));
                 }
                 a.value = UNPOINTED;
             }
@@ -80,13 +118,16 @@ impl ArgBuf {
 
     /// Points every text value at its text again, once `text` is still.
     fn repoint(&mut self) {
-        for k in 0..self.moving.len() {
-            let (i, start, end) = self.moving[k];
+        let Some(moving) = self.moving.take() else {
+            return;
+        };
+        for &(i, start, end) in moving.iter() {
             let value = Value::Str(self.pinned(start, end));
             if let Some(a) = self.args.get_mut(i as usize) {
                 a.value = value;
             }
         }
+        self.moving = Some(moving);
     }
 
     /// Whether a text value points into `text`.
@@ -105,7 +146,10 @@ impl ArgBuf {
     /// The text appended last, from `start`, as text values hold it.
     #[inline(always)]
     fn pinned_tail(&self, start: usize) -> &'static str {
-        Self::pin(self.text.get(start..).unwrap_or(""))
+        debug_assert!(self.text.is_char_boundary(start));
+        // SAFETY: `start` is where the text appended last began, the
+        // length `text` had before: within it, on a char boundary.
+        Self::pin(unsafe { self.text.get_unchecked(start..) })
     }
 
     #[inline(always)]
@@ -141,19 +185,37 @@ impl ArgBuf {
     /// Makes the `message` field an argument like the others: only an
     /// event's message names what it is shown as; a span's would be lost.
     pub(crate) fn message_as_arg(&mut self) {
-        if std::mem::take(&mut self.has_message) {
-            let message = std::mem::take(&mut self.message);
-            self.str_arg("message", &message);
-            self.message = message;
+        let message = self.message_is();
+        self.set_message(MessageIs::Absent);
+        match message {
+            MessageIs::Absent => {}
+            MessageIs::Static(text) => self.str_arg("message", text),
+            MessageIs::Text => {
+                let message = std::mem::take(&mut self.message);
+                self.str_arg("message", &message);
+                self.message = message;
+            }
         }
     }
 
     /// The message, the other fields as arguments, and their names (the
     /// callsite's, `'static`).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn message_and_args(&self) -> (Option<&str>, &[Arg<'_>], ArgNames<'_>) {
+        let (message, args, names) = self.message_name_and_args();
+        (message.map(Name::text), args, names)
+    }
+
+    /// [`message_and_args`](Self::message_and_args), the message as a
+    /// [`Name`]: static text, if it is, kept by reference.
+    #[inline]
+    pub(crate) fn message_name_and_args(&self) -> (Option<Name<'_>>, &[Arg<'_>], ArgNames<'_>) {
         let names = ArgNames(self.args.iter());
-        let message = self.has_message.then_some(self.message.as_str());
+        let message = match self.message_is() {
+            MessageIs::Absent => None,
+            MessageIs::Static(text) => Some(Name::Static(text)),
+            MessageIs::Text => Some(Name::Made(&self.message)),
+        };
         (message, &self.args, names)
     }
 
@@ -162,8 +224,19 @@ impl ArgBuf {
         &self.args
     }
 
-    #[inline]
+    /// Appends an argument: inline while there is room, the growing out of
+    /// line (so that the callbacks' fast paths keep nothing across a call).
+    #[inline(always)]
     fn push(&mut self, name: &'static str, value: Value<'static>) {
+        if self.args.len() == self.args.capacity() {
+            return self.push_growing(name, value);
+        }
+        self.args.push(Arg::new(name, value));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_growing(&mut self, name: &'static str, value: Value<'static>) {
         self.args.push(Arg::new(name, value));
     }
 
@@ -195,7 +268,7 @@ impl ArgBuf {
         }
         let start = self.text.len();
         // Within the capacity: nothing moves, no byte pointed at changes.
-        self.text.push_str(value);
+        append_within(&mut self.text, value);
         (start as u32, self.text.len() as u32)
     }
 
@@ -222,7 +295,7 @@ impl ArgBuf {
                 self.message.clear();
                 // A failing Debug impl leaves what it wrote.
                 let _ = value(&mut self.message);
-                self.has_message = true;
+                self.set_message(MessageIs::Text);
             }
             name => {
                 let range = self.push_formatted(value);
@@ -268,25 +341,206 @@ impl Visit for ArgBuf {
         self.push(field.name(), Value::Double(value));
     }
 
+    #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "message" => {
-                self.message.clear();
-                self.message.push_str(value);
-                self.has_message = true;
-            }
-            TRACK_FIELD => self.track = Some(self.push_str(value)),
-            name => self.str_arg(name, value),
+        let name = field.name();
+        // Most string fields: short text with room for it.
+        if value.len() <= SHORT
+            && self.text.capacity() - self.text.len() >= SHORT
+            && name != "message"
+            && name != TRACK_FIELD
+        {
+            let start = self.text.len();
+            // SAFETY: `text` has room for `SHORT` bytes more (checked).
+            unsafe { append_short(&mut self.text, value) };
+            let value = Value::Str(self.pinned_tail(start));
+            self.push(name, value);
+            return;
         }
+        self.str_field(field, value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.formatted_field(field, |t| write!(t, "{value}"));
     }
 
+    #[inline]
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // The message of `info!("...")` is `format_args!`'s: static text
+        // is taken as it is.
+        if field.name() == "message" {
+            if let Some(text) = static_message(value) {
+                self.set_message(MessageIs::Static(text));
+                return;
+            }
+        }
+        self.debug_field(field, value);
+    }
+}
+
+impl ArgBuf {
+    /// [`Visit::record_str`] of what its inline path leaves: the message,
+    /// the track, long text, text without room.
+    #[inline(never)]
+    fn str_field(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => {
+                self.message.clear();
+                self.message.push_str(value);
+                self.set_message(MessageIs::Text);
+            }
+            TRACK_FIELD => self.track = Some(self.push_str(value)),
+            name => self.str_arg(name, value),
+        }
+    }
+
+    /// [`Visit::record_debug`] of what its inline path leaves: anything but
+    /// a static message of `format_args!` once [`ARGUMENTS`] is known.
+    #[inline(never)]
+    fn debug_field(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // A message of `format_args!` with arguments is formatted once
+        // (its `Debug` would format it inside a second `fmt::write`).
+        if field.name() == "message" {
+            if let Some(args) = as_arguments(value) {
+                match args.as_str() {
+                    Some(text) => self.set_message(MessageIs::Static(text)),
+                    None => self.formatted_field(field, |t| t.write_fmt(*args)),
+                }
+                return;
+            }
+        }
         self.formatted_field(field, |t| write!(t, "{value:?}"));
     }
+}
+
+/// The longest text [`append_short`] copies.
+const SHORT: usize = 16;
+
+/// Appends `value` to `text`, which has room for it: short text (most
+/// string fields) inline ([`append_short`]), where `push_str` calls memcpy.
+#[inline(always)]
+fn append_within(text: &mut String, value: &str) {
+    if value.len() <= SHORT && text.capacity() - text.len() >= value.len() {
+        // SAFETY: room for `value` (checked).
+        unsafe { append_short(text, value) };
+    } else {
+        text.push_str(value);
+    }
+}
+
+/// Appends `value`, of at most [`SHORT`] bytes, by two fixed-size copies
+/// that overlap.
+///
+/// # Safety
+/// `text` has room for `value` (`capacity - len >= value.len()`).
+#[inline(always)]
+unsafe fn append_short(text: &mut String, value: &str) {
+    let n = value.len();
+    debug_assert!(n <= SHORT && text.capacity() - text.len() >= n);
+    let src = value.as_ptr();
+    // SAFETY: `text` has room for `n` more bytes (the caller's promise);
+    // the copies read only `value`'s `n` bytes and write only that room,
+    // and the bytes written are `value`'s: its length grows by whole UTF-8.
+    unsafe {
+        let bytes = text.as_mut_vec();
+        let len = bytes.len();
+        let dst = bytes.as_mut_ptr().add(len);
+        if n >= 8 {
+            let (head, tail) = (src.cast::<u64>(), src.add(n - 8).cast::<u64>());
+            dst.cast::<u64>().write_unaligned(head.read_unaligned());
+            dst.add(n - 8)
+                .cast::<u64>()
+                .write_unaligned(tail.read_unaligned());
+        } else if n >= 4 {
+            let (head, tail) = (src.cast::<u32>(), src.add(n - 4).cast::<u32>());
+            dst.cast::<u32>().write_unaligned(head.read_unaligned());
+            dst.add(n - 4)
+                .cast::<u32>()
+                .write_unaligned(tail.read_unaligned());
+        } else if n > 0 {
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
+        }
+        bytes.set_len(len + n);
+    }
+}
+
+/// A `Debug` value's vtable, to tell values of one type (`fmt::Arguments`)
+/// by: only ever compared, never followed.
+#[derive(Clone, Copy)]
+struct Vtable(*const (dyn fmt::Debug + 'static));
+
+// SAFETY: the pointer is only compared (see `as_arguments`).
+unsafe impl Send for Vtable {}
+unsafe impl Sync for Vtable {}
+
+/// The vtable with which `tracing` hands a `format_args!` value (an event's
+/// message) to a visitor's `record_debug`, found once by having it hand one
+/// over.
+static ARGUMENTS: OnceLock<Option<Vtable>> = OnceLock::new();
+
+#[cold]
+fn arguments_vtable() -> Option<Vtable> {
+    struct Probe(Option<Vtable>);
+    impl Visit for Probe {
+        fn record_debug(&mut self, _: &Field, value: &dyn fmt::Debug) {
+            let value: *const (dyn fmt::Debug + '_) = value;
+            // SAFETY: only the trait object's lifetime changes, and the
+            // pointer is never followed.
+            let value = unsafe {
+                std::mem::transmute::<*const (dyn fmt::Debug + '_), *const (dyn fmt::Debug + 'static)>(
+                    value,
+                )
+            };
+            self.0 = Some(Vtable(value));
+        }
+    }
+    let callsite =
+        tracing::callsite!(name: "probe", kind: tracing::metadata::Kind::EVENT, fields: message);
+    let field = tracing::callsite::Callsite::metadata(callsite)
+        .fields()
+        .field("message")?;
+    let mut probe = Probe(None);
+    // Through `dyn Value`, as an event's fields are recorded: the value
+    // reaches `record_debug` as `tracing_core`'s impl makes it.
+    let message: &dyn tracing_core::field::Value = &format_args!("probe");
+    std::hint::black_box(message).record(&field, &mut probe);
+    probe.0
+}
+
+/// The text of `value` if it is a static `format_args!` message, found
+/// inline once [`ARGUMENTS`] is known (else `None`: see [`as_arguments`]).
+#[inline(always)]
+fn static_message(value: &dyn fmt::Debug) -> Option<&'static str> {
+    let known = (*ARGUMENTS.get()?)?;
+    arguments_with(known, value)?.as_str()
+}
+
+/// `value` as the `fmt::Arguments` it is, when it comes with the vtable
+/// `tracing` hands one over with ([`ARGUMENTS`]); `None` for anything else
+/// (and for an `fmt::Arguments` that comes with another copy of it, as
+/// vtables may be duplicated: then formatted through `Debug`).
+#[inline]
+fn as_arguments<'v>(value: &'v dyn fmt::Debug) -> Option<&'v fmt::Arguments<'v>> {
+    arguments_with((*ARGUMENTS.get_or_init(arguments_vtable))?, value)
+}
+
+/// [`as_arguments`] given the vtable.
+#[inline(always)]
+fn arguments_with<'v>(known: Vtable, value: &'v dyn fmt::Debug) -> Option<&'v fmt::Arguments<'v>> {
+    let value: *const (dyn fmt::Debug + 'v) = value;
+    let known: *const (dyn fmt::Debug + 'v) = known.0.with_addr(value.addr());
+    // Both address and vtable.
+    if !std::ptr::eq(value, known) {
+        return None;
+    }
+    // SAFETY: `value` has the vtable of `fmt::Arguments` as `Debug`: its
+    // size, alignment, drop and `fmt` are `fmt::Arguments`'s. A vtable is
+    // shared by another type only when all of these are the same, its
+    // `fmt` the same machine code, which reads the value as an
+    // `fmt::Arguments`: it is one in all but name.
+    Some(unsafe { &*(value as *const fmt::Arguments<'v>) })
 }
 
 #[cfg(test)]
@@ -334,6 +588,93 @@ mod tests {
         assert_eq!(copy.args()[5], Arg::new("a", Value::Str("later")));
         copy.clear();
         assert!(copy.is_empty() && copy.track().is_none() && copy.message_and_args().0.is_none());
+    }
+
+    /// A message of `format_args!` is told from other `Debug` values: as
+    /// it is when static, formatted once when not; anything else through
+    /// its `Debug`.
+    #[test]
+    fn messages_of_format_args_are_taken_as_they_are() {
+        use tracing_core::field::Value as _;
+        let cs =
+            tracing::callsite!(name: "t", kind: tracing::metadata::Kind::EVENT, fields: message, d);
+        let fields = tracing::callsite::Callsite::metadata(cs).fields();
+        let (message, d) = (fields.field("message").unwrap(), fields.field("d").unwrap());
+        let mut buf = ArgBuf::default();
+        // As `tracing`'s macros hand it over: `&dyn Value`.
+        let record = |buf: &mut ArgBuf, value: &dyn tracing_core::field::Value| {
+            buf.clear();
+            value.record(&message, buf);
+        };
+        // Found once (`ARGUMENTS`), then inline.
+        for _ in 0..2 {
+            record(&mut buf, &format_args!("static text"));
+            assert_eq!(buf.message_is(), MessageIs::Static("static text"));
+        }
+        let n = std::hint::black_box(5);
+        record(&mut buf, &format_args!("{n} rows"));
+        assert_eq!(buf.message_is(), MessageIs::Text);
+        assert_eq!(buf.message_and_args().0, Some("5 rows"));
+        // Not `fmt::Arguments`: their `Debug`.
+        record(&mut buf, &tracing::field::debug("quoted"));
+        assert_eq!(buf.message_and_args().0, Some("\"quoted\""));
+        record(&mut buf, &tracing::field::display("shown"));
+        assert_eq!(buf.message_and_args().0, Some("shown"));
+        buf.clear();
+        buf.record_debug(&message, &[1, 2]);
+        assert_eq!(buf.message_and_args().0, Some("[1, 2]"));
+        // An argument of `format_args!` that is not the message: formatted.
+        buf.clear();
+        format_args!("arg").record(&d, &mut buf);
+        assert_eq!(buf.args(), &[Arg::new("d", Value::Str("arg"))]);
+        // A span's static message becomes its argument.
+        record(&mut buf, &format_args!("static text"));
+        buf.message_as_arg();
+        assert_eq!(
+            buf.args(),
+            &[Arg::new("message", Value::Str("static text"))]
+        );
+    }
+
+    /// The span table swaps a span's fields in and out of the thread's
+    /// buffer: each word more is copied twice per span.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_buffer_is_fourteen_words() {
+        assert_eq!(std::mem::size_of::<ArgBuf>(), 14 * 8);
+    }
+
+    /// Short texts are copied by fixed-size pieces: every length up to
+    /// past the longest copied so, in ASCII and in multibyte text, next to
+    /// text already there.
+    #[test]
+    fn short_texts_are_copied_whole() {
+        let cs = tracing::callsite!(name: "t", kind: tracing::metadata::Kind::EVENT, fields: s);
+        let fields = tracing::callsite::Callsite::metadata(cs).fields();
+        let field = fields.field("s").unwrap();
+        let mut buf = ArgBuf::default();
+        let texts: Vec<String> = (0..=20)
+            .map(|n| ('a'..='z').cycle().take(n).collect())
+            .chain((0..=7).map(|n| "é✓".repeat(n)))
+            .collect();
+        for text in &texts {
+            buf.record_str(&field, "before");
+            buf.record_str(&field, text);
+            buf.record_str(&field, "after");
+        }
+        let got: Vec<&str> = buf
+            .args()
+            .iter()
+            .map(|a| match a.value {
+                Value::Str(s) => s,
+                _ => "",
+            })
+            .collect();
+        let want: Vec<&str> = texts
+            .iter()
+            .flat_map(|t| ["before", t.as_str(), "after"])
+            .collect();
+        assert_eq!(got, want);
     }
 
     /// Text values keep their text while the buffer's text grows (past its

@@ -17,6 +17,7 @@ use tracing_subscriber::Layer;
 use crate::callsites::event;
 use crate::clock::now;
 use crate::identity::ProcessInfo;
+use crate::messages::Name;
 use crate::output::{Output, Overflow};
 use crate::spans::{FlowsIn, SpanInfo, SpanTable};
 use crate::thread::{begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState};
@@ -355,6 +356,38 @@ fn track_place(
         (None, Some(p)) => (p.under, p.depth),
         (None, None) => (thread.get(), 3),
     }
+}
+
+/// The track of the span an event is in, if that span has one. Out of
+/// line: the views with thread slices never call it.
+#[inline(never)]
+fn span_track<S>(
+    inner: &Inner,
+    event: &tracing_core::Event<'_>,
+    ctx: &Context<'_, S>,
+) -> Option<u64>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let track = |id: &Id| inner.spans.get(id.into_u64()).map(|i| i.track);
+    if event.is_contextual() {
+        // The current span: if this layer has it, this layer's filter
+        // enabled it, so it is the one `event_span` would find, without the
+        // registry's lookup of its data (and the references counted there).
+        match ctx.current_span().id() {
+            None => return None,
+            Some(id) => {
+                if let Some(t) = track(id) {
+                    return Some(t).filter(|&t| t != 0);
+                }
+            }
+        }
+    }
+    // A span this layer does not have (filtered out for it: an enabled
+    // one further out, then), or the parent the event names.
+    ctx.event_span(event)
+        .and_then(|s| track(&s.id()))
+        .filter(|&t| t != 0)
 }
 
 /// The time kept in `ts`, read now the first time.
@@ -711,20 +744,17 @@ where
             } else if view.threads() {
                 None
             } else {
-                ctx.event_span(event_)
-                    .and_then(|s| inner.spans.get(s.id().into_u64()))
-                    .map(|i| i.track)
-                    .filter(|&t| t != 0)
+                span_track(inner, event_, &ctx)
             };
             let thread = st.thread;
-            let (message, args, names) = st.args.message_and_args();
-            let name = message.unwrap_or(meta.name());
+            let (message, args, names) = st.args.message_name_and_args();
+            let name = message.unwrap_or(Name::Static(meta.name()));
             let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
             let _ = match st.messages.get(&mut st.writer, meta, name, names) {
                 Some(key) => st.writer.instant_on_key(track, ts, key, args),
                 None => st
                     .writer
-                    .instant_on(track, ts, &event(meta, name).args(args)),
+                    .instant_on(track, ts, &event(meta, name.text()).args(args)),
             };
         });
     }

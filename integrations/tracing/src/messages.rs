@@ -3,6 +3,8 @@
 //! every time, so one comparison with the text its key was made for lets
 //! the writer skip looking up the event's name, category and location.
 
+use std::borrow::Cow;
+
 use perfetto_trace_writer::{EventKey, TraceWriter};
 use tracing_core::Metadata;
 
@@ -17,8 +19,28 @@ const MAX_KEYS: u32 = 4 * KEY_SLOTS as u32;
 /// A callsite's key and the message it names.
 struct Slot {
     meta: usize,
-    message: Box<str>,
+    /// Static text kept by reference, whose events then give the very same
+    /// text (the same address): known without reading it.
+    message: Cow<'static, str>,
     key: EventKey,
+}
+
+/// An event's name as the layer finds it: static text (a message without
+/// arguments, a callsite's name), or text made for the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Name<'a> {
+    Static(&'static str),
+    Made(&'a str),
+}
+
+impl<'a> Name<'a> {
+    #[inline]
+    pub(crate) fn text(self) -> &'a str {
+        match self {
+            Name::Static(text) => text,
+            Name::Made(text) => text,
+        }
+    }
 }
 
 /// The keys, direct-mapped by the callsite's address.
@@ -28,6 +50,13 @@ pub(crate) struct MessageKeys {
     slots: Vec<Option<Slot>>,
     /// Keys made so far.
     made: u32,
+}
+
+/// Whether a slot's text is `text`: the same bytes in memory (a static
+/// message the slot keeps by reference), else equal.
+#[inline(always)]
+fn names(slot: &str, text: &str) -> bool {
+    std::ptr::eq(slot, text) || same(slot, text)
 }
 
 /// Whether two texts are equal: up to 32 bytes (most messages of a
@@ -67,12 +96,12 @@ impl MessageKeys {
         &mut self,
         writer: &mut impl TraceWriter,
         meta: &'static Metadata<'static>,
-        message: &str,
+        message: Name<'_>,
         arg_names: impl Iterator<Item = &'static str>,
     ) -> Option<EventKey> {
         let (addr, i) = key_slot(meta);
         match self.slots.get(i) {
-            Some(Some(s)) if s.meta == addr => same(&s.message, message).then_some(s.key),
+            Some(Some(s)) if s.meta == addr => names(&s.message, message.text()).then_some(s.key),
             _ => self.make(writer, i, meta, message, arg_names),
         }
     }
@@ -83,7 +112,7 @@ impl MessageKeys {
         writer: &mut impl TraceWriter,
         i: usize,
         meta: &'static Metadata<'static>,
-        message: &str,
+        message: Name<'_>,
         arg_names: impl Iterator<Item = &'static str>,
     ) -> Option<EventKey> {
         if self.made >= MAX_KEYS {
@@ -92,7 +121,7 @@ impl MessageKeys {
         let names: Vec<&'static str> = arg_names.collect();
         let key = writer
             .event_key_with_args(
-                message,
+                message.text(),
                 category(meta),
                 meta.file().unwrap_or(""),
                 meta.line().unwrap_or(0),
@@ -105,7 +134,10 @@ impl MessageKeys {
         }
         self.slots[i] = Some(Slot {
             meta: meta as *const Metadata<'static> as usize,
-            message: message.into(),
+            message: match message {
+                Name::Static(text) => Cow::Borrowed(text),
+                Name::Made(text) => Cow::Owned(text.into()),
+            },
             key,
         });
         Some(key)
@@ -119,7 +151,7 @@ impl MessageKeys {
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::{names, same};
 
     #[test]
     fn texts_are_the_same_exactly_when_equal() {
@@ -148,6 +180,9 @@ mod tests {
         for a in texts {
             for b in texts {
                 assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+                assert_eq!(names(a, b), a == b, "{a:?} {b:?}");
+                // A prefix at the same address is not the text.
+                assert_eq!(names(a, &a[..a.len() / 2]), a.is_empty());
             }
             // Equal text elsewhere in memory.
             let copy = String::from(a);

@@ -1,0 +1,110 @@
+//! Where events go and what they are named: with span tracks alone, on the
+//! track of the span they happened in (the nearest the layer's filter
+//! enabled, or the one they name); named by their message, static or
+//! formatted, whichever way it is given.
+
+mod common;
+
+use common::{decode, SharedBuf};
+use perfetto_tracing::{PerfettoLayer, View};
+use tracing::{debug_span, info, info_span};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Records `f` with the layer behind a per-layer INFO filter.
+fn record_filtered(view: View, f: impl FnOnce()) -> perfetto_trace_writer::inspect::Trace {
+    let sink = SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .view(view)
+        .build(sink.clone())
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(
+        layer,
+        tracing_subscriber::filter::LevelFilter::INFO,
+    ));
+    tracing::subscriber::with_default(subscriber, f);
+    guard.finish().unwrap();
+    let bytes = sink.bytes();
+    common::assert_clean(&bytes);
+    decode(&bytes)
+}
+
+#[test]
+fn events_go_on_the_track_of_the_nearest_span_the_layer_has() {
+    let trace = record_filtered(View::SpanTracks, || {
+        let outer = info_span!("outer");
+        let inner = info_span!(parent: &outer, "inner");
+        let other = info_span!("other");
+        outer.in_scope(|| {
+            info!("in outer");
+            // Filtered out for the layer: the event belongs to `outer`.
+            debug_span!("hidden").in_scope(|| info!("under hidden"));
+            inner.in_scope(|| info!("in inner"));
+            // Named: on the span named, whatever is current.
+            info!(parent: &other, "in other");
+            info!(parent: None, "at the root");
+        });
+        info!("outside");
+        drop((inner, other));
+    });
+    let track_of = |name: &str| {
+        let found: Vec<u64> = trace
+            .slices
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.track)
+            .collect();
+        assert_eq!(found.len(), 1, "{name}: {:?}", trace.slices);
+        found[0]
+    };
+    let (outer, inner, other) = (track_of("outer"), track_of("inner"), track_of("other"));
+    assert!(outer != inner && inner != other && outer != other);
+    assert_eq!(track_of("in outer"), outer);
+    assert_eq!(track_of("under hidden"), outer);
+    assert_eq!(track_of("in inner"), inner);
+    assert_eq!(track_of("in other"), other);
+    // Not in a span: on the thread's track.
+    let thread = track_of("outside");
+    assert!(![outer, inner, other].contains(&thread));
+    assert_eq!(track_of("at the root"), thread);
+}
+
+#[test]
+fn events_are_named_by_their_message_however_it_is_given() {
+    let n = std::hint::black_box(3);
+    let mut line = 0;
+    let trace = record_filtered(View::Both, || {
+        for i in 0..n {
+            info!(i, "static text");
+            info!(i, "{i} formatted");
+            info!(i, message = "given as a string");
+            info!(i, message = ?format_args!("{} through Debug", i));
+            info!(i, message = %i);
+            line = line!() + 1;
+            info!(i);
+        }
+    });
+    let names: Vec<&str> = trace
+        .slices
+        .iter()
+        .filter(|s| s.args.iter().any(|(k, _)| k == "i"))
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut want = Vec::new();
+    for i in 0..n {
+        let (formatted, debug, display) = (
+            format!("{i} formatted"),
+            format!("{i} through Debug"),
+            i.to_string(),
+        );
+        want.extend([
+            "static text".to_owned(),
+            formatted,
+            "given as a string".to_owned(),
+            debug,
+            display,
+            // No message: the callsite's name.
+            format!("event {}:{line}", file!()),
+        ]);
+    }
+    assert_eq!(names, want);
+}
