@@ -560,15 +560,15 @@ where
                 }
             } else if track != 0 {
                 // By the callsite's key: the writer need not look up its
-                // strings.
-                let ev = match st.key(meta) {
-                    Some(key) => Event::from_key(key),
-                    None => event(meta, meta.name()),
+                // strings, nor read an `Event`.
+                let (track, ts) = (TrackUuid::from_raw(track), time(&mut ts));
+                let _ = match st.key(meta) {
+                    Some(key) => st.writer.begin_on_key(track, ts, key, st.args.args()),
+                    None => {
+                        let ev = event(meta, meta.name()).args(st.args.args());
+                        st.writer.begin_on(track, ts, &ev)
+                    }
                 };
-                let ev = ev.args(st.args.args());
-                let _ = st
-                    .writer
-                    .begin_on(TrackUuid::from_raw(track), time(&mut ts), &ev);
             }
             if inserted && flow != 0 {
                 st.pending = Some(Pending {
