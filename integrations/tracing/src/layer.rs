@@ -19,7 +19,9 @@ use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::output::{Output, Overflow};
 use crate::spans::{FlowsIn, SpanInfo, SpanTable};
-use crate::thread::{begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState};
+use crate::thread::{
+    begin_slice_key_args, begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState,
+};
 
 /// Where spans are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -402,6 +404,29 @@ impl ThreadState {
     }
 }
 
+impl ThreadState {
+    /// Begins a thread slice of a span that ends flows or carries its
+    /// creation fields, through an `Event`; whether it began.
+    fn begin_slice_event(
+        &mut self,
+        ts: u64,
+        meta: &'static Metadata<'static>,
+        flows: FlowsIn,
+        fields: bool,
+    ) -> bool {
+        let mut buf = [0; 2];
+        let ends = flow_ids(flows, &mut buf);
+        let ev = match self.key(meta) {
+            Some(key) => Event::from_key(key),
+            None => event(meta, meta.name()),
+        };
+        let args = if fields { self.args.args() } else { &[] };
+        let ev = ev.args(args).terminating_flows(ends);
+        let thread = self.thread;
+        begin_slice_with(&mut self.writer, thread, ts, &ev)
+    }
+}
+
 impl PerfettoLayer {
     /// A thread slice of the span `id`, entered on this thread.
     #[inline(never)]
@@ -435,25 +460,26 @@ impl PerfettoLayer {
             }
             st.settle();
             let meta = info.metadata();
-            let began = if !fields && flows.is_empty() {
-                st.begin_slice(ts, meta)
-            } else {
-                let mut buf = [0; 2];
-                let ends = flow_ids(flows, &mut buf);
-                let ev = match st.key(meta) {
-                    Some(key) => Event::from_key(key),
-                    None => event(meta, meta.name()),
-                };
-                let args = if fields { st.args.args() } else { &[] };
-                let ev = ev.args(args).terminating_flows(ends);
-                let thread = st.thread;
-                begin_slice_with(&mut st.writer, thread, ts, &ev)
+            let (began, adopted) = match (fields, flows.is_empty()) {
+                (false, true) => (st.begin_slice(ts, meta), false),
+                // Its fields and no flow: by the key's short path for
+                // arguments, on the thread's track by uuid (so ended there).
+                (true, true) => match st.key(meta) {
+                    Some(k) => {
+                        let thread = st.thread;
+                        let args = st.args.args();
+                        let began = begin_slice_key_args(&mut st.writer, thread, ts, k, args);
+                        (began, true)
+                    }
+                    None => (st.begin_slice_event(ts, meta, flows, fields), false),
+                },
+                _ => (st.begin_slice_event(ts, meta, flows, fields), false),
             };
             st.stack.push(Entered {
                 id: key,
                 meta,
                 began,
-                adopted: false,
+                adopted,
             });
         });
     }

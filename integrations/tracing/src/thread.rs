@@ -94,9 +94,11 @@ pub(crate) struct Entered {
     /// Whether its slice began (the trace processor nests at most 512
     /// deep).
     pub began: bool,
-    /// Whether the slice was begun by a writer before a loss and carried
-    /// over (see [`ThreadState::recover`]): this writer never saw its begin,
-    /// so it ends on the thread's track by uuid.
+    /// Whether the slice ends on the thread's track by uuid: begun there
+    /// by uuid (a first slice with fields, [`begin_slice_key_args`]), or by
+    /// a writer before a loss and carried over (see
+    /// [`ThreadState::recover`]); either way this writer's thread never saw
+    /// its begin.
     pub adopted: bool,
 }
 
@@ -487,6 +489,28 @@ pub(crate) fn begin_slice_with(
         return false;
     }
     let began = writer.span_begin_with(thread, ts, ev).is_ok();
+    if began {
+        writer.get_mut().began();
+    }
+    began
+}
+
+/// Begins a slice of `key` with `args` on the thread's track by its uuid
+/// (the key's short path, which a thread's begin with arguments does not
+/// take); whether it began. Its end goes on the track by uuid too
+/// ([`Entered::adopted`]).
+#[inline]
+pub(crate) fn begin_slice_key_args(
+    writer: &mut StreamingPerfettoWriter<ChunkOut>,
+    thread: ThreadTrack,
+    ts: u64,
+    key: EventKey,
+    args: &[Arg<'_>],
+) -> bool {
+    if writer.get_ref().open >= MAX_OPEN {
+        return false;
+    }
+    let began = writer.begin_on_key(thread.uuid(), ts, key, args).is_ok();
     if began {
         writer.get_mut().began();
     }
