@@ -499,7 +499,7 @@ pub(crate) fn begin_slice_with(
 /// (the key's short path, which a thread's begin with arguments does not
 /// take); whether it began. Its end goes on the track by uuid too
 /// ([`Entered::adopted`]).
-#[inline]
+#[inline(never)]
 pub(crate) fn begin_slice_key_args(
     writer: &mut StreamingPerfettoWriter<ChunkOut>,
     thread: ThreadTrack,
