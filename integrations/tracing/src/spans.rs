@@ -94,8 +94,8 @@ struct Entry {
 }
 
 pub(crate) struct SpanTable {
+    /// A power of two of places.
     entries: Box<[Entry]>,
-    mask: usize,
 }
 
 // A place's field buffer is written only by the thread that holds the
@@ -126,13 +126,15 @@ impl SpanTable {
         let places = (capacity.max(16) * 2).next_power_of_two();
         SpanTable {
             entries: (0..places).map(|_| Entry::default()).collect(),
-            mask: places - 1,
         }
     }
 
     fn places(&self, id: u64) -> impl Iterator<Item = &Entry> {
         let home = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize;
-        (0..PROBES).map(move |i| &self.entries[(home + i) & self.mask])
+        // Masked by the length less one (a power of two): never out of
+        // bounds, which the compiler then sees.
+        let mask = self.entries.len() - 1;
+        (0..PROBES).map(move |i| &self.entries[(home + i) & mask])
     }
 
     /// Adds a span, with the flow its first thread slice ends and the
