@@ -18,7 +18,7 @@ use crate::callsites::event;
 use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::output::{Output, Overflow};
-use crate::spans::{FlowsIn, SpanInfo, SpanTable};
+use crate::spans::{Entering, FlowsIn, SpanInfo, SpanTable};
 use crate::thread::{
     begin_slice_key_args, begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState,
 };
@@ -438,28 +438,27 @@ impl PerfettoLayer {
             let key = id.into_u64();
             let ts = now();
             st.args.clear();
-            let (info, mut flows, fields) = match inner.spans.entering(key, &mut st.args) {
-                Some(e) => (e.info, e.flows, e.fields),
+            let entering = match inner.spans.entering(key, &mut st.args) {
+                Some(e) => e,
                 // A span the table had no room for is still a thread slice.
                 None => match ctx.metadata(id) {
-                    Some(meta) => (
-                        SpanInfo {
-                            meta: meta as *const Metadata<'static> as usize,
-                            ..SpanInfo::default()
-                        },
-                        FlowsIn::default(),
-                        false,
-                    ),
+                    Some(meta) => Entering {
+                        meta: meta as *const Metadata<'static> as usize,
+                        parent: 0,
+                        flows: FlowsIn::default(),
+                        fields: false,
+                    },
                     None => return,
                 },
             };
+            let (parent, mut flows, fields) = (entering.parent, entering.flows, entering.fields);
             // Entered in its parent's slice right where it was created: the
             // nesting shows the link, no flow.
-            if info.parent != 0 && st.stack.last().is_some_and(|e| e.id == info.parent) {
+            if parent != 0 && st.stack.last().is_some_and(|e| e.id == parent) {
                 st.cancel_pending(key, &mut flows);
             }
             st.settle();
-            let meta = info.metadata();
+            let meta = entering.metadata();
             let (began, adopted) = match (fields, flows.is_empty()) {
                 (false, true) => (st.begin_slice(ts, meta), false),
                 // Its fields and no flow: by the key's short path for

@@ -65,13 +65,24 @@ impl FlowsIn {
     }
 }
 
-/// A span about to begin a slice on a thread: what the table knows of it,
-/// the flows that slice ends (taken: only one thread gets them), and
-/// whether its creation fields were moved into the caller's buffer.
+/// A span about to begin a slice on a thread: what the slice needs of
+/// what the table knows of it (its callsite and parent), the flows that
+/// slice ends (taken: only one thread gets them), and whether its creation
+/// fields were moved into the caller's buffer.
 pub(crate) struct Entering {
-    pub info: SpanInfo,
+    /// Its callsite's `&'static Metadata`, as an address.
+    pub meta: usize,
+    /// Its parent's id, 0 for none.
+    pub parent: u64,
     pub flows: FlowsIn,
     pub fields: bool,
+}
+
+impl Entering {
+    pub(crate) fn metadata(&self) -> &'static tracing_core::Metadata<'static> {
+        // SAFETY: `meta` is only ever set from a `&'static Metadata`.
+        unsafe { &*(self.meta as *const tracing_core::Metadata<'static>) }
+    }
 }
 
 #[derive(Default)]
@@ -209,8 +220,8 @@ impl SpanTable {
         self.find(id).map(Self::info)
     }
 
-    /// What a span's next thread slice needs, in one lookup: its info, the
-    /// flows it ends (taken) and, the first time, its creation fields
+    /// What a span's next thread slice needs, in one lookup: its callsite
+    /// and parent, the flows it ends (taken) and, the first time, its creation fields
     /// (swapped into `fields`, whose buffer the place keeps: give an
     /// empty one).
     pub(crate) fn entering(&self, id: u64, fields: &mut ArgBuf) -> Option<Entering> {
@@ -229,7 +240,8 @@ impl SpanTable {
             std::mem::swap(fields, unsafe { &mut *(*p).get() });
         }
         Some(Entering {
-            info: Self::info(e),
+            meta: e.meta.load(Ordering::Relaxed) as usize,
+            parent: e.parent.load(Ordering::Relaxed),
             flows,
             fields: taken,
         })
