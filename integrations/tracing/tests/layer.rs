@@ -307,6 +307,60 @@ fn in_the_thread_view_a_spans_fields_are_on_its_first_slice() {
     common::assert_clean(&bytes);
 }
 
+/// Thread slices with fields begin on the thread's track by uuid, the
+/// others through the writer's thread: both kinds nest in each other and
+/// end where they should, out-of-order exits included.
+#[test]
+fn thread_slices_with_and_without_fields_nest_and_end() {
+    let bytes = common::record(View::Threads, |_| {
+        let outer = info_span!("outer", n = 1u64);
+        let o = outer.enter();
+        info_span!("plain").in_scope(|| {
+            info_span!("inner", n = 2u64).in_scope(|| tracing::info!("deep"));
+        });
+        let later = info_span!("later", n = 3u64);
+        let l = later.enter();
+        // Out of order: `later` ends with `outer`.
+        drop(o);
+        drop(l);
+        info_span!("after", n = 4u64).in_scope(|| {});
+    });
+    let t = common::decode(&bytes);
+    let one = |name: &str| {
+        let s = slices(&t, name);
+        assert_eq!(s.len(), 1, "{name}: {s:?}");
+        s[0].clone()
+    };
+    let (outer, plain, inner, later, after) = (
+        one("outer"),
+        one("plain"),
+        one("inner"),
+        one("later"),
+        one("after"),
+    );
+    let deep = one("deep");
+    for s in [&plain, &inner, &later, &after, &deep] {
+        assert_eq!(s.track, outer.track, "one thread track: {s:?}");
+    }
+    let depths: Vec<usize> = [&outer, &plain, &inner, &deep, &later, &after]
+        .iter()
+        .map(|s| s.depth)
+        .collect();
+    assert_eq!(depths, [0, 1, 2, 3, 1, 0]);
+    let end = |s: &inspect::Slice| s.ts + s.dur.expect("ended");
+    for s in [&plain, &inner, &later] {
+        assert!(
+            s.ts >= outer.ts && end(s) <= end(&outer),
+            "{s:?} in {outer:?}"
+        );
+    }
+    assert!(inner.ts >= plain.ts && end(&inner) <= end(&plain));
+    // `later` ended with `outer`, and `after` began after both.
+    assert_eq!(end(&later), end(&outer));
+    assert!(after.ts >= end(&outer) && after.dur.is_some());
+    common::assert_clean(&bytes);
+}
+
 #[test]
 fn the_track_field_puts_a_span_on_a_named_track() {
     let bytes = common::record(View::Threads, |_| {
