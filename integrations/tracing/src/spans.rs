@@ -184,7 +184,7 @@ impl SpanTable {
                     }
                     // Swapped, not copied: both buffers keep their room.
                     // SAFETY: this thread holds the place (see `Sync`).
-                    std::mem::swap(unsafe { &mut *(*p).get() }, fields);
+                    unsafe { &mut *(*p).get() }.swap_fields(fields);
                 }
                 e.has_fields.store(has_fields, Ordering::Relaxed);
                 e.key.store(id, Ordering::Release);
@@ -237,7 +237,7 @@ impl SpanTable {
             let p = e.fields.load(Ordering::Relaxed);
             // SAFETY: this thread took the buffer (see `Sync`); it was
             // made before `has_fields` was set.
-            std::mem::swap(fields, unsafe { &mut *(*p).get() });
+            fields.swap_fields(unsafe { &mut *(*p).get() });
         }
         Some(Entering {
             meta: e.meta.load(Ordering::Relaxed) as usize,
