@@ -503,6 +503,47 @@ impl PerfettoLayer {
     }
 }
 
+impl PerfettoLayer {
+    /// What a span's close writes: the end of its lifetime slice, and the
+    /// flows no slice of it ended. Out of line, as `enter`: what stays in
+    /// `on_close` is the table's removal, which is all a thread view's span
+    /// without flows needs.
+    #[inline(never)]
+    fn close(&self, key: u64, info: &SpanInfo, mut flows: FlowsIn) {
+        let view = self.inner.config.view;
+        self.with(|st, _| {
+            // Created and closed with nothing in between: nothing to link.
+            st.cancel_pending(key, &mut flows);
+            // No time to read, nothing to settle first.
+            if info.track == 0 && (flows.is_empty() || !view.threads()) {
+                return;
+            }
+            let ts = now();
+            st.settle();
+            let meta = info.metadata();
+            if !flows.is_empty() {
+                // Flows to a slice that never came end where the span does.
+                let mut buf = [0; 2];
+                let ev = event(meta, meta.name()).terminating_flows(flow_ids(flows, &mut buf));
+                if info.track != 0 {
+                    let _ = st
+                        .writer
+                        .instant_on(TrackUuid::from_raw(info.track), ts, &ev);
+                } else if view.threads() {
+                    st.thread_instant(ts, &ev);
+                }
+            }
+            if info.track != 0 {
+                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), ts);
+                // Free: tracing closes a span only once its children have
+                // closed (each holds its parent), so no track beneath it
+                // has a slice still to come.
+                st.free_track(info);
+            }
+        });
+    }
+}
+
 impl<S> Layer<S> for PerfettoLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -680,42 +721,17 @@ where
         if !self.on() {
             return;
         }
-        let view = self.inner.config.view;
-        self.with(|st, inner| {
-            let key = id.into_u64();
-            let Some((info, mut flows)) = inner.spans.remove(key) else {
-                return;
-            };
-            // Created and closed with nothing in between: nothing to link.
-            st.cancel_pending(key, &mut flows);
-            // A thread view's span without flows writes nothing here: no
-            // time to read, nothing to settle first.
-            if info.track == 0 && (flows.is_empty() || !view.threads()) {
-                return;
-            }
-            let ts = now();
-            st.settle();
-            let meta = info.metadata();
-            if !flows.is_empty() {
-                // Flows to a slice that never came end where the span does.
-                let mut buf = [0; 2];
-                let ev = event(meta, meta.name()).terminating_flows(flow_ids(flows, &mut buf));
-                if info.track != 0 {
-                    let _ = st
-                        .writer
-                        .instant_on(TrackUuid::from_raw(info.track), ts, &ev);
-                } else if view.threads() {
-                    st.thread_instant(ts, &ev);
-                }
-            }
-            if info.track != 0 {
-                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), ts);
-                // Free: tracing closes a span only once its children have
-                // closed (each holds its parent), so no track beneath it
-                // has a slice still to come.
-                st.free_track(&info);
-            }
-        });
+        let key = id.into_u64();
+        let Some((info, flows)) = self.inner.spans.remove(key) else {
+            return;
+        };
+        // A thread view's span without flows writes nothing here: not even
+        // the thread's state is needed (a creation waiting there is not its
+        // own: that one's flow would still be in `flows`).
+        if info.track == 0 && flows.is_empty() {
+            return;
+        }
+        self.close(key, &info, flows);
     }
 
     fn on_event(&self, event_: &tracing_core::Event<'_>, ctx: Context<'_, S>) {
