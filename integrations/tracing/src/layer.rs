@@ -388,6 +388,38 @@ fn flow_ids(flows: FlowsIn, buf: &mut [u64; 2]) -> &[u64] {
 }
 
 impl ThreadState {
+    /// A span the table had no room for (its fields in `args`): its track
+    /// never had a slice, free for the next span; in the views with thread
+    /// slices its fields go where it is created.
+    #[cold]
+    #[inline(never)]
+    fn no_room(&mut self, info: &SpanInfo, view: View, ts: u64) {
+        self.free_track(info);
+        if view.threads() && !self.args.is_empty() {
+            let meta = info.metadata();
+            let ev = event(meta, meta.name()).args(self.args.args());
+            let _ = self.writer.instant_on(self.thread.uuid(), ts, &ev);
+        }
+    }
+
+    /// A lifetime slice's begin (its fields in `args`) by an `Event`: by
+    /// the callsite's key if it has one, else by its strings.
+    #[cold]
+    #[inline(never)]
+    fn begin_on_strings(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        meta: &'static Metadata<'static>,
+    ) -> perfetto_trace_writer::Result<()> {
+        let ev = match self.key(meta) {
+            Some(key) => Event::from_key(key),
+            None => event(meta, meta.name()),
+        };
+        let ev = ev.args(self.args.args());
+        self.writer.begin_on(track, ts, &ev)
+    }
+
     /// Forgets the creation flow waiting on this thread when it is span
     /// `key`'s and this thread took the flow's other end (`flows`): the
     /// span is entered or closed before anything else happened here, so
@@ -544,30 +576,32 @@ impl PerfettoLayer {
     }
 }
 
-impl<S> Layer<S> for PerfettoLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn register_callsite(
-        &self,
-        meta: &'static Metadata<'static>,
-    ) -> tracing_core::subscriber::Interest {
-        crate::callsites::register(meta);
-        tracing_core::subscriber::Interest::always()
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.on() {
-            return;
-        }
+impl PerfettoLayer {
+    /// What `on_new_span` records, in the thread view alone (`THREADS`) or
+    /// in a view with span tracks.
+    #[inline(never)]
+    fn new_span<S, const THREADS: bool>(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let meta = attrs.metadata();
-        let parent = match attrs.parent() {
-            Some(p) => Some(p.into_u64()),
-            None if attrs.is_contextual() => ctx.current_span().id().map(Id::into_u64),
-            None => None,
+        let view = match THREADS {
+            true => View::Threads,
+            false => self.inner.config.view,
         };
-        let view = self.inner.config.view;
+        // `None`: the span entered last on this thread. In the thread view
+        // the parent only decides whether a flow links where the span was
+        // made to where it first runs (it places no track), and the slice
+        // it was made in is what the nesting shows: no need to ask the
+        // registry.
+        let parent = match attrs.parent() {
+            Some(p) => Some(Some(p.into_u64())),
+            None if attrs.is_contextual() && THREADS => None,
+            None if attrs.is_contextual() => Some(ctx.current_span().id().map(Id::into_u64)),
+            None => Some(None),
+        };
         self.with(|st, inner| {
+            let parent = parent.unwrap_or_else(|| st.stack.last().map(|e| e.id));
             // Read when the span is created, unless nothing here is timed: a
             // thread view's root span writes nothing until it is entered.
             let mut ts = None;
@@ -576,7 +610,11 @@ where
             }
             st.settle();
             let key = id.into_u64();
-            let parent_info = parent.and_then(|p| inner.spans.get(p));
+            // Only a track's place needs it.
+            let parent_info = match view.span_tracks() {
+                true => parent.and_then(|p| inner.spans.get(p)),
+                false => None,
+            };
             st.args.clear();
             attrs.record(&mut st.args);
             st.args.message_as_arg();
@@ -617,23 +655,17 @@ where
                 .spans
                 .insert(key, info, flow, keep.then_some(&mut st.args));
             if !inserted {
-                // Its track never had a slice: free for the next span.
-                st.free_track(&info);
-                if view.threads() && !st.args.is_empty() {
-                    // No room in the table: its fields where it is created.
-                    let ev = event(meta, meta.name()).args(st.args.args());
-                    let _ = st.writer.instant_on(st.thread.uuid(), time(&mut ts), &ev);
-                }
+                st.no_room(&info, view, time(&mut ts));
             } else if track != 0 {
                 // By the callsite's key: the writer need not look up its
                 // strings, nor read an `Event`.
                 let (track, ts) = (TrackUuid::from_raw(track), time(&mut ts));
-                let _ = match st.key(meta) {
-                    Some(key) => st.writer.begin_on_key(track, ts, key, st.args.args()),
-                    None => {
-                        let ev = event(meta, meta.name()).args(st.args.args());
-                        st.writer.begin_on(track, ts, &ev)
-                    }
+                let _ = match (THREADS, st.key(meta)) {
+                    // A named track's, in the thread view: out of line,
+                    // which leaves the other views' call inlined.
+                    (true, _) => st.begin_on_strings(track, ts, meta),
+                    (false, Some(key)) => st.writer.begin_on_key(track, ts, key, st.args.args()),
+                    (false, None) => st.begin_on_strings(track, ts, meta),
                 };
             }
             if inserted && flow != 0 {
@@ -645,6 +677,30 @@ where
                 });
             }
         });
+    }
+}
+
+impl<S> Layer<S> for PerfettoLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        crate::callsites::register(meta);
+        tracing_core::subscriber::Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        // One body per kind of view, each without the other's branches.
+        match self.inner.config.view {
+            View::Threads => self.new_span::<S, true>(attrs, id, ctx),
+            _ => self.new_span::<S, false>(attrs, id, ctx),
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
