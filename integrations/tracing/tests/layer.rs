@@ -361,6 +361,50 @@ fn thread_slices_with_and_without_fields_nest_and_end() {
     common::assert_clean(&bytes);
 }
 
+/// In the thread view a span made inside the slice entered last on its
+/// thread and entered there is linked by the nesting alone, even when the
+/// registry's current span is one a per-layer filter hides (between them);
+/// one first run elsewhere still gets its flow, whole.
+#[test]
+fn in_the_thread_view_a_span_made_under_a_filtered_one_nests_without_a_flow() {
+    use tracing_subscriber::Layer as _;
+    let sink = common::SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .view(View::Threads)
+        .build(sink.clone())
+        .unwrap();
+    let filtered = layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    // Another layer that wants every span: the registry then has `hidden`.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::sink)
+        .with_ansi(false);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(fmt).with(filtered));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _outer = info_span!("outer").entered();
+        tracing::debug_span!("hidden").in_scope(|| {
+            info_span!("inner").in_scope(|| {});
+            let moved = info_span!("moved");
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || drop(moved.enter()))
+            })
+            .join()
+            .unwrap();
+        });
+    });
+    drop(dispatch);
+    guard.finish().unwrap();
+    let bytes = sink.bytes();
+    let t = common::decode(&bytes);
+    let inner = slices(&t, "inner");
+    assert_eq!(inner.len(), 1, "no instant where it was made: {inner:?}");
+    assert_eq!(inner[0].depth, 1);
+    assert_eq!(flow_edges(&t), [("moved", "moved")]);
+    assert_eq!(common::assert_flows_whole(&bytes), 1);
+    assert!(slices(&t, "hidden").is_empty());
+    common::assert_clean(&bytes);
+}
+
 #[test]
 fn the_track_field_puts_a_span_on_a_named_track() {
     let bytes = common::record(View::Threads, |_| {
