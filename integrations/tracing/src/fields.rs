@@ -150,12 +150,20 @@ impl ArgBuf {
 
     /// Makes the `message` field an argument like the others: only an
     /// event's message names what it is shown as; a span's would be lost.
+    #[inline]
     pub(crate) fn message_as_arg(&mut self) {
-        if std::mem::take(&mut self.has_message) {
-            let message = std::mem::take(&mut self.message);
-            self.str_arg("message", &message);
-            self.message = message;
+        // Most spans have none: the test inline, the work out of line.
+        if self.has_message {
+            self.move_message();
         }
+    }
+
+    #[cold]
+    fn move_message(&mut self) {
+        self.has_message = false;
+        let message = std::mem::take(&mut self.message);
+        self.str_arg("message", &message);
+        self.message = message;
     }
 
     /// The message, the other fields as arguments, and their names (the
