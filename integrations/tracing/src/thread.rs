@@ -582,6 +582,7 @@ unsafe impl Sync for ThreadSlot {}
 struct Release<'a>(&'a AtomicBool);
 
 impl Drop for Release<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }
