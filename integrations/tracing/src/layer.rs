@@ -346,6 +346,7 @@ const MAX_TRACK_DEPTH: u32 = 100;
 /// the named track it asks for (beneath the process), else its parent's
 /// track, else its thread's (beneath the process). Past
 /// [`MAX_TRACK_DEPTH`], beside its parent's track instead.
+#[inline]
 fn track_place(
     named: Option<TrackUuid>,
     parent: Option<SpanInfo>,
