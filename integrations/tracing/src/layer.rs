@@ -470,7 +470,6 @@ impl PerfettoLayer {
         self.with(|st, inner| {
             let key = id.into_u64();
             let ts = now();
-            st.args.clear();
             let entering = match inner.spans.entering(key, &mut st.args) {
                 Some(e) => e,
                 // A span the table had no room for is still a thread slice.

@@ -221,9 +221,9 @@ impl SpanTable {
     }
 
     /// What a span's next thread slice needs, in one lookup: its callsite
-    /// and parent, the flows it ends (taken) and, the first time, its creation fields
-    /// (swapped into `fields`, whose buffer the place keeps: give an
-    /// empty one).
+    /// and parent, the flows it ends (taken) and, the first time, its
+    /// creation fields (`fields` cleared and swapped with them: the place
+    /// keeps its buffer; otherwise `fields` is left as it is).
     pub(crate) fn entering(&self, id: u64, fields: &mut ArgBuf) -> Option<Entering> {
         let e = self.find(id)?;
         let flows = FlowsIn {
@@ -235,6 +235,7 @@ impl SpanTable {
             e.has_fields.load(Ordering::Relaxed) && e.has_fields.swap(false, Ordering::Acquire);
         if taken {
             let p = e.fields.load(Ordering::Relaxed);
+            fields.clear();
             // SAFETY: this thread took the buffer (see `Sync`); it was
             // made before `has_fields` was set.
             fields.swap_fields(unsafe { &mut *(*p).get() });
