@@ -403,11 +403,11 @@ impl ThreadState {
         }
     }
 
-    /// A lifetime slice's begin (its fields in `args`) by an `Event`: by
-    /// the callsite's key if it has one, else by its strings.
+    /// A lifetime slice's begin (its fields in `args`) through an `Event`:
+    /// by the callsite's key if it has one, else by its strings.
     #[cold]
     #[inline(never)]
-    fn begin_on_strings(
+    fn begin_lifetime_by_event(
         &mut self,
         track: TrackUuid,
         ts: u64,
@@ -435,9 +435,7 @@ impl ThreadState {
             _ => false,
         }
     }
-}
 
-impl ThreadState {
     /// Begins a thread slice of a span that ends flows or carries its
     /// creation fields, through an `Event`; whether it began.
     fn begin_slice_event(
@@ -533,9 +531,7 @@ impl PerfettoLayer {
             }
         });
     }
-}
 
-impl PerfettoLayer {
     /// What a span's close writes: the end of its lifetime slice, and the
     /// flows no slice of it ended. Out of line, as `enter`: what stays in
     /// `on_close` is the table's removal, which is all a thread view's span
@@ -574,9 +570,7 @@ impl PerfettoLayer {
             }
         });
     }
-}
 
-impl PerfettoLayer {
     /// What `on_new_span` records, in the thread view alone (`THREADS`) or
     /// in a view with span tracks.
     #[inline(never)]
@@ -663,9 +657,9 @@ impl PerfettoLayer {
                 let _ = match (THREADS, st.key(meta)) {
                     // A named track's, in the thread view: out of line,
                     // which leaves the other views' call inlined.
-                    (true, _) => st.begin_on_strings(track, ts, meta),
+                    (true, _) => st.begin_lifetime_by_event(track, ts, meta),
                     (false, Some(key)) => st.writer.begin_on_key(track, ts, key, st.args.args()),
-                    (false, None) => st.begin_on_strings(track, ts, meta),
+                    (false, None) => st.begin_lifetime_by_event(track, ts, meta),
                 };
             }
             if inserted && flow != 0 {
