@@ -182,9 +182,28 @@ impl ArgBuf {
         self.args.is_empty()
     }
 
+    /// Exchanges the fields (the arguments and the text they point into)
+    /// with `other`'s, as the span table keeps a span's: the rest of a
+    /// buffer is scratch or read only while its fields are recorded, so it
+    /// stays (a third of the bytes of a whole swap).
+    #[inline]
+    pub(crate) fn swap_fields(&mut self, other: &mut ArgBuf) {
+        std::mem::swap(&mut self.text, &mut other.text);
+        std::mem::swap(&mut self.args, &mut other.args);
+    }
+
     /// Makes the `message` field an argument like the others: only an
     /// event's message names what it is shown as; a span's would be lost.
+    #[inline]
     pub(crate) fn message_as_arg(&mut self) {
+        // Most spans have none: the test inline, the work out of line.
+        if self.has_message {
+            self.move_message();
+        }
+    }
+
+    #[cold]
+    fn move_message(&mut self) {
         let message = self.message_is();
         self.set_message(MessageIs::Absent);
         match message {
@@ -583,9 +602,10 @@ mod tests {
         // Moved (as the span table swaps them), the values still point at
         // the buffer's text.
         let mut copy = ArgBuf::default();
-        std::mem::swap(&mut copy, &mut buf);
+        copy.swap_fields(&mut buf);
         drop(buf);
         assert_eq!(copy.args()[5], Arg::new("a", Value::Str("later")));
+        assert_eq!(copy.args()[6], Arg::new("message", Value::Str("hello 7")));
         copy.clear();
         assert!(copy.is_empty() && copy.track().is_none() && copy.message_and_args().0.is_none());
     }

@@ -19,8 +19,10 @@ use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::messages::Name;
 use crate::output::{Output, Overflow};
-use crate::spans::{FlowsIn, SpanInfo, SpanTable};
-use crate::thread::{begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState};
+use crate::spans::{Entering, FlowsIn, SpanInfo, SpanTable};
+use crate::thread::{
+    begin_slice_key_args, begin_slice_with, inside_layer, with_state, Entered, Pending, ThreadState,
+};
 
 /// Where spans are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -345,6 +347,7 @@ const MAX_TRACK_DEPTH: u32 = 100;
 /// the named track it asks for (beneath the process), else its parent's
 /// track, else its thread's (beneath the process). Past
 /// [`MAX_TRACK_DEPTH`], beside its parent's track instead.
+#[inline]
 fn track_place(
     named: Option<TrackUuid>,
     parent: Option<SpanInfo>,
@@ -419,6 +422,38 @@ fn flow_ids(flows: FlowsIn, buf: &mut [u64; 2]) -> &[u64] {
 }
 
 impl ThreadState {
+    /// A span the table had no room for (its fields in `args`): its track
+    /// never had a slice, free for the next span; in the views with thread
+    /// slices its fields go where it is created.
+    #[cold]
+    #[inline(never)]
+    fn no_room(&mut self, info: &SpanInfo, view: View, ts: u64) {
+        self.free_track(info);
+        if view.threads() && !self.args.is_empty() {
+            let meta = info.metadata();
+            let ev = event(meta, meta.name()).args(self.args.args());
+            let _ = self.writer.instant_on(self.thread.uuid(), ts, &ev);
+        }
+    }
+
+    /// A lifetime slice's begin (its fields in `args`) through an `Event`:
+    /// by the callsite's key if it has one, else by its strings.
+    #[cold]
+    #[inline(never)]
+    fn begin_lifetime_by_event(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        meta: &'static Metadata<'static>,
+    ) -> perfetto_trace_writer::Result<()> {
+        let ev = match self.key(meta) {
+            Some(key) => Event::from_key(key),
+            None => event(meta, meta.name()),
+        };
+        let ev = ev.args(self.args.args());
+        self.writer.begin_on(track, ts, &ev)
+    }
+
     /// Forgets the creation flow waiting on this thread when it is span
     /// `key`'s and this thread took the flow's other end (`flows`): the
     /// span is entered or closed before anything else happened here, so
@@ -433,6 +468,27 @@ impl ThreadState {
             _ => false,
         }
     }
+
+    /// Begins a thread slice of a span that ends flows or carries its
+    /// creation fields, through an `Event`; whether it began.
+    fn begin_slice_event(
+        &mut self,
+        ts: u64,
+        meta: &'static Metadata<'static>,
+        flows: FlowsIn,
+        fields: bool,
+    ) -> bool {
+        let mut buf = [0; 2];
+        let ends = flow_ids(flows, &mut buf);
+        let ev = match self.key(meta) {
+            Some(key) => Event::from_key(key),
+            None => event(meta, meta.name()),
+        };
+        let args = if fields { self.args.args() } else { &[] };
+        let ev = ev.args(args).terminating_flows(ends);
+        let thread = self.thread;
+        begin_slice_with(&mut self.writer, thread, ts, &ev)
+    }
 }
 
 impl PerfettoLayer {
@@ -445,48 +501,47 @@ impl PerfettoLayer {
         self.with(|st, inner| {
             let key = id.into_u64();
             let ts = now();
-            st.args.clear();
-            let (info, mut flows, fields) = match inner.spans.entering(key, &mut st.args) {
-                Some(e) => (e.info, e.flows, e.fields),
+            let entering = match inner.spans.entering(key, &mut st.args) {
+                Some(e) => e,
                 // A span the table had no room for is still a thread slice.
                 None => match ctx.metadata(id) {
-                    Some(meta) => (
-                        SpanInfo {
-                            meta: meta as *const Metadata<'static> as usize,
-                            ..SpanInfo::default()
-                        },
-                        FlowsIn::default(),
-                        false,
-                    ),
+                    Some(meta) => Entering {
+                        meta: meta as *const Metadata<'static> as usize,
+                        parent: 0,
+                        flows: FlowsIn::default(),
+                        fields: false,
+                    },
                     None => return,
                 },
             };
+            let (parent, mut flows, fields) = (entering.parent, entering.flows, entering.fields);
             // Entered in its parent's slice right where it was created: the
             // nesting shows the link, no flow.
-            if info.parent != 0 && st.stack.last().is_some_and(|e| e.id == info.parent) {
+            if parent != 0 && st.stack.last().is_some_and(|e| e.id == parent) {
                 st.cancel_pending(key, &mut flows);
             }
             st.settle();
-            let meta = info.metadata();
-            let began = if !fields && flows.is_empty() {
-                st.begin_slice(ts, meta)
-            } else {
-                let mut buf = [0; 2];
-                let ends = flow_ids(flows, &mut buf);
-                let ev = match st.key(meta) {
-                    Some(key) => Event::from_key(key),
-                    None => event(meta, meta.name()),
-                };
-                let args = if fields { st.args.args() } else { &[] };
-                let ev = ev.args(args).terminating_flows(ends);
-                let thread = st.thread;
-                begin_slice_with(&mut st.writer, thread, ts, &ev)
+            let meta = entering.metadata();
+            let (began, adopted) = match (fields, flows.is_empty()) {
+                (false, true) => (st.begin_slice(ts, meta), false),
+                // Its fields and no flow: by the key's short path for
+                // arguments, on the thread's track by uuid (so ended there).
+                (true, true) => match st.key(meta) {
+                    Some(k) => {
+                        let thread = st.thread;
+                        let args = st.args.args();
+                        let began = begin_slice_key_args(&mut st.writer, thread, ts, k, args);
+                        (began, true)
+                    }
+                    None => (st.begin_slice_event(ts, meta, flows, fields), false),
+                },
+                _ => (st.begin_slice_event(ts, meta, flows, fields), false),
             };
             st.stack.push(Entered {
                 id: key,
                 meta,
                 began,
-                adopted: false,
+                adopted,
             });
         });
     }
@@ -509,32 +564,71 @@ impl PerfettoLayer {
             }
         });
     }
-}
 
-impl<S> Layer<S> for PerfettoLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn register_callsite(
-        &self,
-        meta: &'static Metadata<'static>,
-    ) -> tracing_core::subscriber::Interest {
-        crate::callsites::register(meta);
-        tracing_core::subscriber::Interest::always()
+    /// What a span's close writes: the end of its lifetime slice, and the
+    /// flows no slice of it ended. Out of line, as `enter`: what stays in
+    /// `on_close` is the table's removal, which is all a thread view's span
+    /// without flows needs.
+    #[inline(never)]
+    fn close(&self, key: u64, info: &SpanInfo, mut flows: FlowsIn) {
+        let view = self.inner.config.view;
+        self.with(|st, _| {
+            // Created and closed with nothing in between: nothing to link.
+            st.cancel_pending(key, &mut flows);
+            // No time to read, nothing to settle first.
+            if info.track == 0 && (flows.is_empty() || !view.threads()) {
+                return;
+            }
+            let ts = now();
+            st.settle();
+            let meta = info.metadata();
+            if !flows.is_empty() {
+                // Flows to a slice that never came end where the span does.
+                let mut buf = [0; 2];
+                let ev = event(meta, meta.name()).terminating_flows(flow_ids(flows, &mut buf));
+                if info.track != 0 {
+                    let _ = st
+                        .writer
+                        .instant_on(TrackUuid::from_raw(info.track), ts, &ev);
+                } else if view.threads() {
+                    st.thread_instant(ts, &ev);
+                }
+            }
+            if info.track != 0 {
+                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), ts);
+                // Free: tracing closes a span only once its children have
+                // closed (each holds its parent), so no track beneath it
+                // has a slice still to come.
+                st.free_track(info);
+            }
+        });
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.on() {
-            return;
-        }
+    /// What `on_new_span` records, in the thread view alone (`THREADS`) or
+    /// in a view with span tracks.
+    #[inline(never)]
+    fn new_span<S, const THREADS: bool>(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let meta = attrs.metadata();
-        let parent = match attrs.parent() {
-            Some(p) => Some(p.into_u64()),
-            None if attrs.is_contextual() => ctx.current_span().id().map(Id::into_u64),
-            None => None,
+        let view = match THREADS {
+            true => View::Threads,
+            false => self.inner.config.view,
         };
-        let view = self.inner.config.view;
+        // `None`: the span entered last on this thread. In the thread view
+        // the parent only decides whether a flow links where the span was
+        // made to where it first runs (it places no track), and the slice
+        // it was made in is what the nesting shows: no need to ask the
+        // registry.
+        let parent = match attrs.parent() {
+            Some(p) => Some(Some(p.into_u64())),
+            None if attrs.is_contextual() && THREADS => None,
+            None if attrs.is_contextual() => Some(ctx.current_span().id().map(Id::into_u64)),
+            None => Some(None),
+        };
         self.with(|st, inner| {
+            let parent = parent.unwrap_or_else(|| st.stack.last().map(|e| e.id));
             // Read when the span is created, unless nothing here is timed: a
             // thread view's root span writes nothing until it is entered.
             let mut ts = None;
@@ -543,7 +637,11 @@ where
             }
             st.settle();
             let key = id.into_u64();
-            let parent_info = parent.and_then(|p| inner.spans.get(p));
+            // Only a track's place needs it.
+            let parent_info = match view.span_tracks() {
+                true => parent.and_then(|p| inner.spans.get(p)),
+                false => None,
+            };
             st.args.clear();
             attrs.record(&mut st.args);
             st.args.message_as_arg();
@@ -584,24 +682,18 @@ where
                 .spans
                 .insert(key, info, flow, keep.then_some(&mut st.args));
             if !inserted {
-                // Its track never had a slice: free for the next span.
-                st.free_track(&info);
-                if view.threads() && !st.args.is_empty() {
-                    // No room in the table: its fields where it is created.
-                    let ev = event(meta, meta.name()).args(st.args.args());
-                    let _ = st.writer.instant_on(st.thread.uuid(), time(&mut ts), &ev);
-                }
+                st.no_room(&info, view, time(&mut ts));
             } else if track != 0 {
                 // By the callsite's key: the writer need not look up its
-                // strings.
-                let ev = match st.key(meta) {
-                    Some(key) => Event::from_key(key),
-                    None => event(meta, meta.name()),
+                // strings, nor read an `Event`.
+                let (track, ts) = (TrackUuid::from_raw(track), time(&mut ts));
+                let _ = match (THREADS, st.key(meta)) {
+                    // A named track's, in the thread view: out of line,
+                    // which leaves the other views' call inlined.
+                    (true, _) => st.begin_lifetime_by_event(track, ts, meta),
+                    (false, Some(key)) => st.writer.begin_on_key(track, ts, key, st.args.args()),
+                    (false, None) => st.begin_lifetime_by_event(track, ts, meta),
                 };
-                let ev = ev.args(st.args.args());
-                let _ = st
-                    .writer
-                    .begin_on(TrackUuid::from_raw(track), time(&mut ts), &ev);
             }
             if inserted && flow != 0 {
                 st.pending = Some(Pending {
@@ -612,6 +704,30 @@ where
                 });
             }
         });
+    }
+}
+
+impl<S> Layer<S> for PerfettoLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        crate::callsites::register(meta);
+        tracing_core::subscriber::Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.on() {
+            return;
+        }
+        // One body per kind of view, each without the other's branches.
+        match self.inner.config.view {
+            View::Threads => self.new_span::<S, true>(attrs, id, ctx),
+            _ => self.new_span::<S, false>(attrs, id, ctx),
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
@@ -688,42 +804,17 @@ where
         if !self.on() {
             return;
         }
-        let view = self.inner.config.view;
-        self.with(|st, inner| {
-            let key = id.into_u64();
-            let Some((info, mut flows)) = inner.spans.remove(key) else {
-                return;
-            };
-            // Created and closed with nothing in between: nothing to link.
-            st.cancel_pending(key, &mut flows);
-            // A thread view's span without flows writes nothing here: no
-            // time to read, nothing to settle first.
-            if info.track == 0 && (flows.is_empty() || !view.threads()) {
-                return;
-            }
-            let ts = now();
-            st.settle();
-            let meta = info.metadata();
-            if !flows.is_empty() {
-                // Flows to a slice that never came end where the span does.
-                let mut buf = [0; 2];
-                let ev = event(meta, meta.name()).terminating_flows(flow_ids(flows, &mut buf));
-                if info.track != 0 {
-                    let _ = st
-                        .writer
-                        .instant_on(TrackUuid::from_raw(info.track), ts, &ev);
-                } else if view.threads() {
-                    st.thread_instant(ts, &ev);
-                }
-            }
-            if info.track != 0 {
-                let _ = st.writer.end_on(TrackUuid::from_raw(info.track), ts);
-                // Free: tracing closes a span only once its children have
-                // closed (each holds its parent), so no track beneath it
-                // has a slice still to come.
-                st.free_track(&info);
-            }
-        });
+        let key = id.into_u64();
+        let Some((info, flows)) = self.inner.spans.remove(key) else {
+            return;
+        };
+        // A thread view's span without flows writes nothing here: not even
+        // the thread's state is needed (a creation waiting there is not its
+        // own: that one's flow would still be in `flows`).
+        if info.track == 0 && flows.is_empty() {
+            return;
+        }
+        self.close(key, &info, flows);
     }
 
     fn on_event(&self, event_: &tracing_core::Event<'_>, ctx: Context<'_, S>) {

@@ -65,13 +65,24 @@ impl FlowsIn {
     }
 }
 
-/// A span about to begin a slice on a thread: what the table knows of it,
-/// the flows that slice ends (taken: only one thread gets them), and
-/// whether its creation fields were moved into the caller's buffer.
+/// A span about to begin a slice on a thread: what the slice needs of
+/// what the table knows of it (its callsite and parent), the flows that
+/// slice ends (taken: only one thread gets them), and whether its creation
+/// fields were moved into the caller's buffer.
 pub(crate) struct Entering {
-    pub info: SpanInfo,
+    /// Its callsite's `&'static Metadata`, as an address.
+    pub meta: usize,
+    /// Its parent's id, 0 for none.
+    pub parent: u64,
     pub flows: FlowsIn,
     pub fields: bool,
+}
+
+impl Entering {
+    pub(crate) fn metadata(&self) -> &'static tracing_core::Metadata<'static> {
+        // SAFETY: `meta` is only ever set from a `&'static Metadata`.
+        unsafe { &*(self.meta as *const tracing_core::Metadata<'static>) }
+    }
 }
 
 #[derive(Default)]
@@ -94,8 +105,8 @@ struct Entry {
 }
 
 pub(crate) struct SpanTable {
+    /// A power of two of places.
     entries: Box<[Entry]>,
-    mask: usize,
 }
 
 // A place's field buffer is written only by the thread that holds the
@@ -126,13 +137,15 @@ impl SpanTable {
         let places = (capacity.max(16) * 2).next_power_of_two();
         SpanTable {
             entries: (0..places).map(|_| Entry::default()).collect(),
-            mask: places - 1,
         }
     }
 
     fn places(&self, id: u64) -> impl Iterator<Item = &Entry> {
         let home = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize;
-        (0..PROBES).map(move |i| &self.entries[(home + i) & self.mask])
+        // Masked by the length less one (a power of two): never out of
+        // bounds, which the compiler then sees.
+        let mask = self.entries.len() - 1;
+        (0..PROBES).map(move |i| &self.entries[(home + i) & mask])
     }
 
     /// Adds a span, with the flow its first thread slice ends and the
@@ -171,7 +184,7 @@ impl SpanTable {
                     }
                     // Swapped, not copied: both buffers keep their room.
                     // SAFETY: this thread holds the place (see `Sync`).
-                    std::mem::swap(unsafe { &mut *(*p).get() }, fields);
+                    unsafe { &mut *(*p).get() }.swap_fields(fields);
                 }
                 e.has_fields.store(has_fields, Ordering::Relaxed);
                 e.key.store(id, Ordering::Release);
@@ -207,10 +220,10 @@ impl SpanTable {
         self.find(id).map(Self::info)
     }
 
-    /// What a span's next thread slice needs, in one lookup: its info, the
-    /// flows it ends (taken) and, the first time, its creation fields
-    /// (swapped into `fields`, whose buffer the place keeps: give an
-    /// empty one).
+    /// What a span's next thread slice needs, in one lookup: its callsite
+    /// and parent, the flows it ends (taken) and, the first time, its
+    /// creation fields (`fields` cleared and swapped with them: the place
+    /// keeps its buffer; otherwise `fields` is left as it is).
     pub(crate) fn entering(&self, id: u64, fields: &mut ArgBuf) -> Option<Entering> {
         let e = self.find(id)?;
         let flows = FlowsIn {
@@ -222,12 +235,14 @@ impl SpanTable {
             e.has_fields.load(Ordering::Relaxed) && e.has_fields.swap(false, Ordering::Acquire);
         if taken {
             let p = e.fields.load(Ordering::Relaxed);
+            fields.clear();
             // SAFETY: this thread took the buffer (see `Sync`); it was
             // made before `has_fields` was set.
-            std::mem::swap(fields, unsafe { &mut *(*p).get() });
+            fields.swap_fields(unsafe { &mut *(*p).get() });
         }
         Some(Entering {
-            info: Self::info(e),
+            meta: e.meta.load(Ordering::Relaxed) as usize,
+            parent: e.parent.load(Ordering::Relaxed),
             flows,
             fields: taken,
         })

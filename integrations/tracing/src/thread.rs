@@ -94,9 +94,11 @@ pub(crate) struct Entered {
     /// Whether its slice began (the trace processor nests at most 512
     /// deep).
     pub began: bool,
-    /// Whether the slice was begun by a writer before a loss and carried
-    /// over (see [`ThreadState::recover`]): this writer never saw its begin,
-    /// so it ends on the thread's track by uuid.
+    /// Whether the slice ends on the thread's track by uuid: begun there
+    /// by uuid (a first slice with fields, [`begin_slice_key_args`]), or by
+    /// a writer before a loss and carried over (see
+    /// [`ThreadState::recover`]); either way this writer's thread never saw
+    /// its begin.
     pub adopted: bool,
 }
 
@@ -493,6 +495,28 @@ pub(crate) fn begin_slice_with(
     began
 }
 
+/// Begins a slice of `key` with `args` on the thread's track by its uuid
+/// (the key's short path, which a thread's begin with arguments does not
+/// take); whether it began. Its end goes on the track by uuid too
+/// ([`Entered::adopted`]).
+#[inline(never)]
+pub(crate) fn begin_slice_key_args(
+    writer: &mut StreamingPerfettoWriter<ChunkOut>,
+    thread: ThreadTrack,
+    ts: u64,
+    key: EventKey,
+    args: &[Arg<'_>],
+) -> bool {
+    if writer.get_ref().open >= MAX_OPEN {
+        return false;
+    }
+    let began = writer.begin_on_key(thread.uuid(), ts, key, args).is_ok();
+    if began {
+        writer.get_mut().began();
+    }
+    began
+}
+
 impl Drop for ThreadState {
     fn drop(&mut self) {
         // Before the writer flushes its last chunk.
@@ -558,6 +582,7 @@ unsafe impl Sync for ThreadSlot {}
 struct Release<'a>(&'a AtomicBool);
 
 impl Drop for Release<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }

@@ -307,6 +307,104 @@ fn in_the_thread_view_a_spans_fields_are_on_its_first_slice() {
     common::assert_clean(&bytes);
 }
 
+/// Thread slices with fields begin on the thread's track by uuid, the
+/// others through the writer's thread: both kinds nest in each other and
+/// end where they should, out-of-order exits included.
+#[test]
+fn thread_slices_with_and_without_fields_nest_and_end() {
+    let bytes = common::record(View::Threads, |_| {
+        let outer = info_span!("outer", n = 1u64);
+        let o = outer.enter();
+        info_span!("plain").in_scope(|| {
+            info_span!("inner", n = 2u64).in_scope(|| tracing::info!("deep"));
+        });
+        let later = info_span!("later", n = 3u64);
+        let l = later.enter();
+        // Out of order: `later` ends with `outer`.
+        drop(o);
+        drop(l);
+        info_span!("after", n = 4u64).in_scope(|| {});
+    });
+    let t = common::decode(&bytes);
+    let one = |name: &str| {
+        let s = slices(&t, name);
+        assert_eq!(s.len(), 1, "{name}: {s:?}");
+        s[0].clone()
+    };
+    let (outer, plain, inner, later, after) = (
+        one("outer"),
+        one("plain"),
+        one("inner"),
+        one("later"),
+        one("after"),
+    );
+    let deep = one("deep");
+    for s in [&plain, &inner, &later, &after, &deep] {
+        assert_eq!(s.track, outer.track, "one thread track: {s:?}");
+    }
+    let depths: Vec<usize> = [&outer, &plain, &inner, &deep, &later, &after]
+        .iter()
+        .map(|s| s.depth)
+        .collect();
+    assert_eq!(depths, [0, 1, 2, 3, 1, 0]);
+    let end = |s: &inspect::Slice| s.ts + s.dur.expect("ended");
+    for s in [&plain, &inner, &later] {
+        assert!(
+            s.ts >= outer.ts && end(s) <= end(&outer),
+            "{s:?} in {outer:?}"
+        );
+    }
+    assert!(inner.ts >= plain.ts && end(&inner) <= end(&plain));
+    // `later` ended with `outer`, and `after` began after both.
+    assert_eq!(end(&later), end(&outer));
+    assert!(after.ts >= end(&outer) && after.dur.is_some());
+    common::assert_clean(&bytes);
+}
+
+/// In the thread view a span made inside the slice entered last on its
+/// thread and entered there is linked by the nesting alone, even when the
+/// registry's current span is one a per-layer filter hides (between them);
+/// one first run elsewhere still gets its flow, whole.
+#[test]
+fn in_the_thread_view_a_span_made_under_a_filtered_one_nests_without_a_flow() {
+    use tracing_subscriber::Layer as _;
+    let sink = common::SharedBuf::default();
+    let (layer, guard) = PerfettoLayer::builder()
+        .view(View::Threads)
+        .build(sink.clone())
+        .unwrap();
+    let filtered = layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    // Another layer that wants every span: the registry then has `hidden`.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::sink)
+        .with_ansi(false);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(fmt).with(filtered));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _outer = info_span!("outer").entered();
+        tracing::debug_span!("hidden").in_scope(|| {
+            info_span!("inner").in_scope(|| {});
+            let moved = info_span!("moved");
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || drop(moved.enter()))
+            })
+            .join()
+            .unwrap();
+        });
+    });
+    drop(dispatch);
+    guard.finish().unwrap();
+    let bytes = sink.bytes();
+    let t = common::decode(&bytes);
+    let inner = slices(&t, "inner");
+    assert_eq!(inner.len(), 1, "no instant where it was made: {inner:?}");
+    assert_eq!(inner[0].depth, 1);
+    assert_eq!(flow_edges(&t), [("moved", "moved")]);
+    assert_eq!(common::assert_flows_whole(&bytes), 1);
+    assert!(slices(&t, "hidden").is_empty());
+    common::assert_clean(&bytes);
+}
+
 #[test]
 fn the_track_field_puts_a_span_on_a_named_track() {
     let bytes = common::record(View::Threads, |_| {
