@@ -1046,7 +1046,11 @@ impl PacketTail {
 /// from its tail: the same bytes as [`track_event_packet`] writes for a
 /// slice end from an end's tail, and as the begin the tail was taken from
 /// at another time. Returns false, writing nothing, if the buffer has not
-/// the room (see [`Out::window_in_room`]).
+/// the room (see [`Out::window_in_room`]), or if `ts` is from 2^63 on: no
+/// time is (times are at most `i64::MAX`), so it is a delta that went
+/// below zero, the caller's time behind the sequence's clock, which the
+/// caller then writes the general way. Told on the path of times from
+/// 2^56 on, so the short path has no test of its own for it.
 #[inline(always)]
 pub(crate) fn tail_packet(buf: &mut Out, ts: u64, high: &mut TimeHigh, tail: &PacketTail) -> bool {
     const MASK: usize = 15;
@@ -1061,6 +1065,7 @@ pub(crate) fn tail_packet(buf: &mut Out, ts: u64, high: &mut TimeHigh, tail: &Pa
             b[HEAD.len..HEAD.len + 8].copy_from_slice(&t.to_le_bytes());
             len
         }
+        None if ts >> 63 != 0 => return false,
         None => varint_into(&mut b[HEAD.len..HEAD.len + 10], ts),
     };
     let n = (HEAD.len + time_len) & MASK;
@@ -1872,8 +1877,15 @@ mod tests {
                 let track = track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
                 for flags in [0, SEQ_NEEDS_INCREMENTAL_STATE] {
                     let template = PacketTail::new(&sequence, track.as_ref(), flags);
-                    let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56, 1 << 63];
-                    for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
+                    // From 2^63 on, a delta below zero: nothing written.
+                    for ts in [1 << 63, u64::MAX - 1, u64::MAX] {
+                        let mut fast = Out::from(vec![7]);
+                        fast.reserve_exact(64);
+                        assert!(!tail_packet(&mut fast, ts, &mut no_high(), &template));
+                        assert_eq!(fast[..], [7]);
+                    }
+                    let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56];
+                    for ts in times.into_iter().chain([i64::MAX as u64]) {
                         let mut fast = Out::from(vec![7]);
                         // Without room, nothing; with it, the packet.
                         assert!(!tail_packet(&mut fast, ts, &mut no_high(), &template));
