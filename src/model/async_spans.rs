@@ -200,7 +200,9 @@ impl AsyncSpans {
         ts: u64,
         ev: &Event<'_>,
     ) -> bool {
-        // The lane and slot looked up once, as `reusable_slot` finds them.
+        // Room in the table first (see `OpenAsync::reserve_one`); then the
+        // lane and slot looked up once, as `reusable_slot` finds them.
+        self.open.reserve_one();
         let Some(lane_state) = self.lanes.get_mut(lane as usize) else {
             return false;
         };
@@ -214,7 +216,7 @@ impl AsyncSpans {
             return false;
         }
         let open = AsyncOpen::streaming(lane, slot, ts);
-        if self.open.insert(lane, span_id, open).is_some() {
+        if self.open.insert_reserved(lane, span_id, open).is_some() {
             return false;
         }
         lane_state.free.pop();
