@@ -1000,13 +1000,27 @@ impl PacketTail {
             Some(packet.len())
         );
         let time = packet.get(HEAD.len..)?;
-        let time_len = time.iter().position(|&b| b < 0x80)? + 1;
+        // The time's length from its first word (times below 2^56, whose
+        // varint ends in it): the first byte without a continuation bit.
+        let stops = !u64::from_le_bytes(*time.first_chunk::<8>()?) & 0x8080_8080_8080_8080;
+        let time_len = match stops {
+            0 => time.iter().position(|&b| b < 0x80)? + 1,
+            s => s.trailing_zeros() as usize / 8 + 1,
+        };
         let rest = time.get(time_len..)?;
         let mut bytes = [0; TEMPLATE_CAP];
-        bytes.get_mut(..rest.len())?.copy_from_slice(rest);
+        let len = rest.len();
+        if (16..=TEMPLATE_CAP).contains(&len) {
+            // A begin's tail is 16 to 32 bytes: two overlapping halves, no
+            // call to memcpy.
+            bytes[..16].copy_from_slice(&rest[..16]);
+            bytes[len - 16..len].copy_from_slice(&rest[len - 16..]);
+        } else {
+            bytes.get_mut(..len)?.copy_from_slice(rest);
+        }
         Some(PacketTail {
             bytes,
-            len: rest.len() as u8,
+            len: len as u8,
         })
     }
 
@@ -1865,6 +1879,54 @@ mod tests {
         for ts in [1 << 56, 1 << 63, u64::MAX] {
             assert_eq!(high.varint_word(ts), None, "ts {ts:#x}");
             assert_eq!(high, kept);
+        }
+    }
+
+    /// A begin's tail is what follows its time, whatever the time's
+    /// length: times of one byte to ten (past 2^56, whose varint does not
+    /// end in the packet's first word after its head) give one tail, which
+    /// writes each packet again; tails of fewer than 16 bytes and of more.
+    #[test]
+    fn tails_of_packets_follow_their_times() {
+        let sequence = Field::uint(field::PACKET_SEQUENCE_ID, 1);
+        let tracks = [None, Some(Field::uint(field::EVENT_TRACK_UUID, u64::MAX))];
+        for track in &tracks {
+            let mut tails = vec![];
+            for ts in [
+                0,
+                127,
+                1 << 28,
+                (1 << 56) - 1,
+                1 << 56,
+                1 << 62,
+                i64::MAX as u64,
+            ] {
+                let mut packet = Out::from(vec![9]);
+                let header = PacketHeader {
+                    sequence,
+                    flags: 2,
+                    first_on_sequence: false,
+                };
+                let ev = EventFields {
+                    ts,
+                    clock_id: 0,
+                    kind: EventType::SliceBegin,
+                    track: track.as_ref(),
+                    category_iid: 3,
+                    name_iid: 200,
+                    location_iid: 0,
+                    counter: None,
+                };
+                track_event_packet(&mut packet, header, &ev, &NewInterned::default());
+                let tail = PacketTail::of_packet(&packet[1..]).unwrap();
+                let mut again = Out::from(vec![9]);
+                again.reserve_exact(64);
+                assert!(tail_packet(&mut again, ts, &mut no_high(), &tail));
+                assert_eq!(again[..], packet[..], "ts {ts}, track {track:?}");
+                tails.push(tail);
+            }
+            assert!(tails.iter().all(|t| *t == tails[0]));
+            assert_eq!(usize::from(tails[0].len) >= 16, track.is_some());
         }
     }
 
