@@ -181,9 +181,10 @@ impl AsyncSpans {
     fn reusable_slot(&self, l: usize, ts: u64) -> Option<u32> {
         let lane = self.lanes.get(l)?;
         let &slot = lane.free.last()?;
-        // Taken only if it ended by `ts`, so spans on it never overlap.
+        // Taken only if it ended by `ts`, so spans on it never overlap, and
+        // `ts` is in range (one signed comparison, see `begin_fast`).
         match lane.slots.get(slot as usize) {
-            Some(s) if s.last_ts <= ts => Some(slot),
+            Some(s) if ts as i64 >= s.last_ts as i64 => Some(slot),
             _ => None,
         }
     }
@@ -212,7 +213,10 @@ impl AsyncSpans {
         let Some(s) = lane_state.slots.get_mut(slot as usize) else {
             return false;
         };
-        if s.last_ts > ts {
+        // Not behind the slot's last time, and in range: one signed
+        // comparison (the last time is in range, a time past it negative).
+        debug_assert!(s.last_ts <= MAX_TS);
+        if (ts as i64) < s.last_ts as i64 {
             return false;
         }
         let open = AsyncOpen::streaming(lane, slot, ts);
@@ -530,9 +534,15 @@ impl AsyncSpans {
         (lane as usize) < self.lanes.len() && Self::ends_now(self.open.get(lane, span_id), ts)
     }
 
+    /// Whether an end at `ts` of the span `open` takes the short path:
+    /// begun by a call, by `ts`, with `ts` in range (one signed comparison:
+    /// its begin is in range, a time past it negative).
     #[inline(always)]
     fn ends_now(open: Option<AsyncOpen>, ts: u64) -> bool {
-        open.is_some_and(|o| o.is_streaming() && ts >= o.begin && ts <= MAX_TS)
+        open.is_some_and(|o| {
+            debug_assert!(o.begin <= MAX_TS);
+            o.is_streaming() && ts as i64 >= o.begin as i64
+        })
     }
 
     /// The common case of an async end: written, true; otherwise nothing
