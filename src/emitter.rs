@@ -580,6 +580,34 @@ impl Emitter {
         false
     }
 
+    /// [`Emitter::end`] on a sequence whose times are absolute (the
+    /// writer's own): no clock to read or move.
+    #[inline(always)]
+    pub(crate) fn end_absolute(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: &Option<Field>,
+        template: &PacketTail,
+    ) {
+        if !(self.ready(seq) && self.tail_absolute(seq, ts, template)) {
+            self.end_general(seq, ts, track.as_ref());
+        }
+    }
+
+    /// [`Emitter::tail_kept`] on a sequence whose times are absolute: its
+    /// clock stays 0 (its mask is 0), so the time is written as it is.
+    #[inline(always)]
+    pub(crate) fn tail_absolute(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
+        debug_assert!(self.ready(seq));
+        debug_assert!(seq.clock == 0 && seq.clock_mask == 0);
+        if tail_packet(&mut self.out, ts, &mut seq.time_high, tail) {
+            self.packets += 1;
+            return true;
+        }
+        false
+    }
+
     /// The general path of a slice end, out of line (see `begin_general`).
     #[cold]
     #[inline(never)]

@@ -227,16 +227,21 @@ impl TrackOutput {
     /// otherwise nothing written, false.
     #[inline(always)]
     fn begin_keyed(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>, key: EventKey) -> bool {
-        let seq = &mut out.seqs[self.seq];
         let emitter = &mut out.emitter;
         if ev.has_extras() {
             return false;
         }
         if let Some(tail) = self.begins.get(key, emitter.fill_epoch()) {
-            if emitter.tail_kept(seq, ts, tail) {
+            let written = match self.seq {
+                // As `TrackOutput::end`: absolute times, no clock.
+                0 => emitter.tail_absolute(&mut out.seqs[0], ts, tail),
+                s => emitter.tail_kept(&mut out.seqs[s], ts, tail),
+            };
+            if written {
                 return true;
             }
         }
+        let seq = &mut out.seqs[self.seq];
         let at = emitter.out.len();
         if !emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
             return false;
@@ -288,8 +293,16 @@ impl TrackOutput {
     #[inline(always)]
     pub(crate) fn end(&self, out: &mut Output, ts: u64) {
         // Borrowed, not copied: the track and template are 50 bytes.
-        out.emitter
-            .end(&mut out.seqs[self.seq], ts, &self.track, &self.end);
+        match self.seq {
+            // The writer's own sequence, whose times are absolute: no clock
+            // to read or move.
+            0 => out
+                .emitter
+                .end_absolute(&mut out.seqs[0], ts, &self.track, &self.end),
+            s => out
+                .emitter
+                .end(&mut out.seqs[s], ts, &self.track, &self.end),
+        }
     }
 
     /// Writes a slice end carrying `ev`'s arguments and counter values.
