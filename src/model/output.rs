@@ -204,18 +204,23 @@ impl TrackOutput {
     /// on the track's sequence, the general one otherwise.
     #[inline(always)]
     pub(crate) fn begin(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
-        // Borrowed, not copied: the encoded track is 17 bytes.
-        let seq = &mut out.seqs[self.seq];
         // A begin with arguments on the writer's sequence (where
         // `begin_general` would send it) goes straight to their short path:
         // `begin_known` never takes it, and the cold path copies the event.
         if self.seq == 0 && !ev.args.is_empty() {
+            let seq = &mut out.seqs[0];
             return out.emitter.begin_event(seq, ts, self.track.as_ref(), ev);
         }
-        // Known at compile time where the call gives strings or a key.
+        // Known at compile time where the call gives strings or a key; the
+        // sequence looked up on each path where it is needed (a keyed begin
+        // picks it with its path, see `begin_keyed`). The track borrowed,
+        // not copied: encoded, it is 17 bytes.
         let written = match ev.key {
             Some(key) => self.begin_keyed(out, ts, ev, key),
-            None => out.emitter.begin_known(seq, ts, self.track.as_ref(), ev),
+            None => {
+                let seq = &mut out.seqs[self.seq];
+                out.emitter.begin_known(seq, ts, self.track.as_ref(), ev)
+            }
         };
         if !written {
             self.begin_general(out, ts, *ev);
