@@ -219,11 +219,16 @@ impl AsyncSpans {
         if (ts as i64) < s.last_ts as i64 {
             return false;
         }
+        // Taken off the free list before the table is written, and put
+        // back if the id is in flight: taken after, its length would be
+        // read and tested again (the table's writes might, for all the
+        // compiler knows, have changed it).
+        lane_state.free.pop();
         let open = AsyncOpen::streaming(lane, slot, ts);
         if self.open.insert_reserved(lane, span_id, open).is_some() {
+            lane_state.free.push(slot);
             return false;
         }
-        lane_state.free.pop();
         s.streaming = true;
         s.out.count_span(out);
         s.out.begin(out, ts, ev);
@@ -674,5 +679,48 @@ impl AsyncSpans {
             self.end_slot(out, o.lane as usize, o.slot, ts, None);
         }
         closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, TraceWriter, Writer};
+
+    /// A begin refused for an id in flight, on a lane with free slots,
+    /// leaves them as they were: the next span takes the most recently
+    /// freed, as without the call
+    /// (the short path takes the slot off the free list before it finds
+    /// the id in flight, and must put it back). Strings and keys.
+    #[test]
+    fn a_refused_begin_leaves_the_free_slots_as_they_were() {
+        for keyed in [false, true] {
+            let run = |refused: bool| {
+                let mut w = Writer::new();
+                let p = w.process("p", Some(1), "p", &[]).unwrap();
+                let lane = w.async_lane(p, "l").unwrap();
+                let key = w.event_key("a", "c", "", 0).unwrap();
+                let mut begin = |w: &mut Writer, id, ts| match keyed {
+                    true => w.async_span_begin_key(lane, id, ts, key),
+                    false => w.async_span_begin(lane, id, ts, "a", "c", "", 0),
+                };
+                // Slots 1 and 2 free, 2 the most recently freed.
+                begin(&mut w, 1, 10).unwrap();
+                begin(&mut w, 2, 11).unwrap();
+                begin(&mut w, 3, 12).unwrap();
+                w.async_span_end(lane, 2, 13).unwrap();
+                w.async_span_end(lane, 3, 14).unwrap();
+                if refused {
+                    let e = begin(&mut w, 1, 15);
+                    assert!(matches!(e, Err(Error::AsyncSpanAlreadyOpen { .. })));
+                }
+                // On slot 2, as if the refused call had not been made.
+                begin(&mut w, 4, 16).unwrap();
+                w.async_span_end(lane, 4, 17).unwrap();
+                w.async_span_end(lane, 1, 18).unwrap();
+                w.finish().unwrap();
+                w.into_bytes()
+            };
+            assert_eq!(run(true), run(false), "keyed {keyed}");
+        }
     }
 }
