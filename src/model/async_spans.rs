@@ -699,7 +699,7 @@ mod tests {
                 let p = w.process("p", Some(1), "p", &[]).unwrap();
                 let lane = w.async_lane(p, "l").unwrap();
                 let key = w.event_key("a", "c", "", 0).unwrap();
-                let mut begin = |w: &mut Writer, id, ts| match keyed {
+                let begin = |w: &mut Writer, id, ts| match keyed {
                     true => w.async_span_begin_key(lane, id, ts, key),
                     false => w.async_span_begin(lane, id, ts, "a", "c", "", 0),
                 };
