@@ -688,9 +688,9 @@ mod tests {
 
     /// A begin refused for an id in flight, on a lane with free slots,
     /// leaves them as they were: the next span takes the most recently
-    /// freed, as without the call
-    /// (the short path takes the slot off the free list before it finds
-    /// the id in flight, and must put it back). Strings and keys.
+    /// freed, as without the call (the short path takes the slot off the
+    /// free list before it finds the id in flight, and must put it back).
+    /// Strings and keys.
     #[test]
     fn a_refused_begin_leaves_the_free_slots_as_they_were() {
         for keyed in [false, true] {
