@@ -137,14 +137,8 @@ impl BeginTails {
             return;
         }
         let want = keys.next_power_of_two().min(Self::MAX_PLACES);
-        if self.places.len() < want {
-            // Grown only as keys are registered: at most nine times.
-            self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
-            self.epoch = epoch;
-        }
-        if self.epoch != epoch {
-            self.places.fill((0, PacketTail::EMPTY));
-            self.epoch = epoch;
+        if self.places.len() < want || self.epoch != epoch {
+            self.renew(want, epoch);
         }
         let at = key.index as usize & (self.places.len() - 1);
         let tag = key.index.checked_add(1);
@@ -152,6 +146,22 @@ impl BeginTails {
         if let (Some(tag), Some(place), Some(tail)) = (tag, place, PacketTail::of_packet(packet)) {
             *place = (tag, tail);
         }
+    }
+}
+
+impl BeginTails {
+    /// Empties the places for fill epoch `epoch`, `want` of them at least
+    /// (grown only as keys are registered: at most nine times). Out of
+    /// `keep`, so that its registers stay out of every tail kept.
+    #[cold]
+    #[inline(never)]
+    fn renew(&mut self, want: usize, epoch: u64) {
+        if self.places.len() < want {
+            self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
+        } else {
+            self.places.fill((0, PacketTail::EMPTY));
+        }
+        self.epoch = epoch;
     }
 }
 
