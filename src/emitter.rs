@@ -15,6 +15,7 @@ use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
 use crate::interning::{Interner, MAX_ENTRIES};
 use crate::keys::{EventKey, KeyCache, Keys};
+use crate::limits::MAX_TS;
 use crate::options::Options;
 use crate::out::Out;
 use crate::sequence::{Defined, Scope, SeqState, Strings};
@@ -564,12 +565,44 @@ impl Emitter {
     /// [`Emitter::tail_known`] for a sequence known ready: the tail of a
     /// keyed begin kept on it in the current fill epoch (see `BeginTails`),
     /// since a sequence set up in an epoch stays so until the epoch ends.
+    /// A time behind the sequence's clock (its delta wraps past 2^63,
+    /// which `tail_packet` refuses) takes the general path.
     #[inline(always)]
     pub(crate) fn tail_kept(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
         debug_assert!(self.ready(seq));
-        if ts >= seq.clock && tail_packet(&mut self.out, ts - seq.clock, &mut seq.time_high, tail) {
+        debug_assert!(seq.clock <= MAX_TS);
+        let delta = ts.wrapping_sub(seq.clock);
+        if tail_packet(&mut self.out, delta, &mut seq.time_high, tail) {
             self.packets += 1;
             seq.clock = ts & seq.clock_mask;
+            return true;
+        }
+        false
+    }
+
+    /// [`Emitter::end`] on a sequence whose times are absolute (the
+    /// writer's own): no clock to read or move.
+    #[inline(always)]
+    pub(crate) fn end_absolute(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        track: &Option<Field>,
+        template: &PacketTail,
+    ) {
+        if !(self.ready(seq) && self.tail_absolute(seq, ts, template)) {
+            self.end_general(seq, ts, track.as_ref());
+        }
+    }
+
+    /// [`Emitter::tail_kept`] on a sequence whose times are absolute: its
+    /// clock stays 0 (its mask is 0), so the time is written as it is.
+    #[inline(always)]
+    pub(crate) fn tail_absolute(&mut self, seq: &mut SeqState, ts: u64, tail: &PacketTail) -> bool {
+        debug_assert!(self.ready(seq));
+        debug_assert!(seq.clock == 0 && seq.clock_mask == 0);
+        if tail_packet(&mut self.out, ts, &mut seq.time_high, tail) {
+            self.packets += 1;
             return true;
         }
         false

@@ -1000,13 +1000,27 @@ impl PacketTail {
             Some(packet.len())
         );
         let time = packet.get(HEAD.len..)?;
-        let time_len = time.iter().position(|&b| b < 0x80)? + 1;
+        // The time's length from its first word (times below 2^56, whose
+        // varint ends in it): the first byte without a continuation bit.
+        let stops = !u64::from_le_bytes(*time.first_chunk::<8>()?) & 0x8080_8080_8080_8080;
+        let time_len = match stops {
+            0 => time.iter().position(|&b| b < 0x80)? + 1,
+            s => s.trailing_zeros() as usize / 8 + 1,
+        };
         let rest = time.get(time_len..)?;
         let mut bytes = [0; TEMPLATE_CAP];
-        bytes.get_mut(..rest.len())?.copy_from_slice(rest);
+        let len = rest.len();
+        if (16..=TEMPLATE_CAP).contains(&len) {
+            // A begin's tail is 16 to 32 bytes: two overlapping halves, no
+            // call to memcpy.
+            bytes[..16].copy_from_slice(&rest[..16]);
+            bytes[len - 16..len].copy_from_slice(&rest[len - 16..]);
+        } else {
+            bytes.get_mut(..len)?.copy_from_slice(rest);
+        }
         Some(PacketTail {
             bytes,
-            len: rest.len() as u8,
+            len: len as u8,
         })
     }
 
@@ -1046,7 +1060,11 @@ impl PacketTail {
 /// from its tail: the same bytes as [`track_event_packet`] writes for a
 /// slice end from an end's tail, and as the begin the tail was taken from
 /// at another time. Returns false, writing nothing, if the buffer has not
-/// the room (see [`Out::window_in_room`]).
+/// the room (see [`Out::window_in_room`]), or if `ts` is from 2^63 on: no
+/// time is (times are at most `i64::MAX`), so it is a delta that went
+/// below zero, the caller's time behind the sequence's clock, which the
+/// caller then writes the general way. Told on the path of times from
+/// 2^56 on, so the short path has no test of its own for it.
 #[inline(always)]
 pub(crate) fn tail_packet(buf: &mut Out, ts: u64, high: &mut TimeHigh, tail: &PacketTail) -> bool {
     const MASK: usize = 15;
@@ -1061,6 +1079,7 @@ pub(crate) fn tail_packet(buf: &mut Out, ts: u64, high: &mut TimeHigh, tail: &Pa
             b[HEAD.len..HEAD.len + 8].copy_from_slice(&t.to_le_bytes());
             len
         }
+        None if ts >> 63 != 0 => return false,
         None => varint_into(&mut b[HEAD.len..HEAD.len + 10], ts),
     };
     let n = (HEAD.len + time_len) & MASK;
@@ -1863,6 +1882,54 @@ mod tests {
         }
     }
 
+    /// A begin's tail is what follows its time, whatever the time's
+    /// length: times of one byte to ten (past 2^56, whose varint does not
+    /// end in the packet's first word after its head) give one tail, which
+    /// writes each packet again; tails of fewer than 16 bytes and of more.
+    #[test]
+    fn tails_of_packets_follow_their_times() {
+        let sequence = Field::uint(field::PACKET_SEQUENCE_ID, 1);
+        let tracks = [None, Some(Field::uint(field::EVENT_TRACK_UUID, u64::MAX))];
+        for track in &tracks {
+            let mut tails = vec![];
+            for ts in [
+                0,
+                127,
+                1 << 28,
+                (1 << 56) - 1,
+                1 << 56,
+                1 << 62,
+                i64::MAX as u64,
+            ] {
+                let mut packet = Out::from(vec![9]);
+                let header = PacketHeader {
+                    sequence,
+                    flags: 2,
+                    first_on_sequence: false,
+                };
+                let ev = EventFields {
+                    ts,
+                    clock_id: 0,
+                    kind: EventType::SliceBegin,
+                    track: track.as_ref(),
+                    category_iid: 3,
+                    name_iid: 200,
+                    location_iid: 0,
+                    counter: None,
+                };
+                track_event_packet(&mut packet, header, &ev, &NewInterned::default());
+                let tail = PacketTail::of_packet(&packet[1..]).unwrap();
+                let mut again = Out::from(vec![9]);
+                again.reserve_exact(64);
+                assert!(tail_packet(&mut again, ts, &mut no_high(), &tail));
+                assert_eq!(again[..], packet[..], "ts {ts}, track {track:?}");
+                tails.push(tail);
+            }
+            assert!(tails.iter().all(|t| *t == tails[0]));
+            assert_eq!(usize::from(tails[0].len) >= 16, track.is_some());
+        }
+    }
+
     /// Ends from templates are byte for byte the general encoder's.
     #[test]
     fn end_templates_match_the_general_encoding() {
@@ -1872,8 +1939,15 @@ mod tests {
                 let track = track.map(|t| Field::uint(field::EVENT_TRACK_UUID, t));
                 for flags in [0, SEQ_NEEDS_INCREMENTAL_STATE] {
                     let template = PacketTail::new(&sequence, track.as_ref(), flags);
-                    let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56, 1 << 63];
-                    for ts in times.into_iter().chain([i64::MAX as u64, u64::MAX]) {
+                    // From 2^63 on, a delta below zero: nothing written.
+                    for ts in [1 << 63, u64::MAX - 1, u64::MAX] {
+                        let mut fast = Out::from(vec![7]);
+                        fast.reserve_exact(64);
+                        assert!(!tail_packet(&mut fast, ts, &mut no_high(), &template));
+                        assert_eq!(fast[..], [7]);
+                    }
+                    let times = [0, 1, 127, 128, 1 << 35, (1 << 56) - 1, 1 << 56];
+                    for ts in times.into_iter().chain([i64::MAX as u64]) {
                         let mut fast = Out::from(vec![7]);
                         // Without room, nothing; with it, the packet.
                         assert!(!tail_packet(&mut fast, ts, &mut no_high(), &template));

@@ -181,9 +181,10 @@ impl AsyncSpans {
     fn reusable_slot(&self, l: usize, ts: u64) -> Option<u32> {
         let lane = self.lanes.get(l)?;
         let &slot = lane.free.last()?;
-        // Taken only if it ended by `ts`, so spans on it never overlap.
+        // Taken only if it ended by `ts`, so spans on it never overlap, and
+        // `ts` is in range (one signed comparison, see `begin_fast`).
         match lane.slots.get(slot as usize) {
-            Some(s) if s.last_ts <= ts => Some(slot),
+            Some(s) if ts as i64 >= s.last_ts as i64 => Some(slot),
             _ => None,
         }
     }
@@ -200,7 +201,9 @@ impl AsyncSpans {
         ts: u64,
         ev: &Event<'_>,
     ) -> bool {
-        // The lane and slot looked up once, as `reusable_slot` finds them.
+        // Room in the table first (see `OpenAsync::reserve_one`); then the
+        // lane and slot looked up once, as `reusable_slot` finds them.
+        self.open.reserve_one();
         let Some(lane_state) = self.lanes.get_mut(lane as usize) else {
             return false;
         };
@@ -210,14 +213,22 @@ impl AsyncSpans {
         let Some(s) = lane_state.slots.get_mut(slot as usize) else {
             return false;
         };
-        if s.last_ts > ts {
+        // Not behind the slot's last time, and in range: one signed
+        // comparison (the last time is in range, a time past it negative).
+        debug_assert!(s.last_ts <= MAX_TS);
+        if (ts as i64) < s.last_ts as i64 {
             return false;
         }
-        let open = AsyncOpen::streaming(lane, slot, ts);
-        if self.open.insert(lane, span_id, open).is_some() {
-            return false;
-        }
+        // Taken off the free list before the table is written, and put
+        // back if the id is in flight: taken after, its length would be
+        // read and tested again (the table's writes might, for all the
+        // compiler knows, have changed it).
         lane_state.free.pop();
+        let open = AsyncOpen::streaming(lane, slot, ts);
+        if self.open.insert_reserved(lane, span_id, open).is_some() {
+            lane_state.free.push(slot);
+            return false;
+        }
         s.streaming = true;
         s.out.count_span(out);
         s.out.begin(out, ts, ev);
@@ -528,9 +539,15 @@ impl AsyncSpans {
         (lane as usize) < self.lanes.len() && Self::ends_now(self.open.get(lane, span_id), ts)
     }
 
+    /// Whether an end at `ts` of the span `open` takes the short path:
+    /// begun by a call, by `ts`, with `ts` in range (one signed comparison:
+    /// its begin is in range, a time past it negative).
     #[inline(always)]
     fn ends_now(open: Option<AsyncOpen>, ts: u64) -> bool {
-        open.is_some_and(|o| o.is_streaming() && ts >= o.begin && ts <= MAX_TS)
+        open.is_some_and(|o| {
+            debug_assert!(o.begin <= MAX_TS);
+            o.is_streaming() && ts as i64 >= o.begin as i64
+        })
     }
 
     /// The common case of an async end: written, true; otherwise nothing
@@ -662,5 +679,48 @@ impl AsyncSpans {
             self.end_slot(out, o.lane as usize, o.slot, ts, None);
         }
         closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, TraceWriter, Writer};
+
+    /// A begin refused for an id in flight, on a lane with free slots,
+    /// leaves them as they were: the next span takes the most recently
+    /// freed, as without the call (the short path takes the slot off the
+    /// free list before it finds the id in flight, and must put it back).
+    /// Strings and keys.
+    #[test]
+    fn a_refused_begin_leaves_the_free_slots_as_they_were() {
+        for keyed in [false, true] {
+            let run = |refused: bool| {
+                let mut w = Writer::new();
+                let p = w.process("p", Some(1), "p", &[]).unwrap();
+                let lane = w.async_lane(p, "l").unwrap();
+                let key = w.event_key("a", "c", "", 0).unwrap();
+                let begin = |w: &mut Writer, id, ts| match keyed {
+                    true => w.async_span_begin_key(lane, id, ts, key),
+                    false => w.async_span_begin(lane, id, ts, "a", "c", "", 0),
+                };
+                // Slots 1 and 2 free, 2 the most recently freed.
+                begin(&mut w, 1, 10).unwrap();
+                begin(&mut w, 2, 11).unwrap();
+                begin(&mut w, 3, 12).unwrap();
+                w.async_span_end(lane, 2, 13).unwrap();
+                w.async_span_end(lane, 3, 14).unwrap();
+                if refused {
+                    let e = begin(&mut w, 1, 15);
+                    assert!(matches!(e, Err(Error::AsyncSpanAlreadyOpen { .. })));
+                }
+                // On slot 2, as if the refused call had not been made.
+                begin(&mut w, 4, 16).unwrap();
+                w.async_span_end(lane, 4, 17).unwrap();
+                w.async_span_end(lane, 1, 18).unwrap();
+                w.finish().unwrap();
+                w.into_bytes()
+            };
+            assert_eq!(run(true), run(false), "keyed {keyed}");
+        }
     }
 }

@@ -41,7 +41,6 @@ use crate::ids::{
     ParentTrack, ProcessTrack, ThreadTrack, TrackUuid,
 };
 use crate::keys::EventKey;
-use crate::limits::MAX_TS;
 use crate::options::Options;
 use crate::out::Out;
 use crate::track_options::{
@@ -621,8 +620,9 @@ impl Core {
         ts: u64,
         ev: &Event<'_>,
     ) -> bool {
+        // A time past the range is refused by the slot's time order
+        // (`AsyncSpans::begin_fast`).
         if lane.owner != self.registry.owner()
-            || ts > MAX_TS
             || ev.check().is_err()
             || ev.log.is_some()
             || !ev.counters.is_empty()
@@ -768,7 +768,8 @@ impl Core {
     /// otherwise nothing changed, false.
     #[inline(always)]
     fn async_span_end_fast(&mut self, lane: AsyncLane, span_id: u64, ts: u64) -> bool {
-        if lane.owner != self.registry.owner() || ts > MAX_TS {
+        // A time past the range is refused by `AsyncSpans::end_fast`.
+        if lane.owner != self.registry.owner() {
             return false;
         }
         debug_assert!(

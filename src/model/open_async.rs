@@ -75,16 +75,18 @@ pub(crate) struct OpenAsync {
     /// `entries.len()` is 2^bits (or 0); at most 32, so that a place fits
     /// `Entry::home` (a table of 2^32 entries would not fit in memory).
     bits: u32,
+    /// `64 - bits`, what a hash is shifted right by to give its home:
+    /// kept, not worked out on every lookup.
+    shift: u32,
 }
 
 impl OpenAsync {
     #[inline(always)]
     fn home(&self, lane: u32, id: u64) -> usize {
         let h = (id ^ u64::from(lane).rotate_right(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // `bits` is at least `MIN_BITS` once the table has places (the
-        // mask, which the shift instruction applies anyway, only keeps an
-        // empty table's shift in range).
-        (h >> ((64 - self.bits) & 63)) as usize
+        // `bits` is at least `MIN_BITS` once the table has places; a table
+        // without places (shift 0) has no home in range.
+        h.wrapping_shr(self.shift) as usize
     }
 
     #[inline(always)]
@@ -122,10 +124,31 @@ impl OpenAsync {
     /// place the entry goes (no tombstones, so nothing lies beyond one).
     #[inline(always)]
     pub(crate) fn insert(&mut self, lane: u32, id: u64, open: AsyncOpen) -> Option<AsyncOpen> {
-        // Grown first, even if the key is there: at most once too early.
+        self.reserve_one();
+        self.insert_reserved(lane, id, open)
+    }
+
+    /// Grows the table if one more entry would fill it past half: before
+    /// [`OpenAsync::insert_reserved`], even if the key is there (at most
+    /// once too early). Called by the short path of a begin before it
+    /// reads the lane's state, so that no call lies between its reads and
+    /// its writes (after a call the compiler must read them again).
+    #[inline(always)]
+    pub(crate) fn reserve_one(&mut self) {
         if (self.len + 1) * 2 > self.entries.len() {
             self.grow();
         }
+    }
+
+    /// [`OpenAsync::insert`] once [`OpenAsync::reserve_one`] made room.
+    #[inline(always)]
+    pub(crate) fn insert_reserved(
+        &mut self,
+        lane: u32,
+        id: u64,
+        open: AsyncOpen,
+    ) -> Option<AsyncOpen> {
+        debug_assert!((self.len + 1) * 2 <= self.entries.len());
         let tag = lane.wrapping_add(1);
         let home = self.home(lane, id);
         let mask = self.mask();
@@ -166,6 +189,7 @@ impl OpenAsync {
     #[cold]
     fn grow(&mut self) {
         self.bits = (self.bits + 1).clamp(MIN_BITS, 32);
+        self.shift = 64 - self.bits;
         let old = std::mem::replace(&mut self.entries, vec![EMPTY; 1 << self.bits]);
         for e in old.into_iter().filter(|e| e.lane != 0) {
             self.place(e);
@@ -189,16 +213,30 @@ impl OpenAsync {
         take: impl FnOnce(&AsyncOpen) -> bool,
     ) -> Option<AsyncOpen> {
         let at = self.find(lane, id)?;
-        if !take(&self.entries.get(at)?.open) {
+        let e = self.entries.get_mut(at)?;
+        if !take(&e.open) {
             return None;
         }
-        Some(self.remove_at(at))
+        // Cleared through the entry found, with no second bounds check.
+        e.lane = 0;
+        let removed = e.open;
+        self.close_hole(at);
+        Some(removed)
     }
 
     /// Removes the entry at `hole`, a place that holds one; what it held.
     #[inline(always)]
-    fn remove_at(&mut self, mut hole: usize) -> AsyncOpen {
+    fn remove_at(&mut self, hole: usize) -> AsyncOpen {
         let removed = self.entries[hole].open;
+        self.entries[hole].lane = 0;
+        self.close_hole(hole);
+        removed
+    }
+
+    /// Closes the hole an entry removed at `hole` left (its tag already
+    /// cleared), counting it gone.
+    #[inline(always)]
+    fn close_hole(&mut self, mut hole: usize) {
         self.len -= 1;
         // Later entries of the same run move back into the hole when their
         // home is not after it (cyclically), so that lookups never stop
@@ -220,12 +258,11 @@ impl OpenAsync {
             };
             if !stays {
                 self.entries[hole] = *e;
+                // Only the tag marks a place empty.
+                self.entries[j].lane = 0;
                 hole = j;
             }
         }
-        // Only the tag marks a place empty.
-        self.entries[hole].lane = 0;
-        removed
     }
 
     /// Every span in flight: (lane, id) and what it holds, in no order.

@@ -137,14 +137,8 @@ impl BeginTails {
             return;
         }
         let want = keys.next_power_of_two().min(Self::MAX_PLACES);
-        if self.places.len() < want {
-            // Grown only as keys are registered: at most nine times.
-            self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
-            self.epoch = epoch;
-        }
-        if self.epoch != epoch {
-            self.places.fill((0, PacketTail::EMPTY));
-            self.epoch = epoch;
+        if self.places.len() < want || self.epoch != epoch {
+            self.renew(want, epoch);
         }
         let at = key.index as usize & (self.places.len() - 1);
         let tag = key.index.checked_add(1);
@@ -152,6 +146,22 @@ impl BeginTails {
         if let (Some(tag), Some(place), Some(tail)) = (tag, place, PacketTail::of_packet(packet)) {
             *place = (tag, tail);
         }
+    }
+}
+
+impl BeginTails {
+    /// Empties the places for fill epoch `epoch`, `want` of them at least
+    /// (grown only as keys are registered: at most nine times). Out of
+    /// `keep`, so that its registers stay out of every tail kept.
+    #[cold]
+    #[inline(never)]
+    fn renew(&mut self, want: usize, epoch: u64) {
+        if self.places.len() < want {
+            self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
+        } else {
+            self.places.fill((0, PacketTail::EMPTY));
+        }
+        self.epoch = epoch;
     }
 }
 
@@ -204,18 +214,23 @@ impl TrackOutput {
     /// on the track's sequence, the general one otherwise.
     #[inline(always)]
     pub(crate) fn begin(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>) {
-        // Borrowed, not copied: the encoded track is 17 bytes.
-        let seq = &mut out.seqs[self.seq];
         // A begin with arguments on the writer's sequence (where
         // `begin_general` would send it) goes straight to their short path:
         // `begin_known` never takes it, and the cold path copies the event.
         if self.seq == 0 && !ev.args.is_empty() {
+            let seq = &mut out.seqs[0];
             return out.emitter.begin_event(seq, ts, self.track.as_ref(), ev);
         }
-        // Known at compile time where the call gives strings or a key.
+        // Known at compile time where the call gives strings or a key; the
+        // sequence looked up on each path where it is needed (a keyed begin
+        // picks it with its path, see `begin_keyed`). The track borrowed,
+        // not copied: encoded, it is 17 bytes.
         let written = match ev.key {
             Some(key) => self.begin_keyed(out, ts, ev, key),
-            None => out.emitter.begin_known(seq, ts, self.track.as_ref(), ev),
+            None => {
+                let seq = &mut out.seqs[self.seq];
+                out.emitter.begin_known(seq, ts, self.track.as_ref(), ev)
+            }
         };
         if !written {
             self.begin_general(out, ts, *ev);
@@ -227,16 +242,21 @@ impl TrackOutput {
     /// otherwise nothing written, false.
     #[inline(always)]
     fn begin_keyed(&mut self, out: &mut Output, ts: u64, ev: &Event<'_>, key: EventKey) -> bool {
-        let seq = &mut out.seqs[self.seq];
         let emitter = &mut out.emitter;
         if ev.has_extras() {
             return false;
         }
         if let Some(tail) = self.begins.get(key, emitter.fill_epoch()) {
-            if emitter.tail_kept(seq, ts, tail) {
+            let written = match self.seq {
+                // As `TrackOutput::end`: absolute times, no clock.
+                0 => emitter.tail_absolute(&mut out.seqs[0], ts, tail),
+                s => emitter.tail_kept(&mut out.seqs[s], ts, tail),
+            };
+            if written {
                 return true;
             }
         }
+        let seq = &mut out.seqs[self.seq];
         let at = emitter.out.len();
         if !emitter.begin_known(seq, ts, self.track.as_ref(), ev) {
             return false;
@@ -288,8 +308,16 @@ impl TrackOutput {
     #[inline(always)]
     pub(crate) fn end(&self, out: &mut Output, ts: u64) {
         // Borrowed, not copied: the track and template are 50 bytes.
-        out.emitter
-            .end(&mut out.seqs[self.seq], ts, &self.track, &self.end);
+        match self.seq {
+            // The writer's own sequence, whose times are absolute: no clock
+            // to read or move.
+            0 => out
+                .emitter
+                .end_absolute(&mut out.seqs[0], ts, &self.track, &self.end),
+            s => out
+                .emitter
+                .end(&mut out.seqs[s], ts, &self.track, &self.end),
+        }
     }
 
     /// Writes a slice end carrying `ev`'s arguments and counter values.

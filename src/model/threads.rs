@@ -26,9 +26,11 @@ pub(crate) struct Thread {
     pub(crate) out: TrackOutput,
     /// Open spans, outermost first.
     pub(crate) stack: Vec<Frame>,
-    /// How many frames of the stack are explicit spans (no known end); the
-    /// rest are complete spans whose ends wait.
-    explicit: usize,
+    /// How many frames of the stack are complete spans whose ends wait;
+    /// the rest are explicit spans (no known end). Counted this way, not
+    /// as the explicit ones, so that the explicit begins and ends of the
+    /// short paths leave it alone.
+    complete: usize,
     /// The latest timestamp written on the track.
     pub(crate) last_ts: u64,
     /// Instants written at `last_ts` since the thread's last other event:
@@ -42,7 +44,7 @@ impl Thread {
         Thread {
             out,
             stack: Vec::new(),
-            explicit: 0,
+            complete: 0,
             last_ts: 0,
             instants: 0,
         }
@@ -55,7 +57,7 @@ impl Thread {
     /// Whether complete spans wait on the stack (if not, nothing is due).
     #[inline]
     fn pending(&self) -> bool {
-        self.stack.len() != self.explicit
+        self.complete != 0
     }
 
     /// How many frames at the top of the stack have ended by `ts`.
@@ -82,7 +84,16 @@ impl Thread {
     /// forward, room on the stack. [`Thread::check_begin`] then accepts.
     #[inline(always)]
     pub(crate) fn begins_plainly(&self, ts: u64) -> bool {
-        !self.pending() && ts >= self.last_ts && ts <= MAX_TS && self.stack.len() < MAX_SPAN_DEPTH
+        !self.pending() && self.forward_to(ts) && self.stack.len() < MAX_SPAN_DEPTH
+    }
+
+    /// Whether `ts` is in range and not behind the track's last time: one
+    /// signed comparison, since the last time is in range (at most
+    /// `i64::MAX`), and a time past the range is negative as an `i64`.
+    #[inline(always)]
+    fn forward_to(&self, ts: u64) -> bool {
+        debug_assert!(self.last_ts <= MAX_TS);
+        ts as i64 >= self.last_ts as i64
     }
 
     /// Whether the short path of an end applies: an explicit span on top,
@@ -90,7 +101,7 @@ impl Thread {
     /// then accepts.
     #[inline(always)]
     pub(crate) fn ends_plainly(&self, ts: u64) -> bool {
-        self.explicit != 0 && !self.pending() && ts >= self.last_ts && ts <= MAX_TS
+        !self.pending() && !self.stack.is_empty() && self.forward_to(ts)
     }
 
     /// Checks that a span may begin at `ts` on the thread, and nest until
@@ -184,7 +195,7 @@ impl Thread {
     /// [`Error::TimestampBackwards`].
     pub(crate) fn check_end(&self, ts: u64) -> Result<()> {
         check_ts(ts)?;
-        if self.explicit == 0 {
+        if self.stack.len() == self.complete {
             return Err(Error::NoOpenSpan(self.uuid()));
         }
         let due = self.due(ts);
@@ -307,6 +318,7 @@ impl Thread {
     /// Ends the complete span on top of the stack at its `end`.
     fn end_complete(&mut self, out: &mut Output, end: u64) {
         self.stack.pop();
+        self.complete -= 1;
         self.last_ts = end;
         self.instants = 0;
         self.out.end(out, end);
@@ -360,7 +372,7 @@ impl Thread {
         ev: &Event<'_>,
     ) {
         self.out.count_span(out);
-        self.explicit += usize::from(end.is_none());
+        self.complete += usize::from(end.is_some());
         self.stack.push(Frame {
             begin: ts,
             end,
@@ -375,7 +387,6 @@ impl Thread {
     #[inline(always)]
     pub(crate) fn end_top(&mut self, out: &mut Output, ts: u64) {
         self.stack.pop();
-        self.explicit -= 1;
         self.last_ts = ts;
         self.instants = 0;
         self.out.end(out, ts);
@@ -394,7 +405,6 @@ impl Thread {
             self.end_top(out, ts);
         } else {
             self.stack.pop();
-            self.explicit -= 1;
             self.last_ts = ts;
             self.instants = 0;
             let ev = Event::new("").counters(counters);
