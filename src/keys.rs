@@ -22,7 +22,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::emitter::{arg_prefix, EventWords};
-use crate::encoding::BeginFields;
+use crate::encoding::{iid_code, BeginFields};
 use crate::error::{check_len, Error, Result};
 use crate::event::Arg;
 use crate::ids::Owner;
@@ -53,9 +53,10 @@ pub(crate) struct KeyCache {
     /// The generation of the tables `globals` belong to; `u64::MAX` for
     /// none.
     pub(crate) generation: u64,
-    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
-    /// `begin_packet_fields` cannot take, so that the begin's short path
-    /// tests one word and never takes them.
+    /// The generation `fields` are of: `generation` once a begin's short
+    /// path set them ([`Keys::cache_with_fields`]), or `u64::MAX` before
+    /// and for iids `begin_packet_fields` cannot take, so that the begin's
+    /// short path tests one word and never takes them.
     pub(crate) begin_generation: u64,
     pub(crate) fields: BeginFields,
     pub(crate) globals: [u32; 3],
@@ -395,6 +396,29 @@ impl Keys {
         self.sites.get(key.index as usize).map(|s| &s.cache)
     }
 
+    /// The cache of a key of this writer whose strings are of
+    /// `generation` but whose begin's fields are not set (its first event
+    /// sets only its iids, since a key used once, as a small trace's are,
+    /// never needs them): set now, with `flags`; `None` if its strings are
+    /// of another generation, or its iids are ones `begin_packet_fields`
+    /// cannot take.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cache_with_fields(
+        &mut self,
+        key: EventKey,
+        generation: u64,
+        flags: u8,
+    ) -> Option<&KeyCache> {
+        let c = &mut self.sites.get_mut(key.index as usize)?.cache;
+        if c.generation != generation {
+            return None;
+        }
+        c.fields = BeginFields::new(c.globals.map(iid_code), flags)?;
+        c.begin_generation = generation;
+        Some(c)
+    }
+
     /// Sets the cache of a key of this writer.
     pub(crate) fn set_cache(&mut self, key: EventKey, cache: KeyCache) {
         if let Some(site) = self.sites.get_mut(key.index as usize) {
@@ -437,13 +461,7 @@ impl Keys {
         }
     }
 
-    fn set_named_iids(
-        &mut self,
-        key: EventKey,
-        args: &[Arg<'_>],
-        iids: &[u64],
-        generation: u64,
-    ) {
+    fn set_named_iids(&mut self, key: EventKey, args: &[Arg<'_>], iids: &[u64], generation: u64) {
         let Some(site) = self.sites.get_mut(key.index as usize) else {
             return;
         };
