@@ -95,11 +95,16 @@ impl Emitter {
     #[inline]
     pub(crate) fn with_options(options: &Options, owner: Owner) -> Self {
         let limits = options.intern_limits;
+        // Room for a small trace whole, so that one never reallocates;
+        // not a power of two, which the allocator served slower once
+        // doubled to tens of MB (see BENCHMARKS.md). The calls made before
+        // the literal, so that it is built in place: a call among its
+        // fields had it built aside and copied (1.1 KB).
+        let out = Out::with_room(1000);
+        let last_track = (0, Field::uint(field::EVENT_TRACK_UUID, 0));
+        let keyed = descriptor::KeyedFields::new();
         Emitter {
-            // Room for a small trace whole, so that one never reallocates;
-            // not a power of two, which the allocator served slower once
-            // doubled to tens of MB (see BENCHMARKS.md).
-            out: Out::with_room(1000),
+            out,
             packets: 0,
             compact: options.compact,
             strings: Strings::EMPTY,
@@ -107,14 +112,14 @@ impl Emitter {
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
-            last_track: (0, Field::uint(field::EVENT_TRACK_UUID, 0)),
+            last_track,
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
             fill_epoch: 1,
             clock: options.clock as u32,
             clock_reading: options.clock_reading,
-            keyed: descriptor::KeyedFields::new(),
+            keyed,
         }
     }
 
