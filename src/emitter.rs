@@ -107,7 +107,7 @@ impl Emitter {
             out,
             packets: 0,
             compact: options.compact,
-            strings: Strings::EMPTY,
+            strings: Strings::new(),
             keys: Keys::new(owner),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
