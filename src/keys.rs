@@ -134,7 +134,9 @@ impl Site {
 
     /// Whether the site is `site` with argument names `args`: its lengths
     /// and line first, which tell most sites apart without reading their
-    /// text.
+    /// text. Inlined into the scan of registration, whose call passed the
+    /// site through memory on every step.
+    #[inline(always)]
     fn is(
         &self,
         text: &str,
