@@ -117,7 +117,7 @@ impl Site {
     /// not the one they are in) and its line. One range taken from the
     /// text and cut twice: three ranges cost a first use ~80 instructions
     /// in bounds and boundary checks.
-    #[inline]
+    #[inline(always)]
     fn strings<'t>(&self, text: &'t str) -> (&'t str, &'t str, &'t str, u32) {
         let [n, c, f] = self.lens.map(|l| l as usize);
         let all = text.get(self.start..self.start + n + c + f).unwrap_or("");
@@ -363,7 +363,9 @@ impl Keys {
     }
 
     /// [`Keys::strings`] read from the keys' text lent out
-    /// ([`Keys::lend_text`]).
+    /// ([`Keys::lend_text`]). Inlined into a key's first use: the call
+    /// returned the strings through memory.
+    #[inline(always)]
     pub(crate) fn strings_in<'t>(
         &self,
         key: EventKey,
