@@ -7,9 +7,9 @@
 use crate::annotations::rich_event_packet;
 use crate::encoding::{
     begin_packet, begin_packet_fields, clock_defaults_packet, clock_snapshot_packet, field,
-    iid_code, sequence_start_packet, tail_packet, track_descriptor_packet, track_event_packet,
-    BeginFields, EventFields, EventType, Field, NewCallstack, NewInterned, PacketHeader,
-    PacketTail, TrackKind, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
+    sequence_start_packet, tail_packet, track_descriptor_packet, track_event_packet, BeginFields,
+    EventFields, EventType, Field, NewCallstack, NewInterned, PacketHeader, PacketTail, TrackKind,
+    SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK,
 };
 use crate::event::{for_each_name, Correlation, Event};
 use crate::ids::Owner;
@@ -96,26 +96,31 @@ impl Emitter {
     #[inline]
     pub(crate) fn with_options(options: &Options, owner: Owner) -> Self {
         let limits = options.intern_limits;
+        // Room for a small trace whole, so that one never reallocates;
+        // not a power of two, which the allocator served slower once
+        // doubled to tens of MB (see BENCHMARKS.md). The calls made before
+        // the literal, so that it is built in place: a call among its
+        // fields had it built aside and copied (1.1 KB).
+        let out = Out::with_room(1000);
+        let last_track = (0, Field::uint(field::EVENT_TRACK_UUID, 0));
+        let keyed = descriptor::KeyedFields::new();
         Emitter {
-            // Room for a small trace whole, so that one never reallocates;
-            // not a power of two, which the allocator served slower once
-            // doubled to tens of MB (see BENCHMARKS.md).
-            out: Out::with_room(1000),
+            out,
             packets: 0,
             compact: options.compact,
-            strings: Strings::EMPTY,
+            strings: Strings::new(),
             keys: Keys::new(owner),
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
-            last_track: (0, Field::uint(field::EVENT_TRACK_UUID, 0)),
+            last_track,
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
             fill_epoch: 1,
             clock: options.clock as u32,
             clock_reading: options.clock_reading,
-            keyed: descriptor::KeyedFields::new(),
+            keyed,
         }
     }
 
@@ -441,12 +446,17 @@ impl Emitter {
         if !self.ready(seq) || ts < seq.clock || ev.has_extras() {
             return false;
         }
-        let Some(c) = self.keys.cache(key) else {
-            return false;
+        let generation = self.generation;
+        let c = match self.keys.cache(key) {
+            Some(c) if c.begin_generation == generation => c,
+            // The key's second begin in this generation: its fields, from
+            // its iids (its first left them).
+            Some(_) => match self.keys.cache_with_fields(key, generation, BEGIN_FLAGS) {
+                Some(c) => c,
+                None => return false,
+            },
+            None => return false,
         };
-        if c.begin_generation != self.generation {
-            return false;
-        }
         // Defined on the sequence: on the writer's only one, by being
         // interned; on one of several, by its bits, unless it has them all.
         let has_all = !self.compact || seq.defined == self.strings.len();
@@ -729,12 +739,13 @@ impl Emitter {
         };
         if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
+            // The begin's fields are set by its next begin's short path
+            // (`Keys::cache_with_fields`): a key used once never needs them.
             let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
-            let fields = BeginFields::new(globals.map(iid_code), BEGIN_FLAGS);
             let cached = KeyCache {
                 generation: self.generation,
-                begin_generation: fields.map_or(u64::MAX, |_| self.generation),
-                fields: fields.unwrap_or(BeginFields::EMPTY),
+                begin_generation: u64::MAX,
+                fields: BeginFields::EMPTY,
                 globals,
             };
             self.keys.set_cache(key, cached);

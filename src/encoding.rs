@@ -355,6 +355,7 @@ pub(crate) struct Field {
 pub(crate) const FIELD_CAP: usize = 16;
 
 impl Field {
+    #[inline]
     pub(crate) fn uint(field: u32, v: u64) -> Self {
         // A key (field numbers < 2^29: at most 5 bytes) and a value (at
         // most 10): 15 bytes.

@@ -217,6 +217,24 @@ impl Interner {
     };
 }
 
+impl Interner {
+    /// [`Interner::EMPTY`], built in place (see `Strings::new`).
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Interner {
+            bytes: 0,
+            entries: Entries {
+                inline: [Entry::EMPTY; INLINE],
+                rest: Vec::new(),
+                len: 0,
+            },
+            index: Index { slots: Vec::new() },
+            hints: Vec::new(),
+            hint_bits: HINT_SETS_BITS,
+        }
+    }
+}
+
 impl Default for Interner {
     #[inline]
     fn default() -> Self {

@@ -22,7 +22,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::emitter::{arg_prefix, EventWords};
-use crate::encoding::BeginFields;
+use crate::encoding::{iid_code, BeginFields};
 use crate::error::{check_len, Error, Result};
 use crate::event::Arg;
 use crate::ids::Owner;
@@ -53,9 +53,10 @@ pub(crate) struct KeyCache {
     /// The generation of the tables `globals` belong to; `u64::MAX` for
     /// none.
     pub(crate) generation: u64,
-    /// The generation `fields` are of: `generation`, or `u64::MAX` for iids
-    /// `begin_packet_fields` cannot take, so that the begin's short path
-    /// tests one word and never takes them.
+    /// The generation `fields` are of: `generation` once a begin's short
+    /// path set them ([`Keys::cache_with_fields`]), or `u64::MAX` before
+    /// and for iids `begin_packet_fields` cannot take, so that the begin's
+    /// short path tests one word and never takes them.
     pub(crate) begin_generation: u64,
     pub(crate) fields: BeginFields,
     pub(crate) globals: [u32; 3],
@@ -112,11 +113,17 @@ struct Site {
 }
 
 impl Site {
+    /// Its name, category and file, read from `text` (empty if `text` is
+    /// not the one they are in) and its line. One range taken from the
+    /// text and cut twice: three ranges cost a first use ~80 instructions
+    /// in bounds and boundary checks.
+    #[inline(always)]
     fn strings<'t>(&self, text: &'t str) -> (&'t str, &'t str, &'t str, u32) {
         let [n, c, f] = self.lens.map(|l| l as usize);
-        let at = self.start;
-        let part = |from: usize, len: usize| text.get(from..from + len).unwrap_or("");
-        (part(at, n), part(at + n, c), part(at + n + c, f), self.line)
+        let all = text.get(self.start..self.start + n + c + f).unwrap_or("");
+        let (name, rest) = all.split_at_checked(n).unwrap_or(("", ""));
+        let (category, file) = rest.split_at_checked(c).unwrap_or(("", ""));
+        (name, category, file, self.line)
     }
 
     /// Its argument names, in the keys' list of them.
@@ -127,7 +134,9 @@ impl Site {
 
     /// Whether the site is `site` with argument names `args`: its lengths
     /// and line first, which tell most sites apart without reading their
-    /// text.
+    /// text. Inlined into the scan of registration, whose call passed the
+    /// site through memory on every step.
+    #[inline(always)]
     fn is(
         &self,
         text: &str,
@@ -176,6 +185,12 @@ const SCAN_UP_TO: usize = 8;
 
 /// Bytes of the keys' text allocated with the first key.
 const FIRST_TEXT: usize = 256;
+
+/// Sites allocated with the first key: 640 bytes, which glibc serves from
+/// its thread cache (blocks up to 1,032 bytes); room for 8 (1,280 bytes)
+/// went to its general allocator, and cost a small trace's keys ~150
+/// instructions more to allocate and free.
+const FIRST_SITES: usize = 4;
 
 /// A writer's keys, in order of registration; never removed, so a key of
 /// this writer always indexes one. Their strings share one text, so that a
@@ -283,7 +298,7 @@ impl Keys {
             // sites together, and a small trace's few would otherwise grow
             // the text and the sites a step per key.
             self.text.reserve(FIRST_TEXT);
-            self.sites.reserve(SCAN_UP_TO);
+            self.sites.reserve(FIRST_SITES);
         }
         let start = self.text.len();
         self.text.push_str(name);
@@ -348,7 +363,9 @@ impl Keys {
     }
 
     /// [`Keys::strings`] read from the keys' text lent out
-    /// ([`Keys::lend_text`]).
+    /// ([`Keys::lend_text`]). Inlined into a key's first use: the call
+    /// returned the strings through memory.
+    #[inline(always)]
     pub(crate) fn strings_in<'t>(
         &self,
         key: EventKey,
@@ -383,6 +400,29 @@ impl Keys {
         self.sites.get(key.index as usize).map(|s| &s.cache)
     }
 
+    /// The cache of a key of this writer whose strings are of
+    /// `generation` but whose begin's fields are not set (its first event
+    /// sets only its iids, since a key used once, as a small trace's are,
+    /// never needs them): set now, with `flags`; `None` if its strings are
+    /// of another generation, or its iids are ones `begin_packet_fields`
+    /// cannot take.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cache_with_fields(
+        &mut self,
+        key: EventKey,
+        generation: u64,
+        flags: u8,
+    ) -> Option<&KeyCache> {
+        let c = &mut self.sites.get_mut(key.index as usize)?.cache;
+        if c.generation != generation {
+            return None;
+        }
+        c.fields = BeginFields::new(c.globals.map(iid_code), flags)?;
+        c.begin_generation = generation;
+        Some(c)
+    }
+
     /// Sets the cache of a key of this writer.
     pub(crate) fn set_cache(&mut self, key: EventKey, cache: KeyCache) {
         if let Some(site) = self.sites.get_mut(key.index as usize) {
@@ -410,6 +450,7 @@ impl Keys {
     /// its cache, of `generation` (the cache's), if `args` are its names
     /// (their text) and `iids` one for each: what an event of the key
     /// interned.
+    #[inline]
     pub(crate) fn set_arg_iids(
         &mut self,
         key: EventKey,
@@ -417,6 +458,14 @@ impl Keys {
         iids: &[u64],
         generation: u64,
     ) {
+        // An event without arguments names none: no call (a key's first
+        // use without arguments paid ~30 instructions for it).
+        if !args.is_empty() {
+            self.set_named_iids(key, args, iids, generation);
+        }
+    }
+
+    fn set_named_iids(&mut self, key: EventKey, args: &[Arg<'_>], iids: &[u64], generation: u64) {
         let Some(site) = self.sites.get_mut(key.index as usize) else {
             return;
         };

@@ -47,6 +47,24 @@ impl Strings {
         rare: 0,
     };
 
+    /// [`Strings::EMPTY`] built field by field where it is wanted: a
+    /// writer's constructor then stores its words in place, where the
+    /// constant was copied into a temporary and then into place (two
+    /// copies of 688 bytes).
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Strings {
+            text: Vec::new(),
+            names: Interner::new(),
+            categories: Interner::new(),
+            locations: Interner::new(),
+            arg_names: Interner::new(),
+            more: None,
+            callstacks: None,
+            rare: 0,
+        }
+    }
+
     /// Entries of every table; read by every compact-mode begin.
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {

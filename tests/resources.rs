@@ -270,9 +270,9 @@ fn the_sink_receives_large_writes() {
 #[test]
 fn small_traces_allocate_little() {
     // Setting a writer up is part of every small trace: count what it costs.
-    // The buffer, the process and thread lists, a stack per thread and the
-    // strings' text: 6 (string tables of up to four entries keep their
-    // entries inline, and the registry its first eight keys).
+    // The buffer, the thread list, a stack per thread and the strings'
+    // text: 5 (string tables of up to four entries keep their entries
+    // inline, the registry its first eight keys and two processes).
     let before = allocations();
     let mut w = Writer::new();
     workload::small_trace(&mut w).unwrap();
@@ -289,8 +289,21 @@ fn small_traces_allocate_little() {
     eprintln!("small trace: {buffered} allocations buffered, {streaming} streaming");
     assert!(buffered > 0, "the counter counts");
     assert!(
-        buffered <= 6 && streaming <= 6,
+        buffered <= 5 && streaming <= 5,
         "{buffered} (buffered) and {streaming} (streaming) allocations for a process, \
          two threads and three spans"
+    );
+
+    // Its spans as event keys: two more, the keys' text and their sites
+    // (room for four, from the allocator's thread cache), and the same bytes.
+    let before = allocations();
+    let mut k = Writer::new();
+    workload::small_trace_keyed(&mut k).unwrap();
+    let keyed = allocations() - before;
+    assert_eq!(k.into_bytes(), bytes);
+    eprintln!("small trace with keys: {keyed} allocations");
+    assert!(
+        keyed <= 7,
+        "{keyed} allocations for a small trace with keys"
     );
 }

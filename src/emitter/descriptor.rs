@@ -65,6 +65,7 @@ pub(crate) struct KeyedFields {
 }
 
 impl KeyedFields {
+    #[inline]
     pub(crate) fn new() -> Self {
         KeyedFields {
             track: (0, Field::uint(f::EVENT_TRACK_UUID, 0)),

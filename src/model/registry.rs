@@ -188,11 +188,54 @@ impl TrackKeys {
     }
 }
 
+/// Processes kept in place before a list is allocated: a writer has
+/// one or two processes as a rule.
+const FEW_PROCESSES: usize = 2;
+
+/// The described processes' (pid, digest), by index: the first
+/// [`FEW_PROCESSES`] in place, so that a small trace's process allocates
+/// nothing (its list was one of the trace's six allocations), the rest
+/// in a list.
+struct Processes {
+    few: [(i64, u64); FEW_PROCESSES],
+    len: usize,
+    more: Vec<(i64, u64)>,
+}
+
+impl Processes {
+    const EMPTY: Processes = Processes {
+        few: [(0, 0); FEW_PROCESSES],
+        len: 0,
+        more: Vec::new(),
+    };
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Process `i`'s (pid, digest): one of those recorded.
+    fn get(&self, i: usize) -> (i64, u64) {
+        debug_assert!(i < self.len);
+        match self.few.get(i) {
+            Some(&p) => p,
+            None => self.more[i - FEW_PROCESSES],
+        }
+    }
+
+    fn push(&mut self, process: (i64, u64)) {
+        match self.few.get_mut(self.len) {
+            Some(slot) => *slot = process,
+            None => self.more.push(process),
+        }
+        self.len += 1;
+    }
+}
+
 /// Every track a writer described, by uuid and id; `T` is the model's state
 /// of a thread.
 pub(crate) struct Registry<T> {
     owner: Owner,
-    processes: Vec<Described<()>>,
+    processes: Processes,
     threads: Vec<Described<T>>,
     custom: Vec<CustomTrack>,
     /// The model's state of each named track, with the track's index in
@@ -209,7 +252,7 @@ impl<T> Registry<T> {
     pub(crate) fn new(owner: Owner) -> Self {
         Registry {
             owner,
-            processes: Vec::new(),
+            processes: Processes::EMPTY,
             threads: Vec::new(),
             custom: Vec::new(),
             tracks: Vec::new(),
@@ -305,7 +348,7 @@ impl<T> Registry<T> {
     ) -> Result<Registered> {
         let (found, len) = match kind {
             IdKind::Pid => {
-                let digest_of = |i: usize| self.processes[i].digest;
+                let digest_of = |i: usize| self.processes.get(i).1;
                 (
                     self.described(uuid, digest, digest_of)?,
                     self.processes.len(),
@@ -347,11 +390,7 @@ impl<T> Registry<T> {
     /// Records a process claimed (see [`Registry::claim`]) and described.
     pub(crate) fn add_process(&mut self, uuid: TrackUuid, digest: u64, pid: i64) {
         let index = self.processes.len() as u32;
-        self.processes.push(Described {
-            id: pid,
-            digest,
-            state: (),
-        });
+        self.processes.push((pid, digest));
         self.record(uuid, Key::Pid(pid as i32), index);
     }
 
@@ -398,7 +437,7 @@ impl<T> Registry<T> {
     /// A registered process's pid.
     pub(crate) fn pid(&self, index: u32) -> i32 {
         // Registered pids are i32s.
-        self.processes[index as usize].id as i32
+        self.processes.get(index as usize).0 as i32
     }
 
     /// A registered thread's tid.
