@@ -51,9 +51,6 @@ pub(crate) struct Emitter {
     /// What the callstack of the packet being written interns. Kept between
     /// packets.
     stack: StackEntries,
-    /// The uuid of the track a keyed event went on last, and its
-    /// `track_uuid` field (`annotated::keyed_args_on`).
-    last_track: (u64, Field),
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -73,7 +70,8 @@ pub(crate) struct Emitter {
     /// this generation, with tables not full (see `ready`). Starts at 1, so
     /// that a sequence never set up (`ready_at` 0) is not ready.
     fill_epoch: u64,
-    /// The encoded uuids of the last keyed track and parent described.
+    /// The encoded uuids of the last track named by its uuid (described,
+    /// ended or written on) and of the last keyed track's parent.
     pub(crate) keyed: descriptor::KeyedFields,
 }
 
@@ -102,7 +100,6 @@ impl Emitter {
         // the literal, so that it is built in place: a call among its
         // fields had it built aside and copied (1.1 KB).
         let out = Out::with_room(1000);
-        let last_track = (0, Field::uint(field::EVENT_TRACK_UUID, 0));
         let keyed = descriptor::KeyedFields::new();
         Emitter {
             out,
@@ -113,7 +110,6 @@ impl Emitter {
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
-            last_track,
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,

@@ -82,6 +82,12 @@ impl KeyedFields {
         &self.track.1
     }
 
+    /// The `track_uuid` field [`KeyedFields::track`] gave last.
+    #[inline(always)]
+    pub(crate) fn track_field(&self) -> &Field {
+        &self.track.1
+    }
+
     /// The `parent_uuid` field of a descriptor under `parent`.
     #[inline(always)]
     fn parent(&mut self, parent: u64) -> &Field {
