@@ -26,6 +26,7 @@ mod descriptor;
 mod keyed;
 
 pub(crate) use annotated::{arg_prefix, EventWords};
+pub use descriptor::TrackTemplate;
 
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
@@ -73,6 +74,8 @@ pub(crate) struct Emitter {
     /// The encoded uuids of the last track named by its uuid (described,
     /// ended or written on) and of the last keyed track's parent.
     pub(crate) keyed: descriptor::KeyedFields,
+    /// The writer's track templates.
+    pub(crate) templates: descriptor::Templates,
 }
 
 impl Emitter {
@@ -101,6 +104,7 @@ impl Emitter {
         // fields had it built aside and copied (1.1 KB).
         let out = Out::with_room(1000);
         let keyed = descriptor::KeyedFields::new();
+        let templates = descriptor::Templates::new(owner);
         Emitter {
             out,
             packets: 0,
@@ -117,6 +121,7 @@ impl Emitter {
             clock: options.clock as u32,
             clock_reading: options.clock_reading,
             keyed,
+            templates,
         }
     }
 

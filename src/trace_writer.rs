@@ -1,6 +1,7 @@
 //! The interface both writers share, so that generic code, tests and
 //! benchmarks run unchanged on either.
 
+use crate::emitter::TrackTemplate;
 use crate::encoding::EventType;
 use crate::error::Result;
 use crate::event::{Arg, Event};
@@ -1071,6 +1072,52 @@ pub trait TraceWriter: sealed::Sink {
     ) -> Result<TrackUuid> {
         self.make_room()?;
         self.core_mut().keyed_track(parent, key, name, options)
+    }
+
+    /// Registers the name and options of keyed tracks described one after
+    /// another (a `tracing` span callsite's tracks, one per span): a
+    /// template whose [`keyed_track_from`](Self::keyed_track_from) writes
+    /// what [`keyed_track`](Self::keyed_track) would with the same name and
+    /// options, byte for byte, without encoding them again. Writes nothing;
+    /// the same name and options give the same template again.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{SiblingMerge, TraceWriter, TrackOptions, TrackUuid, Writer};
+    /// let options = TrackOptions { merge: Some(SiblingMerge::None), ..Default::default() };
+    /// let mut w = Writer::new();
+    /// let request = w.track_template("request", &options)?;
+    /// let mut s = Writer::new();
+    /// for key in 1..=3 {
+    ///     let track = w.keyed_track_from(request, TrackUuid::ROOT, key)?;
+    ///     assert_eq!(track, s.keyed_track(TrackUuid::ROOT, key, "request", &options)?);
+    /// }
+    /// assert_eq!(w.bytes(), s.bytes());
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`TooManyTemplates`](crate::Error::TooManyTemplates).
+    fn track_template(&mut self, name: &str, options: &TrackOptions<'_>) -> Result<TrackTemplate> {
+        self.core_mut().track_template(name, options)
+    }
+
+    /// [`keyed_track`](Self::keyed_track) with the name and options of
+    /// `template` ([`track_template`](Self::track_template)): the same
+    /// bytes, the same uuid.
+    ///
+    /// # Errors
+    /// [`ForeignTemplate`](crate::Error::ForeignTemplate) for a template of
+    /// another writer.
+    #[inline]
+    fn keyed_track_from(
+        &mut self,
+        template: TrackTemplate,
+        parent: TrackUuid,
+        key: u64,
+    ) -> Result<TrackUuid> {
+        self.make_room()?;
+        self.core_mut().keyed_track_from(template, parent, key)
     }
 
     /// Begins a slice on a track named by its uuid (a keyed track's,

@@ -33,6 +33,7 @@ mod output;
 mod registry;
 mod threads;
 
+use crate::emitter::TrackTemplate;
 use crate::encoding::{field, EventType, Field, TrackKind};
 use crate::error::{check_len, check_ts, Error, Result};
 use crate::event::{Arg, Event};
@@ -981,6 +982,34 @@ impl Core {
                 counter: None,
             };
             emitter.descriptor_general(seq, uuid.0, &kind);
+        }
+        Ok(uuid)
+    }
+
+    /// The template of keyed tracks named `name` with `options` (see
+    /// `TraceWriter::track_template`). Writes nothing.
+    pub(crate) fn track_template(
+        &mut self,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackTemplate> {
+        self.out.emitter.templates.register(name, options)
+    }
+
+    /// [`Core::keyed_track`] of a template's name and options: the same
+    /// bytes, from the fields the template keeps encoded.
+    #[inline]
+    pub(crate) fn keyed_track_from(
+        &mut self,
+        template: TrackTemplate,
+        parent: TrackUuid,
+        key: u64,
+    ) -> Result<TrackUuid> {
+        let index = self.out.emitter.templates.check(template)?;
+        let uuid = TrackUuid::keyed(parent, key);
+        let (emitter, seq) = (&mut self.out.emitter, &mut self.out.seqs[0]);
+        if !emitter.template_descriptor_known(seq, uuid.0, parent.0, index) {
+            emitter.template_descriptor_general(seq, uuid.0, parent.0, index);
         }
         Ok(uuid)
     }
