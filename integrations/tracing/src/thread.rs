@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use perfetto_trace_writer::{
     Arg, Event, EventKey, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
-    TraceWriter, TrackOptions, TrackUuid, Value,
+    TraceWriter, TrackOptions, TrackTemplate, TrackUuid, Value,
 };
 use tracing_core::Metadata;
 
@@ -126,10 +126,10 @@ pub(crate) struct ThreadState {
     pub pending: Option<Pending>,
     /// Named tracks (the `perfetto.track` field) described by this writer.
     named: Vec<(Box<str>, TrackUuid)>,
-    /// Each callsite's event key with this writer, found by the metadata's
-    /// address (direct-mapped): registered the first time the thread
-    /// begins a slice of it.
-    keys: Box<[Option<(usize, EventKey)>; KEY_SLOTS]>,
+    /// Each span callsite's event key and track template with this
+    /// writer, found by the metadata's address (direct-mapped): registered
+    /// the first time the thread needs either.
+    keys: Box<[Option<(usize, EventKey, TrackTemplate)>; KEY_SLOTS]>,
     /// Each event callsite's key named by its message, with this writer.
     pub messages: MessageKeys,
     serial_base: u64,
@@ -320,15 +320,29 @@ impl ThreadState {
     /// The callsite's event key with this writer.
     #[inline]
     pub(crate) fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
+        self.site(meta).map(|(key, _)| key)
+    }
+
+    /// The callsite's event key and the template of its spans' tracks
+    /// with this writer.
+    #[inline]
+    pub(crate) fn site(
+        &mut self,
+        meta: &'static Metadata<'static>,
+    ) -> Option<(EventKey, TrackTemplate)> {
         let (addr, slot) = key_slot(meta);
         match self.keys[slot] {
-            Some((a, key)) if a == addr => Some(key),
-            _ => self.register_key(slot, meta),
+            Some((a, key, template)) if a == addr => Some((key, template)),
+            _ => self.register_site(slot, meta),
         }
     }
 
     #[cold]
-    fn register_key(&mut self, slot: usize, meta: &'static Metadata<'static>) -> Option<EventKey> {
+    fn register_site(
+        &mut self,
+        slot: usize,
+        meta: &'static Metadata<'static>,
+    ) -> Option<(EventKey, TrackTemplate)> {
         // With the names of the callsite's fields as a span records them
         // (but the message and the track, which are not arguments there):
         // a lifetime slice whose fields all have values then begins
@@ -349,8 +363,12 @@ impl ThreadState {
                 &names,
             )
             .ok()?;
-        self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key));
-        Some(key)
+        let template = self
+            .writer
+            .track_template(meta.name(), &crate::layer::SPAN_TRACK)
+            .ok()?;
+        self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key, template));
+        Some((key, template))
     }
 
     /// Ends the slice of `e`, entered on this thread.
