@@ -1211,6 +1211,44 @@ pub trait TraceWriter: sealed::Sink {
             .event_on_key(track, ts, EventType::SliceBegin, key, args)
     }
 
+    /// [`span_begin_with`](Self::span_begin_with) of
+    /// `Event::from_key(key).args(args)`: the same bytes and errors,
+    /// without an [`Event`] to build and read. With a key of
+    /// [`event_key_with_args`](Self::event_key_with_args) whose names
+    /// `args` carry, as cheap as [`begin_on_key`](Self::begin_on_key), and
+    /// the span is the thread's, ended by [`span_end`](Self::span_end).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Arg, TraceWriter, Value, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let rows = "rows";
+    /// let query = w.event_key_with_args("query", "db", file!(), line!(), &[rows])?;
+    /// for i in 0..3 {
+    ///     w.span_begin_key_args(t, 100 * i, query, &[Arg::new(rows, Value::Uint(i))])?;
+    ///     w.span_end(t, 100 * i + 50)?;
+    /// }
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices.len(), 3);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`span_begin_with`](Self::span_begin_with), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    #[inline]
+    fn span_begin_key_args(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().span_begin_key_args(thread, ts, key, args)
+    }
+
     /// The spans begun and not yet ended.
     fn open_spans(&self) -> Vec<OpenSpan> {
         self.core().open_spans()

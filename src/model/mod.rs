@@ -322,6 +322,46 @@ impl Core {
         true
     }
 
+    /// [`Core::span_begin`] of `Event::from_key(key).args(args)`: where
+    /// the thread takes a plain begin, by the key's short path without an
+    /// `Event` to check and read; otherwise (the same bytes and errors)
+    /// the usual way.
+    #[inline]
+    pub(crate) fn span_begin_key_args(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        let plain = thread.owner == self.registry.owner()
+            && self
+                .registry
+                .thread(thread.index)
+                .is_some_and(|th| th.begins_plainly(ts));
+        if plain
+            && self
+                .registry
+                .thread_mut(thread.index)
+                .open_keyed_args(&mut self.out, ts, key, args)
+        {
+            return Ok(());
+        }
+        self.span_begin_key_args_slow(thread, ts, key, args)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn span_begin_key_args_slow(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.span_begin(thread, ts, &Event::from_key(key).args(args))
+    }
+
     /// What every event checks of itself: its strings and arguments, and
     /// counter values only on this writer's absolute counters. Most events
     /// carry short strings or a key of this writer and nothing to check
