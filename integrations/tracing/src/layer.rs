@@ -525,13 +525,13 @@ impl PerfettoLayer {
             let (began, adopted) = match (fields, flows.is_empty()) {
                 (false, true) => (st.begin_slice(ts, meta), false),
                 // Its fields and no flow: by the key's short path for
-                // arguments, on the thread's track by uuid (so ended there).
+                // arguments.
                 (true, true) => match st.key(meta) {
                     Some(k) => {
                         let thread = st.thread;
                         let args = st.args.args();
                         let began = begin_slice_key_args(&mut st.writer, thread, ts, k, args);
-                        (began, true)
+                        (began, false)
                     }
                     None => (st.begin_slice_event(ts, meta, flows, fields), false),
                 },

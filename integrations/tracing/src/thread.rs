@@ -94,11 +94,10 @@ pub(crate) struct Entered {
     /// Whether its slice began (the trace processor nests at most 512
     /// deep).
     pub began: bool,
-    /// Whether the slice ends on the thread's track by uuid: begun there
-    /// by uuid (a first slice with fields, [`begin_slice_key_args`]), or by
-    /// a writer before a loss and carried over (see
-    /// [`ThreadState::recover`]); either way this writer's thread never saw
-    /// its begin.
+    /// Whether the slice ends on the thread's track by uuid: begun by a
+    /// writer before a loss and carried over (see
+    /// [`ThreadState::recover`]), so this writer's thread never saw its
+    /// begin.
     pub adopted: bool,
 }
 
@@ -320,7 +319,11 @@ impl ThreadState {
     /// The callsite's event key with this writer.
     #[inline]
     pub(crate) fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
-        self.site(meta).map(|(key, _)| key)
+        let (addr, slot) = key_slot(meta);
+        match self.keys[slot] {
+            Some((a, key, _)) if a == addr => Some(key),
+            _ => self.register_site(slot, meta).map(|(key, _)| key),
+        }
     }
 
     /// The callsite's event key and the template of its spans' tracks
@@ -513,10 +516,8 @@ pub(crate) fn begin_slice_with(
     began
 }
 
-/// Begins a slice of `key` with `args` on the thread's track by its uuid
-/// (the key's short path, which a thread's begin with arguments does not
-/// take); whether it began. Its end goes on the track by uuid too
-/// ([`Entered::adopted`]).
+/// Begins a slice of `key` with `args` on the thread (the key's short
+/// path for arguments, without an `Event`); whether it began.
 #[inline(never)]
 pub(crate) fn begin_slice_key_args(
     writer: &mut StreamingPerfettoWriter<ChunkOut>,
@@ -528,7 +529,7 @@ pub(crate) fn begin_slice_key_args(
     if writer.get_ref().open >= MAX_OPEN {
         return false;
     }
-    let began = writer.begin_on_key(thread.uuid(), ts, key, args).is_ok();
+    let began = writer.span_begin_key_args(thread, ts, key, args).is_ok();
     if began {
         writer.get_mut().began();
     }
