@@ -279,15 +279,20 @@ impl Template {
 }
 
 /// A writer's track templates, never removed, so a template of this
-/// writer always indexes one.
+/// writer always indexes one. Boxed, made with the first: a writer without
+/// templates (a small trace's) pays a word for them.
 pub(crate) struct Templates {
     owner: Owner,
+    tables: Option<Box<Tables>>,
+}
+
+#[derive(Default)]
+struct Tables {
     list: Vec<Template>,
     /// Templates by a hash of their name and options, so that registering
     /// them again gives the same template. (Of two whose hashes collide,
     /// only the first is found again; the other gets a template each time.)
-    /// Hashed with fixed keys: a random state costs every writer, and
-    /// these keys are hashes already.
+    /// Hashed with fixed keys: these keys are hashes already.
     by_hash: HashMap<u64, u32, BuildHasherDefault<DefaultHasher>>,
 }
 
@@ -296,9 +301,14 @@ impl Templates {
     pub(crate) fn new(owner: Owner) -> Self {
         Templates {
             owner,
-            list: Vec::new(),
-            by_hash: HashMap::default(),
+            tables: None,
         }
+    }
+
+    /// The templates, in order of registration.
+    #[inline(always)]
+    fn list(&self) -> &[Template] {
+        self.tables.as_deref().map_or(&[], |t| &t.list)
     }
 
     /// The template of `name` and `options`, registered now if new.
@@ -317,19 +327,16 @@ impl Templates {
         let mut h = DefaultHasher::new();
         (name, options).hash(&mut h);
         let hash = h.finish();
-        let found = self.by_hash.get(&hash).copied();
-        let same = |i: u32| {
-            self.list
-                .get(i as usize)
-                .is_some_and(|t| t.is(name, options))
-        };
+        let Tables { list, by_hash } = &mut **self.tables.get_or_insert_with(Box::default);
+        let found = by_hash.get(&hash).copied();
+        let same = |i: u32| list.get(i as usize).is_some_and(|t| t.is(name, options));
         let index = match found {
             Some(i) if same(i) => i,
             found => {
-                let i = u32::try_from(self.list.len()).map_err(|_| Error::TooManyTemplates)?;
-                self.list.push(Template::new(name, options));
+                let i = u32::try_from(list.len()).map_err(|_| Error::TooManyTemplates)?;
+                list.push(Template::new(name, options));
                 if found.is_none() {
-                    self.by_hash.insert(hash, i);
+                    by_hash.insert(hash, i);
                 }
                 i
             }
@@ -347,7 +354,7 @@ impl Templates {
     #[inline(always)]
     pub(crate) fn check(&self, template: TrackTemplate) -> Result<usize> {
         let index = template.index as usize;
-        match template.owner == self.owner && index < self.list.len() {
+        match template.owner == self.owner && index < self.list().len() {
             true => Ok(index),
             false => Err(Error::ForeignTemplate),
         }
@@ -410,7 +417,7 @@ impl Emitter {
         if !self.ready(seq) {
             return false;
         }
-        let Some(t) = self.templates.list.get(index) else {
+        let Some(t) = self.templates.list().get(index) else {
             return false;
         };
         if t.bound >= 0x80 - seq.id.len() {
@@ -444,8 +451,8 @@ impl Emitter {
         index: usize,
     ) {
         // Out of the emitter while the descriptor borrows it.
-        let list = std::mem::take(&mut self.templates.list);
-        if let Some(t) = list.get(index) {
+        let tables = self.templates.tables.take();
+        if let Some(t) = tables.as_deref().and_then(|t| t.list.get(index)) {
             let options = t.options();
             let kind = TrackKind::Named {
                 parent,
@@ -455,7 +462,7 @@ impl Emitter {
             };
             self.descriptor_general(seq, uuid, &kind);
         }
-        self.templates.list = list;
+        self.templates.tables = tables;
     }
 }
 
