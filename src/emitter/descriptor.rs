@@ -174,13 +174,12 @@ fn put_lengths(c: &mut Cursor<'_>, desc_at: usize) -> usize {
 /// to fill in, whose place it returns.
 #[inline(always)]
 fn put_packet_head(c: &mut Cursor<'_>, sequence: &Field) -> usize {
-    c.byte(key::PACKET);
-    c.byte(0);
+    // Each run of constant bytes as one word.
+    c.word(u64::from(key::PACKET), 2);
     c.field(sequence);
-    c.bytes(&key::DESCRIPTOR);
-    let desc_at = c.n;
-    c.byte(0);
-    desc_at
+    let [d0, d1] = key::DESCRIPTOR;
+    c.word(u64::from(d0) | u64::from(d1) << 8, 3);
+    c.n - 1
 }
 
 /// The descriptor's uuid: the `track_uuid` field of events on the track
@@ -246,14 +245,51 @@ struct Template {
     /// path.
     bound: usize,
     /// The name's field, the fields before the parent.
-    head: Box<[u8]>,
+    head: Piece,
     /// The options' fields, after the parent.
-    tail: Box<[u8]>,
+    tail: Piece,
     name: Box<str>,
     child_ordering: Option<ChildOrdering>,
     sibling_rank: Option<i32>,
     merge: Option<OwnedMerge>,
     description: Option<Box<str>>,
+}
+
+/// Fields encoded once: in a word of 16 bytes if they fit (copied whole,
+/// the excess written over next), else as bytes.
+struct Piece {
+    word: u128,
+    len: u8,
+    bytes: Box<[u8]>,
+}
+
+impl Piece {
+    fn new(fields: &[u8]) -> Self {
+        match fields.len() <= 16 {
+            true => {
+                let mut w = [0u8; 16];
+                w[..fields.len()].copy_from_slice(fields);
+                Piece {
+                    word: u128::from_le_bytes(w),
+                    len: fields.len() as u8,
+                    bytes: Box::default(),
+                }
+            }
+            false => Piece {
+                word: 0,
+                len: 0,
+                bytes: fields.into(),
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn put(&self, c: &mut Cursor<'_>) {
+        match self.bytes.is_empty() {
+            true => c.wide(self.word, self.len),
+            false => c.bytes(&self.bytes),
+        }
+    }
 }
 
 /// [`SiblingMerge`] with its key kept.
@@ -377,9 +413,9 @@ impl Template {
                 let split = c.n;
                 put_options(&mut c, options, merge);
                 let n = c.n;
-                (bound, b[..split].into(), b[split..n].into())
+                (bound, Piece::new(&b[..split]), Piece::new(&b[split..n]))
             }
-            false => (usize::MAX, Box::default(), Box::default()),
+            false => (usize::MAX, Piece::new(&[]), Piece::new(&[])),
         };
         Template {
             bound,
@@ -429,11 +465,11 @@ impl Emitter {
         let mut c = Cursor { b, n: 0 };
         let desc_at = put_packet_head(&mut c, &seq.id);
         put_uuid(&mut c, self.keyed.track(uuid));
-        c.bytes(&t.head);
+        t.head.put(&mut c);
         if parent != 0 {
             c.field(self.keyed.parent(parent));
         }
-        c.bytes(&t.tail);
+        t.tail.put(&mut c);
         let n = put_lengths(&mut c, desc_at);
         self.commit_descriptor(n);
         true
