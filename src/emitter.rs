@@ -26,6 +26,7 @@ mod descriptor;
 mod keyed;
 
 pub(crate) use annotated::{arg_prefix, EventWords};
+pub use descriptor::TrackTemplate;
 
 /// The flags of every begin: it uses interned strings, and on a track's own
 /// sequence its clock and default track.
@@ -51,9 +52,6 @@ pub(crate) struct Emitter {
     /// What the callstack of the packet being written interns. Kept between
     /// packets.
     stack: StackEntries,
-    /// The uuid of the track a keyed event went on last, and its
-    /// `track_uuid` field (`annotated::keyed_args_on`).
-    last_track: (u64, Field),
     /// The caps on the string tables: entries and bytes.
     limits: (usize, usize),
     /// Whether the tables reached a cap: checked after an event defines new
@@ -73,8 +71,11 @@ pub(crate) struct Emitter {
     /// this generation, with tables not full (see `ready`). Starts at 1, so
     /// that a sequence never set up (`ready_at` 0) is not ready.
     fill_epoch: u64,
-    /// The encoded uuids of the last keyed track and parent described.
+    /// The encoded uuids of the last track named by its uuid (described,
+    /// ended or written on) and of the last keyed track's parent.
     pub(crate) keyed: descriptor::KeyedFields,
+    /// The writer's track templates.
+    pub(crate) templates: descriptor::Templates,
 }
 
 impl Emitter {
@@ -102,8 +103,8 @@ impl Emitter {
         // the literal, so that it is built in place: a call among its
         // fields had it built aside and copied (1.1 KB).
         let out = Out::with_room(1000);
-        let last_track = (0, Field::uint(field::EVENT_TRACK_UUID, 0));
         let keyed = descriptor::KeyedFields::new();
+        let templates = descriptor::Templates::new(owner);
         Emitter {
             out,
             packets: 0,
@@ -113,7 +114,6 @@ impl Emitter {
             new_arg_names: Vec::new(),
             arg_iids: Vec::new(),
             stack: StackEntries::default(),
-            last_track,
             limits: (limits.0.min(MAX_ENTRIES), limits.1),
             full: false,
             generation: 0,
@@ -121,6 +121,7 @@ impl Emitter {
             clock: options.clock as u32,
             clock_reading: options.clock_reading,
             keyed,
+            templates,
         }
     }
 

@@ -139,6 +139,15 @@ pub enum Error {
     #[error("more than 4294967295 event keys registered with one writer")]
     TooManyKeys,
 
+    /// A [`TrackTemplate`](crate::TrackTemplate) made by another writer:
+    /// templates are registered with one writer.
+    #[error("the track template was registered with another writer")]
+    ForeignTemplate,
+
+    /// More than `u32::MAX` track templates registered with one writer.
+    #[error("more than 4294967295 track templates registered with one writer")]
+    TooManyTemplates,
+
     /// Pid or tid 0: the trace processor reserves it for the idle task.
     #[error("pid and tid 0 are reserved for the idle task")]
     ZeroId,

@@ -33,6 +33,7 @@ pub mod import;
 pub mod inspect;
 
 pub use crate::chunked::{Chunk, ChunkedWriter};
+pub use crate::emitter::TrackTemplate;
 pub use crate::error::{Error, Result};
 pub use crate::event::{Arg, Correlation, Event, Log, LogSeverity, StackFrame, Value};
 pub use crate::ids::{

@@ -1,6 +1,7 @@
 //! The interface both writers share, so that generic code, tests and
 //! benchmarks run unchanged on either.
 
+use crate::emitter::TrackTemplate;
 use crate::encoding::EventType;
 use crate::error::Result;
 use crate::event::{Arg, Event};
@@ -1073,6 +1074,52 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().keyed_track(parent, key, name, options)
     }
 
+    /// Registers the name and options of keyed tracks described one after
+    /// another (a `tracing` span callsite's tracks, one per span): a
+    /// template whose [`keyed_track_from`](Self::keyed_track_from) writes
+    /// what [`keyed_track`](Self::keyed_track) would with the same name and
+    /// options, byte for byte, without encoding them again. Writes nothing;
+    /// the same name and options give the same template again.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{SiblingMerge, TraceWriter, TrackOptions, TrackUuid, Writer};
+    /// let options = TrackOptions { merge: Some(SiblingMerge::None), ..Default::default() };
+    /// let mut w = Writer::new();
+    /// let request = w.track_template("request", &options)?;
+    /// let mut s = Writer::new();
+    /// for key in 1..=3 {
+    ///     let track = w.keyed_track_from(request, TrackUuid::ROOT, key)?;
+    ///     assert_eq!(track, s.keyed_track(TrackUuid::ROOT, key, "request", &options)?);
+    /// }
+    /// assert_eq!(w.bytes(), s.bytes());
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StringTooLong`](crate::Error::StringTooLong),
+    /// [`TooManyTemplates`](crate::Error::TooManyTemplates).
+    fn track_template(&mut self, name: &str, options: &TrackOptions<'_>) -> Result<TrackTemplate> {
+        self.core_mut().track_template(name, options)
+    }
+
+    /// [`keyed_track`](Self::keyed_track) with the name and options of
+    /// `template` ([`track_template`](Self::track_template)): the same
+    /// bytes, the same uuid.
+    ///
+    /// # Errors
+    /// [`ForeignTemplate`](crate::Error::ForeignTemplate) for a template of
+    /// another writer.
+    #[inline]
+    fn keyed_track_from(
+        &mut self,
+        template: TrackTemplate,
+        parent: TrackUuid,
+        key: u64,
+    ) -> Result<TrackUuid> {
+        self.make_room()?;
+        self.core_mut().keyed_track_from(template, parent, key)
+    }
+
     /// Begins a slice on a track named by its uuid (a keyed track's,
     /// usually). Nothing checks nesting there: slices on the track must nest
     /// like a stack once sorted by time, which a track per piece of work
@@ -1162,6 +1209,44 @@ pub trait TraceWriter: sealed::Sink {
         self.make_room()?;
         self.core_mut()
             .event_on_key(track, ts, EventType::SliceBegin, key, args)
+    }
+
+    /// [`span_begin_with`](Self::span_begin_with) of
+    /// `Event::from_key(key).args(args)`: the same bytes and errors,
+    /// without an [`Event`] to build and read. With a key of
+    /// [`event_key_with_args`](Self::event_key_with_args) whose names
+    /// `args` carry, as cheap as [`begin_on_key`](Self::begin_on_key), and
+    /// the span is the thread's, ended by [`span_end`](Self::span_end).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Arg, TraceWriter, Value, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let rows = "rows";
+    /// let query = w.event_key_with_args("query", "db", file!(), line!(), &[rows])?;
+    /// for i in 0..3 {
+    ///     w.span_begin_key_args(t, 100 * i, query, &[Arg::new(rows, Value::Uint(i))])?;
+    ///     w.span_end(t, 100 * i + 50)?;
+    /// }
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices.len(), 3);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`span_begin_with`](Self::span_begin_with), and
+    /// [`ForeignKey`](crate::Error::ForeignKey).
+    #[inline]
+    fn span_begin_key_args(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut().span_begin_key_args(thread, ts, key, args)
     }
 
     /// The spans begun and not yet ended.

@@ -305,7 +305,12 @@ fn write_with_args<W: TraceWriter>(w: &mut W, form: u8, rounds: u64) {
                 w.begin_on(track, ts + 1, &ev.args(args)).unwrap();
                 w.instant_on(track, ts + 2, &ev.args(args)).unwrap();
             }
-            w.span_begin_with(t, ts + 3, &ev.args(args)).unwrap();
+            // A thread's begin by the key's own call every other round.
+            match (form, r % 2) {
+                (0..=2, 1) => w.span_begin_key_args(t, ts + 3, keys[i], args),
+                _ => w.span_begin_with(t, ts + 3, &ev.args(args)),
+            }
+            .unwrap();
             w.instant(t, ts + 4, &ev.args(args)).unwrap();
             w.span_end(t, ts + 4).unwrap();
             w.end_on(track, ts + 5).unwrap();
@@ -377,6 +382,7 @@ fn a_key_with_argument_names_of_another_writer_is_refused_and_changes_nothing() 
         w.begin_on_key(t.uuid(), 10, foreign, &args),
         w.instant_on(t.uuid(), 10, &Event::from_key(foreign).args(&args)),
         w.begin_on(t.uuid(), 10, &Event::from_key(foreign).args(&args)),
+        w.span_begin_key_args(t, 10, foreign, &args),
     ] {
         assert!(matches!(r, Err(Error::ForeignKey)), "{r:?}");
     }
@@ -392,6 +398,8 @@ fn keyed_events_with_argument_names_report_what_their_strings_would() {
     let args = [Arg::new(ROWS, Value::Uint(1))];
     w.instant_on_key(t.uuid(), 5, k, &args).unwrap();
     w.instant_on_key(t.uuid(), 6, k, &args).unwrap();
+    // The thread's own time, which its begins may not go back from.
+    w.instant(t, 8, &Event::new("mark")).unwrap();
     let before = w.bytes().to_vec();
     let named = Event::from_key(k).args(&args).category("c");
     assert!(matches!(
@@ -407,6 +415,15 @@ fn keyed_events_with_argument_names_report_what_their_strings_would() {
     assert!(matches!(
         w.begin_on_key(t.uuid(), 10, k, &too_long),
         Err(Error::StringTooLong(_))
+    ));
+    // A thread's begin by key reports what its `span_begin_with` would.
+    assert!(matches!(
+        w.span_begin_key_args(t, 10, k, &too_long),
+        Err(Error::StringTooLong(_))
+    ));
+    assert!(matches!(
+        w.span_begin_key_args(t, 7, k, &args),
+        Err(Error::TimestampBackwards { .. })
     ));
     assert_eq!(w.bytes(), before);
 }

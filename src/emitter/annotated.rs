@@ -14,8 +14,7 @@
 //! key's cache, its values written between them.
 
 use crate::encoding::{
-    field, put_text, varint_into, varint_len, EventType, Field, FIELD_CAP,
-    SEQ_NEEDS_INCREMENTAL_STATE,
+    put_text, varint_into, varint_len, EventType, Field, FIELD_CAP, SEQ_NEEDS_INCREMENTAL_STATE,
 };
 use crate::event::{Arg, Event, Value};
 use crate::interning::Interner;
@@ -400,12 +399,11 @@ impl Emitter {
         if names.len() != args.len() {
             return false;
         }
-        // `track_uuid` encoded once for the track a keyed event went on
-        // last by its uuid, which is most often the next one's.
+        // `track_uuid` encoded once for the track described, ended or
+        // written on last by its uuid (a span's new track, which its
+        // lifetime slice's begin follows): one cache for all of them.
         if let KeyedTrack::Uuid(uuid) = track {
-            if self.last_track.0 != uuid {
-                self.last_track = (uuid, Field::uint(field::EVENT_TRACK_UUID, uuid));
-            }
+            self.keyed.track(uuid);
         }
         // Defined on the sequence: on the writer's only one, by being
         // interned; on one of several, by its bits unless it has them all.
@@ -453,7 +451,7 @@ impl Emitter {
         let kind = u64::from(key::TYPE) | (kind as u64) << 8;
         c.word(kind | words.name << 16, words.lens[1] + 2);
         match track {
-            KeyedTrack::Uuid(_) => c.field(&self.last_track.1),
+            KeyedTrack::Uuid(_) => c.field(self.keyed.track_field()),
             KeyedTrack::Field(Some(f)) => c.field(f),
             KeyedTrack::Field(None) => {}
         }
@@ -542,7 +540,7 @@ impl Emitter {
 const SMALL_HEAD: usize = 38;
 
 /// Where a keyed event's track field comes from: its uuid (encoded in
-/// `Emitter::last_track`), or the field its track keeps.
+/// `Emitter::keyed`), or the field its track keeps.
 #[derive(Clone, Copy)]
 enum KeyedTrack<'a> {
     Uuid(u64),

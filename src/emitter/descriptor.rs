@@ -6,11 +6,17 @@
 //! bytes are the general path's
 //! (`tests::the_short_path_writes_what_the_general_one_does`).
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
 use crate::encoding::{
     field as f, key_bytes, track_descriptor_packet, Field, TrackKind, LEN, VARINT,
 };
+use crate::error::{check_len, Error, Result};
+use crate::ids::Owner;
 use crate::sequence::SeqState;
-use crate::track_options::{SiblingMerge, TrackOptions};
+use crate::track_options::{ChildOrdering, SiblingMerge, TrackOptions};
 
 use super::annotated::{Cursor, SPARE, WINDOW};
 use super::Emitter;
@@ -82,6 +88,12 @@ impl KeyedFields {
         &self.track.1
     }
 
+    /// The `track_uuid` field [`KeyedFields::track`] gave last.
+    #[inline(always)]
+    pub(crate) fn track_field(&self) -> &Field {
+        &self.track.1
+    }
+
     /// The `parent_uuid` field of a descriptor under `parent`.
     #[inline(always)]
     fn parent(&mut self, parent: u64) -> &Field {
@@ -128,44 +140,365 @@ impl Emitter {
             return false;
         };
         let mut c = Cursor { b, n: 0 };
-        c.byte(key::PACKET);
-        c.byte(0);
-        c.field(&seq.id);
-        c.bytes(&key::DESCRIPTOR);
-        let desc_at = c.n;
-        c.byte(0);
-        let uuid_at = c.n;
-        c.field(self.keyed.track(uuid));
-        c.b[uuid_at] = key::UUID;
-        c.uint(key::NAME, name.len() as u64);
-        c.bytes(name.as_bytes());
+        let desc_at = put_packet_head(&mut c, &seq.id);
+        put_uuid(&mut c, self.keyed.track(uuid));
+        put_name(&mut c, name);
         if parent != 0 {
             c.field(self.keyed.parent(parent));
         }
-        if let Some(o) = options.child_ordering {
-            c.uint(key::CHILD_ORDERING, o as u64);
-        }
-        if let Some(rank) = options.sibling_rank {
-            c.uint(key::RANK, i64::from(rank) as u64);
-        }
-        if let Some(d) = options.description {
-            c.uint(key::DESCRIPTION, d.len() as u64);
-            c.bytes(d.as_bytes());
-        }
-        if let Some((behaviour, merge_key)) = merge {
-            c.uint(key::MERGE, behaviour);
-            if let Some(k) = merge_key {
-                c.bytes(&key::MERGE_KEY);
-                c.varint(k.len() as u64);
-                c.bytes(k.as_bytes());
-            }
-        }
-        c.b[desc_at] = (c.n - desc_at - 1) as u8;
-        c.b[1] = (c.n - 2) as u8;
-        let n = c.n;
+        put_options(&mut c, options, merge);
+        let n = put_lengths(&mut c, desc_at);
+        self.commit_descriptor(n);
+        true
+    }
+
+    /// Commits a descriptor's packet of `n` bytes written in the window.
+    #[inline(always)]
+    fn commit_descriptor(&mut self, n: usize) {
         self.out.commit(n);
         self.packets += 1;
+    }
+}
+
+/// Fills in the lengths of a descriptor's packet written by
+/// [`put_packet_head`] (its descriptor's length at `desc_at`); its bytes.
+#[inline(always)]
+fn put_lengths(c: &mut Cursor<'_>, desc_at: usize) -> usize {
+    c.b[desc_at] = (c.n - desc_at - 1) as u8;
+    c.b[1] = (c.n - 2) as u8;
+    c.n
+}
+
+/// A descriptor's packet up to its uuid: the packet's key and a length
+/// byte to fill in, the sequence, the descriptor's key and its length byte
+/// to fill in, whose place it returns.
+#[inline(always)]
+fn put_packet_head(c: &mut Cursor<'_>, sequence: &Field) -> usize {
+    // Each run of constant bytes as one word.
+    c.word(u64::from(key::PACKET), 2);
+    c.field(sequence);
+    let [d0, d1] = key::DESCRIPTOR;
+    c.word(u64::from(d0) | u64::from(d1) << 8, 3);
+    c.n - 1
+}
+
+/// The descriptor's uuid: the `track_uuid` field of events on the track
+/// (kept encoded), its key replaced.
+#[inline(always)]
+fn put_uuid(c: &mut Cursor<'_>, track: &Field) {
+    let uuid_at = c.n;
+    c.field(track);
+    c.b[uuid_at] = key::UUID;
+}
+
+#[inline(always)]
+fn put_name(c: &mut Cursor<'_>, name: &str) {
+    c.uint(key::NAME, name.len() as u64);
+    c.bytes(name.as_bytes());
+}
+
+/// A named track's options, the fields after its parent.
+#[inline(always)]
+fn put_options(c: &mut Cursor<'_>, options: &TrackOptions<'_>, merge: Option<(u64, Option<&str>)>) {
+    if let Some(o) = options.child_ordering {
+        c.uint(key::CHILD_ORDERING, o as u64);
+    }
+    if let Some(rank) = options.sibling_rank {
+        c.uint(key::RANK, i64::from(rank) as u64);
+    }
+    if let Some(d) = options.description {
+        c.uint(key::DESCRIPTION, d.len() as u64);
+        c.bytes(d.as_bytes());
+    }
+    if let Some((behaviour, merge_key)) = merge {
+        c.uint(key::MERGE, behaviour);
+        if let Some(k) = merge_key {
+            c.bytes(&key::MERGE_KEY);
+            c.varint(k.len() as u64);
+            c.bytes(k.as_bytes());
+        }
+    }
+}
+
+/// The name and options of keyed tracks registered with a writer
+/// ([`TraceWriter::track_template`](crate::TraceWriter::track_template)):
+/// everything of their descriptors but the uuid and the parent, so that
+/// [`keyed_track_from`](crate::TraceWriter::keyed_track_from) describes a
+/// track with what [`keyed_track`](crate::TraceWriter::keyed_track) would
+/// write for the same name and options, byte for byte, without encoding
+/// them again. A `tracing` layer registers one per span callsite.
+///
+/// Valid only for the writer that made it, in every generation of its
+/// interning tables and on every sequence; another writer answers
+/// [`Error::ForeignTemplate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrackTemplate {
+    pub(crate) owner: Owner,
+    pub(crate) index: u32,
+}
+
+/// A template's name and options, as given (for the general encoder), and
+/// their fields encoded (for the short path).
+struct Template {
+    /// The most bytes of a descriptor of it beside its sequence id:
+    /// `usize::MAX` if that reaches 128, when it never takes the short
+    /// path.
+    bound: usize,
+    /// The name's field, the fields before the parent.
+    head: Piece,
+    /// The options' fields, after the parent.
+    tail: Piece,
+    name: Box<str>,
+    child_ordering: Option<ChildOrdering>,
+    sibling_rank: Option<i32>,
+    merge: Option<OwnedMerge>,
+    description: Option<Box<str>>,
+}
+
+/// Fields encoded once: in a word of 16 bytes if they fit (copied whole,
+/// the excess written over next), else as bytes.
+struct Piece {
+    word: u128,
+    len: u8,
+    bytes: Box<[u8]>,
+}
+
+impl Piece {
+    fn new(fields: &[u8]) -> Self {
+        match fields.len() <= 16 {
+            true => {
+                let mut w = [0u8; 16];
+                w[..fields.len()].copy_from_slice(fields);
+                Piece {
+                    word: u128::from_le_bytes(w),
+                    len: fields.len() as u8,
+                    bytes: Box::default(),
+                }
+            }
+            false => Piece {
+                word: 0,
+                len: 0,
+                bytes: fields.into(),
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn put(&self, c: &mut Cursor<'_>) {
+        match self.bytes.is_empty() {
+            true => c.wide(self.word, self.len),
+            false => c.bytes(&self.bytes),
+        }
+    }
+}
+
+/// [`SiblingMerge`] with its key kept.
+enum OwnedMerge {
+    ByName,
+    None,
+    ByKey(Box<str>),
+}
+
+impl Template {
+    fn options(&self) -> TrackOptions<'_> {
+        TrackOptions {
+            child_ordering: self.child_ordering,
+            sibling_rank: self.sibling_rank,
+            merge: self.merge.as_ref().map(|m| match m {
+                OwnedMerge::ByName => SiblingMerge::ByName,
+                OwnedMerge::None => SiblingMerge::None,
+                OwnedMerge::ByKey(k) => SiblingMerge::ByKey(k),
+            }),
+            description: self.description.as_deref(),
+        }
+    }
+}
+
+/// A writer's track templates, never removed, so a template of this
+/// writer always indexes one. Boxed, made with the first: a writer without
+/// templates (a small trace's) pays a word for them.
+pub(crate) struct Templates {
+    owner: Owner,
+    tables: Option<Box<Tables>>,
+}
+
+#[derive(Default)]
+struct Tables {
+    list: Vec<Template>,
+    /// Templates by a hash of their name and options, so that registering
+    /// them again gives the same template. (Of two whose hashes collide,
+    /// only the first is found again; the other gets a template each time.)
+    /// Hashed with fixed keys: these keys are hashes already.
+    by_hash: HashMap<u64, u32, BuildHasherDefault<DefaultHasher>>,
+}
+
+impl Templates {
+    #[inline]
+    pub(crate) fn new(owner: Owner) -> Self {
+        Templates {
+            owner,
+            tables: None,
+        }
+    }
+
+    /// The templates, in order of registration.
+    #[inline(always)]
+    fn list(&self) -> &[Template] {
+        self.tables.as_deref().map_or(&[], |t| &t.list)
+    }
+
+    /// The template of `name` and `options`, registered now if new.
+    ///
+    /// # Errors
+    /// [`Error::StringTooLong`]; [`Error::TooManyTemplates`] past
+    /// `u32::MAX` templates.
+    pub(crate) fn register(
+        &mut self,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackTemplate> {
+        let merge = merge(options);
+        check_len([name, merge.and_then(|(_, k)| k).unwrap_or("")])?;
+        check_len(options.description)?;
+        let mut h = DefaultHasher::new();
+        (name, options).hash(&mut h);
+        let hash = h.finish();
+        let Tables { list, by_hash } = &mut **self.tables.get_or_insert_with(Box::default);
+        let found = by_hash.get(&hash).copied();
+        let same = |i: u32| list.get(i as usize).is_some_and(|t| t.is(name, options));
+        let index = match found {
+            Some(i) if same(i) => i,
+            found => {
+                let i = u32::try_from(list.len()).map_err(|_| Error::TooManyTemplates)?;
+                list.push(Template::new(name, options));
+                if found.is_none() {
+                    by_hash.insert(hash, i);
+                }
+                i
+            }
+        };
+        Ok(TrackTemplate {
+            owner: self.owner,
+            index,
+        })
+    }
+
+    /// The place of `template`, if it is this writer's.
+    ///
+    /// # Errors
+    /// [`Error::ForeignTemplate`].
+    #[inline(always)]
+    pub(crate) fn check(&self, template: TrackTemplate) -> Result<usize> {
+        let index = template.index as usize;
+        match template.owner == self.owner && index < self.list().len() {
+            true => Ok(index),
+            false => Err(Error::ForeignTemplate),
+        }
+    }
+}
+
+impl Template {
+    fn new(name: &str, options: &TrackOptions<'_>) -> Self {
+        let merge = merge(options);
+        let text = |s: Option<&str>| s.map_or(0, str::len);
+        let bound =
+            SMALL + name.len() + text(options.description) + text(merge.and_then(|(_, k)| k));
+        // Encoded only if the short path may take it: then its fields are
+        // under 128 bytes, well within a window.
+        let (bound, head, tail) = match bound < 0x80 {
+            true => {
+                let mut b = [0u8; WINDOW + SPARE];
+                let mut c = Cursor { b: &mut b, n: 0 };
+                put_name(&mut c, name);
+                let split = c.n;
+                put_options(&mut c, options, merge);
+                let n = c.n;
+                (bound, Piece::new(&b[..split]), Piece::new(&b[split..n]))
+            }
+            false => (usize::MAX, Piece::new(&[]), Piece::new(&[])),
+        };
+        Template {
+            bound,
+            head,
+            tail,
+            name: name.into(),
+            child_ordering: options.child_ordering,
+            sibling_rank: options.sibling_rank,
+            merge: options.merge.map(|m| match m {
+                SiblingMerge::ByName => OwnedMerge::ByName,
+                SiblingMerge::None => OwnedMerge::None,
+                SiblingMerge::ByKey(k) => OwnedMerge::ByKey(k.into()),
+            }),
+            description: options.description.map(Into::into),
+        }
+    }
+
+    fn is(&self, name: &str, options: &TrackOptions<'_>) -> bool {
+        *self.name == *name && self.options() == *options
+    }
+}
+
+impl Emitter {
+    /// [`Emitter::named_descriptor_known`] of the keyed track `uuid` of a
+    /// template (`index`, checked): its name's and options' fields copied
+    /// as they were encoded, the uuid and parent written around them.
+    #[inline]
+    pub(crate) fn template_descriptor_known(
+        &mut self,
+        seq: &mut SeqState,
+        uuid: u64,
+        parent: u64,
+        index: usize,
+    ) -> bool {
+        if !self.ready(seq) {
+            return false;
+        }
+        let Some(t) = self.templates.list().get(index) else {
+            return false;
+        };
+        if t.bound >= 0x80 - seq.id.len() {
+            return false;
+        }
+        let Some(b) = self.out.window_in_room::<{ WINDOW + SPARE }>() else {
+            return false;
+        };
+        let mut c = Cursor { b, n: 0 };
+        let desc_at = put_packet_head(&mut c, &seq.id);
+        put_uuid(&mut c, self.keyed.track(uuid));
+        t.head.put(&mut c);
+        if parent != 0 {
+            c.field(self.keyed.parent(parent));
+        }
+        t.tail.put(&mut c);
+        let n = put_lengths(&mut c, desc_at);
+        self.commit_descriptor(n);
         true
+    }
+
+    /// [`Emitter::template_descriptor_known`] by the general encoder, from
+    /// the template's name and options.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn template_descriptor_general(
+        &mut self,
+        seq: &mut SeqState,
+        uuid: u64,
+        parent: u64,
+        index: usize,
+    ) {
+        // Out of the emitter while the descriptor borrows it.
+        let tables = self.templates.tables.take();
+        if let Some(t) = tables.as_deref().and_then(|t| t.list.get(index)) {
+            let options = t.options();
+            let kind = TrackKind::Named {
+                parent,
+                name: &t.name,
+                options: &options,
+                counter: None,
+            };
+            self.descriptor_general(seq, uuid, &kind);
+        }
+        self.templates.tables = tables;
     }
 }
 

@@ -5,7 +5,7 @@
 //! lifetime slice this way. Its bytes are the general path's
 //! (`tests::the_short_path_writes_what_the_general_one_does`).
 
-use crate::encoding::{varint_len, EventType};
+use crate::encoding::EventType;
 use crate::encoding::{SEQ_NEEDS_INCREMENTAL_STATE, TRACE_CLOCK};
 use crate::sequence::SeqState;
 
@@ -29,12 +29,22 @@ impl Emitter {
             return false;
         };
         let mut c = Cursor { b, n: 0 };
-        c.event_packet_head(ts - seq.clock, &seq.id);
-        // The type (2 bytes) and the uuid's key (1) and varint.
-        c.byte((3 + varint_len(uuid)) as u8);
-        c.byte(key::TYPE);
-        c.byte(EventType::SliceEnd as u8);
-        c.field(self.keyed.track(uuid));
+        // The packet's key, its length's place and the time's key; the
+        // time by the sequence's kept high groups, as a keyed begin's.
+        c.word(u64::from(key::PACKET) | u64::from(key::TIMESTAMP) << 16, 3);
+        let delta = ts - seq.clock;
+        match seq.time_high.varint_word(delta) {
+            Some((w, len)) => c.word(w, len as u8),
+            None => c.varint(delta),
+        }
+        c.field(&seq.id);
+        let track = self.keyed.track(uuid);
+        // The event's key and length (its type, 2 bytes, and the track's
+        // field), then its type.
+        let event = u64::from(key::TRACK_EVENT) | (2 + track.len() as u64) << 8;
+        let kind = u64::from(key::TYPE) << 16 | (EventType::SliceEnd as u64) << 24;
+        c.word(event | kind, 4);
+        c.field(track);
         if needs_state {
             c.byte(key::FLAGS);
             c.byte(SEQ_NEEDS_INCREMENTAL_STATE as u8);

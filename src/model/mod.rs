@@ -33,6 +33,7 @@ mod output;
 mod registry;
 mod threads;
 
+use crate::emitter::TrackTemplate;
 use crate::encoding::{field, EventType, Field, TrackKind};
 use crate::error::{check_len, check_ts, Error, Result};
 use crate::event::{Arg, Event};
@@ -319,6 +320,46 @@ impl Core {
         let th = self.registry.thread_mut(thread.index);
         th.open_frame(&mut self.out, ts, None, u64::MAX, ev);
         true
+    }
+
+    /// [`Core::span_begin`] of `Event::from_key(key).args(args)`: where
+    /// the thread takes a plain begin, by the key's short path without an
+    /// `Event` to check and read; otherwise (the same bytes and errors)
+    /// the usual way.
+    #[inline]
+    pub(crate) fn span_begin_key_args(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        let plain = thread.owner == self.registry.owner()
+            && self
+                .registry
+                .thread(thread.index)
+                .is_some_and(|th| th.begins_plainly(ts));
+        if plain
+            && self
+                .registry
+                .thread_mut(thread.index)
+                .open_keyed_args(&mut self.out, ts, key, args)
+        {
+            return Ok(());
+        }
+        self.span_begin_key_args_slow(thread, ts, key, args)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn span_begin_key_args_slow(
+        &mut self,
+        thread: ThreadTrack,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.span_begin(thread, ts, &Event::from_key(key).args(args))
     }
 
     /// What every event checks of itself: its strings and arguments, and
@@ -981,6 +1022,34 @@ impl Core {
                 counter: None,
             };
             emitter.descriptor_general(seq, uuid.0, &kind);
+        }
+        Ok(uuid)
+    }
+
+    /// The template of keyed tracks named `name` with `options` (see
+    /// `TraceWriter::track_template`). Writes nothing.
+    pub(crate) fn track_template(
+        &mut self,
+        name: &str,
+        options: &TrackOptions<'_>,
+    ) -> Result<TrackTemplate> {
+        self.out.emitter.templates.register(name, options)
+    }
+
+    /// [`Core::keyed_track`] of a template's name and options: the same
+    /// bytes, from the fields the template keeps encoded.
+    #[inline]
+    pub(crate) fn keyed_track_from(
+        &mut self,
+        template: TrackTemplate,
+        parent: TrackUuid,
+        key: u64,
+    ) -> Result<TrackUuid> {
+        let index = self.out.emitter.templates.check(template)?;
+        let uuid = TrackUuid::keyed(parent, key);
+        let (emitter, seq) = (&mut self.out.emitter, &mut self.out.seqs[0]);
+        if !emitter.template_descriptor_known(seq, uuid.0, parent.0, index) {
+            emitter.template_descriptor_general(seq, uuid.0, parent.0, index);
         }
         Ok(uuid)
     }

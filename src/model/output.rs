@@ -5,7 +5,7 @@
 
 use crate::emitter::Emitter;
 use crate::encoding::{field, EventType, Field, PacketTail, TrackKind};
-use crate::event::Event;
+use crate::event::{Arg, Event};
 use crate::ids::Owner;
 use crate::keys::EventKey;
 use crate::model::compact::{Budget, BUSY_FROM};
@@ -265,6 +265,31 @@ impl TrackOutput {
         let packet = &emitter.out[at..];
         self.begins.keep(key, emitter.fill_epoch(), keys, packet);
         true
+    }
+
+    /// A begin of `key` with `args` and nothing else by the key's short
+    /// path (`Emitter::keyed_args_with`), the one [`TrackOutput::begin`]
+    /// takes first for it, in default mode (where no track moves, so that
+    /// a begin refused here is counted once, by the usual way); whether
+    /// it was written.
+    #[inline(always)]
+    pub(crate) fn begin_keyed_args(
+        &self,
+        out: &mut Output,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        let kind = EventType::SliceBegin;
+        !out.emitter.compact
+            && out.emitter.keyed_args_with(
+                &mut out.seqs[0],
+                ts,
+                kind,
+                self.track.as_ref(),
+                key,
+                args,
+            )
     }
 
     /// A begin that defines strings (or opens a sequence), out of line: on

@@ -4,9 +4,10 @@
 //! spans that wait until nothing can begin inside them any more.
 
 use crate::error::{check_ts, Error, Result};
-use crate::event::Event;
+use crate::event::{Arg, Event};
 use crate::ids::CounterTrack;
 use crate::ids::TrackUuid;
+use crate::keys::EventKey;
 use crate::limits::{MAX_SPAN_DEPTH, MAX_TS};
 use crate::model::output::{Output, TrackOutput};
 use crate::track_options::CounterSample;
@@ -381,6 +382,31 @@ impl Thread {
         self.last_ts = ts;
         self.instants = 0;
         self.out.begin(out, ts, ev);
+    }
+
+    /// [`Thread::open_frame`] of an explicit span whose begin is of `key`
+    /// with `args` and nothing else, by the key's short path
+    /// ([`TrackOutput::begin_keyed_args`]); false, with nothing written or
+    /// changed, where that does not hold.
+    #[inline(always)]
+    pub(crate) fn open_keyed_args(
+        &mut self,
+        out: &mut Output,
+        ts: u64,
+        key: EventKey,
+        args: &[Arg<'_>],
+    ) -> bool {
+        if !self.out.begin_keyed_args(out, ts, key, args) {
+            return false;
+        }
+        self.stack.push(Frame {
+            begin: ts,
+            end: None,
+            limit: u64::MAX,
+        });
+        self.last_ts = ts;
+        self.instants = 0;
+        true
     }
 
     /// Ends the span on top of the stack, an explicit one, at `ts`.

@@ -331,7 +331,7 @@ impl PerfettoLayer {
 /// A span's own track: never merged with its siblings, so that spans
 /// alive at once stay on tracks of their own in the trace processor (which
 /// merges same-named siblings by default) and in the UI.
-const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
+pub(crate) const SPAN_TRACK: TrackOptions<'static> = TrackOptions {
     child_ordering: None,
     sibling_rank: None,
     merge: Some(SiblingMerge::None),
@@ -525,13 +525,13 @@ impl PerfettoLayer {
             let (began, adopted) = match (fields, flows.is_empty()) {
                 (false, true) => (st.begin_slice(ts, meta), false),
                 // Its fields and no flow: by the key's short path for
-                // arguments, on the thread's track by uuid (so ended there).
+                // arguments.
                 (true, true) => match st.key(meta) {
                     Some(k) => {
                         let thread = st.thread;
                         let args = st.args.args();
                         let began = begin_slice_key_args(&mut st.writer, thread, ts, k, args);
-                        (began, true)
+                        (began, false)
                     }
                     None => (st.begin_slice_event(ts, meta, flows, fields), false),
                 },
@@ -648,16 +648,25 @@ impl PerfettoLayer {
             let serial = st.next_serial();
             let named = st.named_track();
             let (mut track, mut under, mut depth) = (0, 0, 0);
+            // The callsite's key and track template, looked up once for
+            // the track and its lifetime slice.
+            let mut site = None;
             if view.span_tracks() || named.is_some() {
                 (under, depth) = track_place(named, parent_info, st.thread.uuid());
+                site = st.site(meta);
                 // A track of its callsite beneath the same track that a
                 // span closed here left free, else a new one, described
                 // before the table has room for it (if not, it is free).
-                track = match st.reuse_track(under, meta as *const _ as usize) {
-                    Some(uuid) => uuid,
-                    None => st
+                let under = TrackUuid::from_raw(under);
+                track = match (st.reuse_track(under.get(), meta as *const _ as usize), site) {
+                    (Some(uuid), _) => uuid,
+                    (None, Some((_, template))) => st
                         .writer
-                        .keyed_track(TrackUuid::from_raw(under), serial, meta.name(), &SPAN_TRACK)
+                        .keyed_track_from(template, under, serial)
+                        .map_or(0, TrackUuid::get),
+                    (None, None) => st
+                        .writer
+                        .keyed_track(under, serial, meta.name(), &SPAN_TRACK)
                         .map_or(0, TrackUuid::get),
                 };
             }
@@ -687,11 +696,13 @@ impl PerfettoLayer {
                 // By the callsite's key: the writer need not look up its
                 // strings, nor read an `Event`.
                 let (track, ts) = (TrackUuid::from_raw(track), time(&mut ts));
-                let _ = match (THREADS, st.key(meta)) {
+                let _ = match (THREADS, site) {
                     // A named track's, in the thread view: out of line,
                     // which leaves the other views' call inlined.
                     (true, _) => st.begin_lifetime_by_event(track, ts, meta),
-                    (false, Some(key)) => st.writer.begin_on_key(track, ts, key, st.args.args()),
+                    (false, Some((key, _))) => {
+                        st.writer.begin_on_key(track, ts, key, st.args.args())
+                    }
                     (false, None) => st.begin_lifetime_by_event(track, ts, meta),
                 };
             }

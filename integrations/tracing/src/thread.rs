@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use perfetto_trace_writer::{
     Arg, Event, EventKey, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
-    TraceWriter, TrackOptions, TrackUuid, Value,
+    TraceWriter, TrackOptions, TrackTemplate, TrackUuid, Value,
 };
 use tracing_core::Metadata;
 
@@ -94,11 +94,10 @@ pub(crate) struct Entered {
     /// Whether its slice began (the trace processor nests at most 512
     /// deep).
     pub began: bool,
-    /// Whether the slice ends on the thread's track by uuid: begun there
-    /// by uuid (a first slice with fields, [`begin_slice_key_args`]), or by
-    /// a writer before a loss and carried over (see
-    /// [`ThreadState::recover`]); either way this writer's thread never saw
-    /// its begin.
+    /// Whether the slice ends on the thread's track by uuid: begun by a
+    /// writer before a loss and carried over (see
+    /// [`ThreadState::recover`]), so this writer's thread never saw its
+    /// begin.
     pub adopted: bool,
 }
 
@@ -126,10 +125,10 @@ pub(crate) struct ThreadState {
     pub pending: Option<Pending>,
     /// Named tracks (the `perfetto.track` field) described by this writer.
     named: Vec<(Box<str>, TrackUuid)>,
-    /// Each callsite's event key with this writer, found by the metadata's
-    /// address (direct-mapped): registered the first time the thread
-    /// begins a slice of it.
-    keys: Box<[Option<(usize, EventKey)>; KEY_SLOTS]>,
+    /// Each span callsite's event key and track template with this
+    /// writer, found by the metadata's address (direct-mapped): registered
+    /// the first time the thread needs either.
+    keys: Box<[Option<(usize, EventKey, TrackTemplate)>; KEY_SLOTS]>,
     /// Each event callsite's key named by its message, with this writer.
     pub messages: MessageKeys,
     serial_base: u64,
@@ -322,13 +321,31 @@ impl ThreadState {
     pub(crate) fn key(&mut self, meta: &'static Metadata<'static>) -> Option<EventKey> {
         let (addr, slot) = key_slot(meta);
         match self.keys[slot] {
-            Some((a, key)) if a == addr => Some(key),
-            _ => self.register_key(slot, meta),
+            Some((a, key, _)) if a == addr => Some(key),
+            _ => self.register_site(slot, meta).map(|(key, _)| key),
+        }
+    }
+
+    /// The callsite's event key and the template of its spans' tracks
+    /// with this writer.
+    #[inline]
+    pub(crate) fn site(
+        &mut self,
+        meta: &'static Metadata<'static>,
+    ) -> Option<(EventKey, TrackTemplate)> {
+        let (addr, slot) = key_slot(meta);
+        match self.keys[slot] {
+            Some((a, key, template)) if a == addr => Some((key, template)),
+            _ => self.register_site(slot, meta),
         }
     }
 
     #[cold]
-    fn register_key(&mut self, slot: usize, meta: &'static Metadata<'static>) -> Option<EventKey> {
+    fn register_site(
+        &mut self,
+        slot: usize,
+        meta: &'static Metadata<'static>,
+    ) -> Option<(EventKey, TrackTemplate)> {
         // With the names of the callsite's fields as a span records them
         // (but the message and the track, which are not arguments there):
         // a lifetime slice whose fields all have values then begins
@@ -349,8 +366,12 @@ impl ThreadState {
                 &names,
             )
             .ok()?;
-        self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key));
-        Some(key)
+        let template = self
+            .writer
+            .track_template(meta.name(), &crate::layer::SPAN_TRACK)
+            .ok()?;
+        self.keys[slot] = Some((meta as *const Metadata<'static> as usize, key, template));
+        Some((key, template))
     }
 
     /// Ends the slice of `e`, entered on this thread.
@@ -495,10 +516,8 @@ pub(crate) fn begin_slice_with(
     began
 }
 
-/// Begins a slice of `key` with `args` on the thread's track by its uuid
-/// (the key's short path, which a thread's begin with arguments does not
-/// take); whether it began. Its end goes on the track by uuid too
-/// ([`Entered::adopted`]).
+/// Begins a slice of `key` with `args` on the thread (the key's short
+/// path for arguments, without an `Event`); whether it began.
 #[inline(never)]
 pub(crate) fn begin_slice_key_args(
     writer: &mut StreamingPerfettoWriter<ChunkOut>,
@@ -510,7 +529,7 @@ pub(crate) fn begin_slice_key_args(
     if writer.get_ref().open >= MAX_OPEN {
         return false;
     }
-    let began = writer.begin_on_key(thread.uuid(), ts, key, args).is_ok();
+    let began = writer.span_begin_key_args(thread, ts, key, args).is_ok();
     if began {
         writer.get_mut().began();
     }
