@@ -398,6 +398,11 @@ impl<T> Registry<T> {
     /// with the model's state of it.
     pub(crate) fn add_thread(&mut self, uuid: TrackUuid, digest: u64, tid: i64, state: T) {
         let index = self.threads.len() as u32;
+        if self.threads.capacity() == 0 {
+            // Room for a few, made anew: the allocator called directly, not
+            // through `push`'s growth path (~60 instructions more).
+            self.threads = Vec::with_capacity(4);
+        }
         self.threads.push(Described {
             id: tid,
             digest,
