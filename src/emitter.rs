@@ -168,7 +168,9 @@ impl Emitter {
     #[cold]
     fn check_limits(&mut self) {
         let (entries, bytes) = self.limits;
-        self.full = self.strings.len() >= entries || self.strings.bytes() >= bytes;
+        // No table's bytes reach `usize::MAX` (no cap): not summed then.
+        let bytes_full = bytes != usize::MAX && self.strings.bytes() >= bytes;
+        self.full = self.strings.len() >= entries || bytes_full;
         self.fill_epoch += u64::from(self.full);
     }
 

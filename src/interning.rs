@@ -96,6 +96,9 @@ const SCAN_UP_TO: usize = 8;
 /// Hints are kept once a table holds this many entries.
 const HINTS_FROM: usize = 4;
 
+// A table without hints holds its entries inline (`Interner::intern_few`).
+const _: () = assert!(HINTS_FROM <= INLINE);
+
 /// The hint cache starts with 2^this sets (8 KiB)...
 const HINT_SETS_BITS: u32 = 8;
 
@@ -349,6 +352,13 @@ impl Interner {
 
     #[cold]
     fn intern_slow(&mut self, text: &mut Text, s: &str, extra: u32) -> (u64, bool) {
+        // All inline (`HINTS_FROM <= INLINE`), and no hints even with one
+        // more.
+        if let Some(few) = self.entries.inline.get(..self.entries.len) {
+            if few.len() + 1 < HINTS_FROM {
+                return self.intern_few(text, s, extra);
+            }
+        }
         let (id, fresh) = match self.search(text, s, extra) {
             Some(id) => (id, false),
             None => (self.add(text, s, extra), true),
@@ -378,20 +388,68 @@ impl Interner {
         (u64::from(id), fresh)
     }
 
-    fn add(&mut self, text: &mut Text, s: &str, extra: u32) -> u32 {
+    /// [`Interner::intern_slow`] for a table whose entries are all inline
+    /// and that has no hints even with one more (a small trace's tables):
+    /// its entries scanned in place, with none of the index's or the hints'
+    /// work, which starts later. Inlined into `intern_slow`: the general
+    /// path's tests of each entry's place and of the table's size cost a
+    /// small trace's nine first uses ~45 instructions each.
+    #[inline(always)]
+    fn intern_few(&mut self, text: &mut Text, s: &str, extra: u32) -> (u64, bool) {
+        let len = self.entries.len;
+        let few = &self.entries.inline[..len.min(INLINE)];
+        let found = few.iter().position(|e| {
+            e.extra == extra
+                && e.len as usize == s.len()
+                && text
+                    .get(e.start..e.start + s.len())
+                    .is_some_and(|a| same(a, s.as_bytes()))
+        });
+        if let Some(i) = found {
+            return (i as u64 + 1, false);
+        }
+        let id = len as u32 + 1;
+        let start = self.append(text, id, s, extra);
+        let entry = Entry {
+            start,
+            len: s.len() as u32,
+            extra,
+        };
+        match self.entries.inline.get_mut(len) {
+            Some(slot) => {
+                *slot = entry;
+                self.entries.len += 1;
+            }
+            // Never (the caller found room inline); kept whole all the same.
+            None => self.entries.push(entry),
+        }
+        (u64::from(id), true)
+    }
+
+    /// Appends key `id`'s header and bytes to the text; where its bytes
+    /// start. Counts them in the table's bytes.
+    #[inline(always)]
+    fn append(&mut self, text: &mut Text, id: u32, s: &str, extra: u32) -> usize {
         if text.capacity() == 0 {
-            // Room for a few strings at once, rather than growth from 8 bytes.
-            text.reserve((HEADER + s.len()).max(256));
+            // Room for a few strings at once, rather than growth from 8
+            // bytes; made anew, which calls the allocator directly where
+            // `reserve` takes the growth path (~60 instructions more).
+            *text = Text::with_capacity((HEADER + s.len()).max(256));
         }
         debug_assert!(s.len() <= crate::limits::MAX_STRING_LEN);
-        // Below 2^32: see MAX_ENTRIES.
-        let id = u32::try_from(self.entries.len() + 1).unwrap_or(u32::MAX);
         let key = s.len() as u64 | u64::from(extra) << 32;
         let header = u128::from(iid_code(id)) | u128::from(key) << 64;
         text.extend_from_slice(&header.to_le_bytes());
         let start = text.len();
         text.extend_from_slice(s.as_bytes());
         self.bytes += s.len();
+        start
+    }
+
+    fn add(&mut self, text: &mut Text, s: &str, extra: u32) -> u32 {
+        // Below 2^32: see MAX_ENTRIES.
+        let id = u32::try_from(self.entries.len() + 1).unwrap_or(u32::MAX);
+        let start = self.append(text, id, s, extra);
         self.entries.push(Entry {
             start,
             len: s.len() as u32,

@@ -297,8 +297,10 @@ impl Keys {
             // Room for a few sites at once: a writer registers its call
             // sites together, and a small trace's few would otherwise grow
             // the text and the sites a step per key.
-            self.text.reserve(FIRST_TEXT);
-            self.sites.reserve(FIRST_SITES);
+            // Made anew, not reserved: the allocator is called directly,
+            // not through the growth path (~60 instructions each).
+            self.text = String::with_capacity(FIRST_TEXT);
+            self.sites = Vec::with_capacity(FIRST_SITES);
         }
         let start = self.text.len();
         self.text.push_str(name);
