@@ -517,7 +517,11 @@ impl Emitter {
             Some(key) => self.keys.strings(key),
             None => (ev.name, ev.category, ev.file, ev.line),
         };
-        let mut total = cost(&strings.names, &seq.names, name, 0);
+        // An inline name is the event's own field.
+        let mut total = match ev.inline_name {
+            true => 0,
+            false => cost(&strings.names, &seq.names, name, 0),
+        };
         if !category.is_empty() {
             total += cost(&strings.categories, &seq.categories, category, 0);
         }
@@ -674,6 +678,9 @@ impl Emitter {
                         matches!(kind, EventType::Instant | EventType::SliceBegin)
                             && self.keyed_args_with(seq, ts, kind, track, key, ev.args)
                     }
+                    Some(key) if ev.inline_name => {
+                        self.keyed_named_event(seq, ts, kind, track, key, ev)
+                    }
                     _ => false,
                 };
                 if keyed || self.annotated_known(seq, ts, kind, track, ev) {
@@ -724,7 +731,8 @@ impl Emitter {
         // Out of the emitter while its strings are in use, which the
         // packet's definitions borrow.
         let text = self.keys.lend_text();
-        let (name, category, file, line) = self.keys.strings_in(key, &text);
+        let (key_name, category, file, line) = self.keys.strings_in(key, &text);
+        let name = if ev.inline_name { ev.name } else { key_name };
         let ev = Event {
             name,
             category,
@@ -737,7 +745,15 @@ impl Emitter {
             true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
             false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
         };
-        if kind != EventType::SliceEnd {
+        if kind != EventType::SliceEnd && ev.inline_name {
+            // The key's name was not interned: a cache without it, and the
+            // argument names' iids (none, maybe), for the inline short path.
+            let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
+            let generation = self.generation;
+            self.keys.set_nameless_cache(key, globals, generation);
+            self.keys
+                .set_named_iids(key, ev.args, &self.arg_iids, generation);
+        } else if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
             // The begin's fields are set by its next begin's short path
             // (`Keys::cache_with_fields`): a key used once never needs them.
@@ -790,7 +806,8 @@ impl Emitter {
             } = &mut self.strings;
             let count = &mut seq.defined;
             // An end carries no name: the reader would match it by name.
-            if kind != EventType::SliceEnd {
+            // An inline name is the rich encoder's to write.
+            if kind != EventType::SliceEnd && !ev.inline_name {
                 let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
                 name_iid = iid;
                 new.name = fresh.then_some((iid, ev.name));
