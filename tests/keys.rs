@@ -8,6 +8,9 @@ use perfetto_trace_writer::{
 };
 use prost::Message;
 
+#[path = "common/tp.rs"]
+mod tp;
+
 /// Spans on two threads and an async lane, and instants, each site given
 /// as a key (`keyed`) or as its strings: what both forms write.
 fn write<W: TraceWriter>(w: &mut W, keyed: bool, rounds: u64) {
@@ -606,6 +609,11 @@ fn inline_names_write_the_same_bytes_keyed_or_not_on_every_writer_kind() {
                 .args
                 .iter()
                 .any(|(k, v)| k == "rows" && *v == ArgValue::Uint(5)));
+            // The trace processor reads the names inline, with no error.
+            let sql = "select count(*) from slice where name glob 'loaded * rows';";
+            if let Some(rows) = tp::clean_query(&strings, sql) {
+                assert_eq!(rows, ["162"], "compact {compact}, limit {limit}");
+            }
         }
     }
 }
