@@ -673,8 +673,11 @@ impl Emitter {
                 // A key with its arguments' names, and nothing else (strings
                 // beside a key were refused before).
                 let keyed_only = (ev.name.len() | ev.category.len() | ev.file.len()) == 0;
+                // With arguments, or an instant with nothing at all (known
+                // at compile time for begins: they skip the test).
+                let bare_instant = || kind == EventType::Instant && !ev.has_extras();
                 let keyed = match ev.key {
-                    Some(key) if keyed_only && ev.only_args() => {
+                    Some(key) if keyed_only && (ev.only_args() || bare_instant()) => {
                         matches!(kind, EventType::Instant | EventType::SliceBegin)
                             && self.keyed_args_with(seq, ts, kind, track, key, ev.args)
                     }
@@ -766,10 +769,16 @@ impl Emitter {
             };
             self.keys.set_cache(key, cached);
             // The argument names' iids, one each when flat: `rich_event`
-            // looked them up in encoding order.
+            // looked them up in encoding order. An instant without
+            // arguments sets its key's words too, for the keyed short path
+            // (a key without names: `info!("done")`).
             let generation = self.generation;
-            self.keys
-                .set_arg_iids(key, ev.args, &self.arg_iids, generation);
+            match (kind, ev.args) {
+                (EventType::Instant, []) => self.keys.set_named_iids(key, &[], &[], generation),
+                (_, args) => self
+                    .keys
+                    .set_arg_iids(key, args, &self.arg_iids, generation),
+            }
         }
         self.keys.give_back(text);
     }

@@ -474,9 +474,8 @@ impl Emitter {
             return false;
         }
         let found = match inline {
-            // A key's events without arguments take the begin's short path
-            // or the general one.
-            None if args.is_empty() => return false,
+            // A key's begins without arguments take the begin's short path.
+            None if args.is_empty() && kind != EventType::Instant => return false,
             None => self.keys.cache_with_args(key, self.generation),
             // Its length in a byte, as every length here.
             Some(name) if name.len() >= 0x80 || kind == EventType::SliceEnd => return false,
@@ -1050,6 +1049,42 @@ mod tests {
         }
     }
 
+    /// Keyed instants without arguments (a message and nothing else) take
+    /// the keyed path once their key's first event set its words, through
+    /// new generations; begins without arguments leave it to theirs.
+    #[test]
+    fn keyed_instants_without_arguments_take_the_keyed_path() {
+        for compact in [false, true] {
+            let ops: Vec<Op> = (0..30)
+                .map(|i| Op {
+                    instant: i % 5 != 4,
+                    keyed: true,
+                    name: i / 8 % 4,
+                    category: 1,
+                    file: 2,
+                    line: 7,
+                    args: vec![],
+                    step: 1 << 20,
+                    track: Some(1 << 40),
+                    seq: 0,
+                    named: 0,
+                    inline: false,
+                })
+                .collect();
+            for limits in [(usize::MAX, usize::MAX), (5, usize::MAX)] {
+                let (bytes, _, _, keyed) = run(&ops, compact, limits, true);
+                assert_eq!(bytes, run(&ops, compact, limits, false).0);
+                // 24 instants of 4 names, each name's first the general
+                // way (the last name's first event is a begin, which sets
+                // no words: its next instant too).
+                match limits.0 {
+                    usize::MAX => assert_eq!(keyed, 20, "compact {compact}"),
+                    _ => assert!(keyed > 0 && keyed < 20, "compact {compact}: {keyed}"),
+                }
+            }
+        }
+    }
+
     /// Events of keys named inline take the keyed path once a first event
     /// named inline (or not) set the key's cache in the generation, with
     /// no arguments or with the key's, on either kind of sequence, through
@@ -1087,9 +1122,10 @@ mod tests {
                     if limits.0 == usize::MAX {
                         // Each of the 12 keys' first event named inline
                         // goes the general way and sets its cache, but
-                        // for the 4 keys whose event before (interned)
-                        // set their arguments' iids.
-                        let want = 36 - 12 + 4 * usize::from(named);
+                        // for the keys whose event before (interned) set
+                        // their arguments' iids: the 4 with arguments, or
+                        // without, the 2 whose event was an instant.
+                        let want = 36 - 12 + if named == 1 { 4 } else { 2 };
                         assert_eq!(keyed, want, "compact {compact}, named {named}");
                     } else {
                         assert!(keyed > 0, "compact {compact}, named {named}");

@@ -1025,7 +1025,7 @@ impl Core {
                 let seq = &mut self.out.seqs[0];
                 if keyed_only
                     && kind != EventType::SliceEnd
-                    && ev.only_args()
+                    && (ev.only_args() || kind == EventType::Instant && !ev.has_extras())
                     && self
                         .out
                         .emitter
