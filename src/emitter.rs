@@ -706,7 +706,10 @@ impl Emitter {
         counter: Option<CounterSample>,
     ) {
         if let Some((ev, key)) = ev.and_then(|e| Some((e, e.key?))) {
-            return self.keyed_event(seq, ts, kind, track, ev, key);
+            return match ev.inline_name {
+                false => self.keyed_event(seq, ts, kind, track, ev, key),
+                true => self.keyed_inline_event(seq, ts, kind, track, ev, key),
+            };
         }
         // One copy for each mode: what only compact mode does (several
         // sequences, each with its bits of defined strings) costs default
@@ -731,32 +734,8 @@ impl Emitter {
         ev: &Event<'_>,
         key: EventKey,
     ) {
-        // Out of the emitter while its strings are in use, which the
-        // packet's definitions borrow.
-        let text = self.keys.lend_text();
-        let (key_name, category, file, line) = self.keys.strings_in(key, &text);
-        let name = if ev.inline_name { ev.name } else { key_name };
-        let ev = Event {
-            name,
-            category,
-            file,
-            line,
-            key: None,
-            ..*ev
-        };
-        let globals = match self.compact {
-            true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
-            false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
-        };
-        if kind != EventType::SliceEnd && ev.inline_name {
-            // The key's name was not interned: a cache without it, and the
-            // argument names' iids (none, maybe), for the inline short path.
-            let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
-            let generation = self.generation;
-            self.keys.set_nameless_cache(key, globals, generation);
-            self.keys
-                .set_named_iids(key, ev.args, &self.arg_iids, generation);
-        } else if kind != EventType::SliceEnd {
+        let globals = self.keyed_by_strings::<false>(seq, ts, kind, track, ev, key);
+        if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
             // The begin's fields are set by its next begin's short path
             // (`Keys::cache_with_fields`): a key used once never needs them.
@@ -780,7 +759,63 @@ impl Emitter {
                     .set_arg_iids(key, args, &self.arg_iids, generation),
             }
         }
+    }
+
+    /// [`Emitter::keyed_event`] of an event named inline: the key's name
+    /// is not interned, so its cache is set without it, with the argument
+    /// names' iids (none, maybe), for the inline short path. Apart, so
+    /// that the other keyed events' first uses test nothing of it.
+    #[cold]
+    #[inline(never)]
+    fn keyed_inline_event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        key: EventKey,
+    ) {
+        let globals = self.keyed_by_strings::<true>(seq, ts, kind, track, ev, key);
+        if kind != EventType::SliceEnd {
+            let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
+            let generation = self.generation;
+            self.keys.set_nameless_cache(key, globals, generation);
+            self.keys
+                .set_named_iids(key, ev.args, &self.arg_iids, generation);
+        }
+    }
+
+    /// Writes an event of a key by the key's strings (its name but for
+    /// one written inline, `INLINE`); their global ids.
+    #[inline(always)]
+    fn keyed_by_strings<const INLINE: bool>(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        key: EventKey,
+    ) -> [u64; 3] {
+        // Out of the emitter while its strings are in use, which the
+        // packet's definitions borrow.
+        let text = self.keys.lend_text();
+        let (key_name, category, file, line) = self.keys.strings_in(key, &text);
+        let ev = Event {
+            name: if INLINE { ev.name } else { key_name },
+            category,
+            file,
+            line,
+            key: None,
+            ..*ev
+        };
+        let globals = match self.compact {
+            true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
+            false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
+        };
         self.keys.give_back(text);
+        globals
     }
 
     #[inline(always)]
