@@ -5,7 +5,7 @@
 
 use crate::encoding::{
     close, field, open, put_bool, put_double, put_fixed64, put_int, put_str, put_uint,
-    track_event_packet_full, EventFields, NewInterned, PacketHeader,
+    track_event_packet_full, EventFields, EventType, NewInterned, PacketHeader,
 };
 use crate::event::{Arg, Correlation, Event, Value};
 use crate::ids::CounterTrack;
@@ -97,7 +97,7 @@ pub(crate) fn rich_event_packet(
     // The names come back in the order they were interned.
     let mut iids = arg_iids.iter().copied();
     let mut next_iid = || iids.next().unwrap_or(0);
-    let location_iid = fields.location_iid;
+    let (location_iid, kind) = (fields.location_iid, fields.kind);
     track_event_packet_full(
         buf,
         header,
@@ -111,7 +111,8 @@ pub(crate) fn rich_event_packet(
             }
         },
         |buf| {
-            // Integer values (12), the log line (21), their tracks (31).
+            // Integer values (12), the log line (21), the name inline (23),
+            // the values' tracks (31).
             for &(_, v) in ev.counters {
                 if let Some(v) = nonzero_int(v) {
                     put_int(buf, field::EVENT_EXTRA_COUNTER_VALUES, v);
@@ -125,6 +126,10 @@ pub(crate) fn rich_event_packet(
                 put_uint(buf, field::LOG_BODY_IID, body_iid);
                 put_uint(buf, field::LOG_PRIO, log.severity as u64);
                 close(buf, m);
+            }
+            // An end carries no name: the reader matches it to its begin.
+            if ev.inline_name && kind != EventType::SliceEnd {
+                put_str(buf, field::EVENT_NAME, ev.name);
             }
             for &(track, v) in ev.counters {
                 if nonzero_int(v).is_some() {

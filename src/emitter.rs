@@ -520,7 +520,11 @@ impl Emitter {
             Some(key) => self.keys.strings(key),
             None => (ev.name, ev.category, ev.file, ev.line),
         };
-        let mut total = cost(&strings.names, &seq.names, name, 0);
+        // An inline name is the event's own field.
+        let mut total = match ev.inline_name {
+            true => 0,
+            false => cost(&strings.names, &seq.names, name, 0),
+        };
         if !category.is_empty() {
             total += cost(&strings.categories, &seq.categories, category, 0);
         }
@@ -672,10 +676,16 @@ impl Emitter {
                 // A key with its arguments' names, and nothing else (strings
                 // beside a key were refused before).
                 let keyed_only = (ev.name.len() | ev.category.len() | ev.file.len()) == 0;
+                // With arguments, or an instant with nothing at all (known
+                // at compile time for begins: they skip the test).
+                let bare_instant = || kind == EventType::Instant && !ev.has_extras();
                 let keyed = match ev.key {
-                    Some(key) if keyed_only && ev.only_args() => {
+                    Some(key) if keyed_only && (ev.only_args() || bare_instant()) => {
                         matches!(kind, EventType::Instant | EventType::SliceBegin)
                             && self.keyed_args_with(seq, ts, kind, track, key, ev.args)
+                    }
+                    Some(key) if ev.inline_name => {
+                        self.keyed_named_event(seq, ts, kind, track, key, ev)
                     }
                     _ => false,
                 };
@@ -699,7 +709,10 @@ impl Emitter {
         counter: Option<CounterSample>,
     ) {
         if let Some((ev, key)) = ev.and_then(|e| Some((e, e.key?))) {
-            return self.keyed_event(seq, ts, kind, track, ev, key);
+            return match ev.inline_name {
+                false => self.keyed_event(seq, ts, kind, track, ev, key),
+                true => self.keyed_inline_event(seq, ts, kind, track, ev, key),
+            };
         }
         // One copy for each mode: what only compact mode does (several
         // sequences, each with its bits of defined strings) costs default
@@ -724,22 +737,7 @@ impl Emitter {
         ev: &Event<'_>,
         key: EventKey,
     ) {
-        // Out of the emitter while its strings are in use, which the
-        // packet's definitions borrow.
-        let text = self.keys.lend_text();
-        let (name, category, file, line) = self.keys.strings_in(key, &text);
-        let ev = Event {
-            name,
-            category,
-            file,
-            line,
-            key: None,
-            ..*ev
-        };
-        let globals = match self.compact {
-            true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
-            false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
-        };
+        let globals = self.keyed_by_strings::<false>(seq, ts, kind, track, ev, key);
         if kind != EventType::SliceEnd {
             // Below 2^31 (`MAX_ENTRIES`).
             // The begin's fields are set by its next begin's short path
@@ -753,12 +751,74 @@ impl Emitter {
             };
             self.keys.set_cache(key, cached);
             // The argument names' iids, one each when flat: `rich_event`
-            // looked them up in encoding order.
+            // looked them up in encoding order. An instant without
+            // arguments sets its key's words too, for the keyed short path
+            // (a key without names: `info!("done")`).
             let generation = self.generation;
-            self.keys
-                .set_arg_iids(key, ev.args, &self.arg_iids, generation);
+            match (kind, ev.args) {
+                (EventType::Instant, []) => self.keys.set_named_iids(key, &[], &[], generation),
+                (_, args) => self
+                    .keys
+                    .set_arg_iids(key, args, &self.arg_iids, generation),
+            }
         }
+    }
+
+    /// [`Emitter::keyed_event`] of an event named inline: the key's name
+    /// is not interned, so its cache is set without it, with the argument
+    /// names' iids (none, maybe), for the inline short path. Apart, so
+    /// that the other keyed events' first uses test nothing of it.
+    #[cold]
+    #[inline(never)]
+    fn keyed_inline_event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        key: EventKey,
+    ) {
+        let globals = self.keyed_by_strings::<true>(seq, ts, kind, track, ev, key);
+        if kind != EventType::SliceEnd {
+            let globals = globals.map(|g| u32::try_from(g).unwrap_or(u32::MAX));
+            let generation = self.generation;
+            self.keys.set_nameless_cache(key, globals, generation);
+            self.keys
+                .set_named_iids(key, ev.args, &self.arg_iids, generation);
+        }
+    }
+
+    /// Writes an event of a key by the key's strings (its name but for
+    /// one written inline, `INLINE`); their global ids.
+    #[inline(always)]
+    fn keyed_by_strings<const INLINE: bool>(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: &Event<'_>,
+        key: EventKey,
+    ) -> [u64; 3] {
+        // Out of the emitter while its strings are in use, which the
+        // packet's definitions borrow.
+        let text = self.keys.lend_text();
+        let (key_name, category, file, line) = self.keys.strings_in(key, &text);
+        let ev = Event {
+            name: if INLINE { ev.name } else { key_name },
+            category,
+            file,
+            line,
+            key: None,
+            ..*ev
+        };
+        let globals = match self.compact {
+            true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
+            false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
+        };
         self.keys.give_back(text);
+        globals
     }
 
     #[inline(always)]
@@ -793,7 +853,8 @@ impl Emitter {
             } = &mut self.strings;
             let count = &mut seq.defined;
             // An end carries no name: the reader would match it by name.
-            if kind != EventType::SliceEnd {
+            // An inline name is the rich encoder's to write.
+            if kind != EventType::SliceEnd && !ev.inline_name {
                 let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
                 name_iid = iid;
                 new.name = fresh.then_some((iid, ev.name));

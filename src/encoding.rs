@@ -46,6 +46,8 @@ pub(crate) mod field {
     pub const EVENT_CATEGORY_IIDS: u32 = 3;
     pub const EVENT_TYPE: u32 = 9;
     pub const EVENT_NAME_IID: u32 = 10;
+    /// The name written inline, in `name_iid`'s oneof (`name_field`).
+    pub const EVENT_NAME: u32 = 23;
     pub const EVENT_TRACK_UUID: u32 = 11;
     pub const EVENT_SOURCE_LOCATION_IID: u32 = 34;
 

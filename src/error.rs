@@ -131,7 +131,8 @@ pub enum Error {
     /// An event given both a key and strings of its own: a keyed event
     /// ([`Event::from_key`](crate::Event::from_key)) takes its name, category and
     /// source location from its key, so its `name`, `category` and `file`
-    /// must be empty.
+    /// must be empty, but for a name written inline
+    /// ([`Event::from_key_named`](crate::Event::from_key_named)).
     #[error("an event with a key names a string of its own: its name, category and location come from the key")]
     KeyAndStrings,
 

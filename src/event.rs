@@ -60,9 +60,18 @@ pub struct Event<'a> {
     /// The registered call site this event is of
     /// ([`TraceWriter::event_key`](crate::TraceWriter::event_key)), which
     /// gives its name, category and source location: `name`, `category`
-    /// and `file` are then empty ([`Error::KeyAndStrings`] otherwise). Set
-    /// by [`Event::from_key`].
+    /// and `file` are then empty ([`Error::KeyAndStrings`] otherwise),
+    /// but for a name written inline ([`Event::from_key_named`]). Set by
+    /// [`Event::from_key`].
     pub key: Option<EventKey>,
+    /// Whether `name` is written in the event itself (`TrackEvent.name`)
+    /// rather than interned (`name_iid`), as Perfetto's SDK writes names
+    /// that are not known in advance: for a name seen once or a few times,
+    /// such as a log message with values in it, which interned would add an
+    /// entry to the sequence's interned data and to the writer's tables
+    /// each time. With a key, `name` then stands for the key's name.
+    /// Set by [`Event::inline_name`] and [`Event::from_key_named`].
+    pub inline_name: bool,
 }
 
 /// One frame of a callstack: a function, and where in the source it is.
@@ -139,6 +148,7 @@ impl<'a> Event<'a> {
             counters: &[],
             callstack: &[],
             key: None,
+            inline_name: false,
         }
     }
 
@@ -163,6 +173,59 @@ impl<'a> Event<'a> {
         let mut e = Event::new("");
         e.key = Some(key);
         e
+    }
+
+    /// An event of a registered call site named `name`, written inline
+    /// ([`Event::inline_name`]) in place of the key's name: its category,
+    /// source location and argument names are the key's, looked up no
+    /// more than for [`Event::from_key`]. For a call site whose events'
+    /// names vary (a message formatted with values).
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Event, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let loaded = w.event_key("loaded", "info", file!(), line!())?;
+    /// for rows in [3, 5] {
+    ///     let name = format!("loaded {rows} rows");
+    ///     w.instant(t, 10 * rows, &Event::from_key_named(loaded, &name))?;
+    /// }
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// let names: Vec<_> = trace.slices.iter().map(|s| s.name.as_str()).collect();
+    /// assert_eq!(names, ["loaded 3 rows", "loaded 5 rows"]);
+    /// assert_eq!(trace.slices[1].categories, ["info"]);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn from_key_named(key: EventKey, name: &'a str) -> Self {
+        let mut e = Event::new(name);
+        e.key = Some(key);
+        e.inline_name = true;
+        e
+    }
+
+    /// Writes the name in the event itself (`TrackEvent.name`), not
+    /// interned: see [`Event::inline_name`](Event#structfield.inline_name).
+    /// The trace shows the same slice either way.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Event, TraceWriter, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// for i in 0..3 {
+    ///     let name = format!("request {i} done");
+    ///     w.instant(t, 10 * i, &Event::new(&name).category("http").inline_name())?;
+    /// }
+    /// // Only the category was interned.
+    /// assert_eq!(w.interned_count(), 1);
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices[2].name, "request 2 done");
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub const fn inline_name(mut self) -> Self {
+        self.inline_name = true;
+        self
     }
 
     /// Sets the category.
@@ -275,6 +338,8 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// Whether the event carries more than its interned strings: what the
+    /// general path's rich encoder writes (an inline name among it).
     pub(crate) fn has_extras(&self) -> bool {
         !(self.flows.is_empty()
             && self.counters.is_empty()
@@ -282,15 +347,22 @@ impl<'a> Event<'a> {
             && self.terminating_flows.is_empty()
             && self.args.is_empty()
             && self.correlation.is_none()
-            && self.log.is_none())
+            && self.log.is_none()
+            && !self.inline_name)
     }
 
     /// Whether the event carries arguments and nothing else besides its
-    /// strings.
+    /// interned strings.
     #[inline(always)]
     pub(crate) fn only_args(&self) -> bool {
-        !self.args.is_empty()
-            && self.flows.is_empty()
+        !self.args.is_empty() && self.no_more_than_args() && !self.inline_name
+    }
+
+    /// Whether the event carries nothing but its strings and arguments
+    /// (none, maybe).
+    #[inline(always)]
+    pub(crate) fn no_more_than_args(&self) -> bool {
+        self.flows.is_empty()
             && self.terminating_flows.is_empty()
             && self.counters.is_empty()
             && self.callstack.is_empty()
@@ -317,7 +389,11 @@ impl<'a> Event<'a> {
             check_len([self.name, self.category, self.file])?;
         }
         if self.key.is_some() && lens != 0 {
-            return Err(Error::KeyAndStrings);
+            // A key's event may name itself inline, and only that.
+            let inline_only = self.inline_name && (self.category.len() | self.file.len()) == 0;
+            if !inline_only {
+                return Err(Error::KeyAndStrings);
+            }
         }
         if !self.args.is_empty() {
             check_args(self.args, 0)?;

@@ -62,6 +62,12 @@ pub(crate) struct KeyCache {
     pub(crate) globals: [u32; 3],
 }
 
+/// The mark on a cache's `generation` whose name is not interned (set by
+/// an event that named itself inline): its category, location and
+/// argument names hold for events named inline, and nothing else takes it
+/// (no generation reaches this bit).
+pub(crate) const NAMELESS: u64 = 1 << 63;
+
 impl KeyCache {
     const NONE: KeyCache = KeyCache {
         generation: u64::MAX,
@@ -428,8 +434,45 @@ impl Keys {
     /// Sets the cache of a key of this writer.
     pub(crate) fn set_cache(&mut self, key: EventKey, cache: KeyCache) {
         if let Some(site) = self.sites.get_mut(key.index as usize) {
+            // Words made from a cache without the name, in this
+            // generation: made again with it.
+            let was_nameless = site.cache.generation & NAMELESS != 0;
             site.cache = cache;
+            if was_nameless && site.args_generation == cache.generation {
+                site.words = EventWords::new(cache.globals);
+            }
         }
+    }
+
+    /// Sets the cache of a key of this writer from an event of it named
+    /// inline (`globals` with no name), of `generation`, unless it holds
+    /// the key's strings of that generation already.
+    pub(crate) fn set_nameless_cache(&mut self, key: EventKey, globals: [u32; 3], generation: u64) {
+        let Some(site) = self.sites.get_mut(key.index as usize) else {
+            return;
+        };
+        if site.cache.generation != generation {
+            site.cache = KeyCache {
+                generation: generation | NAMELESS,
+                globals,
+                ..KeyCache::NONE
+            };
+        }
+    }
+
+    /// [`Keys::cache_with_args`] for an event named inline: the key's
+    /// cache may lack its name (any argument names, none included).
+    #[inline(always)]
+    pub(crate) fn cache_for_inline(
+        &self,
+        key: EventKey,
+        generation: u64,
+    ) -> Option<(&KeyCache, &EventWords, &[ArgName])> {
+        let site = self.sites.get(key.index as usize)?;
+        let current = key.owner == self.owner
+            && site.cache.generation & !NAMELESS == generation
+            && site.args_generation == generation;
+        current.then(|| (&site.cache, &site.words, site.arg_names(&self.args)))
     }
 
     /// The cache of a key of this writer (`None` for another's), its
@@ -467,7 +510,15 @@ impl Keys {
         }
     }
 
-    fn set_named_iids(&mut self, key: EventKey, args: &[Arg<'_>], iids: &[u64], generation: u64) {
+    /// [`Keys::set_arg_iids`] whatever the arguments, none included (an
+    /// event named inline needs the words of a key without names too).
+    pub(crate) fn set_named_iids(
+        &mut self,
+        key: EventKey,
+        args: &[Arg<'_>],
+        iids: &[u64],
+        generation: u64,
+    ) {
         let Some(site) = self.sites.get_mut(key.index as usize) else {
             return;
         };
@@ -475,8 +526,7 @@ impl Keys {
         let Some(names) = self.args.get_mut(start..start + len) else {
             return;
         };
-        let named = len != 0
-            && args.len() == len
+        let named = args.len() == len
             && iids.len() == len
             && names.iter().zip(args).all(|(n, a)| n.name == a.name);
         if !named {

@@ -1249,6 +1249,75 @@ pub trait TraceWriter: sealed::Sink {
         self.core_mut().span_begin_key_args(thread, ts, key, args)
     }
 
+    /// [`instant_on`](Self::instant_on) of
+    /// `Event::from_key_named(key, name).args(args)`: the key's category,
+    /// source location and argument names (as for
+    /// [`instant_on_key`](Self::instant_on_key), nothing looked up), and
+    /// `name` written in the event, not interned ([`Event::inline_name`]).
+    /// For a call site whose events' names vary, such as a log message
+    /// with values in it: each name costs its bytes in its event, and
+    /// nothing in the writer's tables. The same bytes as
+    /// `Event::new(name)` with the key's category and location,
+    /// [`inline_name`](Event::inline_name) and `args`.
+    ///
+    /// ```
+    /// use perfetto_trace_writer::{Arg, TraceWriter, Value, Writer};
+    /// let mut w = Writer::new();
+    /// let p = w.process("svc", Some(7), "service", &[])?;
+    /// let t = w.thread(p, "main", Some(7), "main")?;
+    /// let table = "table";
+    /// let loaded = w.event_key_with_args("loaded", "info", file!(), line!(), &[table])?;
+    /// for rows in 1..4 {
+    ///     let name = format!("loaded {rows} rows");
+    ///     let args = [Arg::new(table, Value::Str("users"))];
+    ///     w.instant_on_key_named(t.uuid(), 100 * rows, loaded, &name, &args)?;
+    /// }
+    /// let trace = perfetto_trace_writer::inspect::decode(w.bytes()).unwrap();
+    /// assert_eq!(trace.slices[2].name, "loaded 3 rows");
+    /// assert_eq!(trace.slices[2].categories, ["info"]);
+    /// // The category, the location and the argument's name: no event name.
+    /// assert_eq!(w.interned_count(), 3);
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`instant_on_key`](Self::instant_on_key) (`name` too long:
+    /// [`StringTooLong`](crate::Error::StringTooLong)).
+    #[inline]
+    fn instant_on_key_named(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        key: EventKey,
+        name: &str,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on_key_named(track, ts, EventType::Instant, key, name, args)
+    }
+
+    /// [`begin_on_key`](Self::begin_on_key) of a slice named `name`
+    /// inline, as [`instant_on_key_named`](Self::instant_on_key_named) is
+    /// of an instant.
+    ///
+    /// # Errors
+    /// As [`begin_on_key`](Self::begin_on_key) (`name` too long:
+    /// [`StringTooLong`](crate::Error::StringTooLong)).
+    #[inline]
+    fn begin_on_key_named(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        key: EventKey,
+        name: &str,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        self.make_room()?;
+        self.core_mut()
+            .event_on_key_named(track, ts, EventType::SliceBegin, key, name, args)
+    }
+
     /// The spans begun and not yet ended.
     fn open_spans(&self) -> Vec<OpenSpan> {
         self.core().open_spans()

@@ -1,10 +1,15 @@
 //! Event keys: the bytes of the string form, errors for misuse, validity
 //! across generations of interning, sequence moves and writer kinds.
 
+use perfetto_trace_writer::inspect::ArgValue;
 use perfetto_trace_writer::{
     inspect, Arg, ChunkedWriter, Error, Event, Options, StreamingPerfettoWriter, TraceWriter,
     Value, Writer,
 };
+use prost::Message;
+
+#[path = "common/tp.rs"]
+mod tp;
 
 /// Spans on two threads and an async lane, and instants, each site given
 /// as a key (`keyed`) or as its strings: what both forms write.
@@ -468,4 +473,215 @@ fn a_site_with_other_argument_names_is_another_key() {
         Err(Error::StringTooLong(_))
     ));
     assert!(w.bytes().is_empty());
+}
+
+/// Events named inline on uuid tracks (a thread's, a keyed track's) and
+/// on the model's tracks (a thread, an async lane), each site given as a
+/// key with its arguments' names, as a key without names, or as its
+/// strings (`form`, 0 to 2), the name varying from event to event, mixed
+/// with the key's own name now and then.
+fn write_inline<W: TraceWriter>(w: &mut W, form: u8, rounds: u64) {
+    let p = w.process("svc", Some(7), "service", &[]).unwrap();
+    let t = w.thread(p, "a", Some(8), "a").unwrap();
+    let lane = w.async_lane(p, "io").unwrap();
+    let span = w
+        .keyed_track(t.uuid(), 1, "span", &Default::default())
+        .unwrap();
+    let sites = [("loaded", "info,db", "src/db.rs", 10), ("tick", "", "", 0)];
+    let keys: Vec<_> = sites
+        .iter()
+        .map(|&(n, c, f, l)| match form {
+            0 => w.event_key_with_args(n, c, f, l, &[ROWS, TABLE]),
+            _ => w.event_key(n, c, f, l),
+        })
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Longer than a short packet holds now and then.
+    let long = "y".repeat(150);
+    for r in 0..rounds {
+        for (i, &(name, category, file, line)) in sites.iter().enumerate() {
+            let ts = 1_000 + r * 1_000 + 10 * i as u64;
+            let text = match r % 9 {
+                8 => format!("{long} {r}"),
+                _ => format!("{name} {r} rows"),
+            };
+            let args = [
+                Arg::new(ROWS, Value::Uint(r)),
+                Arg::new(TABLE, Value::Str("users")),
+            ];
+            let args = &args[..if r % 4 == 3 { 0 } else { 2 }];
+            let track = if i == 1 { span } else { t.uuid() };
+            let strings = Event::new(&text)
+                .category(category)
+                .location(file, line)
+                .inline_name()
+                .args(args);
+            let keyed = Event::from_key_named(keys[i], &text).args(args);
+            let ev = if form < 2 { keyed } else { strings };
+            match form {
+                2 => {
+                    w.instant_on(track, ts, &strings).unwrap();
+                    w.begin_on(track, ts + 1, &strings).unwrap();
+                }
+                _ => {
+                    w.instant_on_key_named(track, ts, keys[i], &text, args)
+                        .unwrap();
+                    w.begin_on_key_named(track, ts + 1, keys[i], &text, args)
+                        .unwrap();
+                }
+            }
+            w.instant_on(track, ts + 2, &ev).unwrap();
+            w.span_begin_with(t, ts + 3, &ev).unwrap();
+            w.instant(t, ts + 4, &ev).unwrap();
+            w.span_end(t, ts + 4).unwrap();
+            w.async_span_begin_with(lane, 1, ts + 4, &ev).unwrap();
+            w.async_span_end(lane, 1, ts + 5).unwrap();
+            // The site's own name, interned, every third round.
+            if r % 3 == 0 {
+                let own = Event::new(name).category(category).location(file, line);
+                match form {
+                    2 => w.instant_on(track, ts + 5, &own.args(args)).unwrap(),
+                    _ => w
+                        .instant_on(track, ts + 5, &Event::from_key(keys[i]).args(args))
+                        .unwrap(),
+                }
+            }
+            w.end_on(track, ts + 5).unwrap();
+        }
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn inline_names_write_the_same_bytes_keyed_or_not_on_every_writer_kind() {
+    for compact in [false, true] {
+        for limit in [usize::MAX, 5] {
+            let options = Options::new()
+                .compact(compact)
+                .intern_limit(limit, usize::MAX);
+            let mut s = Writer::with_options(options);
+            write_inline(&mut s, 2, 30);
+            let strings = s.into_bytes();
+            for form in 0..2 {
+                let mut w = Writer::with_options(options);
+                write_inline(&mut w, form, 30);
+                assert_eq!(
+                    w.bytes(),
+                    strings,
+                    "compact {compact}, limit {limit}, form {form}"
+                );
+                let streaming = options.flush_threshold(150);
+                let mut w = StreamingPerfettoWriter::with_options(Vec::new(), streaming);
+                write_inline(&mut w, form, 30);
+                assert_eq!(w.into_inner().unwrap(), strings);
+
+                let mut c = ChunkedWriter::with_options(300, options);
+                write_inline(&mut c, form, 30);
+                let joined: Vec<u8> = c
+                    .finish_chunks()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.data.iter().copied())
+                    .collect();
+                assert_eq!(joined, strings);
+            }
+            // Canonical, every name inline but the sites' own.
+            let trace = perfetto_trace_writer::protos::Trace::decode(&strings[..]).unwrap();
+            assert_eq!(trace.encode_to_vec(), strings);
+            let events: Vec<_> = trace
+                .packet
+                .iter()
+                .filter_map(|p| p.track_event.as_ref())
+                .collect();
+            let inline = events.iter().filter(|e| e.name.is_some()).count();
+            assert_eq!(inline, 30 * 2 * 6);
+            assert!(events
+                .iter()
+                .all(|e| e.name.is_none() || e.name_iid.is_none()));
+            let interned: Vec<&str> = trace
+                .packet
+                .iter()
+                .filter_map(|p| p.interned_data.as_ref())
+                .flat_map(|d| &d.event_names)
+                .filter_map(|n| n.name.as_deref())
+                .collect();
+            assert!(
+                interned.iter().all(|n| ["loaded", "tick"].contains(n)),
+                "{interned:?}"
+            );
+
+            let decoded = inspect::decode(&strings).unwrap();
+            assert_eq!(decoded.problems, vec![]);
+            let named = |text: &str| decoded.slices.iter().filter(|s| s.name == text).count();
+            assert_eq!(named("loaded 4 rows"), 6);
+            assert_eq!(named(&format!("{} 17", "y".repeat(150))), 12);
+            let slice = decoded
+                .slices
+                .iter()
+                .find(|s| s.name == "loaded 5 rows")
+                .unwrap();
+            assert_eq!(slice.categories, ["info,db"]);
+            assert_eq!(slice.source, Some(("src/db.rs".to_owned(), 10)));
+            assert!(slice
+                .args
+                .iter()
+                .any(|(k, v)| k == "rows" && *v == ArgValue::Uint(5)));
+            // The trace processor reads the names inline, with no error.
+            let sql = "select count(*) from slice where name glob 'loaded * rows';";
+            if let Some(rows) = tp::clean_query(&strings, sql) {
+                assert_eq!(rows, ["162"], "compact {compact}, limit {limit}");
+            }
+        }
+    }
+}
+
+#[test]
+fn events_named_inline_report_what_their_strings_would() {
+    let mut other = Writer::new();
+    let foreign = other.event_key_with_args("x", "", "", 0, &[ROWS]).unwrap();
+    let mut w = Writer::new();
+    let p = w.process("svc", Some(7), "service", &[]).unwrap();
+    let t = w.thread(p, "a", Some(8), "a").unwrap();
+    let k = w.event_key_with_args("x", "c", "f.rs", 1, &[ROWS]).unwrap();
+    let args = [Arg::new(ROWS, Value::Uint(1))];
+    // The key's cache set: what follows would take the short path.
+    w.instant_on_key_named(t.uuid(), 5, k, "x 1", &args)
+        .unwrap();
+    w.instant_on_key_named(t.uuid(), 6, k, "x 2", &args)
+        .unwrap();
+    let before = w.bytes().to_vec();
+    let long = "x".repeat(perfetto_trace_writer::MAX_STRING_LEN + 1);
+    let too_long = [Arg::new(ROWS, Value::Str(&long))];
+    for r in [
+        w.instant_on_key_named(t.uuid(), 10, k, &long, &args),
+        w.begin_on_key_named(t.uuid(), 10, k, "x", &too_long),
+        w.instant(t, 10, &Event::from_key_named(k, &long)),
+    ] {
+        assert!(matches!(r, Err(Error::StringTooLong(_))), "{r:?}");
+    }
+    for r in [
+        w.instant_on_key_named(t.uuid(), 10, foreign, "x 3", &args),
+        w.begin_on_key_named(t.uuid(), 10, foreign, "x 3", &args),
+        w.instant(t, 10, &Event::from_key_named(foreign, "x 3")),
+    ] {
+        assert!(matches!(r, Err(Error::ForeignKey)), "{r:?}");
+    }
+    assert!(matches!(
+        w.instant_on_key_named(t.uuid(), u64::MAX, k, "x 3", &args),
+        Err(Error::TimestampOutOfRange(_))
+    ));
+    // A key gives the category and location: an inline name is the only
+    // string an event of a key may have.
+    for ev in [
+        Event::from_key_named(k, "x 3").category("c"),
+        Event::from_key_named(k, "x 3").location("f.rs", 1),
+    ] {
+        assert!(matches!(w.instant(t, 10, &ev), Err(Error::KeyAndStrings)));
+        assert!(matches!(
+            w.instant_on(t.uuid(), 10, &ev),
+            Err(Error::KeyAndStrings)
+        ));
+    }
+    assert_eq!(w.bytes(), before);
+    assert!(w.open_spans().is_empty());
 }

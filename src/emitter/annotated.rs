@@ -55,7 +55,11 @@ pub(super) mod key {
     pub const ARG_INT: u8 = k(f::ARG_INT, VARINT);
     pub const ARG_DOUBLE: u8 = k(f::ARG_DOUBLE, I64);
     pub const ARG_STRING: u8 = k(f::ARG_STRING, LEN);
+    pub const NAME: [u8; 2] = key_bytes(f::EVENT_NAME, LEN);
 }
+
+/// The inline name's key as the low bytes of a word.
+const NAME_HEAD: [u8; 8] = [key::NAME[0], key::NAME[1], 0, 0, 0, 0, 0, 0];
 
 /// Bytes of a field of varint `v` whose key is one byte. Most are iids and
 /// lengths below 128: one comparison.
@@ -380,6 +384,63 @@ impl Emitter {
         self.keyed_args(seq, ts, kind, KeyedTrack::Field(track), key, args)
     }
 
+    /// [`Emitter::keyed_args_on`] of an event named `name` inline (in
+    /// place of the key's name, which it need not have interned), with the
+    /// arguments the key names (none, for a key registered without
+    /// names): the key's category, location and argument names come from
+    /// its cache, which the key's first event named inline in a generation
+    /// sets (`Keys::set_nameless_cache`). The name is written after the
+    /// track (`TrackEvent.name`, field 23), as the general path writes it
+    /// (`tests::inline_names_write_what_the_general_path_does`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn keyed_named_on(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: u64,
+        key: EventKey,
+        name: &str,
+        args: &[Arg<'_>],
+    ) -> bool {
+        self.keyed(
+            seq,
+            ts,
+            kind,
+            KeyedTrack::Uuid(track),
+            key,
+            Some(name),
+            args,
+        )
+    }
+
+    /// [`Emitter::keyed_named_on`] of an event of a key named inline, on a
+    /// track whose field is given (as [`Emitter::keyed_args_with`]), if it
+    /// carries nothing but arguments.
+    #[inline]
+    pub(crate) fn keyed_named_event(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        key: EventKey,
+        ev: &Event<'_>,
+    ) -> bool {
+        (ev.category.len() | ev.file.len()) == 0
+            && ev.no_more_than_args()
+            && self.keyed(
+                seq,
+                ts,
+                kind,
+                KeyedTrack::Field(track),
+                key,
+                Some(ev.name),
+                ev.args,
+            )
+    }
+
     #[inline(always)]
     fn keyed_args(
         &mut self,
@@ -390,10 +451,36 @@ impl Emitter {
         key: EventKey,
         args: &[Arg<'_>],
     ) -> bool {
-        if !self.ready(seq) || ts < seq.clock || ts > MAX_TS || args.is_empty() {
+        self.keyed(seq, ts, kind, track, key, None, args)
+    }
+
+    /// The keyed short path: the key's name interned (`inline` none), or
+    /// `inline` written in its place. Each caller's `inline` is known at
+    /// compile time, so each form compiles to its own path.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn keyed(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: KeyedTrack<'_>,
+        key: EventKey,
+        inline: Option<&str>,
+        args: &[Arg<'_>],
+    ) -> bool {
+        if !self.ready(seq) || ts < seq.clock || ts > MAX_TS {
             return false;
         }
-        let Some((cache, words, names)) = self.keys.cache_with_args(key, self.generation) else {
+        let found = match inline {
+            // A key's begins without arguments take the begin's short path.
+            None if args.is_empty() && kind != EventType::Instant => return false,
+            None => self.keys.cache_with_args(key, self.generation),
+            // Its length in a byte, as every length here.
+            Some(name) if name.len() >= 0x80 || kind == EventType::SliceEnd => return false,
+            Some(_) => self.keys.cache_for_inline(key, self.generation),
+        };
+        let Some((cache, words, names)) = found else {
             return false;
         };
         if names.len() != args.len() {
@@ -407,11 +494,12 @@ impl Emitter {
         }
         // Defined on the sequence: on the writer's only one, by being
         // interned; on one of several, by its bits unless it has them all.
+        // An inline name is not interned.
         let has_all = !self.compact || seq.defined == self.strings.len();
         if !has_all {
             let defined = |g: u32, bits: &Defined| g == 0 || bits.has(g);
             let [c, n, l] = cache.globals;
-            let known = defined(n, &seq.names)
+            let known = (inline.is_some() || defined(n, &seq.names))
                 && defined(c, &seq.categories)
                 && defined(l, &seq.locations)
                 && names.iter().all(|a| seq.arg_names.has(a.iid));
@@ -449,11 +537,19 @@ impl Emitter {
             c.b[at & MASK] = (c.n - at - 1) as u8;
         }
         let kind = u64::from(key::TYPE) | (kind as u64) << 8;
-        c.word(kind | words.name << 16, words.lens[1] + 2);
+        match inline {
+            None => c.word(kind | words.name << 16, words.lens[1] + 2),
+            Some(_) => c.word(kind, 2),
+        }
         match track {
             KeyedTrack::Uuid(_) => c.field(self.keyed.track_field()),
             KeyedTrack::Field(Some(f)) => c.field(f),
             KeyedTrack::Field(None) => {}
+        }
+        if let Some(name) = inline {
+            // Its key (two bytes) and length (one).
+            c.word(u64::from_le_bytes(NAME_HEAD) | (name.len() as u64) << 16, 3);
+            c.bytes(name.as_bytes());
         }
         let event_end = c.n + usize::from(words.lens[3]);
         c.wide(words.tail, words.lens[2]);
@@ -707,6 +803,8 @@ mod tests {
         /// A keyed event's key: registered without argument names (0),
         /// with its arguments' (1), or with them in another order (2).
         named: u8,
+        /// Its name written inline, keyed or not.
+        inline: bool,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -722,7 +820,7 @@ mod tests {
             prop::collection::vec((0..5usize, value()), 0..5),
             prop_oneof![9 => 0..1i64 << 40, 1 => -1000..0i64],
             prop::option::of(prop_oneof![Just(1u64), Just(u64::MAX), Just(1 << 40)]),
-            (0..2usize, 0..3u8),
+            (0..2usize, 0..3u8, any::<bool>()),
         )
             .prop_map(
                 |(
@@ -730,7 +828,7 @@ mod tests {
                     args,
                     step,
                     track,
-                    (seq, named),
+                    (seq, named, inline),
                 )| Op {
                     instant,
                     keyed,
@@ -743,6 +841,7 @@ mod tests {
                     track,
                     seq,
                     named,
+                    inline,
                 },
             )
     }
@@ -793,9 +892,14 @@ mod tests {
                 .keys
                 .register_with_args(name, category, file, op.line, &names)
                 .unwrap();
-            let ev = match op.keyed {
-                true => Event::from_key(key),
-                false => Event::new(name).category(category).location(file, op.line),
+            let ev = match (op.keyed, op.inline) {
+                (true, false) => Event::from_key(key),
+                (true, true) => Event::from_key_named(key, name),
+                (false, false) => Event::new(name).category(category).location(file, op.line),
+                (false, true) => Event::new(name)
+                    .category(category)
+                    .location(file, op.line)
+                    .inline_name(),
             }
             .args(&args);
             let kind = match op.instant {
@@ -806,12 +910,19 @@ mod tests {
             let seq = &mut seqs[if compact { op.seq } else { 0 }];
             let (before, packets) = (enc.out.len(), enc.packets);
             // Instants by their track's uuid, begins by its field.
-            let keyed = match (op.keyed, op.instant, op.track) {
-                (true, true, Some(uuid)) if short => {
+            // Named inline, instants by uuid, begins by the event.
+            let keyed = match (op.keyed, op.inline, op.instant, op.track) {
+                (true, false, true, Some(uuid)) if short => {
                     enc.keyed_args_on(seq, ts, kind, uuid, key, &args)
                 }
-                (true, false, _) if short => {
+                (true, false, false, _) if short => {
                     enc.keyed_args_with(seq, ts, kind, track.as_ref(), key, &args)
+                }
+                (true, true, true, Some(uuid)) if short => {
+                    enc.keyed_named_on(seq, ts, kind, uuid, key, name, &args)
+                }
+                (true, true, _, _) if short => {
+                    enc.keyed_named_event(seq, ts, kind, track.as_ref(), key, &ev)
                 }
                 _ => false,
             };
@@ -877,6 +988,7 @@ mod tests {
                     track: Some(1 << 40),
                     seq: 1,
                     named: 0,
+                    inline: false,
                 };
                 let ops = vec![op; 10];
                 let (bytes, _, shorts, _) = run(&ops, compact, (usize::MAX, usize::MAX), true);
@@ -911,6 +1023,7 @@ mod tests {
                         track: Some(if i % 4 == 0 { 1 } else { 1 << 40 }),
                         seq: i / 2 % 2,
                         named,
+                        inline: false,
                     })
                     .collect();
                 for limits in [(usize::MAX, usize::MAX), (8, usize::MAX)] {
@@ -929,6 +1042,101 @@ mod tests {
                         keyed, want,
                         "compact {compact}, named {named}, limits {limits:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Keyed instants without arguments (a message and nothing else) take
+    /// the keyed path once their key's first event set its words, through
+    /// new generations; begins without arguments leave it to theirs.
+    #[test]
+    fn keyed_instants_without_arguments_take_the_keyed_path() {
+        for compact in [false, true] {
+            let ops: Vec<Op> = (0..30)
+                .map(|i| Op {
+                    instant: i % 5 != 4,
+                    keyed: true,
+                    name: i / 8 % 4,
+                    category: 1,
+                    file: 2,
+                    line: 7,
+                    args: vec![],
+                    step: 1 << 20,
+                    track: Some(1 << 40),
+                    seq: 0,
+                    named: 0,
+                    inline: false,
+                })
+                .collect();
+            for limits in [(usize::MAX, usize::MAX), (5, usize::MAX)] {
+                let (bytes, _, _, keyed) = run(&ops, compact, limits, true);
+                assert_eq!(bytes, run(&ops, compact, limits, false).0);
+                // 24 instants of 4 names, each name's first the general
+                // way (the last name's first event is a begin, which sets
+                // no words: its next instant too).
+                match limits.0 {
+                    usize::MAX => assert_eq!(keyed, 20, "compact {compact}"),
+                    _ => assert!(keyed > 0 && keyed < 20, "compact {compact}: {keyed}"),
+                }
+            }
+        }
+    }
+
+    /// Events of keys named inline take the keyed path once a first event
+    /// named inline (or not) set the key's cache in the generation, with
+    /// no arguments or with the key's, on either kind of sequence, through
+    /// new generations; the same bytes as the general path, which writes
+    /// the name after the track and interns no name.
+    #[test]
+    fn inline_names_write_what_the_general_path_does() {
+        for compact in [false, true] {
+            for named in [0, 1] {
+                let ops: Vec<Op> = (0..40)
+                    .map(|i| Op {
+                        instant: i % 3 != 0,
+                        keyed: true,
+                        name: i % 4,
+                        category: 1 + i % 2,
+                        file: i % 3,
+                        line: 7,
+                        args: match named {
+                            0 => vec![],
+                            _ => vec![(0, V::Uint(1 << (i % 40))), (1, V::Str(3))],
+                        },
+                        step: 1 << 20,
+                        track: Some(if i % 4 == 0 { 1 } else { 1 << 40 }),
+                        seq: i / 2 % 2,
+                        named,
+                        // The first event of each key interns its name.
+                        inline: i >= 4,
+                    })
+                    .collect();
+                for limits in [(usize::MAX, usize::MAX), (8, usize::MAX)] {
+                    let (bytes, packets, _, keyed) = run(&ops, compact, limits, true);
+                    let (general, general_packets, _, _) = run(&ops, compact, limits, false);
+                    assert_eq!(bytes, general, "compact {compact}, named {named}");
+                    assert_eq!(packets, general_packets);
+                    if limits.0 == usize::MAX {
+                        // Each of the 12 keys' first event named inline
+                        // goes the general way and sets its cache, but
+                        // for the keys whose event before (interned) set
+                        // their arguments' iids: the 4 with arguments, or
+                        // without, the 2 whose event was an instant.
+                        let want = 36 - 12 + if named == 1 { 4 } else { 2 };
+                        assert_eq!(keyed, want, "compact {compact}, named {named}");
+                    } else {
+                        assert!(keyed > 0, "compact {compact}, named {named}");
+                    }
+                    let trace = protos::Trace::decode(&bytes[..]).unwrap();
+                    let inline = trace
+                        .packet
+                        .iter()
+                        .filter_map(|p| p.track_event.as_ref())
+                        .filter(|e| e.name.is_some())
+                        .inspect(|e| assert_eq!(e.name_iid, None))
+                        .count();
+                    assert_eq!(inline, 36);
                 }
             }
         }

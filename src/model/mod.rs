@@ -1094,11 +1094,23 @@ impl Core {
                 let seq = &mut self.out.seqs[0];
                 if keyed_only
                     && kind != EventType::SliceEnd
-                    && ev.only_args()
+                    && (ev.only_args() || kind == EventType::Instant && !ev.has_extras())
                     && self
                         .out
                         .emitter
                         .keyed_args_on(seq, ts, kind, track.0, key, ev.args)
+                {
+                    return Ok(());
+                }
+                // Named inline: the key's short path with the name in place
+                // of its own, if the event carries nothing else.
+                if ev.inline_name
+                    && (ev.category.len() | ev.file.len()) == 0
+                    && ev.no_more_than_args()
+                    && self
+                        .out
+                        .emitter
+                        .keyed_named_on(seq, ts, kind, track.0, key, ev.name, ev.args)
                 {
                     return Ok(());
                 }
@@ -1147,6 +1159,44 @@ impl Core {
         args: &[Arg<'_>],
     ) -> Result<()> {
         let ev = Event::from_key(key).args(args);
+        self.event_on(track, ts, kind, Some(&ev))
+    }
+
+    /// [`Core::event_on_key`] of an event named `name` inline
+    /// ([`Event::from_key_named`]).
+    #[inline]
+    pub(crate) fn event_on_key_named(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        kind: EventType,
+        key: EventKey,
+        name: &str,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        let seq = &mut self.out.seqs[0];
+        if self
+            .out
+            .emitter
+            .keyed_named_on(seq, ts, kind, track.0, key, name, args)
+        {
+            return Ok(());
+        }
+        self.event_on_key_named_slow(track, ts, kind, key, name, args)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn event_on_key_named_slow(
+        &mut self,
+        track: TrackUuid,
+        ts: u64,
+        kind: EventType,
+        key: EventKey,
+        name: &str,
+        args: &[Arg<'_>],
+    ) -> Result<()> {
+        let ev = Event::from_key_named(key, name).args(args);
         self.event_on(track, ts, kind, Some(&ev))
     }
 

@@ -74,6 +74,8 @@ pub struct Meta {
     pub line: u32,
     /// Flows and arguments: an index into `EXTRAS` (0: none).
     pub extras: u8,
+    /// The name written inline (`Event::inline_name`), not interned.
+    pub inline: bool,
 }
 
 const USER: [Arg<'static>; 2] = [
@@ -99,12 +101,23 @@ impl Meta {
         let e = Event::new(&self.name)
             .category(&self.category)
             .location(&self.file, self.line);
+        let e = if self.inline { e.inline_name() } else { e };
         self.with_extras(e)
     }
 
-    /// [`Meta::event`] with the strings given by `key`, registered for them.
-    pub fn keyed_event(&self, key: EventKey) -> Event<'static> {
-        self.with_extras(Event::from_key(key))
+    /// [`Meta::event`] with the strings given by `key`, registered for them
+    /// (but the name, if written inline).
+    pub fn keyed_event(&self, key: EventKey) -> Event<'_> {
+        match self.inline {
+            true => self.with_extras(Event::from_key_named(key, &self.name)),
+            false => self.with_extras(Event::from_key(key)),
+        }
+    }
+
+    /// Whether the event is its strings alone: a call of the strings' or
+    /// the key's own form writes it.
+    fn plain(&self) -> bool {
+        self.extras == 0 && !self.inline
     }
 
     /// [`Meta::keyed_event`] if given a key, [`Meta::event`] if not.
@@ -155,6 +168,7 @@ impl Meta {
 
 fn meta() -> impl Strategy<Value = Meta> {
     let extras = prop_oneof![6 => Just(0u8), 1 => 1u8..7];
+    let inline = prop_oneof![3 => Just(false), 1 => Just(true)];
     let any_site = (
         text(),
         text(),
@@ -170,13 +184,14 @@ fn meta() -> impl Strategy<Value = Meta> {
     ];
     let site = prop::sample::select(sites)
         .prop_map(|(n, c, f, l)| (n.to_owned(), c.to_owned(), f.to_owned(), l));
-    (prop_oneof![2 => any_site, 3 => site], extras).prop_map(
-        |((name, category, file, line), extras)| Meta {
+    (prop_oneof![2 => any_site, 3 => site], extras, inline).prop_map(
+        |((name, category, file, line), extras, inline)| Meta {
             name,
             category,
             file,
             line,
             extras,
+            inline,
         },
     )
 }
@@ -778,25 +793,27 @@ impl Driver {
                     _ => None,
                 };
                 let want = m.check_begin(ti, t, end);
-                let got = match (h, key, end, meta.extras) {
+                let got = match (h, key, end, meta.plain()) {
                     (SpanTrack::Named(h), k, Some(e), _) => {
                         w.track_complete_span(h, t, e, &meta.any_event(k))
                     }
                     (SpanTrack::Named(h), k, None, _) => {
                         w.track_span_begin(h, t, &meta.any_event(k))
                     }
-                    (SpanTrack::Thread(h), Some(k), Some(e), 0) => w.complete_span_key(h, t, e, k),
-                    (SpanTrack::Thread(h), Some(k), None, 0) => w.span_begin_key(h, t, k),
+                    (SpanTrack::Thread(h), Some(k), Some(e), true) => {
+                        w.complete_span_key(h, t, e, k)
+                    }
+                    (SpanTrack::Thread(h), Some(k), None, true) => w.span_begin_key(h, t, k),
                     (SpanTrack::Thread(h), Some(k), Some(e), _) => {
                         w.complete_span_with(h, t, e, &meta.keyed_event(k))
                     }
                     (SpanTrack::Thread(h), Some(k), None, _) => {
                         w.span_begin_with(h, t, &meta.keyed_event(k))
                     }
-                    (SpanTrack::Thread(h), None, Some(e), 0) => {
+                    (SpanTrack::Thread(h), None, Some(e), true) => {
                         w.complete_span(h, t, e, &meta.name, &meta.category, &meta.file, meta.line)
                     }
-                    (SpanTrack::Thread(h), None, None, 0) => {
+                    (SpanTrack::Thread(h), None, None, true) => {
                         w.span_begin(h, t, &meta.name, &meta.category, &meta.file, meta.line)
                     }
                     (SpanTrack::Thread(h), None, Some(e), _) => {
@@ -872,11 +889,13 @@ impl Driver {
                     Ok(())
                 };
                 let got = if let Some(k) = key {
-                    match meta.extras {
-                        0 => w.async_span_begin_key(h, u64::from(*id), t, k),
-                        _ => w.async_span_begin_with(h, u64::from(*id), t, &meta.keyed_event(k)),
+                    match meta.plain() {
+                        true => w.async_span_begin_key(h, u64::from(*id), t, k),
+                        false => {
+                            w.async_span_begin_with(h, u64::from(*id), t, &meta.keyed_event(k))
+                        }
                     }
-                } else if meta.extras == 0 {
+                } else if meta.plain() {
                     w.async_span_begin(
                         h,
                         u64::from(*id),
@@ -939,9 +958,14 @@ impl Driver {
                             2 => w.instant_key(h, t, foreign),
                             _ => {
                                 let own = w.event_key("x", "", "", 0).unwrap();
-                                let named = Event {
-                                    name: "x",
-                                    ..Event::from_key(own)
+                                // A name of its own, or a category beside
+                                // a name inline.
+                                let named = match index % 2 {
+                                    0 => Event {
+                                        name: "x",
+                                        ..Event::from_key(own)
+                                    },
+                                    _ => Event::from_key_named(own, "x").category("c"),
                                 };
                                 let got = w.span_begin_with(h, t, &named);
                                 self.record(got, err("KeyAndStrings"), op);
@@ -1053,12 +1077,15 @@ impl Driver {
                     _ => None,
                 };
                 let m = &mut self.model;
-                let got = match (key, meta.extras, on_uuid) {
-                    (_, 3, Some((uuid, k))) => w.instant_on_key(uuid, t, k, &USER),
-                    (_, _, Some((uuid, k))) => w.instant_on_key(uuid, t, k, &[]),
-                    (Some(k), 0, None) => w.instant_key(track, t, k),
-                    (Some(k), _, None) => w.instant(track, t, &meta.keyed_event(k)),
-                    (None, _, None) => w.instant(track, t, &meta.event()),
+                let args: &[Arg<'_>] = if meta.extras == 3 { &USER } else { &[] };
+                let got = match (key, on_uuid) {
+                    (_, Some((uuid, k))) if meta.inline => {
+                        w.instant_on_key_named(uuid, t, k, &meta.name, args)
+                    }
+                    (_, Some((uuid, k))) => w.instant_on_key(uuid, t, k, args),
+                    (Some(k), None) if meta.plain() => w.instant_key(track, t, k),
+                    (Some(k), None) => w.instant(track, t, &meta.keyed_event(k)),
+                    (None, None) => w.instant(track, t, &meta.event()),
                 };
                 if want.is_ok() {
                     let depth = match track {
@@ -1207,6 +1234,7 @@ impl Driver {
                     file: String::new(),
                     line: 0,
                     extras: 0,
+                    inline: false,
                 };
                 let mut pushed = 0;
                 let last = loop {

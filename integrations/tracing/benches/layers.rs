@@ -1,7 +1,9 @@
 //! ns per event and per span through `tracing`, for this layer and the
 //! other Perfetto and Chrome layers, in the same run, on the workloads
 //! tracing-perfetto-file publishes: an event with fields, and a span
-//! created, entered, exited and closed; on one thread and on two.
+//! created, entered, exited and closed; on one thread and on two. And an
+//! event whose message varies (a value formatted in), for this layer and
+//! tracing-perfetto-file.
 //!
 //! Every layer records fields and source locations where it can, and
 //! writes to a sink that discards the bytes.
@@ -18,7 +20,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{chrome, event, ours, perfetto_015, perfetto_file, span, Subject};
+use common::{chrome, event, ours, perfetto_015, perfetto_file, span, varying, Subject};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tracing::Dispatch;
 
@@ -59,7 +61,7 @@ type Workload = (&'static str, fn(u64), Vec<fn() -> Subject>);
 fn compare(c: &mut Criterion) {
     use perfetto_tracing::View;
     use tracing_perfetto_file::SpanMode;
-    let workloads: [Workload; 2] = [
+    let workloads: [Workload; 3] = [
         (
             "event",
             event,
@@ -69,6 +71,13 @@ fn compare(c: &mut Criterion) {
                 perfetto_015,
                 chrome,
             ],
+        ),
+        (
+            "varying",
+            varying,
+            vec![|| ours(View::Both, "perfetto-tracing"), || {
+                perfetto_file(SpanMode::Both, "tracing-perfetto-file")
+            }],
         ),
         (
             "span",

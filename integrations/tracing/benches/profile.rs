@@ -12,12 +12,13 @@
 //! Subjects: `ours-both`, `ours-threads`, `ours-spans` (and
 //! `ours-both-reuse`, `ours-spans-reuse`: `reuse_span_tracks`), `file-both`,
 //! `file-threads`, `file-spans` (tracing-perfetto-file's span modes);
-//! workloads: `event`, `span`; a fourth argument `varied` first records
-//! from other callsites (see `common::other_callsites`).
+//! workloads: `event`, `span`, `varying` (an event whose message varies);
+//! a fourth argument `varied` first records from other callsites (see
+//! `common::other_callsites`).
 
 mod common;
 
-use common::{event, other_callsites, ours, ours_with, perfetto_file, span, Subject};
+use common::{event, other_callsites, ours, ours_with, perfetto_file, span, varying, Subject};
 
 #[inline(never)]
 fn measured(work: fn(u64), iters: u64) {
@@ -58,6 +59,7 @@ fn main() {
     let work: fn(u64) = match args.get(1).map(String::as_str).unwrap_or("event") {
         "event" => event,
         "span" => span,
+        "varying" => varying,
         other => panic!("unknown workload {other}"),
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);

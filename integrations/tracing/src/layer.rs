@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use perfetto_trace_writer::{Event, SiblingMerge, TraceWriter, TrackOptions, TrackUuid};
+use perfetto_trace_writer::{Arg, Event, SiblingMerge, TraceWriter, TrackOptions, TrackUuid};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -17,7 +17,7 @@ use tracing_subscriber::Layer;
 use crate::callsites::event;
 use crate::clock::now;
 use crate::identity::ProcessInfo;
-use crate::messages::Name;
+use crate::messages::{Keyed, Name};
 use crate::output::{Output, Overflow};
 use crate::spans::{Entering, FlowsIn, SpanInfo, SpanTable};
 use crate::thread::{
@@ -391,6 +391,27 @@ where
     ctx.event_span(event)
         .and_then(|s| track(&s.id()))
         .filter(|&t| t != 0)
+}
+
+/// An event of a callsite without a key (the writer has its most): by
+/// its strings, a message made for the event written inline (it is most
+/// often new; interned, each would stay in the writer's tables), static
+/// text interned. Out of line: rare.
+#[cold]
+fn unkeyed(
+    writer: &mut impl TraceWriter,
+    track: TrackUuid,
+    ts: u64,
+    meta: &'static Metadata<'static>,
+    name: Name<'_>,
+    args: &[Arg<'_>],
+) -> perfetto_trace_writer::Result<()> {
+    let ev = event(meta, name.text()).args(args);
+    let ev = match name {
+        Name::Made(_) => ev.inline_name(),
+        Name::Static(_) => ev,
+    };
+    writer.instant_on(track, ts, &ev)
 }
 
 /// The time kept in `ts`, read now the first time.
@@ -853,10 +874,12 @@ where
             let name = message.unwrap_or(Name::Static(meta.name()));
             let track = track.map_or(thread.uuid(), TrackUuid::from_raw);
             let _ = match st.messages.get(&mut st.writer, meta, name, names) {
-                Some(key) => st.writer.instant_on_key(track, ts, key, args),
-                None => st
-                    .writer
-                    .instant_on(track, ts, &event(meta, name.text()).args(args)),
+                Some(Keyed::Named(key)) => st.writer.instant_on_key(track, ts, key, args),
+                Some(Keyed::Inline(key)) => {
+                    st.writer
+                        .instant_on_key_named(track, ts, key, name.text(), args)
+                }
+                None => unkeyed(&mut st.writer, track, ts, meta, name, args),
             };
         });
     }

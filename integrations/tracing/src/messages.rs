@@ -2,6 +2,16 @@
 //! message of its events: a callsite's message is usually the same text
 //! every time, so one comparison with the text its key was made for lets
 //! the writer skip looking up the event's name, category and location.
+//!
+//! A callsite whose message differs, once, from the one its key was made
+//! for (`info!("loaded {} rows", n)`) has its events written from then on
+//! with the key and the message inline (`TrackEvent.name`, not interned):
+//! such a message is most often new each time, and interning each would
+//! add an entry to the sequence's interned data and to the writer's
+//! tables every event, until they reach their cap. The key still gives
+//! the category, source location and field names, and the message is no
+//! longer compared. A callsite whose message stays the same keeps its
+//! interned name.
 
 use std::borrow::Cow;
 
@@ -23,6 +33,19 @@ struct Slot {
     /// text (the same address): known without reading it.
     message: Cow<'static, str>,
     key: EventKey,
+    /// Whether an event of the callsite had another message: its events
+    /// are then named inline.
+    varied: bool,
+}
+
+/// How an event of a callsite with a key is named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keyed {
+    /// By its key: the message it was made for.
+    Named(EventKey),
+    /// By its key, with the event's message written inline: the
+    /// callsite's message has varied.
+    Inline(EventKey),
 }
 
 /// An event's name as the layer finds it: static text (a message without
@@ -85,12 +108,31 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
+impl Slot {
+    /// Notes that the callsite's message has varied (the text it was made
+    /// for is no longer read), and names the event inline: out of line,
+    /// called for every event of a varied callsite, so that the stable
+    /// message's path keeps none of it (the test inline and the call made
+    /// once cost that path 8 instructions and saved the varied one 14).
+    #[cold]
+    fn varies(&mut self) -> Keyed {
+        if !self.varied {
+            self.varied = true;
+            self.message = Cow::Borrowed("");
+        }
+        Keyed::Inline(self.key)
+    }
+}
+
 impl MessageKeys {
-    /// The key of `meta`'s events named `message`, if it has one: the key
-    /// made for the first message its events had here (`None` for any
-    /// other, which then goes by its strings), with the names of the
-    /// fields that event had (`arg_names`), which the writer then need not
-    /// look up while the callsite's events have the same.
+    /// The key of `meta`'s events, if it has one, and how an event named
+    /// `message` is named with it: the key made for the first message its
+    /// events had here, with the names of the fields that event had
+    /// (`arg_names`), which the writer then need not look up while the
+    /// callsite's events have the same; [`Keyed::Named`] while every
+    /// message is that one, [`Keyed::Inline`] from the first that is not
+    /// (see the module's docs). `None` once the writer has
+    /// [`MAX_KEYS`] keys: the event then goes by its strings.
     #[inline]
     pub(crate) fn get(
         &mut self,
@@ -98,10 +140,15 @@ impl MessageKeys {
         meta: &'static Metadata<'static>,
         message: Name<'_>,
         arg_names: impl Iterator<Item = &'static str>,
-    ) -> Option<EventKey> {
+    ) -> Option<Keyed> {
         let (addr, i) = key_slot(meta);
-        match self.slots.get(i) {
-            Some(Some(s)) if s.meta == addr => names(&s.message, message.text()).then_some(s.key),
+        match self.slots.get_mut(i) {
+            Some(Some(s)) if s.meta == addr => {
+                if !s.varied && names(&s.message, message.text()) {
+                    return Some(Keyed::Named(s.key));
+                }
+                Some(s.varies())
+            }
             _ => self.make(writer, i, meta, message, arg_names),
         }
     }
@@ -114,7 +161,7 @@ impl MessageKeys {
         meta: &'static Metadata<'static>,
         message: Name<'_>,
         arg_names: impl Iterator<Item = &'static str>,
-    ) -> Option<EventKey> {
+    ) -> Option<Keyed> {
         if self.made >= MAX_KEYS {
             return None;
         }
@@ -139,8 +186,9 @@ impl MessageKeys {
                 Name::Made(text) => Cow::Owned(text.into()),
             },
             key,
+            varied: false,
         });
-        Some(key)
+        Some(Keyed::Named(key))
     }
 
     /// Forgets every key (they belong to a writer that is gone).

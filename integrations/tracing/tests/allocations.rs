@@ -28,6 +28,16 @@ fn event(i: u64) {
     info!(i, ok = true, ratio = 0.25, name = "x", "event with fields");
 }
 
+/// An event whose message varies: formatted each time, named inline.
+fn varying(i: u64) {
+    info!(i, ok = true, "loaded {} rows", i);
+}
+
+/// An event with a message and no field.
+fn bare(_: u64) {
+    info!("event without fields");
+}
+
 fn span(i: u64) {
     let s = info_span!("span", i);
     let _e = s.enter();
@@ -53,7 +63,7 @@ fn events_and_spans_allocate_nothing_once_warm() {
             .unwrap();
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
-            for workload in [event as fn(u64), span, nested] {
+            for workload in [event as fn(u64), varying, bare, span, nested] {
                 // Warm: the thread's buffer grows to more than the counted
                 // calls need, then is emptied (keeping its capacity).
                 (0..20_000).for_each(workload);

@@ -69,6 +69,12 @@ pub fn event(i: u64) {
     info!(index = i, state = "ready", "event with fields");
 }
 
+/// The event workload with a message that varies: a value formatted
+/// into it, new each time.
+pub fn varying(i: u64) {
+    info!(index = i, state = "ready", "loaded {} rows", i);
+}
+
 /// The span workload: a span with a field created, entered, exited and
 /// closed.
 pub fn span(i: u64) {
