@@ -77,6 +77,26 @@ fn node_event<R>(i: usize, f: impl FnOnce(&Event<'_>) -> R) -> R {
     f(&Event::new(&name).args(&args))
 }
 
+/// Makes `calls` (time, an end or not, node) in their order: an end ends
+/// the node's span; `begin` writes a begin, given the node's index, its
+/// lane and the time.
+fn replay_calls(
+    w: &mut Writer,
+    nodes: &[Node],
+    lanes: [AsyncLane; 2],
+    calls: Vec<(u64, bool, usize)>,
+    mut begin: impl FnMut(&mut Writer, usize, AsyncLane, u64) -> Result<(), Error>,
+) {
+    for (t, end, i) in calls {
+        let lane = lanes[nodes[i].lane];
+        match end {
+            true => w.async_span_end(lane, i as u64, t),
+            false => begin(w, i, lane, t),
+        }
+        .unwrap();
+    }
+}
+
 /// Finishes `w` (no span left open), reads its trace back and checks the
 /// tree of `nodes` in it: the trace and the slices by node.
 fn finish_and_check(w: &mut Writer, nodes: &[Node], thread: u64) -> (Trace, Vec<Slice>) {
@@ -218,22 +238,15 @@ proptest! {
             calls.push((n.end, true, i));
         }
         calls.sort_by_key(|&(t, end, i)| (t, end, if end { usize::MAX - i } else { i }));
-        for (t, end, i) in calls {
-            let n = &nodes[i];
-            let lane = lanes[n.lane];
-            if end {
-                w.async_span_end(lane, i as u64, t).unwrap();
-                continue;
-            }
-            node_event(i, |ev| match n.parent {
+        replay_calls(&mut w, &nodes, lanes, calls, |w, i, lane, t| {
+            node_event(i, |ev| match nodes[i].parent {
                 Some(p) => {
                     let parent = AsyncParent::new(lanes[nodes[p].lane], p as u64);
                     w.async_child_begin(lane, i as u64, parent, t, ev)
                 }
                 None => w.async_span_begin_with(lane, i as u64, t, ev),
             })
-            .unwrap();
-        }
+        });
         let (_, shown) = finish_and_check(&mut w, &nodes, thread);
         for (i, n) in nodes.iter().enumerate() {
             if let Some(p) = n.parent {
@@ -262,21 +275,15 @@ proptest! {
             }
         }
         calls.sort_by_key(|&(t, end, i)| (t, end, i));
-        for (t, end, i) in calls {
+        replay_calls(&mut w, &nodes, lanes, calls, |w, i, lane, t| {
             let n = &nodes[i];
-            let lane = lanes[n.lane];
-            if end {
-                w.async_span_end(lane, i as u64, t).unwrap();
-                continue;
-            }
             let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], p as u64));
             node_event(i, |ev| match (complete(i), parent) {
                 (true, parent) => w.async_complete_span(lane, i as u64, n.begin, n.end, parent, ev),
                 (false, Some(parent)) => w.async_child_begin(lane, i as u64, parent, t, ev),
                 (false, None) => w.async_span_begin_with(lane, i as u64, t, ev),
             })
-            .unwrap();
-        }
+        });
         let (_, shown) = finish_and_check(&mut w, &nodes, thread);
         for (i, n) in nodes.iter().enumerate() {
             if let Some(p) = n.parent {
