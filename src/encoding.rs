@@ -1683,6 +1683,34 @@ mod tests {
         TimeHigh::NONE
     }
 
+    /// An event's header and fields as most of these tests write them: no
+    /// clock, no counter value, not the first packet on its sequence.
+    fn event<'a>(
+        kind: EventType,
+        sequence: Field,
+        ts: u64,
+        track: Option<&'a Field>,
+        [category_iid, name_iid, location_iid]: [u64; 3],
+        flags: u32,
+    ) -> (PacketHeader, EventFields<'a>) {
+        let header = PacketHeader {
+            sequence,
+            flags,
+            first_on_sequence: false,
+        };
+        let ev = EventFields {
+            ts,
+            clock_id: 0,
+            kind,
+            track,
+            category_iid,
+            name_iid,
+            location_iid,
+            counter: None,
+        };
+        (header, ev)
+    }
+
     /// Packets that define strings, short and long (lengths of one, two and
     /// three bytes): prost reads back every string, iid and line, and
     /// re-encodes the packet to the same bytes (so every length is exact,
@@ -1714,21 +1742,14 @@ mod tests {
             ];
             for new in cases {
                 let track = Field::uint(field::EVENT_TRACK_UUID, 99);
-                let header = PacketHeader {
-                    sequence: Field::uint(field::PACKET_SEQUENCE_ID, 1),
-                    flags: 2,
-                    first_on_sequence: false,
-                };
-                let ev = EventFields {
-                    ts: 12_345,
-                    clock_id: 0,
-                    kind: EventType::SliceBegin,
-                    track: Some(&track),
-                    category_iid: new.category.map_or(0, |c| c.0),
-                    name_iid: new.name.map_or(1, |c| c.0),
-                    location_iid: new.location.map_or(0, |c| c.0),
-                    counter: None,
-                };
+                let iids = [
+                    new.category.map_or(0, |c| c.0),
+                    new.name.map_or(1, |c| c.0),
+                    new.location.map_or(0, |c| c.0),
+                ];
+                let sequence = Field::uint(field::PACKET_SEQUENCE_ID, 1);
+                let begin = EventType::SliceBegin;
+                let (header, ev) = event(begin, sequence, 12_345, Some(&track), iids, 2);
                 let mut fast = Out::from(Vec::new());
                 track_event_packet(&mut fast, header, &ev, &new);
                 let trace = protos::Trace::decode(&fast[..]).unwrap();
@@ -1788,21 +1809,15 @@ mod tests {
                             location: (defines & 4 != 0).then_some((iid, s, 20 + i as u32 * 500)),
                             ..Default::default()
                         };
-                        let header = PacketHeader {
-                            sequence: Field::uint(field::PACKET_SEQUENCE_ID, 1 + iid),
-                            flags: i as u32,
-                            first_on_sequence: defines == 7,
-                        };
-                        let ev = EventFields {
-                            ts: iid * 1000 + len as u64,
-                            clock_id: if i == 2 { 64 } else { 0 },
-                            kind,
-                            track: (defines & 2 == 0).then_some(&track),
-                            category_iid: if defines & 1 != 0 { iid } else { 0 },
-                            name_iid: iid + 1,
-                            location_iid: if i == 1 { 0 } else { iid },
-                            counter: None,
-                        };
+                        let sequence = Field::uint(field::PACKET_SEQUENCE_ID, 1 + iid);
+                        let ts = iid * 1000 + len as u64;
+                        let track = (defines & 2 == 0).then_some(&track);
+                        let category = if defines & 1 != 0 { iid } else { 0 };
+                        let location = if i == 1 { 0 } else { iid };
+                        let iids = [category, iid + 1, location];
+                        let (mut header, mut ev) = event(kind, sequence, ts, track, iids, i as u32);
+                        header.first_on_sequence = defines == 7;
+                        ev.clock_id = if i == 2 { 64 } else { 0 };
                         let mut fast = Out::from(vec![9]);
                         let short = defining_event_packet(&mut fast, header, &ev, &new);
                         if !short {
@@ -1905,21 +1920,8 @@ mod tests {
                 i64::MAX as u64,
             ] {
                 let mut packet = Out::from(vec![9]);
-                let header = PacketHeader {
-                    sequence,
-                    flags: 2,
-                    first_on_sequence: false,
-                };
-                let ev = EventFields {
-                    ts,
-                    clock_id: 0,
-                    kind: EventType::SliceBegin,
-                    track: track.as_ref(),
-                    category_iid: 3,
-                    name_iid: 200,
-                    location_iid: 0,
-                    counter: None,
-                };
+                let begin = EventType::SliceBegin;
+                let (header, ev) = event(begin, sequence, ts, track.as_ref(), [3, 200, 0], 2);
                 track_event_packet(&mut packet, header, &ev, &NewInterned::default());
                 let tail = PacketTail::of_packet(&packet[1..]).unwrap();
                 let mut again = Out::from(vec![9]);
@@ -1958,21 +1960,8 @@ mod tests {
                         fast.reserve_exact(64);
                         assert!(tail_packet(&mut fast, ts, &mut no_high(), &template));
                         let mut general = Out::from(vec![7]);
-                        let header = PacketHeader {
-                            sequence,
-                            flags,
-                            first_on_sequence: false,
-                        };
-                        let ev = EventFields {
-                            ts,
-                            clock_id: 0,
-                            kind: EventType::SliceEnd,
-                            track: track.as_ref(),
-                            category_iid: 0,
-                            name_iid: 0,
-                            location_iid: 0,
-                            counter: None,
-                        };
+                        let end = EventType::SliceEnd;
+                        let (header, ev) = event(end, sequence, ts, track.as_ref(), [0; 3], flags);
                         track_event_packet(&mut general, header, &ev, &NewInterned::default());
                         assert_eq!(fast[..], general[..], "seq {seq}, track {track:?}, ts {ts}");
                     }
@@ -2077,21 +2066,14 @@ mod tests {
                                 iids.map(code),
                                 flags
                             ));
-                            let header = PacketHeader {
+                            let (header, ev) = event(
+                                EventType::SliceBegin,
                                 sequence,
-                                flags: u32::from(flags),
-                                first_on_sequence: false,
-                            };
-                            let ev = EventFields {
                                 ts,
-                                clock_id: 0,
-                                kind: EventType::SliceBegin,
-                                track: track.as_ref(),
-                                category_iid: category,
-                                name_iid: name,
-                                location_iid: location,
-                                counter: None,
-                            };
+                                track.as_ref(),
+                                [category, name, location],
+                                u32::from(flags),
+                            );
                             // The same bytes from fields assembled ahead.
                             let mut kept = Out::from(vec![9]);
                             kept.reserve_exact(128);
@@ -2242,21 +2224,12 @@ mod tests {
                             continue;
                         }
                         let sequence = Field::uint(field::PACKET_SEQUENCE_ID, u64::from(u32::MAX));
-                        let header = PacketHeader {
-                            sequence,
-                            flags,
-                            first_on_sequence: first,
-                        };
-                        let ev = EventFields {
-                            ts,
-                            clock_id: if first { 6 } else { 0 },
-                            kind,
-                            track: (iid != 127).then_some(&track),
-                            category_iid: iid,
-                            name_iid: iid,
-                            location_iid: loc,
-                            counter,
-                        };
+                        let track = (iid != 127).then_some(&track);
+                        let (mut header, mut ev) =
+                            event(kind, sequence, ts, track, [iid, iid, loc], flags);
+                        header.first_on_sequence = first;
+                        ev.clock_id = if first { 6 } else { 0 };
+                        ev.counter = counter;
                         let mut fast = Out::from(vec![9]);
                         small_event_packet(&mut fast, header, &ev);
                         let mut general = Out::from(vec![9]);

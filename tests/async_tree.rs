@@ -69,6 +69,43 @@ fn lanes(w: &mut Writer) -> (u64, [AsyncLane; 2]) {
     (t.uuid().get(), [a, b])
 }
 
+/// Calls `f` with node `i`'s event: named for it, its index an argument
+/// (which `check_tree` reads back).
+fn node_event<R>(i: usize, f: impl FnOnce(&Event<'_>) -> R) -> R {
+    let name = format!("n{i}");
+    let args = [Arg::new("node", Value::Uint(i as u64))];
+    f(&Event::new(&name).args(&args))
+}
+
+/// Makes `calls` (time, an end or not, node) in their order: an end ends
+/// the node's span; `begin` writes a begin, given the node's index, its
+/// lane and the time.
+fn replay_calls(
+    w: &mut Writer,
+    nodes: &[Node],
+    lanes: [AsyncLane; 2],
+    calls: Vec<(u64, bool, usize)>,
+    mut begin: impl FnMut(&mut Writer, usize, AsyncLane, u64) -> Result<(), Error>,
+) {
+    for (t, end, i) in calls {
+        let lane = lanes[nodes[i].lane];
+        match end {
+            true => w.async_span_end(lane, i as u64, t),
+            false => begin(w, i, lane, t),
+        }
+        .unwrap();
+    }
+}
+
+/// Finishes `w` (no span left open), reads its trace back and checks the
+/// tree of `nodes` in it: the trace and the slices by node.
+fn finish_and_check(w: &mut Writer, nodes: &[Node], thread: u64) -> (Trace, Vec<Slice>) {
+    assert!(w.finish().unwrap().is_empty(), "spans left open");
+    let trace = inspect::decode(w.bytes()).unwrap();
+    let shown = check_tree(nodes, &trace, thread);
+    (trace, shown)
+}
+
 /// Each node shown once, at its times, beneath its parent or its thread;
 /// returns the slices by node.
 fn check_tree(nodes: &[Node], trace: &Trace, thread: u64) -> Vec<Slice> {
@@ -148,15 +185,11 @@ proptest! {
                 i as u64
             };
             ids.push(id);
-            let name = format!("n{i}");
-            let args = [Arg::new("node", Value::Uint(i as u64))];
-            let ev = Event::new(&name).args(&args);
             let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], ids[p]));
-            w.async_complete_span(lanes[n.lane], id, n.begin, n.end, parent, &ev).unwrap();
+            node_event(i, |ev| w.async_complete_span(lanes[n.lane], id, n.begin, n.end, parent, ev))
+                .unwrap();
         }
-        prop_assert!(w.finish().unwrap().is_empty());
-        let trace = inspect::decode(w.bytes()).unwrap();
-        let shown = check_tree(&nodes, &trace, thread);
+        let (trace, shown) = finish_and_check(&mut w, &nodes, thread);
         // First free track: exactly as many tracks as spans in flight.
         for (l, lane) in ["a", "b"].iter().enumerate() {
             let tracks = trace.tracks.values()
@@ -205,27 +238,16 @@ proptest! {
             calls.push((n.end, true, i));
         }
         calls.sort_by_key(|&(t, end, i)| (t, end, if end { usize::MAX - i } else { i }));
-        for (t, end, i) in calls {
-            let n = &nodes[i];
-            let lane = lanes[n.lane];
-            if end {
-                w.async_span_end(lane, i as u64, t).unwrap();
-                continue;
-            }
-            let name = format!("n{i}");
-            let args = [Arg::new("node", Value::Uint(i as u64))];
-            let ev = Event::new(&name).args(&args);
-            match n.parent {
+        replay_calls(&mut w, &nodes, lanes, calls, |w, i, lane, t| {
+            node_event(i, |ev| match nodes[i].parent {
                 Some(p) => {
                     let parent = AsyncParent::new(lanes[nodes[p].lane], p as u64);
-                    w.async_child_begin(lane, i as u64, parent, t, &ev).unwrap();
+                    w.async_child_begin(lane, i as u64, parent, t, ev)
                 }
-                None => w.async_span_begin_with(lane, i as u64, t, &ev).unwrap(),
-            }
-        }
-        prop_assert!(w.finish().unwrap().is_empty());
-        let trace = inspect::decode(w.bytes()).unwrap();
-        let shown = check_tree(&nodes, &trace, thread);
+                None => w.async_span_begin_with(lane, i as u64, t, ev),
+            })
+        });
+        let (_, shown) = finish_and_check(&mut w, &nodes, thread);
         for (i, n) in nodes.iter().enumerate() {
             if let Some(p) = n.parent {
                 prop_assert_ne!(shown[i].track, shown[p].track, "a begun child has a track of its own");
@@ -253,26 +275,16 @@ proptest! {
             }
         }
         calls.sort_by_key(|&(t, end, i)| (t, end, i));
-        for (t, end, i) in calls {
+        replay_calls(&mut w, &nodes, lanes, calls, |w, i, lane, t| {
             let n = &nodes[i];
-            let lane = lanes[n.lane];
-            if end {
-                w.async_span_end(lane, i as u64, t).unwrap();
-                continue;
-            }
-            let name = format!("n{i}");
-            let args = [Arg::new("node", Value::Uint(i as u64))];
-            let ev = Event::new(&name).args(&args);
             let parent = n.parent.map(|p| AsyncParent::new(lanes[nodes[p].lane], p as u64));
-            match (complete(i), parent) {
-                (true, parent) => w.async_complete_span(lane, i as u64, n.begin, n.end, parent, &ev).unwrap(),
-                (false, Some(parent)) => w.async_child_begin(lane, i as u64, parent, t, &ev).unwrap(),
-                (false, None) => w.async_span_begin_with(lane, i as u64, t, &ev).unwrap(),
-            }
-        }
-        prop_assert!(w.finish().unwrap().is_empty());
-        let trace = inspect::decode(w.bytes()).unwrap();
-        let shown = check_tree(&nodes, &trace, thread);
+            node_event(i, |ev| match (complete(i), parent) {
+                (true, parent) => w.async_complete_span(lane, i as u64, n.begin, n.end, parent, ev),
+                (false, Some(parent)) => w.async_child_begin(lane, i as u64, parent, t, ev),
+                (false, None) => w.async_span_begin_with(lane, i as u64, t, ev),
+            })
+        });
+        let (_, shown) = finish_and_check(&mut w, &nodes, thread);
         for (i, n) in nodes.iter().enumerate() {
             if let Some(p) = n.parent {
                 if shown[i].track == shown[p].track {

@@ -11,23 +11,54 @@ mod workload;
 use std::io;
 
 use counting::{allocations, peak_during};
-use perfetto_trace_writer::{StreamingPerfettoWriter, TraceWriter, Writer};
+use perfetto_trace_writer::{
+    ProcessTrack, StreamingPerfettoWriter, ThreadTrack, TraceWriter, Writer,
+};
+
+type Sink = StreamingPerfettoWriter<io::Sink>;
+
+/// A streaming writer into `io::sink()` with the process "p" in it.
+fn writer() -> (Sink, ProcessTrack) {
+    let mut w = StreamingPerfettoWriter::new(io::sink());
+    let p = w.process("p", Some(1), "p", &[]).unwrap();
+    (w, p)
+}
+
+/// [`writer`] with the thread "t" of "p".
+fn writer_with_thread() -> (Sink, ProcessTrack, ThreadTrack) {
+    let (mut w, p) = writer();
+    let t = w.thread(p, "t", Some(2), "t").unwrap();
+    (w, p, t)
+}
+
+/// The workload's threads in `p`.
+fn workload_threads(w: &mut Sink, p: ProcessTrack) -> Vec<ThreadTrack> {
+    (0..workload::THREADS)
+        .map(|t| {
+            w.thread(p, &format!("t{t}"), Some(i64::from(t) + 2), "t")
+                .unwrap()
+        })
+        .collect()
+}
+
+/// The allocations of `replay` at a later offset, once a first replay at 0
+/// has interned every string and grown every buffer and table.
+fn allocations_once_warm(w: &mut Sink, replay: impl Fn(&mut Sink, u64)) -> u64 {
+    replay(w, 0);
+    let before = allocations();
+    replay(w, 1 << 40);
+    allocations() - before
+}
 
 #[test]
 fn no_allocation_per_event_once_names_are_interned() {
     let threads = workload::thread_spans(50_000, 7);
     let asyncs = workload::async_spans(50_000, 64, 8);
-    let mut w = StreamingPerfettoWriter::new(io::sink());
-    let p = w.process("p", Some(1), "p", &[]).unwrap();
-    let ts: Vec<_> = (0..workload::THREADS)
-        .map(|t| {
-            w.thread(p, &format!("t{t}"), Some(i64::from(t) + 2), "t")
-                .unwrap()
-        })
-        .collect();
+    let (mut w, p) = writer();
+    let ts = workload_threads(&mut w, p);
     let lane = w.async_lane(p, "lane").unwrap();
     let pools = workload::Pools::new();
-    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+    let replay = |w: &mut Sink, offset: u64| {
         for e in &threads.events {
             let t = ts[e.track as usize];
             if e.begin {
@@ -58,16 +89,10 @@ fn no_allocation_per_event_once_names_are_interned() {
         }
     };
     // Warm-up: every name, category and location interned, stacks grown.
-    replay(&mut w, 0);
-    let before = allocations();
-    replay(&mut w, 1 << 40);
+    let allocated = allocations_once_warm(&mut w, replay);
     let events = threads.events.len() + asyncs.events.len();
     assert!(events >= 100_000);
-    assert_eq!(
-        allocations() - before,
-        0,
-        "allocations over {events} events"
-    );
+    assert_eq!(allocated, 0, "allocations over {events} events");
 }
 
 /// The same with event keys: thread spans, async spans and complete spans
@@ -76,17 +101,11 @@ fn no_allocation_per_event_once_names_are_interned() {
 fn no_allocation_per_keyed_event() {
     let threads = workload::as_sites(workload::thread_spans(50_000, 7));
     let asyncs = workload::as_sites(workload::async_spans(50_000, 64, 8));
-    let mut w = StreamingPerfettoWriter::new(io::sink());
-    let p = w.process("p", Some(1), "p", &[]).unwrap();
-    let ts: Vec<_> = (0..workload::THREADS)
-        .map(|t| {
-            w.thread(p, &format!("t{t}"), Some(i64::from(t) + 2), "t")
-                .unwrap()
-        })
-        .collect();
+    let (mut w, p) = writer();
+    let ts = workload_threads(&mut w, p);
     let lane = w.async_lane(p, "lane").unwrap();
     let keys = workload::site_keys(&mut w, &threads.pools).unwrap();
-    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+    let replay = |w: &mut Sink, offset: u64| {
         for e in &threads.events {
             let t = ts[e.track as usize];
             match e.begin {
@@ -109,10 +128,11 @@ fn no_allocation_per_keyed_event() {
             w.complete_span_key(t, at, at + 5, *k).unwrap();
         }
     };
-    replay(&mut w, 0);
-    let before = allocations();
-    replay(&mut w, 1 << 40);
-    assert_eq!(allocations() - before, 0, "allocations over keyed events");
+    assert_eq!(
+        allocations_once_warm(&mut w, replay),
+        0,
+        "allocations over keyed events"
+    );
 }
 
 /// The same for events with callstacks (their frames and stacks interned
@@ -120,14 +140,12 @@ fn no_allocation_per_keyed_event() {
 #[test]
 fn no_allocation_per_callstack_or_named_track_event() {
     use perfetto_trace_writer::{Event, ParentTrack, StackFrame, TrackOptions};
-    let mut w = StreamingPerfettoWriter::new(io::sink());
-    let p = w.process("p", Some(1), "p", &[]).unwrap();
-    let t = w.thread(p, "t", Some(2), "t").unwrap();
+    let (mut w, _, t) = writer_with_thread();
     let queue = w
         .track(ParentTrack::Root, "queue", &TrackOptions::default())
         .unwrap();
     let functions: Vec<String> = (0..50).map(|i| format!("handler_{i}")).collect();
-    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+    let replay = |w: &mut Sink, offset: u64| {
         for i in 0..20_000u64 {
             let ts = offset + i * 100;
             let k = (i % 50) as usize;
@@ -145,10 +163,11 @@ fn no_allocation_per_callstack_or_named_track_event() {
             w.track_span_end(queue, ts + 30).unwrap();
         }
     };
-    replay(&mut w, 0);
-    let before = allocations();
-    replay(&mut w, 1 << 40);
-    assert_eq!(allocations() - before, 0, "allocations over 120,000 events");
+    assert_eq!(
+        allocations_once_warm(&mut w, replay),
+        0,
+        "allocations over 120,000 events"
+    );
 }
 
 /// The same for counter samples, thread instants and spans with typed
@@ -157,21 +176,20 @@ fn no_allocation_per_callstack_or_named_track_event() {
 fn no_allocation_per_counter_instant_or_argument_event() {
     use perfetto_trace_writer::CounterOptions;
     let wl = workload::other_events(20_000, 9);
-    let mut w = StreamingPerfettoWriter::new(io::sink());
-    let p = w.process("p", Some(1), "p", &[]).unwrap();
-    let t = w.thread(p, "t", Some(2), "t").unwrap();
+    let (mut w, p, t) = writer_with_thread();
     let counter = w
         .counter_track(p, "queue", &CounterOptions::default())
         .unwrap();
-    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+    let replay = |w: &mut Sink, offset: u64| {
         workload::write_counters(w, &wl, &[counter; 4], offset).unwrap();
         workload::write_instants(w, &wl, t, offset).unwrap();
         workload::write_arg_spans(w, &wl, t, offset).unwrap();
     };
-    replay(&mut w, 0);
-    let before = allocations();
-    replay(&mut w, 1 << 40);
-    assert_eq!(allocations() - before, 0, "allocations over 60,000 events");
+    assert_eq!(
+        allocations_once_warm(&mut w, replay),
+        0,
+        "allocations over 60,000 events"
+    );
 }
 
 /// The same for instants and slices with typed arguments on tracks named
@@ -181,13 +199,11 @@ fn no_allocation_per_counter_instant_or_argument_event() {
 #[test]
 fn no_allocation_per_argument_event_on_a_uuid_track() {
     use perfetto_trace_writer::{Arg, Event, TrackOptions, TrackUuid, Value};
-    let mut w = StreamingPerfettoWriter::new(io::sink());
-    let p = w.process("p", Some(1), "p", &[]).unwrap();
-    let t = w.thread(p, "t", Some(2), "t").unwrap();
+    let (mut w, _, t) = writer_with_thread();
     let span_key = w.event_key("span", "info,app", "src/app.rs", 10).unwrap();
     let long = "y".repeat(700);
     let messages: Vec<String> = (0..8).map(|i| format!("message {i}")).collect();
-    let replay = |w: &mut StreamingPerfettoWriter<io::Sink>, offset: u64| {
+    let replay = |w: &mut Sink, offset: u64| {
         for i in 0..20_000u64 {
             let ts = offset + i * 100;
             let text: &str = if i % 97 == 0 { &long } else { "ready" };
@@ -213,10 +229,11 @@ fn no_allocation_per_argument_event_on_a_uuid_track() {
                 .unwrap();
         }
     };
-    replay(&mut w, 0);
-    let before = allocations();
-    replay(&mut w, 1 << 40);
-    assert_eq!(allocations() - before, 0, "allocations over 60,000 events");
+    assert_eq!(
+        allocations_once_warm(&mut w, replay),
+        0,
+        "allocations over 60,000 events"
+    );
 }
 
 fn streaming_peak(spans: usize) -> i64 {

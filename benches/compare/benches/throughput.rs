@@ -13,31 +13,142 @@ use std::hint::black_box;
 use std::io;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use perfetto_trace_writer::{Options, StreamingPerfettoWriter, TraceWriter, Writer};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
+use perfetto_trace_writer::{Options, Result, StreamingPerfettoWriter, TraceWriter, Writer};
 use workload::{
     async_spans, complete_spans, other_events, replay_arg_spans, replay_async, replay_complete,
-    replay_counters, replay_instants, replay_threads, small_trace, thread_spans, OtherEvents,
+    replay_counters, replay_instants, replay_threads, small_trace, thread_spans, Event,
+    OtherEvents, Pools,
 };
+
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 fn per_event(bytes: usize, events: usize) -> String {
     format!("{:.2} bytes/event", bytes as f64 / events as f64)
 }
 
+/// A group counting `elements` events (or traces) an iteration, of
+/// `samples` samples.
+fn group<'a>(c: &'a mut Criterion, name: &str, elements: u64, samples: usize) -> Group<'a> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(elements));
+    g.sample_size(samples);
+    g
+}
+
+/// The bytes `replay` writes into a buffered writer of these options.
+fn written(options: Options, replay: impl Fn(&mut Writer) -> Result<()>) -> usize {
+    let mut w = Writer::with_options(options);
+    replay(&mut w).unwrap();
+    w.len()
+}
+
+/// `id`: `replay` into a streaming writer of these options over the sink
+/// `sink` makes, which it hands back (so it is dropped outside the timing).
+fn streaming<W: io::Write>(
+    g: &mut Group,
+    id: &str,
+    sink: impl Fn() -> W,
+    options: Options,
+    replay: impl Fn(&mut StreamingPerfettoWriter<W>) -> Result<()>,
+) {
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let mut w = StreamingPerfettoWriter::with_options(sink(), options);
+            replay(&mut w).unwrap();
+            w.into_inner().unwrap()
+        })
+    });
+}
+
+/// [`streaming`] over `io::sink()`.
+fn into_sink(
+    g: &mut Group,
+    id: &str,
+    options: Options,
+    replay: impl Fn(&mut StreamingPerfettoWriter<io::Sink>) -> Result<()>,
+) {
+    streaming(g, id, io::sink, options, replay);
+}
+
+/// `id`: `replay` into a buffered writer, whose bytes it hands back.
+fn buffered(g: &mut Group, id: &str, replay: impl Fn(&mut Writer) -> Result<()>) {
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let mut w = Writer::new();
+            replay(&mut w).unwrap();
+            w.into_bytes()
+        })
+    });
+}
+
+/// Small traces an iteration of the groups that time them.
+const TRACES: u64 = 100_000;
+
+/// `id`: [`TRACES`] small traces, each by `trace` into a writer `new`
+/// makes and `end` ends.
+fn small_traces<W>(
+    g: &mut Group,
+    id: &str,
+    new: impl Fn() -> W,
+    trace: impl Fn(&mut W) -> Result<()>,
+    end: impl Fn(W) -> Vec<u8>,
+) {
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            for _ in 0..TRACES {
+                let mut w = new();
+                trace(&mut w).unwrap();
+                black_box(end(w));
+            }
+        })
+    });
+}
+
+/// [`small_traces`] into buffered writers.
+fn small_traces_buffered(g: &mut Group, id: &str, trace: impl Fn(&mut Writer) -> Result<()>) {
+    small_traces(g, id, Writer::new, trace, Writer::into_bytes);
+}
+
+/// `id`: the parts of a split workload, each by `replay` into a streaming
+/// writer of its own partition over `io::sink()`, on a thread of its own.
+fn parallel(
+    g: &mut Group,
+    id: &str,
+    pools: &Pools,
+    parts: &[Vec<Event>],
+    replay: impl Fn(&mut StreamingPerfettoWriter<io::Sink>, &Pools, &[Event]) -> Result<()> + Sync,
+) {
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for (i, part) in parts.iter().enumerate() {
+                    let replay = &replay;
+                    s.spawn(move || {
+                        let options = Options::new().partition(i as u16);
+                        let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
+                        replay(&mut w, pools, part).unwrap();
+                    });
+                }
+            })
+        })
+    });
+}
+
 fn thread_spans_bench(c: &mut Criterion) {
     let wl = thread_spans(1_000_000, 0x5eed);
     let events = wl.events.len();
-    let mut w = Writer::new();
-    replay_threads(&mut w, &wl).unwrap();
-    let mut compact = Writer::with_options(Options::new().compact(true));
-    replay_threads(&mut compact, &wl).unwrap();
+    let (options, compact) = (Options::new(), Options::new().compact(true));
+    let replay = |w: &mut _| replay_threads(w, &wl);
     let prost = baselines::prost_per_packet_threads(Vec::new(), &wl).unwrap();
     println!("thread_spans: {events} events");
-    println!("  this crate:          {}", per_event(w.len(), events));
-    println!(
-        "  this crate, compact: {}",
-        per_event(compact.len(), events)
-    );
+    let bytes = written(options, |w| replay_threads(w, &wl));
+    println!("  this crate:          {}", per_event(bytes, events));
+    let bytes = written(compact, |w| replay_threads(w, &wl));
+    println!("  this crate, compact: {}", per_event(bytes, events));
     println!("  prost per packet:    {}", per_event(prost.len(), events));
     let protozero = baselines::protozero_threads(&wl);
     println!(
@@ -48,41 +159,15 @@ fn thread_spans_bench(c: &mut Criterion) {
         "  naive writer:        {}",
         per_event(baselines::naive_threads_size(&wl), events)
     );
-    drop((w, compact, prost, protozero));
+    drop((prost, protozero));
 
-    let mut g = c.benchmark_group("thread_spans");
-    g.throughput(Throughput::Elements(events as u64));
-    g.sample_size(10);
+    let mut g = group(c, "thread_spans", events as u64, 10);
     g.measurement_time(Duration::from_secs(8));
-    g.bench_function("streaming_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_threads(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
-    g.bench_function("streaming_into_sink_compact", |b| {
-        b.iter(|| {
-            let options = Options::new().compact(true);
-            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
-            replay_threads(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
-    g.bench_function("streaming_into_vec", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(Vec::new());
-            replay_threads(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
-    g.bench_function("buffered_writer", |b| {
-        b.iter(|| {
-            let mut w = Writer::new();
-            replay_threads(&mut w, &wl).unwrap();
-            w.into_bytes()
-        })
-    });
+    into_sink(&mut g, "streaming_into_sink", options, replay);
+    into_sink(&mut g, "streaming_into_sink_compact", compact, replay);
+    let into_vec = |w: &mut _| replay_threads(w, &wl);
+    streaming(&mut g, "streaming_into_vec", Vec::new, options, into_vec);
+    buffered(&mut g, "buffered_writer", |w| replay_threads(w, &wl));
     g.bench_function("baseline_prost_per_packet_into_sink", |b| {
         b.iter(|| baselines::prost_per_packet_threads(io::sink(), &wl).unwrap())
     });
@@ -99,32 +184,22 @@ fn thread_spans_bench(c: &mut Criterion) {
 fn seed_crate_bench(c: &mut Criterion) {
     let wl = thread_spans(100_000, 0x5eed);
     let events = wl.events.len();
-    let mut w = Writer::new();
-    replay_threads(&mut w, &wl).unwrap();
+    let options = Options::new();
     let seed = baselines::micromegas_threads(&wl);
     println!("thread_spans_100k: {events} events");
-    println!("  this crate:          {}", per_event(w.len(), events));
+    let bytes = written(options, |w| replay_threads(w, &wl));
+    println!("  this crate:          {}", per_event(bytes, events));
     println!("  micromegas-perfetto: {}", per_event(seed.len(), events));
-    drop((w, seed));
+    drop(seed);
 
-    let mut g = c.benchmark_group("thread_spans_100k");
-    g.throughput(Throughput::Elements(events as u64));
-    g.sample_size(10);
-    g.bench_function("streaming_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_threads(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
+    let mut g = group(c, "thread_spans_100k", events as u64, 10);
+    into_sink(&mut g, "streaming_into_sink", options, |w| {
+        replay_threads(w, &wl)
     });
     // The same complete spans the baseline is given, thread after thread.
     let spans = complete_spans(&wl);
-    g.bench_function("complete_spans_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_complete(&mut w, &wl.pools, &spans).unwrap();
-            w.into_inner().unwrap()
-        })
+    into_sink(&mut g, "complete_spans_into_sink", options, |w| {
+        replay_complete(w, &wl.pools, &spans)
     });
     g.bench_function("baseline_micromegas_perfetto_0_11", |b| {
         b.iter(|| baselines::micromegas_threads(&wl))
@@ -135,73 +210,30 @@ fn seed_crate_bench(c: &mut Criterion) {
 fn async_spans_bench(c: &mut Criterion) {
     let wl = async_spans(200_000, 64, 0xa57c);
     let events = wl.events.len();
-    let mut w = Writer::new();
-    replay_async(&mut w, &wl).unwrap();
-    let mut compact = Writer::with_options(Options::new().compact(true));
-    replay_async(&mut compact, &wl).unwrap();
+    let (options, compact) = (Options::new(), Options::new().compact(true));
+    let replay = |w: &mut _| replay_async(w, &wl);
     println!("async_spans: {events} events");
-    println!("  this crate:          {}", per_event(w.len(), events));
-    println!(
-        "  this crate, compact: {}",
-        per_event(compact.len(), events)
-    );
-    drop((w, compact));
+    let bytes = written(options, |w| replay_async(w, &wl));
+    println!("  this crate:          {}", per_event(bytes, events));
+    let bytes = written(compact, |w| replay_async(w, &wl));
+    println!("  this crate, compact: {}", per_event(bytes, events));
 
-    let mut g = c.benchmark_group("async_spans");
-    g.throughput(Throughput::Elements(events as u64));
-    g.sample_size(20);
-    g.bench_function("streaming_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_async(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
-    g.bench_function("streaming_into_sink_compact", |b| {
-        b.iter(|| {
-            let options = Options::new().compact(true);
-            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
-            replay_async(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
-    g.bench_function("buffered_writer", |b| {
-        b.iter(|| {
-            let mut w = Writer::new();
-            replay_async(&mut w, &wl).unwrap();
-            w.into_bytes()
-        })
-    });
+    let mut g = group(c, "async_spans", events as u64, 20);
+    into_sink(&mut g, "streaming_into_sink", options, replay);
+    into_sink(&mut g, "streaming_into_sink_compact", compact, replay);
+    buffered(&mut g, "buffered_writer", |w| replay_async(w, &wl));
     g.finish();
 }
 
 fn small_traces_bench(c: &mut Criterion) {
-    const TRACES: u64 = 100_000;
-    let mut w = Writer::new();
-    small_trace(&mut w).unwrap();
-    println!("small_traces: {} bytes per trace", w.len());
+    let bytes = written(Options::new(), small_trace);
+    println!("small_traces: {bytes} bytes per trace");
 
-    let mut g = c.benchmark_group("small_traces");
-    g.throughput(Throughput::Elements(TRACES));
-    g.sample_size(20);
-    g.bench_function("streaming_into_vec", |b| {
-        b.iter(|| {
-            for _ in 0..TRACES {
-                let mut w = StreamingPerfettoWriter::new(Vec::new());
-                small_trace(&mut w).unwrap();
-                black_box(w.into_inner().unwrap());
-            }
-        })
-    });
-    g.bench_function("buffered_writer", |b| {
-        b.iter(|| {
-            for _ in 0..TRACES {
-                let mut w = Writer::new();
-                small_trace(&mut w).unwrap();
-                black_box(w.into_bytes());
-            }
-        })
-    });
+    let mut g = group(c, "small_traces", TRACES, 20);
+    let new = || StreamingPerfettoWriter::new(Vec::new());
+    let end = |w: StreamingPerfettoWriter<_>| w.into_inner().unwrap();
+    small_traces(&mut g, "streaming_into_vec", new, small_trace, end);
+    small_traces_buffered(&mut g, "buffered_writer", small_trace);
     g.finish();
 }
 
@@ -258,20 +290,12 @@ fn interning_bench(c: &mut Criterion) {
 fn large_pool_bench(c: &mut Criterion) {
     let wl = workload::thread_spans_many_names(200_000, 4096, 0x9001);
     let events = wl.events.len();
-    let mut w = Writer::new();
-    replay_threads(&mut w, &wl).unwrap();
     println!("large_pool: {events} events, 4,096 names");
-    println!("  this crate:       {}", per_event(w.len(), events));
-    drop(w);
-    let mut g = c.benchmark_group("large_pool");
-    g.throughput(Throughput::Elements(events as u64));
-    g.sample_size(20);
-    g.bench_function("streaming_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_threads(&mut w, &wl).unwrap();
-            w.into_inner().unwrap()
-        })
+    let bytes = written(Options::new(), |w| replay_threads(w, &wl));
+    println!("  this crate:       {}", per_event(bytes, events));
+    let mut g = group(c, "large_pool", events as u64, 20);
+    into_sink(&mut g, "streaming_into_sink", Options::new(), |w| {
+        replay_threads(w, &wl)
     });
     g.bench_function("baseline_prost_per_packet_into_sink", |b| {
         b.iter(|| baselines::prost_per_packet_threads(io::sink(), &wl).unwrap())
@@ -283,25 +307,12 @@ fn large_pool_bench(c: &mut Criterion) {
 /// its own (this machine has 2 cores).
 fn parallel_bench(c: &mut Criterion) {
     let wl = thread_spans(1_000_000, 0x5eed);
-    let events = wl.events.len() as u64;
-    let mut g = c.benchmark_group("parallel_writers");
-    g.throughput(Throughput::Elements(events));
-    g.sample_size(10);
+    let mut g = group(c, "parallel_writers", wl.events.len() as u64, 10);
     for writers in [1u16, 2] {
         let parts = workload::split_threads(&wl, u32::from(writers));
-        g.bench_function(format!("{writers}_writers_into_sink"), |b| {
-            b.iter(|| {
-                std::thread::scope(|s| {
-                    for (i, part) in parts.iter().enumerate() {
-                        let pools = &wl.pools;
-                        s.spawn(move || {
-                            let options = Options::new().partition(i as u16);
-                            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
-                            workload::replay_part(&mut w, pools, part).unwrap();
-                        });
-                    }
-                })
-            })
+        let id = format!("{writers}_writers_into_sink");
+        parallel(&mut g, &id, &wl.pools, &parts, |w, pools, part| {
+            workload::replay_part(w, pools, part)
         });
     }
     g.finish();
@@ -310,13 +321,12 @@ fn parallel_bench(c: &mut Criterion) {
 /// Counter samples, thread instants and spans with arguments: 200,000
 /// events of each kind.
 fn other_events_bench(c: &mut Criterion) {
-    fn replay(kind: &str, w: &mut impl TraceWriter, wl: &OtherEvents) {
+    fn replay(kind: &str, w: &mut impl TraceWriter, wl: &OtherEvents) -> Result<()> {
         match kind {
             "counters" => replay_counters(w, wl),
             "instants" => replay_instants(w, wl),
             _ => replay_arg_spans(w, wl),
         }
-        .unwrap()
     }
     let wl = other_events(200_000, 0x07e5);
     let kinds = [
@@ -327,17 +337,11 @@ fn other_events_bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("other_events");
     g.sample_size(20);
     for (kind, events) in kinds {
-        let mut w = Writer::new();
-        replay(kind, &mut w, &wl);
-        println!("other_events/{kind}: {}", per_event(w.len(), events));
+        let bytes = written(Options::new(), |w| replay(kind, w, &wl));
+        println!("other_events/{kind}: {}", per_event(bytes, events));
         g.throughput(Throughput::Elements(events as u64));
-        g.bench_function(format!("{kind}_into_sink"), |b| {
-            b.iter(|| {
-                let mut w = StreamingPerfettoWriter::new(io::sink());
-                replay(kind, &mut w, &wl);
-                w.into_inner().unwrap()
-            })
-        });
+        let id = format!("{kind}_into_sink");
+        into_sink(&mut g, &id, Options::new(), |w| replay(kind, w, &wl));
     }
     g.finish();
 }
@@ -364,31 +368,14 @@ fn event_keys_bench(c: &mut Criterion) {
     );
     drop((keyed, strings));
 
-    let mut g = c.benchmark_group("event_keys");
-    g.sample_size(10);
-    g.throughput(Throughput::Elements(threads.events.len() as u64));
-    g.bench_function("thread_spans_keys_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_threads_keyed(&mut w, &threads).unwrap();
-            w.into_inner().unwrap()
-        })
+    let mut g = group(c, "event_keys", threads.events.len() as u64, 10);
+    let (options, compact) = (Options::new(), Options::new().compact(true));
+    let keys = |w: &mut _| replay_threads_keyed(w, &threads);
+    into_sink(&mut g, "thread_spans_keys_into_sink", options, keys);
+    into_sink(&mut g, "thread_spans_strings_into_sink", options, |w| {
+        replay_threads(w, &threads)
     });
-    g.bench_function("thread_spans_strings_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_threads(&mut w, &threads).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
-    g.bench_function("thread_spans_keys_into_sink_compact", |b| {
-        b.iter(|| {
-            let options = Options::new().compact(true);
-            let mut w = StreamingPerfettoWriter::with_options(io::sink(), options);
-            replay_threads_keyed(&mut w, &threads).unwrap();
-            w.into_inner().unwrap()
-        })
-    });
+    into_sink(&mut g, "thread_spans_keys_into_sink_compact", compact, keys);
     g.bench_function("thread_spans_baseline_prost_per_packet_into_sink", |b| {
         b.iter(|| baselines::prost_per_packet_threads(io::sink(), &threads).unwrap())
     });
@@ -397,76 +384,31 @@ fn event_keys_bench(c: &mut Criterion) {
     });
     for writers in [1u16, 2] {
         let parts = workload::split_threads(&threads, u32::from(writers));
-        g.bench_function(
-            format!("thread_spans_keys_{writers}_writers_into_sink"),
-            |b| {
-                b.iter(|| {
-                    std::thread::scope(|s| {
-                        for (i, part) in parts.iter().enumerate() {
-                            let pools = &threads.pools;
-                            s.spawn(move || {
-                                let options = Options::new().partition(i as u16);
-                                let mut w =
-                                    StreamingPerfettoWriter::with_options(io::sink(), options);
-                                replay_part_keyed(&mut w, pools, part).unwrap();
-                            });
-                        }
-                    })
-                })
-            },
-        );
+        let id = format!("thread_spans_keys_{writers}_writers_into_sink");
+        parallel(&mut g, &id, &threads.pools, &parts, |w, pools, part| {
+            replay_part_keyed(w, pools, part)
+        });
     }
     let spans = complete_spans(&threads);
     g.throughput(Throughput::Elements(spans.len() as u64 * 2));
-    g.bench_function("complete_spans_keys_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_complete_keyed(&mut w, &threads.pools, &spans).unwrap();
-            w.into_inner().unwrap()
-        })
+    into_sink(&mut g, "complete_spans_keys_into_sink", options, |w| {
+        replay_complete_keyed(w, &threads.pools, &spans)
     });
-    g.bench_function("complete_spans_strings_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_complete(&mut w, &threads.pools, &spans).unwrap();
-            w.into_inner().unwrap()
-        })
+    into_sink(&mut g, "complete_spans_strings_into_sink", options, |w| {
+        replay_complete(w, &threads.pools, &spans)
     });
     g.throughput(Throughput::Elements(asyncs.events.len() as u64));
-    g.bench_function("async_spans_keys_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_async_keyed(&mut w, &asyncs).unwrap();
-            w.into_inner().unwrap()
-        })
+    into_sink(&mut g, "async_spans_keys_into_sink", options, |w| {
+        replay_async_keyed(w, &asyncs)
     });
-    g.bench_function("async_spans_strings_into_sink", |b| {
-        b.iter(|| {
-            let mut w = StreamingPerfettoWriter::new(io::sink());
-            replay_async(&mut w, &asyncs).unwrap();
-            w.into_inner().unwrap()
-        })
+    into_sink(&mut g, "async_spans_strings_into_sink", options, |w| {
+        replay_async(w, &asyncs)
     });
-    const TRACES: u64 = 100_000;
     g.throughput(Throughput::Elements(TRACES));
-    g.bench_function("small_traces_keys_buffered_writer", |b| {
-        b.iter(|| {
-            for _ in 0..TRACES {
-                let mut w = Writer::new();
-                small_trace_keyed(&mut w).unwrap();
-                black_box(w.into_bytes());
-            }
-        })
-    });
-    g.bench_function("small_traces_strings_buffered_writer", |b| {
-        b.iter(|| {
-            for _ in 0..TRACES {
-                let mut w = Writer::new();
-                small_trace(&mut w).unwrap();
-                black_box(w.into_bytes());
-            }
-        })
-    });
+    let id = "small_traces_keys_buffered_writer";
+    small_traces_buffered(&mut g, id, small_trace_keyed);
+    let id = "small_traces_strings_buffered_writer";
+    small_traces_buffered(&mut g, id, small_trace);
     g.finish();
 }
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,29 @@ use prost::Message;
 
 fn session(partitions: usize) -> SessionContext {
     SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions))
+}
+
+/// A session of `partitions` with `lake`'s tables registered from memory.
+fn with_lake(lake: &Lake, times: Times, partitions: usize) -> SessionContext {
+    let ctx = session(partitions);
+    lake.register(&ctx, times);
+    ctx
+}
+
+/// A session of `partitions` over `lake` written to `dir` in `format`
+/// (each table in two files if `split`), registered from the files.
+async fn with_files(
+    lake: &Lake,
+    dir: &Path,
+    (format, times, split): (Format, Times, bool),
+    partitions: usize,
+) -> SessionContext {
+    lake.write(dir, format, times, split);
+    let ctx = session(partitions);
+    register_lake(&ctx, dir, &TableNames::default())
+        .await
+        .unwrap();
+    ctx
 }
 
 fn small_lake() -> Lake {
@@ -44,8 +68,7 @@ const WINDOW: (u64, u64) = (50_000, 150_000);
 async fn chunks_in_order_are_the_trace_the_importer_writes_from_the_rows() {
     let lake = small_lake();
     for partitions in [1, 4] {
-        let ctx = session(partitions);
-        lake.register(&ctx, Times::Nanos);
+        let ctx = with_lake(&lake, Times::Nanos, partitions);
         PerfettoTraceChunks::new().chunk_size(512).register(&ctx);
         for (kinds, import_kinds) in [
             ("both", ImportKinds::Both),
@@ -93,8 +116,7 @@ async fn timestamps_and_nanoseconds_give_the_same_trace() {
     let lake = small_lake();
     let mut traces = Vec::new();
     for times in [Times::Nanos, Times::Timestamps] {
-        let ctx = session(2);
-        lake.register(&ctx, times);
+        let ctx = with_lake(&lake, times, 2);
         PerfettoTraceChunks::new().register(&ctx);
         let sql = "SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-1', 'both', \
                    TIMESTAMP '1970-01-01T00:00:00.000050Z', TIMESTAMP '1970-01-01T00:00:00.000150Z') ORDER BY chunk_id";
@@ -123,11 +145,7 @@ async fn parquet_csv_and_json_lakes_give_the_same_trace() {
     .enumerate()
     {
         let path = dir.path().join(format!("lake-{i}"));
-        lake.write(&path, format, times, split);
-        let ctx = session(2);
-        register_lake(&ctx, &path, &TableNames::default())
-            .await
-            .unwrap();
+        let ctx = with_files(&lake, &path, (format, times, split), 2).await;
         PerfettoTraceChunks::new().chunk_size(4096).register(&ctx);
         let (_, chunks) = run(
             &ctx,
@@ -151,11 +169,8 @@ async fn parquet_csv_and_json_lakes_give_the_same_trace() {
 async fn order_by_chunk_id_needs_no_sort_nor_merge_and_filters_are_pushed_down() {
     let lake = generate(3, 1, 4, 3, 30);
     let dir = tempfile::tempdir().unwrap();
-    lake.write(dir.path(), Format::Parquet, Times::Timestamps, false);
-    let ctx = session(3);
-    register_lake(&ctx, dir.path(), &TableNames::default())
-        .await
-        .unwrap();
+    let parquet = (Format::Parquet, Times::Timestamps, false);
+    let ctx = with_files(&lake, dir.path(), parquet, 3).await;
     PerfettoTraceChunks::new().register(&ctx);
     let df = ctx
         .sql("SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-0', 'both', 300000, 900000) ORDER BY chunk_id")
@@ -205,8 +220,7 @@ async fn sql_error(ctx: &SessionContext, sql: &str) -> String {
 
 #[tokio::test]
 async fn bad_arguments_are_plan_errors_that_name_them() {
-    let ctx = session(2);
-    small_lake().register(&ctx, Times::Nanos);
+    let ctx = with_lake(&small_lake(), Times::Nanos, 2);
     PerfettoTraceChunks::new().register(&ctx);
     let cases = [
         (
@@ -266,8 +280,7 @@ async fn missing_tables_and_columns_and_wrong_types_are_named() {
     let lake = small_lake();
     let sql = "SELECT * FROM perfetto_trace_chunks('proc-0', 'both', NULL, NULL)";
 
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     ctx.deregister_table("async_events").unwrap();
     PerfettoTraceChunks::new().register(&ctx);
     let e = sql_error(&ctx, sql).await;
@@ -284,8 +297,7 @@ async fn missing_tables_and_columns_and_wrong_types_are_named() {
     assert!(!chunks.is_empty());
 
     // Configured names are looked up instead.
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     let names = TableNames {
         thread_spans: "calls".into(),
         ..TableNames::default()
@@ -301,8 +313,7 @@ async fn missing_tables_and_columns_and_wrong_types_are_named() {
         ctx.deregister_table(name).unwrap();
         ctx.register_batch(name, b).unwrap();
     };
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     PerfettoTraceChunks::new().register(&ctx);
     let streams = RecordBatch::try_from_iter([
         ("stream_id", Arc::new(StringArray::from(vec!["s"])) as _),
@@ -317,8 +328,7 @@ async fn missing_tables_and_columns_and_wrong_types_are_named() {
     let e = sql_error(&ctx, sql).await;
     assert!(e.contains("table `streams` has no column `thread_name` (its columns: stream_id, process_id, thread_id)"), "{e}");
 
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     PerfettoTraceChunks::new().register(&ctx);
     let [_, _, (_, spans), _] = lake.batches(Times::Nanos);
     let mut columns: Vec<(&str, datafusion::arrow::array::ArrayRef)> = Vec::new();
@@ -348,8 +358,7 @@ async fn missing_tables_and_columns_and_wrong_types_are_named() {
 #[tokio::test]
 async fn a_null_time_is_an_execution_error_naming_the_column() {
     let mut lake = small_lake();
-    let ctx = session(1);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 1);
     // A thread span row with a null end: rebuilt with the column nullable.
     let [_, _, (_, spans), _] = lake.batches(Times::Nanos);
     let ends: datafusion::arrow::array::Int64Array = (0..spans.num_rows())
@@ -445,8 +454,7 @@ async fn chunks_arrive_while_rows_are_read_and_dropping_the_stream_stops_the_wor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_by_chunk_id_does_not_hold_chunks_back() {
     let lake = generate(5, 1, 2, 300, 2000);
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     PerfettoTraceChunks::new().chunk_size(1024).register(&ctx);
     let batches = ctx
         .sql("SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('proc-0', 'both', NULL, NULL) ORDER BY chunk_id")
@@ -467,8 +475,7 @@ async fn order_by_chunk_id_does_not_hold_chunks_back() {
 #[tokio::test]
 async fn chunks_are_about_the_size_asked_and_progress_counts_them() {
     let lake = generate(9, 1, 3, 50, 300);
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     let progress = Arc::new(Progress::new());
     PerfettoTraceChunks::new()
         .chunk_size(8192)
@@ -503,8 +510,7 @@ async fn chunks_are_about_the_size_asked_and_progress_counts_them() {
 #[tokio::test]
 async fn every_process_when_process_id_is_null() {
     let lake = small_lake();
-    let ctx = session(2);
-    lake.register(&ctx, Times::Nanos);
+    let ctx = with_lake(&lake, Times::Nanos, 2);
     PerfettoTraceChunks::new().register(&ctx);
     let (_, chunks) = run(
         &ctx,
@@ -532,11 +538,8 @@ async fn the_simulated_service_through_sql_is_the_importers_trace() {
     });
     let lake = Lake::from_sim(&simulated);
     let dir = tempfile::tempdir().unwrap();
-    lake.write(dir.path(), Format::Parquet, Times::Timestamps, false);
-    let ctx = session(3);
-    register_lake(&ctx, dir.path(), &TableNames::default())
-        .await
-        .unwrap();
+    let parquet = (Format::Parquet, Times::Timestamps, false);
+    let ctx = with_files(&lake, dir.path(), parquet, 3).await;
     let progress = Arc::new(Progress::new());
     PerfettoTraceChunks::new()
         .chunk_size(4096)

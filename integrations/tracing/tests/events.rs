@@ -5,25 +5,20 @@
 
 mod common;
 
-use common::{decode, SharedBuf};
+use common::decode;
 use perfetto_tracing::{PerfettoLayer, View};
 use tracing::{debug_span, info, info_span};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Records `f` with the layer behind a per-layer INFO filter.
 fn record_filtered(view: View, f: impl FnOnce()) -> perfetto_trace_writer::inspect::Trace {
-    let sink = SharedBuf::default();
-    let (layer, guard) = PerfettoLayer::builder()
-        .view(view)
-        .build(sink.clone())
-        .unwrap();
-    let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(
-        layer,
-        tracing_subscriber::filter::LevelFilter::INFO,
-    ));
-    tracing::subscriber::with_default(subscriber, f);
-    guard.finish().unwrap();
-    let bytes = sink.bytes();
+    let filtered = |layer| {
+        tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(
+            layer,
+            tracing_subscriber::filter::LevelFilter::INFO,
+        ))
+    };
+    let bytes = common::record_composed(PerfettoLayer::builder().view(view), filtered, |_| f());
     common::assert_clean(&bytes);
     decode(&bytes)
 }

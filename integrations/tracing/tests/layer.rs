@@ -82,15 +82,10 @@ fn a_span_entered_on_several_threads_stays_one_span() {
         let span = info_span!("moving");
         for _ in 0..3 {
             let s = span.clone();
-            let d = dispatch.clone();
-            std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&d, || {
-                    let _e = s.enter();
-                    info!("polled");
-                })
-            })
-            .join()
-            .unwrap();
+            common::on_thread(dispatch, move || {
+                let _e = s.enter();
+                info!("polled");
+            });
         }
         let _e = span.enter();
     });
@@ -174,12 +169,7 @@ fn flows_link_what_the_hierarchy_does_not_show() {
             let _p = parent.enter();
             // Created inside its parent, first run on another thread.
             let child = info_span!("child");
-            let d = dispatch.clone();
-            std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&d, || drop(child.enter()))
-            })
-            .join()
-            .unwrap();
+            common::on_thread(dispatch, move || drop(child.enter()));
             // Created and entered inside its parent: the nesting shows it.
             drop(info_span!("nested").entered());
             let in_scope = info_span!("in_scope", n = 1u64);
@@ -274,10 +264,7 @@ fn in_the_thread_view_a_spans_fields_are_on_its_first_slice() {
         drop(outer.enter());
         // First entered on another thread.
         let moved = info_span!("moved", ratio = 0.5);
-        let d = dispatch.clone();
-        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(moved.enter())))
-            .join()
-            .unwrap();
+        common::on_thread(dispatch, move || drop(moved.enter()));
         let late = info_span!("recorded", a = 1u64, b = tracing::field::Empty);
         let _l = late.enter();
         late.record("b", 2u64);
@@ -368,33 +355,23 @@ fn thread_slices_with_and_without_fields_nest_and_end() {
 #[test]
 fn in_the_thread_view_a_span_made_under_a_filtered_one_nests_without_a_flow() {
     use tracing_subscriber::Layer as _;
-    let sink = common::SharedBuf::default();
-    let (layer, guard) = PerfettoLayer::builder()
-        .view(View::Threads)
-        .build(sink.clone())
-        .unwrap();
-    let filtered = layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
-    // Another layer that wants every span: the registry then has `hidden`.
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::sink)
-        .with_ansi(false);
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(fmt).with(filtered));
-    tracing::dispatcher::with_default(&dispatch, || {
+    let compose = |layer: PerfettoLayer| {
+        let filtered = layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        // Another layer that wants every span: the registry then has `hidden`.
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::sink)
+            .with_ansi(false);
+        tracing_subscriber::registry().with(fmt).with(filtered)
+    };
+    let settings = PerfettoLayer::builder().view(View::Threads);
+    let bytes = common::record_composed(settings, compose, |dispatch| {
         let _outer = info_span!("outer").entered();
         tracing::debug_span!("hidden").in_scope(|| {
             info_span!("inner").in_scope(|| {});
             let moved = info_span!("moved");
-            let d = dispatch.clone();
-            std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&d, || drop(moved.enter()))
-            })
-            .join()
-            .unwrap();
+            common::on_thread(dispatch, move || drop(moved.enter()));
         });
     });
-    drop(dispatch);
-    guard.finish().unwrap();
-    let bytes = sink.bytes();
     let t = common::decode(&bytes);
     let inner = slices(&t, "inner");
     assert_eq!(inner.len(), 1, "no instant where it was made: {inner:?}");
@@ -454,16 +431,13 @@ fn the_track_field_puts_a_span_on_a_named_track() {
 fn the_real_process_and_thread_ids_and_names() {
     let mut tid = 0;
     let bytes = common::record(View::Threads, |dispatch| {
-        let d = dispatch.clone();
-        tid = std::thread::Builder::new()
-            .name("named-worker".into())
-            .spawn(move || {
-                tracing::dispatcher::with_default(&d, || info!("hello"));
-                unsafe { libc::gettid() }
-            })
-            .unwrap()
-            .join()
-            .unwrap();
+        let named = std::thread::Builder::new().name("named-worker".into());
+        tid = common::spawn_on(named, dispatch, || {
+            info!("hello");
+            unsafe { libc::gettid() }
+        })
+        .join()
+        .unwrap();
     });
     let t = common::decode(&bytes);
     let pid = std::process::id() as i32;
@@ -527,19 +501,13 @@ fn a_guard_dropped_while_workers_idle_still_collects_their_events() {
 
 #[test]
 fn spans_beyond_the_table_still_show_on_threads() {
-    let sink = SharedBuf::default();
-    let (layer, guard) = PerfettoLayer::builder()
-        .max_live_spans(1)
-        .build(sink.clone())
-        .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    let settings = PerfettoLayer::builder().max_live_spans(1);
+    let bytes = common::record_with(settings, |_| {
         let live: Vec<_> = (0..100u64).map(|i| info_span!("live", i)).collect();
         for s in &live {
             drop(s.enter());
         }
     });
-    guard.finish().unwrap();
-    let bytes = sink.bytes();
     let t = common::decode(&bytes);
     let on_threads: Vec<_> = t
         .slices

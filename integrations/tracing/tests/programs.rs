@@ -186,23 +186,15 @@ fn span_tracks_are_used_again_once_free() {
             drop(parent().entered());
             drop(child);
             let first = away();
-            let d = dispatch.clone();
-            std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(first)))
-                .join()
-                .unwrap();
+            common::on_thread(dispatch, move || drop(first));
             drop(away().entered());
             let hub = info_span!("hub");
             let first = hub.in_scope(hop);
-            let d = dispatch.clone();
-            std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&d, || {
-                    drop(first);
-                    let _in = hub.enter();
-                    drop(hop().entered());
-                })
-            })
-            .join()
-            .unwrap();
+            common::on_thread(dispatch, move || {
+                drop(first);
+                let _in = hub.enter();
+                drop(hop().entered());
+            });
         });
         // Lifetime slices (at depth 0: a span closed without running ends
         // its creation flow on its track, an instant above it).
@@ -347,15 +339,10 @@ fn a_child_outliving_its_parents_handle_and_closed_elsewhere() {
             let parent = info_span!("parent");
             let child = parent.in_scope(|| info_span!("child"));
             drop(parent);
-            let d = dispatch.clone();
-            std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&d, || {
-                    child.in_scope(|| info!("late"));
-                    drop(child);
-                })
-            })
-            .join()
-            .unwrap();
+            common::on_thread(dispatch, move || {
+                child.in_scope(|| info!("late"));
+                drop(child);
+            });
         });
         let sql = "select p.name, c.name, c.ts + c.dur <= p.ts + p.dur from slice p \
                    join track pt on p.track_id = pt.id join track ct on ct.parent_id = pt.id \
@@ -375,17 +362,13 @@ fn a_child_outliving_its_parents_handle_and_closed_elsewhere() {
 #[test]
 fn none_disabled_recorded_and_follows_from_chains() {
     for view in VIEWS {
-        let sink = SharedBuf::default();
-        let (layer, guard) = PerfettoLayer::builder()
-            .view(view)
-            .build(sink.clone())
-            .unwrap();
-        let subscriber =
+        let filtered = |layer| {
             tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(
                 layer,
                 tracing_subscriber::filter::LevelFilter::INFO,
-            ));
-        tracing::subscriber::with_default(subscriber, || {
+            ))
+        };
+        let bytes = composed(view, filtered, || {
             Span::none().in_scope(|| info!("under none"));
             debug_span!("hidden").in_scope(|| info!("under hidden"));
             let a = info_span!("a", late = tracing::field::Empty);
@@ -400,8 +383,6 @@ fn none_disabled_recorded_and_follows_from_chains() {
                 s.in_scope(|| info!("run"));
             }
         });
-        guard.finish().unwrap();
-        let bytes = sink.bytes();
         let sql = "select count(*) from flow;\n\
                    select name, depth from slice where name like 'under%' order by 1;\n\
                    select count(*) from slice where name = 'hidden';";
@@ -571,14 +552,7 @@ fn composed<L>(view: View, others: impl FnOnce(PerfettoLayer) -> L, f: impl FnOn
 where
     L: tracing::Subscriber + Send + Sync + 'static,
 {
-    let sink = SharedBuf::default();
-    let (layer, guard) = PerfettoLayer::builder()
-        .view(view)
-        .build(sink.clone())
-        .unwrap();
-    tracing::subscriber::with_default(others(layer), f);
-    guard.finish().unwrap();
-    sink.bytes()
+    common::record_composed(PerfettoLayer::builder().view(view), others, |_| f())
 }
 
 fn levels() {
@@ -666,9 +640,7 @@ fn layers_one_after_another_and_two_at_once() {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(la).with(lb), || {
         program(7);
         let d = tracing::dispatcher::get_default(Dispatch::clone);
-        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || program(2)))
-            .join()
-            .unwrap();
+        common::on_thread(&d, move || program(2));
     });
     ga.finish().unwrap();
     gb.finish().unwrap();
@@ -952,16 +924,13 @@ fn spans_still_open_when_the_guard_finishes() {
             .unwrap();
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
         let (opened, finished) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
-        let d = dispatch.clone();
         let (o, f) = (opened.clone(), finished.clone());
-        let other = std::thread::spawn(move || {
-            tracing::dispatcher::with_default(&d, || {
-                let _s = info_span!("open elsewhere").entered();
-                info!("before");
-                o.wait();
-                f.wait();
-                info!("after the end");
-            })
+        let other = common::spawn_on(std::thread::Builder::new(), &dispatch, move || {
+            let _s = info_span!("open elsewhere").entered();
+            info!("before");
+            o.wait();
+            f.wait();
+            info!("after the end");
         });
         tracing::dispatcher::with_default(&dispatch, || {
             let _main = info_span!("main").entered();
@@ -1122,13 +1091,11 @@ fn a_quiet_threads_events_are_flushed_while_another_floods() {
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (d, stop) = (dispatch.clone(), seen.clone());
-    let busy = std::thread::spawn(move || {
-        tracing::dispatcher::with_default(&d, || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                info!(n = 1u64, "flood");
-            }
-        })
+    let stop = seen.clone();
+    let busy = common::spawn_on(std::thread::Builder::new(), &dispatch, move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            info!(n = 1u64, "flood");
+        }
     });
     // Once the flood is on, the quiet thread says one thing.
     while sink.0.lock().unwrap().len() < 64 << 10 {

@@ -73,13 +73,54 @@ pub fn record(view: View, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
 
 /// [`record`] with a layer of these settings.
 pub fn record_with(settings: perfetto_tracing::Builder, f: impl FnOnce(&Dispatch)) -> Vec<u8> {
+    record_composed(
+        settings,
+        |layer| tracing_subscriber::registry().with(layer),
+        f,
+    )
+}
+
+/// [`record_with`] under the subscriber `compose` makes of the layer
+/// (filters and other layers, as a user composes them).
+pub fn record_composed<S>(
+    settings: perfetto_tracing::Builder,
+    compose: impl FnOnce(PerfettoLayer) -> S,
+    f: impl FnOnce(&Dispatch),
+) -> Vec<u8>
+where
+    S: tracing::Subscriber + Send + Sync + 'static,
+{
     let sink = SharedBuf::default();
     let (layer, guard) = settings.build(sink.clone()).unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let dispatch = Dispatch::new(compose(layer));
     tracing::dispatcher::with_default(&dispatch, || f(&dispatch));
     drop(dispatch);
     guard.finish().unwrap();
     sink.bytes()
+}
+
+/// Runs `f` on a new thread with `dispatch` as its default, and waits for
+/// it: what `f` does happens on a thread other than the caller's.
+pub fn on_thread<T: Send + 'static>(
+    dispatch: &Dispatch,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    spawn_on(std::thread::Builder::new(), dispatch, f)
+        .join()
+        .unwrap()
+}
+
+/// Starts `f` on a thread made by `thread` (named or not) with `dispatch`
+/// as its default, which a new thread does not inherit.
+pub fn spawn_on<T: Send + 'static>(
+    thread: std::thread::Builder,
+    dispatch: &Dispatch,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let d = dispatch.clone();
+    thread
+        .spawn(move || tracing::dispatcher::with_default(&d, f))
+        .unwrap()
 }
 
 pub fn runtime(dispatch: &Dispatch) -> tokio::runtime::Runtime {
