@@ -136,9 +136,11 @@ impl BeginTails {
             self.seen += 1;
             return;
         }
-        let want = keys.next_power_of_two().min(Self::MAX_PLACES);
-        if self.places.len() < want || self.epoch != epoch {
-            self.renew(want, epoch);
+        // The places are a power of two long (or none): fewer than the
+        // keys' next power of two exactly when fewer than the keys, so that
+        // power is worked out only to grow.
+        if self.places.len() < keys.min(Self::MAX_PLACES) || self.epoch != epoch {
+            self.renew(keys, epoch);
         }
         let at = key.index as usize & (self.places.len() - 1);
         let tag = key.index.checked_add(1);
@@ -150,12 +152,14 @@ impl BeginTails {
 }
 
 impl BeginTails {
-    /// Empties the places for fill epoch `epoch`, `want` of them at least
-    /// (grown only as keys are registered: at most nine times). Out of
-    /// `keep`, so that its registers stay out of every tail kept.
+    /// Empties the places for fill epoch `epoch`, one for each of `keys`
+    /// keys up to [`BeginTails::MAX_PLACES`] (grown only as keys are
+    /// registered: at most nine times). Out of `keep`, so that its
+    /// registers stay out of every tail kept.
     #[cold]
     #[inline(never)]
-    fn renew(&mut self, want: usize, epoch: u64) {
+    fn renew(&mut self, keys: usize, epoch: u64) {
+        let want = keys.next_power_of_two().min(Self::MAX_PLACES);
         if self.places.len() < want {
             self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
         } else {
