@@ -343,7 +343,47 @@ impl TrackOutput {
 
 #[cfg(test)]
 mod tests {
+    use super::BeginTails;
+    use crate::ids::Owner;
+    use crate::keys::EventKey;
     use crate::{Options, TraceWriter, Writer};
+
+    /// A track's places for kept tails grow to the keys' next power of
+    /// two (at most 256) as tails are kept, never shrink, and are emptied
+    /// for a new fill epoch only: a tail kept stays while keys are added
+    /// past the places' most.
+    #[test]
+    fn kept_tail_places_follow_the_keys() {
+        let key = |index| EventKey {
+            owner: Owner(1),
+            index,
+        };
+        // A framed packet: its head, a one-byte time, ten bytes after it.
+        let packet = [0x0a, 12, 0x40, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let mut tails = BeginTails::default();
+        for _ in 0..BeginTails::KEEP_FROM {
+            tails.keep(key(0), 1, 5, &packet);
+        }
+        assert!(tails.places.is_empty());
+        for (keys, places) in [
+            (1, 1),
+            (3, 4),
+            (4, 4),
+            (5, 8),
+            (200, 256),
+            (300, 256),
+            (2, 256),
+        ] {
+            tails.keep(key(0), 1, keys, &packet);
+            assert_eq!(tails.places.len(), places, "{keys} keys");
+            assert!(tails.get(key(0), 1).is_some(), "{keys} keys");
+        }
+        tails.keep(key(1), 1, 300, &packet);
+        assert!(tails.get(key(0), 1).is_some() && tails.get(key(1), 1).is_some());
+        tails.keep(key(1), 2, 300, &packet);
+        assert_eq!(tails.places.len(), 256);
+        assert!(tails.get(key(0), 2).is_none() && tails.get(key(1), 2).is_some());
+    }
 
     /// Keyed begins taken from kept tails write the bytes of their strings:
     /// keys whose indices share a place (256 apart), more keys than a
