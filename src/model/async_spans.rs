@@ -683,7 +683,31 @@ impl AsyncSpans {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::AsyncLane;
     use crate::{Error, TraceWriter, Writer};
+
+    /// An end on a lane index the writer has no lane for (a handle it never
+    /// gives out) is refused as not open and changes nothing: the short
+    /// path, which does not test the index, finds no span of it, even for
+    /// an id in flight on another lane.
+    #[test]
+    fn an_end_on_a_lane_index_without_a_lane_is_refused() {
+        let run = |bogus: bool| {
+            let mut w = Writer::new();
+            let p = w.process("p", Some(1), "p", &[]).unwrap();
+            let lane = w.async_lane(p, "l").unwrap();
+            w.async_span_begin(lane, 1, 10, "a", "c", "", 0).unwrap();
+            if bogus {
+                let past = AsyncLane { index: 7, ..lane };
+                let e = w.async_span_end(past, 1, 15);
+                assert!(matches!(e, Err(Error::AsyncSpanNotOpen { span_id: 1, .. })));
+            }
+            w.async_span_end(lane, 1, 20).unwrap();
+            w.finish().unwrap();
+            w.into_bytes()
+        };
+        assert_eq!(run(true), run(false));
+    }
 
     /// A begin refused for an id in flight, on a lane with free slots,
     /// leaves them as they were: the next span takes the most recently
