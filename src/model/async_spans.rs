@@ -26,7 +26,12 @@ struct Slot {
     /// The lane of tracks nested under this one, for children of its spans
     /// that do not nest on it.
     children: Option<u32>,
+    /// While the slot is free, the slot freed before it ([`NO_SLOT`]: none).
+    next_free: u32,
 }
+
+/// No slot: the end of a lane's free list.
+const NO_SLOT: u32 = u32::MAX;
 
 /// A complete async span on a slot: its end, and its key in the table of
 /// spans in flight.
@@ -63,8 +68,11 @@ struct Lane {
     /// [`UNMERGED_TRACK_OPTIONS`]).
     merged: bool,
     slots: Vec<Slot>,
-    /// Slots with nothing on them, the most recently freed last.
-    free: Vec<u32>,
+    /// Slots with nothing on them: the most recently freed ([`NO_SLOT`]:
+    /// none), the head of a list through [`Slot::next_free`], so that
+    /// freeing a slot or taking one is a few moves, with no length or
+    /// capacity to test.
+    free: u32,
 }
 
 impl Lane {
@@ -76,6 +84,49 @@ impl Lane {
             name: &self.name,
             options,
             counter: None,
+        }
+    }
+
+    /// Puts slot `slot` (not free) on the free list, the most recently
+    /// freed.
+    fn push_free(&mut self, slot: u32) {
+        debug_assert!(!self.is_free(slot));
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.next_free = self.free;
+            self.free = slot;
+        }
+    }
+
+    /// The free slots, the most recently freed first (never more than the
+    /// slots, so that a walk ends whatever the links say).
+    fn free_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        let next = |&slot: &u32| self.slots.get(slot as usize).map(|s| s.next_free);
+        std::iter::successors(Some(self.free), next)
+            .take_while(|&s| s != NO_SLOT)
+            .take(self.slots.len())
+    }
+
+    /// Whether slot `slot` is on the free list (a walk: slow paths only).
+    fn is_free(&self, slot: u32) -> bool {
+        self.free_slots().any(|s| s == slot)
+    }
+
+    /// Takes slot `slot` off the free list, if it is there.
+    fn take_free(&mut self, slot: u32) {
+        let after = self
+            .slots
+            .get(slot as usize)
+            .map_or(NO_SLOT, |s| s.next_free);
+        if self.free == slot {
+            self.free = after;
+            return;
+        }
+        let before = self.free_slots().find(|&s| {
+            let next = self.slots.get(s as usize).map(|s| s.next_free);
+            next == Some(slot)
+        });
+        if let Some(b) = before.and_then(|b| self.slots.get_mut(b as usize)) {
+            b.next_free = after;
         }
     }
 
@@ -152,7 +203,7 @@ impl AsyncSpans {
             description: description.map(Into::into),
             merged: !tree,
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NO_SLOT,
         });
         index
     }
@@ -180,7 +231,7 @@ impl AsyncSpans {
     #[inline(always)]
     fn reusable_slot(&self, l: usize, ts: u64) -> Option<u32> {
         let lane = self.lanes.get(l)?;
-        let &slot = lane.free.last()?;
+        let slot = lane.free;
         // Taken only if it ended by `ts`, so spans on it never overlap, and
         // `ts` is in range (one signed comparison, see `begin_fast`).
         match lane.slots.get(slot as usize) {
@@ -207,9 +258,8 @@ impl AsyncSpans {
         let Some(lane_state) = self.lanes.get_mut(lane as usize) else {
             return false;
         };
-        let Some(&slot) = lane_state.free.last() else {
-            return false;
-        };
+        // An empty list's head is no slot's index.
+        let slot = lane_state.free;
         let Some(s) = lane_state.slots.get_mut(slot as usize) else {
             return false;
         };
@@ -220,13 +270,13 @@ impl AsyncSpans {
             return false;
         }
         // Taken off the free list before the table is written, and put
-        // back if the id is in flight: taken after, its length would be
-        // read and tested again (the table's writes might, for all the
-        // compiler knows, have changed it).
-        lane_state.free.pop();
+        // back if the id is in flight: taken after, the list would be read
+        // again (the table's writes might, for all the compiler knows, have
+        // changed it).
+        lane_state.free = s.next_free;
         let open = AsyncOpen::streaming(lane, slot, ts);
         if self.open.insert_reserved(lane, span_id, open).is_some() {
-            lane_state.free.push(slot);
+            lane_state.free = slot;
             return false;
         }
         s.streaming = true;
@@ -336,13 +386,12 @@ impl AsyncSpans {
     /// top of the free list), else one whose complete spans have all ended
     /// by then, else a new one. Taken off the free list.
     fn streaming_slot(&mut self, out: &mut Output, l: usize, ts: u64) -> u32 {
-        let lane = &self.lanes[l];
-        if let Some(i) = lane
-            .free
-            .iter()
-            .rposition(|&s| lane.slots[s as usize].last_ts <= ts)
-        {
-            return self.lanes[l].free.remove(i);
+        let lane = &mut self.lanes[l];
+        let ended = |s: &u32| lane.slots.get(*s as usize).is_some_and(|s| s.last_ts <= ts);
+        let found = lane.free_slots().find(ended);
+        if let Some(slot) = found {
+            lane.take_free(slot);
+            return slot;
         }
         self.first_free(out, l, ts)
             .unwrap_or_else(|| self.new_slot(out, l))
@@ -364,9 +413,7 @@ impl AsyncSpans {
             let lane = &mut self.lanes[l];
             let s = &lane.slots[slot as usize];
             if s.frames.is_empty() && s.last_ts <= ts {
-                if let Some(i) = lane.free.iter().position(|&f| f == slot) {
-                    lane.free.remove(i);
-                }
+                lane.take_free(slot);
                 return Some(slot);
             }
         }
@@ -386,6 +433,7 @@ impl AsyncSpans {
             streaming: false,
             frames: Vec::new(),
             children: None,
+            next_free: NO_SLOT,
         });
         let options = lane.options();
         out.descriptor(uuid.0, &lane.track_kind(&options));
@@ -413,7 +461,7 @@ impl AsyncSpans {
             description,
             merged: false,
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NO_SLOT,
         });
         self.lanes[l].slots[slot as usize].children = Some(c as u32);
         c
@@ -449,8 +497,8 @@ impl AsyncSpans {
         }
         // Emptied: free again (a slot busy with a begun span has no frames).
         let lane = &mut self.lanes[l];
-        if !lane.slots[slot as usize].streaming && !lane.free.contains(&slot) {
-            lane.free.push(slot);
+        if !lane.slots[slot as usize].streaming && !lane.is_free(slot) {
+            lane.push_free(slot);
         }
     }
 
@@ -554,10 +602,9 @@ impl AsyncSpans {
     /// changed, false.
     #[inline(always)]
     pub(crate) fn end_fast(&mut self, out: &mut Output, lane: u32, span_id: u64, ts: u64) -> bool {
-        if lane as usize >= self.lanes.len() {
-            return false;
-        }
-        // Otherwise left in place: the slow path reports it.
+        // No test of the lane's index: the table holds spans of lanes that
+        // are, so another index finds nothing there. Otherwise left in
+        // place: the slow path reports it.
         let ends = |o: &AsyncOpen| Self::ends_now(Some(*o), ts);
         match self.open.remove_if(lane, span_id, ends) {
             Some(open) => {
@@ -618,8 +665,10 @@ impl AsyncSpans {
         extras: Option<&Event<'_>>,
     ) {
         let lane = &mut self.lanes[l];
-        lane.free.push(slot);
+        debug_assert!(!lane.is_free(slot));
         let s = &mut lane.slots[slot as usize];
+        s.next_free = lane.free;
+        lane.free = slot;
         s.last_ts = ts;
         s.streaming = false;
         match extras {
@@ -684,7 +733,31 @@ impl AsyncSpans {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::AsyncLane;
     use crate::{Error, TraceWriter, Writer};
+
+    /// An end on a lane index the writer has no lane for (a handle it never
+    /// gives out) is refused as not open and changes nothing: the short
+    /// path, which does not test the index, finds no span of it, even for
+    /// an id in flight on another lane.
+    #[test]
+    fn an_end_on_a_lane_index_without_a_lane_is_refused() {
+        let run = |bogus: bool| {
+            let mut w = Writer::new();
+            let p = w.process("p", Some(1), "p", &[]).unwrap();
+            let lane = w.async_lane(p, "l").unwrap();
+            w.async_span_begin(lane, 1, 10, "a", "c", "", 0).unwrap();
+            if bogus {
+                let past = AsyncLane { index: 7, ..lane };
+                let e = w.async_span_end(past, 1, 15);
+                assert!(matches!(e, Err(Error::AsyncSpanNotOpen { span_id: 1, .. })));
+            }
+            w.async_span_end(lane, 1, 20).unwrap();
+            w.finish().unwrap();
+            w.into_bytes()
+        };
+        assert_eq!(run(true), run(false));
+    }
 
     /// A begin refused for an id in flight, on a lane with free slots,
     /// leaves them as they were: the next span takes the most recently

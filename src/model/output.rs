@@ -136,9 +136,11 @@ impl BeginTails {
             self.seen += 1;
             return;
         }
-        let want = keys.next_power_of_two().min(Self::MAX_PLACES);
-        if self.places.len() < want || self.epoch != epoch {
-            self.renew(want, epoch);
+        // The places are a power of two long (or none): fewer than the
+        // keys' next power of two exactly when fewer than the keys, so that
+        // power is worked out only to grow.
+        if self.places.len() < keys.min(Self::MAX_PLACES) || self.epoch != epoch {
+            self.renew(keys, epoch);
         }
         let at = key.index as usize & (self.places.len() - 1);
         let tag = key.index.checked_add(1);
@@ -150,12 +152,14 @@ impl BeginTails {
 }
 
 impl BeginTails {
-    /// Empties the places for fill epoch `epoch`, `want` of them at least
-    /// (grown only as keys are registered: at most nine times). Out of
-    /// `keep`, so that its registers stay out of every tail kept.
+    /// Empties the places for fill epoch `epoch`, one for each of `keys`
+    /// keys up to [`BeginTails::MAX_PLACES`] (grown only as keys are
+    /// registered: at most nine times). Out of `keep`, so that its
+    /// registers stay out of every tail kept.
     #[cold]
     #[inline(never)]
-    fn renew(&mut self, want: usize, epoch: u64) {
+    fn renew(&mut self, keys: usize, epoch: u64) {
+        let want = keys.next_power_of_two().min(Self::MAX_PLACES);
         if self.places.len() < want {
             self.places = vec![(0, PacketTail::EMPTY); want].into_boxed_slice();
         } else {
@@ -364,7 +368,47 @@ impl TrackOutput {
 
 #[cfg(test)]
 mod tests {
+    use super::BeginTails;
+    use crate::ids::Owner;
+    use crate::keys::EventKey;
     use crate::{Options, TraceWriter, Writer};
+
+    /// A track's places for kept tails grow to the keys' next power of
+    /// two (at most 256) as tails are kept, never shrink, and are emptied
+    /// for a new fill epoch only: a tail kept stays while keys are added
+    /// past the places' most.
+    #[test]
+    fn kept_tail_places_follow_the_keys() {
+        let key = |index| EventKey {
+            owner: Owner(1),
+            index,
+        };
+        // A framed packet: its head, a one-byte time, ten bytes after it.
+        let packet = [0x0a, 12, 0x40, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let mut tails = BeginTails::default();
+        for _ in 0..BeginTails::KEEP_FROM {
+            tails.keep(key(0), 1, 5, &packet);
+        }
+        assert!(tails.places.is_empty());
+        for (keys, places) in [
+            (1, 1),
+            (3, 4),
+            (4, 4),
+            (5, 8),
+            (200, 256),
+            (300, 256),
+            (2, 256),
+        ] {
+            tails.keep(key(0), 1, keys, &packet);
+            assert_eq!(tails.places.len(), places, "{keys} keys");
+            assert!(tails.get(key(0), 1).is_some(), "{keys} keys");
+        }
+        tails.keep(key(1), 1, 300, &packet);
+        assert!(tails.get(key(0), 1).is_some() && tails.get(key(1), 1).is_some());
+        tails.keep(key(1), 2, 300, &packet);
+        assert_eq!(tails.places.len(), 256);
+        assert!(tails.get(key(0), 2).is_none() && tails.get(key(1), 2).is_some());
+    }
 
     /// Keyed begins taken from kept tails write the bytes of their strings:
     /// keys whose indices share a place (256 apart), more keys than a
