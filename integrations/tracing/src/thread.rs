@@ -49,6 +49,8 @@ pub(crate) struct ChunkOut {
     /// The fewest slices open since that chunk: the ones below are the
     /// same slices then and now.
     low: u32,
+    /// The buffer the next chunk is copied into (see [`Output::submit`]).
+    spare: Vec<u8>,
 }
 
 impl ChunkOut {
@@ -71,7 +73,7 @@ impl Write for ChunkOut {
         if self.discard {
             return Ok(buf.len());
         }
-        if self.output.submit(buf) {
+        if self.output.submit(buf, &mut self.spare) {
             self.delivered_open = self.open;
             self.low = self.open;
         } else {
@@ -225,6 +227,7 @@ impl ThreadState {
             open: 0,
             delivered_open: 0,
             low: 0,
+            spare: Vec::new(),
         };
         (
             StreamingPerfettoWriter::with_options(out, options),
@@ -426,7 +429,10 @@ impl ThreadState {
         // the lost chunk: thrown away.
         fresh.get_mut().discard = true;
         drop(fresh);
-        inner.output.submit(&dropped_marker(sequence));
+        let marker = dropped_marker(sequence);
+        inner
+            .output
+            .submit(&marker, &mut self.writer.get_mut().spare);
         let Some((process, thread)) = describe(&mut self.writer, inner, self.tid, &self.name)
         else {
             return;
