@@ -106,8 +106,9 @@ impl Builder {
     }
 
     /// How many chunks may wait for the writer thread (default 64). Memory
-    /// stays within this many chunks, plus one per thread, plus the
-    /// interning tables of each thread (see [`Builder::intern_limit`]).
+    /// stays within this many chunks, plus two per thread (its buffer and
+    /// the one its next chunk is copied into), plus the interning tables of
+    /// each thread (see [`Builder::intern_limit`]).
     pub fn queue_chunks(mut self, chunks: usize) -> Self {
         self.queue_chunks = chunks.max(1);
         self

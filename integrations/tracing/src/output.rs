@@ -3,10 +3,11 @@
 //! them to the sink. The writer thread also flushes every thread's partly
 //! filled buffer, on a timer and when asked (by the guard).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::thread::ThreadSlot;
@@ -29,10 +30,187 @@ pub enum Overflow {
     Drop,
 }
 
-pub(crate) enum Message {
+/// The chunks on their way to the writer thread and the spent buffers on
+/// their way back, under one lock taken once per chunk. The writer thread
+/// is woken only once a few chunks wait (or a request, a full queue, or its
+/// timer): a wake per chunk cost the recording thread a futex call and,
+/// as the woken thread often ran on its core, a switch to it and back.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// The writer thread waits here.
+    work: Condvar,
+    /// Recording threads wait here for room ([`Overflow::Block`]).
+    room: Condvar,
+    /// How many chunks the queue holds at most.
+    capacity: usize,
+    /// How many waiting chunks wake the writer thread.
+    wake_at: usize,
+}
+
+struct QueueState {
+    chunks: VecDeque<Vec<u8>>,
+    /// Spent chunk buffers, for the next chunks: no allocation per chunk.
+    spare: Vec<Vec<u8>>,
+    /// The writer thread waits on `work`, and nobody has woken it yet.
+    idle: bool,
+    /// The writer thread is to look at once (a request, a full queue).
+    poked: bool,
+    /// Recording threads waiting for room.
+    blocked: usize,
+    /// Every [`Output`] is gone: no chunk will come any more.
+    closed: bool,
+    /// The writer thread has ended: no chunk will be taken any more.
+    gone: bool,
+}
+
+/// What the writer thread's wait ends with.
+enum Next {
     Chunk(Vec<u8>),
-    /// A request was sent: wakes the writer thread if it waits for chunks.
-    Wake,
+    /// Poked: a request may be waiting.
+    Woken,
+    Timeout,
+    Closed,
+}
+
+/// The most chunks that wait before the writer thread is woken: enough to
+/// spread a wake over thousands of events, few enough that a killed
+/// program loses little more than it did with a wake per chunk.
+const WAKE_AT: usize = 4;
+
+impl Queue {
+    fn new(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::new(QueueState {
+                chunks: VecDeque::with_capacity(capacity),
+                spare: Vec::new(),
+                idle: false,
+                poked: false,
+                blocked: 0,
+                closed: false,
+                gone: false,
+            }),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            capacity,
+            // Woken by half a queue at most: a blocking thread never
+            // finds the queue full while the writer thread sleeps.
+            wake_at: (capacity / 2).clamp(1, WAKE_AT),
+        }
+    }
+
+    /// The state; a thread that panicked holding it left it consistent
+    /// (no call under the lock panics halfway through a change).
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `chunk`, waiting for room if `block`; a spare buffer for the
+    /// next chunk if there is one. The chunk back if it was not queued
+    /// (the queue full without `block`, or the writer thread gone).
+    fn push(&self, chunk: Vec<u8>, block: bool) -> Result<Option<Vec<u8>>, Vec<u8>> {
+        let mut st = self.lock();
+        while st.chunks.len() >= self.capacity && !st.gone {
+            if !block {
+                return Err(chunk);
+            }
+            if self.wake(&mut st) {
+                self.work.notify_one();
+            }
+            st.blocked += 1;
+            st = self.room.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st.blocked -= 1;
+        }
+        if st.gone {
+            return Err(chunk);
+        }
+        st.chunks.push_back(chunk);
+        let wake = st.chunks.len() >= self.wake_at && self.wake(&mut st);
+        let spare = st.spare.pop();
+        // Notified without the lock, which the woken thread takes at once.
+        drop(st);
+        if wake {
+            self.work.notify_one();
+        }
+        Ok(spare)
+    }
+
+    /// Has the writer thread look at once; whether it sleeps, to be
+    /// notified.
+    fn wake(&self, st: &mut QueueState) -> bool {
+        st.poked = true;
+        std::mem::take(&mut st.idle)
+    }
+
+    /// Has the writer thread look at once: a request was sent.
+    fn poke(&self) {
+        if self.wake(&mut self.lock()) {
+            self.work.notify_one();
+        }
+    }
+
+    /// The oldest chunk, if any.
+    fn try_pop(&self) -> Option<Vec<u8>> {
+        self.pop(self.lock())
+    }
+
+    /// The oldest chunk, the lock let go of before a waiting thread is
+    /// told of the room.
+    fn pop(&self, mut st: MutexGuard<'_, QueueState>) -> Option<Vec<u8>> {
+        let chunk = st.chunks.pop_front()?;
+        let blocked = st.blocked > 0;
+        drop(st);
+        if blocked {
+            self.room.notify_one();
+        }
+        Some(chunk)
+    }
+
+    /// The writer thread's wait, up to `wait`, for a chunk or a poke.
+    fn next(&self, wait: Duration) -> Next {
+        let deadline = Instant::now().checked_add(wait);
+        let mut st = self.lock();
+        loop {
+            if !st.chunks.is_empty() {
+                return self.pop(st).map_or(Next::Woken, Next::Chunk);
+            }
+            if std::mem::take(&mut st.poked) {
+                return Next::Woken;
+            }
+            if st.closed {
+                return Next::Closed;
+            }
+            let left = deadline.map_or(Duration::MAX, |t| {
+                t.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Next::Timeout;
+            }
+            st.idle = true;
+            st = self
+                .work
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            st.idle = false;
+        }
+    }
+
+    /// A spent chunk's buffer, for a later chunk.
+    fn recycle(&self, mut chunk: Vec<u8>) {
+        chunk.clear();
+        self.lock().spare.push(chunk);
+    }
+}
+
+/// The writer thread's hold on the queue: when the thread ends, however it
+/// ends, threads waiting for room stop waiting.
+struct Taking(Arc<Queue>);
+
+impl Drop for Taking {
+    fn drop(&mut self) {
+        self.0.lock().gone = true;
+        self.0.room.notify_all();
+    }
 }
 
 /// What the guard asks of the writer thread, on a channel of its own: in
@@ -47,14 +225,11 @@ enum Request {
 
 /// What the layer's threads share about the output.
 pub(crate) struct Output {
-    queue: SyncSender<Message>,
+    queue: Arc<Queue>,
     requests: Sender<Request>,
     overflow: Overflow,
     /// The capacity of a new chunk buffer.
     chunk_room: usize,
-    /// Spent chunk buffers, for the next chunks: no allocation per chunk
-    /// once the queue has been full once.
-    pool: Mutex<Vec<Vec<u8>>>,
     /// Every thread's writer, for flushes from the writer thread.
     pub(crate) slots: Mutex<Vec<Weak<ThreadSlot>>>,
     pub(crate) dropped_chunks: AtomicU64,
@@ -86,16 +261,15 @@ impl Output {
         overflow: Overflow,
         flush_interval: Option<Duration>,
     ) -> io::Result<(Arc<Output>, std::thread::JoinHandle<()>)> {
-        let (tx, rx) = mpsc::sync_channel(queue_chunks.max(1));
+        let queue = Arc::new(Queue::new(queue_chunks.max(1)));
         let (requests, asked) = mpsc::channel();
         let output = Arc::new(Output {
-            queue: tx,
+            queue: Arc::clone(&queue),
             requests,
             overflow,
             chunk_room: chunk_size
                 .saturating_add(chunk_size / 4)
                 .saturating_add(4096),
-            pool: Mutex::new(Vec::new()),
             slots: Mutex::new(Vec::new()),
             dropped_chunks: AtomicU64::new(0),
             dropped_bytes: AtomicU64::new(0),
@@ -108,7 +282,7 @@ impl Output {
                 ON_WRITER_THREAD.with(|w| w.set(true));
                 WriterThread {
                     sink,
-                    rx,
+                    queue: Taking(queue),
                     asked,
                     output: shared,
                     error: None,
@@ -120,10 +294,12 @@ impl Output {
         Ok((output, handle))
     }
 
-    /// Hands a chunk of whole packets to the writer thread. False if it was
-    /// dropped (the queue was full in [`Overflow::Drop`] mode, or the
-    /// writer thread has stopped).
-    pub(crate) fn submit(&self, bytes: &[u8]) -> bool {
+    /// Hands a chunk of whole packets to the writer thread, copied into
+    /// `spare` (the calling thread's buffer for its next chunk, which then
+    /// holds a recycled one, or nothing). False if it was dropped (the
+    /// queue was full in [`Overflow::Drop`] mode, or the writer thread has
+    /// stopped).
+    pub(crate) fn submit(&self, bytes: &[u8], spare: &mut Vec<u8>) -> bool {
         if bytes.is_empty() {
             return true;
         }
@@ -134,42 +310,27 @@ impl Output {
         if self.stopped.load(Ordering::Relaxed) {
             return false;
         }
-        let mut chunk = self
-            .pool
-            .lock()
-            .map(|mut p| p.pop())
-            .ok()
-            .flatten()
+        if spare.capacity() == 0 {
             // Room for a chunk and a packet past it: recycled, it is not
             // grown again by a slightly longer chunk.
-            .unwrap_or_else(|| Vec::with_capacity(self.chunk_room));
-        chunk.clear();
-        chunk.extend_from_slice(bytes);
-        let sent = match self.overflow {
-            Overflow::Block => self.queue.send(Message::Chunk(chunk)).map_err(|e| e.0),
-            Overflow::Drop => self
-                .queue
-                .try_send(Message::Chunk(chunk))
-                .map_err(|e| match e {
-                    TrySendError::Full(m) | TrySendError::Disconnected(m) => m,
-                }),
-        };
-        match sent {
-            Ok(()) => true,
-            Err(Message::Chunk(chunk)) => {
+            spare.reserve_exact(self.chunk_room);
+        }
+        // Copied before the lock is taken: the lock is held for a push.
+        spare.clear();
+        spare.extend_from_slice(bytes);
+        let chunk = std::mem::take(spare);
+        match self.queue.push(chunk, self.overflow == Overflow::Block) {
+            Ok(next) => {
+                *spare = next.unwrap_or_default();
+                true
+            }
+            Err(chunk) => {
                 self.dropped_chunks.fetch_add(1, Ordering::Relaxed);
                 self.dropped_bytes
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                self.recycle(chunk);
+                *spare = chunk;
                 false
             }
-            Err(_) => false,
-        }
-    }
-
-    fn recycle(&self, chunk: Vec<u8>) {
-        if let Ok(mut pool) = self.pool.lock() {
-            pool.push(chunk);
         }
     }
 
@@ -184,9 +345,7 @@ impl Output {
         if self.requests.send(request).is_err() {
             return Err(io::Error::other("the trace writer thread has stopped"));
         }
-        // A full queue needs no wake: the writer thread looks at the
-        // requests after every chunk it takes.
-        let _ = self.queue.try_send(Message::Wake);
+        self.queue.poke();
         rx.recv()
             .unwrap_or_else(|_| Err(io::Error::other("the trace writer thread has stopped")))
     }
@@ -200,9 +359,16 @@ fn copy(r: &io::Result<()>) -> io::Result<()> {
     }
 }
 
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.work.notify_one();
+    }
+}
+
 struct WriterThread<W> {
     sink: W,
-    rx: Receiver<Message>,
+    queue: Taking,
     asked: Receiver<Request>,
     output: Weak<Output>,
     /// The first sink error, reported by the next flush.
@@ -226,10 +392,10 @@ impl<W: Write> WriterThread<W> {
             let wait = next_flush.map_or(Duration::MAX, |t| {
                 t.saturating_duration_since(Instant::now())
             });
-            match self.rx.recv_timeout(wait) {
-                Ok(m) => self.take(m),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
+            match self.queue.0.next(wait) {
+                Next::Chunk(chunk) => self.write(chunk),
+                Next::Woken | Next::Timeout => {}
+                Next::Closed => {
                     let _ = self.sink_flush();
                     return;
                 }
@@ -260,8 +426,8 @@ impl<W: Write> WriterThread<W> {
                     o.stopped.store(true, Ordering::Relaxed);
                 }
                 // Chunks sent before `stopped` was seen still arrive.
-                while let Ok(m) = self.rx.try_recv() {
-                    self.take(m);
+                while let Some(chunk) = self.queue.0.try_pop() {
+                    self.write(chunk);
                 }
                 r = r.and_then(|()| self.sink_flush());
             }
@@ -286,20 +452,11 @@ impl<W: Write> WriterThread<W> {
         self.requests.extend(self.asked.try_iter());
     }
 
-    fn take(&mut self, m: Message) {
-        match m {
-            Message::Chunk(c) => self.write(c),
-            Message::Wake => {}
-        }
-    }
-
     fn write(&mut self, chunk: Vec<u8>) {
         if let Err(e) = self.sink.write_all(&chunk) {
             self.error.get_or_insert(e);
         }
-        if let Some(o) = self.output.upgrade() {
-            o.recycle(chunk);
-        }
+        self.queue.0.recycle(chunk);
     }
 
     /// Takes what the queue holds now: at most as many messages as it
@@ -307,9 +464,9 @@ impl<W: Write> WriterThread<W> {
     /// sink) cannot keep the writer thread here for good.
     fn drain_queue(&mut self) {
         for _ in 0..self.queue_chunks {
-            match self.rx.try_recv() {
-                Ok(m) => self.take(m),
-                Err(_) => return,
+            match self.queue.0.try_pop() {
+                Some(chunk) => self.write(chunk),
+                None => return,
             }
         }
     }

@@ -49,6 +49,8 @@ pub(crate) struct ChunkOut {
     /// The fewest slices open since that chunk: the ones below are the
     /// same slices then and now.
     low: u32,
+    /// The buffer the next chunk is copied into (see [`Output::submit`]).
+    spare: Vec<u8>,
 }
 
 impl ChunkOut {
@@ -71,7 +73,7 @@ impl Write for ChunkOut {
         if self.discard {
             return Ok(buf.len());
         }
-        if self.output.submit(buf) {
+        if self.output.submit(buf, &mut self.spare) {
             self.delivered_open = self.open;
             self.low = self.open;
         } else {
@@ -224,6 +226,7 @@ impl ThreadState {
             open: 0,
             delivered_open: 0,
             low: 0,
+            spare: Vec::new(),
         };
         (
             StreamingPerfettoWriter::with_options(out, options),
@@ -447,7 +450,10 @@ impl ThreadState {
         // the lost chunk: thrown away.
         fresh.get_mut().discard = true;
         drop(fresh);
-        inner.output.submit(&dropped_marker(sequence));
+        let marker = dropped_marker(sequence);
+        inner
+            .output
+            .submit(&marker, &mut self.writer.get_mut().spare);
         let Some((process, thread)) = describe(&mut self.writer, inner, self.tid, &self.name)
         else {
             return;
@@ -581,8 +587,20 @@ fn dropped_marker(sequence: u32) -> Vec<u8> {
 /// A thread's state behind a flag: taken by the owning thread for each
 /// call, and by the writer thread to flush. Only a flush ever finds it
 /// taken, so the owner's cost is one uncontended swap: no shared lock.
+/// Where the process can ask the kernel for a barrier on every thread of
+/// it (Linux's `membarrier`), the owner takes it with a plain store and
+/// load instead: the writer thread, which takes it rarely, pays for the
+/// barrier both sides need (a swap per call drained the store buffer,
+/// about 5 ns of an event's time).
 pub(crate) struct ThreadSlot {
+    /// Held by the owner for a call.
     busy: AtomicBool,
+    /// Held by the writer thread to flush, when `asymmetric`.
+    taken: AtomicBool,
+    /// The owner takes `busy` by a store and a load, the writer thread
+    /// `taken` by a store, a process-wide barrier and a load; else both take
+    /// `busy` by a swap.
+    asymmetric: bool,
     /// Set by the writer thread to flush while the owner is in a call:
     /// the owner hands its buffer over as the call ends.
     hand_over_wanted: AtomicBool,
@@ -592,10 +610,58 @@ pub(crate) struct ThreadSlot {
     state: UnsafeCell<Option<ThreadState>>,
 }
 
-// SAFETY: `state` is only reached while `busy` is held (see `with`), which
-// makes accesses from different threads exclusive and ordered
-// (acquire on taking, release on letting go); `ThreadState` is `Send`.
+// SAFETY: `state` is only reached while `busy` is held by a swap (see
+// `with`), or, when `asymmetric`, by the owner holding `busy` and having
+// seen `taken` clear after setting it, or by the writer thread holding
+// `taken` and having seen `busy` clear after setting it and a barrier on
+// every thread of the process (so each saw the other's flag or its own
+// was seen: Dekker's exclusion). Either makes accesses from different
+// threads exclusive and ordered (acquire on taking, release on letting
+// go); `ThreadState` is `Send`.
 unsafe impl Sync for ThreadSlot {}
+
+/// `membarrier(2)` commands (Linux's uapi).
+#[cfg(target_os = "linux")]
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+#[cfg(target_os = "linux")]
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+/// Whether the process may use [`process_barrier`]: registered once.
+fn asymmetric_fences() -> bool {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: a syscall taking integers only.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                    0,
+                    0,
+                )
+            };
+            r == 0
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    })
+}
+
+/// A full memory barrier on every running thread of the process; false if
+/// the kernel refused (then nothing is known to be ordered).
+fn process_barrier() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a syscall taking integers only; registered (see
+        // `asymmetric_fences`) before any slot asks for it.
+        let r =
+            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+        r == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
 
 /// Lets go of a slot's flag, even if the call inside panicked.
 struct Release<'a>(&'a AtomicBool);
@@ -612,9 +678,7 @@ impl ThreadSlot {
     /// the buffer over if the writer thread asked for it meanwhile.
     #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
-        while self.busy.swap(true, Ordering::Acquire) {
-            std::hint::spin_loop();
-        }
+        self.take_as_owner();
         let _release = Release(&self.busy);
         // SAFETY: the flag is held (see the `Sync` impl).
         let r = unsafe { (*self.state.get()).as_mut() }.map(f);
@@ -622,6 +686,43 @@ impl ThreadSlot {
             self.hand_over();
         }
         r
+    }
+
+    /// Takes `busy` for the owner, waiting while the writer thread holds
+    /// the state.
+    #[inline(always)]
+    fn take_as_owner(&self) {
+        if self.asymmetric {
+            self.busy.store(true, Ordering::Relaxed);
+            // The writer thread's process-wide barrier orders the store
+            // before the load: only the compiler must not reorder them.
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            if self.taken.load(Ordering::Acquire) {
+                self.wait_for_writer_thread();
+            }
+        } else {
+            while self.busy.swap(true, Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// The writer thread holds the state: lets go of `busy` (which it may
+    /// be waiting to see clear) until it is done, then takes it again.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_writer_thread(&self) {
+        loop {
+            self.busy.store(false, Ordering::Release);
+            while self.taken.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            self.busy.store(true, Ordering::Relaxed);
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            if !self.taken.load(Ordering::Acquire) {
+                return;
+            }
+        }
     }
 
     /// Queues what the state holds for the writer thread, which asked.
@@ -656,10 +757,25 @@ impl ThreadSlot {
     /// Runs `f` on the state to flush it, unless it is taken (then
     /// `None`); a hand-over asked for is then no longer wanted.
     pub(crate) fn try_with<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> Option<Option<R>> {
-        if self.busy.swap(true, Ordering::Acquire) {
-            return None;
-        }
-        let _release = Release(&self.busy);
+        let flag = match self.asymmetric {
+            true => {
+                self.taken.store(true, Ordering::Relaxed);
+                // After the barrier the owner either is seen in a call or
+                // will see `taken` before its next one.
+                if !process_barrier() || self.busy.load(Ordering::Acquire) {
+                    self.taken.store(false, Ordering::Release);
+                    return None;
+                }
+                &self.taken
+            }
+            false => {
+                if self.busy.swap(true, Ordering::Acquire) {
+                    return None;
+                }
+                &self.busy
+            }
+        };
+        let _release = Release(flag);
         self.hand_over_wanted.store(false, Ordering::Relaxed);
         // SAFETY: the flag is held.
         Some(unsafe { (*self.state.get()).as_mut() }.map(f))
@@ -671,9 +787,7 @@ impl ThreadSlot {
     /// after its scope has returned, so the guard may be finishing: taken
     /// out and dropped after, the chunk could come after the stop.)
     fn retire(&self) {
-        while self.busy.swap(true, Ordering::Acquire) {
-            std::hint::spin_loop();
-        }
+        self.take_as_owner();
         let _release = Release(&self.busy);
         // SAFETY: the flag is held.
         drop(unsafe { (*self.state.get()).take() });
@@ -766,6 +880,8 @@ impl Local {
             None => {
                 let slot = Arc::new(ThreadSlot {
                     busy: AtomicBool::new(false),
+                    taken: AtomicBool::new(false),
+                    asymmetric: asymmetric_fences(),
                     hand_over_wanted: AtomicBool::new(false),
                     handed_over: AtomicU64::new(0),
                     layer: inner.id,
@@ -792,5 +908,19 @@ impl Inner {
     fn next_sequence(&self) -> NonZeroU32 {
         let n = self.sequences.fetch_add(1, Ordering::Relaxed);
         NonZeroU32::new(n.wrapping_add(1).max(1)).unwrap_or(NonZeroU32::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The owner's call takes its flag without a swap here: the kernel
+    /// lets the writer thread pay for the barrier.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_owners_flag_needs_no_swap_on_linux() {
+        assert!(asymmetric_fences());
+        assert!(process_barrier());
     }
 }
