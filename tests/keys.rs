@@ -324,6 +324,37 @@ fn write_with_args<W: TraceWriter>(w: &mut W, form: u8, rounds: u64) {
     w.finish().unwrap();
 }
 
+/// Asserts that a scenario, given for each writer kind, writes `expected`
+/// on a buffered writer, on a streaming one flushing every 150 bytes and
+/// as chunks of 300 bytes joined; returns the buffered writer.
+fn assert_every_kind_writes(
+    expected: &[u8],
+    options: Options,
+    what: &str,
+    buffered: impl FnOnce(&mut Writer),
+    streaming: impl FnOnce(&mut StreamingPerfettoWriter<Vec<u8>>),
+    chunked: impl FnOnce(&mut ChunkedWriter),
+) -> Writer {
+    let mut w = Writer::with_options(options);
+    buffered(&mut w);
+    assert_eq!(w.bytes(), expected, "buffered, {what}");
+
+    let mut s = StreamingPerfettoWriter::with_options(Vec::new(), options.flush_threshold(150));
+    streaming(&mut s);
+    assert_eq!(s.into_inner().unwrap(), expected, "streaming, {what}");
+
+    let mut c = ChunkedWriter::with_options(300, options);
+    chunked(&mut c);
+    let joined: Vec<u8> = c
+        .finish_chunks()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c.data.iter().copied())
+        .collect();
+    assert_eq!(joined, expected, "chunks, {what}");
+    w
+}
+
 #[test]
 fn keys_with_argument_names_write_the_bytes_of_strings() {
     for compact in [false, true] {
@@ -335,31 +366,18 @@ fn keys_with_argument_names_write_the_bytes_of_strings() {
             write_with_args(&mut s, 3, 30);
             let strings = s.into_bytes();
             for form in 0..3 {
-                let mut w = Writer::with_options(options);
-                write_with_args(&mut w, form, 30);
+                let what = format!("compact {compact}, limit {limit}, form {form}");
+                let w = assert_every_kind_writes(
+                    &strings,
+                    options,
+                    &what,
+                    |w| write_with_args(w, form, 30),
+                    |w| write_with_args(w, form, 30),
+                    |w| write_with_args(w, form, 30),
+                );
                 if limit != usize::MAX {
                     assert!(w.interning_generations() > 10);
                 }
-                assert_eq!(
-                    w.bytes(),
-                    strings,
-                    "compact {compact}, limit {limit}, form {form}"
-                );
-
-                let streaming = options.flush_threshold(150);
-                let mut w = StreamingPerfettoWriter::with_options(Vec::new(), streaming);
-                write_with_args(&mut w, form, 30);
-                assert_eq!(w.into_inner().unwrap(), strings);
-
-                let mut c = ChunkedWriter::with_options(300, options);
-                write_with_args(&mut c, form, 30);
-                let joined: Vec<u8> = c
-                    .finish_chunks()
-                    .unwrap()
-                    .iter()
-                    .flat_map(|c| c.data.iter().copied())
-                    .collect();
-                assert_eq!(joined, strings);
             }
             let trace = inspect::decode(&strings).unwrap();
             assert_eq!(trace.slices.len(), 30 * 3 * 5);
@@ -563,27 +581,15 @@ fn inline_names_write_the_same_bytes_keyed_or_not_on_every_writer_kind() {
             write_inline(&mut s, 2, 30);
             let strings = s.into_bytes();
             for form in 0..2 {
-                let mut w = Writer::with_options(options);
-                write_inline(&mut w, form, 30);
-                assert_eq!(
-                    w.bytes(),
-                    strings,
-                    "compact {compact}, limit {limit}, form {form}"
+                let what = format!("compact {compact}, limit {limit}, form {form}");
+                assert_every_kind_writes(
+                    &strings,
+                    options,
+                    &what,
+                    |w| write_inline(w, form, 30),
+                    |w| write_inline(w, form, 30),
+                    |w| write_inline(w, form, 30),
                 );
-                let streaming = options.flush_threshold(150);
-                let mut w = StreamingPerfettoWriter::with_options(Vec::new(), streaming);
-                write_inline(&mut w, form, 30);
-                assert_eq!(w.into_inner().unwrap(), strings);
-
-                let mut c = ChunkedWriter::with_options(300, options);
-                write_inline(&mut c, form, 30);
-                let joined: Vec<u8> = c
-                    .finish_chunks()
-                    .unwrap()
-                    .iter()
-                    .flat_map(|c| c.data.iter().copied())
-                    .collect();
-                assert_eq!(joined, strings);
             }
             // Canonical, every name inline but the sites' own.
             let trace = perfetto_trace_writer::protos::Trace::decode(&strings[..]).unwrap();
