@@ -31,7 +31,8 @@ use crate::trace_writer::{sealed, TraceWriter};
 /// [`bytes_written`](Self::bytes_written) counts the bytes it accepted, and
 /// [`whole_bytes`](Self::whole_bytes) how many of them end on a packet
 /// boundary: a file cut there is a valid trace holding every packet the sink
-/// received whole.
+/// received whole. A [`PacketSink`] takes a buffer whole or not at all, so
+/// there the two counts are always equal.
 ///
 /// # Dropping
 ///

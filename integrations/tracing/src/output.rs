@@ -1,7 +1,8 @@
 //! Where the bytes go: each thread's writer hands its buffer of whole
 //! packets, a chunk, to one writer thread through a bounded queue and goes
-//! on in a spent one, and that thread writes them to the sink. The writer thread also flushes every thread's partly
-//! filled buffer, on a timer and when asked (by the guard).
+//! on in a spent one, and that thread writes them to the sink. The writer
+//! thread also flushes every thread's partly filled buffer, on a timer and
+//! when asked (by the guard).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
