@@ -544,3 +544,58 @@ impl<W: Write> WriterThread<W> {
         self.sink_flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each write's address and bytes.
+    struct Seen(Arc<Mutex<Vec<(usize, Vec<u8>)>>>);
+
+    impl Write for Seen {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut seen = self.0.lock().unwrap();
+            seen.push((buf.as_ptr() as usize, buf.to_vec()));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An empty packet, framed as `Trace.packet`.
+    fn packet() -> Packets {
+        Packets::from(vec![0x0a, 0x00])
+    }
+
+    #[test]
+    fn a_chunk_reaches_the_sink_in_its_own_buffer_which_comes_back_spent() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (output, handle) =
+            Output::start(Seen(Arc::clone(&seen)), 4, Overflow::Block, None).unwrap();
+        let mut chunk = packet();
+        let first = chunk.as_ptr() as usize;
+        assert!(output.submit(&mut chunk));
+        // No buffer is spare yet: a new one, with the chunk's room.
+        assert!(chunk.is_empty());
+        assert_ne!(chunk.as_ptr() as usize, first);
+        assert_eq!(chunk.capacity(), 2);
+        // The flush writes the queued chunk and keeps its buffer.
+        output.request(false).unwrap();
+        let mut chunk = packet();
+        let second = chunk.as_ptr() as usize;
+        assert!(output.submit(&mut chunk));
+        assert_eq!(chunk.as_ptr() as usize, first, "the spent buffer back");
+        assert!(chunk.is_empty());
+        output.request(true).unwrap();
+        drop(output);
+        handle.join().unwrap();
+        let packet = vec![0x0a, 0x00];
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(first, packet.clone()), (second, packet)],
+            "written from the buffers handed over, not copies"
+        );
+    }
+}
