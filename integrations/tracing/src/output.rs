@@ -550,7 +550,9 @@ mod tests {
     use super::*;
 
     /// Each write's address and bytes.
-    struct Seen(Arc<Mutex<Vec<(usize, Vec<u8>)>>>);
+    type Writes = Vec<(usize, Vec<u8>)>;
+
+    struct Seen(Arc<Mutex<Writes>>);
 
     impl Write for Seen {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
