@@ -154,6 +154,15 @@ fn options(compact: bool) -> Options {
     Options::new().flush_threshold(48).compact(compact)
 }
 
+/// Checks that the sink's injected failure reached the caller.
+fn assert_injected(result: Result<(), Error>) {
+    let e = result.expect_err("the failure reaches the caller");
+    assert!(
+        matches!(e, Error::Io(ref io) if io.to_string().contains("injected")),
+        "{e}"
+    );
+}
+
 /// Checks what a sink holds after a failure it never recovered from.
 fn check_prefix(full: &[u8], data: &[u8], whole: u64, written: u64) {
     assert_eq!(written, data.len() as u64);
@@ -200,11 +209,7 @@ fn a_sink_failing_for_good_at_any_byte_leaves_a_valid_prefix() {
                 let mut w = StreamingPerfettoWriter::with_options(sink, options(compact));
                 let result = build(&mut w, 0);
                 if k < full.len() {
-                    let e = result.expect_err("the failure reaches the caller");
-                    assert!(
-                        matches!(e, Error::Io(ref io) if io.to_string().contains("injected")),
-                        "{e}"
-                    );
+                    assert_injected(result);
                 }
                 let (whole, written) = (w.whole_bytes(), w.bytes_written());
                 let data = std::mem::take(&mut w.get_mut().data);
@@ -249,11 +254,7 @@ fn a_packet_sink_failing_for_good_holds_whole_packets_only() {
                 StreamingPerfettoWriter::with_packet_sink(TakeFailAt::new(k, usize::MAX), options);
             let result = build(&mut w, 0);
             if k < full.len() {
-                let e = result.expect_err("the failure reaches the caller");
-                assert!(
-                    matches!(e, Error::Io(ref io) if io.to_string().contains("injected")),
-                    "{e}"
-                );
+                assert_injected(result);
             }
             let (whole, written) = (w.whole_bytes(), w.bytes_written());
             assert_eq!(whole, written, "a buffer is taken whole or not at all");
