@@ -46,7 +46,7 @@ pub use crate::limits::{
 };
 pub use crate::model::OpenSpan;
 pub use crate::options::Options;
-pub use crate::streaming::{IntoInnerError, StreamingPerfettoWriter};
+pub use crate::streaming::{IntoInnerError, PacketSink, Packets, StreamingPerfettoWriter};
 pub use crate::trace_writer::TraceWriter;
 pub use crate::track_options::{
     ChildOrdering, Clock, CounterOptions, CounterSample, CounterUnit, LaneOptions, ProcessOptions,

@@ -195,9 +195,9 @@ pub(crate) fn frame_end(buf: &[u8], at: usize) -> Option<usize> {
     None
 }
 
-#[cfg(test)]
 impl From<Vec<u8>> for Out {
-    /// A buffer that has written `bytes`.
+    /// A buffer that has written `bytes`; its room is the `Vec`'s length
+    /// once cleared (its spare capacity is not initialised).
     fn from(bytes: Vec<u8>) -> Self {
         let len = bytes.len();
         Out { bytes, len }

@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::ops::Deref;
 
 use crate::error::{Error, Result};
 use crate::model::Core;
 use crate::options::Options;
-use crate::out::frame_end;
+use crate::out::{frame_end, Out};
 use crate::trace_writer::{sealed, TraceWriter};
 
 /// Hands the trace to a sink `W` as it is produced, in writes of about
@@ -30,7 +31,8 @@ use crate::trace_writer::{sealed, TraceWriter};
 /// [`bytes_written`](Self::bytes_written) counts the bytes it accepted, and
 /// [`whole_bytes`](Self::whole_bytes) how many of them end on a packet
 /// boundary: a file cut there is a valid trace holding every packet the sink
-/// received whole.
+/// received whole. A [`PacketSink`] takes a buffer whole or not at all, so
+/// there the two counts are always equal.
 ///
 /// # Dropping
 ///
@@ -54,7 +56,14 @@ pub struct StreamingPerfettoWriter<W: Write> {
     /// Bytes of a packet the sink took only in part that are still at the
     /// front of the buffer (0: the buffer starts on a packet boundary).
     partial: usize,
+    /// Set by [`with_packet_sink`](Self::with_packet_sink): the sink takes
+    /// the buffer whole instead of its bytes through `write`.
+    take: Option<Take<W>>,
 }
+
+/// [`PacketSink::take_packets`] of the sink's type, kept as a pointer so
+/// that the writer needs no bound beyond `Write` for it.
+type Take<W> = fn(&mut W, &mut Packets) -> io::Result<()>;
 
 impl<W: Write> StreamingPerfettoWriter<W> {
     /// A writer into `sink` with default [`Options`].
@@ -73,7 +82,82 @@ impl<W: Write> StreamingPerfettoWriter<W> {
             written: 0,
             whole: 0,
             partial: 0,
+            take: None,
         }
+    }
+
+    /// A writer into `sink` with the given options that hands the sink its
+    /// buffer of packets whole ([`PacketSink::take_packets`]) wherever
+    /// another writer would write the buffer's bytes to it, and goes on in
+    /// the buffer the sink gives back: no copy. Everything else is as with
+    /// [`with_options`](Self::with_options): the same bytes, cut at the
+    /// same places, the same errors (a failed hand-over keeps every byte
+    /// buffered, to be offered again), and the sink's `flush` is called as
+    /// there; its `write` is not called.
+    ///
+    /// ```
+    /// use std::io::{self, Write};
+    /// use perfetto_trace_writer::{
+    ///     Options, PacketSink, Packets, StreamingPerfettoWriter, TraceWriter, Writer,
+    /// };
+    ///
+    /// /// Keeps the buffers the writer fills; one that sends them to another
+    /// /// thread would hand back the buffers it has written out.
+    /// #[derive(Default)]
+    /// struct Buffers {
+    ///     full: Vec<Packets>,
+    ///     spent: Vec<Packets>,
+    /// }
+    ///
+    /// impl PacketSink for Buffers {
+    ///     fn take_packets(&mut self, packets: &mut Packets) -> io::Result<()> {
+    ///         let next = self.spent.pop().unwrap_or_default();
+    ///         self.full.push(std::mem::replace(packets, next));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// impl Write for Buffers {
+    ///     // Not called by the writer; a copy, for other callers.
+    ///     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    ///         self.full.push(Packets::from(buf.to_vec()));
+    ///         Ok(buf.len())
+    ///     }
+    ///
+    ///     fn flush(&mut self) -> io::Result<()> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// fn record(w: &mut impl TraceWriter) -> perfetto_trace_writer::Result<()> {
+    ///     let p = w.process("svc", Some(7), "service", &[])?;
+    ///     let t = w.thread(p, "main", Some(7), "main")?;
+    ///     for i in 0..1_000 {
+    ///         w.complete_span(t, i * 10, i * 10 + 5, "work", "app", "src/main.rs", 3)?;
+    ///     }
+    ///     w.finish()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// let options = Options::new().flush_threshold(4096);
+    /// let mut w = StreamingPerfettoWriter::with_packet_sink(Buffers::default(), options);
+    /// record(&mut w)?;
+    /// let sink = w.into_inner()?;
+    /// assert!(sink.full.len() > 1);
+    /// // Each buffer is whole packets, and together they are the trace.
+    /// let trace: Vec<u8> = sink.full.iter().flat_map(|p| p.iter().copied()).collect();
+    /// let mut all = Writer::new();
+    /// record(&mut all)?;
+    /// assert_eq!(trace, all.bytes());
+    /// # Ok::<(), perfetto_trace_writer::Error>(())
+    /// ```
+    pub fn with_packet_sink(sink: W, options: Options) -> Self
+    where
+        W: PacketSink,
+    {
+        let mut w = Self::with_options(sink, options);
+        w.take = Some(W::take_packets);
+        w
     }
 
     /// Bytes the sink has accepted.
@@ -157,6 +241,9 @@ impl<W: Write> StreamingPerfettoWriter<W> {
     }
 
     fn drain(&mut self) -> Result<()> {
+        if let Some(take) = self.take {
+            return self.hand_over(take);
+        }
         let sink = self.sink.as_mut().ok_or(Error::Finished)?;
         let out = self.core.buffer();
         let mut done = 0;
@@ -174,6 +261,133 @@ impl<W: Write> StreamingPerfettoWriter<W> {
         self.advance(done);
         result.map_err(Error::Io)
     }
+
+    /// [`drain`](Self::drain) into a [`PacketSink`]: the buffer goes to the
+    /// sink whole, and the one it puts in its place becomes the buffer.
+    fn hand_over(&mut self, take: Take<W>) -> Result<()> {
+        let sink = self.sink.as_mut().ok_or(Error::Finished)?;
+        let len = self.core.buffer().len();
+        if len == 0 {
+            return Ok(());
+        }
+        let mut packets = Packets {
+            out: std::mem::replace(self.core.buffer_mut(), Out::with_room(0)),
+        };
+        let result = loop {
+            match take(sink, &mut packets) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r,
+            }
+        };
+        // Failed, the sink left the bytes where they were: they stay.
+        let mut out = packets.out;
+        if result.is_ok() {
+            // What the sink handed back is room only; the buffer it took
+            // ended on a packet boundary, as every buffer between calls.
+            out.clear();
+            self.written += len as u64;
+            self.whole = self.written;
+            self.partial = 0;
+            // Its room may be less than the last buffer's.
+            self.fits_below = 0;
+        }
+        *self.core.buffer_mut() = out;
+        result.map_err(Error::Io)
+    }
+}
+
+/// A writer's buffer of whole packets, handed to a [`PacketSink`] by a
+/// [`StreamingPerfettoWriter`] made with
+/// [`with_packet_sink`](StreamingPerfettoWriter::with_packet_sink). It
+/// dereferences to its bytes. Its room stays allocated through
+/// [`clear`](Self::clear), and so does the writer's preparation of it: a
+/// spent buffer handed back to the writer is filled again without an
+/// allocation.
+pub struct Packets {
+    out: Out,
+}
+
+impl Packets {
+    /// An empty buffer, without room: no allocation.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty buffer with room for `capacity` bytes, allocated now.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Packets {
+            out: Out::with_room(capacity),
+        }
+    }
+
+    /// The bytes the buffer holds room for, its own included, before it
+    /// grows.
+    pub fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
+    /// Empties the buffer, keeping its room.
+    pub fn clear(&mut self) {
+        self.out.clear();
+    }
+
+    /// The bytes, as a `Vec`.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.out.into_vec()
+    }
+}
+
+impl Default for Packets {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<Vec<u8>> for Packets {
+    /// A buffer holding `bytes`, with their `Vec`'s room.
+    fn from(bytes: Vec<u8>) -> Self {
+        Packets {
+            out: Out::from(bytes),
+        }
+    }
+}
+
+impl Deref for Packets {
+    type Target = [u8];
+
+    /// The bytes.
+    fn deref(&self) -> &[u8] {
+        &self.out
+    }
+}
+
+impl fmt::Debug for Packets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packets")
+            .field("len", &self.out.len())
+            .finish()
+    }
+}
+
+/// A sink that takes a [`StreamingPerfettoWriter`]'s buffer whole instead
+/// of a copy of its bytes (see
+/// [`with_packet_sink`](StreamingPerfettoWriter::with_packet_sink)), to
+/// pass it on (to another thread, say) and hand back a spent one.
+pub trait PacketSink: Write {
+    /// Takes `packets`, the trace's next bytes (whole packets, in order),
+    /// and puts in its place the buffer the writer goes on in: any buffer
+    /// will do (the writer empties it first), and a spent one of about the
+    /// same room saves the writer an allocation. A sink may also copy the
+    /// bytes and leave the buffer as it is.
+    ///
+    /// # Errors
+    /// Any I/O error: the writer's call returns it as
+    /// [`Error::Io`](crate::Error::Io), and `Interrupted` is retried at
+    /// once. The sink must then leave `packets` as it was given: the writer
+    /// keeps those bytes and hands them over again with the next call that
+    /// writes, or with `flush`, so that the sink sees no byte twice and
+    /// misses none.
+    fn take_packets(&mut self, packets: &mut Packets) -> io::Result<()>;
 }
 
 /// What [`StreamingPerfettoWriter::into_inner`] returns when the final

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{op, Driver, Interrupting, Op, Trickle};
+use common::{op, Driver, Handoff, Interrupting, Op, Trickle, Writes};
 use perfetto_trace_writer::{
     protos, ChunkedWriter, Options, StreamingPerfettoWriter, TraceWriter, Writer,
 };
@@ -45,6 +45,19 @@ proptest! {
         let (streaming, d) = run(StreamingPerfettoWriter::with_options(interrupting, options), &ops);
         prop_assert_eq!(&d.outcomes, &driver.outcomes);
         prop_assert_eq!(streaming.into_inner().unwrap().data, bytes);
+
+        // Handed over whole, the buffers are what a sink is written,
+        // write for write.
+        let (streaming, _) = run(StreamingPerfettoWriter::with_options(Writes::default(), options), &ops);
+        let writes = streaming.into_inner().unwrap().chunks;
+        let sink = Handoff::new(every);
+        let (streaming, d) = run(StreamingPerfettoWriter::with_packet_sink(sink, options), &ops);
+        prop_assert_eq!(&d.outcomes, &driver.outcomes);
+        prop_assert_eq!(streaming.bytes_written(), bytes.len() as u64);
+        prop_assert_eq!(streaming.whole_bytes(), bytes.len() as u64);
+        let handoff = streaming.into_inner().unwrap();
+        prop_assert_eq!(&handoff.chunks, &writes);
+        prop_assert_eq!(handoff.bytes(), bytes);
 
         // Canonical: prost re-encodes the decoded trace to the same bytes.
         let trace = protos::Trace::decode(bytes).unwrap();

@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use std::rc::Rc;
 
 use perfetto_trace_writer::{
-    inspect, protos, Error, Options, StreamingPerfettoWriter, TraceWriter, Writer,
+    inspect, protos, Error, Options, PacketSink, Packets, StreamingPerfettoWriter, TraceWriter,
+    Writer,
 };
 use prost::Message;
 
@@ -40,6 +41,49 @@ impl Write for FailAt {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// A [`PacketSink`] failing once the buffers it took would pass byte `k`,
+/// `failures` times; it may mangle the spent buffer it hands back, which
+/// the writer must empty.
+struct TakeFailAt {
+    data: Vec<u8>,
+    k: usize,
+    failures: usize,
+    spent: Packets,
+}
+
+impl PacketSink for TakeFailAt {
+    fn take_packets(&mut self, packets: &mut Packets) -> io::Result<()> {
+        if self.failures > 0 && self.data.len() + packets.len() > self.k {
+            self.failures -= 1;
+            return Err(io::Error::other(format!("injected at byte {}", self.k)));
+        }
+        self.data.extend_from_slice(packets);
+        // Handed back with the bytes it held: the writer must clear them.
+        std::mem::swap(packets, &mut self.spent);
+        Ok(())
+    }
+}
+
+impl Write for TakeFailAt {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other("a packet sink's write was called"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TakeFailAt {
+    fn new(k: usize, failures: usize) -> Self {
+        TakeFailAt {
+            data: vec![],
+            k,
+            failures,
+            spent: Packets::from(vec![0xff; 100]),
+        }
     }
 }
 
@@ -110,6 +154,15 @@ fn options(compact: bool) -> Options {
     Options::new().flush_threshold(48).compact(compact)
 }
 
+/// Checks that the sink's injected failure reached the caller.
+fn assert_injected(result: Result<(), Error>) {
+    let e = result.expect_err("the failure reaches the caller");
+    assert!(
+        matches!(e, Error::Io(ref io) if io.to_string().contains("injected")),
+        "{e}"
+    );
+}
+
 /// Checks what a sink holds after a failure it never recovered from.
 fn check_prefix(full: &[u8], data: &[u8], whole: u64, written: u64) {
     assert_eq!(written, data.len() as u64);
@@ -156,11 +209,7 @@ fn a_sink_failing_for_good_at_any_byte_leaves_a_valid_prefix() {
                 let mut w = StreamingPerfettoWriter::with_options(sink, options(compact));
                 let result = build(&mut w, 0);
                 if k < full.len() {
-                    let e = result.expect_err("the failure reaches the caller");
-                    assert!(
-                        matches!(e, Error::Io(ref io) if io.to_string().contains("injected")),
-                        "{e}"
-                    );
+                    assert_injected(result);
                 }
                 let (whole, written) = (w.whole_bytes(), w.bytes_written());
                 let data = std::mem::take(&mut w.get_mut().data);
@@ -191,6 +240,41 @@ fn after_a_failure_the_same_bytes_are_retried_without_gap_or_duplicate() {
                     assert_eq!(sink.data, full, "k = {k}, short = {short}, {kind:?}");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn a_packet_sink_failing_for_good_holds_whole_packets_only() {
+    for compact in [false, true] {
+        let full = expected(compact);
+        for k in 0..=full.len() {
+            let options = options(compact);
+            let mut w =
+                StreamingPerfettoWriter::with_packet_sink(TakeFailAt::new(k, usize::MAX), options);
+            let result = build(&mut w, 0);
+            if k < full.len() {
+                assert_injected(result);
+            }
+            let (whole, written) = (w.whole_bytes(), w.bytes_written());
+            assert_eq!(whole, written, "a buffer is taken whole or not at all");
+            let data = std::mem::take(&mut w.get_mut().data);
+            check_prefix(&full, &data, whole, written);
+        }
+    }
+}
+
+#[test]
+fn after_a_failed_hand_over_the_same_bytes_are_handed_over_again() {
+    for compact in [false, true] {
+        let full = expected(compact);
+        for k in 0..full.len() {
+            let sink = TakeFailAt::new(k, 2);
+            let mut w = StreamingPerfettoWriter::with_packet_sink(sink, options(compact));
+            build(&mut w, 3).unwrap();
+            assert_eq!(w.whole_bytes(), full.len() as u64);
+            let sink = w.into_inner().unwrap();
+            assert_eq!(sink.data, full, "k = {k}, compact = {compact}");
         }
     }
 }

@@ -12,8 +12,9 @@ use std::io::{self, Write};
 use perfetto_trace_writer::inspect::{self, ArgValue, TrackKind};
 use perfetto_trace_writer::{
     Arg, AsyncLane, ChildOrdering, CounterOptions, CounterTrack, CounterUnit, Error, Event,
-    EventKey, InstantTrack, NamedTrack, ParentTrack, ProcessTrack, SiblingMerge, StackFrame,
-    ThreadTrack, TraceWriter, TrackOptions, Value, Writer, MAX_SPAN_DEPTH,
+    EventKey, InstantTrack, NamedTrack, PacketSink, Packets, ParentTrack, ProcessTrack,
+    SiblingMerge, StackFrame, ThreadTrack, TraceWriter, TrackOptions, Value, Writer,
+    MAX_SPAN_DEPTH,
 };
 use proptest::prelude::*;
 
@@ -1600,6 +1601,75 @@ impl Write for Interrupting {
         if self.interrupt() {
             return Err(io::ErrorKind::Interrupted.into());
         }
+        Ok(())
+    }
+}
+
+/// Keeps each write as a chunk of its own: where a writer cut its output.
+#[derive(Default)]
+pub struct Writes {
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl Write for Writes {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.chunks.push(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A [`PacketSink`] that keeps a copy of each buffer it is handed and
+/// hands back spent ones, every other one with its old bytes still in it
+/// (the writer must empty what it is given), answering `Interrupted` on
+/// every `every`-th take; its `write` must not be called.
+pub struct Handoff {
+    pub chunks: Vec<Vec<u8>>,
+    pub spent: Vec<Packets>,
+    pub every: usize,
+    pub calls: usize,
+}
+
+impl Handoff {
+    pub fn new(every: usize) -> Self {
+        Handoff {
+            chunks: Vec::new(),
+            spent: Vec::new(),
+            every,
+            calls: 0,
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+}
+
+impl PacketSink for Handoff {
+    fn take_packets(&mut self, packets: &mut Packets) -> io::Result<()> {
+        self.calls += 1;
+        if self.calls % self.every == 0 {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        // A spent buffer with old bytes in it: the writer must empty it.
+        let next = self.spent.pop().unwrap_or_default();
+        let mut taken = std::mem::replace(packets, next);
+        self.chunks.push(taken.to_vec());
+        if self.calls % 2 == 0 {
+            taken.clear();
+        }
+        self.spent.push(taken);
+        Ok(())
+    }
+}
+
+impl Write for Handoff {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other("a packet sink's write was called"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

@@ -164,13 +164,8 @@ impl Builder {
         self,
         sink: W,
     ) -> io::Result<(PerfettoLayer, FlushGuard)> {
-        let (output, handle) = Output::start(
-            sink,
-            self.chunk_size,
-            self.queue_chunks,
-            self.overflow,
-            self.flush_interval,
-        )?;
+        let (output, handle) =
+            Output::start(sink, self.queue_chunks, self.overflow, self.flush_interval)?;
         static LAYERS: AtomicU64 = AtomicU64::new(1);
         let inner = Arc::new(Inner {
             id: LAYERS.fetch_add(1, Ordering::Relaxed),

@@ -1,7 +1,8 @@
-//! Where the bytes go: each thread's writer hands whole chunks of packets
-//! to one writer thread through a bounded queue, and that thread writes
-//! them to the sink. The writer thread also flushes every thread's partly
-//! filled buffer, on a timer and when asked (by the guard).
+//! Where the bytes go: each thread's writer hands its buffer of whole
+//! packets, a chunk, to one writer thread through a bounded queue and goes
+//! on in a spent one, and that thread writes them to the sink. The writer
+//! thread also flushes every thread's partly filled buffer, on a timer and
+//! when asked (by the guard).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -9,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
+
+use perfetto_trace_writer::Packets;
 
 use crate::thread::ThreadSlot;
 
@@ -48,9 +51,9 @@ struct Queue {
 }
 
 struct QueueState {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Packets>,
     /// Spent chunk buffers, for the next chunks: no allocation per chunk.
-    spare: Vec<Vec<u8>>,
+    spare: Vec<Packets>,
     /// The writer thread waits on `work`, and nobody has woken it yet.
     idle: bool,
     /// The writer thread is to look at once (a request, a full queue).
@@ -65,7 +68,7 @@ struct QueueState {
 
 /// What the writer thread's wait ends with.
 enum Next {
-    Chunk(Vec<u8>),
+    Chunk(Packets),
     /// Poked: a request may be waiting.
     Woken,
     Timeout,
@@ -105,9 +108,9 @@ impl Queue {
     }
 
     /// Queues `chunk`, waiting for room if `block`; a spare buffer for the
-    /// next chunk if there is one. The chunk back if it was not queued
-    /// (the queue full without `block`, or the writer thread gone).
-    fn push(&self, chunk: Vec<u8>, block: bool) -> Result<Option<Vec<u8>>, Vec<u8>> {
+    /// next chunk if `spare` and there is one. The chunk back if it was not
+    /// queued (the queue full without `block`, or the writer thread gone).
+    fn push(&self, chunk: Packets, block: bool, spare: bool) -> Result<Option<Packets>, Packets> {
         let mut st = self.lock();
         while st.chunks.len() >= self.capacity && !st.gone {
             if !block {
@@ -125,7 +128,10 @@ impl Queue {
         }
         st.chunks.push_back(chunk);
         let wake = st.chunks.len() >= self.wake_at && self.wake(&mut st);
-        let spare = st.spare.pop();
+        let spare = match spare {
+            true => st.spare.pop(),
+            false => None,
+        };
         // Notified without the lock, which the woken thread takes at once.
         drop(st);
         if wake {
@@ -149,13 +155,13 @@ impl Queue {
     }
 
     /// The oldest chunk, if any.
-    fn try_pop(&self) -> Option<Vec<u8>> {
+    fn try_pop(&self) -> Option<Packets> {
         self.pop(self.lock())
     }
 
     /// The oldest chunk, the lock let go of before a waiting thread is
     /// told of the room.
-    fn pop(&self, mut st: MutexGuard<'_, QueueState>) -> Option<Vec<u8>> {
+    fn pop(&self, mut st: MutexGuard<'_, QueueState>) -> Option<Packets> {
         let chunk = st.chunks.pop_front()?;
         let blocked = st.blocked > 0;
         drop(st);
@@ -196,7 +202,7 @@ impl Queue {
     }
 
     /// A spent chunk's buffer, for a later chunk.
-    fn recycle(&self, mut chunk: Vec<u8>) {
+    fn recycle(&self, mut chunk: Packets) {
         chunk.clear();
         self.lock().spare.push(chunk);
     }
@@ -228,8 +234,6 @@ pub(crate) struct Output {
     queue: Arc<Queue>,
     requests: Sender<Request>,
     overflow: Overflow,
-    /// The capacity of a new chunk buffer.
-    chunk_room: usize,
     /// Every thread's writer, for flushes from the writer thread.
     pub(crate) slots: Mutex<Vec<Weak<ThreadSlot>>>,
     pub(crate) dropped_chunks: AtomicU64,
@@ -256,7 +260,6 @@ impl Output {
     /// Starts the writer thread over `sink`.
     pub(crate) fn start<W: Write + Send + 'static>(
         sink: W,
-        chunk_size: usize,
         queue_chunks: usize,
         overflow: Overflow,
         flush_interval: Option<Duration>,
@@ -267,9 +270,6 @@ impl Output {
             queue: Arc::clone(&queue),
             requests,
             overflow,
-            chunk_room: chunk_size
-                .saturating_add(chunk_size / 4)
-                .saturating_add(4096),
             slots: Mutex::new(Vec::new()),
             dropped_chunks: AtomicU64::new(0),
             dropped_bytes: AtomicU64::new(0),
@@ -294,41 +294,59 @@ impl Output {
         Ok((output, handle))
     }
 
-    /// Hands a chunk of whole packets to the writer thread, copied into
-    /// `spare` (the calling thread's buffer for its next chunk, which then
-    /// holds a recycled one, or nothing). False if it was dropped (the
-    /// queue was full in [`Overflow::Drop`] mode, or the writer thread has
-    /// stopped).
-    pub(crate) fn submit(&self, bytes: &[u8], spare: &mut Vec<u8>) -> bool {
-        if bytes.is_empty() {
+    /// Hands `chunk`, a thread writer's buffer of whole packets, to the
+    /// writer thread, and puts in its place the buffer to fill next: a
+    /// spent one if any is spare, else a new one with the chunk's room (the
+    /// writer would grow a smaller one step by step). On the writer thread (a
+    /// flush), the bytes are copied for that flush to write and the buffer
+    /// stays. False if the chunk was dropped (the queue was full in
+    /// [`Overflow::Drop`] mode, or the writer thread has stopped): `chunk`
+    /// then holds it still, for the writer to empty and fill again.
+    pub(crate) fn submit(&self, chunk: &mut Packets) -> bool {
+        self.submit_as(chunk, true)
+    }
+
+    /// [`Output::submit`] of a writer's last chunk: no buffer is put in
+    /// its place (a new one would be made only to be dropped).
+    pub(crate) fn submit_last(&self, chunk: &mut Packets) -> bool {
+        self.submit_as(chunk, false)
+    }
+
+    /// [`Output::submit`] of a copy of `bytes`, made here: for packets
+    /// made outside a writer (the marker of a loss), rarely.
+    pub(crate) fn submit_copy(&self, bytes: &[u8]) -> bool {
+        self.submit_as(&mut Packets::from(bytes.to_vec()), false)
+    }
+
+    /// [`Output::submit`], taking a spare buffer only if `spare`.
+    fn submit_as(&self, chunk: &mut Packets, spare: bool) -> bool {
+        if chunk.is_empty() {
             return true;
         }
         if ON_WRITER_THREAD.with(|w| w.get()) {
-            DIRECT.with(|d| d.borrow_mut().extend_from_slice(bytes));
+            DIRECT.with(|d| d.borrow_mut().extend_from_slice(chunk));
             return true;
         }
         if self.stopped.load(Ordering::Relaxed) {
             return false;
         }
-        if spare.capacity() == 0 {
-            // Room for a chunk and a packet past it: recycled, it is not
-            // grown again by a slightly longer chunk.
-            spare.reserve_exact(self.chunk_room);
-        }
-        // Copied before the lock is taken: the lock is held for a push.
-        spare.clear();
-        spare.extend_from_slice(bytes);
-        let chunk = std::mem::take(spare);
-        match self.queue.push(chunk, self.overflow == Overflow::Block) {
+        let room = chunk.capacity();
+        let full = std::mem::take(chunk);
+        match self
+            .queue
+            .push(full, self.overflow == Overflow::Block, spare)
+        {
             Ok(next) => {
-                *spare = next.unwrap_or_default();
+                if spare {
+                    *chunk = next.unwrap_or_else(|| Packets::with_capacity(room));
+                }
                 true
             }
-            Err(chunk) => {
+            Err(full) => {
                 self.dropped_chunks.fetch_add(1, Ordering::Relaxed);
                 self.dropped_bytes
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                *spare = chunk;
+                    .fetch_add(full.len() as u64, Ordering::Relaxed);
+                *chunk = full;
                 false
             }
         }
@@ -452,7 +470,7 @@ impl<W: Write> WriterThread<W> {
         self.requests.extend(self.asked.try_iter());
     }
 
-    fn write(&mut self, chunk: Vec<u8>) {
+    fn write(&mut self, chunk: Packets) {
         if let Err(e) = self.sink.write_all(&chunk) {
             self.error.get_or_insert(e);
         }
@@ -524,5 +542,62 @@ impl<W: Write> WriterThread<W> {
         // What a thread handed over is among the messages queued now.
         self.drain_queue();
         self.sink_flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each write's address and bytes.
+    type Writes = Vec<(usize, Vec<u8>)>;
+
+    struct Seen(Arc<Mutex<Writes>>);
+
+    impl Write for Seen {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut seen = self.0.lock().unwrap();
+            seen.push((buf.as_ptr() as usize, buf.to_vec()));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An empty packet, framed as `Trace.packet`.
+    fn packet() -> Packets {
+        Packets::from(vec![0x0a, 0x00])
+    }
+
+    #[test]
+    fn a_chunk_reaches_the_sink_in_its_own_buffer_which_comes_back_spent() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (output, handle) =
+            Output::start(Seen(Arc::clone(&seen)), 4, Overflow::Block, None).unwrap();
+        let mut chunk = packet();
+        let first = chunk.as_ptr() as usize;
+        assert!(output.submit(&mut chunk));
+        // No buffer is spare yet: a new one, with the chunk's room.
+        assert!(chunk.is_empty());
+        assert_ne!(chunk.as_ptr() as usize, first);
+        assert_eq!(chunk.capacity(), 2);
+        // The flush writes the queued chunk and keeps its buffer.
+        output.request(false).unwrap();
+        let mut chunk = packet();
+        let second = chunk.as_ptr() as usize;
+        assert!(output.submit(&mut chunk));
+        assert_eq!(chunk.as_ptr() as usize, first, "the spent buffer back");
+        assert!(chunk.is_empty());
+        output.request(true).unwrap();
+        drop(output);
+        handle.join().unwrap();
+        let packet = vec![0x0a, 0x00];
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(first, packet.clone()), (second, packet)],
+            "written from the buffers handed over, not copies"
+        );
     }
 }

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use perfetto_trace_writer::{
-    Arg, Event, EventKey, Options, ParentTrack, ProcessTrack, StreamingPerfettoWriter, ThreadTrack,
-    TraceWriter, TrackOptions, TrackTemplate, TrackUuid, Value,
+    Arg, Event, EventKey, Options, PacketSink, Packets, ParentTrack, ProcessTrack,
+    StreamingPerfettoWriter, ThreadTrack, TraceWriter, TrackOptions, TrackTemplate, TrackUuid,
+    Value,
 };
 use tracing_core::Metadata;
 
@@ -23,9 +24,8 @@ use crate::messages::MessageKeys;
 use crate::output::{Output, ON_WRITER_THREAD};
 use crate::spans::SpanInfo;
 
-/// The sink of a thread's writer: each write is a chunk of whole packets
-/// (the streaming writer only ever hands over whole packets), passed on to
-/// the writer thread.
+/// The sink of a thread's writer: each buffer the writer hands over is a
+/// chunk of whole packets, passed on to the writer thread without a copy.
 ///
 /// It also keeps count of the slices open on the thread's track, as written
 /// and as the reader of the trace will see them: after a lost chunk, the
@@ -49,8 +49,8 @@ pub(crate) struct ChunkOut {
     /// The fewest slices open since that chunk: the ones below are the
     /// same slices then and now.
     low: u32,
-    /// The buffer the next chunk is copied into (see [`Output::submit`]).
-    spare: Vec<u8>,
+    /// The writer is being dropped: its last chunk needs no buffer after it.
+    last: bool,
 }
 
 impl ChunkOut {
@@ -66,19 +66,39 @@ impl ChunkOut {
         self.open = self.open.saturating_sub(1);
         self.low = self.low.min(self.open);
     }
-}
 
-impl Write for ChunkOut {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.discard {
-            return Ok(buf.len());
-        }
-        if self.output.submit(buf, &mut self.spare) {
+    /// Counts a chunk handed to the writer thread, or lost.
+    fn submitted(&mut self, delivered: bool) {
+        if delivered {
             self.delivered_open = self.open;
             self.low = self.open;
         } else {
             self.lost = true;
             self.discard = true;
+        }
+    }
+}
+
+impl PacketSink for ChunkOut {
+    fn take_packets(&mut self, packets: &mut Packets) -> io::Result<()> {
+        // Discarded, the bytes go with the writer's emptying the buffer.
+        if !self.discard {
+            let delivered = match self.last {
+                true => self.output.submit_last(packets),
+                false => self.output.submit(packets),
+            };
+            self.submitted(delivered);
+        }
+        Ok(())
+    }
+}
+
+impl Write for ChunkOut {
+    /// Not called by the writer, which hands its buffers over: a copy.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.discard {
+            let delivered = self.output.submit_copy(buf);
+            self.submitted(delivered);
         }
         Ok(buf.len())
     }
@@ -226,10 +246,10 @@ impl ThreadState {
             open: 0,
             delivered_open: 0,
             low: 0,
-            spare: Vec::new(),
+            last: false,
         };
         (
-            StreamingPerfettoWriter::with_options(out, options),
+            StreamingPerfettoWriter::with_packet_sink(out, options),
             sequence.get(),
         )
     }
@@ -450,10 +470,7 @@ impl ThreadState {
         // the lost chunk: thrown away.
         fresh.get_mut().discard = true;
         drop(fresh);
-        let marker = dropped_marker(sequence);
-        inner
-            .output
-            .submit(&marker, &mut self.writer.get_mut().spare);
+        inner.output.submit_copy(&dropped_marker(sequence));
         let Some((process, thread)) = describe(&mut self.writer, inner, self.tid, &self.name)
         else {
             return;
@@ -546,6 +563,7 @@ impl Drop for ThreadState {
     fn drop(&mut self) {
         // Before the writer flushes its last chunk.
         self.settle();
+        self.writer.get_mut().last = true;
     }
 }
 
