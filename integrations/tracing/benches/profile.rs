@@ -14,7 +14,8 @@
 //! `file-threads`, `file-spans` (tracing-perfetto-file's span modes);
 //! workloads: `event`, `span`, `varying` (an event whose message varies);
 //! a fourth argument `varied` first records from other callsites (see
-//! `common::other_callsites`).
+//! `common::other_callsites`); a fifth, a number, runs the workload on that
+//! many threads at once.
 
 mod common;
 
