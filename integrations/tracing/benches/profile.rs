@@ -14,7 +14,8 @@
 //! `file-threads`, `file-spans` (tracing-perfetto-file's span modes);
 //! workloads: `event`, `span`, `varying` (an event whose message varies);
 //! a fourth argument `varied` first records from other callsites (see
-//! `common::other_callsites`).
+//! `common::other_callsites`); a fifth, a number, runs the workload on that
+//! many threads at once.
 
 mod common;
 
@@ -64,12 +65,23 @@ fn main() {
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let varied = args.get(3).map(String::as_str) == Some("varied");
-    tracing::dispatcher::with_default(&subject.dispatch, || {
-        if varied {
-            other_callsites();
-        }
-        warm_up(work, iters.min(20_000));
-        measured(work, iters);
-    });
+    let run = || {
+        tracing::dispatcher::with_default(&subject.dispatch, || {
+            if varied {
+                other_callsites();
+            }
+            warm_up(work, iters.min(20_000));
+            measured(work, iters);
+        })
+    };
+    // A fifth argument: that many threads at once, each `iters` calls.
+    match args.get(4).and_then(|s| s.parse::<usize>().ok()) {
+        Some(threads) if threads > 1 => std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(run);
+            }
+        }),
+        _ => run(),
+    }
     drop(subject);
 }

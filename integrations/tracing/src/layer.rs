@@ -633,14 +633,17 @@ impl PerfettoLayer {
             true => View::Threads,
             false => self.inner.config.view,
         };
-        // `None`: the span entered last on this thread. In the thread view
-        // the parent only decides whether a flow links where the span was
-        // made to where it first runs (it places no track), and the slice
-        // it was made in is what the nesting shows: no need to ask the
-        // registry.
+        // `None`: the span entered last on this thread, on the layer's own
+        // stack, which the views with thread slices keep (the spans this
+        // layer's filter lets it see, as `ctx.current_span` has them, but
+        // that spans exited out of order leave with the one exited). In
+        // the thread view the parent only decides whether a flow links
+        // where the span was made to where it first runs, and the slice it
+        // was made in is what the nesting shows; with both views it also
+        // places the span's track. Span tracks alone ask the registry.
         let parent = match attrs.parent() {
             Some(p) => Some(Some(p.into_u64())),
-            None if attrs.is_contextual() && THREADS => None,
+            None if attrs.is_contextual() && view.threads() => None,
             None if attrs.is_contextual() => Some(ctx.current_span().id().map(Id::into_u64)),
             None => Some(None),
         };

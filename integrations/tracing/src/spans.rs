@@ -107,7 +107,20 @@ struct Entry {
 pub(crate) struct SpanTable {
     /// A power of two of places.
     entries: Box<[Entry]>,
+    /// 64 less the log2 of the places: a hash's top bits are a home.
+    shift: u32,
 }
+
+/// The low bits of tracing's registry's span ids (its slab's keys plus
+/// one) that tell its slots apart: a slot's address in its shard, then the
+/// shard's thread (sharded-slab 0.1's default layout, 38 and 13 bits).
+/// Above them is the slot's generation, which a home leaves out: a slot
+/// holds one live span at a time, so its spans one after another share a
+/// home that stays in cache, and threads' slots at one address have homes
+/// apart (hashed by the address alone, two threads' spans were neighbours
+/// on a cache line both wrote per span). Ids of another layout are only
+/// placed less well.
+const SLOT_BITS: u32 = 51;
 
 // A place's field buffer is written only by the thread that holds the
 // place as FILLING (no other thread can reach it then), before the key is
@@ -137,11 +150,20 @@ impl SpanTable {
         let places = (capacity.max(16) * 2).next_power_of_two();
         SpanTable {
             entries: (0..places).map(|_| Entry::default()).collect(),
+            shift: 64 - places.trailing_zeros(),
         }
     }
 
+    /// Where the span `id` is looked for first.
+    #[inline]
+    fn home(&self, id: u64) -> usize {
+        // Shifted up, the generation falls out of the word.
+        let slot = id << (64 - SLOT_BITS);
+        (slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
     fn places(&self, id: u64) -> impl Iterator<Item = &Entry> {
-        let home = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize;
+        let home = self.home(id);
         // Masked by the length less one (a power of two): never out of
         // bounds, which the compiler then sees.
         let mask = self.entries.len() - 1;
@@ -349,6 +371,62 @@ mod tests {
                 follows: 3
             }
         );
+    }
+
+    #[test]
+    fn a_registry_slots_spans_share_a_home_and_two_threads_spans_do_not() {
+        use tracing::Subscriber;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let t = SpanTable::new(1 << 16);
+        // Through a layer, as the layer runs: the registry alone never
+        // frees a slot.
+        let registry =
+            tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+        let make = |r: &dyn Subscriber| {
+            let cs = tracing::callsite!(name: "s", kind: tracing::metadata::Kind::SPAN, fields: a);
+            let meta = tracing::callsite::Callsite::metadata(cs);
+            let none: [(
+                &tracing_core::Field,
+                Option<&dyn tracing_core::field::Value>,
+            ); 0] = [];
+            let values = meta.fields().value_set(&none);
+            let id = r.new_span(&tracing_core::span::Attributes::new_root(meta, &values));
+            let key = id.into_u64();
+            assert!(r.try_close(id));
+            key
+        };
+        // The registry's slot is used again by the next span, a later
+        // generation of it: the same home.
+        let first = make(&registry);
+        let second = make(&registry);
+        assert_ne!(first, second);
+        assert_eq!(t.home(first), t.home(second));
+        // Another thread's shard, its slot at the same address: not a
+        // neighbour (entries one place apart can share a cache line).
+        let other = std::thread::scope(|s| s.spawn(|| make(&registry)).join().unwrap());
+        let address = |id: u64| (id - 1) & ((1 << 38) - 1);
+        let shard = |id: u64| ((id - 1) >> 38) & 0x1fff;
+        assert_eq!(
+            address(other),
+            address(first),
+            "the layout SLOT_BITS assumes"
+        );
+        assert_ne!(shard(other), shard(first), "the layout SLOT_BITS assumes");
+        assert!(t.home(other).abs_diff(t.home(first)) > 1);
+        // Ids laid out as the registry does: generations share a home,
+        // threads' slots are apart.
+        let id = |generation: u64, thread: u64, addr: u64| {
+            ((generation << SLOT_BITS) | (thread << 38) | addr) + 1
+        };
+        for addr in [0, 1, 31, 1000] {
+            let home = t.home(id(0, 0, addr));
+            for generation in 1..8 {
+                assert_eq!(t.home(id(generation, 0, addr)), home);
+            }
+            for thread in 1..16 {
+                assert!(t.home(id(0, thread, addr)).abs_diff(home) > 1);
+            }
+        }
     }
 
     #[test]
