@@ -295,6 +295,49 @@ pub fn decode(bytes: &[u8]) -> Result<Trace, prost::DecodeError> {
     Ok(rebuild(&trace))
 }
 
+/// How many bytes at the start of `bytes` are whole framed packets (field 1
+/// of `Trace`, as every writer of this crate writes): the trace a file cut
+/// in the middle of a write holds whole, which [`decode`] reads.
+///
+/// A program killed while it writes a trace (SIGKILL, a crash) can leave
+/// part of a packet at the file's end: the kernel may stop a write between
+/// two pages. The trace processor ignores such a tail; this finds it.
+///
+/// ```
+/// use perfetto_trace_writer::{inspect, TraceWriter, Writer};
+///
+/// let mut w = Writer::new();
+/// let p = w.process("svc", Some(10), "service", &[])?;
+/// w.thread(p, "main", Some(11), "main")?;
+/// let whole = w.bytes().to_vec();
+/// let cut = &whole[..whole.len() - 3];
+/// let kept = inspect::whole_packets(cut);
+/// assert!(kept < cut.len());
+/// assert!(inspect::decode(&cut[..kept]).is_ok());
+/// assert_eq!(inspect::whole_packets(&whole), whole.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn whole_packets(bytes: &[u8]) -> usize {
+    /// Field 1, length-delimited: one framed `TracePacket`.
+    const PACKET_TAG: u64 = 1 << 3 | 2;
+    let mut rest = bytes;
+    let mut kept = 0;
+    while !rest.is_empty() {
+        let Ok(PACKET_TAG) = prost::encoding::decode_varint(&mut rest) else {
+            break;
+        };
+        let Ok(len) = prost::encoding::decode_varint(&mut rest) else {
+            break;
+        };
+        let Some(after) = usize::try_from(len).ok().and_then(|n| rest.get(n..)) else {
+            break;
+        };
+        rest = after;
+        kept = bytes.len() - rest.len();
+    }
+    kept
+}
+
 /// Rebuilds the tracks and slices of a decoded trace.
 pub fn rebuild(trace: &protos::Trace) -> Trace {
     let mut out = Trace {

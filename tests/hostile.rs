@@ -243,3 +243,37 @@ fn times_at_every_varint_length_round_trip() {
         assert_eq!(got, want, "compact {compact}");
     }
 }
+
+/// A trace cut at any byte (a program killed while it wrote) keeps its
+/// whole packets: `whole_packets` ends at the last packet boundary before
+/// the cut, the place where the cut prefix still decodes; garbage after a
+/// whole trace is not taken for packets.
+#[test]
+fn a_trace_cut_anywhere_keeps_its_whole_packets() {
+    let mut w = Writer::new();
+    let t = thread(&mut w);
+    for i in 0..4u64 {
+        let name = "é".repeat(40 * i as usize); // lengths of one and two bytes
+        w.complete_span(t, 10 * i + 1, 10 * i + 5, &name, "c", "f.rs", 1)
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let bytes = w.bytes();
+    let mut boundary = 0;
+    for cut in 0..=bytes.len() {
+        let prefix = &bytes[..cut];
+        if <perfetto_trace_writer::protos::Trace as prost::Message>::decode(prefix).is_ok() {
+            boundary = cut;
+        }
+        assert_eq!(inspect::whole_packets(prefix), boundary, "cut at {cut}");
+    }
+    assert_eq!(boundary, bytes.len());
+    let mut tailed = bytes.to_vec();
+    tailed.extend_from_slice(&[0x12, 0x01, 0x00]); // field 2: not a packet
+    assert_eq!(inspect::whole_packets(&tailed), bytes.len());
+    tailed.truncate(bytes.len());
+    tailed.extend_from_slice(&[
+        0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ]);
+    assert_eq!(inspect::whole_packets(&tailed), bytes.len());
+}

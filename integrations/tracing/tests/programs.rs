@@ -957,6 +957,8 @@ fn spans_still_open_when_the_guard_finishes() {
 }
 
 const KILLED_CHILD: &str = "PERFETTO_TRACING_PROGRAMS_KILLED_CHILD";
+/// The killed child's chunk size: no write is larger.
+const KILLED_CHUNK: usize = 16 << 10;
 
 /// The child: a tokio service under the global default subscriber (as a
 /// program sets it), threads spinning, blocking tasks, until it is killed.
@@ -966,7 +968,7 @@ fn child_serves_until_killed() {
         return;
     };
     let (layer, _guard) = PerfettoLayer::builder()
-        .chunk_size(16 << 10)
+        .chunk_size(KILLED_CHUNK)
         .flush_interval(Some(Duration::from_millis(5)))
         .build_file(&path)
         .unwrap();
@@ -1053,7 +1055,8 @@ fn a_program_killed_while_many_threads_write_leaves_a_trace() {
     child.wait().unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    perfetto_trace_writer::inspect::decode(&bytes).expect("whole packets to the last byte");
+    let whole = common::whole_packets_of_killed(&bytes, KILLED_CHUNK);
+    perfetto_trace_writer::inspect::decode(whole).expect("whole packets to the last write");
     let sql = "select count(*) > 1000 from slice where name = 'spin';\n\
                select count(*) from slice where name = 'quiet step';\n\
                select count(*) from slice where name = 'quiet task' and dur >= 0;\n\

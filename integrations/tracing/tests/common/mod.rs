@@ -44,6 +44,20 @@ pub fn assert_clean(trace: &[u8]) {
     }
 }
 
+/// The whole packets of a file a killed program was writing, `chunk_size`
+/// its layer's chunk size: all of the file but what the kill cut off in the
+/// middle of its last write, which the kernel may stop between two pages.
+/// Nothing before that write is cut, so less than one write is lost.
+pub fn whole_packets_of_killed(bytes: &[u8], chunk_size: usize) -> &[u8] {
+    let kept = perfetto_trace_writer::inspect::whole_packets(bytes);
+    assert!(
+        bytes.len() - kept < chunk_size,
+        "{} bytes cut off after {kept}: more than a write's",
+        bytes.len() - kept
+    );
+    &bytes[..kept]
+}
+
 /// The trace read back by `inspect`, which must find nothing wrong but
 /// events that precede their track's descriptor in the file, and tracks
 /// that precede their parent's: a span's track is described by the thread
