@@ -55,8 +55,7 @@ pub(crate) fn boottime() -> u64 {
 #[inline(always)]
 fn rdtsc() -> u64 {
     // SAFETY: every x86_64 CPU has RDTSC; user mode may use it unless the
-    // kernel forbids it (then `clock_gettime` would not read it either, and
-    // the clocksource would not be `tsc`, see `invariant_tsc`).
+    // thread asked the kernel to forbid it (`invariant_tsc` checks).
     #[allow(unused_unsafe)]
     unsafe {
         std::arch::x86_64::_rdtsc()
@@ -100,7 +99,11 @@ pub(crate) fn invariant_tsc() -> bool {
     let kernel =
         std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
             .is_ok_and(|s| s.trim() == "tsc");
-    invariant && kernel
+    // A thread may have asked for RDTSC to fault (PR_SET_TSC; inherited).
+    let mut allowed: libc::c_int = 0;
+    // SAFETY: PR_GET_TSC writes one int through the pointer given.
+    let asked = unsafe { libc::prctl(libc::PR_GET_TSC, &mut allowed as *mut libc::c_int) };
+    invariant && kernel && asked == 0 && allowed == libc::PR_TSC_ENABLE
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -614,6 +617,36 @@ mod tests {
             last = ns;
         }
         assert_eq!(calibration.generation.load(Ordering::Relaxed), 0);
+    }
+
+    /// A read that comes out early (reordered, or a CPU's TSC a little
+    /// behind) gives the thread's last time again.
+    #[test]
+    fn a_read_before_the_last_gives_the_last() {
+        for source in [Source::Auto, Source::Syscall] {
+            let calibration = quick(source);
+            let mut clock = ThreadClock::on(calibration);
+            let ahead = boottime() + 1_000_000_000;
+            clock.last = ahead;
+            assert_eq!(clock.now_on(calibration), ahead);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_thread_forbidden_the_tsc_does_not_use_it() {
+        let forbidden = std::thread::spawn(|| {
+            // SAFETY: PR_SET_TSC takes an integer; only this thread (which
+            // reads no time after) is affected.
+            let set = unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV) };
+            (set == 0).then(invariant_tsc)
+        })
+        .join()
+        .expect("the thread ran");
+        match forbidden {
+            Some(uses) => assert!(!uses),
+            None => eprintln!("PR_SET_TSC refused here"),
+        }
     }
 
     /// A TSC that does not move.
