@@ -8,7 +8,8 @@
 //! (its clocksource is `tsc`), each thread instead reads the TSC unordered
 //! and scales it by a conversion measured against BOOTTIME, which it keeps
 //! in its own state (no shared load) until the conversion expires every
-//! [`INTERVAL_NS`]; then the first thread past it measures BOOTTIME again.
+//! [`INTERVAL_NS`]; then the first thread past it measures BOOTTIME again
+//! (a thread that finds it doing so reads `clock_gettime` meanwhile).
 //! A new conversion starts where the old one ended, at its value there or
 //! higher (it steps forward, or it slews: runs slower until it meets
 //! BOOTTIME), so time never goes back; each thread also keeps its last
@@ -23,7 +24,7 @@
 //! few ppm, well under a microsecond.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// Fixed-point bits of a conversion's nanoseconds per tick.
 const SHIFT: u32 = 32;
@@ -220,8 +221,9 @@ static CLOCK: Calibration = Calibration::new(Source::Auto, WARM_NS, INTERVAL_NS,
 enum Current {
     /// Convert by it.
     Tsc(Conversion),
-    /// Still warming: BOOTTIME as read.
-    Warming(u64),
+    /// BOOTTIME as read, this time: still warming, or another thread
+    /// holds the calibration.
+    Read(u64),
     /// Use `clock_gettime` from now on.
     Syscall,
 }
@@ -244,14 +246,30 @@ impl Calibration {
         }
     }
 
+    /// The phase, waited for (tests; readers never wait).
+    #[cfg(test)]
     fn lock(&self) -> MutexGuard<'_, Phase> {
         // The phase is whole between statements: a panic cannot tear it.
         self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether readers use the TSC (decided on the first call).
+    /// The phase unless another thread holds it: no reader waits for
+    /// another (nor forever, in a child forked while a thread held it).
+    fn try_lock(&self) -> Option<MutexGuard<'_, Phase>> {
+        match self.phase.try_lock() {
+            Ok(phase) => Some(phase),
+            // Whole between statements: a panic cannot tear it.
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Whether readers may use the TSC (decided on the first call; if
+    /// another thread holds the phase, yes: its reads find out).
     fn uses_tsc(&self) -> bool {
-        let mut phase = self.lock();
+        let Some(mut phase) = self.try_lock() else {
+            return true;
+        };
         if let Phase::Undecided = *phase {
             *phase = match self.source == Source::Auto && invariant_tsc() {
                 true => {
@@ -276,15 +294,17 @@ impl Calibration {
         if warm != 0 {
             let ns = boottime();
             if ns < warm {
-                return Current::Warming(ns);
+                return Current::Read(ns);
             }
         }
-        let mut phase = self.lock();
+        let Some(mut phase) = self.try_lock() else {
+            return Current::Read(boottime());
+        };
         match *phase {
             Phase::Undecided => {
                 drop(phase);
                 match self.uses_tsc() {
-                    true => Current::Warming(boottime()),
+                    true => Current::Read(boottime()),
                     false => Current::Syscall,
                 }
             }
@@ -292,7 +312,7 @@ impl Calibration {
             Phase::Warming(first) => {
                 let now = (self.sampler)();
                 if now.ns < first.ns.saturating_add(self.warm_ns) {
-                    return Current::Warming(now.ns);
+                    return Current::Read(now.ns);
                 }
                 self.warm_until.store(0, Ordering::Relaxed);
                 let Some(mult) = rate(first, now) else {
@@ -467,7 +487,7 @@ impl ThreadClock {
                 // Read again: the first read may be from before it.
                 conversion.at(rdtsc())
             }
-            Current::Warming(ns) => ns,
+            Current::Read(ns) => ns,
             Current::Syscall => {
                 self.tsc = false;
                 boottime()
@@ -617,6 +637,41 @@ mod tests {
             last = ns;
         }
         assert_eq!(calibration.generation.load(Ordering::Relaxed), 0);
+    }
+
+    /// A reader that finds the calibration held reads BOOTTIME rather than
+    /// wait (with a lock, this test would wait on itself).
+    #[test]
+    fn a_reader_does_not_wait_for_the_calibration() {
+        if !on_tsc() {
+            return;
+        }
+        let calibration = quick(Source::Auto);
+        let mut clock = ThreadClock::on(calibration);
+        read_through(calibration, &mut clock, 1, |_, _, _| {});
+        let held = calibration.lock();
+        let generation = calibration.generation.load(Ordering::Relaxed);
+        let mut last = 0;
+        // Past the conversion's end, so reads ask for the next.
+        let past = last_end_ns(&held) + 3_000_000;
+        while boottime() < past {
+            let before = boottime();
+            let ns = clock.now_on(calibration);
+            let after = boottime();
+            assert!(ns >= last && ns + BOUND_NS >= before && ns <= after + BOUND_NS);
+            last = ns;
+        }
+        assert_eq!(calibration.generation.load(Ordering::Relaxed), generation);
+        drop(held);
+        read_through(calibration, &mut clock, generation + 1, |_, _, _| {});
+    }
+
+    /// BOOTTIME where the held phase's conversion ends.
+    fn last_end_ns(phase: &Phase) -> u64 {
+        match *phase {
+            Phase::Tsc { conversion, .. } => conversion.at(conversion.end()),
+            _ => panic!("on the TSC"),
+        }
     }
 
     /// A read that comes out early (reordered, or a CPU's TSC a little
