@@ -15,7 +15,6 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::callsites::event;
-use crate::clock::now;
 use crate::identity::ProcessInfo;
 use crate::messages::{Keyed, Name};
 use crate::output::{Output, Overflow};
@@ -317,7 +316,8 @@ impl PerfettoLayer {
         with_state(inner, |state| {
             let r = f(state, inner);
             if state.lost() {
-                state.recover(inner, now());
+                let ts = state.now();
+                state.recover(inner, ts);
             }
             r
         })
@@ -408,12 +408,6 @@ fn unkeyed(
         Name::Static(_) => ev,
     };
     writer.instant_on(track, ts, &ev)
-}
-
-/// The time kept in `ts`, read now the first time.
-#[inline]
-fn time(ts: &mut Option<u64>) -> u64 {
-    *ts.get_or_insert_with(now)
 }
 
 /// The flow from a span's creation to its first slice on a thread.
@@ -517,7 +511,7 @@ impl PerfettoLayer {
     {
         self.with(|st, inner| {
             let key = id.into_u64();
-            let ts = now();
+            let ts = st.now();
             let entering = match inner.spans.entering(key, &mut st.args) {
                 Some(e) => e,
                 // A span the table had no room for is still a thread slice.
@@ -571,7 +565,7 @@ impl PerfettoLayer {
             let Some(at) = st.stack.iter().rposition(|e| e.id == key) else {
                 return;
             };
-            let ts = now();
+            let ts = st.now();
             st.settle();
             // Spans exited out of order end with it: slices must nest.
             while st.stack.len() > at {
@@ -596,7 +590,7 @@ impl PerfettoLayer {
             if info.track == 0 && (flows.is_empty() || !view.threads()) {
                 return;
             }
-            let ts = now();
+            let ts = st.now();
             st.settle();
             let meta = info.metadata();
             if !flows.is_empty() {
@@ -653,7 +647,7 @@ impl PerfettoLayer {
             // thread view's root span writes nothing until it is entered.
             let mut ts = None;
             if view.span_tracks() || parent.is_some() {
-                time(&mut ts);
+                st.time(&mut ts);
             }
             st.settle();
             let key = id.into_u64();
@@ -711,11 +705,12 @@ impl PerfettoLayer {
                 .spans
                 .insert(key, info, flow, keep.then_some(&mut st.args));
             if !inserted {
-                st.no_room(&info, view, time(&mut ts));
+                let ts = st.time(&mut ts);
+                st.no_room(&info, view, ts);
             } else if track != 0 {
                 // By the callsite's key: the writer need not look up its
                 // strings, nor read an `Event`.
-                let (track, ts) = (TrackUuid::from_raw(track), time(&mut ts));
+                let (track, ts) = (TrackUuid::from_raw(track), st.time(&mut ts));
                 let _ = match (THREADS, site) {
                     // A named track's, in the thread view: out of line,
                     // which leaves the other views' call inlined.
@@ -727,9 +722,10 @@ impl PerfettoLayer {
                 };
             }
             if inserted && flow != 0 {
+                let ts = st.time(&mut ts);
                 st.pending = Some(Pending {
                     key,
-                    ts: time(&mut ts),
+                    ts,
                     meta,
                     flow,
                 });
@@ -769,7 +765,7 @@ where
             let Some(info) = inner.spans.get(id.into_u64()) else {
                 return;
             };
-            let ts = now();
+            let ts = st.now();
             st.settle();
             let meta = info.metadata();
             st.args.clear();
@@ -796,7 +792,7 @@ where
             ) else {
                 return;
             };
-            let ts = now();
+            let ts = st.now();
             st.settle();
             let flow = [follows_flow(span.serial, cause.serial)];
             let ev = Event::new("follows_from").category("perfetto_tracing");
@@ -855,7 +851,7 @@ where
         let meta = event_.metadata();
         let view = self.inner.config.view;
         self.with(|st, inner| {
-            let ts = now();
+            let ts = st.now();
             st.settle();
             st.args.clear();
             event_.record(&mut st.args);

@@ -17,6 +17,7 @@ use perfetto_trace_writer::{
 use tracing_core::Metadata;
 
 use crate::callsites::event;
+use crate::clock::ThreadClock;
 use crate::fields::ArgBuf;
 use crate::identity;
 use crate::layer::Inner;
@@ -145,6 +146,9 @@ pub(crate) struct ThreadState {
     pub stack: Vec<Entered>,
     pub args: ArgBuf,
     pub pending: Option<Pending>,
+    /// The thread's clock: its copy of the conversion, and its last time
+    /// (so that its slices nest, whatever the CPU reorders).
+    clock: ThreadClock,
     /// Named tracks (the `perfetto.track` field) described by this writer.
     named: Vec<(Box<str>, TrackUuid)>,
     /// Each span callsite's event key and track template with this
@@ -215,6 +219,7 @@ impl ThreadState {
             stack: Vec::with_capacity(32),
             args: ArgBuf::default(),
             pending: None,
+            clock: ThreadClock::new(),
             named: Vec::new(),
             keys: Box::new([None; KEY_SLOTS]),
             messages: MessageKeys::default(),
@@ -252,6 +257,21 @@ impl ThreadState {
             StreamingPerfettoWriter::with_packet_sink(out, options),
             sequence.get(),
         )
+    }
+
+    /// The time now (BOOTTIME nanoseconds), never before the thread's last.
+    #[inline(always)]
+    pub(crate) fn now(&mut self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The time kept in `ts`, read now the first time.
+    #[inline]
+    pub(crate) fn time(&mut self, ts: &mut Option<u64>) -> u64 {
+        match *ts {
+            Some(t) => t,
+            None => *ts.insert(self.now()),
+        }
     }
 
     /// A number no other span of the trace has.
