@@ -32,6 +32,75 @@ pub use descriptor::TrackTemplate;
 /// sequence its clock and default track.
 const BEGIN_FLAGS: u8 = SEQ_NEEDS_INCREMENTAL_STATE as u8;
 
+/// An event's interned strings, apart from the event: what a key's first
+/// use writes, its strings read from the keys' text.
+#[derive(Clone, Copy)]
+struct Named<'a> {
+    name: &'a str,
+    category: &'a str,
+    file: &'a str,
+    line: u32,
+    inline_name: bool,
+}
+
+/// What `Emitter::named_event` reads of an event's strings: an event's
+/// own, each read through its reference where it is used (the strings
+/// read at once and held across the interning calls cost the string form
+/// ~15 an event in spills), or a key's ([`Named`]).
+trait EventStrings<'a>: Copy {
+    fn name(self) -> &'a str;
+    fn category(self) -> &'a str;
+    fn file(self) -> &'a str;
+    fn line(self) -> u32;
+    fn inline_name(self) -> bool;
+}
+
+impl<'a> EventStrings<'a> for Named<'a> {
+    #[inline(always)]
+    fn name(self) -> &'a str {
+        self.name
+    }
+    #[inline(always)]
+    fn category(self) -> &'a str {
+        self.category
+    }
+    #[inline(always)]
+    fn file(self) -> &'a str {
+        self.file
+    }
+    #[inline(always)]
+    fn line(self) -> u32 {
+        self.line
+    }
+    #[inline(always)]
+    fn inline_name(self) -> bool {
+        self.inline_name
+    }
+}
+
+impl<'a> EventStrings<'a> for &Event<'a> {
+    #[inline(always)]
+    fn name(self) -> &'a str {
+        self.name
+    }
+    #[inline(always)]
+    fn category(self) -> &'a str {
+        self.category
+    }
+    #[inline(always)]
+    fn file(self) -> &'a str {
+        self.file
+    }
+    #[inline(always)]
+    fn line(self) -> u32 {
+        self.line
+    }
+    #[inline(always)]
+    fn inline_name(self) -> bool {
+        self.inline_name
+    }
+}
+
 /// The output buffer and what every sequence shares.
 pub(crate) struct Emitter {
     pub(crate) out: Out,
@@ -453,12 +522,15 @@ impl Emitter {
         let c = match self.keys.cache(key) {
             Some(c) if c.begin_generation == generation => c,
             // The key's second begin in this generation: its fields, from
-            // its iids (its first left them).
-            Some(_) => match self.keys.cache_with_fields(key, generation, BEGIN_FLAGS) {
-                Some(c) => c,
-                None => return false,
-            },
-            None => return false,
+            // its iids (its first left them). Tested here, not in the call:
+            // a first use paid ~19 instructions for the call's `None`.
+            Some(c) if c.generation == generation => {
+                match self.keys.cache_with_fields(key, generation, BEGIN_FLAGS) {
+                    Some(c) => c,
+                    None => return false,
+                }
+            }
+            _ => return false,
         };
         // Defined on the sequence: on the writer's only one, by being
         // interned; on one of several, by its bits, unless it has them all.
@@ -805,17 +877,36 @@ impl Emitter {
         // packet's definitions borrow.
         let text = self.keys.lend_text();
         let (key_name, category, file, line) = self.keys.strings_in(key, &text);
-        let ev = Event {
+        let named = Named {
             name: if INLINE { ev.name } else { key_name },
             category,
             file,
             line,
-            key: None,
-            ..*ev
+            inline_name: ev.inline_name,
         };
-        let globals = match self.compact {
-            true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
-            false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
+        // Without extras the strings alone are written: the event rebuilt
+        // around them cost a first use ~50 instructions of copying.
+        let globals = match ev.has_extras() {
+            false => match self.compact {
+                true => self.named_event::<true, _>(seq, ts, kind, track, Some(named), None, None),
+                false => {
+                    self.named_event::<false, _>(seq, ts, kind, track, Some(named), None, None)
+                }
+            },
+            true => {
+                let ev = Event {
+                    name: named.name,
+                    category,
+                    file,
+                    line,
+                    key: None,
+                    ..*ev
+                };
+                match self.compact {
+                    true => self.event_in::<true>(seq, ts, kind, track, Some(&ev), None),
+                    false => self.event_in::<false>(seq, ts, kind, track, Some(&ev), None),
+                }
+            }
         };
         self.keys.give_back(text);
         globals
@@ -829,6 +920,23 @@ impl Emitter {
         kind: EventType,
         track: Option<&Field>,
         ev: Option<&Event<'_>>,
+        counter: Option<CounterSample>,
+    ) -> [u64; 3] {
+        self.named_event::<COMPACT, _>(seq, ts, kind, track, ev, ev, counter)
+    }
+
+    /// [`Emitter::event_in`] of an event's strings, `ev`, and its extras,
+    /// `rich` (the same event; `None` for none).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn named_event<'a, const COMPACT: bool, S: EventStrings<'a>>(
+        &mut self,
+        seq: &mut SeqState,
+        ts: u64,
+        kind: EventType,
+        track: Option<&Field>,
+        ev: Option<S>,
+        rich: Option<&Event<'_>>,
         counter: Option<CounterSample>,
     ) -> [u64; 3] {
         self.enforce_limits();
@@ -854,22 +962,22 @@ impl Emitter {
             let count = &mut seq.defined;
             // An end carries no name: the reader would match it by name.
             // An inline name is the rich encoder's to write.
-            if kind != EventType::SliceEnd && !ev.inline_name {
-                let (iid, fresh) = seq.names.intern(names, text, (ev.name, 0), scope, count);
+            if kind != EventType::SliceEnd && !ev.inline_name() {
+                let (iid, fresh) = seq.names.intern(names, text, (ev.name(), 0), scope, count);
                 name_iid = iid;
-                new.name = fresh.then_some((iid, ev.name));
+                new.name = fresh.then_some((iid, ev.name()));
             }
-            if !ev.category.is_empty() {
-                let key = (ev.category, 0);
+            if !ev.category().is_empty() {
+                let key = (ev.category(), 0);
                 let (iid, fresh) = seq.categories.intern(categories, text, key, scope, count);
                 category_iid = iid;
-                new.category = fresh.then_some((iid, ev.category));
+                new.category = fresh.then_some((iid, ev.category()));
             }
-            if !ev.file.is_empty() {
-                let key = (ev.file, ev.line);
+            if !ev.file().is_empty() {
+                let key = (ev.file(), ev.line());
                 let (iid, fresh) = seq.locations.intern(locations, text, key, scope, count);
                 location_iid = iid;
-                new.location = fresh.then_some((iid, ev.file, ev.line));
+                new.location = fresh.then_some((iid, ev.file(), ev.line()));
             }
             if !new.is_empty() {
                 self.check_limits();
@@ -890,7 +998,7 @@ impl Emitter {
             location_iid,
             counter,
         };
-        match ev {
+        match rich {
             Some(ev) if ev.has_extras() => self.rich_event(seq, header, &fields, new, ev),
             _ => track_event_packet(&mut self.out, header, &fields, &new),
         }
