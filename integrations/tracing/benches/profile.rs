@@ -11,15 +11,19 @@
 //!
 //! Subjects: `ours-both`, `ours-threads`, `ours-spans` (and
 //! `ours-both-reuse`, `ours-spans-reuse`: `reuse_span_tracks`), `file-both`,
-//! `file-threads`, `file-spans` (tracing-perfetto-file's span modes);
+//! `file-threads`, `file-spans` (tracing-perfetto-file's span modes),
+//! `registry` (tracing-subscriber's registry under a layer doing nothing);
 //! workloads: `event`, `span`, `varying` (an event whose message varies);
 //! a fourth argument `varied` first records from other callsites (see
 //! `common::other_callsites`); a fifth, a number, runs the workload on that
-//! many threads at once.
+//! many threads at once; a sixth, `global`, sets the subject as the global
+//! default instead of scoping it to each thread.
 
 mod common;
 
-use common::{event, other_callsites, ours, ours_with, perfetto_file, span, varying, Subject};
+use common::{
+    event, other_callsites, ours, ours_with, perfetto_file, registry_alone, span, varying, Subject,
+};
 
 #[inline(never)]
 fn measured(work: fn(u64), iters: u64) {
@@ -55,6 +59,7 @@ fn main() {
         "file-both" => perfetto_file(SpanMode::Both, "file-both"),
         "file-threads" => perfetto_file(SpanMode::ThreadTracks, "file-threads"),
         "file-spans" => perfetto_file(SpanMode::SpanTracks, "file-spans"),
+        "registry" => registry_alone(),
         other => panic!("unknown subject {other}"),
     };
     let work: fn(u64) = match args.get(1).map(String::as_str).unwrap_or("event") {
@@ -65,14 +70,24 @@ fn main() {
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let varied = args.get(3).map(String::as_str) == Some("varied");
-    let run = || {
-        tracing::dispatcher::with_default(&subject.dispatch, || {
-            if varied {
-                other_callsites();
-            }
-            warm_up(work, iters.min(20_000));
-            measured(work, iters);
-        })
+    // A sixth, `global`: the subject as the global default, as a program
+    // that calls `init()` has it, rather than scoped to each thread (whose
+    // spans then each clone the dispatcher's `Arc`, one count that threads
+    // recording at once contend for).
+    let global = args.get(5).map(String::as_str) == Some("global");
+    if global {
+        tracing::dispatcher::set_global_default(subject.dispatch.clone()).unwrap();
+    }
+    let body = || {
+        if varied {
+            other_callsites();
+        }
+        warm_up(work, iters.min(20_000));
+        measured(work, iters);
+    };
+    let run = || match global {
+        true => body(),
+        false => tracing::dispatcher::with_default(&subject.dispatch, body),
     };
     // A fifth argument: that many threads at once, each `iters` calls.
     match args.get(4).and_then(|s| s.parse::<usize>().ok()) {

@@ -65,6 +65,19 @@ pub fn chrome() -> Subject {
 }
 
 /// The event workload: an event with fields.
+/// tracing-subscriber's registry under a layer that does nothing: what
+/// tracing itself costs a call (its macros, dispatch, the span slab),
+/// which every layer above pays too. (The registry with no layer at all
+/// frees no span's slot, so its slab grows: not a floor.)
+pub fn registry_alone() -> Subject {
+    let nothing = tracing_subscriber::layer::Identity::new();
+    Subject {
+        name: "registry-alone",
+        dispatch: Dispatch::new(tracing_subscriber::registry().with(nothing)),
+        _keep: Box::new(()),
+    }
+}
+
 pub fn event(i: u64) {
     info!(index = i, state = "ready", "event with fields");
 }
