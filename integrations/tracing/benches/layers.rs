@@ -40,8 +40,9 @@ use tracing::Dispatch;
 /// sample: `workload,subject,threads,iters` (indices into [`workloads`]).
 const CHILD: &str = "PERFETTO_TRACING_BENCH_CHILD";
 
-/// Calls a child makes before it times any: the callsites registered, the
-/// writers' tables filled, as criterion's warm-up has them in process.
+/// Calls a child makes before it times any, at least: the callsites
+/// registered, the writers' tables filled, as criterion's warm-up has them
+/// in process.
 const CHILD_WARM_UP: u64 = 20_000;
 
 /// Runs `f` under `dispatch` scoped to this thread, or under the global
@@ -155,7 +156,10 @@ fn child(spec: &str) {
     let (_, work, subjects) = &workloads()[workload as usize];
     let subject = subjects[subject as usize]();
     tracing::dispatcher::set_global_default(subject.dispatch.clone()).unwrap();
-    run(None, threads as usize, CHILD_WARM_UP, *work);
+    // As many calls as are timed, too: the pool of chunk buffers then
+    // holds what the timed calls need, as it does in process after
+    // criterion's warm-up, and no new buffer's pages fault in the timing.
+    run(None, threads as usize, iters.max(CHILD_WARM_UP), *work);
     let time = run(None, threads as usize, iters, *work);
     println!("{}", time.as_nanos());
     drop(subject);
