@@ -461,6 +461,13 @@ impl ThreadClock {
         ns
     }
 
+    /// Sets this clock `ns` ahead of where it is: as a thread whose copy of
+    /// the conversion runs ahead of another's.
+    #[cfg(test)]
+    pub(crate) fn run_ahead(&mut self, ns: u64) {
+        self.last = self.now() + ns;
+    }
+
     /// The time as read, unclamped.
     #[inline(always)]
     fn read(&mut self, calibration: &Calibration) -> u64 {

@@ -590,7 +590,12 @@ impl PerfettoLayer {
             if info.track == 0 && (flows.is_empty() || !view.threads()) {
                 return;
             }
-            let ts = st.now();
+            // After the lifetime slice's begin, which another thread may
+            // have written: threads' clocks agree only to their calibration
+            // (see `clock`), and an end sorted before its begin (or at its
+            // time, from another sequence) would leave the slice
+            // unfinished, with an error.
+            let ts = st.now().max(info.begun + 1);
             st.settle();
             let meta = info.metadata();
             if !flows.is_empty() {
@@ -697,6 +702,10 @@ impl PerfettoLayer {
                 meta: meta as *const _ as usize,
                 under,
                 depth,
+                begun: match track {
+                    0 => 0,
+                    _ => st.time(&mut ts),
+                },
             };
             // Without a track of its own, a span's fields wait for its
             // first slice on a thread.
@@ -877,5 +886,72 @@ where
                 None => unkeyed(&mut st.writer, track, ts, meta, name, args),
             };
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+    use crate::thread::with_state;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A span made on a thread whose clock runs an hour ahead and closed
+    /// on one whose clock does not: its lifetime ends where it began, not
+    /// an hour before (which would leave it unfinished, with an error).
+    #[test]
+    fn a_lifetime_never_ends_before_it_began_whichever_thread_closes_it() {
+        const AHEAD: u64 = 3_600_000_000_000;
+        let sink = Shared::default();
+        let (layer, guard) = PerfettoLayer::builder()
+            .view(View::SpanTracks)
+            .build(sink.clone())
+            .unwrap();
+        let inner = Arc::clone(&layer.inner);
+        let dispatch = tracing_core::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let span = tracing_core::dispatcher::with_default(&dispatch, || {
+            with_state(&inner, |st| st.clock().run_ahead(AHEAD)).unwrap();
+            tracing::info_span!("moved")
+        });
+        // Its track's descriptor first in the file, as `inspect` reads it
+        // in file order.
+        guard.flush().unwrap();
+        let closer = dispatch.clone();
+        let closed_at = std::thread::spawn(move || {
+            tracing_core::dispatcher::with_default(&closer, || {
+                let at = crate::clock::boottime();
+                drop(span);
+                at
+            })
+        })
+        .join()
+        .unwrap();
+        drop(dispatch);
+        guard.finish().unwrap();
+        let bytes = sink.0.lock().unwrap().clone();
+        let trace = perfetto_trace_writer::inspect::decode(&bytes).unwrap();
+        assert!(trace.problems.is_empty(), "{:?}", trace.problems);
+        let moved: Vec<_> = trace.slices.iter().filter(|s| s.name == "moved").collect();
+        assert_eq!(moved.len(), 1, "{:?}", trace.slices);
+        assert!(
+            moved[0].ts > closed_at + AHEAD / 2,
+            "begun on the clock ahead"
+        );
+        assert_eq!(moved[0].dur, Some(1), "ended just after it began");
     }
 }

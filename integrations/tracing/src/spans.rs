@@ -42,6 +42,9 @@ pub(crate) struct SpanInfo {
     pub under: u64,
     /// How many tracks its own track is from the root, itself included.
     pub depth: u32,
+    /// When its lifetime slice began (0 without a track): its end, on
+    /// whichever thread closes it, is never written before that.
+    pub begun: u64,
 }
 
 impl SpanInfo {
@@ -94,6 +97,7 @@ struct Entry {
     meta: AtomicU64,
     under: AtomicU64,
     depth: AtomicU64,
+    begun: AtomicU64,
     creation_flow: AtomicU64,
     follows_flow: AtomicU64,
     /// Whether `fields` holds the live span's creation fields, not yet
@@ -195,6 +199,7 @@ impl SpanTable {
                 e.meta.store(info.meta as u64, Ordering::Relaxed);
                 e.under.store(info.under, Ordering::Relaxed);
                 e.depth.store(u64::from(info.depth), Ordering::Relaxed);
+                e.begun.store(info.begun, Ordering::Relaxed);
                 e.creation_flow.store(creation_flow, Ordering::Relaxed);
                 e.follows_flow.store(0, Ordering::Relaxed);
                 let has_fields = fields.is_some();
@@ -235,6 +240,7 @@ impl SpanTable {
             meta: e.meta.load(Ordering::Relaxed) as usize,
             under: e.under.load(Ordering::Relaxed),
             depth: e.depth.load(Ordering::Relaxed) as u32,
+            begun: e.begun.load(Ordering::Relaxed),
         }
     }
 
@@ -319,6 +325,7 @@ mod tests {
             meta: 0,
             under: n * 5,
             depth: n as u32,
+            begun: n * 7,
         }
     }
 

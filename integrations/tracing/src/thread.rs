@@ -265,6 +265,12 @@ impl ThreadState {
         self.clock.now()
     }
 
+    /// This thread's clock, for tests that make threads' clocks disagree.
+    #[cfg(test)]
+    pub(crate) fn clock(&mut self) -> &mut ThreadClock {
+        &mut self.clock
+    }
+
     /// The time kept in `ts`, read now the first time.
     #[inline]
     pub(crate) fn time(&mut self, ts: &mut Option<u64>) -> u64 {
