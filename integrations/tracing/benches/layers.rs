@@ -169,16 +169,18 @@ fn compare(c: &mut Criterion) {
     for (w, (workload, work, subjects)) in workloads().into_iter().enumerate() {
         for threads in [1, 2] {
             let mut group = c.benchmark_group(format!("{workload}/{threads}-thread"));
+            let mut names = Vec::new();
             for make in &subjects {
                 let subject = make();
+                names.push(subject.name);
                 group.bench_function(BenchmarkId::from_parameter(subject.name), |b| {
                     b.iter_custom(|iters| run(Some(&subject.dispatch), threads, iters, work))
                 });
             }
             group.finish();
             let mut group = c.benchmark_group(format!("{workload}/{threads}-thread/global"));
-            for (s, make) in subjects.iter().enumerate() {
-                let name = make().name;
+            // The children make their subjects; only the names are needed here.
+            for (s, name) in names.into_iter().enumerate() {
                 group.bench_function(BenchmarkId::from_parameter(name), |b| {
                     b.iter_custom(|iters| in_child(w, s, threads, iters))
                 });

@@ -891,7 +891,6 @@ where
 
 #[cfg(test)]
 mod tests {
-
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;

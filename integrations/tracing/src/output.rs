@@ -233,15 +233,12 @@ impl Queue {
                 false => (Waiting::Asleep, left),
             };
             st.waiting = waiting;
-            let timed_out;
-            (st, timed_out) = self
+            let waited;
+            (st, waited) = self
                 .work
                 .wait_timeout(st, left)
-                .map(|(st, t)| (st, t.timed_out()))
-                .unwrap_or_else(|e| {
-                    let (st, t) = e.into_inner();
-                    (st, t.timed_out())
-                });
+                .unwrap_or_else(PoisonError::into_inner);
+            let timed_out = waited.timed_out();
             st.waiting = Waiting::No;
             // A nap that ended on its own with nothing come counts as quiet.
             if waiting == Waiting::Napping && timed_out && st.chunks.is_empty() {

@@ -64,7 +64,6 @@ pub fn chrome() -> Subject {
     }
 }
 
-/// The event workload: an event with fields.
 /// tracing-subscriber's registry under a layer that does nothing: what
 /// tracing itself costs a call (its macros, dispatch, the span slab),
 /// which every layer above pays too. (The registry with no layer at all
@@ -78,6 +77,7 @@ pub fn registry_alone() -> Subject {
     }
 }
 
+/// The event workload: an event with fields.
 pub fn event(i: u64) {
     info!(index = i, state = "ready", "event with fields");
 }
